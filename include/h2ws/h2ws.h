@@ -1,0 +1,83 @@
+/*
+ * h2ws/h2ws.h - what every h2ws layer shares: error codes, the allocator
+ * hook, the time convention and version information.
+ *
+ * Conventions used by every public header:
+ *  - Functions return 0 (H2WS_OK) on success or one of the negative
+ *    h2ws_error values; each function's comment lists which.
+ *  - Time is always a parameter: a monotonic timestamp in milliseconds
+ *    (uint64_t) chosen by the caller.  The library never reads a clock.
+ *  - "(data, datalen)" pairs carry bytes; out-parameters start with "p".
+ *  - "Valid until the callback returns" / "valid until the next call on
+ *    the same object" are the only two lifetimes of pointers the library
+ *    hands out.  The library never takes ownership of caller memory.
+ */
+#ifndef H2WS_H2WS_H
+#define H2WS_H2WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define H2WS_VERSION "0.1.0"
+
+/*
+ * Error codes, in ranges:
+ *   -1 .. -99     flow control (not failures: try again / paused)
+ *   -100 .. -199  usage errors (the caller did something illegal)
+ *   -200 .. -299  the peer violated the protocol (the library has already
+ *                 acted: queued the right close code / RST_STREAM / GOAWAY)
+ *   -900 .. -999  fatal: after one of these only the _del function is legal
+ */
+typedef enum h2ws_error {
+  H2WS_OK = 0,
+  /* flow */
+  H2WS_ERR_WOULDBLOCK = -1,     /* nothing can be done now; try later */
+  H2WS_ERR_PAUSE = -2,          /* a callback asked to pause delivery */
+  /* usage */
+  H2WS_ERR_INVALID_ARGUMENT = -101,
+  H2WS_ERR_INVALID_STATE = -102, /* e.g. sending after a Close was sent */
+  H2WS_ERR_BUFFER_FULL = -103,   /* queued output would exceed its cap */
+  H2WS_ERR_TOO_LARGE = -104,     /* a value exceeds a configured limit */
+  H2WS_ERR_NOBUF = -105,         /* caller's output buffer too small */
+  /* peer */
+  H2WS_ERR_PROTO = -201,         /* protocol violation (close 1002) */
+  H2WS_ERR_BAD_UTF8 = -202,      /* invalid UTF-8 in a text message (1007) */
+  H2WS_ERR_MSG_TOO_BIG = -203,   /* frame or message above the limit (1009) */
+  H2WS_ERR_BAD_DATA = -204,      /* undecodable compressed data (1007) */
+  H2WS_ERR_HANDSHAKE = -205,     /* opening handshake malformed/refused */
+  H2WS_ERR_TIMEOUT = -206,       /* the peer did not answer in time */
+  H2WS_ERR_CLOSED = -207,        /* the peer or transport ended the WebSocket */
+  /* fatal */
+  H2WS_ERR_NOMEM = -901,
+  H2WS_ERR_CALLBACK_FAILURE = -902, /* a callback returned a failure */
+  H2WS_ERR_INTERNAL = -903
+} h2ws_error;
+
+/* Returns a static, human-readable description of an h2ws_error code. */
+const char *h2ws_strerror(int error);
+
+/*
+ * Custom allocator.  Every h2ws object takes an optional `const h2ws_mem *`;
+ * NULL means the C library's malloc family.  The functions must behave like
+ * their libc counterparts; `user_data` is passed to each of them.  Library
+ * code never aborts when an allocation fails: it returns H2WS_ERR_NOMEM.
+ */
+typedef struct h2ws_mem {
+  void *user_data;
+  void *(*malloc)(size_t size, void *user_data);
+  void (*free)(void *ptr, void *user_data);
+  void *(*calloc)(size_t nmemb, size_t size, void *user_data);
+  void *(*realloc)(void *ptr, size_t size, void *user_data);
+} h2ws_mem;
+
+/* Timestamp meaning "no deadline" in get_expiry functions. */
+#define H2WS_NO_EXPIRY UINT64_MAX
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* H2WS_H2WS_H */

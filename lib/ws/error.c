@@ -1,0 +1,36 @@
+/* lib/ws/error.c - h2ws_strerror and the default (libc) allocator. */
+#include <stdlib.h>
+#include "ws/mem.h"
+
+const char *h2ws_strerror(int error) {
+  switch (error) {
+  case H2WS_OK: return "success";
+  case H2WS_ERR_WOULDBLOCK: return "operation would block";
+  case H2WS_ERR_PAUSE: return "paused by a callback";
+  case H2WS_ERR_INVALID_ARGUMENT: return "invalid argument";
+  case H2WS_ERR_INVALID_STATE: return "invalid state for this operation";
+  case H2WS_ERR_BUFFER_FULL: return "output buffer full";
+  case H2WS_ERR_TOO_LARGE: return "value exceeds a configured limit";
+  case H2WS_ERR_NOBUF: return "buffer too small";
+  case H2WS_ERR_PROTO: return "protocol error by the peer";
+  case H2WS_ERR_BAD_UTF8: return "invalid UTF-8 in a text message";
+  case H2WS_ERR_MSG_TOO_BIG: return "message too big";
+  case H2WS_ERR_BAD_DATA: return "undecodable compressed data";
+  case H2WS_ERR_HANDSHAKE: return "opening handshake failed";
+  case H2WS_ERR_TIMEOUT: return "timed out";
+  case H2WS_ERR_CLOSED: return "closed";
+  case H2WS_ERR_NOMEM: return "out of memory";
+  case H2WS_ERR_CALLBACK_FAILURE: return "a callback failed";
+  case H2WS_ERR_INTERNAL: return "internal error";
+  default: return "unknown error";
+  }
+}
+
+static void *mem_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
+static void mem_free(void *p, void *ud) { (void)ud; free(p); }
+static void *mem_calloc(size_t k, size_t n, void *ud) { (void)ud; return calloc(k, n); }
+static void *mem_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
+
+static const h2ws_mem mem_libc = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
+
+const h2ws_mem *h2ws__mem_default(void) { return &mem_libc; }
