@@ -71,13 +71,11 @@
 
 #include <h2ws/h2ws.h>
 #include <h2ws/ws.h>
+#include <h2ws/handshake.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The transport-neutral request view from h2ws/handshake.h. */
-struct h2ws_ws_request;
 
 typedef struct h2ws_h2_session h2ws_h2_session;
 
@@ -107,14 +105,9 @@ enum {
 /* Describes h2ws errors including the ones above (static string). */
 const char *h2ws_h2_strerror(int error);
 
-/* One header field.  Names are lower-case on HTTP/2.  Not NUL-terminated
- * in callbacks: always use the lengths. */
-typedef struct h2ws_h2_header {
-  const char *name;
-  size_t namelen;
-  const char *value;
-  size_t valuelen;
-} h2ws_h2_header;
+/* Header fields are h2ws_header (h2ws/handshake.h).  Names are lower-case
+ * on HTTP/2.  Fields passed to callbacks are NUL-terminated, but use the
+ * lengths. */
 
 /* A request as received (plain HTTP/2 request or extended CONNECT).  All
  * pointers are valid until the callback returns; strings are
@@ -126,7 +119,7 @@ typedef struct h2ws_h2_request {
   const char *authority; /* :authority (or host) */
   const char *path;      /* :path */
   const char *protocol;  /* :protocol (extended CONNECT only) */
-  const h2ws_h2_header *headers;
+  const h2ws_header *headers;
   size_t nheaders;
 } h2ws_h2_request;
 
@@ -199,7 +192,7 @@ typedef struct h2ws_h2_callbacks {
    * request as raw HTTP/2 fields.  NULL callback: every WebSocket request
    * is refused with 404. */
   int (*on_ws_request)(h2ws_h2_session *session, int32_t stream_id,
-                       const struct h2ws_ws_request *req,
+                       const h2ws_ws_request *req,
                        const h2ws_h2_request *hreq, void *user_data);
   /* An ordinary HTTP/2 request's headers arrived (also a plain CONNECT,
    * which the application should refuse, e.g. 501: pitfall 10).  Answer
@@ -245,7 +238,7 @@ typedef struct h2ws_h2_callbacks {
   /* Client: a response to h2ws_h2_client_request() (status, headers),
    * then its body through on_response_data (fin = 1 at the end). */
   int (*on_response)(h2ws_h2_session *session, int32_t stream_id,
-                     int status, const h2ws_h2_header *headers,
+                     int status, const h2ws_header *headers,
                      size_t nheaders, void *user_data);
   int (*on_response_data)(h2ws_h2_session *session, int32_t stream_id,
                           const uint8_t *data, size_t datalen, int fin,
@@ -368,7 +361,7 @@ typedef struct h2ws_h2_accept_options {
   const h2ws_ws_callbacks *callbacks;
   const h2ws_ws_settings *settings;
   /* Extra response header fields (lower-case names), or NULL / 0. */
-  const h2ws_h2_header *headers;
+  const h2ws_header *headers;
   size_t nheaders;
   /* The engine's user_data. */
   void *user_data;
@@ -397,7 +390,7 @@ int h2ws_h2_accept_ws(h2ws_h2_session *session, int32_t stream_id,
  * request or bad status), H2WS_ERR_NOMEM.
  */
 int h2ws_h2_refuse(h2ws_h2_session *session, int32_t stream_id, int status,
-                   const h2ws_h2_header *headers, size_t nheaders);
+                   const h2ws_header *headers, size_t nheaders);
 
 /*
  * Answers an ordinary request: status, headers, and a body copied now
@@ -406,13 +399,13 @@ int h2ws_h2_refuse(h2ws_h2_session *session, int32_t stream_id, int status,
  * H2WS_ERR_TOO_LARGE, H2WS_ERR_NOMEM.
  */
 int h2ws_h2_respond(h2ws_h2_session *session, int32_t stream_id, int status,
-                    const h2ws_h2_header *headers, size_t nheaders,
+                    const h2ws_header *headers, size_t nheaders,
                     const uint8_t *body, size_t bodylen);
 
 /* As h2ws_h2_respond() with a streamed body (source copied).
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
 int h2ws_h2_respond_source(h2ws_h2_session *session, int32_t stream_id,
-                           int status, const h2ws_h2_header *headers,
+                           int status, const h2ws_header *headers,
                            size_t nheaders,
                            const h2ws_h2_body_source *source);
 
@@ -434,7 +427,7 @@ typedef struct h2ws_h2_ws_options {
   const char *origin;    /* NULL: no origin header */
   /* Extra request header fields (lower-case names; connection-specific
    * ones are rejected), or NULL / 0. */
-  const h2ws_h2_header *headers;
+  const h2ws_header *headers;
   size_t nheaders;
   /* permessage-deflate offer; .enabled = 0: no offer.  Nonzero
    * *_no_context_takeover fields and window bits < 15 are requested;
@@ -482,7 +475,7 @@ int h2ws_h2_client_open_ws(h2ws_h2_session *session,
  */
 int h2ws_h2_client_request(h2ws_h2_session *session, const char *method,
                            const char *scheme, const char *authority,
-                           const char *path, const h2ws_h2_header *headers,
+                           const char *path, const h2ws_header *headers,
                            size_t nheaders, const uint8_t *body,
                            size_t bodylen, int32_t *pstream_id);
 
