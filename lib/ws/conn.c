@@ -292,7 +292,7 @@ static int out_control(h2ws_ws *ws, unsigned opcode, const uint8_t *payload,
 /* Queues our Close (code 0: no code). */
 static int out_close(h2ws_ws *ws, uint16_t code, const uint8_t *reason,
                      size_t reasonlen) {
-  uint8_t p[125];
+  uint8_t p[125] = {0};
   size_t n = 0;
   if (code) {
     p[0] = (uint8_t)(code >> 8);
