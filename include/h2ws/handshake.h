@@ -326,7 +326,9 @@ typedef struct h2ws_h1_head {
  * SP/HTAB); header names are tokens followed directly by ':'; values are
  * VCHAR/obs-text/SP/HTAB (no NUL, no other CTL), stored with surrounding
  * whitespace removed.  Known methods: GET HEAD POST PUT DELETE CONNECT
- * OPTIONS TRACE PATCH (others: 501).
+ * OPTIONS TRACE PATCH (others: 501).  The HTTP/2 prior-knowledge preface
+ * ("PRI * HTTP/2.0") is refused like any unknown method: a runtime that
+ * accepts h2c must look for the preface before calling this.
  */
 int h2ws_h1_parse_request(const uint8_t *data, size_t len, size_t maxhead,
                           h2ws_h1_head *head, h2ws_header *headers,
