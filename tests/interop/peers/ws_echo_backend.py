@@ -1,0 +1,48 @@
+#!/usr/bin/python3
+# Interop peer: python3-websockets echo server speaking only HTTP/1.1
+# (RFC 6455 Upgrade) on 127.0.0.1; plain TCP (an nghttpx backend) or, with
+# --cert/--key, TLS with ALPN http/1.1 only. Prints "PORT <n>" once listening.
+import argparse
+import asyncio
+import signal
+import socket
+import ssl
+
+import websockets
+
+
+async def echo(ws, _path=None):
+    try:
+        async for msg in ws:
+            await ws.send(msg)
+    except websockets.ConnectionClosed:
+        pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    a = ap.parse_args()
+    ctx = None
+    if a.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        ctx.set_alpn_protocols(["http/1.1"])
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+
+    async def run():
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        async with websockets.serve(echo, sock=sock, ssl=ctx, max_size=4 * 1024 * 1024):
+            print("PORT %d" % sock.getsockname()[1], flush=True)
+            await stop.wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

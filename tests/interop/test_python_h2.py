@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+# Interop: python3-h2 + python3-wsproto (RFC 8441 client) against
+# `h2ws serve`, over TLS (ALPN h2) and h2c prior knowledge: echo sizes,
+# 100 concurrent WebSockets mixed with GETs, malformed/refused extended
+# CONNECTs (SPEC H5-H7, pitfalls 5-7), orderly close (H9, pitfall 14),
+# flow control (H10, pitfalls 11-12), pings (H13), permessage-deflate (D2).
+#
+# Usage: /usr/bin/python3 test_python_h2.py /abs/path/to/h2ws
+# H2WS_INTEROP_PEER=hypercorn runs the positive cases against Hypercorn
+# instead (validates this client against a third-party server; Hypercorn
+# 0.13 never sends END_STREAM after its close frame and drops the connection
+# on ours, so its orderly-close checks fail: a Hypercorn bug, not ours).
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import interop_util as iu  # noqa: E402
+
+T = iu.Tally()
+PEER = os.environ.get("H2WS_INTEROP_PEER", "h2ws")
+PROTOCOL_ERROR = 1
+SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20]
+
+
+def payload(size, text):
+    if text:
+        base = "h2ws-interop \u00e9\u4e2d "  # multi-byte UTF-8 too
+        s = (base * (size // len(base.encode()) + 1)).encode()[:size]
+        # cut back to a character boundary, pad with ASCII to the exact size
+        while True:
+            try:
+                t = s.decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                s = s[:-1]
+        return t + "x" * (size - len(t.encode()))
+    return bytes((i * 7 + 3) & 0xFF for i in range(size))
+
+
+def start_server(cleartext, extra=()):
+    if PEER == "hypercorn":
+        argv = [iu.PY, os.path.join(iu.PEERS, "asgi_echo.py")]
+        if not cleartext:
+            cert, key = iu.make_cert()
+            argv += ["--cert", cert, "--key", key]
+        p = iu.spawn(argv)
+        r = iu.LineReader(p)
+        m = r.wait_for(r"PORT (\d+)")
+        if not m:
+            raise RuntimeError("hypercorn peer did not start:\n" + r.text())
+        return p, r, int(m.group(1))
+    return iu.start_h2ws_serve(BIN, cleartext=cleartext, extra=extra)
+
+
+def check_accept(name, st):
+    T.check(st.status == 200, name + ": extended CONNECT answered 200",
+            "status=%r reset=%r" % (st.status, st.reset))
+    T.check(not st.headers_end_stream and not st.ended,
+            name + ": 200 without END_STREAM (H7)")
+    T.check(st.header("sec-websocket-accept") is None,
+            name + ": no sec-websocket-accept in the 200 (H6)", repr(st.headers))
+    T.check(st.header("content-length") is None and st.header("transfer-encoding") is None,
+            name + ": no content-length/transfer-encoding in the 200 (pitfall 6)", repr(st.headers))
+
+
+def connect(port, tls, validate=True):
+    c = iu.H2WSClient(port, tls=tls, validate=validate)
+    return c
+
+
+def test_settings(port, tls, tag):
+    c = connect(port, tls)
+    try:
+        if tls:
+            T.check(c.alpn == "h2", tag + " ALPN selects h2", "alpn=%r" % c.alpn)
+        ecp = c.wait_settings()
+        T.check(ecp == 1, tag + " H1 SETTINGS_ENABLE_CONNECT_PROTOCOL=1 advertised",
+                "value=%r" % ecp)
+        g = c.get("/")
+        c.pump(lambda: g.ended or g.reset is not None, what="GET /")
+        T.check(g.status == 200 and b"<" in bytes(g.body),
+                tag + " GET / returns an HTML page", "status=%r body=%r" % (g.status, bytes(g.body[:80])))
+    finally:
+        c.close()
+
+
+def test_echo_sizes(port, tls, tag):
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        st = c.open_ws("/echo")
+        c.wait_response(st)
+        check_accept(tag + " H7", st)
+        if st.status != 200:
+            return
+        for size in SIZES:
+            for text in (True, False):
+                data = payload(size, text)
+                kind = "text" if text else "binary"
+                got = c.echo(st, data, timeout=30)
+                T.check(got is not None and got[0] == kind and got[1] == data,
+                        "%s H8 %s echo %d B" % (tag, kind, size),
+                        "got kind=%r len=%r reset=%r close=%r ws_error=%r" % (
+                            got and got[0], got and len(got[1]), st.reset, st.close, st.ws_error))
+        # two messages in one go, then a ping in between: framing within DATA
+        n = len(st.messages)
+        c.ws_send(st, "first")
+        c.ws_ping(st, b"ping-payload")
+        c.ws_send(st, b"second")
+        c.pump(lambda: len(st.messages) >= n + 2 and st.pongs, what="two echoes and a pong")
+        T.check(st.messages[n:n + 2] == [("text", "first"), ("binary", b"second")],
+                tag + " H8 back-to-back messages keep order", repr(st.messages[n:n + 2]))
+        T.check(st.pongs == [b"ping-payload"], tag + " W4 ping answered with same payload",
+                repr(st.pongs))
+        c.conn.ping(b"h2wsping")
+        c.pump(lambda: c.ping_acks, what="HTTP/2 PING ack")
+        T.check(c.ping_acks == [b"h2wsping"], tag + " H13 HTTP/2 PING acked alongside WebSockets")
+        close_orderly(c, st, tag)
+    finally:
+        c.close()
+
+
+def close_orderly(c, st, tag):
+    c.ws_close(st, 1000, "bye")
+    c.pump(lambda: (st.close is not None and st.ended) or st.reset is not None,
+           what="close frame and END_STREAM")
+    T.check(st.close is not None and int(st.close[0]) == 1000,
+            tag + " W6 server echoes close 1000", "close=%r" % (st.close,))
+    T.check(st.ended and st.reset is None,
+            tag + " H9 server half-closes with END_STREAM, no RST_STREAM",
+            "ended=%r reset=%r" % (st.ended, st.reset))
+    # our END_STREAM follows our close frame (sent by the client on the
+    # peer's close); give the server a moment to misbehave (late RST)
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        c._io_once(0.05)
+    T.check(st.local_ended and st.reset is None and c.terminated is None,
+            tag + " pitfall 14 stream closed both ways without RST/GOAWAY",
+            "local_ended=%r reset=%r terminated=%r" % (st.local_ended, st.reset, c.terminated))
+
+
+def test_concurrent(port, tls, tag):
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        mcs = c.conn.remote_settings.max_concurrent_streams
+        streams, gets = [], []
+        for i in range(100):
+            if i % 10 == 5:  # stays within a 100-stream limit (hypercorn's)
+                gets.append(c.get("/"))
+                c.pump(lambda: gets[-1].ended or gets[-1].reset is not None,
+                       what="GET / among WebSockets")
+            streams.append(c.open_ws("/echo"))
+        c.pump(lambda: all(s.status is not None or s.reset is not None for s in streams),
+               timeout=30, what="100 responses")
+        ok = sum(1 for s in streams if s.status == 200 and not s.ended)
+        T.check(ok == 100, tag + " H11 100 concurrent WebSockets on one connection accepted",
+                "accepted=%d max_concurrent_streams=%r resets=%r" % (
+                    ok, mcs, [s.reset for s in streams if s.reset is not None][:5]))
+        T.check(all(g.status == 200 for g in gets),
+                tag + " H11 GET / interleaved with 100 WebSockets",
+                repr([(g.status, g.reset) for g in gets]))
+        live = [s for s in streams if s.status == 200]
+        for s in live:
+            c.ws_send(s, "stream %d says hello" % s.sid)
+            c.ws_send(s, bytes([s.sid & 0xFF]) * 3000)
+        c.pump(lambda: all(len(s.messages) >= 2 or s.reset is not None or s.ended for s in live),
+               timeout=30, what="200 echoes")
+        good = sum(1 for s in live if s.messages[:2] ==
+                   [("text", "stream %d says hello" % s.sid), ("binary", bytes([s.sid & 0xFF]) * 3000)])
+        T.check(good == 100, tag + " H11 every concurrent WebSocket gets its own echoes",
+                "good=%d" % good)
+        for s in live:
+            c.ws_close(s, 1000)
+        c.pump(lambda: all(s.ended or s.reset is not None for s in live), timeout=30,
+               what="100 closes")
+        T.check(all(s.close is not None and int(s.close[0]) == 1000 and s.ended and s.reset is None
+                    for s in live),
+                tag + " W6 100 orderly closes", repr([(s.sid, s.close, s.reset) for s in live
+                                                      if s.reset is not None or s.close is None][:5]))
+    finally:
+        c.close()
+
+
+def test_flow_control(port, tls, tag):
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        # a big connection window, so only the held stream's window limits it
+        c.conn.increment_flow_control_window(8 << 20)
+        a = c.open_ws("/echo")
+        b = c.open_ws("/echo")
+        c.pump(lambda: a.status is not None and b.status is not None, what="two 200s")
+        a.hold = True
+        big = payload(300000, False)
+        c.ws_send(a, big)
+        # the server can send back at most our 65535-byte stream window
+        c.pump(lambda: a.unacked >= 65535 - 16, timeout=10, what="stream A window filled")
+        T.check(a.unacked <= 65535 and not a.messages,
+                tag + " pitfall 11 server respects a stalled stream's window",
+                "unacked=%d" % a.unacked)
+        got = c.echo(b, "still flowing")
+        T.check(got == ("text", "still flowing"),
+                tag + " H10 a stalled WebSocket does not freeze the others", repr(got))
+        c.release(a)
+        c.pump(lambda: a.messages or a.reset is not None, timeout=20, what="stream A after release")
+        T.check(a.messages == [("binary", big)],
+                tag + " H10 stalled stream resumes after WINDOW_UPDATE",
+                "msgs=%r reset=%r" % ([(k, len(v)) for k, v in a.messages], a.reset))
+        close_orderly(c, b, tag + " (flow)")
+    finally:
+        c.close()
+
+
+def test_deflate(port, tls, tag, expect):
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        st = c.open_ws("/echo", deflate=True)
+        c.wait_response(st)
+        ext = st.header("sec-websocket-extensions") or ""
+        if expect:
+            T.check(st.status == 200 and "permessage-deflate" in ext,
+                    tag + " D1 permessage-deflate accepted over HTTP/2", "ext=%r" % ext)
+        else:
+            T.check(st.status == 200 and "permessage-deflate" not in ext,
+                    tag + " D1 --no-compress declines permessage-deflate", "ext=%r" % ext)
+        if st.status != 200:
+            return
+        for size in (0, 10, 5000, 200000):
+            for text in (True, False):
+                data = ("compress me " * (size // 12 + 1))[:size] if text else \
+                    bytes(i % 5 for i in range(size))
+                got = c.echo(st, data, timeout=20)
+                T.check(got is not None and got[1] == data,
+                        "%s D2 %s echo %d B (deflate %s)" % (tag, "text" if text else "binary",
+                                                            size, "on" if expect else "off"),
+                        "got=%r ws_error=%r close=%r" % (got and (got[0], len(got[1])),
+                                                         st.ws_error, st.close))
+        close_orderly(c, st, tag + " (deflate)")
+    finally:
+        c.close()
+
+
+def bad_requests(c):
+    a = c.authority
+    s = c.scheme
+    ok = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", s),
+          (":path", "/echo"), (":authority", a), ("sec-websocket-version", "13")]
+
+    def without(name):
+        return [h for h in ok if h[0] != name]
+
+    return [
+        ("H5 :protocol on a GET", [(":method", "GET"), (":protocol", "websocket"),
+                                   (":scheme", s), (":path", "/echo"), (":authority", a),
+                                   ("sec-websocket-version", "13")], "rst"),
+        ("H5 extended CONNECT without :scheme", without(":scheme"), "rst"),
+        ("H5 extended CONNECT without :path", without(":path"), "rst"),
+        ("H5 extended CONNECT without :authority", without(":authority"), "rst"),
+        ("H6 connection: upgrade", ok + [("connection", "upgrade")], "rst"),
+        ("H6 upgrade: websocket", ok + [("upgrade", "websocket")], "rst"),
+        ("pitfall 6 content-length: 5 on CONNECT", ok + [("content-length", "5")], "rst"),
+        ("pitfall 7 no sec-websocket-version", without("sec-websocket-version"), 400),
+        ("pitfall 7 sec-websocket-version: abc",
+         without("sec-websocket-version") + [("sec-websocket-version", "abc")], 400),
+        ("W8 sec-websocket-version: 8",
+         without("sec-websocket-version") + [("sec-websocket-version", "8")], 426),
+        ("H4 :protocol: foo", [h if h[0] != ":protocol" else (":protocol", "foo") for h in ok], 501),
+        ("H7 no route /nope", [h if h[0] != ":path" else (":path", "/nope") for h in ok], 404),
+    ]
+
+
+def test_bad_requests(port, tls, tag):
+    c = connect(port, tls, validate=False)
+    try:
+        c.wait_settings()
+        for name, headers, want in bad_requests(c):
+            st = c.request(headers, end_stream=False, ws=True)
+            try:
+                c.pump(lambda: st.reset is not None or st.ended, timeout=5,
+                       what="answer to " + name)
+            except TimeoutError:
+                pass
+            if want == "rst":
+                T.check(st.reset == PROTOCOL_ERROR and st.status is None,
+                        "%s %s -> RST_STREAM PROTOCOL_ERROR" % (tag, name),
+                        "status=%r reset=%r ended=%r terminated=%r" % (
+                            st.status, st.reset, st.ended, c.terminated))
+            else:
+                extra = ""
+                good = st.status == want and st.ended
+                if want == 426:
+                    good = good and st.header("sec-websocket-version") == "13"
+                    extra = " with sec-websocket-version: 13"
+                T.check(good, "%s %s -> %d%s" % (tag, name, want, extra),
+                        "status=%r headers=%r reset=%r ended=%r terminated=%r" % (
+                            st.status, st.headers, st.reset, st.ended, c.terminated))
+            if st.reset is None and not st.local_ended and c.terminated is None:
+                try:
+                    c.conn.reset_stream(st.sid, 8)  # CANCEL what we left open
+                except Exception:
+                    pass
+            # the connection must keep serving other streams
+            alive = None
+            try:
+                if c.terminated is None and not c.eof:
+                    ws = c.open_ws("/echo")
+                    c.wait_response(ws, timeout=5)
+                    if ws.status == 200:
+                        alive = c.echo(ws, "alive after " + name, timeout=5)
+                        c.ws_close(ws)
+                        c.pump(lambda: ws.ended or ws.reset is not None, timeout=5)
+            except Exception as e:  # noqa: BLE001
+                alive = repr(e)
+            T.check(alive == ("text", "alive after " + name),
+                    "%s connection survives: %s" % (tag, name),
+                    "echo=%r terminated=%r eof=%r" % (alive, c.terminated, c.eof))
+            if c.terminated is not None or c.eof:
+                c.close()
+                c = connect(port, tls, validate=False)
+                c.wait_settings()
+        # H6: a sec-websocket-key is ignored, never answered with an accept
+        st = c.open_ws("/echo", extra=[("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")])
+        c.wait_response(st)
+        check_accept(tag + " H6 sec-websocket-key ignored", st)
+        if st.status == 200:
+            close_orderly(c, st, tag + " H6")
+    finally:
+        c.close()
+
+
+def run_transport(tls):
+    tag = "[tls]" if tls else "[h2c]"
+    try:
+        p, r, port = start_server(cleartext=not tls)
+    except Exception as e:  # noqa: BLE001
+        T.check(False, tag + " server starts", str(e))
+        return
+    try:
+        T.run(tag + " settings", test_settings, port, tls, tag)
+        T.run(tag + " echo", test_echo_sizes, port, tls, tag)
+        T.run(tag + " concurrent", test_concurrent, port, tls, tag)
+        T.run(tag + " flow", test_flow_control, port, tls, tag)
+        T.run(tag + " deflate", test_deflate, port, tls, tag, True)
+        if PEER == "h2ws":
+            T.run(tag + " bad requests", test_bad_requests, port, tls, tag)
+        T.check(p.poll() is None, tag + " server still running after all cases",
+                "exit=%r\n%s" % (p.poll(), r.text()[-3000:]))
+    finally:
+        if PEER == "h2ws":
+            rc = iu.stop(p)
+            T.check(rc == 0, tag + " SIGTERM: graceful shutdown exits 0",
+                    "exit=%r\n%s" % (rc, r.text()[-2000:]))
+        else:
+            iu.stop(p)
+
+
+def run_no_compress():
+    tag = "[tls --no-compress]"
+    try:
+        p, _r, port = start_server(cleartext=False, extra=["--no-compress"])
+    except Exception as e:  # noqa: BLE001
+        T.check(False, tag + " server starts", str(e))
+        return
+    try:
+        T.run(tag + " deflate", test_deflate, port, True, tag, False)
+    finally:
+        iu.stop(p)
+
+
+if __name__ == "__main__":
+    BIN = iu.h2ws_bin() if PEER == "h2ws" else None
+    run_transport(True)
+    run_transport(False)
+    if PEER == "h2ws":
+        run_no_compress()
+    T.finish()
