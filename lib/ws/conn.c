@@ -43,6 +43,7 @@ struct h2ws_ws {
   h2ws_opcode msg_opcode;
   int msg_compressed;
   int infl_pending;     /* the inflater may hold output not yet delivered */
+  int infl_done;        /* the inflater finished the current message */
   uint64_t msg_wire;    /* payload bytes announced by this message's frames */
   uint64_t msg_size;    /* bytes delivered for this message (after inflate) */
   h2ws__utf8 utf8;
@@ -418,6 +419,7 @@ static int inflate_deliver(h2ws_ws *ws, const uint8_t *src, size_t srclen,
     if (r < 0) return ws_fail(ws, H2WS_CLOSE_INVALID_PAYLOAD, H2WS_ERR_BAD_DATA);
     int progress = nout > 0 || il != before;
     ws->infl_pending = r == 0 && nout == sizeof(obuf);
+    if (fin && r == 1) ws->infl_done = 1;
     if (!progress && r == 0 && (fin || il > 0))
       /* Nothing consumed, nothing produced: input after the end of the
        * deflate stream, or a stream that never ends. */
@@ -517,6 +519,7 @@ static int frame_begin(h2ws_ws *ws) {
     ws->msg_size = 0;
     ws->wlen = 0;
     ws->infl_pending = 0;
+    ws->infl_done = 0;
     h2ws__utf8_reset(&ws->utf8);
   }
   if (!ws->msg_compressed) {
@@ -603,7 +606,7 @@ static int control_end(h2ws_ws *ws) {
 }
 
 static int data_end(h2ws_ws *ws) {
-  if (ws->msg_compressed && ws->hdr.fin) {
+  if (ws->msg_compressed && ws->hdr.fin && !ws->infl_done) {
     size_t used;
     /* RFC 7692 §7.2.2: the inflater appends 00 00 ff ff at the end. */
     int rv = inflate_deliver(ws, NULL, 0, 1, &used);
