@@ -72,6 +72,7 @@
 #include <h2ws/h2ws.h>
 #include <h2ws/ws.h>
 #include <h2ws/handshake.h>
+#include <h2ws/pmd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -351,10 +352,17 @@ typedef struct h2ws_h2_accept_options {
   /* Chosen subprotocol (one the client offered), or NULL for none.  Sent
    * as sec-websocket-protocol. */
   const char *subprotocol;
-  /* permessage-deflate as negotiated for this request (e.g. by
-   * h2ws/pmd.h from the request's sec-websocket-extensions); .enabled = 0
-   * declines.  When enabled the binding sends sec-websocket-extensions
-   * describing exactly these parameters and configures the engine. */
+  /* permessage-deflate, either way:
+   *  - pmd_config != NULL: the binding negotiates it against the request's
+   *    sec-websocket-extensions (h2ws_pmd_server_negotiate()); `pmd` is
+   *    ignored.  An unparsable offer continues without the extension.
+   *  - pmd_config == NULL: `pmd` is what the application agreed (e.g. by
+   *    h2ws_pmd_server_negotiate() on req->extensions); .enabled = 0
+   *    declines.
+   * When agreed, the binding sends sec-websocket-extensions describing
+   * exactly the parameters (h2ws_pmd_response_build()) and configures the
+   * engine with them. */
+  const h2ws_pmd_config *pmd_config;
   h2ws_pmd_params pmd;
   /* Engine callbacks (copied) and settings (NULL = defaults; its .pmd is
    * replaced by `pmd` above). */
@@ -429,10 +437,12 @@ typedef struct h2ws_h2_ws_options {
    * ones are rejected), or NULL / 0. */
   const h2ws_header *headers;
   size_t nheaders;
-  /* permessage-deflate offer; .enabled = 0: no offer.  Nonzero
-   * *_no_context_takeover fields and window bits < 15 are requested;
-   * client_max_window_bits == 15 is offered without a value. */
-  h2ws_pmd_params pmd_offer;
+  /* permessage-deflate offer (h2ws_pmd_offer_build()); .enabled = 0: no
+   * offer.  The answer is checked with h2ws_pmd_client_accept(): a server
+   * answering with anything not offered fails the request
+   * (H2WS_ERR_H2_BAD_RESPONSE).  h2ws_h2_ws_options_default() fills it
+   * with h2ws_pmd_config_default() and enabled = 0. */
+  h2ws_pmd_config pmd_offer;
   /* Engine callbacks (copied; .random required) and settings (NULL =
    * defaults; .pmd replaced by what the server accepted). */
   const h2ws_ws_callbacks *callbacks;
@@ -442,7 +452,7 @@ typedef struct h2ws_h2_ws_options {
   void *user_data;
 } h2ws_h2_ws_options;
 
-/* Zeroes options (scheme "https", path "/"). */
+/* Zeroes options (scheme "https", path "/", no pmd offer). */
 void h2ws_h2_ws_options_default(h2ws_h2_ws_options *options);
 
 /*

@@ -1,0 +1,426 @@
+/* lib/h2/client.c - the client side: extended CONNECT gated on the
+ * server's SETTINGS (RFC 8441 §3, pitfall 4), checking the 2xx answer,
+ * opening the engine, and ordinary requests. */
+#include <string.h>
+#include <stdio.h>
+#include "h2/h2_internal.h"
+
+struct h2_creq {
+  h2_creq *next;
+  char *blob;                 /* every string below points into it */
+  const char *scheme, *authority, *path, *origin;
+  const char *protocols;      /* offered list joined with ", ", or NULL */
+  h2ws_header *headers;
+  size_t nheaders;
+  h2ws_pmd_config pmd_offer;
+  h2ws_ws_callbacks callbacks;
+  h2ws_ws_settings settings;
+  void *user_data;
+};
+
+void *h2ws__h2_creq_user_data(const h2_creq *r) { return r->user_data; }
+
+void h2ws__h2_creq_free(h2ws_h2_session *s, h2_creq *r) {
+  if (!r) return;
+  h2ws__free(s->mem, r->headers);
+  h2ws__free(s->mem, r->blob);
+  h2ws__free(s->mem, r);
+}
+
+static int valid_header(const h2ws_header *h) {
+  if (!h->name || h->namelen == 0 || h->name[0] == ':') return 0;
+  if (h->valuelen && !h->value) return 0;
+  for (size_t i = 0; i < h->namelen; i++) {
+    char c = h->name[i];
+    if ((c >= 'A' && c <= 'Z') || c <= ' ' || c == 0x7f) return 0;
+  }
+  for (size_t i = 0; i < h->valuelen; i++)
+    if (h->value[i] == '\r' || h->value[i] == '\n' || h->value[i] == 0)
+      return 0;
+  if (h2ws__h2_is_forbidden_header(h->name, h->namelen)) return 0;
+  /* RFC 8441 §5 / SPEC H6: no key on HTTP/2; no body on the CONNECT; the
+   * binding writes the WebSocket fields itself */
+  static const char *const bad[] = {"sec-websocket-key", "content-length",
+                                    "sec-websocket-version",
+                                    "sec-websocket-protocol",
+                                    "sec-websocket-extensions", "origin"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (h->namelen == strlen(bad[i]) && !memcmp(h->name, bad[i], h->namelen))
+      return 0;
+  return 1;
+}
+
+static char *blob_put(char **w, const char *src, size_t n) {
+  char *start = *w;
+  if (n) memcpy(start, src, n);
+  start[n] = 0;
+  *w += n + 1;
+  return start;
+}
+
+static h2_creq *creq_new(h2ws_h2_session *s, const h2ws_h2_ws_options *o) {
+  size_t need = strlen(o->scheme) + strlen(o->authority) + strlen(o->path) + 4;
+  if (o->origin) need += strlen(o->origin) + 1;
+  for (size_t i = 0; i < o->nsubprotocols; i++)
+    need += strlen(o->subprotocols[i]) + 2;
+  need += 1;
+  for (size_t i = 0; i < o->nheaders; i++)
+    need += o->headers[i].namelen + o->headers[i].valuelen + 2;
+  h2_creq *r = h2ws__calloc(s->mem, 1, sizeof(*r));
+  if (!r) return NULL;
+  r->blob = h2ws__malloc(s->mem, need);
+  r->headers = h2ws__malloc(s->mem, (o->nheaders ? o->nheaders : 1) *
+                                        sizeof(h2ws_header));
+  if (!r->blob || !r->headers) {
+    h2ws__h2_creq_free(s, r);
+    return NULL;
+  }
+  char *w = r->blob;
+  r->scheme = blob_put(&w, o->scheme, strlen(o->scheme));
+  r->authority = blob_put(&w, o->authority, strlen(o->authority));
+  r->path = blob_put(&w, o->path, strlen(o->path));
+  r->origin = o->origin ? blob_put(&w, o->origin, strlen(o->origin)) : NULL;
+  if (o->nsubprotocols) {
+    r->protocols = w;
+    for (size_t i = 0; i < o->nsubprotocols; i++) {
+      size_t l = strlen(o->subprotocols[i]);
+      if (i) {
+        memcpy(w, ", ", 2);
+        w += 2;
+      }
+      memcpy(w, o->subprotocols[i], l);
+      w += l;
+    }
+    *w++ = 0;
+  }
+  for (size_t i = 0; i < o->nheaders; i++) {
+    r->headers[i].name = blob_put(&w, o->headers[i].name, o->headers[i].namelen);
+    r->headers[i].namelen = o->headers[i].namelen;
+    r->headers[i].value =
+        blob_put(&w, o->headers[i].value, o->headers[i].valuelen);
+    r->headers[i].valuelen = o->headers[i].valuelen;
+  }
+  r->nheaders = o->nheaders;
+  r->pmd_offer = o->pmd_offer;
+  r->callbacks = *o->callbacks;
+  if (o->settings) r->settings = *o->settings;
+  else h2ws_ws_settings_default(&r->settings);
+  r->user_data = o->user_data;
+  return r;
+}
+
+void h2ws_h2_ws_options_default(h2ws_h2_ws_options *o) {
+  if (!o) return;
+  memset(o, 0, sizeof(*o));
+  o->scheme = "https";
+  o->path = "/";
+  h2ws_pmd_config_default(&o->pmd_offer);
+  o->pmd_offer.enabled = 0;
+}
+
+/* Sends the extended CONNECT (RFC 8441 §4, SPEC H4). */
+static int creq_submit(h2ws_h2_session *s, h2_creq *r, int32_t *pid) {
+  nghttp2_nv *nva = h2ws__malloc(s->mem, (10 + r->nheaders) * sizeof(*nva));
+  if (!nva) return H2WS_ERR_NOMEM;
+  char ext[H2WS_PMD_MAX_VALUE_LEN];
+  size_t extlen = 0;
+  size_t n = 0;
+  h2ws__h2_nv(&nva[n++], ":method", "CONNECT");
+  /* pitfall 8: :protocol sent lower-case */
+  h2ws__h2_nv(&nva[n++], ":protocol", "websocket");
+  /* pitfall 5: :scheme is https/http, never wss/ws */
+  h2ws__h2_nv(&nva[n++], ":scheme", r->scheme);
+  h2ws__h2_nv(&nva[n++], ":path", r->path);
+  h2ws__h2_nv(&nva[n++], ":authority", r->authority);
+  /* pitfall 7: still required on HTTP/2 */
+  h2ws__h2_nv(&nva[n++], "sec-websocket-version", "13");
+  if (r->protocols) h2ws__h2_nv(&nva[n++], "sec-websocket-protocol", r->protocols);
+  if (r->pmd_offer.enabled &&
+      h2ws_pmd_offer_build(&r->pmd_offer, ext, sizeof(ext), &extlen) == 0 &&
+      extlen > 0)
+    h2ws__h2_nv(&nva[n++], "sec-websocket-extensions", ext);
+  if (r->origin) h2ws__h2_nv(&nva[n++], "origin", r->origin);
+  for (size_t i = 0; i < r->nheaders; i++)
+    h2ws__h2_nv_len(&nva[n++], r->headers[i].name, r->headers[i].namelen,
+                    r->headers[i].value, r->headers[i].valuelen);
+  h2_stream *st = h2ws__h2_stream_new(s, 0, H2_KIND_UNKNOWN);
+  if (!st) {
+    h2ws__free(s->mem, nva);
+    return H2WS_ERR_NOMEM;
+  }
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = h2ws__h2_ws_read_cb;
+  int32_t id = nghttp2_submit_request(s->ngs, NULL, nva, n, &prd, st);
+  h2ws__free(s->mem, nva);
+  if (id < 0) {
+    h2ws__h2_stream_free(s, st);
+    return h2ws__h2_map_ngerr(id);
+  }
+  st->id = id;
+  st->creq = r;
+  h2ws__h2_set_kind(s, st, H2_KIND_WS_CLIENT_WAIT);
+  if (pid) *pid = id;
+  return 0;
+}
+
+int h2ws_h2_client_open_ws(h2ws_h2_session *s, const h2ws_h2_ws_options *o,
+                           int32_t *pstream_id) {
+  if (pstream_id) *pstream_id = 0;
+  if (!s || !o || s->role != H2WS_ROLE_CLIENT || !o->callbacks ||
+      !o->callbacks->random || !o->scheme || !o->authority || !o->path ||
+      !o->authority[0] || o->path[0] != '/' ||
+      (strcmp(o->scheme, "https") != 0 && strcmp(o->scheme, "http") != 0))
+    return H2WS_ERR_INVALID_ARGUMENT;
+  if (o->nsubprotocols && !o->subprotocols) return H2WS_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < o->nsubprotocols; i++)
+    if (!o->subprotocols[i] || !o->subprotocols[i][0])
+      return H2WS_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < o->nheaders; i++)
+    if (!valid_header(&o->headers[i])) return H2WS_ERR_INVALID_ARGUMENT;
+  if (s->goaway_recv || s->shutting_down) return H2WS_ERR_H2_GOAWAY;
+  /* RFC 8441 §3: without the server's ENABLE_CONNECT_PROTOCOL = 1 a
+   * client must not send :protocol. */
+  if (s->peer_settings_seen && !s->peer_connect_protocol)
+    return H2WS_ERR_H2_NO_EXTENDED_CONNECT;
+  if (s->nws + s->npending >= s->set.max_websockets)
+    return H2WS_ERR_H2_TOO_MANY_STREAMS;
+  h2_creq *r = creq_new(s, o);
+  if (!r) return H2WS_ERR_NOMEM;
+  if (!s->peer_settings_seen) {
+    /* pitfall 4: queue until the server's SETTINGS say yes or no */
+    if (s->pending_tail) s->pending_tail->next = r;
+    else s->pending = r;
+    s->pending_tail = r;
+    s->npending++;
+    return 0;
+  }
+  int rv = creq_submit(s, r, pstream_id);
+  if (rv) h2ws__h2_creq_free(s, r);
+  return rv;
+}
+
+/* Fails (error != 0, callbacks fire) or frees (error == 0) every queued
+ * request. */
+void h2ws__h2_client_fail_pending(h2ws_h2_session *s, int error) {
+  while (s->pending) {
+    h2_creq *r = s->pending;
+    s->pending = r->next;
+    if (!s->pending) s->pending_tail = NULL;
+    s->npending--;
+    if (error && s->cb.on_ws_refused)
+      s->cb.on_ws_refused(s, 0, 0, error, r->user_data, s->user_data);
+    h2ws__h2_creq_free(s, r);
+  }
+}
+
+int h2ws__h2_client_settings(h2ws_h2_session *s) {
+  s->peer_connect_protocol = nghttp2_session_get_remote_settings(
+                                 s->ngs,
+                                 NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+  if (!s->peer_connect_protocol) {
+    h2ws__h2_client_fail_pending(s, H2WS_ERR_H2_NO_EXTENDED_CONNECT);
+    return 0;
+  }
+  while (s->pending) {
+    h2_creq *r = s->pending;
+    s->pending = r->next;
+    if (!s->pending) s->pending_tail = NULL;
+    s->npending--;
+    int32_t id = 0;
+    int rv = creq_submit(s, r, &id);
+    if (rv) {
+      if (s->cb.on_ws_refused)
+        s->cb.on_ws_refused(s, 0, 0, rv, r->user_data, s->user_data);
+      h2ws__h2_creq_free(s, r);
+    }
+  }
+  return 0;
+}
+
+static int parse_status(const char *v, size_t n) {
+  if (n != 3) return 0;
+  int x = 0;
+  for (size_t i = 0; i < 3; i++) {
+    if (v[i] < '0' || v[i] > '9') return 0;
+    x = x * 10 + (v[i] - '0');
+  }
+  return x;
+}
+
+static void reset_fields(h2_stream *st) {
+  st->nfields = 0;
+  st->arenalen = 0;
+}
+
+static void ws_refused(h2ws_h2_session *s, h2_stream *st, int status,
+                       int error) {
+  h2ws__h2_set_kind(s, st, H2_KIND_DONE);
+  /* our side is still open (the data provider waits): end the stream */
+  nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+  if (s->cb.on_ws_refused)
+    s->cb.on_ws_refused(s, st->id, status, error, st->creq->user_data,
+                        s->user_data);
+}
+
+int h2ws__h2_client_response(h2ws_h2_session *s, h2_stream *st,
+                             int end_stream) {
+  int rv = 0;
+  h2ws_header *h = h2ws__h2_stream_headers(st);
+  if (!h) {
+    nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                              NGHTTP2_INTERNAL_ERROR);
+    return 0;
+  }
+  size_t fr = 0;
+  while (fr < st->nfields && h[fr].namelen && h[fr].name[0] == ':') fr++;
+  int status = 0;
+  for (size_t i = 0; i < fr; i++)
+    if (h[i].namelen == 7 && !memcmp(h[i].name, ":status", 7))
+      status = parse_status(h[i].value, h[i].valuelen);
+  if (status >= 100 && status < 200) {
+    reset_fields(st); /* informational: the final answer follows */
+    h2ws__free(s->mem, h);
+    return 0;
+  }
+  st->status = status ? status : -1;
+  const h2ws_header *reg = h + fr;
+  size_t nreg = st->nfields - fr;
+  if (st->kind == H2_KIND_WS_CLIENT_WAIT) {
+    h2_creq *r = st->creq;
+    if (st->too_big) {
+      ws_refused(s, st, status, H2WS_ERR_H2_BAD_RESPONSE);
+    } else if (status < 200 || status > 299 || end_stream) {
+      /* RFC 8441 §5 / SPEC H7: success is 2xx (never 101) without
+       * END_STREAM; anything else is a refusal reported with its status */
+      ws_refused(s, st, status, H2WS_ERR_HANDSHAKE);
+    } else {
+      h2ws_ws_response resp;
+      memset(&resp, 0, sizeof(resp));
+      resp.transport = H2WS_TRANSPORT_H2;
+      resp.status = status;
+      const h2ws_header *x = h2ws_header_find(reg, nreg, "sec-websocket-protocol");
+      if (x) {
+        resp.protocol = x->value;
+        resp.protocollen = x->valuelen;
+      }
+      x = h2ws_header_find(reg, nreg, "sec-websocket-extensions");
+      if (x) {
+        resp.extensions = x->value;
+        resp.extensionslen = x->valuelen;
+      }
+      resp.headers = reg;
+      resp.nheaders = nreg;
+      h2ws_pmd_params pmd;
+      memset(&pmd, 0, sizeof(pmd));
+      int bad = h2ws_handshake_check_response(
+                    &resp, r->protocols, r->protocols ? strlen(r->protocols) : 0) != 0;
+      /* RFC 6455 §9.1: an extension we did not offer fails the handshake */
+      if (!bad && resp.extensions && !r->pmd_offer.enabled) bad = 1;
+      if (!bad && r->pmd_offer.enabled &&
+          h2ws_pmd_client_accept(resp.extensions, resp.extensionslen,
+                                 &r->pmd_offer, &pmd) != 0)
+        bad = 1;
+      if (!bad && h2ws_header_find(reg, nreg, "content-length")) bad = 1;
+      h2ws_ws *ws = NULL;
+      if (bad) {
+        ws_refused(s, st, status, H2WS_ERR_H2_BAD_RESPONSE);
+      } else {
+        r->settings.pmd = pmd;
+        int e = h2ws_ws_new(&ws, H2WS_ROLE_CLIENT, &r->callbacks, &r->settings,
+                            s->mem, r->user_data);
+        if (e != 0) {
+          ws_refused(s, st, status, e);
+        } else {
+          st->ws = ws;
+          h2ws__h2_set_kind(s, st, H2_KIND_WS);
+          if (s->cb.on_ws_open)
+            rv = s->cb.on_ws_open(s, st->id, ws, resp.protocol, r->user_data,
+                                  s->user_data);
+        }
+      }
+    }
+  } else if (st->kind == H2_KIND_PLAIN) {
+    if (s->cb.on_response)
+      rv = s->cb.on_response(s, st->id, status, reg, nreg, s->user_data);
+  }
+  h2ws__free(s->mem, h);
+  h2ws__free(s->mem, st->arena);
+  h2ws__free(s->mem, st->fields);
+  st->arena = NULL;
+  st->fields = NULL;
+  st->arenalen = st->arenacap = st->nfields = st->fieldcap = 0;
+  return rv < 0 ? H2WS_ERR_CALLBACK_FAILURE : 0;
+}
+
+static ssize_t creq_body_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
+                            size_t length, uint32_t *flags,
+                            nghttp2_data_source *source, void *ud) {
+  h2ws_h2_session *s = ud;
+  (void)ngs;
+  (void)source;
+  h2_stream *st = h2ws__h2_stream_get(s, id);
+  if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  size_t n = st->bodylen - st->bodyoff;
+  if (n > length) n = length;
+  if (n) memcpy(buf, st->body + st->bodyoff, n);
+  st->bodyoff += n;
+  if (st->bodyoff == st->bodylen) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+int h2ws_h2_client_request(h2ws_h2_session *s, const char *method,
+                           const char *scheme, const char *authority,
+                           const char *path, const h2ws_header *headers,
+                           size_t nheaders, const uint8_t *body,
+                           size_t bodylen, int32_t *pstream_id) {
+  if (pstream_id) *pstream_id = 0;
+  if (!s || s->role != H2WS_ROLE_CLIENT || !method || !scheme || !authority ||
+      !path || (bodylen && !body))
+    return H2WS_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < nheaders; i++) {
+    if (!headers[i].name || headers[i].namelen == 0 ||
+        headers[i].name[0] == ':' ||
+        h2ws__h2_is_forbidden_header(headers[i].name, headers[i].namelen))
+      return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (s->goaway_recv || s->shutting_down) return H2WS_ERR_H2_GOAWAY;
+  nghttp2_nv *nva = h2ws__malloc(s->mem, (4 + nheaders) * sizeof(*nva));
+  if (!nva) return H2WS_ERR_NOMEM;
+  size_t n = 0;
+  h2ws__h2_nv(&nva[n++], ":method", method);
+  h2ws__h2_nv(&nva[n++], ":scheme", scheme);
+  h2ws__h2_nv(&nva[n++], ":authority", authority);
+  h2ws__h2_nv(&nva[n++], ":path", path);
+  for (size_t i = 0; i < nheaders; i++)
+    h2ws__h2_nv_len(&nva[n++], headers[i].name, headers[i].namelen,
+                    headers[i].value, headers[i].valuelen);
+  h2_stream *st = h2ws__h2_stream_new(s, 0, H2_KIND_PLAIN);
+  if (!st) {
+    h2ws__free(s->mem, nva);
+    return H2WS_ERR_NOMEM;
+  }
+  if (bodylen) {
+    st->body = h2ws__malloc(s->mem, bodylen);
+    if (!st->body) {
+      h2ws__free(s->mem, nva);
+      h2ws__h2_stream_free(s, st);
+      return H2WS_ERR_NOMEM;
+    }
+    memcpy(st->body, body, bodylen);
+    st->bodylen = bodylen;
+  }
+  nghttp2_data_provider prd;
+  prd.source.ptr = st;
+  prd.read_callback = creq_body_cb;
+  int32_t id = nghttp2_submit_request(s->ngs, NULL, nva, n,
+                                      bodylen ? &prd : NULL, st);
+  h2ws__free(s->mem, nva);
+  if (id < 0) {
+    h2ws__h2_stream_free(s, st);
+    return h2ws__h2_map_ngerr(id);
+  }
+  st->id = id;
+  if (pstream_id) *pstream_id = id;
+  return 0;
+}

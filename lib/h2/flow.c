@@ -1,0 +1,261 @@
+/* lib/h2/flow.c - the stream <-> engine bridge: DATA into h2ws_ws_recv with
+ * per-stream credit returned on consumption, pause/resume, window
+ * auto-tuning, engine output as zero-copy DATA frames, END_STREAM /
+ * RST_STREAM mapping. */
+#include <string.h>
+#include "h2/h2_internal.h"
+
+/* ---- receive ---------------------------------------------------------- */
+
+/* Keeps bytes the engine cannot take now.  The peer cannot send more than
+ * the stream window we never replenished, so this is bounded by it. */
+static int rbuf_append(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
+                       size_t n) {
+  if (n == 0) return 0;
+  /* Defensive cap: nghttp2 already enforces the window (FLOW_CONTROL_ERROR
+   * for an overrun), so this never triggers with a conforming nghttp2. */
+  if (st->rlen + n > (size_t)s->set.stream_window_max + 65536) return -1;
+  if (st->rlen + n > st->rcap) {
+    size_t ncap = st->rcap ? st->rcap : 4096;
+    while (ncap < st->rlen + n) ncap *= 2;
+    uint8_t *p = h2ws__realloc(s->mem, st->rbuf, ncap);
+    if (!p) return -1;
+    st->rbuf = p;
+    st->rcap = ncap;
+  }
+  memcpy(st->rbuf + st->rlen, d, n);
+  st->rlen += n;
+  return 0;
+}
+
+static void stream_fail(h2ws_h2_session *s, h2_stream *st, uint32_t code) {
+  nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id, code);
+}
+
+/* Feeds the engine; returns bytes used.  Stream credit goes back for what
+ * the engine consumed (RFC 9113 §5.2, pitfall 12). */
+static size_t ws_feed(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
+                      size_t n) {
+  size_t nread = 0;
+  int rv = h2ws_ws_recv(st->ws, d, n, &nread, s->now);
+  if (rv == H2WS_ERR_PAUSE) {
+    st->paused = 1;
+  } else if (rv == H2WS_ERR_INVALID_STATE) {
+    nread = 0; /* reentrant call: keep the bytes for later */
+    st->paused = 1;
+  } else if (rv < 0) {
+    /* Peer violation: the engine queued its Close (1002/1007/1009) and
+     * ignores further input; its Close is flushed, then END_STREAM.  A
+     * fatal engine error (callback failure, NOMEM) cannot flush: reset. */
+    if (rv == H2WS_ERR_CALLBACK_FAILURE || rv == H2WS_ERR_NOMEM ||
+        rv == H2WS_ERR_INTERNAL)
+      stream_fail(s, st, NGHTTP2_INTERNAL_ERROR);
+    st->ws_failed = 1;
+    nread = n;
+  }
+  if (nread) nghttp2_session_consume_stream(s->ngs, st->id, nread);
+  return nread;
+}
+
+/* Auto-tuning (documented in h2ws/h2.h): the peer nearly ran out of credit
+ * while our reader keeps up: the window, not the reader, is the limit. */
+static void autotune(h2ws_h2_session *s, h2_stream *st) {
+  if (st->window >= s->set.stream_window_max) return;
+  int32_t left = nghttp2_session_get_stream_local_window_size(s->ngs, st->id);
+  if (left < 0 || (uint32_t)left >= st->window / 4) return;
+  uint32_t nw = st->window * 2;
+  if (nw > s->set.stream_window_max || nw < st->window)
+    nw = s->set.stream_window_max;
+  if (nghttp2_session_set_local_window_size(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                                            (int32_t)nw) == 0)
+    st->window = nw;
+}
+
+int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
+                     size_t len) {
+  if (st->ws && !st->paused && st->rlen == 0) {
+    autotune(s, st);
+    size_t used = ws_feed(s, st, data, len);
+    data += used;
+    len -= used;
+  }
+  if (len && rbuf_append(s, st, data, len) < 0) {
+    nghttp2_session_consume_stream(s->ngs, st->id, len);
+    stream_fail(s, st, NGHTTP2_FLOW_CONTROL_ERROR);
+  }
+  return 0;
+}
+
+int h2ws__h2_ws_deliver(h2ws_h2_session *s, h2_stream *st) {
+  if (!st->ws) return 0;
+  while (!st->paused && st->rlen > 0) {
+    size_t used = ws_feed(s, st, st->rbuf, st->rlen);
+    if (used == 0 && !st->paused) break;
+    memmove(st->rbuf, st->rbuf + used, st->rlen - used);
+    st->rlen -= used;
+  }
+  if (st->rlen == 0 && st->rbuf) {
+    h2ws__free(s->mem, st->rbuf); /* nothing held by an idle stream */
+    st->rbuf = NULL;
+    st->rcap = 0;
+  }
+  if (!st->paused && st->rlen == 0 && st->remote_eof && !st->eof_fed) {
+    /* SPEC H9: END_STREAM is the orderly half-close (a TCP FIN) */
+    st->eof_fed = 1;
+    h2ws_ws_recv_eof(st->ws, s->now);
+  }
+  return st->paused ? H2WS_ERR_PAUSE : 0;
+}
+
+int h2ws__h2_ws_remote_eof(h2ws_h2_session *s, h2_stream *st) {
+  st->remote_eof = 1;
+  h2ws__h2_ws_deliver(s, st);
+  return 0;
+}
+
+void h2ws__h2_ws_closed(h2ws_h2_session *s, h2_stream *st,
+                        uint32_t error_code) {
+  /* SPEC H9: RST_STREAM (or a close without the peer's END_STREAM) is an
+   * abnormal closure: 1006 unless the engine already reported a close. */
+  if (error_code != NGHTTP2_NO_ERROR || !st->eof_fed) h2ws_ws_abort(st->ws);
+  if (s->cb.on_ws_closed)
+    s->cb.on_ws_closed(s, st->id, st->ws, error_code, s->user_data);
+}
+
+int h2ws_h2_resume_ws(h2ws_h2_session *s, int32_t stream_id, uint64_t now) {
+  if (!s) return H2WS_ERR_INVALID_ARGUMENT;
+  if (s->in_call) return H2WS_ERR_INVALID_STATE;
+  h2_stream *st = h2ws__h2_stream_get(s, stream_id);
+  if (!st || !st->ws) return H2WS_ERR_INVALID_ARGUMENT;
+  s->now = now;
+  st->paused = 0;
+  s->in_call = 1;
+  int rv = h2ws__h2_ws_deliver(s, st);
+  s->in_call = 0;
+  return rv;
+}
+
+int h2ws_h2_ws_is_paused(const h2ws_h2_session *s, int32_t stream_id) {
+  h2_stream *st = s ? h2ws__h2_stream_get(s, stream_id) : NULL;
+  return st ? st->paused : 0;
+}
+
+size_t h2ws_h2_ws_buffered(const h2ws_h2_session *s, int32_t stream_id) {
+  h2_stream *st = s ? h2ws__h2_stream_get(s, stream_id) : NULL;
+  return st ? st->rlen : 0;
+}
+
+/* ---- send ------------------------------------------------------------- */
+
+/* Our side should END_STREAM once output is flushed: the closing handshake
+ * is over (or failed), or the peer ended the stream (the engine reported
+ * 1006 and reads nothing more).  Pitfall 14: never a reset here. */
+static int ws_should_end(const h2_stream *st) {
+  return h2ws_ws_is_done(st->ws) || st->eof_fed;
+}
+
+static int ws_ready(const h2_stream *st) {
+  return st->ws && (h2ws_ws_output_len(st->ws) > 0 ||
+                    h2ws_ws_want_write(st->ws) || ws_should_end(st));
+}
+
+void h2ws__h2_resume_deferred(h2ws_h2_session *s) {
+  for (h2_stream *st = s->streams; st; st = st->next) {
+    if (st->deferred && ws_ready(st)) {
+      st->deferred = 0;
+      nghttp2_session_resume_data(s->ngs, st->id);
+    }
+  }
+}
+
+int h2ws__h2_any_ready(const h2ws_h2_session *s) {
+  for (const h2_stream *st = s->streams; st; st = st->next)
+    if (st->deferred && ws_ready(st)) return 1;
+  return 0;
+}
+
+ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
+                            size_t length, uint32_t *flags,
+                            nghttp2_data_source *source, void *ud) {
+  h2ws_h2_session *s = ud;
+  (void)ngs;
+  (void)buf;
+  (void)source;
+  h2_stream *st = h2ws__h2_stream_get(s, id);
+  if (!st) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (!st->ws) {
+    st->deferred = 1; /* client: no DATA before the 2xx */
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  size_t avail = h2ws_ws_output_len(st->ws);
+  if (avail == 0 && h2ws_ws_want_write(st->ws)) {
+    const uint8_t *p;
+    size_t n;
+    if (h2ws_ws_send(st->ws, &p, &n, s->now) < 0)
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    avail = h2ws_ws_output_len(st->ws);
+  }
+  if (avail > 0) {
+    /* nghttp2 sized `length` from both flow-control windows and the
+     * peer's SETTINGS_MAX_FRAME_SIZE (pitfall 11); WebSocket frames span
+     * DATA frames freely (SPEC H8). */
+    size_t n = avail < length ? avail : length;
+    size_t room = s->outcap > s->outlen + 9 ? s->outcap - s->outlen - 9 : 0;
+    if (n > room && room >= 1024) n = room; /* fill this batch exactly */
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == avail && h2ws_ws_is_done(st->ws)) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
+    return (ssize_t)n;
+  }
+  if (ws_should_end(st)) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    st->local_eof = 1;
+    if (!st->remote_eof) st->linger = s->now + H2_LINGER_MS;
+    return 0;
+  }
+  st->deferred = 1;
+  return NGHTTP2_ERR_DEFERRED;
+}
+
+int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
+                          const uint8_t *framehd, size_t length,
+                          nghttp2_data_source *source, void *ud) {
+  h2ws_h2_session *s = ud;
+  (void)ngs;
+  (void)source;
+  size_t pad = frame->data.padlen;
+  if (h2ws__h2_out_reserve(s, 9 + length + pad) < 0)
+    return NGHTTP2_ERR_WOULDBLOCK;
+  /* look the stream up again: it may have closed since the frame was
+   * packed (never trust source->ptr across calls) */
+  h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
+  if (!st || !st->ws || h2ws_ws_output_len(st->ws) < length)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  uint8_t *w = s->out + s->outoff + s->outlen;
+  memcpy(w, framehd, 9);
+  w += 9;
+  if (pad) *w++ = (uint8_t)(pad - 1);
+  size_t left = length;
+  while (left > 0) {
+    const uint8_t *p;
+    size_t n;
+    if (h2ws_ws_send(st->ws, &p, &n, s->now) < 0 || n == 0)
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (n > left) n = left;
+    memcpy(w, p, n); /* the one copy of the payload */
+    h2ws_ws_send_consumed(st->ws, n);
+    w += n;
+    left -= n;
+  }
+  if (pad > 1) {
+    memset(w, 0, pad - 1);
+    w += pad - 1;
+  }
+  s->outlen = (size_t)(w - (s->out + s->outoff));
+  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+    st->local_eof = 1;
+    if (!st->remote_eof) st->linger = s->now + H2_LINGER_MS;
+  }
+  return 0;
+}

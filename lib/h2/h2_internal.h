@@ -1,0 +1,161 @@
+/* lib/h2/h2_internal.h - the HTTP/2 binding's private types: session,
+ * per-stream state, and the functions the lib/h2 files share. */
+#ifndef H2WS_LIB_H2_INTERNAL_H
+#define H2WS_LIB_H2_INTERNAL_H
+
+#include <nghttp2/nghttp2.h>
+#include <h2ws/h2.h>
+#include "ws/mem.h"
+
+/* After our END_STREAM, how long the peer gets to end its side before the
+ * stream is reset (so a silent peer cannot hold a stream slot forever). */
+#define H2_LINGER_MS 5000
+
+/* What a stream carries. */
+enum {
+  H2_KIND_UNKNOWN = 0,  /* server: headers still arriving */
+  H2_KIND_PLAIN,        /* ordinary request / response */
+  H2_KIND_WS_REQUEST,   /* server: valid WebSocket request, awaiting app */
+  H2_KIND_WS,           /* WebSocket open (engine exists) */
+  H2_KIND_WS_CLIENT_WAIT, /* client: extended CONNECT sent, awaiting 2xx */
+  H2_KIND_DONE          /* answered / refused, nothing more to do */
+};
+
+/* Verdicts of h2ws__h2_check_request(). */
+enum {
+  H2_VERDICT_RST = 1,   /* malformed: RST_STREAM PROTOCOL_ERROR */
+  H2_VERDICT_STATUS,    /* answer with v->status (426 adds the version) */
+  H2_VERDICT_PLAIN,     /* an ordinary request: application decides */
+  H2_VERDICT_WS         /* a well-formed WebSocket request */
+};
+
+typedef struct h2ws__h2_verdict {
+  int verdict;
+  int status;             /* for H2_VERDICT_STATUS */
+  const char *why;        /* short reason for logs/tests */
+  /* indices into the field list, -1 when absent */
+  int method, scheme, authority, path, protocol, host;
+} h2ws__h2_verdict;
+
+/* A stored header field (offsets into the stream's arena). */
+typedef struct h2_field {
+  uint32_t name, namelen, value, valuelen;
+} h2_field;
+
+/* Queued client WebSocket request (before the server's SETTINGS). */
+typedef struct h2_creq h2_creq;
+
+typedef struct h2_stream {
+  struct h2ws_h2_session *s;
+  struct h2_stream *next, *prev; /* all streams of the session */
+  int32_t id;
+  int kind;
+  /* header collection (request on server, response on client) */
+  char *arena;
+  size_t arenalen, arenacap;
+  h2_field *fields;
+  size_t nfields, fieldcap;
+  int too_big;          /* header block above max_header_bytes */
+  int answered;         /* a response (or RST) was submitted */
+  /* WebSocket */
+  h2ws_ws *ws;
+  h2_creq *creq;        /* client: the request's options */
+  uint8_t *rbuf;        /* received, not yet fed (paused engine) */
+  size_t rlen, rcap;
+  int paused;
+  int remote_eof;       /* END_STREAM received */
+  int eof_fed;          /* h2ws_ws_recv_eof() called */
+  int deferred;         /* the data provider returned DEFERRED */
+  int local_eof;        /* END_STREAM submitted by us */
+  int ws_failed;        /* the engine failed; flush then END_STREAM */
+  uint32_t window;      /* current stream receive window */
+  uint64_t linger;      /* deadline for the peer's END_STREAM, 0 = none */
+  int body_deferred;    /* plain body source returned WOULDBLOCK */
+  /* plain response body */
+  uint8_t *body;
+  size_t bodylen, bodyoff;
+  h2ws_h2_body_source src;
+  int has_src;
+  int status;           /* client: response status */
+} h2_stream;
+
+struct h2ws_h2_session {
+  nghttp2_session *ngs;
+  h2ws_role role;
+  h2ws_h2_callbacks cb;
+  h2ws_h2_settings set;
+  const h2ws_mem *mem;
+  void *user_data;
+  uint64_t now;
+  /* batched output */
+  uint8_t *out;
+  size_t outcap, outoff, outlen; /* readable: out[outoff .. outoff+outlen) */
+  int in_call;          /* inside recv/send/resume: reentrancy guard */
+  int fatal;
+  h2_stream *streams;   /* list head */
+  size_t nws;           /* WebSocket streams (open or requested) */
+  /* client: peer SETTINGS gate */
+  int peer_settings_seen;
+  int peer_connect_protocol;
+  h2_creq *pending;     /* queued WebSocket requests (FIFO) */
+  size_t npending;
+  h2_creq *pending_tail;
+  /* GOAWAY / shutdown */
+  int goaway_recv;
+  int shutting_down;
+  uint64_t drain_deadline;
+  int final_goaway;
+};
+
+/* headers.c */
+int h2ws__h2_check_request(const h2ws_header *fields, size_t nfields,
+                           int connect_protocol_enabled,
+                           h2ws__h2_verdict *v);
+int h2ws__h2_stream_add_field(h2_stream *st, size_t cap, const uint8_t *name,
+                              size_t namelen, const uint8_t *value,
+                              size_t valuelen);
+/* Builds an array of h2ws_header pointing into st's arena
+ * (caller frees with the session allocator); NULL on NOMEM. */
+h2ws_header *h2ws__h2_stream_headers(h2_stream *st);
+const char *h2ws__h2_find(const h2ws_header *h, size_t n,
+                          const char *name);
+int h2ws__h2_is_forbidden_header(const char *name, size_t namelen);
+int h2ws__h2_nv(nghttp2_nv *nv, const char *name, const char *value);
+int h2ws__h2_nv_len(nghttp2_nv *nv, const char *name, size_t namelen,
+                    const char *value, size_t valuelen);
+
+/* session.c */
+h2_stream *h2ws__h2_stream_new(struct h2ws_h2_session *s, int32_t id, int kind);
+void h2ws__h2_stream_free(struct h2ws_h2_session *s, h2_stream *st);
+h2_stream *h2ws__h2_stream_get(const struct h2ws_h2_session *s, int32_t id);
+int h2ws__h2_map_ngerr(int rv);
+void h2ws__h2_maybe_finish_shutdown(struct h2ws_h2_session *s);
+
+void h2ws__h2_set_kind(struct h2ws_h2_session *s, h2_stream *st, int kind);
+int h2ws__h2_out_reserve(struct h2ws_h2_session *s, size_t need);
+int h2ws__h2_server_request(struct h2ws_h2_session *s, h2_stream *st);
+int h2ws__h2_client_response(struct h2ws_h2_session *s, h2_stream *st,
+                             int end_stream);
+int h2ws__h2_client_settings(struct h2ws_h2_session *s);
+void h2ws__h2_client_fail_pending(struct h2ws_h2_session *s, int error);
+
+/* client.c */
+void h2ws__h2_creq_free(struct h2ws_h2_session *s, h2_creq *r);
+void *h2ws__h2_creq_user_data(const h2_creq *r);
+
+/* flow.c */
+ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
+                            size_t length, uint32_t *flags,
+                            nghttp2_data_source *source, void *ud);
+int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
+                          const uint8_t *framehd, size_t length,
+                          nghttp2_data_source *source, void *ud);
+void h2ws__h2_resume_deferred(struct h2ws_h2_session *s);
+int h2ws__h2_any_ready(const struct h2ws_h2_session *s);
+int h2ws__h2_ws_deliver(struct h2ws_h2_session *s, h2_stream *st);
+int h2ws__h2_ws_data(struct h2ws_h2_session *s, h2_stream *st,
+                     const uint8_t *data, size_t len);
+int h2ws__h2_ws_remote_eof(struct h2ws_h2_session *s, h2_stream *st);
+void h2ws__h2_ws_closed(struct h2ws_h2_session *s, h2_stream *st,
+                        uint32_t error_code);
+#endif
