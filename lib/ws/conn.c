@@ -14,6 +14,8 @@
 #define WS_SCRATCH 8192
 /* Control frames may exceed max_output by this much (a Close always fits). */
 #define WS_CTRL_RESERVE 512
+/* A non-NULL pointer for empty inputs (no arithmetic on NULL). */
+static const uint8_t ws_empty[1] = {0};
 /* First allocation of the output queue. */
 #define WS_OUT_MIN 256
 /* Largest control frame on the wire: 2 + 4 + 125. */
@@ -609,7 +611,7 @@ static int data_end(h2ws_ws *ws) {
   if (ws->msg_compressed && ws->hdr.fin && !ws->infl_done) {
     size_t used;
     /* RFC 7692 §7.2.2: the inflater appends 00 00 ff ff at the end. */
-    int rv = inflate_deliver(ws, NULL, 0, 1, &used);
+    int rv = inflate_deliver(ws, ws_empty, 0, 1, &used);
     if (rv) return rv;
   }
   if (!ws->hdr.fin) {
@@ -648,6 +650,7 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
   if (!ws || (!in && inlen)) return H2WS_ERR_INVALID_ARGUMENT;
   if (ws->in_callback) return H2WS_ERR_INVALID_STATE;
   if (ws->fatal) return ws->fatal;
+  if (!in) in = ws_empty;
   while (!recv_stopped(ws)) {
     if (ws->rstate == RS_HEADER) {
       if (pos == inlen) break;
@@ -668,7 +671,7 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
           /* A pause left inflated output behind: deliver it before any
            * later frame's events. */
           size_t used;
-          rv = inflate_deliver(ws, NULL, 0, 0, &used);
+          rv = inflate_deliver(ws, ws_empty, 0, 0, &used);
           if (rv) break;
         }
         ws->rstate = RS_END;
@@ -828,7 +831,7 @@ int h2ws_ws_send(h2ws_ws *ws, const uint8_t **pdata, size_t *pdatalen,
   if (ws->fatal) return ws->fatal;
   int rv = source_pull(ws);
   if (rv) return rv;
-  *pdata = ws->out + ws->out_off;
+  if (ws->out) *pdata = ws->out + ws->out_off;
   *pdatalen = out_queued(ws);
   return 0;
 }
