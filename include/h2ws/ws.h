@@ -191,6 +191,12 @@ void h2ws_ws_del(h2ws_ws *ws);
  * time included) gives the same callbacks.  *pnread receives how many
  * bytes were consumed; it is less than inlen only when a callback paused
  * (H2WS_ERR_PAUSE) or on an error: the caller must feed the rest later.
+ * After H2WS_ERR_PAUSE, resume by calling h2ws_ws_recv() with the rest of
+ * the input EVEN WHEN THE REST IS EMPTY (in = NULL, inlen = 0 is fine):
+ * the engine may still owe callbacks for bytes it already consumed (e.g.
+ * on_msg_end after a paused last on_msg_data, or inflated output).  Call
+ * it again while it keeps returning H2WS_ERR_PAUSE.  The engine allocates
+ * nothing per frame or message here (streaming mode).
  * Returns:
  *   0                         all input consumed;
  *   H2WS_ERR_PAUSE            a callback paused; *pnread tells how far;
@@ -243,8 +249,10 @@ int h2ws_ws_want_read(const h2ws_ws *ws);
 int h2ws_ws_want_write(const h2ws_ws *ws);
 
 /* Nonzero once this side has sent a Close (fully flushed or not) and
- * either received the peer's Close or failed/aborted: after flushing
- * output the transport should half-close (FIN / END_STREAM). */
+ * received the peer's Close, or once the WebSocket failed (a peer
+ * violation: our Close is queued), was aborted, saw the transport end
+ * (h2ws_ws_recv_eof) or timed out: after flushing output the transport
+ * should half-close (FIN / END_STREAM). */
 int h2ws_ws_is_done(const h2ws_ws *ws);
 
 /* Next deadline (closing-handshake timeout), or H2WS_NO_EXPIRY. */
@@ -258,10 +266,14 @@ int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now);
  * Sends a whole message (H2WS_OP_TEXT or H2WS_OP_BINARY).  The payload is
  * copied once into the output queue (masked when client, compressed when
  * permessage-deflate is on).  Text must be valid UTF-8 (not re-checked;
- * the caller is trusted).
+ * the caller is trusted).  Frame lengths use the minimal encoding.  The
+ * room check uses the deflate bound when compressing, so a message above
+ * max_output always fails with H2WS_ERR_BUFFER_FULL: send such messages
+ * with h2ws_ws_submit_fragment() or a data source.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (a Close
  * was sent or a fragmented message is in progress), H2WS_ERR_BUFFER_FULL,
- * H2WS_ERR_NOMEM.
+ * H2WS_ERR_NOMEM (fatal if the deflater had started on the message),
+ * H2WS_ERR_CALLBACK_FAILURE (the random callback failed).
  */
 int h2ws_ws_submit_msg(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                        size_t datalen);
@@ -276,8 +288,11 @@ int h2ws_ws_submit_msg(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
 int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
                             const uint8_t *data, size_t datalen);
 
-/* Sends a ping / a pong, payload at most 125 bytes.
- * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE. */
+/* Sends a ping / a pong, payload at most 125 bytes.  Control frames go
+ * between the frames already queued (also between the fragments of a
+ * message being sent) and may use a small reserve above max_output.
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE,
+ * H2WS_ERR_BUFFER_FULL (reserve exhausted too), H2WS_ERR_NOMEM. */
 int h2ws_ws_submit_ping(h2ws_ws *ws, const uint8_t *data, size_t datalen);
 int h2ws_ws_submit_pong(h2ws_ws *ws, const uint8_t *data, size_t datalen);
 
@@ -297,7 +312,12 @@ int h2ws_ws_submit_close(h2ws_ws *ws, uint16_t code, const uint8_t *reason,
  * stores the count in *pnwritten, sets *peof to 1 on the message's last
  * bytes, and returns 0; or returns H2WS_ERR_WOULDBLOCK to defer (resume
  * with h2ws_ws_resume_source()); any other negative value fails the send
- * (h2ws_ws_send returns H2WS_ERR_CALLBACK_FAILURE).
+ * (h2ws_ws_send returns H2WS_ERR_CALLBACK_FAILURE).  read() is called from
+ * h2ws_ws_send() and writes straight into the output queue: it must not
+ * call the h2ws_ws_submit_* functions (they return H2WS_ERR_INVALID_STATE
+ * there).  Returning 0 bytes without eof sends nothing and is retried on
+ * the next h2ws_ws_send().  With permessage-deflate on, a source message
+ * is always compressed.
  */
 typedef struct h2ws_data_source {
   int (*read)(h2ws_ws *ws, uint8_t *buf, size_t buflen, size_t *pnwritten,
