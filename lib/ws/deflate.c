@@ -194,9 +194,11 @@ int h2ws__pmd_inflate(h2ws__pmd *pmd, const uint8_t **pin, size_t *pinlen,
   while (!pmd->inf_ended && z->avail_out > 0) {
     uInt room = z->avail_out;
     rv = pmd_inflate_run(pmd, *pin, *pinlen, &used);
-    if (used) pmd->inf_input = 1;
-    *pin += used;
-    *pinlen -= used;
+    if (used) {
+      pmd->inf_input = 1;
+      *pin += used;
+      *pinlen -= used;
+    }
     *pnout = outcap - z->avail_out;
     if (rv) return rv;
     if (used == 0 && z->avail_out == room) break; /* needs input */

@@ -57,7 +57,7 @@ static int deflate_msg(h2ws__pmd *pmd, const uint8_t *in, size_t inlen,
     size_t n = inlen - pos < inchunk ? inlen - pos : inchunk;
     int fin = pos + n == inlen;
     size_t nout = 0, nin = 0;
-    int r = h2ws__pmd_deflate(pmd, in + pos, n, fin, tmp, outchunk, &nout, &nin);
+    int r = h2ws__pmd_deflate(pmd, in ? in + pos : NULL, n, fin, tmp, outchunk, &nout, &nin);
     if (r < 0) return r;
     if (*poutlen + nout > cap) return -1000;
     memcpy(out + *poutlen, tmp, nout);
