@@ -20,6 +20,7 @@ import traceback
 import h2.config
 import h2.connection
 import h2.errors
+import h2.exceptions
 import h2.events
 import h2.settings
 from wsproto.connection import Connection as WSFraming, ConnectionType
@@ -335,6 +336,9 @@ class H2WSClient:
     def _push_data(self):
         """Move pending stream DATA into h2 within both flow-control windows."""
         for st in list(self.streams.values()):
+            if st.reset is not None:
+                st.out.clear()
+                continue
             while st.out and not st.local_ended and self.terminated is None:
                 try:
                     win = self.conn.local_flow_control_window(st.sid)
@@ -347,7 +351,12 @@ class H2WSClient:
                 chunk = bytes(st.out[:n])
                 del st.out[:n]
                 end = st.end_after and not st.out
-                self.conn.send_data(st.sid, chunk, end_stream=end)
+                try:
+                    self.conn.send_data(st.sid, chunk, end_stream=end)
+                except h2.exceptions.StreamClosedError:
+                    st.out.clear()
+                    st.local_ended = True
+                    break
                 if end:
                     st.local_ended = True
             if not st.out and st.end_after and not st.local_ended and st.reset is None \

@@ -2,6 +2,7 @@
 # Interop peer: python3-websockets echo server speaking only HTTP/1.1
 # (RFC 6455 Upgrade) on 127.0.0.1; plain TCP (an nghttpx backend) or, with
 # --cert/--key, TLS with ALPN http/1.1 only. Prints "PORT <n>" once listening.
+# Path /abort echoes one message, then drops the connection without a close.
 import argparse
 import asyncio
 import signal
@@ -11,8 +12,14 @@ import ssl
 import websockets
 
 
-async def echo(ws, _path=None):
+async def echo(ws, path=None):
+    path = path if path is not None else ws.path
     try:
+        if path == "/abort":
+            # echo one message, then drop the TCP connection (no close frame)
+            await ws.send(await ws.recv())
+            ws.transport.abort()
+            return
         async for msg in ws:
             await ws.send(msg)
     except websockets.ConnectionClosed:
