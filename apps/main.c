@@ -1,0 +1,47 @@
+/* apps/main.c - the h2ws command: dispatches to its subcommands. */
+#include <stdio.h>
+#include <string.h>
+#include <h2ws/h2ws.h>
+
+/* Subcommands (apps/serve.c, apps/client.c). */
+int h2ws_cmd_serve(int argc, char **argv);
+int h2ws_cmd_client(int argc, char **argv);
+
+static void main_usage(FILE *f) {
+  fprintf(f,
+          "usage: h2ws COMMAND [OPTIONS]\n"
+          "\n"
+          "WebSockets over HTTP/2 (RFC 8441) and HTTP/1.1 (RFC 6455).\n"
+          "\n"
+          "commands:\n"
+          "  serve    WebSocket echo server (TLS with ALPN h2/http/1.1, or\n"
+          "           cleartext h2c prior knowledge + HTTP/1.1) and a page\n"
+          "  client   send stdin lines to a ws:// or wss:// URL, print what\n"
+          "           comes back\n"
+          "\n"
+          "Run 'h2ws COMMAND --help' for the options of a command.\n"
+          "\n"
+          "exit codes: 0 ok, 1 usage, 2 connect/DNS/TLS failure, 3 handshake\n"
+          "refused / no RFC 8441 support, 4 abnormal close\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    main_usage(stderr);
+    return 1;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    main_usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("h2ws %s\n", H2WS_VERSION);
+    return 0;
+  }
+  if (!strcmp(cmd, "serve")) return h2ws_cmd_serve(argc - 1, argv + 1);
+  if (!strcmp(cmd, "client")) return h2ws_cmd_client(argc - 1, argv + 1);
+  fprintf(stderr, "h2ws: unknown command '%s'\n", cmd);
+  main_usage(stderr);
+  return 1;
+}

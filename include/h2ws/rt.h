@@ -1,0 +1,375 @@
+/*
+ * h2ws/rt.h - the ready-made runtime: one libuv event loop, TCP, DNS,
+ * timers, signals and TLS (OpenSSL over memory BIOs, ALPN), running the
+ * sans-I/O layers (engine, handshake rules, HTTP/2 binding) for servers and
+ * clients.  This is the only h2ws layer that touches sockets, the clock and
+ * OpenSSL.
+ *
+ * The application sees one WebSocket type, h2ws_rt_ws, whatever carries it:
+ * an HTTP/1.1 Upgrade (RFC 6455), a stream of an HTTP/2 connection
+ * (RFC 8441 extended CONNECT), over TLS or cleartext.  Messages arrive
+ * whole (on_message); h2ws_rt_ws_send() / h2ws_rt_ws_close() act on them.
+ *
+ * Server:
+ *
+ *     h2ws_rt *rt;             h2ws_rt_new(&rt, NULL);
+ *     h2ws_server *srv;        h2ws_server_new(&srv, rt, &settings);
+ *     h2ws_server_route_ws(srv, "/echo", &handler, app);
+ *     h2ws_server_route_http(srv, "/", page_handler, app);
+ *     h2ws_server_listen(srv, "127.0.0.1:8443", 1, &port);   // TLS
+ *     h2ws_rt_run(rt);         // until h2ws_server_shutdown() completes
+ *     h2ws_server_del(srv);    h2ws_rt_del(rt);
+ *
+ *   A TLS listener negotiates ALPN "h2" (HTTP/2) or "http/1.1" on one port;
+ *   a cleartext listener accepts HTTP/2 with prior knowledge (it detects
+ *   the 24-byte connection preface) and HTTP/1.1 on the same port.
+ *   SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised only if a WebSocket
+ *   route exists (SPEC pitfall 1).
+ *
+ * Client:
+ *
+ *     h2ws_client *cl;         h2ws_client_new(&cl, rt, &csettings);
+ *     h2ws_client_open(cl, "wss://host:8443/echo", &opts, &cbs, app, &ws);
+ *     h2ws_rt_run(rt);
+ *
+ *   wss:// negotiates ALPN.  Over HTTP/2 the client waits for the server's
+ *   SETTINGS and uses extended CONNECT if ENABLE_CONNECT_PROTOCOL = 1; else
+ *   policy AUTO opens a NEW HTTP/1.1 connection (fallback) and policy H2
+ *   fails.  ws:// is HTTP/1.1 unless policy H2 (prior knowledge).  One
+ *   HTTP/2 connection per origin is shared by all WebSockets of a client.
+ *
+ * Threading: everything runs on the loop's thread; no function may be
+ * called from another thread.  Callbacks are never called re-entrantly
+ * from inside an h2ws_rt_* / h2ws_server_* / h2ws_client_* call, except
+ * where stated (accept/refuse inside on_request).
+ *
+ * Errors: functions return 0 or a negative h2ws_error (h2ws/h2ws.h).
+ */
+#ifndef H2WS_RT_H
+#define H2WS_RT_H
+
+#include <h2ws/h2ws.h>
+#include <h2ws/ws.h>
+#include <h2ws/handshake.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct h2ws_rt h2ws_rt;
+typedef struct h2ws_server h2ws_server;
+typedef struct h2ws_client h2ws_client;
+typedef struct h2ws_rt_ws h2ws_rt_ws;
+typedef struct h2ws_rt_ws_request h2ws_rt_ws_request;
+
+/* ------------------------------------------------------------------------
+ * The loop
+ * ------------------------------------------------------------------------ */
+
+/* Creates the runtime (one libuv loop).  mem may be NULL (libc); it is
+ * used for the runtime's own objects and passed to the protocol layers.
+ * Returns 0, H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL (libuv failed). */
+int h2ws_rt_new(h2ws_rt **prt, const h2ws_mem *mem);
+
+/* Runs the loop until nothing is left to do: no listener, no connection,
+ * no pending request (and no application handle on the loop).
+ * Returns 0 or H2WS_ERR_INTERNAL. */
+int h2ws_rt_run(h2ws_rt *rt);
+
+/* Frees the runtime.  Servers and clients must have been deleted.  Closes
+ * any handle left on the loop.  NULL allowed. */
+void h2ws_rt_del(h2ws_rt *rt);
+
+/* The libuv loop (uv_loop_t *), for applications adding their own
+ * handles (stdin, timers).  Valid until h2ws_rt_del(). */
+void *h2ws_rt_uv_loop(h2ws_rt *rt);
+
+/* The loop's time in milliseconds (uv_now), as passed to the protocol
+ * layers. */
+uint64_t h2ws_rt_now(h2ws_rt *rt);
+
+/* ------------------------------------------------------------------------
+ * WebSockets, whatever carries them
+ * ------------------------------------------------------------------------ */
+
+/* Events of one WebSocket.  Any may be NULL.  `ws` is valid from on_open
+ * (or the accept call) until on_close / on_fail returns; it is freed by
+ * the runtime right after. */
+typedef struct h2ws_rt_ws_callbacks {
+  /* The WebSocket is open (client: the handshake succeeded; server: right
+   * after accept, once output can flow). */
+  void (*on_open)(h2ws_rt_ws *ws, void *user_data);
+  /* One complete message (TEXT or BINARY), unmasked, inflated, UTF-8
+   * checked.  Return 0, or H2WS_ERR_PAUSE to stop delivery until the
+   * WebSocket's output has drained (the runtime resumes by itself; on
+   * HTTP/2 the stream's flow-control window stays closed meanwhile).
+   * The runtime also pauses delivery on its own while the WebSocket's
+   * queued output exceeds half its max_output, so an echo cannot grow
+   * without bound. */
+  int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                    size_t datalen, void *user_data);
+  /* A ping / pong arrived (pings are answered automatically). */
+  void (*on_ping)(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen,
+                  void *user_data);
+  /* The WebSocket is over: the peer's Close code (1005 without code), the
+   * code we failed with (1002, 1007, 1009...), or 1006 (transport ended or
+   * reset without a Close, closing handshake timed out).  Exactly once per
+   * opened WebSocket. */
+  void (*on_close)(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
+                   size_t reasonlen, void *user_data);
+  /* Output space became available after h2ws_rt_ws_send() returned
+   * H2WS_ERR_BUFFER_FULL (and whenever queued output drains to zero). */
+  void (*on_writable)(h2ws_rt_ws *ws, void *user_data);
+  /* Client only: the WebSocket never opened.  `kind` says why (exit-code
+   * classes of the h2ws command), `status` is the HTTP status when the
+   * server answered (else 0), `message` a one-line reason such as
+   * "connection refused", "handshake refused: HTTP 404" or "server does
+   * not support WebSockets over HTTP/2 (RFC 8441)".  Fired instead of
+   * on_open/on_close. */
+  void (*on_fail)(h2ws_rt_ws *ws, int kind, int status, const char *message,
+                  void *user_data);
+  /* Client only, optional: a line of diagnostics about transport choices
+   * ("connected via h2 (TLS, ALPN h2), stream 1", fallback notes). */
+  void (*on_note)(h2ws_rt_ws *ws, const char *message, void *user_data);
+} h2ws_rt_ws_callbacks;
+
+/* on_fail kinds. */
+enum {
+  H2WS_RT_FAIL_CONNECT = 2,   /* DNS, TCP connect, TLS (incl. verification) */
+  H2WS_RT_FAIL_HANDSHAKE = 3, /* refused (non-101/2xx), bad answer, no
+                                 RFC 8441 support with policy H2 */
+  H2WS_RT_FAIL_INTERNAL = 5   /* out of memory, internal error */
+};
+
+/*
+ * Queues a whole message (TEXT must be valid UTF-8; not re-checked).
+ * Returns 0, H2WS_ERR_BUFFER_FULL (retry from on_writable),
+ * H2WS_ERR_INVALID_STATE (closing or closed), H2WS_ERR_INVALID_ARGUMENT,
+ * H2WS_ERR_NOMEM.
+ */
+int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                    size_t datalen);
+
+/* Sends a ping (payload <= 125 bytes).  Returns as h2ws_ws_submit_ping(). */
+int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen);
+
+/* Starts the closing handshake with code and reason (NUL-terminated UTF-8
+ * <= 123 bytes, may be NULL).  on_close fires when it completes.  Returns
+ * 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (already closing). */
+int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason);
+
+/* Bytes queued for sending on this WebSocket (not yet handed to the
+ * transport). */
+size_t h2ws_rt_ws_buffered(const h2ws_rt_ws *ws);
+
+/* How the WebSocket is carried. */
+typedef enum h2ws_rt_transport {
+  H2WS_RT_H1 = 1,     /* HTTP/1.1 Upgrade, cleartext */
+  H2WS_RT_H1_TLS = 2, /* HTTP/1.1 Upgrade over TLS */
+  H2WS_RT_H2C = 3,    /* HTTP/2 prior knowledge, cleartext */
+  H2WS_RT_H2_TLS = 4  /* HTTP/2 over TLS (ALPN h2) */
+} h2ws_rt_transport;
+h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws);
+
+/* The HTTP/2 stream id, 0 on HTTP/1.1. */
+int32_t h2ws_rt_ws_stream_id(const h2ws_rt_ws *ws);
+
+/* The negotiated subprotocol (NUL-terminated) or NULL. */
+const char *h2ws_rt_ws_subprotocol(const h2ws_rt_ws *ws);
+
+/* Nonzero if permessage-deflate is in use. */
+int h2ws_rt_ws_compressed(const h2ws_rt_ws *ws);
+
+/* The engine, for statistics (h2ws_ws_get_stats) and other queries.  Do
+ * not call h2ws_ws_recv/send/del on it.  NULL before on_open. */
+h2ws_ws *h2ws_rt_ws_engine(h2ws_rt_ws *ws);
+
+void *h2ws_rt_ws_get_user_data(const h2ws_rt_ws *ws);
+
+/* ------------------------------------------------------------------------
+ * Server
+ * ------------------------------------------------------------------------ */
+
+typedef struct h2ws_server_settings {
+  /* PEM certificate chain and private key for TLS listeners.  Both NULL:
+   * a self-signed EC P-256 certificate for DNS:localhost and IP:127.0.0.1,
+   * valid 30 days, is generated at startup and kept in memory. */
+  const char *cert_file;
+  const char *key_file;
+  /* With a generated certificate: also write it (PEM, certificate only)
+   * to this file, e.g. for a client's --cacert.  NULL: don't. */
+  const char *write_cert_file;
+  /* Nonzero (default): SIGINT and SIGTERM start a graceful shutdown. */
+  int handle_signals;
+  /* Graceful shutdown: how long WebSockets get to finish their closing
+   * handshake (ms).  Default 2000. */
+  uint64_t drain_ms;
+  /* Nonzero (default): advertise RFC 8441 (HTTP/2 WebSockets) when a
+   * WebSocket route exists.  Zero: never (WebSockets then only over
+   * HTTP/1.1; for tests of clients' fallback). */
+  int h2_websockets;
+  /* Connections beyond this are closed at accept.  Default 10000. */
+  uint32_t max_connections;
+  /* Engine settings for accepted WebSockets (limits, close timeout).
+   * Messages are delivered whole: whole_messages is forced on. */
+  h2ws_ws_settings ws;
+  /* Accept permessage-deflate offers (RFC 7692).  Default 1. */
+  int compress;
+} h2ws_server_settings;
+
+void h2ws_server_settings_default(h2ws_server_settings *settings);
+
+/* Creates a server on rt (settings copied; file names must stay valid
+ * until the listeners are created).  Returns 0, H2WS_ERR_NOMEM,
+ * H2WS_ERR_INTERNAL. */
+int h2ws_server_new(h2ws_server **psrv, h2ws_rt *rt,
+                    const h2ws_server_settings *settings);
+
+/* Frees the server; must not be running (call after h2ws_rt_run returned,
+ * or after h2ws_server_shutdown completed).  NULL allowed. */
+void h2ws_server_del(h2ws_server *srv);
+
+/*
+ * Listens on "HOST:PORT" ("[::1]:PORT" for IPv6; port 0 picks a free
+ * one).  tls = 1: TLS with ALPN h2 / http/1.1 (creating the certificate
+ * on first use); tls = 0: cleartext h2c prior knowledge + HTTP/1.1.
+ * *pport (may be NULL) receives the bound port.  Register routes before
+ * listening.  Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad address),
+ * H2WS_ERR_INTERNAL (bind/listen failed, or TLS setup failed: see
+ * h2ws_server_last_error()), H2WS_ERR_NOMEM.
+ */
+int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
+                       int *pport);
+
+/* A human-readable description of the last failure of
+ * h2ws_server_listen() ("address already in use", TLS errors).  Never
+ * NULL. */
+const char *h2ws_server_last_error(const h2ws_server *srv);
+
+/* How the application answers a WebSocket request (h2ws_rt_ws_accept). */
+typedef struct h2ws_rt_accept {
+  /* Chosen subprotocol (one the client offered, see
+   * h2ws_subprotocol_select()), NUL-terminated, or NULL. */
+  const char *subprotocol;
+  const h2ws_rt_ws_callbacks *callbacks; /* copied */
+  void *user_data;
+} h2ws_rt_accept;
+
+/* A WebSocket route.  on_request is called for each WebSocket request on
+ * the route's path (exact match on the path without query), from h1 or
+ * h2; it must call h2ws_rt_ws_accept() or h2ws_rt_ws_refuse() before
+ * returning (otherwise the request is refused with 500). */
+typedef struct h2ws_rt_ws_handler {
+  void (*on_request)(h2ws_rt_ws_request *req, void *user_data);
+} h2ws_rt_ws_handler;
+
+/* Adds a WebSocket route (handler copied, path copied).  Returns 0,
+ * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
+int h2ws_server_route_ws(h2ws_server *srv, const char *path,
+                         const h2ws_rt_ws_handler *handler, void *user_data);
+
+/* The request (transport-neutral view, h2ws/handshake.h); valid during
+ * on_request. */
+const h2ws_ws_request *h2ws_rt_ws_request_view(const h2ws_rt_ws_request *req);
+
+/* Accepts: permessage-deflate is negotiated from the offer when the
+ * server's `compress` setting allows.  *pws (may be NULL) gets the
+ * WebSocket; on_open fires from the loop once it is established.
+ * Returns 0, H2WS_ERR_INVALID_STATE (already answered),
+ * H2WS_ERR_INVALID_ARGUMENT (subprotocol not offered), H2WS_ERR_NOMEM. */
+int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
+                      h2ws_rt_ws **pws);
+
+/* Refuses with an HTTP status (>= 400).  Returns 0,
+ * H2WS_ERR_INVALID_STATE, H2WS_ERR_INVALID_ARGUMENT. */
+int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status);
+
+/* A plain HTTP request (GET / for a page) on h1 or h2. */
+typedef struct h2ws_rt_http_request {
+  const char *method; /* NUL-terminated */
+  const char *path;   /* path + query, NUL-terminated */
+  h2ws_rt_transport transport;
+} h2ws_rt_http_request;
+
+/* The answer: the runtime copies the body before the handler returns. */
+typedef struct h2ws_rt_http_response {
+  int status;               /* default 200 */
+  const char *content_type; /* default "text/plain; charset=utf-8" */
+  const uint8_t *body;
+  size_t bodylen;
+} h2ws_rt_http_response;
+
+typedef void (*h2ws_rt_http_handler)(const h2ws_rt_http_request *req,
+                                     h2ws_rt_http_response *resp,
+                                     void *user_data);
+
+/* Adds a plain HTTP route on an exact path.  Requests with no route get
+ * 404.  Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
+int h2ws_server_route_http(h2ws_server *srv, const char *path,
+                           h2ws_rt_http_handler handler, void *user_data);
+
+/* Graceful shutdown (what SIGINT/SIGTERM do): stop listening, Close 1001
+ * on every WebSocket, wait up to drain_ms, GOAWAY on HTTP/2, close every
+ * connection.  h2ws_rt_run() then returns.  Returns 0. */
+int h2ws_server_shutdown(h2ws_server *srv);
+
+/* ------------------------------------------------------------------------
+ * Client
+ * ------------------------------------------------------------------------ */
+
+typedef enum h2ws_rt_policy {
+  H2WS_RT_POLICY_AUTO = 0, /* wss: ALPN; h2 without RFC 8441 -> new h1 */
+  H2WS_RT_POLICY_H2 = 1,   /* HTTP/2 only (ws: prior knowledge) */
+  H2WS_RT_POLICY_H1 = 2    /* HTTP/1.1 only */
+} h2ws_rt_policy;
+
+typedef struct h2ws_client_settings {
+  /* Nonzero: no certificate verification (testing only). */
+  int insecure;
+  /* A PEM CA file trusted in addition to the system's, or NULL. */
+  const char *cafile;
+  /* Engine settings (limits); whole_messages is forced on. */
+  h2ws_ws_settings ws;
+  /* Nonzero: an HTTP/2 connection is shut down (GOAWAY) as soon as its
+   * last WebSocket has ended, instead of staying in the pool for reuse
+   * (command-line tools set it so the loop ends).  Default 0. */
+  int close_idle;
+} h2ws_client_settings;
+
+void h2ws_client_settings_default(h2ws_client_settings *settings);
+
+int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
+                    const h2ws_client_settings *settings);
+
+/* Closes every connection of the client (WebSockets still open get
+ * on_close 1006) and frees it once the loop has released them.  NULL
+ * allowed. */
+void h2ws_client_del(h2ws_client *cl);
+
+typedef struct h2ws_client_ws_options {
+  h2ws_rt_policy policy;
+  int compress;                        /* offer permessage-deflate */
+  const char *const *subprotocols;     /* offered, or NULL */
+  size_t nsubprotocols;
+  const char *origin;                  /* NULL: none */
+} h2ws_client_ws_options;
+
+/*
+ * Opens a WebSocket to a ws:// or wss:// URL.  Everything happens on the
+ * loop: DNS (uv_getaddrinfo), TCP, TLS, the handshake; then on_open or
+ * on_fail.  An open HTTP/2 connection to the same origin is reused.
+ * *pws (may be NULL) gets the handle at once.
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad URL: the message says why in
+ * h2ws_client_last_error()), H2WS_ERR_NOMEM.
+ */
+int h2ws_client_open(h2ws_client *cl, const char *url,
+                     const h2ws_client_ws_options *options,
+                     const h2ws_rt_ws_callbacks *callbacks, void *user_data,
+                     h2ws_rt_ws **pws);
+
+const char *h2ws_client_last_error(const h2ws_client *cl);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* H2WS_RT_H */

@@ -1,0 +1,520 @@
+/* lib/rt/client.c - the client: URL parsing, DNS (uv_getaddrinfo), TCP
+ * connect, the transport policy (ALPN, h2 prior knowledge, fallback to a
+ * NEW HTTP/1.1 connection when the server does not do RFC 8441) and the
+ * per-origin pool of HTTP/2 connections shared by many WebSockets. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <h2ws/h2.h>
+#include "rt/client.h"
+
+enum { CC_RESOLVING = 0, CC_CONNECTING, CC_READY, CC_DEAD };
+
+struct rt_cconn {
+  h2ws_client *cl;       /* NULL once orphaned (client deleted) */
+  rt_cconn *next;
+  int state;
+  int tls;
+  int h2;                /* an HTTP/2 attempt (ALPN h2 / prior knowledge) */
+  int policy;
+  char host[256];
+  int port;
+  char origin[320];      /* pool key: scheme://host:port */
+  uv_getaddrinfo_t gai;
+  int gai_pending;
+  struct addrinfo *ai, *ai_cur;
+  rt_conn *c;
+  rt_h2 *h2s;            /* once HTTP/2 runs */
+  h2ws_rt_ws *waiting;   /* WebSockets waiting for this connection */
+};
+
+struct h2ws_client {
+  h2ws_rt *rt;
+  h2ws_client_settings settings;
+  SSL_CTX *ssl_ctx;
+  rt_cconn *conns;
+  char err[600];
+};
+
+void h2ws_client_settings_default(h2ws_client_settings *s) {
+  memset(s, 0, sizeof *s);
+  h2ws_ws_settings_default(&s->ws);
+  s->ws.whole_messages = 1;
+}
+
+const h2ws_ws_settings *h2ws__client_ws_settings(const h2ws_client *cl) {
+  return &cl->settings.ws;
+}
+
+int h2ws__client_close_idle(const rt_cconn *cc) {
+  return cc && cc->cl && cc->cl->settings.close_idle && !cc->waiting;
+}
+
+const char *h2ws_client_last_error(const h2ws_client *cl) {
+  return cl ? cl->err : "no client";
+}
+
+int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
+                    const h2ws_client_settings *settings) {
+  if (!pcl || !rt) return H2WS_ERR_INVALID_ARGUMENT;
+  h2ws_client *cl = h2ws__calloc(rt->mem, 1, sizeof *cl);
+  if (!cl) return H2WS_ERR_NOMEM;
+  cl->rt = rt;
+  if (settings) cl->settings = *settings;
+  else h2ws_client_settings_default(&cl->settings);
+  cl->settings.ws.whole_messages = 1;
+  snprintf(cl->err, sizeof cl->err, "no error");
+  *pcl = cl;
+  return 0;
+}
+
+/* ---- pool bookkeeping ---------------------------------------------------- */
+
+static void cc_unlink(rt_cconn *cc) {
+  if (!cc->cl) return;
+  rt_cconn **pp = &cc->cl->conns;
+  while (*pp && *pp != cc) pp = &(*pp)->next;
+  if (*pp) *pp = cc->next;
+  cc->next = NULL;
+}
+
+static void cc_fail_waiting(rt_cconn *cc, int kind, const char *msg) {
+  while (cc->waiting) {
+    h2ws_rt_ws *ws = cc->waiting;
+    cc->waiting = ws->next;
+    ws->next = NULL;
+    h2ws__rt_ws_fail(ws, kind, 0, "%s", msg);
+    h2ws__rt_ws_free(ws);
+  }
+}
+
+static void cc_free(rt_cconn *cc, h2ws_rt *rt) {
+  cc_unlink(cc);
+  if (cc->ai) uv_freeaddrinfo(cc->ai);
+  h2ws__free(rt->mem, cc);
+}
+
+void h2ws__client_conn_closed(rt_cconn *cc, rt_conn *c) {
+  if (cc->c != c) return; /* an abandoned attempt (next address tried) */
+  cc->c = NULL;
+  cc->h2s = NULL;
+  cc->state = CC_DEAD;
+  cc_fail_waiting(cc, H2WS_RT_FAIL_CONNECT,
+                  c->errmsg[0] ? c->errmsg : "connection closed");
+  cc_free(cc, c->rt);
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
+static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws);
+static void cc_try_next(rt_cconn *cc);
+
+static void cc_add_waiting(rt_cconn *cc, h2ws_rt_ws *ws) {
+  /* FIFO: the first WebSocket gets a dedicated HTTP/1.1 connection. */
+  ws->next = NULL;
+  h2ws_rt_ws **pp = &cc->waiting;
+  while (*pp) pp = &(*pp)->next;
+  *pp = ws;
+}
+
+static int cc_ready(rt_conn *c, int error) {
+  rt_cconn *cc = c->owner;
+  if (error) return error; /* conn_closed reports it */
+  cc->state = CC_READY;
+  char alpn[32];
+  h2ws__conn_alpn(c, alpn, sizeof alpn);
+  int use_h2 = cc->h2 && (!cc->tls || strcmp(alpn, "h2") == 0);
+  if (cc->h2 && !use_h2) {
+    if (cc->policy == H2WS_RT_POLICY_H2) {
+      while (cc->waiting) {
+        h2ws_rt_ws *ws = cc->waiting;
+        cc->waiting = ws->next;
+        h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+                         "server does not support HTTP/2 (ALPN: %s)",
+                         alpn[0] ? alpn : "none");
+        h2ws__rt_ws_free(ws);
+      }
+      return H2WS_ERR_HANDSHAKE;
+    }
+    /* ALPN chose http/1.1: this connection serves the first WebSocket;
+     * the others get connections of their own. */
+    h2ws_rt_ws *first = cc->waiting;
+    cc->h2 = 0;
+    cc->waiting = first->next;
+    while (cc->waiting) {
+      h2ws_rt_ws *ws = cc->waiting;
+      cc->waiting = ws->next;
+      ws->creq->fell_back = 1;
+      cc_dispatch(cc->cl, ws);
+    }
+    h2ws__rt_ws_note(first, "ALPN selected %s: using HTTP/1.1",
+                     alpn[0] ? alpn : "nothing");
+    first->next = NULL;
+    first->creq->fell_back = 1;
+    cc->waiting = NULL;
+    struct rt_cws *q = first->creq;
+    return h2ws__h1_client_start(c, first, q->authority, q->path,
+                                 q->origin[0] ? q->origin : NULL,
+                                 q->protos[0] ? q->protos : NULL,
+                                 q->compress);
+  }
+  if (!use_h2) {
+    h2ws_rt_ws *ws = cc->waiting;
+    if (!ws) return H2WS_ERR_CLOSED;
+    cc->waiting = ws->next;
+    ws->next = NULL;
+    struct rt_cws *q = ws->creq;
+    return h2ws__h1_client_start(c, ws, q->authority, q->path,
+                                 q->origin[0] ? q->origin : NULL,
+                                 q->protos[0] ? q->protos : NULL,
+                                 q->compress);
+  }
+  int rv = h2ws__h2_client_start(c, cc, &cc->h2s);
+  if (rv < 0) return rv;
+  while (cc->waiting) {
+    h2ws_rt_ws *ws = cc->waiting;
+    cc->waiting = ws->next;
+    ws->next = NULL;
+    rv = h2ws__h2_client_open(cc->h2s, ws);
+    if (rv < 0) h2ws__client_h2_refused(ws, 0, rv);
+  }
+  return 0;
+}
+
+static void cc_connect_cb(uv_connect_t *req, int status) {
+  rt_conn *c = req->data;
+  if (status == UV_ECANCELED || c->state == RT_CONN_CLOSING) return;
+  rt_cconn *cc = c->owner;
+  if (status < 0) {
+    if (cc->ai_cur && cc->ai_cur->ai_next) {
+      cc->c = NULL;
+      c->on_ready = NULL;
+      c->owner = NULL;
+      h2ws__conn_close(c, H2WS_ERR_CLOSED);
+      cc->ai_cur = cc->ai_cur->ai_next;
+      cc_try_next(cc);
+      return;
+    }
+    if (status == UV_ECONNREFUSED)
+      snprintf(c->errmsg, sizeof c->errmsg, "connection refused");
+    else
+      snprintf(c->errmsg, sizeof c->errmsg, "cannot connect to %s:%d: %s",
+               cc->host, cc->port, uv_strerror(status));
+    c->on_ready = NULL;
+    h2ws__conn_close(c, H2WS_ERR_CLOSED);
+    return;
+  }
+  int policy = cc->h2 ? cc->policy : H2WS_RT_POLICY_H1;
+  int rv = h2ws__conn_start(c, cc->tls ? cc->cl->ssl_ctx : NULL, cc->host,
+                            policy);
+  if (rv < 0) h2ws__conn_close(c, rv);
+}
+
+static void cc_try_next(rt_cconn *cc) {
+  h2ws_client *cl = cc->cl;
+  rt_conn *c;
+  if (h2ws__conn_new(&c, cl->rt, 1) != 0) {
+    cc_fail_waiting(cc, H2WS_RT_FAIL_INTERNAL, "out of memory");
+    cc_free(cc, cl->rt);
+    return;
+  }
+  cc->c = c;
+  cc->state = CC_CONNECTING;
+  c->owner = cc;
+  c->on_ready = cc_ready;
+  c->connect_req.data = c;
+  int r = uv_tcp_connect(&c->connect_req, &c->tcp, cc->ai_cur->ai_addr,
+                         cc_connect_cb);
+  if (r != 0) {
+    snprintf(c->errmsg, sizeof c->errmsg, "cannot connect to %s:%d: %s",
+             cc->host, cc->port, uv_strerror(r));
+    c->on_ready = NULL;
+    h2ws__conn_close(c, H2WS_ERR_CLOSED);
+  }
+}
+
+static void cc_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *ai) {
+  rt_cconn *cc = req->data;
+  cc->gai_pending = 0;
+  if (!cc->cl) { /* orphaned by h2ws_client_del */
+    if (ai) uv_freeaddrinfo(ai);
+    h2ws__free(((h2ws_rt *)req->loop->data)->mem, cc);
+    return;
+  }
+  if (status < 0 || !ai) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "cannot resolve %s: %s", cc->host,
+             uv_strerror(status));
+    if (ai) uv_freeaddrinfo(ai);
+    cc_fail_waiting(cc, H2WS_RT_FAIL_CONNECT, msg);
+    cc_free(cc, cc->cl->rt);
+    return;
+  }
+  cc->ai = cc->ai_cur = ai;
+  cc_try_next(cc);
+}
+
+static rt_cconn *cc_new(h2ws_client *cl, struct rt_cws *q, int h2) {
+  rt_cconn *cc = h2ws__calloc(cl->rt->mem, 1, sizeof *cc);
+  if (!cc) return NULL;
+  cc->cl = cl;
+  cc->tls = q->tls;
+  cc->h2 = h2;
+  cc->policy = q->policy;
+  snprintf(cc->host, sizeof cc->host, "%s", q->host);
+  cc->port = q->port;
+  snprintf(cc->origin, sizeof cc->origin, "%s://%s:%d",
+           q->tls ? "https" : "http", q->host, q->port);
+  char port[16];
+  snprintf(port, sizeof port, "%d", q->port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  cc->gai.data = cc;
+  if (uv_getaddrinfo(&cl->rt->loop, &cc->gai, cc_resolved, q->host, port,
+                     &hints) != 0) {
+    h2ws__free(cl->rt->mem, cc);
+    return NULL;
+  }
+  cc->gai_pending = 1;
+  cc->next = cl->conns;
+  cl->conns = cc;
+  return cc;
+}
+
+/* Routes a WebSocket to a connection: a usable HTTP/2 one of the same
+ * origin, one being set up, or a new one. */
+static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
+  struct rt_cws *q = ws->creq;
+  int want_h2 = !q->fell_back &&
+                (q->policy == H2WS_RT_POLICY_H2 ||
+                 (q->policy == H2WS_RT_POLICY_AUTO && q->tls));
+  if (want_h2) {
+    char origin[320];
+    snprintf(origin, sizeof origin, "%s://%s:%d", q->tls ? "https" : "http",
+             q->host, q->port);
+    for (rt_cconn *cc = cl->conns; cc; cc = cc->next) {
+      if (!cc->h2 || cc->policy != q->policy || strcmp(cc->origin, origin))
+        continue;
+      if (cc->state == CC_READY && cc->h2s && h2ws__h2_usable(cc->h2s)) {
+        /* SPEC H11: one connection per origin for many WebSockets. */
+        int rv = h2ws__h2_client_open(cc->h2s, ws);
+        if (rv < 0) h2ws__client_h2_refused(ws, 0, rv);
+        return;
+      }
+      if (cc->state == CC_RESOLVING || cc->state == CC_CONNECTING) {
+        cc_add_waiting(cc, ws);
+        return;
+      }
+    }
+  }
+  rt_cconn *cc = cc_new(cl, q, want_h2);
+  if (!cc) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
+    h2ws__rt_ws_free(ws);
+    return;
+  }
+  cc_add_waiting(cc, ws);
+}
+
+void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
+  struct rt_cws *q = ws->creq;
+  ws->stream_id = 0;
+  if (error == H2WS_ERR_H2_NO_EXTENDED_CONNECT) {
+    if (q->policy == H2WS_RT_POLICY_AUTO && !q->fell_back) {
+      /* RFC 8441 §3 / SPEC H3: no :protocol without the setting; fall
+       * back to HTTP/1.1 on a NEW connection. */
+      h2ws__rt_ws_note(ws,
+                       "server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL"
+                       "=1 (no RFC 8441): falling back to HTTP/1.1 on a new "
+                       "connection");
+      q->fell_back = 1;
+      cc_dispatch(ws->client, ws);
+      return;
+    }
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+                     "server does not support WebSockets over HTTP/2 "
+                     "(RFC 8441)");
+  } else if (error == H2WS_ERR_HANDSHAKE && status) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, status,
+                     "handshake refused: HTTP %d", status);
+  } else if (error == H2WS_ERR_H2_BAD_RESPONSE) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, status,
+                     "handshake failed: %s", h2ws_h2_strerror(error));
+  } else if (error == H2WS_ERR_NOMEM) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
+  } else {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_CONNECT, status, "HTTP/2 stream: %s",
+                     h2ws_h2_strerror(error));
+  }
+  h2ws__rt_ws_free(ws);
+}
+
+/* ---- URLs ---------------------------------------------------------------- */
+
+static int client_parse_url(h2ws_client *cl, const char *url,
+                            struct rt_cws *q) {
+  const char *p;
+  if (strncasecmp(url, "wss://", 6) == 0) {
+    q->tls = 1;
+    p = url + 6;
+  } else if (strncasecmp(url, "ws://", 5) == 0) {
+    q->tls = 0;
+    p = url + 5;
+  } else {
+    snprintf(cl->err, sizeof cl->err, "URL must start with ws:// or wss://");
+    return -1;
+  }
+  const char *end = p + strcspn(p, "/?#");
+  const char *at = memchr(p, '@', (size_t)(end - p));
+  if (at) {
+    snprintf(cl->err, sizeof cl->err, "user info in URLs is not supported");
+    return -1;
+  }
+  size_t alen = (size_t)(end - p);
+  if (alen == 0 || alen >= sizeof q->authority) {
+    snprintf(cl->err, sizeof cl->err, "bad host in URL");
+    return -1;
+  }
+  const char *hs = p, *he;
+  const char *portp = NULL;
+  if (*p == '[') {
+    const char *rb = memchr(p, ']', alen);
+    if (!rb) {
+      snprintf(cl->err, sizeof cl->err, "bad IPv6 address in URL");
+      return -1;
+    }
+    hs = p + 1;
+    he = rb;
+    if (rb + 1 < end) {
+      if (rb[1] != ':') {
+        snprintf(cl->err, sizeof cl->err, "bad host in URL");
+        return -1;
+      }
+      portp = rb + 2;
+    }
+  } else {
+    const char *colon = memchr(p, ':', alen);
+    he = colon ? colon : end;
+    if (colon) portp = colon + 1;
+  }
+  if (he == hs || (size_t)(he - hs) >= sizeof q->host) {
+    snprintf(cl->err, sizeof cl->err, "bad host in URL");
+    return -1;
+  }
+  memcpy(q->host, hs, (size_t)(he - hs));
+  q->host[he - hs] = '\0';
+  q->port = q->tls ? 443 : 80;
+  if (portp) {
+    char *e;
+    long port = strtol(portp, &e, 10);
+    if (e != end || e == portp || port <= 0 || port > 65535) {
+      snprintf(cl->err, sizeof cl->err, "bad port in URL");
+      return -1;
+    }
+    q->port = (int)port;
+  }
+  memcpy(q->authority, p, alen);
+  q->authority[alen] = '\0';
+  const char *path = end;
+  size_t plen = strcspn(path, "#"); /* the fragment is never sent */
+  if (plen + 2 >= sizeof q->path) {
+    snprintf(cl->err, sizeof cl->err, "URL path too long");
+    return -1;
+  }
+  if (plen == 0 || path[0] != '/') {
+    q->path[0] = '/';
+    memcpy(q->path + 1, path, plen);
+    q->path[plen + 1] = '\0';
+  } else {
+    memcpy(q->path, path, plen);
+    q->path[plen] = '\0';
+  }
+  for (const char *s = q->path; *s; s++) {
+    if ((unsigned char)*s <= 0x20 || *s == 0x7f) {
+      snprintf(cl->err, sizeof cl->err, "bad character in URL path");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int h2ws_client_open(h2ws_client *cl, const char *url,
+                     const h2ws_client_ws_options *options,
+                     const h2ws_rt_ws_callbacks *callbacks, void *user_data,
+                     h2ws_rt_ws **pws) {
+  if (!cl || !url || !callbacks) return H2WS_ERR_INVALID_ARGUMENT;
+  struct rt_cws *q = h2ws__calloc(cl->rt->mem, 1, sizeof *q);
+  if (!q) return H2WS_ERR_NOMEM;
+  if (client_parse_url(cl, url, q) != 0) {
+    h2ws__free(cl->rt->mem, q);
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (options) {
+    q->policy = options->policy;
+    q->compress = options->compress;
+    if (options->origin)
+      snprintf(q->origin, sizeof q->origin, "%s", options->origin);
+    size_t off = 0, plen = 0;
+    for (size_t i = 0; i < options->nsubprotocols && i < RT_MAX_PROTOS; i++) {
+      const char *s = options->subprotocols[i];
+      size_t n = strlen(s);
+      if (off + n + 1 > sizeof q->protobuf ||
+          plen + n + 3 > sizeof q->protos) {
+        snprintf(cl->err, sizeof cl->err, "too many subprotocols");
+        h2ws__free(cl->rt->mem, q);
+        return H2WS_ERR_INVALID_ARGUMENT;
+      }
+      memcpy(q->protobuf + off, s, n + 1);
+      q->protov[q->nprotos++] = q->protobuf + off;
+      off += n + 1;
+      plen += (size_t)snprintf(q->protos + plen, sizeof q->protos - plen,
+                               "%s%s", plen ? ", " : "", s);
+    }
+  }
+  if (q->tls && !cl->ssl_ctx) {
+    cl->ssl_ctx = h2ws__tls_client_ctx(cl->settings.insecure,
+                                       cl->settings.cafile, cl->err,
+                                       sizeof cl->err);
+    if (!cl->ssl_ctx) {
+      h2ws__free(cl->rt->mem, q);
+      return H2WS_ERR_INVALID_ARGUMENT;
+    }
+  }
+  h2ws_rt_ws *ws = h2ws__rt_ws_new(cl->rt, callbacks, user_data);
+  if (!ws) {
+    h2ws__free(cl->rt->mem, q);
+    return H2WS_ERR_NOMEM;
+  }
+  ws->client = cl;
+  ws->creq = q;
+  ws->max_output = cl->settings.ws.max_output;
+  if (pws) *pws = ws;
+  cc_dispatch(cl, ws);
+  return 0;
+}
+
+void h2ws_client_del(h2ws_client *cl) {
+  if (!cl) return;
+  while (cl->conns) {
+    rt_cconn *cc = cl->conns;
+    if (cc->c) {
+      h2ws__conn_close(cc->c, H2WS_ERR_CLOSED); /* frees cc */
+      continue;
+    }
+    cl->conns = cc->next;
+    cc_fail_waiting(cc, H2WS_RT_FAIL_CONNECT, "client closed");
+    if (cc->gai_pending) {
+      cc->cl = NULL; /* freed by cc_resolved */
+      uv_cancel((uv_req_t *)&cc->gai);
+    } else {
+      if (cc->ai) uv_freeaddrinfo(cc->ai);
+      h2ws__free(cl->rt->mem, cc);
+    }
+  }
+  SSL_CTX_free(cl->ssl_ctx);
+  h2ws__free(cl->rt->mem, cl);
+}

@@ -1,0 +1,443 @@
+/* lib/rt/conn_h1.c - HTTP/1.1 on a connection, both roles: the Upgrade
+ * handshake (head parsed by the handshake layer, bytes after the head go
+ * to the engine), plain GET answers, then the WebSocket engine on the raw
+ * byte stream; FIN after the closing handshake, 1006 on EOF without one. */
+#include <stdio.h>
+#include <string.h>
+#include <openssl/rand.h>
+#include "rt/internal.h"
+
+#define H1_MAX_HEADERS 64
+
+enum { H1_HEAD = 0, H1_WS, H1_DONE };
+
+struct rt_h1 {
+  rt_conn *c;
+  h2ws_server *srv;
+  h2ws_rt_ws *ws;
+  int is_client;
+  int mode;
+  uint8_t *out; /* head / plain response queued before engine output */
+  size_t outlen, outoff;
+  /* client */
+  char key[25];
+  char *offered; /* Sec-WebSocket-Protocol we sent, or NULL */
+  int compress;
+};
+
+static const rt_proto_ops h1_ops;
+
+int h2ws__proto_is_h1(const rt_conn *c) { return c->ops == &h1_ops; }
+
+static uint64_t h1_now(rt_h1 *h1) { return h2ws__rt_now(h1->c->rt); }
+
+static int h1_set_out(rt_h1 *h1, const uint8_t *head, size_t headlen,
+                      const uint8_t *body, size_t bodylen) {
+  const h2ws_mem *mem = h1->c->rt->mem;
+  h2ws__free(mem, h1->out);
+  h1->out = h2ws__malloc(mem, headlen + bodylen + 1);
+  h1->outlen = h1->outoff = 0;
+  if (!h1->out) return H2WS_ERR_NOMEM;
+  memcpy(h1->out, head, headlen);
+  if (bodylen) memcpy(h1->out + headlen, body, bodylen);
+  h1->outlen = headlen + bodylen;
+  return 0;
+}
+
+/* Answers an error status and ends the connection after it. */
+static int h1_error(rt_h1 *h1, int status) {
+  uint8_t buf[1024];
+  size_t n = 0;
+  h1->mode = H1_DONE;
+  if (h2ws_h1_build_error(status, NULL, 0, buf, sizeof buf, &n) != 0)
+    return H2WS_ERR_INTERNAL;
+  return h1_set_out(h1, buf, n, NULL, 0);
+}
+
+/* Feeds the engine; a peer violation is not a connection error (the
+ * engine queued its Close and ignores further input). */
+static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
+                   size_t *pnread) {
+  size_t n = 0;
+  *pnread = 0;
+  if (!h1->ws || !h1->ws->engine || len == 0) {
+    *pnread = len;
+    return 0;
+  }
+  int rv = h2ws_ws_recv(h1->ws->engine, data, len, &n, h1_now(h1));
+  *pnread = n;
+  if (rv == 0 || rv == H2WS_ERR_PAUSE) return rv;
+  if (rv == H2WS_ERR_PROTO || rv == H2WS_ERR_BAD_UTF8 ||
+      rv == H2WS_ERR_MSG_TOO_BIG || rv == H2WS_ERR_BAD_DATA) {
+    *pnread = len;
+    return 0;
+  }
+  return rv;
+}
+
+static int h1_make_engine(rt_h1 *h1, h2ws_role role,
+                          const h2ws_ws_settings *base,
+                          const h2ws_pmd_params *pmd) {
+  h2ws_ws_settings st = *base;
+  h2ws_ws *e;
+  st.whole_messages = 1;
+  st.pmd = *pmd;
+  int rv = h2ws_ws_new(&e, role, &h2ws__rt_ws_engine_callbacks, &st,
+                       h1->c->rt->mem, h1->ws);
+  if (rv < 0) return rv;
+  h1->ws->engine = e;
+  h1->ws->max_output = st.max_output;
+  h1->ws->compressed = pmd->enabled;
+  h1->ws->conn = h1->c;
+  h1->ws->h1 = h1;
+  h1->ws->transport = h1->c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1;
+  h1->ws->state = RT_WS_OPEN;
+  h1->mode = H1_WS;
+  return 0;
+}
+
+/* ---- server ------------------------------------------------------------ */
+
+static int h1_plain(rt_h1 *h1, const h2ws_h1_head *head) {
+  char method[16], path[2048];
+  if (head->methodlen >= sizeof method || head->targetlen >= sizeof path)
+    return h1_error(h1, 414);
+  memcpy(method, head->method, head->methodlen);
+  method[head->methodlen] = '\0';
+  memcpy(path, head->target, head->targetlen);
+  path[head->targetlen] = '\0';
+  h2ws_rt_http_request req = {method, path, h1->c->ssl ? H2WS_RT_H1_TLS
+                                                       : H2WS_RT_H1};
+  h2ws_rt_http_response resp;
+  h2ws__server_http_request(h1->srv, &req, &resp);
+  h2ws_header hs[2] = {
+      {"Content-Type", 12, resp.content_type, strlen(resp.content_type)},
+      /* One request per connection keeps this path simple. */
+      {"Connection", 10, "close", 5}};
+  uint8_t buf[1024];
+  size_t n;
+  if (h2ws_h1_build_response(resp.status, hs, 2, (int64_t)resp.bodylen, buf,
+                             sizeof buf, &n) != 0)
+    return h1_error(h1, 500);
+  h1->mode = H1_DONE;
+  int is_head = strcmp(method, "HEAD") == 0;
+  return h1_set_out(h1, buf, n, resp.body, is_head ? 0 : resp.bodylen);
+}
+
+static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
+                          size_t *pnread) {
+  h2ws_h1_head head;
+  h2ws_header headers[H1_MAX_HEADERS];
+  size_t headlen = 0;
+  *pnread = 0;
+  int rv = h2ws_h1_parse_request(data, len, 0, &head, headers,
+                                 H1_MAX_HEADERS, &headlen);
+  if (rv == H2WS_ERR_WOULDBLOCK) return 0;
+  *pnread = len; /* after an answer nothing more is read */
+  if (rv != 0) return h1_error(h1, head.error_status ? head.error_status : 400);
+  h1->c->deadline = 0;
+  h2ws_ws_request req;
+  char scratch[H2WS_H1_DEFAULT_MAX_HEAD];
+  int status = 0;
+  memset(&req, 0, sizeof req);
+  rv = h2ws_h1_request_to_ws(&head, headers, head.nheaders, &req, scratch,
+                             sizeof scratch, &status);
+  if (rv == H2WS_H1_NOT_WEBSOCKET) return h1_plain(h1, &head);
+  if (rv != 0) return h1_error(h1, status ? status : 400);
+  h2ws_rt_ws_request rq;
+  memset(&rq, 0, sizeof rq);
+  rq.view = &req;
+  h2ws__server_ws_request(h1->srv, &rq,
+                          h1->c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1);
+  if (rq.answered != 1) return h1_error(h1, rq.status);
+  h1->ws = rq.ws;
+  uint8_t buf[2048];
+  size_t n;
+  const char *sub = h1->ws->subprotocol;
+  rv = h2ws_h1_build_response_101(req.key, req.keylen, sub,
+                                  sub ? strlen(sub) : 0,
+                                  rq.pmd.enabled ? rq.pmd_resp : NULL,
+                                  rq.pmd_resplen, NULL, 0, buf, sizeof buf,
+                                  &n);
+  if (rv == 0) rv = h1_set_out(h1, buf, n, NULL, 0);
+  if (rv == 0)
+    rv = h1_make_engine(h1, H2WS_ROLE_SERVER,
+                        h2ws__server_ws_settings(h1->srv), &rq.pmd);
+  if (rv != 0) {
+    h2ws__rt_ws_free(h1->ws);
+    h1->ws = NULL;
+    return h1_error(h1, 500);
+  }
+  if (h1->ws->cbs.on_open) h1->ws->cbs.on_open(h1->ws, h1->ws->user_data);
+  size_t n2 = 0;
+  rv = h1_feed(h1, data + headlen, len - headlen, &n2);
+  *pnread = headlen + n2;
+  return rv;
+}
+
+/* ---- client ------------------------------------------------------------ */
+
+static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
+                          size_t *pnread) {
+  h2ws_h1_head head;
+  h2ws_header headers[H1_MAX_HEADERS];
+  size_t headlen = 0;
+  h2ws_rt_ws *ws = h1->ws;
+  *pnread = 0;
+  int rv = h2ws_h1_parse_response(data, len, 0, &head, headers,
+                                  H1_MAX_HEADERS, &headlen);
+  if (rv == H2WS_ERR_WOULDBLOCK) return 0;
+  *pnread = len;
+  if (rv != 0) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+                     "handshake failed: malformed HTTP response");
+    return H2WS_ERR_HANDSHAKE;
+  }
+  h2ws_ws_response resp;
+  memset(&resp, 0, sizeof resp);
+  rv = h2ws_h1_check_response_101(&head, headers, head.nheaders, h1->key, 24,
+                                  h1->offered,
+                                  h1->offered ? strlen(h1->offered) : 0,
+                                  &resp);
+  if (rv != 0) {
+    if (head.status != 101)
+      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, head.status,
+                       "handshake refused: HTTP %d", head.status);
+    else
+      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+                       "handshake failed: invalid 101 response");
+    return H2WS_ERR_HANDSHAKE;
+  }
+  h2ws_pmd_params pmd;
+  memset(&pmd, 0, sizeof pmd);
+  if (h1->compress) {
+    h2ws_pmd_config cfg;
+    h2ws_pmd_config_default(&cfg);
+    if (h2ws_pmd_client_accept(resp.extensions, resp.extensionslen, &cfg,
+                               &pmd) != 0) {
+      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+                       "handshake failed: bad Sec-WebSocket-Extensions");
+      return H2WS_ERR_HANDSHAKE;
+    }
+  } else if (resp.extensions) {
+    /* RFC 6455 §9.1: an extension we did not offer. */
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+                     "handshake failed: unexpected Sec-WebSocket-Extensions");
+    return H2WS_ERR_HANDSHAKE;
+  }
+  rv = h2ws__rt_ws_set_subprotocol(ws, resp.protocol, resp.protocollen);
+  if (rv == 0)
+    rv = h1_make_engine(h1, H2WS_ROLE_CLIENT,
+                        h2ws__client_ws_settings(ws->client), &pmd);
+  if (rv != 0) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "%s", h2ws_strerror(rv));
+    return rv;
+  }
+  h1->c->deadline = 0;
+  h2ws__rt_ws_note(ws, "connected via http/1.1 (%s)",
+                   h1->c->ssl ? "TLS" : "cleartext");
+  if (ws->cbs.on_open) ws->cbs.on_open(ws, ws->user_data);
+  size_t n2 = 0;
+  rv = h1_feed(h1, data + headlen, len - headlen, &n2);
+  *pnread = headlen + n2;
+  return rv;
+}
+
+/* ---- ops --------------------------------------------------------------- */
+
+static int h1_recv(rt_conn *c, const uint8_t *data, size_t len,
+                   size_t *pnread) {
+  rt_h1 *h1 = c->proto;
+  switch (h1->mode) {
+  case H1_HEAD:
+    return h1->is_client ? h1_client_head(h1, data, len, pnread)
+                         : h1_server_head(h1, data, len, pnread);
+  case H1_WS:
+    return h1_feed(h1, data, len, pnread);
+  default:
+    *pnread = len; /* after a plain answer: ignored */
+    return 0;
+  }
+}
+
+static int h1_send(rt_conn *c, const uint8_t **p, size_t *n) {
+  rt_h1 *h1 = c->proto;
+  if (h1->outoff < h1->outlen) {
+    *p = h1->out + h1->outoff;
+    *n = h1->outlen - h1->outoff;
+    return 0;
+  }
+  if (h1->mode == H1_WS && h1->ws && h1->ws->engine)
+    return h2ws_ws_send(h1->ws->engine, p, n, h1_now(h1));
+  *p = NULL;
+  *n = 0;
+  return 0;
+}
+
+static void h1_send_consumed(rt_conn *c, size_t n) {
+  rt_h1 *h1 = c->proto;
+  if (h1->outoff < h1->outlen) {
+    h1->outoff += n;
+    if (h1->outoff >= h1->outlen) {
+      h2ws__free(c->rt->mem, h1->out);
+      h1->out = NULL;
+      h1->outoff = h1->outlen = 0;
+    }
+    return;
+  }
+  if (h1->ws && h1->ws->engine) h2ws_ws_send_consumed(h1->ws->engine, n);
+}
+
+static int h1_want_shutdown(rt_conn *c) {
+  rt_h1 *h1 = c->proto;
+  if (h1->outoff < h1->outlen) return 0;
+  switch (h1->mode) {
+  case H1_DONE:
+    return 1;
+  case H1_WS: {
+    h2ws_ws *e = h1->ws->engine;
+    if (h2ws_ws_want_write(e)) return 0;
+    /* RFC 6455 §7.1.1: after the closing handshake, the TCP FIN. */
+    return h2ws_ws_is_done(e) || c->eof_seen;
+  }
+  default:
+    return c->eof_seen;
+  }
+}
+
+static int h1_can_resume(rt_conn *c) {
+  rt_h1 *h1 = c->proto;
+  if (c->write_bytes >= RT_WRITE_QUEUE_CAP) return 0;
+  return !h1->ws || h2ws__rt_ws_can_resume(h1->ws);
+}
+
+static void h1_on_eof(rt_conn *c) {
+  rt_h1 *h1 = c->proto;
+  if (h1->mode == H1_WS) {
+    /* RFC 6455 §7.1.5: no Close before the end: 1006. */
+    h2ws_ws_recv_eof(h1->ws->engine, h1_now(h1));
+  } else if (h1->mode == H1_HEAD && h1->is_client) {
+    h2ws__rt_ws_fail(h1->ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+                     "connection closed during the handshake");
+  }
+}
+
+static void h1_on_close(rt_conn *c, int error) {
+  rt_h1 *h1 = c->proto;
+  h2ws_rt_ws *ws = h1->ws;
+  if (ws) {
+    if (ws->state == RT_WS_OPEN && ws->engine) h2ws_ws_abort(ws->engine);
+    if (ws->state == RT_WS_OPEN)
+      h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL, NULL, 0);
+    if (ws->state == RT_WS_WAITING)
+      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_CONNECT, 0, "%s",
+                       c->errmsg[0] ? c->errmsg
+                       : error == H2WS_ERR_TIMEOUT
+                           ? "timed out"
+                           : "connection closed during the handshake");
+    h2ws_ws_del(ws->engine);
+    h2ws__rt_ws_free(ws);
+  }
+  h2ws__free(c->rt->mem, h1->offered);
+  h2ws__free(c->rt->mem, h1->out);
+  h2ws__free(c->rt->mem, h1);
+}
+
+static uint64_t h1_get_expiry(rt_conn *c) {
+  rt_h1 *h1 = c->proto;
+  if (h1->mode == H1_WS && h1->ws->engine)
+    return h2ws_ws_get_expiry(h1->ws->engine);
+  return H2WS_NO_EXPIRY;
+}
+
+static void h1_handle_expiry(rt_conn *c, uint64_t now) {
+  rt_h1 *h1 = c->proto;
+  if (h1->mode == H1_WS && h1->ws->engine)
+    h2ws_ws_handle_expiry(h1->ws->engine, now);
+}
+
+static const rt_proto_ops h1_ops = {
+    .recv = h1_recv,
+    .send = h1_send,
+    .send_consumed = h1_send_consumed,
+    .want_shutdown = h1_want_shutdown,
+    .can_resume = h1_can_resume,
+    .on_eof = h1_on_eof,
+    .on_close = h1_on_close,
+    .get_expiry = h1_get_expiry,
+    .handle_expiry = h1_handle_expiry,
+};
+
+int h2ws__h1_server_start(rt_conn *c, h2ws_server *srv) {
+  rt_h1 *h1 = h2ws__calloc(c->rt->mem, 1, sizeof *h1);
+  if (!h1) return H2WS_ERR_NOMEM;
+  h1->c = c;
+  h1->srv = srv;
+  h2ws__conn_set_proto(c, &h1_ops, h1);
+  return 0;
+}
+
+void h2ws__h1_shutdown(rt_conn *c, rt_h1 *h1) {
+  if (h1->mode == H1_WS && h1->ws && h1->ws->state == RT_WS_OPEN) {
+    static const char why[] = "server shutting down";
+    h2ws_ws_submit_close(h1->ws->engine, H2WS_CLOSE_GOING_AWAY,
+                         (const uint8_t *)why, sizeof why - 1,
+                         h2ws__rt_now(c->rt));
+    h2ws__conn_mark(c);
+  } else if (h1->mode == H1_HEAD) {
+    h2ws__conn_close(c, 0);
+  }
+}
+
+int h2ws__h1_client_start(rt_conn *c, h2ws_rt_ws *ws, const char *host,
+                          const char *path, const char *origin,
+                          const char *protocols, int compress) {
+  const h2ws_mem *mem = c->rt->mem;
+  rt_h1 *h1 = h2ws__calloc(mem, 1, sizeof *h1);
+  if (!h1) return H2WS_ERR_NOMEM;
+  h1->c = c;
+  h1->ws = ws;
+  h1->is_client = 1;
+  h1->compress = compress;
+  ws->conn = c;
+  ws->h1 = h1;
+  ws->transport = c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1;
+  h2ws__conn_set_proto(c, &h1_ops, h1); /* from here on_close frees ws */
+  uint8_t rnd[16];
+  if (RAND_bytes(rnd, sizeof rnd) != 1) return H2WS_ERR_INTERNAL;
+  /* RFC 6455 §4.1: a fresh random 16-byte key per connection. */
+  h2ws_h1_make_key(rnd, h1->key);
+  if (protocols) {
+    size_t n = strlen(protocols);
+    h1->offered = h2ws__malloc(mem, n + 1);
+    if (!h1->offered) return H2WS_ERR_NOMEM;
+    memcpy(h1->offered, protocols, n + 1);
+  }
+  char ext[H2WS_PMD_MAX_VALUE_LEN];
+  size_t extlen = 0;
+  if (compress) {
+    h2ws_pmd_config cfg;
+    h2ws_pmd_config_default(&cfg);
+    if (h2ws_pmd_offer_build(&cfg, ext, sizeof ext, &extlen) != 0)
+      return H2WS_ERR_INTERNAL;
+  }
+  h2ws_h1_request_opts o;
+  memset(&o, 0, sizeof o);
+  o.path = path;
+  o.pathlen = strlen(path);
+  o.host = host;
+  o.hostlen = strlen(host);
+  o.key = h1->key;
+  o.keylen = 24;
+  o.protocols = h1->offered;
+  o.protocolslen = h1->offered ? strlen(h1->offered) : 0;
+  o.extensions = extlen ? ext : NULL;
+  o.extensionslen = extlen;
+  o.origin = origin;
+  o.originlen = origin ? strlen(origin) : 0;
+  uint8_t buf[8192];
+  size_t n;
+  int rv = h2ws_h1_build_request(&o, buf, sizeof buf, &n);
+  if (rv != 0) return rv;
+  return h1_set_out(h1, buf, n, NULL, 0);
+}

@@ -1,0 +1,496 @@
+/* lib/rt/server.c - the server: listeners (TLS with ALPN, or cleartext with
+ * h2-preface sniffing), routes and the application's accept/refuse
+ * decision, signals and graceful shutdown. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include "rt/internal.h"
+
+struct rt_route {
+  rt_route *next;
+  char *path;
+  int is_ws;
+  h2ws_rt_ws_handler ws;
+  h2ws_rt_http_handler http;
+  void *user_data;
+};
+
+typedef struct rt_listener {
+  struct rt_listener *next;
+  h2ws_server *srv;
+  uv_tcp_t tcp;
+  int tls;
+  int closing;
+} rt_listener;
+
+struct h2ws_server {
+  h2ws_rt *rt;
+  h2ws_server_settings settings;
+  rt_route *routes;
+  rt_listener *listeners;
+  SSL_CTX *ssl_ctx;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t drain_timer;
+  int handles_open;
+  int signals_on, timer_on;
+  uint32_t nconns;
+  int shutting;
+  int has_ws_route;
+  char err[600];
+};
+
+/* RFC 9113 §3.4: the client connection preface. */
+static const char server_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+void h2ws_server_settings_default(h2ws_server_settings *s) {
+  memset(s, 0, sizeof *s);
+  s->handle_signals = 1;
+  s->drain_ms = 2000;
+  s->h2_websockets = 1;
+  s->max_connections = 10000;
+  h2ws_ws_settings_default(&s->ws);
+  s->ws.whole_messages = 1;
+  s->compress = 1;
+}
+
+static void server_handle_closed(uv_handle_t *h) {
+  h2ws_server *srv = h->data;
+  srv->handles_open--;
+}
+
+static void server_listener_closed(uv_handle_t *h) {
+  rt_listener *l = h->data;
+  h2ws_server *srv = l->srv;
+  rt_listener **pp = &srv->listeners;
+  while (*pp && *pp != l) pp = &(*pp)->next;
+  if (*pp) *pp = l->next;
+  srv->handles_open--;
+  h2ws__free(srv->rt->mem, l);
+}
+
+static void server_on_signal(uv_signal_t *h, int signum) {
+  h2ws_server *srv = h->data;
+  (void)signum;
+  h2ws_server_shutdown(srv);
+}
+
+int h2ws_server_new(h2ws_server **psrv, h2ws_rt *rt,
+                    const h2ws_server_settings *settings) {
+  if (!psrv || !rt) return H2WS_ERR_INVALID_ARGUMENT;
+  h2ws_server *srv = h2ws__calloc(rt->mem, 1, sizeof *srv);
+  if (!srv) return H2WS_ERR_NOMEM;
+  srv->rt = rt;
+  if (settings) srv->settings = *settings;
+  else h2ws_server_settings_default(&srv->settings);
+  srv->settings.ws.whole_messages = 1;
+  uv_timer_init(&rt->loop, &srv->drain_timer);
+  srv->drain_timer.data = srv;
+  srv->handles_open = 1;
+  if (srv->settings.handle_signals) {
+    uv_signal_init(&rt->loop, &srv->sigint);
+    uv_signal_init(&rt->loop, &srv->sigterm);
+    srv->sigint.data = srv->sigterm.data = srv;
+    uv_signal_start(&srv->sigint, server_on_signal, SIGINT);
+    uv_signal_start(&srv->sigterm, server_on_signal, SIGTERM);
+    /* Signals alone do not keep the loop running. */
+    uv_unref((uv_handle_t *)&srv->sigint);
+    uv_unref((uv_handle_t *)&srv->sigterm);
+    srv->signals_on = 1;
+    srv->handles_open += 2;
+  }
+  snprintf(srv->err, sizeof srv->err, "no error");
+  *psrv = srv;
+  return 0;
+}
+
+static void server_close_handles(h2ws_server *srv) {
+  for (rt_listener *l = srv->listeners; l; l = l->next) {
+    if (!l->closing) {
+      l->closing = 1;
+      uv_close((uv_handle_t *)&l->tcp, server_listener_closed);
+    }
+  }
+  if (srv->signals_on) {
+    srv->signals_on = 0;
+    uv_close((uv_handle_t *)&srv->sigint, server_handle_closed);
+    uv_close((uv_handle_t *)&srv->sigterm, server_handle_closed);
+  }
+}
+
+void h2ws_server_del(h2ws_server *srv) {
+  if (!srv) return;
+  h2ws_rt *rt = srv->rt;
+  for (rt_conn *c = rt->conns; c; c = c->all_next)
+    if (!c->is_client && c->owner == srv) h2ws__conn_close(c, 0);
+  server_close_handles(srv);
+  if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
+    uv_close((uv_handle_t *)&srv->drain_timer, server_handle_closed);
+  while (srv->handles_open > 0 || srv->nconns > 0)
+    uv_run(&rt->loop, UV_RUN_ONCE);
+  for (rt_route *r = srv->routes; r;) {
+    rt_route *n = r->next;
+    h2ws__free(rt->mem, r->path);
+    h2ws__free(rt->mem, r);
+    r = n;
+  }
+  SSL_CTX_free(srv->ssl_ctx);
+  h2ws__free(rt->mem, srv);
+}
+
+const char *h2ws_server_last_error(const h2ws_server *srv) {
+  return srv ? srv->err : "no server";
+}
+
+const h2ws_ws_settings *h2ws__server_ws_settings(const h2ws_server *srv) {
+  return &srv->settings.ws;
+}
+
+int h2ws__server_h2_websockets(const h2ws_server *srv) {
+  /* SPEC pitfall 1: advertise RFC 8441 only where a WebSocket route
+   * exists. */
+  return srv->settings.h2_websockets && srv->has_ws_route;
+}
+
+int h2ws__server_shutting_down(const h2ws_server *srv) {
+  return srv->shutting;
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+static int server_add_route(h2ws_server *srv, const char *path, int is_ws,
+                            const h2ws_rt_ws_handler *wh,
+                            h2ws_rt_http_handler hh, void *ud) {
+  if (!srv || !path || path[0] != '/') return H2WS_ERR_INVALID_ARGUMENT;
+  rt_route *r = h2ws__calloc(srv->rt->mem, 1, sizeof *r);
+  if (!r) return H2WS_ERR_NOMEM;
+  size_t n = strlen(path);
+  r->path = h2ws__malloc(srv->rt->mem, n + 1);
+  if (!r->path) {
+    h2ws__free(srv->rt->mem, r);
+    return H2WS_ERR_NOMEM;
+  }
+  memcpy(r->path, path, n + 1);
+  r->is_ws = is_ws;
+  if (wh) r->ws = *wh;
+  r->http = hh;
+  r->user_data = ud;
+  r->next = srv->routes;
+  srv->routes = r;
+  if (is_ws) srv->has_ws_route = 1;
+  return 0;
+}
+
+int h2ws_server_route_ws(h2ws_server *srv, const char *path,
+                         const h2ws_rt_ws_handler *handler, void *user_data) {
+  if (!handler || !handler->on_request) return H2WS_ERR_INVALID_ARGUMENT;
+  return server_add_route(srv, path, 1, handler, NULL, user_data);
+}
+
+int h2ws_server_route_http(h2ws_server *srv, const char *path,
+                           h2ws_rt_http_handler handler, void *user_data) {
+  if (!handler) return H2WS_ERR_INVALID_ARGUMENT;
+  return server_add_route(srv, path, 0, NULL, handler, user_data);
+}
+
+static rt_route *server_find(h2ws_server *srv, const char *path,
+                             size_t pathlen, int is_ws) {
+  size_t n = 0;
+  while (n < pathlen && path[n] != '?' && path[n] != '#') n++;
+  for (rt_route *r = srv->routes; r; r = r->next)
+    if (r->is_ws == is_ws && strlen(r->path) == n &&
+        memcmp(r->path, path, n) == 0)
+      return r;
+  return NULL;
+}
+
+void h2ws__server_ws_request(h2ws_server *srv, h2ws_rt_ws_request *req,
+                             h2ws_rt_transport transport) {
+  (void)transport;
+  req->srv = srv;
+  req->answered = 0;
+  if (srv->shutting) {
+    req->answered = -1;
+    req->status = 503;
+    return;
+  }
+  req->route = server_find(srv, req->view->path, req->view->pathlen, 1);
+  if (!req->route) {
+    req->answered = -1;
+    req->status = 404;
+    return;
+  }
+  req->route->ws.on_request(req, req->route->user_data);
+  if (!req->answered) {
+    req->answered = -1;
+    req->status = 500;
+  }
+}
+
+void h2ws__server_http_request(h2ws_server *srv,
+                               const h2ws_rt_http_request *req,
+                               h2ws_rt_http_response *resp) {
+  static const char not_found[] = "not found\n";
+  static const char no_method[] = "method not allowed\n";
+  memset(resp, 0, sizeof *resp);
+  resp->status = 200;
+  resp->content_type = "text/plain; charset=utf-8";
+  rt_route *r = server_find(srv, req->path, strlen(req->path), 0);
+  if (r && strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
+    resp->status = 405;
+    resp->body = (const uint8_t *)no_method;
+    resp->bodylen = sizeof no_method - 1;
+    return;
+  }
+  if (!r) {
+    resp->status = 404;
+    resp->body = (const uint8_t *)not_found;
+    resp->bodylen = sizeof not_found - 1;
+    return;
+  }
+  r->http(req, resp, r->user_data);
+  if (resp->status < 100 || resp->status > 999) resp->status = 500;
+  if (!resp->content_type) resp->content_type = "text/plain; charset=utf-8";
+}
+
+const h2ws_ws_request *h2ws_rt_ws_request_view(const h2ws_rt_ws_request *req) {
+  return req ? req->view : NULL;
+}
+
+int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
+                      h2ws_rt_ws **pws) {
+  if (!req || !accept) return H2WS_ERR_INVALID_ARGUMENT;
+  if (req->answered) return H2WS_ERR_INVALID_STATE;
+  h2ws_server *srv = req->srv;
+  const h2ws_ws_request *v = req->view;
+  const char *chosen = NULL;
+  size_t chosenlen = 0;
+  if (accept->subprotocol) {
+    /* RFC 6455 §4.2.2: only a subprotocol the client offered. */
+    const char *sup[1] = {accept->subprotocol};
+    if (h2ws_subprotocol_select(v->protocols, v->protocolslen, sup, 1,
+                                &chosen, &chosenlen) != 0 ||
+        !chosen)
+      return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  memset(&req->pmd, 0, sizeof req->pmd);
+  req->pmd_resplen = 0;
+  req->pmd_resp[0] = '\0';
+  if (srv->settings.compress && v->extensions) {
+    h2ws_pmd_config cfg;
+    h2ws_pmd_config_default(&cfg);
+    if (h2ws_pmd_server_negotiate(v->extensions, v->extensionslen, &cfg,
+                                  &req->pmd, req->pmd_resp,
+                                  sizeof req->pmd_resp,
+                                  &req->pmd_resplen) != 0) {
+      /* malformed offer: continue without extensions */
+      memset(&req->pmd, 0, sizeof req->pmd);
+      req->pmd_resplen = 0;
+    }
+  }
+  h2ws_rt_ws *ws = h2ws__rt_ws_new(srv->rt, accept->callbacks,
+                                   accept->user_data);
+  if (!ws) return H2WS_ERR_NOMEM;
+  if (h2ws__rt_ws_set_subprotocol(ws, chosen, chosenlen) != 0) {
+    h2ws__rt_ws_free(ws);
+    return H2WS_ERR_NOMEM;
+  }
+  ws->max_output = srv->settings.ws.max_output;
+  ws->compressed = req->pmd.enabled;
+  req->subprotocol = ws->subprotocol;
+  req->ws = ws;
+  req->answered = 1;
+  if (pws) *pws = ws;
+  return 0;
+}
+
+int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status) {
+  if (!req || status < 400 || status > 599) return H2WS_ERR_INVALID_ARGUMENT;
+  if (req->answered) return H2WS_ERR_INVALID_STATE;
+  req->answered = -1;
+  req->status = status;
+  return 0;
+}
+
+/* ---- connections ------------------------------------------------------ */
+
+static int sniff_recv(rt_conn *c, const uint8_t *data, size_t len,
+                      size_t *pnread) {
+  h2ws_server *srv = c->proto;
+  size_t n = len < 24 ? len : 24;
+  *pnread = 0;
+  if (memcmp(data, server_preface, n) == 0) {
+    if (len < 24) return 0; /* wait for the rest of the preface */
+    return h2ws__h2_server_start(c, srv);
+  }
+  return h2ws__h1_server_start(c, srv);
+}
+
+static int sniff_send(rt_conn *c, const uint8_t **p, size_t *n) {
+  (void)c;
+  *p = NULL;
+  *n = 0;
+  return 0;
+}
+static void sniff_consumed(rt_conn *c, size_t n) {
+  (void)c;
+  (void)n;
+}
+static int sniff_want_shutdown(rt_conn *c) { return c->eof_seen; }
+static void sniff_on_eof(rt_conn *c) { (void)c; }
+static void sniff_on_close(rt_conn *c, int error) {
+  (void)c;
+  (void)error;
+}
+
+static const rt_proto_ops sniff_ops = {
+    .recv = sniff_recv,
+    .send = sniff_send,
+    .send_consumed = sniff_consumed,
+    .want_shutdown = sniff_want_shutdown,
+    .on_eof = sniff_on_eof,
+    .on_close = sniff_on_close,
+};
+
+int h2ws__proto_server_cleartext(rt_conn *c, h2ws_server *srv) {
+  h2ws__conn_set_proto(c, &sniff_ops, srv);
+  return 0;
+}
+
+static int server_conn_ready(rt_conn *c, int error) {
+  h2ws_server *srv = c->owner;
+  if (error) return error;
+  if (!c->ssl) return h2ws__proto_server_cleartext(c, srv);
+  char alpn[32];
+  h2ws__conn_alpn(c, alpn, sizeof alpn);
+  if (strcmp(alpn, "h2") == 0) return h2ws__h2_server_start(c, srv);
+  return h2ws__h1_server_start(c, srv);
+}
+
+void h2ws__server_conn_closed(h2ws_server *srv) {
+  if (srv->nconns > 0) srv->nconns--;
+  if (srv->shutting && srv->nconns == 0 && srv->timer_on) {
+    srv->timer_on = 0;
+    uv_timer_stop(&srv->drain_timer);
+  }
+}
+
+static void server_on_connection(uv_stream_t *ls, int status) {
+  rt_listener *l = ls->data;
+  h2ws_server *srv = l->srv;
+  rt_conn *c;
+  if (status < 0 || srv->shutting) return;
+  if (h2ws__conn_new(&c, srv->rt, 0) != 0) return;
+  c->owner = srv;
+  srv->nconns++;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
+      srv->nconns > srv->settings.max_connections) {
+    h2ws__conn_close(c, H2WS_ERR_TOO_LARGE);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET)
+      uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+    else
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
+  }
+  c->on_ready = server_conn_ready;
+  int rv = h2ws__conn_start(c, l->tls ? srv->ssl_ctx : NULL, NULL, -1);
+  if (rv < 0) h2ws__conn_close(c, rv);
+}
+
+int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
+                       int *pport) {
+  char host[256], portstr[16];
+  int port;
+  if (!srv || h2ws__parse_hostport(hostport, host, sizeof host, &port)) {
+    if (srv) snprintf(srv->err, sizeof srv->err, "bad address '%s'",
+                      hostport ? hostport : "");
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (tls && !srv->ssl_ctx) {
+    srv->ssl_ctx = h2ws__tls_server_ctx(srv->settings.cert_file,
+                                        srv->settings.key_file,
+                                        srv->settings.write_cert_file,
+                                        srv->err, sizeof srv->err);
+    if (!srv->ssl_ctx) return H2WS_ERR_INTERNAL;
+  }
+  snprintf(portstr, sizeof portstr, "%d", port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  uv_getaddrinfo_t gai;
+  int r = uv_getaddrinfo(&srv->rt->loop, &gai, NULL, host, portstr, &hints);
+  if (r != 0) {
+    snprintf(srv->err, sizeof srv->err, "cannot resolve %s: %s", host,
+             uv_strerror(r));
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  rt_listener *l = h2ws__calloc(srv->rt->mem, 1, sizeof *l);
+  if (!l) {
+    uv_freeaddrinfo(gai.addrinfo);
+    return H2WS_ERR_NOMEM;
+  }
+  l->srv = srv;
+  l->tls = tls;
+  uv_tcp_init(&srv->rt->loop, &l->tcp);
+  l->tcp.data = l;
+  l->next = srv->listeners;
+  srv->listeners = l;
+  srv->handles_open++;
+  r = uv_tcp_bind(&l->tcp, gai.addrinfo->ai_addr, 0);
+  uv_freeaddrinfo(gai.addrinfo);
+  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, 511, server_on_connection);
+  if (r != 0) {
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s: %s", hostport,
+             uv_strerror(r));
+    l->closing = 1;
+    uv_close((uv_handle_t *)&l->tcp, server_listener_closed);
+    return H2WS_ERR_INTERNAL;
+  }
+  if (pport) {
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    *pport = port;
+    if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &sl) == 0)
+      *pport = ntohs(ss.ss_family == AF_INET
+                         ? ((struct sockaddr_in *)&ss)->sin_port
+                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  }
+  return 0;
+}
+
+/* ---- shutdown --------------------------------------------------------- */
+
+static void server_drain_done(uv_timer_t *t) {
+  h2ws_server *srv = t->data;
+  srv->timer_on = 0;
+  for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
+    if (!c->is_client && c->owner == srv) h2ws__conn_close(c, 0);
+}
+
+int h2ws_server_shutdown(h2ws_server *srv) {
+  if (!srv || srv->shutting) return 0;
+  srv->shutting = 1;
+  server_close_handles(srv);
+  for (rt_conn *c = srv->rt->conns; c; c = c->all_next) {
+    if (c->is_client || c->owner != srv || c->state == RT_CONN_CLOSING)
+      continue;
+    if (h2ws__proto_is_h2(c))
+      h2ws__h2_shutdown(c->proto, srv->settings.drain_ms);
+    else if (h2ws__proto_is_h1(c))
+      h2ws__h1_shutdown(c, c->proto);
+    else
+      h2ws__conn_close(c, 0); /* handshake or sniffing: nothing to save */
+  }
+  if (srv->nconns > 0) {
+    /* A bound on the drain, a little after the protocols' own. */
+    srv->timer_on = 1;
+    uv_timer_start(&srv->drain_timer, server_drain_done,
+                   srv->settings.drain_ms + 500, 0);
+  }
+  return 0;
+}

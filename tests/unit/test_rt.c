@@ -1,0 +1,427 @@
+/* tests/unit/test_rt.c - the runtime in one process: a server and a client
+ * on the same loop over loopback TCP (h1, h2c prior knowledge, TLS with
+ * ALPN h2 and http/1.1), echo round trips with and without
+ * permessage-deflate, refusal, RFC 8441 fallback, connection reuse per
+ * origin, connect failures; plus address parsing and the generated
+ * certificate. */
+#include <string.h>
+#include <openssl/x509v3.h>
+#include "rt/internal.h"
+#include "testutil.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int rt_echo(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
+                   size_t n, void *ud) {
+  (void)ud;
+  h2ws_rt_ws_send(ws, op, d, n);
+  return 0;
+}
+
+static const h2ws_rt_ws_callbacks echo_cbs = {.on_message = rt_echo};
+
+static void rt_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
+  (void)ud;
+  const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
+  /* "?refuse" in the path: refuse with 403, to test statuses */
+  if (memchr(v->path, '?', v->pathlen) &&
+      strstr(v->path, "refuse") - v->path < (long)v->pathlen) {
+    h2ws_rt_ws_refuse(req, 403);
+    return;
+  }
+  h2ws_rt_accept a = {NULL, &echo_cbs, NULL};
+  h2ws_rt_ws_accept(req, &a, NULL);
+}
+
+typedef struct scen {
+  h2ws_rt *rt;
+  h2ws_server *srv;
+  h2ws_client *cl;
+  uv_timer_t guard;
+  int timed_out;
+  /* per WebSocket results (up to 4) */
+  int nws;
+  int opened[4], failed[4], fail_kind[4], fail_status[4];
+  char fail_msg[4][256];
+  uint16_t close_code[4];
+  int closed[4];
+  int echoes[4];
+  size_t last_len[4];
+  int last_compressed[4];
+  h2ws_rt_transport transport[4];
+  int32_t stream[4];
+  char notes[1024];
+  size_t msglen; /* message sent on open */
+  int done;
+} scen;
+
+typedef struct wsctx {
+  scen *s;
+  int i;
+} wsctx;
+
+static void sc_check_done(scen *s) {
+  int all = 1;
+  for (int i = 0; i < s->nws; i++)
+    if (!s->closed[i] && !s->failed[i]) all = 0;
+  if (all && !s->done) {
+    s->done = 1;
+    /* the client and the server are deleted outside callbacks */
+    uv_stop(&s->rt->loop);
+  }
+}
+
+static void sc_open(h2ws_rt_ws *ws, void *ud) {
+  wsctx *x = ud;
+  scen *s = x->s;
+  s->opened[x->i] = 1;
+  s->transport[x->i] = h2ws_rt_ws_transport(ws);
+  s->stream[x->i] = h2ws_rt_ws_stream_id(ws);
+  s->last_compressed[x->i] = h2ws_rt_ws_compressed(ws);
+  size_t n = s->msglen ? s->msglen : 5;
+  uint8_t *m = malloc(n);
+  for (size_t k = 0; k < n; k++) m[k] = (uint8_t)('a' + k % 26);
+  h2ws_rt_ws_send(ws, H2WS_OP_TEXT, m, n);
+  free(m);
+}
+
+static int sc_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                  void *ud) {
+  wsctx *x = ud;
+  (void)op;
+  (void)d;
+  x->s->echoes[x->i]++;
+  x->s->last_len[x->i] = n;
+  h2ws_rt_ws_close(ws, H2WS_CLOSE_NORMAL, "bye");
+  return 0;
+}
+
+static void sc_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                     size_t rl, void *ud) {
+  wsctx *x = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  x->s->closed[x->i] = 1;
+  x->s->close_code[x->i] = code;
+  sc_check_done(x->s);
+}
+
+static void sc_fail(h2ws_rt_ws *ws, int kind, int status, const char *msg,
+                    void *ud) {
+  wsctx *x = ud;
+  (void)ws;
+  x->s->failed[x->i] = 1;
+  x->s->fail_kind[x->i] = kind;
+  x->s->fail_status[x->i] = status;
+  snprintf(x->s->fail_msg[x->i], sizeof x->s->fail_msg[x->i], "%s", msg);
+  sc_check_done(x->s);
+}
+
+static void sc_note(h2ws_rt_ws *ws, const char *msg, void *ud) {
+  wsctx *x = ud;
+  (void)ws;
+  size_t l = strlen(x->s->notes);
+  snprintf(x->s->notes + l, sizeof x->s->notes - l, "%s\n", msg);
+}
+
+static const h2ws_rt_ws_callbacks sc_cbs = {
+    .on_open = sc_open,
+    .on_message = sc_msg,
+    .on_close = sc_close,
+    .on_fail = sc_fail,
+    .on_note = sc_note,
+};
+
+static void sc_guard(uv_timer_t *t) {
+  scen *s = t->data;
+  s->timed_out = 1;
+  uv_stop(&s->rt->loop);
+}
+
+/* Starts a server (tls or not, RFC 8441 advertised or not) and returns its
+ * port, or -1. */
+static int sc_start(scen *s, int tls, int h2_ws, int compress) {
+  memset(s, 0, sizeof *s);
+  if (h2ws_rt_new(&s->rt, NULL) != 0) return -1;
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  st.handle_signals = 0;
+  st.h2_websockets = h2_ws;
+  st.compress = compress;
+  if (h2ws_server_new(&s->srv, s->rt, &st) != 0) return -1;
+  h2ws_rt_ws_handler h = {rt_on_ws_request};
+  if (h2ws_server_route_ws(s->srv, "/echo", &h, NULL) != 0) return -1;
+  int port = 0;
+  if (h2ws_server_listen(s->srv, "127.0.0.1:0", tls, &port) != 0) return -1;
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.insecure = 1;
+  cs.close_idle = 1;
+  if (h2ws_client_new(&s->cl, s->rt, &cs) != 0) return -1;
+  uv_timer_init(&s->rt->loop, &s->guard);
+  s->guard.data = s;
+  uv_timer_start(&s->guard, sc_guard, 10000, 0);
+  uv_unref((uv_handle_t *)&s->guard);
+  return port;
+}
+
+static void sc_run(scen *s) {
+  if (!s->done) h2ws_rt_run(s->rt);
+}
+
+static void sc_end(scen *s) {
+  uv_close((uv_handle_t *)&s->guard, NULL);
+  h2ws_client_del(s->cl);
+  h2ws_server_del(s->srv);
+  h2ws_rt_del(s->rt);
+}
+
+/* Opens one WebSocket to url with policy/compress and runs to the end. */
+static void sc_one(scen *s, wsctx *x, const char *url, int policy,
+                   int compress) {
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = policy;
+  o.compress = compress;
+  x->s = s;
+  x->i = s->nws++;
+  h2ws_client_open(s->cl, url, &o, &sc_cbs, x, NULL);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_parse_hostport(void) {
+  char h[64];
+  int p;
+  CHECK_EQ(h2ws__parse_hostport("127.0.0.1:8443", h, sizeof h, &p), 0);
+  CHECK(strcmp(h, "127.0.0.1") == 0);
+  CHECK_EQ(p, 8443);
+  CHECK_EQ(h2ws__parse_hostport("[::1]:0", h, sizeof h, &p), 0);
+  CHECK(strcmp(h, "::1") == 0);
+  CHECK_EQ(p, 0);
+  CHECK_EQ(h2ws__parse_hostport("localhost", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__parse_hostport(":80", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__parse_hostport("a:70000", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__parse_hostport("a:8x", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__parse_hostport("[::1]80", h, sizeof h, &p), -1);
+}
+
+static void test_cert_generated(void) {
+  EVP_PKEY *k = NULL;
+  X509 *x = NULL;
+  CHECK_EQ(h2ws__cert_generate(&k, &x), 0);
+  int ok = X509_verify(x, k) == 1 &&
+           X509_check_host(x, "localhost", 0, 0, NULL) == 1 &&
+           X509_check_ip_asc(x, "127.0.0.1", 0) == 1 &&
+           X509_check_host(x, "example.com", 0, 0, NULL) != 1 &&
+           EVP_PKEY_is_a(k, "EC");
+  int days = 0, secs = 0;
+  ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x));
+  X509_free(x);
+  EVP_PKEY_free(k);
+  CHECK(ok);
+  CHECK(days >= 29 && days <= 30);
+}
+
+static void echo_case(int tls, const char *scheme, int policy, int compress,
+                      h2ws_rt_transport want, size_t msglen) {
+  scen s;
+  wsctx x;
+  char url[128];
+  int port = sc_start(&s, tls, 1, 1);
+  CHECK(port > 0);
+  s.msglen = msglen;
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d/echo", scheme, port);
+  sc_one(&s, &x, url, policy, compress);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK_EQ(s.failed[0], 0);
+  CHECK(s.opened[0]);
+  CHECK_EQ(s.transport[0], want);
+  CHECK_EQ(s.echoes[0], 1);
+  CHECK_EQ(s.last_len[0], msglen ? msglen : 5);
+  CHECK_EQ(s.close_code[0], 1000);
+  if (want == H2WS_RT_H2C || want == H2WS_RT_H2_TLS) CHECK_EQ(s.stream[0], 1);
+}
+
+static void test_echo_h1_cleartext(void) {
+  echo_case(0, "ws", H2WS_RT_POLICY_AUTO, 0, H2WS_RT_H1, 0);
+}
+static void test_echo_h1_cleartext_pmd(void) {
+  echo_case(0, "ws", H2WS_RT_POLICY_AUTO, 1, H2WS_RT_H1, 200000);
+}
+static void test_echo_h2c_prior_knowledge(void) {
+  echo_case(0, "ws", H2WS_RT_POLICY_H2, 0, H2WS_RT_H2C, 0);
+}
+static void test_echo_h2c_pmd_large(void) {
+  echo_case(0, "ws", H2WS_RT_POLICY_H2, 1, H2WS_RT_H2C, 300000);
+}
+static void test_echo_tls_alpn_h2(void) {
+  echo_case(1, "wss", H2WS_RT_POLICY_AUTO, 1, H2WS_RT_H2_TLS, 100000);
+}
+static void test_echo_tls_h1(void) {
+  echo_case(1, "wss", H2WS_RT_POLICY_H1, 1, H2WS_RT_H1_TLS, 100000);
+}
+
+/* H1 (SPEC pitfall 1 / H3): without RFC 8441 the client falls back (auto)
+ * or fails clearly (h2 forced). */
+static void test_H3_fallback_and_forced_h2(void) {
+  scen s;
+  wsctx x[2];
+  char url[128];
+  int port = sc_start(&s, 1, 0, 1);
+  CHECK(port > 0);
+  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", port);
+  sc_one(&s, &x[0], url, H2WS_RT_POLICY_AUTO, 1);
+  sc_one(&s, &x[1], url, H2WS_RT_POLICY_H2, 1);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK(s.opened[0]);
+  CHECK_EQ(s.transport[0], H2WS_RT_H1_TLS);
+  CHECK_EQ(s.close_code[0], 1000);
+  CHECK(strstr(s.notes, "falling back to HTTP/1.1") != NULL);
+  CHECK(s.failed[1]);
+  CHECK_EQ(s.fail_kind[1], H2WS_RT_FAIL_HANDSHAKE);
+  CHECK(strcmp(s.fail_msg[1], "server does not support WebSockets over "
+                              "HTTP/2 (RFC 8441)") == 0);
+}
+
+/* H11: two WebSockets to one origin share one HTTP/2 connection. */
+static void test_H11_reuse_one_connection(void) {
+  scen s;
+  wsctx x[3];
+  char url[128];
+  int port = sc_start(&s, 1, 1, 1);
+  CHECK(port > 0);
+  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", port);
+  for (int i = 0; i < 3; i++) sc_one(&s, &x[i], url, H2WS_RT_POLICY_AUTO, 1);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  for (int i = 0; i < 3; i++) {
+    CHECK(s.opened[i]);
+    CHECK_EQ(s.transport[i], H2WS_RT_H2_TLS);
+    CHECK_EQ(s.close_code[i], 1000);
+  }
+  /* distinct client streams 1, 3, 5 on the same connection */
+  CHECK_EQ(s.stream[0] + s.stream[1] + s.stream[2], 9);
+}
+
+static void refuse_case(int tls, const char *scheme, int policy,
+                        const char *path, int status) {
+  scen s;
+  wsctx x;
+  char url[128];
+  int port = sc_start(&s, tls, 1, 1);
+  CHECK(port > 0);
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d%s", scheme, port, path);
+  sc_one(&s, &x, url, policy, 1);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK(s.failed[0]);
+  CHECK_EQ(s.fail_kind[0], H2WS_RT_FAIL_HANDSHAKE);
+  CHECK_EQ(s.fail_status[0], status);
+  char want[64];
+  snprintf(want, sizeof want, "handshake refused: HTTP %d", status);
+  CHECK(strcmp(s.fail_msg[0], want) == 0);
+}
+
+static void test_refused_404_h1(void) {
+  refuse_case(0, "ws", H2WS_RT_POLICY_AUTO, "/nope", 404);
+}
+static void test_refused_404_h2(void) {
+  refuse_case(1, "wss", H2WS_RT_POLICY_AUTO, "/nope", 404);
+}
+static void test_refused_403_by_app_h2c(void) {
+  refuse_case(0, "ws", H2WS_RT_POLICY_H2, "/echo?refuse", 403);
+}
+
+static void test_connection_refused(void) {
+  scen s;
+  wsctx x;
+  char url[128];
+  int port = sc_start(&s, 0, 1, 1);
+  CHECK(port > 0);
+  /* a port nobody listens on: the server's, after closing it */
+  h2ws_server_shutdown(s.srv);
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
+  sc_one(&s, &x, url, H2WS_RT_POLICY_AUTO, 1);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK(s.failed[0]);
+  CHECK_EQ(s.fail_kind[0], H2WS_RT_FAIL_CONNECT);
+  CHECK(strcmp(s.fail_msg[0], "connection refused") == 0);
+}
+
+static void test_tls_verify_failure(void) {
+  scen s;
+  wsctx x;
+  char url[128];
+  int port = sc_start(&s, 1, 1, 1);
+  CHECK(port > 0);
+  /* a second client that verifies: the generated certificate is unknown */
+  h2ws_client *strict;
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  CHECK_EQ(h2ws_client_new(&strict, s.rt, &cs), 0);
+  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", port);
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  x.s = &s;
+  x.i = s.nws++;
+  CHECK_EQ(h2ws_client_open(strict, url, &o, &sc_cbs, &x, NULL), 0);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  h2ws_client_del(strict);
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK(s.failed[0]);
+  CHECK_EQ(s.fail_kind[0], H2WS_RT_FAIL_CONNECT);
+  CHECK(strstr(s.fail_msg[0], "certificate verif") != NULL);
+}
+
+static void test_bad_urls(void) {
+  h2ws_rt *rt;
+  h2ws_client *cl;
+  CHECK_EQ(h2ws_rt_new(&rt, NULL), 0);
+  CHECK_EQ(h2ws_client_new(&cl, rt, NULL), 0);
+  static const char *bad[] = {"http://x/", "ws://", "ws://h:0/", "ws://h:99999/",
+                              "ws://u@h/", "ws://[::1/", "ws://h/a b"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK_EQ(h2ws_client_open(cl, bad[i], NULL, &sc_cbs, NULL, NULL),
+             H2WS_ERR_INVALID_ARGUMENT);
+  h2ws_client_del(cl);
+  h2ws_rt_del(rt);
+}
+
+int main(void) {
+  static const tu_case cases[] = {
+      {"parse_hostport", test_parse_hostport},
+      {"cert_generated", test_cert_generated},
+      {"bad_urls", test_bad_urls},
+      {"W8_echo_h1_cleartext", test_echo_h1_cleartext},
+      {"D3_echo_h1_cleartext_pmd", test_echo_h1_cleartext_pmd},
+      {"H4_echo_h2c_prior_knowledge", test_echo_h2c_prior_knowledge},
+      {"D3_echo_h2c_pmd_large", test_echo_h2c_pmd_large},
+      {"H1_echo_tls_alpn_h2", test_echo_tls_alpn_h2},
+      {"W8_echo_tls_h1", test_echo_tls_h1},
+      {"H3_fallback_and_forced_h2", test_H3_fallback_and_forced_h2},
+      {"H11_reuse_one_connection", test_H11_reuse_one_connection},
+      {"H7_refused_404_h1", test_refused_404_h1},
+      {"H7_refused_404_h2", test_refused_404_h2},
+      {"H7_refused_403_by_app_h2c", test_refused_403_by_app_h2c},
+      {"connection_refused", test_connection_refused},
+      {"tls_verify_failure", test_tls_verify_failure},
+  };
+  return TU_RUN(cases);
+}
