@@ -16,6 +16,9 @@
 #define WS_CTRL_RESERVE 512
 /* A non-NULL pointer for empty inputs (no arithmetic on NULL). */
 static const uint8_t ws_empty[1] = {0};
+/* Buffers above this are released once empty, so an idle WebSocket does
+ * not keep the memory of its largest message. */
+#define WS_KEEP_MAX (256u << 10)
 /* First allocation of the output queue. */
 #define WS_OUT_MIN 256
 /* Largest control frame on the wire: 2 + 4 + 125. */
@@ -628,8 +631,14 @@ static int data_end(h2ws_ws *ws) {
   ws->in_callback++;
   if (ws->set.whole_messages) {
     if (ws->cb.on_msg)
-      rv = ws->cb.on_msg(ws, ws->msg_opcode, ws->wbuf, ws->wlen, ws->user_data);
+      rv = ws->cb.on_msg(ws, ws->msg_opcode, ws->wbuf ? ws->wbuf : ws_empty,
+                         ws->wlen, ws->user_data);
     ws->wlen = 0;
+    if (ws->wcap > WS_KEEP_MAX) {
+      h2ws__free(ws->mem, ws->wbuf);
+      ws->wbuf = NULL;
+      ws->wcap = 0;
+    }
   } else if (ws->cb.on_msg_end) {
     rv = ws->cb.on_msg_end(ws, ws->user_data);
   }
@@ -840,7 +849,14 @@ void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n) {
   if (!ws) return;
   if (n > out_queued(ws)) n = out_queued(ws);
   ws->out_off += n;
-  if (ws->out_off == ws->out_len) ws->out_off = ws->out_len = 0;
+  if (ws->out_off == ws->out_len) {
+    ws->out_off = ws->out_len = 0;
+    if (ws->out_cap > WS_KEEP_MAX) {
+      h2ws__free(ws->mem, ws->out);
+      ws->out = NULL;
+      ws->out_cap = 0;
+    }
+  }
   if (ws->want_writable && out_queued(ws) <= ws->set.max_output / 2 &&
       !ws->close_sent && !ws->fatal) {
     ws->want_writable = 0;

@@ -184,6 +184,29 @@ static void idle_memory_small(void) {
   CHECK_EQ(a.live, 0);
 }
 
+/* After a large message the big buffers are released: an idle WebSocket
+ * does not keep the memory of its largest message. */
+static void idle_after_large_message(void) {
+  tu_alloc a = {0, 0, 0};
+  h2ws_mem mem = tu_mem(&a);
+  h2ws_ws_settings set = settings(0, 0);
+  set.max_output = 2u << 20;
+  set.whole_messages = 1;
+  peer c = {NULL, 1, 0, 0, 0}, s = {NULL, 2, 0, 0, 0};
+  CHECK_EQ(h2ws_ws_new(&c.ws, H2WS_ROLE_CLIENT, &a_cbs, &set, &mem, &c), 0);
+  CHECK_EQ(h2ws_ws_new(&s.ws, H2WS_ROLE_SERVER, &a_cbs, &set, &mem, &s), 0);
+  uint8_t *big = calloc(1, 1u << 20);
+  CHECK(big != NULL);
+  CHECK_EQ(h2ws_ws_submit_msg(c.ws, H2WS_OP_BINARY, big, 1u << 20), 0);
+  free(big);
+  CHECK_EQ(pump(&c, &s), 0);
+  /* two engines, nothing else */
+  CHECK_EQ(a.live, 2);
+  h2ws_ws_del(c.ws);
+  h2ws_ws_del(s.ws);
+  CHECK_EQ(a.live, 0);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"fail_every_allocation_pmd", fail_every_allocation_pmd},
@@ -193,6 +216,7 @@ int main(void) {
       {"D2_steady_state_pmd", D2_steady_state_pmd},
       {"D2_steady_state_pmd_no_context_takeover", D2_steady_state_pmd_no_context_takeover},
       {"idle_memory_small", idle_memory_small},
+      {"idle_after_large_message", idle_after_large_message},
   };
   return TU_RUN(cases);
 }
