@@ -58,11 +58,13 @@ static size_t ws_feed(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
 }
 
 /* Auto-tuning (documented in h2ws/h2.h): the peer nearly ran out of credit
- * while our reader keeps up: the window, not the reader, is the limit. */
-static void autotune(h2ws_h2_session *s, h2_stream *st) {
+ * (as it sees it: `credit` counts what we granted on the wire minus what
+ * arrived) while our reader keeps up: the window, not the reader, is the
+ * limit, so double it. */
+static void autotune(h2ws_h2_session *s, h2_stream *st, size_t len) {
+  st->credit = st->credit > (int64_t)len ? st->credit - (int64_t)len : 0;
   if (st->window >= s->set.stream_window_max) return;
-  int32_t left = nghttp2_session_get_stream_local_window_size(s->ngs, st->id);
-  if (left < 0 || (uint32_t)left >= st->window / 4) return;
+  if (st->credit >= (int64_t)(st->window / 4)) return;
   uint32_t nw = st->window * 2;
   if (nw > s->set.stream_window_max || nw < st->window)
     nw = s->set.stream_window_max;
@@ -74,10 +76,13 @@ static void autotune(h2ws_h2_session *s, h2_stream *st) {
 int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
                      size_t len) {
   if (st->ws && !st->paused && st->rlen == 0) {
-    autotune(s, st);
+    autotune(s, st, len);
     size_t used = ws_feed(s, st, data, len);
     data += used;
     len -= used;
+  }
+  else {
+    st->credit = st->credit > (int64_t)len ? st->credit - (int64_t)len : 0;
   }
   if (len && rbuf_append(s, st, data, len) < 0) {
     nghttp2_session_consume_stream(s->ngs, st->id, len);

@@ -69,6 +69,7 @@ typedef struct h2_stream {
   int local_eof;        /* END_STREAM submitted by us */
   int ws_failed;        /* the engine failed; flush then END_STREAM */
   uint32_t window;      /* current stream receive window */
+  int64_t credit;       /* what the peer may still send, as it sees it */
   uint64_t linger;      /* deadline for the peer's END_STREAM, 0 = none */
   int body_deferred;    /* plain body source returned WOULDBLOCK */
   /* plain response body */

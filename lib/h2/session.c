@@ -61,6 +61,7 @@ h2_stream *h2ws__h2_stream_new(h2ws_h2_session *s, int32_t id, int kind) {
   st->id = id;
   st->kind = kind;
   st->window = s->set.stream_window;
+  st->credit = s->set.stream_window;
   st->next = s->streams;
   if (s->streams) s->streams->prev = st;
   s->streams = st;
@@ -329,6 +330,17 @@ static int cb_stream_close(nghttp2_session *ngs, int32_t id,
   return 0;
 }
 
+static int cb_frame_send(nghttp2_session *ngs, const nghttp2_frame *frame,
+                         void *ud) {
+  h2ws_h2_session *s = ud;
+  (void)ngs;
+  if (frame->hd.type == NGHTTP2_WINDOW_UPDATE && frame->hd.stream_id > 0) {
+    h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
+    if (st) st->credit += frame->window_update.window_size_increment;
+  }
+  return 0;
+}
+
 static int cb_frame_not_send(nghttp2_session *ngs, const nghttp2_frame *frame,
                              int lib_error_code, void *ud) {
   h2ws_h2_session *s = ud;
@@ -408,6 +420,7 @@ int h2ws_h2_session_new(h2ws_h2_session **psession, h2ws_role role,
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, cb_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, cb_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, cb_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, cb_frame_send);
   nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs,
                                                            cb_frame_not_send);
   /* SPEC H10 / pitfall 12: WINDOW_UPDATE follows consumption, not arrival */
@@ -590,9 +603,12 @@ void h2ws__h2_maybe_finish_shutdown(h2ws_h2_session *s) {
    * the last stream we processed; nghttp2 then wants neither read nor
    * write and the runtime closes. */
   for (h2_stream *st = s->streams; st; st = st->next)
-    nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
-                              NGHTTP2_CANCEL);
-  nghttp2_session_terminate_session(s->ngs, NGHTTP2_NO_ERROR);
+    if (st->id > 0)
+      nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                                NGHTTP2_CANCEL);
+  nghttp2_submit_goaway(s->ngs, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(s->ngs),
+                        NGHTTP2_NO_ERROR, NULL, 0);
 }
 
 int h2ws_h2_session_shutdown(h2ws_h2_session *s, uint64_t now,

@@ -1,0 +1,1294 @@
+/* tests/unit/test_h2.c - the HTTP/2 binding (SPEC H1-H13) in memory: our
+ * server against a raw nghttp2 client, and our client against our server,
+ * pumped with no sockets. */
+#include <nghttp2/nghttp2.h>
+#include <h2ws/h2.h>
+#include "testutil.h"
+
+/* ======================================================================
+ * A raw nghttp2 client that records what the server answers
+ * ====================================================================== */
+
+#define MAXS 512
+typedef struct raw {
+  nghttp2_session *ngs;
+  int status[MAXS];
+  int closed[MAXS];
+  uint32_t close_err[MAXS];
+  int rst[MAXS];
+  uint32_t rst_err[MAXS];
+  int eos[MAXS];
+  uint8_t data[MAXS][2048];
+  size_t datalen[MAXS];
+  char hdrs[MAXS][256]; /* "name=value;" of the response */
+  int settings_seen;
+  int64_t ecp;          /* server's ENABLE_CONNECT_PROTOCOL, -1 absent */
+  int goaway;
+  uint32_t goaway_err;
+  int32_t goaway_last;
+} raw;
+
+static int raw_on_header(nghttp2_session *ngs, const nghttp2_frame *f,
+                         const uint8_t *name, size_t namelen,
+                         const uint8_t *value, size_t valuelen, uint8_t flags,
+                         void *ud) {
+  raw *r = ud;
+  (void)ngs;
+  (void)flags;
+  int32_t id = f->hd.stream_id;
+  if (id <= 0 || id >= MAXS) return 0;
+  if (namelen == 7 && !memcmp(name, ":status", 7))
+    r->status[id] = atoi((const char *)value);
+  size_t l = strlen(r->hdrs[id]);
+  snprintf(r->hdrs[id] + l, sizeof(r->hdrs[id]) - l, "%.*s=%.*s;",
+           (int)namelen, (const char *)name, (int)valuelen,
+           (const char *)value);
+  return 0;
+}
+
+static int raw_on_data(nghttp2_session *ngs, uint8_t flags, int32_t id,
+                       const uint8_t *d, size_t n, void *ud) {
+  raw *r = ud;
+  (void)ngs;
+  (void)flags;
+  if (id <= 0 || id >= MAXS) return 0;
+  if (r->datalen[id] + n <= sizeof(r->data[id])) {
+    memcpy(r->data[id] + r->datalen[id], d, n);
+    r->datalen[id] += n;
+  }
+  return 0;
+}
+
+static int raw_on_frame(nghttp2_session *ngs, const nghttp2_frame *f,
+                        void *ud) {
+  raw *r = ud;
+  (void)ngs;
+  int32_t id = f->hd.stream_id;
+  if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+    r->settings_seen = 1;
+    for (size_t i = 0; i < f->settings.niv; i++)
+      if (f->settings.iv[i].settings_id == NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL)
+        r->ecp = f->settings.iv[i].value;
+  }
+  if (f->hd.type == NGHTTP2_GOAWAY) {
+    r->goaway = 1;
+    r->goaway_err = f->goaway.error_code;
+    r->goaway_last = f->goaway.last_stream_id;
+  }
+  if (id > 0 && id < MAXS) {
+    if (f->hd.type == NGHTTP2_RST_STREAM) {
+      r->rst[id] = 1;
+      r->rst_err[id] = f->rst_stream.error_code;
+    }
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+      r->eos[id] = 1;
+  }
+  return 0;
+}
+
+static int raw_on_close(nghttp2_session *ngs, int32_t id, uint32_t err,
+                        void *ud) {
+  raw *r = ud;
+  (void)ngs;
+  if (id > 0 && id < MAXS) {
+    r->closed[id] = 1;
+    r->close_err[id] = err;
+  }
+  return 0;
+}
+
+/* nonzero: the raw client returns no credit by itself (exact window
+ * accounting in H8) */
+static int raw_no_auto_wu;
+
+static void raw_init(raw *r, uint32_t initial_window) {
+  memset(r, 0, sizeof(*r));
+  r->ecp = -1;
+  nghttp2_session_callbacks *cb;
+  nghttp2_session_callbacks_new(&cb);
+  nghttp2_session_callbacks_set_on_header_callback(cb, raw_on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, raw_on_data);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, raw_on_frame);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, raw_on_close);
+  nghttp2_option *opt;
+  nghttp2_option_new(&opt);
+  /* let malformed requests leave this client: the server must judge */
+  nghttp2_option_set_no_http_messaging(opt, 1);
+  if (raw_no_auto_wu) nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_session_client_new2(&r->ngs, cb, r, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+  nghttp2_settings_entry iv[1] = {
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, initial_window}};
+  nghttp2_submit_settings(r->ngs, NGHTTP2_FLAG_NONE, iv, 1);
+}
+
+/* Moves bytes both ways until nothing moves. */
+static void pump_raw(h2ws_h2_session *srv, raw *r, uint64_t now) {
+  for (int i = 0; i < 10000; i++) {
+    int moved = 0;
+    const uint8_t *d;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(r->ngs, &d)) > 0) {
+      size_t nr;
+      h2ws_h2_session_recv(srv, d, (size_t)n, &nr, now);
+      moved = 1;
+    }
+    const uint8_t *o;
+    size_t ol = 0;
+    if (h2ws_h2_session_send(srv, &o, &ol, now) == 0 && ol) {
+      nghttp2_session_mem_recv(r->ngs, o, ol);
+      h2ws_h2_session_send_consumed(srv, ol);
+      moved = 1;
+    }
+    if (!moved) break;
+  }
+}
+
+typedef struct { const char *n, *v; } kv;
+
+static int32_t raw_req(raw *r, const kv *h, size_t n, int end_stream) {
+  nghttp2_nv nva[32];
+  for (size_t i = 0; i < n; i++) {
+    nva[i].name = (uint8_t *)(uintptr_t)h[i].n;
+    nva[i].namelen = strlen(h[i].n);
+    nva[i].value = (uint8_t *)(uintptr_t)h[i].v;
+    nva[i].valuelen = strlen(h[i].v);
+    nva[i].flags = 0;
+  }
+  return nghttp2_submit_headers(r->ngs,
+                                end_stream ? NGHTTP2_FLAG_END_STREAM : 0, -1,
+                                NULL, nva, n, NULL);
+}
+
+/* Masked client frame (RFC 6455 §5.3) with a fixed key. */
+static size_t ws_frame(uint8_t *out, uint8_t op, const char *payload) {
+  size_t n = strlen(payload);
+  static const uint8_t key[4] = {1, 2, 3, 4};
+  out[0] = (uint8_t)(0x80 | op);
+  out[1] = (uint8_t)(0x80 | n);
+  memcpy(out + 2, key, 4);
+  for (size_t i = 0; i < n; i++) out[6 + i] = (uint8_t)(payload[i] ^ key[i % 4]);
+  return 6 + n;
+}
+
+typedef struct rawbody {
+  uint8_t buf[512];
+  size_t len, off;
+  int eof;
+} rawbody;
+
+static ssize_t rawbody_read(nghttp2_session *ngs, int32_t id, uint8_t *buf,
+                            size_t len, uint32_t *flags,
+                            nghttp2_data_source *src, void *ud) {
+  rawbody *b = src->ptr;
+  (void)ngs;
+  (void)id;
+  (void)ud;
+  size_t n = b->len - b->off;
+  if (n == 0) {
+    if (b->eof) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return 0;
+    }
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (n > len) n = len;
+  memcpy(buf, b->buf + b->off, n);
+  b->off += n;
+  if (b->off == b->len && b->eof) *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)n;
+}
+
+/* Opens a WebSocket stream on the raw client whose DATA comes from b. */
+static int32_t raw_ws(raw *r, const char *path, rawbody *b) {
+  nghttp2_nv nva[6];
+  const char *h[][2] = {{":method", "CONNECT"}, {":protocol", "websocket"},
+                        {":scheme", "https"},   {":path", path},
+                        {":authority", "x"},    {"sec-websocket-version", "13"}};
+  for (int i = 0; i < 6; i++) {
+    nva[i].name = (uint8_t *)(uintptr_t)h[i][0];
+    nva[i].namelen = strlen(h[i][0]);
+    nva[i].value = (uint8_t *)(uintptr_t)h[i][1];
+    nva[i].valuelen = strlen(h[i][1]);
+    nva[i].flags = 0;
+  }
+  nghttp2_data_provider prd;
+  prd.source.ptr = b;
+  prd.read_callback = rawbody_read;
+  return nghttp2_submit_request(r->ngs, NULL, nva, 6, &prd, NULL);
+}
+
+static void raw_ws_send(raw *r, int32_t id, rawbody *b, uint8_t op,
+                        const char *msg) {
+  b->len += ws_frame(b->buf + b->len, op, msg);
+  nghttp2_session_resume_data(r->ngs, id);
+}
+
+/* ======================================================================
+ * The test server application
+ * ====================================================================== */
+
+typedef struct wsrec {
+  int msgs;
+  size_t bytes;
+  char last[256];
+  int closed;
+  uint16_t close_code;
+  int pongs;
+  int pause;       /* return PAUSE from on_msg while set */
+  int compressed;  /* last message had RSV1 */
+} wsrec;
+
+typedef struct app {
+  int ws_requests, requests;
+  int closed_ws, closed_streams;
+  wsrec rec[MAXS];
+  int echo;
+  h2ws_pmd_config pmd;
+  int use_pmd;
+  /* client side */
+  int opened, refused;
+  int refused_status, refused_error;
+  int32_t open_id[MAXS];
+  h2ws_ws *ws[MAXS];
+  int nopen;
+  int goaways;
+  int ping_acks;
+  int responses, response_status;
+  size_t response_bytes;
+} app;
+
+static wsrec *rec_of(h2ws_ws *ws) { return h2ws_ws_get_user_data(ws); }
+
+static int srv_on_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                      void *ud) {
+  wsrec *w = ud;
+  w->msgs++;
+  w->bytes += n;
+  size_t c = n < sizeof(w->last) - 1 ? n : sizeof(w->last) - 1;
+  memcpy(w->last, d, c);
+  w->last[c] = 0;
+  h2ws_ws_submit_msg(ws, op, d, n); /* echo */
+  return w->pause ? H2WS_ERR_PAUSE : 0;
+}
+static int rec_on_begin(h2ws_ws *ws, h2ws_opcode op, int compressed, void *ud) {
+  (void)ws;
+  (void)op;
+  ((wsrec *)ud)->compressed = compressed;
+  return 0;
+}
+static int cli_on_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                      void *ud) {
+  wsrec *w = ud;
+  (void)ws;
+  (void)op;
+  w->msgs++;
+  w->bytes += n;
+  size_t c = n < sizeof(w->last) - 1 ? n : sizeof(w->last) - 1;
+  memcpy(w->last, d, c);
+  w->last[c] = 0;
+  return w->pause ? H2WS_ERR_PAUSE : 0;
+}
+static void rec_on_close(h2ws_ws *ws, uint16_t code, const uint8_t *r,
+                         size_t rl, void *ud) {
+  wsrec *w = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  w->closed++;
+  w->close_code = code;
+}
+static int rec_on_pong(h2ws_ws *ws, const uint8_t *d, size_t n, void *ud) {
+  (void)ws;
+  (void)d;
+  (void)n;
+  ((wsrec *)ud)->pongs++;
+  return 0;
+}
+static uint32_t rng_state = 12345;
+static int test_random(uint8_t *buf, size_t len, void *ud) {
+  (void)ud;
+  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)tu_rand(&rng_state);
+  return 0;
+}
+
+static const h2ws_ws_callbacks srv_ws_cb = {
+    rec_on_begin, NULL, NULL, srv_on_msg, NULL, rec_on_pong, rec_on_close,
+    NULL,         NULL};
+static const h2ws_ws_callbacks cli_ws_cb = {
+    rec_on_begin, NULL, NULL, cli_on_msg, NULL, rec_on_pong, rec_on_close,
+    NULL,         test_random};
+
+static int srv_on_ws_request(h2ws_h2_session *s, int32_t id,
+                             const h2ws_ws_request *req,
+                             const h2ws_h2_request *hreq, void *ud) {
+  app *a = ud;
+  (void)hreq;
+  a->ws_requests++;
+  if (req->pathlen == 10 && !memcmp(req->path, "/forbidden", 10))
+    return h2ws_h2_refuse(s, id, 403, NULL, 0) == 0 ? 0 : -1;
+  if (req->pathlen < 5 || memcmp(req->path, "/echo", 5) != 0)
+    return h2ws_h2_refuse(s, id, 404, NULL, 0) == 0 ? 0 : -1;
+  h2ws_h2_accept_options o;
+  h2ws_h2_accept_options_default(&o);
+  h2ws_ws_settings set;
+  h2ws_ws_settings_default(&set);
+  set.whole_messages = 1;
+  o.settings = &set;
+  o.callbacks = &srv_ws_cb;
+  o.user_data = &a->rec[id];
+  if (a->use_pmd) o.pmd_config = &a->pmd;
+  const char *sup[] = {"chat"};
+  const char *chosen = NULL;
+  size_t chosenlen = 0;
+  h2ws_subprotocol_select(req->protocols, req->protocolslen, sup, 1, &chosen,
+                          &chosenlen);
+  o.subprotocol = chosen;
+  h2ws_ws *ws;
+  return h2ws_h2_accept_ws(s, id, &o, &ws) == 0 ? 0 : -1;
+}
+
+static int srv_on_request(h2ws_h2_session *s, int32_t id,
+                          const h2ws_h2_request *req, void *ud) {
+  app *a = ud;
+  a->requests++;
+  if (strcmp(req->method, "CONNECT") == 0)
+    return h2ws_h2_refuse(s, id, 501, NULL, 0) == 0 ? 0 : -1;
+  char body[64];
+  int n = snprintf(body, sizeof(body), "page %s", req->path);
+  h2ws_header h[1] = {{"content-type", 12, "text/plain", 10}};
+  return h2ws_h2_respond(s, id, 200, h, 1, (const uint8_t *)body, (size_t)n) == 0
+             ? 0
+             : -1;
+}
+
+static void on_ws_closed(h2ws_h2_session *s, int32_t id, h2ws_ws *ws,
+                         uint32_t err, void *ud) {
+  app *a = ud;
+  (void)s;
+  (void)id;
+  (void)err;
+  h2ws_ws_stats st;
+  h2ws_ws_get_stats(ws, &st);
+  a->closed_ws++;
+}
+static void on_stream_close(h2ws_h2_session *s, int32_t id, uint32_t err,
+                            void *ud) {
+  (void)s;
+  (void)id;
+  (void)err;
+  ((app *)ud)->closed_streams++;
+}
+static int cli_on_ws_open(h2ws_h2_session *s, int32_t id, h2ws_ws *ws,
+                          const char *sub, void *rud, void *ud) {
+  app *a = ud;
+  (void)s;
+  (void)sub;
+  (void)rud;
+  a->opened++;
+  if (a->nopen < MAXS) {
+    a->open_id[a->nopen] = id;
+    a->ws[a->nopen++] = ws;
+  }
+  return 0;
+}
+static int cli_on_ws_refused(h2ws_h2_session *s, int32_t id, int status,
+                             int error, void *rud, void *ud) {
+  app *a = ud;
+  (void)s;
+  (void)id;
+  (void)rud;
+  a->refused++;
+  a->refused_status = status;
+  a->refused_error = error;
+  return 0;
+}
+static void on_goaway(h2ws_h2_session *s, int32_t last, uint32_t err,
+                      void *ud) {
+  (void)s;
+  (void)last;
+  (void)err;
+  ((app *)ud)->goaways++;
+}
+static void on_ping_ack(h2ws_h2_session *s, const uint8_t o[8], void *ud) {
+  (void)s;
+  (void)o;
+  ((app *)ud)->ping_acks++;
+}
+static int cli_on_response(h2ws_h2_session *s, int32_t id, int status,
+                           const h2ws_header *h, size_t n, void *ud) {
+  app *a = ud;
+  (void)s;
+  (void)id;
+  (void)h;
+  (void)n;
+  a->responses++;
+  a->response_status = status;
+  return 0;
+}
+static int cli_on_response_data(h2ws_h2_session *s, int32_t id,
+                                const uint8_t *d, size_t n, int fin, void *ud) {
+  (void)s;
+  (void)id;
+  (void)d;
+  (void)fin;
+  ((app *)ud)->response_bytes += n;
+  return 0;
+}
+
+static h2ws_h2_callbacks app_callbacks(void) {
+  h2ws_h2_callbacks cb;
+  memset(&cb, 0, sizeof(cb));
+  cb.on_ws_request = srv_on_ws_request;
+  cb.on_request = srv_on_request;
+  cb.on_ws_closed = on_ws_closed;
+  cb.on_stream_close = on_stream_close;
+  cb.on_ws_open = cli_on_ws_open;
+  cb.on_ws_refused = cli_on_ws_refused;
+  cb.on_goaway = on_goaway;
+  cb.on_ping_ack = on_ping_ack;
+  cb.on_response = cli_on_response;
+  cb.on_response_data = cli_on_response_data;
+  return cb;
+}
+
+static h2ws_h2_session *new_server(app *a, int route,
+                                   const h2ws_h2_settings *base) {
+  h2ws_h2_settings set;
+  if (base) set = *base;
+  else h2ws_h2_settings_default(&set);
+  set.enable_connect_protocol = route;
+  h2ws_h2_callbacks cb = app_callbacks();
+  h2ws_h2_session *s = NULL;
+  if (h2ws_h2_session_new(&s, H2WS_ROLE_SERVER, &cb, &set, NULL, a) != 0)
+    return NULL;
+  return s;
+}
+
+static h2ws_h2_session *new_client(app *a, const h2ws_h2_settings *base) {
+  h2ws_h2_callbacks cb = app_callbacks();
+  h2ws_h2_session *s = NULL;
+  if (h2ws_h2_session_new(&s, H2WS_ROLE_CLIENT, &cb, base, NULL, a) != 0)
+    return NULL;
+  return s;
+}
+
+/* Pumps two of our sessions against each other. */
+static int pump2(h2ws_h2_session *c, h2ws_h2_session *s, uint64_t now) {
+  int total = 0;
+  for (int i = 0; i < 100000; i++) {
+    int moved = 0;
+    h2ws_h2_session *from[2] = {c, s}, *to[2] = {s, c};
+    for (int k = 0; k < 2; k++) {
+      const uint8_t *o;
+      size_t ol = 0;
+      if (h2ws_h2_session_send(from[k], &o, &ol, now) == 0 && ol) {
+        size_t nr;
+        h2ws_h2_session_recv(to[k], o, ol, &nr, now);
+        h2ws_h2_session_send_consumed(from[k], ol);
+        moved = 1;
+        total++;
+      }
+    }
+    if (!moved) break;
+  }
+  return total;
+}
+
+static int32_t open_ws(h2ws_h2_session *c, app *ca, const char *path,
+                       int idx) {
+  h2ws_h2_ws_options o;
+  h2ws_h2_ws_options_default(&o);
+  o.authority = "example.com";
+  o.path = path;
+  o.callbacks = &cli_ws_cb;
+  static h2ws_ws_settings set;
+  h2ws_ws_settings_default(&set);
+  set.whole_messages = 1;
+  o.settings = &set;
+  o.user_data = &ca->rec[idx];
+  int32_t id = -1;
+  if (h2ws_h2_client_open_ws(c, &o, &id) != 0) return -1;
+  return id;
+}
+
+/* ======================================================================
+ * Tests
+ * ====================================================================== */
+
+static void H1_setting_only_with_route(void) {
+  for (int route = 0; route <= 1; route++) {
+    app a;
+    memset(&a, 0, sizeof(a));
+    h2ws_h2_session *s = new_server(&a, route, NULL);
+    CHECK(s != NULL);
+    raw r;
+    raw_init(&r, 65535);
+    pump_raw(s, &r, 0);
+    CHECK(r.settings_seen);
+    if (route) CHECK_EQ(r.ecp, 1);
+    else CHECK_EQ(r.ecp, -1); /* pitfall 1: not even a 0 */
+    nghttp2_session_del(r.ngs);
+    h2ws_h2_session_del(s);
+  }
+}
+
+/* Scans an HTTP/2 byte stream (after an optional preface) for a frame of
+ * `type`; returns its offset or -1. */
+static long find_frame(const uint8_t *d, size_t n, size_t start, int type) {
+  size_t i = start;
+  while (i + 9 <= n) {
+    size_t len = ((size_t)d[i] << 16) | ((size_t)d[i + 1] << 8) | d[i + 2];
+    if (d[i + 3] == type) return (long)i;
+    i += 9 + len;
+  }
+  return -1;
+}
+
+static void client_goaway_for_settings(const uint8_t *frames, size_t n,
+                                       uint32_t *perr, int *pwant_read) {
+  app a;
+  memset(&a, 0, sizeof(a));
+  h2ws_h2_session *c = new_client(&a, NULL);
+  const uint8_t *o;
+  size_t ol;
+  h2ws_h2_session_send(c, &o, &ol, 0);
+  h2ws_h2_session_send_consumed(c, ol);
+  size_t nr;
+  h2ws_h2_session_recv(c, frames, n, &nr, 0);
+  h2ws_h2_session_send(c, &o, &ol, 0);
+  long at = find_frame(o, ol, 0, 7 /* GOAWAY */);
+  *perr = at >= 0 ? ((uint32_t)o[at + 13] << 24 | (uint32_t)o[at + 14] << 16 |
+                     (uint32_t)o[at + 15] << 8 | o[at + 16])
+                  : 0xffffffffu;
+  h2ws_h2_session_send_consumed(c, ol);
+  *pwant_read = h2ws_h2_session_want_read(c);
+  h2ws_h2_session_del(c);
+}
+
+static void H2_illegal_setting_values(void) {
+  /* SETTINGS with ENABLE_CONNECT_PROTOCOL = 2: connection PROTOCOL_ERROR */
+  static const uint8_t two[] = {0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 2};
+  uint32_t err;
+  int wr;
+  client_goaway_for_settings(two, sizeof(two), &err, &wr);
+  CHECK_EQ(err, NGHTTP2_PROTOCOL_ERROR);
+  CHECK_EQ(wr, 0);
+  /* 1 then 0: also PROTOCOL_ERROR (RFC 8441 §3) */
+  static const uint8_t one_zero[] = {0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1,
+                                     0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0};
+  client_goaway_for_settings(one_zero, sizeof(one_zero), &err, &wr);
+  CHECK_EQ(err, NGHTTP2_PROTOCOL_ERROR);
+  /* 1 then 1 is fine */
+  static const uint8_t one_one[] = {0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1,
+                                    0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1};
+  client_goaway_for_settings(one_one, sizeof(one_one), &err, &wr);
+  CHECK_EQ(err, 0xffffffffu);
+  CHECK_EQ(wr, 1);
+  /* pitfall 2: a server ignores a client's ENABLE_CONNECT_PROTOCOL = 1 */
+  app a;
+  memset(&a, 0, sizeof(a));
+  h2ws_h2_session *s = new_server(&a, 1, NULL);
+  static const uint8_t pre[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  size_t nr;
+  CHECK_EQ(h2ws_h2_session_recv(s, pre, 24, &nr, 0), 0);
+  CHECK_EQ(h2ws_h2_session_recv(s, one_zero, 15, &nr, 0), 0);
+  CHECK(h2ws_h2_session_want_read(s));
+  h2ws_h2_session_del(s);
+}
+
+static void H3_client_gating(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  CHECK(c && s);
+  int32_t id = open_ws(c, &ca, "/echo", 1);
+  CHECK_EQ(id, 0); /* queued: the server's SETTINGS have not arrived */
+  const uint8_t *o;
+  size_t ol;
+  CHECK_EQ(h2ws_h2_session_send(c, &o, &ol, 0), 0);
+  CHECK(ol > 24);
+  CHECK_EQ(find_frame(o, ol, 24, NGHTTP2_HEADERS), -1); /* no CONNECT yet */
+  size_t nr;
+  h2ws_h2_session_recv(s, o, ol, &nr, 0);
+  h2ws_h2_session_send_consumed(c, ol);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 1);
+  CHECK_EQ(sa.ws_requests, 1);
+  int en = 0;
+  CHECK(h2ws_h2_session_peer_settings(c, &en));
+  CHECK_EQ(en, 1);
+  /* once known, a request goes at once and gets its id */
+  id = open_ws(c, &ca, "/echo", 3);
+  CHECK(id == 3);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 2);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+
+  /* server without a route: the pending request fails distinctly */
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  c = new_client(&ca, NULL);
+  s = new_server(&sa, 0, NULL);
+  CHECK_EQ(open_ws(c, &ca, "/echo", 1), 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.refused, 1);
+  CHECK_EQ(ca.refused_error, H2WS_ERR_H2_NO_EXTENDED_CONNECT);
+  CHECK_EQ(sa.ws_requests, 0);
+  h2ws_h2_ws_options op;
+  h2ws_h2_ws_options_default(&op);
+  op.authority = "x";
+  op.callbacks = &cli_ws_cb;
+  int32_t sid;
+  CHECK_EQ(h2ws_h2_client_open_ws(c, &op, &sid),
+           H2WS_ERR_H2_NO_EXTENDED_CONNECT);
+  /* plain requests still work on that connection */
+  CHECK_EQ(h2ws_h2_client_request(c, "GET", "https", "x", "/a", NULL, 0, NULL,
+                                  0, &sid),
+           0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.response_status, 200);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* A server + raw client with one working echo WebSocket on stream 1. */
+typedef struct fixture {
+  app a;
+  h2ws_h2_session *s;
+  raw r;
+  rawbody b1;
+  int32_t ws1;
+  int echoes;
+} fixture;
+
+static int fixture_init(fixture *f, int route, uint32_t window) {
+  memset(f, 0, sizeof(*f));
+  f->s = new_server(&f->a, route, NULL);
+  if (!f->s) return -1;
+  raw_init(&f->r, window);
+  pump_raw(f->s, &f->r, 0);
+  if (route) {
+    f->ws1 = raw_ws(&f->r, "/echo", &f->b1);
+    pump_raw(f->s, &f->r, 0);
+  }
+  return 0;
+}
+
+/* The sibling stream still echoes (SPEC H4-H7: the connection keeps
+ * serving other streams). */
+static int fixture_sibling_ok(fixture *f) {
+  char msg[32];
+  snprintf(msg, sizeof(msg), "ping-%d", ++f->echoes);
+  size_t before = f->r.datalen[f->ws1];
+  raw_ws_send(&f->r, f->ws1, &f->b1, 1, msg);
+  pump_raw(f->s, &f->r, 0);
+  size_t n = strlen(msg);
+  if (f->r.datalen[f->ws1] != before + 2 + n) return 0;
+  const uint8_t *d = f->r.data[f->ws1] + before;
+  return d[0] == 0x81 && d[1] == n && memcmp(d + 2, msg, n) == 0;
+}
+
+static void fixture_del(fixture *f) {
+  nghttp2_session_del(f->r.ngs);
+  h2ws_h2_session_del(f->s);
+}
+
+#define BASE_WS                                                              \
+  {":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},  \
+      {":path", "/echo"}, {":authority", "example.com"}
+
+static void H4_H7_accept_shape(void) {
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  CHECK_EQ(f.r.status[f.ws1], 200);
+  /* SPEC H7: no accept, no content-length, no END_STREAM */
+  CHECK(strstr(f.r.hdrs[f.ws1], "sec-websocket-accept") == NULL);
+  CHECK(strstr(f.r.hdrs[f.ws1], "content-length") == NULL);
+  CHECK_EQ(f.r.eos[f.ws1], 0);
+  CHECK(fixture_sibling_ok(&f));
+  /* a sec-websocket-key is ignored (RFC 8441 §5), subprotocol chosen */
+  kv h[] = {BASE_WS, {"sec-websocket-version", "13"},
+            {"sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="},
+            {"sec-websocket-protocol", "x, chat"}};
+  int32_t id = raw_req(&f.r, h, 8, 0);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.status[id], 200);
+  CHECK(strstr(f.r.hdrs[id], "sec-websocket-protocol=chat;") != NULL);
+  CHECK(strstr(f.r.hdrs[id], "sec-websocket-accept") == NULL);
+  CHECK(fixture_sibling_ok(&f));
+  fixture_del(&f);
+}
+
+typedef struct badcase {
+  const char *name;
+  kv h[10];
+  size_t n;
+  int rst;     /* expect RST_STREAM PROTOCOL_ERROR */
+  int status;  /* else expect this status */
+  const char *hdr; /* response must contain this */
+} badcase;
+
+static void H5_H6_bad_requests(void) {
+  static const badcase cases[] = {
+      {":protocol on GET",
+       {{":method", "GET"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {"missing :scheme",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":path", "/echo"},
+        {":authority", "x"}, {"sec-websocket-version", "13"}},
+       5, 1, 0, NULL},
+      {"missing :path",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":authority", "x"}, {"sec-websocket-version", "13"}},
+       5, 1, 0, NULL},
+      {"missing :authority",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":path", "/echo"}, {"sec-websocket-version", "13"}},
+       5, 1, 0, NULL},
+      {"connection header", {BASE_WS, {"sec-websocket-version", "13"},
+                             {"connection", "upgrade"}}, 7, 1, 0, NULL},
+      {"upgrade header", {BASE_WS, {"sec-websocket-version", "13"},
+                          {"upgrade", "websocket"}}, 7, 1, 0, NULL},
+      {"keep-alive", {BASE_WS, {"sec-websocket-version", "13"},
+                      {"keep-alive", "5"}}, 7, 1, 0, NULL},
+      {"transfer-encoding", {BASE_WS, {"sec-websocket-version", "13"},
+                             {"transfer-encoding", "chunked"}}, 7, 1, 0, NULL},
+      {"te gzip", {BASE_WS, {"sec-websocket-version", "13"}, {"te", "gzip"}},
+       7, 1, 0, NULL},
+      {"content-length 5", {BASE_WS, {"sec-websocket-version", "13"},
+                            {"content-length", "5"}}, 7, 1, 0, NULL},
+      {"pseudo after regular",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":path", "/echo"}, {"sec-websocket-version", "13"}, {":authority", "x"}},
+       6, 1, 0, NULL},
+      {"no version", {BASE_WS}, 5, 0, 400, NULL},
+      {"version 8", {BASE_WS, {"sec-websocket-version", "8"}}, 6, 0, 426,
+       "sec-websocket-version=13;"},
+      {"protocol foo",
+       {{":method", "CONNECT"}, {":protocol", "foo"}, {":scheme", "https"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 0, 501, NULL},
+      {"no route",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":path", "/nothing"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 0, 404, NULL},
+      {"refused by app",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"},
+        {":path", "/forbidden"}, {":authority", "x"},
+        {"sec-websocket-version", "13"}},
+       6, 0, 403, NULL},
+      {"plain CONNECT", {{":method", "CONNECT"}, {":authority", "x:443"}}, 2, 0,
+       501, NULL},
+      {"content-length 0 ok", {BASE_WS, {"sec-websocket-version", "13"},
+                               {"content-length", "0"}}, 7, 0, 200, NULL},
+  };
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  CHECK(fixture_sibling_ok(&f));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const badcase *c = &cases[i];
+    int32_t id = raw_req(&f.r, c->h, c->n, 0);
+    CHECK(id > 0 && id < MAXS);
+    pump_raw(f.s, &f.r, 0);
+    if (c->rst) {
+      if (!f.r.rst[id] || f.r.rst_err[id] != NGHTTP2_PROTOCOL_ERROR)
+        fprintf(stderr, "case %s: rst=%d err=%u status=%d\n", c->name,
+                f.r.rst[id], f.r.rst_err[id], f.r.status[id]);
+      CHECK(f.r.rst[id]);
+      CHECK_EQ(f.r.rst_err[id], NGHTTP2_PROTOCOL_ERROR);
+      CHECK_EQ(f.r.status[id], 0);
+    } else {
+      if (f.r.status[id] != c->status)
+        fprintf(stderr, "case %s: status=%d rst=%d\n", c->name, f.r.status[id],
+                f.r.rst[id]);
+      CHECK_EQ(f.r.status[id], c->status);
+      if (c->status != 200) CHECK(f.r.eos[id]);
+      if (c->hdr) CHECK(strstr(f.r.hdrs[id], c->hdr) != NULL);
+    }
+    CHECK(h2ws_h2_session_want_read(f.s));
+    CHECK(fixture_sibling_ok(&f)); /* the connection keeps serving */
+  }
+  fixture_del(&f);
+
+  /* :protocol when the setting was never advertised */
+  CHECK_EQ(fixture_init(&f, 0, 65535), 0);
+  kv h[] = {BASE_WS, {"sec-websocket-version", "13"}};
+  int32_t id = raw_req(&f.r, h, 6, 0);
+  pump_raw(f.s, &f.r, 0);
+  CHECK(f.r.rst[id]);
+  CHECK_EQ(f.r.rst_err[id], NGHTTP2_PROTOCOL_ERROR);
+  /* and a GET still works */
+  kv g[] = {{":method", "GET"}, {":scheme", "https"}, {":path", "/p"},
+            {":authority", "x"}};
+  id = raw_req(&f.r, g, 4, 1);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.status[id], 200);
+  CHECK(f.r.datalen[id] == 7 && !memcmp(f.r.data[id], "page /p", 7));
+  fixture_del(&f);
+}
+
+/* SPEC H8: a big message over tiny windows spans many DATA frames; an
+ * initial window of 0 from the peer holds DATA until WINDOW_UPDATE. */
+static void H8_frames_span_data_frames(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.stream_window = 1000;
+  set.stream_window_max = 1000;
+  set.connection_window = 65535;
+  h2ws_h2_session *c = new_client(&ca, &set);
+  h2ws_h2_session *s = new_server(&sa, 1, &set);
+  open_ws(c, &ca, "/echo", 1);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 1);
+  static uint8_t big[200000];
+  for (size_t i = 0; i < sizeof(big); i++) big[i] = (uint8_t)(i * 7);
+  CHECK_EQ(h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_BINARY, big, sizeof(big)), 0);
+  int rounds = pump2(c, s, 0);
+  CHECK(rounds > 200); /* 1000-byte windows: many round trips */
+  CHECK_EQ(sa.rec[1].msgs, 1);
+  CHECK_EQ(sa.rec[1].bytes, sizeof(big));
+  CHECK_EQ(ca.rec[1].msgs, 1);
+  CHECK_EQ(ca.rec[1].bytes, sizeof(big));
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+
+  /* peer initial window 0 */
+  fixture f;
+  raw_no_auto_wu = 1;
+  int frv = fixture_init(&f, 1, 0);
+  raw_no_auto_wu = 0;
+  CHECK_EQ(frv, 0);
+  CHECK_EQ(f.r.status[f.ws1], 200);
+  raw_ws_send(&f.r, f.ws1, &f.b1, 1, "held");
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.a.rec[f.ws1].msgs, 1); /* server got it ... */
+  CHECK_EQ(f.r.datalen[f.ws1], 0);  /* ... but may not answer yet */
+  nghttp2_submit_window_update(f.r.ngs, NGHTTP2_FLAG_NONE, f.ws1, 3);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.datalen[f.ws1], 3); /* exactly the credit */
+  nghttp2_submit_window_update(f.r.ngs, NGHTTP2_FLAG_NONE, f.ws1, 100);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.datalen[f.ws1], 6);
+  CHECK(!memcmp(f.r.data[f.ws1], "\x81\x04held", 6));
+  fixture_del(&f);
+}
+
+/* SPEC H9: RST_STREAM -> 1006; END_STREAM without Close -> 1006 and an
+ * orderly END_STREAM back (no reset); a full close handshake -> 1000. */
+static void H9_end_stream_vs_rst(void) {
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  rawbody b3, b5;
+  memset(&b3, 0, sizeof(b3));
+  memset(&b5, 0, sizeof(b5));
+  int32_t id3 = raw_ws(&f.r, "/echo", &b3);
+  int32_t id5 = raw_ws(&f.r, "/echo", &b5);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.status[id3], 200);
+  nghttp2_submit_rst_stream(f.r.ngs, NGHTTP2_FLAG_NONE, id3, NGHTTP2_CANCEL);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.a.rec[id3].closed, 1);
+  CHECK_EQ(f.a.rec[id3].close_code, 1006);
+  CHECK_EQ(f.a.closed_ws, 1);
+  /* END_STREAM without a Close frame */
+  b5.eof = 1;
+  nghttp2_session_resume_data(f.r.ngs, id5);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.a.rec[id5].close_code, 1006);
+  CHECK(f.r.eos[id5]);
+  CHECK_EQ(f.r.rst[id5], 0);
+  CHECK(f.r.closed[id5]);
+  CHECK_EQ(f.a.closed_ws, 2);
+  /* orderly close on stream 1: Close both ways, then END_STREAM both ways */
+  CHECK(fixture_sibling_ok(&f));
+  size_t before = f.r.datalen[f.ws1];
+  f.b1.len += ws_frame(f.b1.buf + f.b1.len, 8, "\x03\xe8");
+  f.b1.eof = 1;
+  nghttp2_session_resume_data(f.r.ngs, f.ws1);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.a.rec[f.ws1].close_code, 1000);
+  CHECK_EQ(f.r.datalen[f.ws1], before + 4);
+  CHECK(!memcmp(f.r.data[f.ws1] + before, "\x88\x02\x03\xe8", 4));
+  CHECK(f.r.eos[f.ws1]);
+  CHECK_EQ(f.r.rst[f.ws1], 0);
+  CHECK_EQ(f.r.close_err[f.ws1], 0);
+  CHECK_EQ(f.a.closed_ws, 3);
+  CHECK_EQ(h2ws_h2_session_num_ws(f.s), 0);
+  fixture_del(&f);
+}
+
+/* SPEC H10: a paused stream stalls only itself. */
+static void H10_paused_stream_stalls_only_itself(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.stream_window = 65536;
+  set.stream_window_max = 65536;
+  set.connection_window = 1u << 20;
+  h2ws_h2_session *c = new_client(&ca, &set);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  int32_t a_id, b_id;
+  open_ws(c, &ca, "/echo", 1);
+  open_ws(c, &ca, "/echo", 3);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 2);
+  a_id = ca.open_id[0];
+  b_id = ca.open_id[1];
+  CHECK_EQ(a_id, 1);
+  CHECK_EQ(b_id, 3);
+  h2ws_ws *wa = ca.ws[0], *wb = ca.ws[1];
+  ca.rec[1].pause = 1; /* stream A's reader stops after each message */
+  static uint8_t chunk[32768];
+  memset(chunk, 'a', sizeof(chunk));
+  /* more than the connection window in total over time, while A stalls */
+  for (int round = 0; round < 40; round++) {
+    CHECK_EQ(h2ws_ws_submit_msg(wa, H2WS_OP_BINARY, chunk, sizeof(chunk)), 0);
+    pump2(c, s, 0);
+    /* memory bounded: at most one stream window buffered */
+    CHECK(h2ws_h2_ws_buffered(c, a_id) <= 65536);
+    char m[16];
+    snprintf(m, sizeof(m), "b%d", round);
+    CHECK_EQ(h2ws_ws_submit_msg(wb, H2WS_OP_TEXT, (const uint8_t *)m, strlen(m)),
+             0);
+    pump2(c, s, 0);
+    CHECK_EQ(ca.rec[3].msgs, round + 1); /* sibling keeps exchanging */
+    CHECK(strcmp(ca.rec[3].last, m) == 0);
+    if (round >= 8) {
+      /* A is stuck: its echoes wait at the server */
+      CHECK(ca.rec[1].msgs <= 3);
+      CHECK(h2ws_h2_ws_is_paused(c, a_id));
+    }
+    if (round == 8) break;
+  }
+  /* resume: everything flows again */
+  ca.rec[1].pause = 0;
+  for (int i = 0; i < 50 && ca.rec[1].msgs < 9; i++) {
+    int rv = h2ws_h2_resume_ws(c, a_id, 0);
+    CHECK(rv == 0 || rv == H2WS_ERR_PAUSE);
+    pump2(c, s, 0);
+  }
+  CHECK_EQ(ca.rec[1].msgs, 9);
+  CHECK_EQ(sa.rec[1].msgs, 9);
+  CHECK_EQ(h2ws_h2_ws_buffered(c, a_id), 0);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* Auto-tuning: a reader that keeps up sees its stream window grow. */
+static void H10_window_autotune(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.stream_window = 16384;
+  set.stream_window_max = 1u << 20;
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, &set);
+  open_ws(c, &ca, "/echo", 1);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 1);
+  static uint8_t big[600000];
+  memset(big, 'z', sizeof(big));
+  CHECK_EQ(h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_BINARY, big, sizeof(big)), 0);
+  /* client sends while no WINDOW_UPDATE has come back: one-way bursts */
+  int rounds = pump2(c, s, 0);
+  CHECK_EQ(sa.rec[1].bytes, sizeof(big));
+  CHECK(rounds < 600000 / 16384); /* fewer round trips than a fixed window */
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* SPEC H11: 100 WebSockets on one connection, interleaved with GETs. */
+static void H11_hundred_websockets_and_gets(void) {
+  static app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  pump2(c, s, 0);
+  int gets = 0;
+  for (int i = 0; i < 100; i++) {
+    int32_t id = open_ws(c, &ca, "/echo", i + 1);
+    CHECK(id > 0);
+    if (i % 10 == 0) {
+      int32_t gid;
+      CHECK_EQ(h2ws_h2_client_request(c, "GET", "https", "x", "/f", NULL, 0,
+                                      NULL, 0, &gid),
+               0);
+      gets++;
+    }
+  }
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 100);
+  CHECK_EQ(ca.responses, gets);
+  CHECK_EQ(h2ws_h2_session_num_ws(s), 100);
+  /* one more is refused locally (max_websockets) */
+  CHECK_EQ(open_ws(c, &ca, "/echo", 200), -1);
+  for (int i = 0; i < 100; i++) {
+    char m[16];
+    snprintf(m, sizeof(m), "m%d", i);
+    CHECK_EQ(h2ws_ws_submit_msg(ca.ws[i], H2WS_OP_TEXT, (const uint8_t *)m,
+                                strlen(m)),
+             0);
+  }
+  /* all 100 messages leave in one batch (one write for many frames) */
+  const uint8_t *o;
+  size_t ol;
+  CHECK_EQ(h2ws_h2_session_send(c, &o, &ol, 0), 0);
+  CHECK(ol > 100 * (9 + 6 + 2));
+  size_t nr;
+  h2ws_h2_session_recv(s, o, ol, &nr, 0);
+  h2ws_h2_session_send_consumed(c, ol);
+  pump2(c, s, 0);
+  for (int i = 0; i < 100; i++) {
+    char m[16];
+    snprintf(m, sizeof(m), "m%d", i);
+    wsrec *w = rec_of(ca.ws[i]);
+    CHECK_EQ(w->msgs, 1);
+    CHECK(strcmp(w->last, m) == 0);
+  }
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* SPEC H12: graceful shutdown = close 1001 to all, then GOAWAY; a
+ * client's GOAWAY does not end its WebSockets. */
+static void H12_goaway_and_shutdown(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  for (int i = 0; i < 3; i++) open_ws(c, &ca, "/echo", 2 * i + 1);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 3);
+  CHECK_EQ(h2ws_h2_session_shutdown(s, 100, 1000), 0);
+  pump2(c, s, 100);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ(ca.rec[2 * i + 1].close_code, 1001);
+    CHECK_EQ(sa.rec[2 * i + 1].close_code, 1001);
+  }
+  CHECK_EQ(sa.closed_ws, 3);
+  CHECK_EQ(ca.closed_ws, 3);
+  CHECK(ca.goaways >= 1);
+  CHECK_EQ(h2ws_h2_session_want_read(s), 0);
+  CHECK_EQ(h2ws_h2_session_want_write(s), 0);
+  int32_t id;
+  h2ws_h2_ws_options op;
+  h2ws_h2_ws_options_default(&op);
+  op.authority = "x";
+  op.callbacks = &cli_ws_cb;
+  CHECK_EQ(h2ws_h2_client_open_ws(c, &op, &id), H2WS_ERR_H2_GOAWAY);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+
+  /* drain timeout: a peer that never answers the Close is reset */
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  CHECK_EQ(h2ws_h2_session_shutdown(f.s, 0, 500), 0);
+  pump_raw(f.s, &f.r, 0);
+  CHECK(f.r.goaway); /* the shutdown notice */
+  CHECK(f.r.datalen[f.ws1] >= 4);
+  CHECK(!memcmp(f.r.data[f.ws1], "\x88\x02\x03\xe9", 4)); /* close 1001 */
+  CHECK(h2ws_h2_session_want_read(f.s));
+  CHECK_EQ(h2ws_h2_session_get_expiry(f.s), 500);
+  h2ws_h2_session_handle_expiry(f.s, 500);
+  pump_raw(f.s, &f.r, 500);
+  CHECK(f.r.rst[f.ws1]);
+  CHECK_EQ(f.a.rec[f.ws1].close_code, 1006);
+  CHECK_EQ(h2ws_h2_session_want_read(f.s), 0);
+  CHECK_EQ(h2ws_h2_session_want_write(f.s), 0);
+  fixture_del(&f);
+
+  /* a client's GOAWAY leaves its WebSockets running (pitfall 16) */
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  nghttp2_submit_goaway(f.r.ngs, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
+  pump_raw(f.s, &f.r, 0);
+  CHECK(fixture_sibling_ok(&f));
+  CHECK(fixture_sibling_ok(&f));
+  fixture_del(&f);
+
+  /* a received GOAWAY: streams at or below last-stream-id keep running,
+   * those above are refused (RFC 9113 §6.8) */
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  c = new_client(&ca, NULL);
+  s = new_server(&sa, 1, NULL);
+  open_ws(c, &ca, "/echo", 1);
+  open_ws(c, &ca, "/echo", 3);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 2);
+  static const uint8_t goaway1[] = {0, 0, 8, 7, 0, 0, 0, 0, 0,
+                                    0, 0, 0, 1, 0, 0, 0, 0};
+  size_t nr;
+  CHECK_EQ(h2ws_h2_session_recv(c, goaway1, sizeof(goaway1), &nr, 0), 0);
+  CHECK_EQ(ca.goaways, 1);
+  CHECK_EQ(ca.rec[3].close_code, 1006); /* stream 3 > last-stream-id */
+  CHECK_EQ(ca.rec[1].closed, 0);
+  CHECK_EQ(h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_TEXT, (const uint8_t *)"still", 5),
+           0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.rec[1].msgs, 1);
+  CHECK(strcmp(ca.rec[1].last, "still") == 0);
+  CHECK_EQ(h2ws_h2_client_open_ws(c, &op, &id), H2WS_ERR_H2_GOAWAY);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* SPEC H13: HTTP/2 PING and WebSocket ping both work. */
+static void H13_both_pings(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  open_ws(c, &ca, "/echo", 1);
+  pump2(c, s, 0);
+  CHECK_EQ(h2ws_h2_session_ping(c, (const uint8_t *)"12345678"), 0);
+  CHECK_EQ(h2ws_ws_submit_ping(ca.ws[0], (const uint8_t *)"p", 1), 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.ping_acks, 1);
+  CHECK_EQ(ca.rec[1].pongs, 1);
+  CHECK_EQ(h2ws_h2_session_ping(s, NULL), 0);
+  pump2(c, s, 0);
+  CHECK_EQ(sa.ping_acks, 1);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* pitfall 20: permessage-deflate over HTTP/2 */
+static void D_pmd_over_h2(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_pmd_config_default(&sa.pmd);
+  sa.use_pmd = 1;
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  h2ws_h2_ws_options o;
+  h2ws_h2_ws_options_default(&o);
+  o.authority = "example.com";
+  o.path = "/echo";
+  o.callbacks = &cli_ws_cb;
+  h2ws_ws_settings set;
+  h2ws_ws_settings_default(&set);
+  set.whole_messages = 1;
+  o.settings = &set;
+  o.pmd_offer.enabled = 1;
+  o.user_data = &ca.rec[1];
+  int32_t id;
+  CHECK_EQ(h2ws_h2_client_open_ws(c, &o, &id), 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 1);
+  static uint8_t text[5000];
+  memset(text, 'q', sizeof(text));
+  CHECK_EQ(h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_TEXT, text, sizeof(text)), 0);
+  const uint8_t *out;
+  size_t ol;
+  CHECK_EQ(h2ws_h2_session_send(c, &out, &ol, 0), 0);
+  CHECK(ol < 500); /* compressed on the wire (RSV1 set, or the server
+                      could not have inflated it below) */
+  size_t nr;
+  h2ws_h2_session_recv(s, out, ol, &nr, 0);
+  h2ws_h2_session_send_consumed(c, ol);
+  CHECK_EQ(h2ws_h2_session_send(s, &out, &ol, 0), 0);
+  CHECK(ol < 500); /* the echo is compressed too */
+  h2ws_h2_session_recv(c, out, ol, &nr, 0);
+  h2ws_h2_session_send_consumed(s, ol);
+  pump2(c, s, 0);
+  CHECK_EQ(sa.rec[1].msgs, 1);
+  CHECK_EQ(sa.rec[1].bytes, sizeof(text));
+  CHECK_EQ(ca.rec[1].msgs, 1);
+  CHECK_EQ(ca.rec[1].bytes, sizeof(text));
+  CHECK(ca.rec[1].last[0] == 'q');
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* The client refuses a 2xx that picks a subprotocol it did not offer, and
+ * reports non-2xx statuses. */
+static void H7_client_reports_refusals(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  open_ws(c, &ca, "/forbidden", 1);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.refused, 1);
+  CHECK_EQ(ca.refused_status, 403);
+  CHECK_EQ(ca.refused_error, H2WS_ERR_HANDSHAKE);
+  open_ws(c, &ca, "/nope", 3);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.refused, 2);
+  CHECK_EQ(ca.refused_status, 404);
+  CHECK_EQ(ca.closed_streams, 2); /* both streams fully closed */
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* Every allocation failing in turn: no crash, no leak. */
+static void failmalloc_pump(void) {
+  for (long k = 1; k < 400; k++) {
+    tu_alloc al = {0, k, 0};
+    h2ws_mem m = tu_mem(&al);
+    app ca, sa;
+    memset(&ca, 0, sizeof(ca));
+    memset(&sa, 0, sizeof(sa));
+    h2ws_h2_callbacks cb = app_callbacks();
+    h2ws_h2_settings set;
+    h2ws_h2_settings_default(&set);
+    set.enable_connect_protocol = 1;
+    h2ws_h2_session *c = NULL, *s = NULL;
+    int rc = h2ws_h2_session_new(&c, H2WS_ROLE_CLIENT, &cb, NULL, &m, &ca);
+    int rs = h2ws_h2_session_new(&s, H2WS_ROLE_SERVER, &cb, &set, &m, &sa);
+    if (rc == 0 && rs == 0) {
+      open_ws(c, &ca, "/echo", 1);
+      pump2(c, s, 0);
+      if (ca.opened)
+        h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_TEXT, (const uint8_t *)"hi", 2);
+      pump2(c, s, 0);
+    } else {
+      CHECK(rc == 0 || rc == H2WS_ERR_NOMEM);
+      CHECK(rs == 0 || rs == H2WS_ERR_NOMEM);
+    }
+    h2ws_h2_session_del(c);
+    h2ws_h2_session_del(s);
+    CHECK_EQ(al.live, 0);
+  }
+}
+
+int main(void) {
+  static const tu_case cases[] = {
+      {"H1_setting_only_with_route", H1_setting_only_with_route},
+      {"H2_illegal_setting_values", H2_illegal_setting_values},
+      {"H3_client_gating", H3_client_gating},
+      {"H4_H7_accept_shape", H4_H7_accept_shape},
+      {"H5_H6_bad_requests", H5_H6_bad_requests},
+      {"H7_client_reports_refusals", H7_client_reports_refusals},
+      {"H8_frames_span_data_frames", H8_frames_span_data_frames},
+      {"H9_end_stream_vs_rst", H9_end_stream_vs_rst},
+      {"H10_paused_stream_stalls_only_itself",
+       H10_paused_stream_stalls_only_itself},
+      {"H10_window_autotune", H10_window_autotune},
+      {"H11_hundred_websockets_and_gets", H11_hundred_websockets_and_gets},
+      {"H12_goaway_and_shutdown", H12_goaway_and_shutdown},
+      {"H13_both_pings", H13_both_pings},
+      {"D_pmd_over_h2", D_pmd_over_h2},
+      {"failmalloc_pump", failmalloc_pump},
+  };
+  return TU_RUN(cases);
+}
