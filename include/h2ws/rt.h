@@ -118,7 +118,7 @@ typedef struct h2ws_rt_ws_callbacks {
   void (*on_close)(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
                    size_t reasonlen, void *user_data);
   /* Output space became available after h2ws_rt_ws_send() returned
-   * H2WS_ERR_BUFFER_FULL (and whenever queued output drains to zero). */
+   * H2WS_ERR_BUFFER_FULL: retry the send. */
   void (*on_writable)(h2ws_rt_ws *ws, void *user_data);
   /* Client only: the WebSocket never opened.  `kind` says why (exit-code
    * classes of the h2ws command), `status` is the HTTP status when the

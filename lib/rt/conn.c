@@ -193,7 +193,7 @@ static int conn_run_pending(rt_conn *c) {
   return 0;
 }
 
-int h2ws__conn_deliver(rt_conn *c, const uint8_t *data, size_t len) {
+static int conn_deliver(rt_conn *c, const uint8_t *data, size_t len) {
   int rv;
   if (c->pending_len > 0 || c->paused) {
     rv = conn_pending_append(c, data, len);
@@ -256,7 +256,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     conn_tls_pump(c);
   } else if (c->state == RT_CONN_OPEN) {
-    int rv = h2ws__conn_deliver(c, c->readbuf, (size_t)nread);
+    int rv = conn_deliver(c, c->readbuf, (size_t)nread);
     if (rv < 0) {
       h2ws__conn_close(c, rv);
       return;
@@ -319,7 +319,7 @@ static void conn_tls_pump(rt_conn *c) {
     ERR_clear_error();
     int n = SSL_read(c->ssl, c->readbuf, (int)sizeof c->readbuf);
     if (n > 0) {
-      int rv = h2ws__conn_deliver(c, c->readbuf, (size_t)n);
+      int rv = conn_deliver(c, c->readbuf, (size_t)n);
       if (rv < 0) {
         h2ws__conn_close(c, rv);
         return;
@@ -588,12 +588,6 @@ static void conn_flush(rt_conn *c) {
   if (c->shut_down && c->shutdown_done &&
       (c->eof_seen || c->closing_after_write)) {
     h2ws__conn_close(c, c->closing_after_write ? H2WS_ERR_CLOSED : 0);
-    return;
-  }
-  /* The protocol may declare itself finished (e.g. h2 session over). */
-  if (c->state == RT_CONN_OPEN && c->ops && c->ops->is_finished &&
-      c->ops->is_finished(c) && c->write_bytes == 0) {
-    h2ws__conn_close(c, 0);
     return;
   }
   conn_update_timer(c);

@@ -394,7 +394,11 @@ int h2ws__h1_client_start(rt_conn *c, h2ws_rt_ws *ws, const char *host,
                           const char *protocols, int compress) {
   const h2ws_mem *mem = c->rt->mem;
   rt_h1 *h1 = h2ws__calloc(mem, 1, sizeof *h1);
-  if (!h1) return H2WS_ERR_NOMEM;
+  if (!h1) {
+    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
+    h2ws__rt_ws_free(ws);
+    return H2WS_ERR_NOMEM;
+  }
   h1->c = c;
   h1->ws = ws;
   h1->is_client = 1;

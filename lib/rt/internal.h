@@ -59,9 +59,6 @@ typedef struct rt_proto_ops {
   int (*want_shutdown)(rt_conn *c);
   /* Nonzero if a paused protocol can take input again. */
   int (*can_resume)(rt_conn *c);
-  /* Nonzero when the connection can be closed entirely (both sides
-   * done). Optional: default closes once shut down and EOF seen. */
-  int (*is_finished)(rt_conn *c);
   /* The peer ended its side (FIN, TLS close_notify). */
   void (*on_eof)(rt_conn *c);
   /* The connection is going away (error, reset or normal end); free the
@@ -142,9 +139,6 @@ void h2ws__conn_set_proto(rt_conn *c, const rt_proto_ops *ops, void *proto);
 void h2ws__conn_mark(rt_conn *c);
 /* Closes the connection now (reset); the protocol's on_close fires. */
 void h2ws__conn_close(rt_conn *c, int error);
-/* Feeds plaintext to the current protocol (used after a protocol switch
- * to replay bytes already read). Returns 0 or a negative error. */
-int h2ws__conn_deliver(rt_conn *c, const uint8_t *data, size_t len);
 /* The negotiated ALPN protocol ("" if none). */
 void h2ws__conn_alpn(rt_conn *c, char *out, size_t outlen);
 /* Runs the dirty list (called from the check handle). */
