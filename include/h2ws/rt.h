@@ -100,11 +100,12 @@ typedef struct h2ws_rt_ws_callbacks {
    * after accept, once output can flow). */
   void (*on_open)(h2ws_rt_ws *ws, void *user_data);
   /* One complete message (TEXT or BINARY), unmasked, inflated, UTF-8
-   * checked.  Return 0, or H2WS_ERR_PAUSE to stop delivery until the
-   * WebSocket's output has drained (the runtime resumes by itself; on
-   * HTTP/2 the stream's flow-control window stays closed meanwhile).
-   * The runtime also pauses delivery on its own while the WebSocket's
-   * queued output exceeds half its max_output, so an echo cannot grow
+   * checked.  Return 0, or H2WS_ERR_PAUSE to stop delivery until
+   * h2ws_rt_ws_resume() (a slow consumer: on HTTP/2 only this stream's
+   * flow-control window stays closed, other streams keep flowing; on
+   * HTTP/1.1 the socket is not read).  The runtime also pauses delivery on
+   * its own while the WebSocket's queued output exceeds half its
+   * max_output and resumes it below a quarter, so an echo cannot grow
    * without bound. */
   int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                     size_t datalen, void *user_data);
@@ -149,6 +150,11 @@ enum {
  */
 int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                     size_t datalen);
+
+/* Resumes delivery after on_message returned H2WS_ERR_PAUSE (messages
+ * then arrive from the loop, not from inside this call).  Returns 0,
+ * H2WS_ERR_INVALID_STATE (not open). */
+int h2ws_rt_ws_resume(h2ws_rt_ws *ws);
 
 /* Sends a ping (payload <= 125 bytes).  Returns as h2ws_ws_submit_ping(). */
 int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen);

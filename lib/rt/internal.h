@@ -174,7 +174,7 @@ struct h2ws_rt_ws {
   char *subprotocol;
   int compressed;
   size_t max_output;
-  rt_h2 *paused_on; /* h2: delivery paused on this stream */
+  int app_paused;    /* on_message returned PAUSE: until resume */
   h2ws_rt_ws *next, *prev; /* in the h2 connection's list */
   /* client */
   h2ws_client *client;

@@ -19,7 +19,10 @@ static int ws_on_msg(h2ws_ws *e, h2ws_opcode op, const uint8_t *data,
   int rv = 0;
   if (ws->state == RT_WS_OPEN && ws->cbs.on_message)
     rv = ws->cbs.on_message(ws, op, data, len, ws->user_data);
-  if (rv == H2WS_ERR_PAUSE) return rv;
+  if (rv == H2WS_ERR_PAUSE) {
+    ws->app_paused = 1;
+    return rv;
+  }
   if (rv < 0) return rv;
   /* Automatic backpressure: stop reading while our own output is large
    * (an echo would otherwise queue without bound). */
@@ -121,6 +124,7 @@ int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len) {
 }
 
 int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws) {
+  if (ws->app_paused) return 0;
   return !ws->engine || h2ws_ws_output_len(ws->engine) <= ws->max_output / 4;
 }
 
@@ -133,6 +137,14 @@ int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
   int rv = h2ws_ws_submit_msg(ws->engine, opcode, data, datalen);
   if (rv == 0) h2ws__conn_mark(ws->conn);
   return rv;
+}
+
+int h2ws_rt_ws_resume(h2ws_rt_ws *ws) {
+  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
+  if (ws->state != RT_WS_OPEN) return H2WS_ERR_INVALID_STATE;
+  ws->app_paused = 0;
+  h2ws__conn_mark(ws->conn);
+  return 0;
 }
 
 int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen) {

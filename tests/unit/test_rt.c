@@ -390,6 +390,116 @@ static void test_tls_verify_failure(void) {
   CHECK(strstr(s.fail_msg[0], "certificate verif") != NULL);
 }
 
+/* H10: a paused WebSocket stalls only its own stream; another WebSocket on
+ * the same HTTP/2 connection keeps flowing; after resume everything
+ * arrives. */
+#define FC_N 40
+#define FC_LEN 65536
+typedef struct fc {
+  scen *s;
+  h2ws_rt_ws *a, *b;
+  uv_timer_t t;
+  int a_count, b_count, a_paused, b_sent;
+  int a_count_at_b, a_paused_at_b;
+  int bad_len;
+  uint16_t a_code, b_code;
+  int closed;
+} fc;
+
+static void fc_resume(uv_timer_t *t) {
+  fc *f = t->data;
+  f->a_paused = 0;
+  h2ws_rt_ws_resume(f->a);
+}
+
+static void fc_open(h2ws_rt_ws *ws, void *ud) {
+  fc *f = ud;
+  static uint8_t big[FC_LEN];
+  memset(big, 'x', sizeof big);
+  if (ws == f->a || !f->a) {
+    f->a = ws;
+    for (int i = 0; i < FC_N; i++)
+      if (h2ws_rt_ws_send(ws, H2WS_OP_BINARY, big, sizeof big) != 0) {
+        f->bad_len++;
+        break;
+      }
+  }
+}
+
+static int fc_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                  void *ud) {
+  fc *f = ud;
+  (void)op;
+  (void)d;
+  if (ws == f->a) {
+    if (n != FC_LEN) f->bad_len++;
+    if (++f->a_count == 1) {
+      /* pause A and only then let B talk */
+      f->a_paused = 1;
+      uv_timer_start(&f->t, fc_resume, 300, 0);
+      h2ws_rt_ws_send(f->b, H2WS_OP_TEXT, (const uint8_t *)"b", 1);
+      f->b_sent = 1;
+      return H2WS_ERR_PAUSE;
+    }
+    if (f->a_count == FC_N) h2ws_rt_ws_close(ws, 1000, NULL);
+    return 0;
+  }
+  f->b_count++;
+  f->a_count_at_b = f->a_count;
+  f->a_paused_at_b = f->a_paused;
+  h2ws_rt_ws_close(ws, 1000, NULL);
+  return 0;
+}
+
+static void fc_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                     size_t rl, void *ud) {
+  fc *f = ud;
+  (void)r;
+  (void)rl;
+  if (ws == f->a) f->a_code = code;
+  else f->b_code = code;
+  if (++f->closed == 2) uv_stop(&f->s->rt->loop);
+}
+
+static void test_H10_paused_stream_stalls_alone(void) {
+  scen s;
+  fc f;
+  char url[128];
+  memset(&f, 0, sizeof f);
+  int port = sc_start(&s, 0, 1, 0);
+  CHECK(port > 0);
+  f.s = &s;
+  uv_timer_init(&s.rt->loop, &f.t);
+  f.t.data = &f;
+  h2ws_client *cl;
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.ws.max_output = 8u * 1024 * 1024;
+  cs.close_idle = 1;
+  CHECK_EQ(h2ws_client_new(&cl, s.rt, &cs), 0);
+  static const h2ws_rt_ws_callbacks cbs = {
+      .on_open = fc_open, .on_message = fc_msg, .on_close = fc_close};
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = H2WS_RT_POLICY_H2;
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
+  CHECK_EQ(h2ws_client_open(cl, url, &o, &cbs, &f, &f.a), 0);
+  CHECK_EQ(h2ws_client_open(cl, url, &o, &cbs, &f, &f.b), 0);
+  h2ws_rt_run(s.rt);
+  int timed_out = s.timed_out;
+  uv_close((uv_handle_t *)&f.t, NULL);
+  h2ws_client_del(cl);
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK_EQ(f.bad_len, 0);
+  CHECK_EQ(f.b_count, 1);
+  CHECK_EQ(f.a_count_at_b, 1); /* B's echo came while A was paused */
+  CHECK_EQ(f.a_paused_at_b, 1);
+  CHECK_EQ(f.a_count, FC_N);   /* after resume, everything arrived */
+  CHECK_EQ(f.a_code, 1000);
+  CHECK_EQ(f.b_code, 1000);
+}
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -422,6 +532,7 @@ int main(void) {
       {"H7_refused_403_by_app_h2c", test_refused_403_by_app_h2c},
       {"connection_refused", test_connection_refused},
       {"tls_verify_failure", test_tls_verify_failure},
+      {"H10_paused_stream_stalls_alone", test_H10_paused_stream_stalls_alone},
   };
   return TU_RUN(cases);
 }
