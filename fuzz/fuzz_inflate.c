@@ -1,7 +1,8 @@
-/* fuzz/fuzz_inflate.c - libFuzzer harness: arbitrary compressed payloads through h2ws__pmd_inflate with small buffers and an output cap. */
+/* fuzz/fuzz_inflate.c - libFuzzer harness: arbitrary compressed payloads through h2ws__pmd_inflate with small buffers and an output cap; plus a deflate -> inflate round trip mode. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "ws/deflate.h"
 
@@ -9,7 +10,80 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define OUT_CAP (256 * 1024) /* the caller's max message size */
 
+/*
+ * Round trip: the input (after the control byte) is split into plaintext
+ * messages at 0xfe 0xfe; each is deflated by our deflater (window 8..15,
+ * odd output sizes) and must come back unchanged from our inflater and,
+ * for window 8, from zlib's own inflater opened at windowBits -8 (our
+ * window-9 + Z_RLE stream must fit a 256-byte window).
+ */
+static void roundtrip(uint8_t c, const uint8_t *data, size_t size) {
+  int bits = 8 + (c & 7), nct = (c >> 3) & 1;
+  h2ws_pmd_params p = {1, nct, nct, bits, bits};
+  h2ws__pmd *tx = NULL, *rx = NULL;
+  if (h2ws__pmd_new(&tx, &p, H2WS_ROLE_CLIENT, NULL) != 0 ||
+      h2ws__pmd_new(&rx, &p, H2WS_ROLE_SERVER, NULL) != 0)
+    abort();
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  if (inflateInit2(&z, -8) != Z_OK) abort();
+  size_t outsz = (size_t)1 + ((c >> 4) & 3) * 37;
+  size_t cap = size + size / 8 + 128;
+  uint8_t *comp = malloc(cap + 4), *plain = malloc(size + 1);
+  if (!comp || !plain) abort();
+  const uint8_t *msg = data, *end = data + size;
+  for (;;) {
+    const uint8_t *sep = msg;
+    while (sep + 1 < end && !(sep[0] == 0xfe && sep[1] == 0xfe)) sep++;
+    if (sep + 1 >= end) sep = end;
+    size_t len = (size_t)(sep - msg), pos = 0, clen = 0;
+    for (int r = 0, guard = 0; r != 1; guard++) {
+      size_t nout = 0, nin = 0, n = len - pos < 50 ? len - pos : 50;
+      r = h2ws__pmd_deflate(tx, n ? msg + pos : NULL, n, pos + n == len,
+                            comp + clen, outsz, &nout, &nin);
+      if (r < 0 || guard > 100000) abort();
+      pos += nin;
+      clen += nout;
+      if (clen + outsz > cap) abort(); /* beyond the bound */
+    }
+    if (pos != len || clen > h2ws__pmd_deflate_bound(tx, len)) abort();
+    /* Our inflater, whole. */
+    const uint8_t *ip = comp;
+    size_t il = clen, got = 0;
+    for (int r = 0, guard = 0; r != 1; guard++) {
+      size_t nout = 0;
+      r = h2ws__pmd_inflate(rx, &ip, &il, plain + got, len + 1 - got, &nout, 1);
+      if (r < 0 || guard > 100) abort();
+      got += nout;
+    }
+    if (got != len || (len && memcmp(plain, msg, len) != 0)) abort();
+    if (bits == 8 && !nct) {
+      static const uint8_t tail[4] = {0, 0, 0xff, 0xff};
+      memcpy(comp + clen, tail, 4);
+      z.next_in = comp;
+      z.avail_in = (uInt)(clen + 4);
+      z.next_out = plain;
+      z.avail_out = (uInt)(len + 1);
+      int zr = inflate(&z, Z_SYNC_FLUSH);
+      if ((zr != Z_OK && zr != Z_BUF_ERROR) || z.avail_in != 0 ||
+          z.avail_out != 1 || (len && memcmp(plain, msg, len) != 0))
+        abort();
+    }
+    if (sep == end) break;
+    msg = sep + 2;
+  }
+  inflateEnd(&z);
+  free(comp);
+  free(plain);
+  h2ws__pmd_del(tx);
+  h2ws__pmd_del(rx);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size >= 1 && (data[0] & 0x80)) {
+    roundtrip(data[0], data + 1, size - 1);
+    return 0;
+  }
   /* data[0]: window bits, takeover, buffer sizes; then messages separated
    * by the byte pair 0xfe 0xfe (each fed in chunks). */
   if (size < 1) return 0;
@@ -18,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   h2ws__pmd *pmd = NULL;
   if (h2ws__pmd_new(&pmd, &p, H2WS_ROLE_CLIENT, NULL) != 0) abort();
   size_t outsz = (size_t)1 + ((c >> 4) & 3) * 100; /* 1, 101, 201, 301 */
-  size_t inchunk = (c & 0x40) ? 3 : 4096;
+  size_t inchunk = (c & 0x40) ? 3 : 4096; /* bit 7: round trip mode */
   uint8_t out[512];
   const uint8_t *msg = data + 1;
   const uint8_t *end = data + size;
