@@ -313,6 +313,8 @@ async function main() {
       'W8 sec-websocket-version 8 -> 426 with sec-websocket-version: 13', JSON.stringify(bad.headers));
     const nope = await openWs(s, port, { ':path': '/nope' });
     check(nope.headers[':status'] === 404, 'H7 /nope -> 404', nope.headers[':status']);
+    bad.req.close();
+    nope.req.close();
     const ws3 = await openWs(s, port);
     const e3 = await echo(ws3, 0x1, 'still alive');
     check(e3.type === 'text' && e3.data.toString() === 'still alive', 'session survives refusals');
