@@ -184,7 +184,8 @@ int h2ws__pmd_inflate(h2ws__pmd *pmd, const uint8_t **pin, size_t *pinlen,
   uint8_t dummy;
   /* zlib refuses a NULL next_out even with avail_out 0. */
   z->next_out = out ? out : &dummy;
-  z->avail_out = outcap > UINT_MAX ? UINT_MAX : (uInt)outcap;
+  if (outcap > UINT_MAX) outcap = UINT_MAX; /* one zlib call's worth */
+  z->avail_out = (uInt)outcap;
   size_t used;
 
   /* The peer's payload: inflate while output room remains and there is
