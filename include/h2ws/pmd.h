@@ -129,14 +129,15 @@ int h2ws_ext_param_value_copy(const h2ws_ext_param *param, char *buf,
  * client's, whatever role we play.  Fill with h2ws_pmd_config_default()
  * and change fields; more fields may be added later.
  *
- * Memory: each compression context costs about (1 << (window_bits + 2)) +
- * (1 << (mem_level + 9)) bytes to deflate (lib/ws/deflate.c uses
- * mem_level = window_bits - 6, at most 8) plus (1 << window_bits) + ~7 KiB
- * to inflate.  With 15-bit windows that is ~256 KiB + ~40 KiB per
- * WebSocket when both directions are active; with 10-bit windows ~12 KiB +
- * ~8 KiB.  Contexts are allocated on first use only.  The two "no_context_takeover" switches do
- * not reduce the allocation (contexts are reset, not freed) but make each
- * message independent, which lets the peer free or share its context.
+ * Memory per WebSocket (measured by tests/unit/test_deflate.c): the
+ * deflater costs (1 << (w + 2)) + (1 << (mem_level + 9)) + ~6 KiB of zlib
+ * state, where lib/ws/deflate.c uses mem_level = w - 6 (at most 8); the
+ * inflater (1 << w) + ~7 KiB.  That is, for deflater / inflater:
+ *   w = 15: ~262 KiB / ~39 KiB     w = 12: ~54 KiB / ~11 KiB
+ *   w = 10:  ~18 KiB /  ~8 KiB     w =  8: ~12 KiB / ~7.5 KiB
+ * A side only allocates once it sends / receives a compressed message.
+ * The two "no_context_takeover" switches do not reduce the allocation
+ * (contexts are reset, not freed) but make each message independent.
  */
 typedef struct h2ws_pmd_config {
   /* Nonzero (default 1): offer (client) / accept (server) the extension. */

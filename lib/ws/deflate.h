@@ -60,8 +60,8 @@ int h2ws__pmd_inflate(h2ws__pmd *pmd, const uint8_t **pin, size_t *pinlen,
  * message is the single byte 0x00 (RFC 7692 §7.2.3.6).
  *
  * Memory: the deflater uses memLevel = windowBits - 6 (at most 8), i.e.
- * (1 << (w + 2)) + (1 << (memLevel + 9)) bytes: 256 KiB for w = 15, 12 KiB
- * for 10, 6 KiB for 8 (run as 9); the inflater (1 << w) + ~7 KiB.  Both
+ * (1 << (w + 2)) + (1 << (memLevel + 9)) + ~6 KiB: ~262 KiB for w = 15,
+ * ~18 KiB for 10, ~12 KiB for 8 (run as 9); the inflater (1 << w) + ~7 KiB.  Both
  * are allocated on first use only.
  *
  * Window bits 8: zlib's raw deflate refuses 8.  When our sending window is

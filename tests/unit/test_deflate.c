@@ -513,6 +513,70 @@ static void D2_fail_every_allocation(void) {
   CHECK(saw_nomem && saw_ok);
 }
 
+/* A byte-counting allocator (size stored in a header). */
+typedef struct { size_t live, peak; } bytes_alloc;
+static void *ba_malloc(size_t n, void *ud) {
+  bytes_alloc *a = ud;
+  size_t *p = malloc(n + sizeof(size_t) * 2);
+  if (!p) return NULL;
+  p[0] = n;
+  a->live += n;
+  if (a->live > a->peak) a->peak = a->live;
+  return p + 2;
+}
+static void ba_free(void *ptr, void *ud) {
+  bytes_alloc *a = ud;
+  if (!ptr) return;
+  size_t *p = (size_t *)ptr - 2;
+  a->live -= p[0];
+  free(p);
+}
+static void *ba_calloc(size_t k, size_t n, void *ud) {
+  void *p = ba_malloc(k * n, ud);
+  if (p) memset(p, 0, k * n);
+  return p;
+}
+static void *ba_realloc(void *ptr, size_t n, void *ud) {
+  (void)ptr; (void)n; (void)ud;
+  return NULL; /* not used by this module */
+}
+
+/* D3: memory per context is what deflate.h documents: nothing until first
+ * use, then about (1 << (w + 2)) + (1 << (memLevel + 9)) to deflate and
+ * (1 << w) + ~7 KiB to inflate. */
+static void D3_memory_per_context(void) {
+  static const struct { int bits; size_t def_max, inf_max; } rows[] = {
+      {15, 270 * 1024, 42 * 1024},
+      {12, 58 * 1024, 12 * 1024},
+      {10, 20 * 1024, 10 * 1024},
+      {8, 14 * 1024, 9 * 1024}};
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    bytes_alloc a = {0, 0};
+    h2ws_mem mem = {&a, ba_malloc, ba_free, ba_calloc, ba_realloc};
+    h2ws_pmd_params p = params_make(rows[i].bits, rows[i].bits, 0, 0);
+    h2ws__pmd *tx = NULL, *rx = NULL;
+    CHECK_EQ(h2ws__pmd_new(&tx, &p, H2WS_ROLE_CLIENT, &mem), 0);
+    CHECK_EQ(h2ws__pmd_new(&rx, &p, H2WS_ROLE_SERVER, &mem), 0);
+    size_t base = a.live;
+    CHECK(base < 1024); /* lazy: no zlib state yet */
+    uint8_t msg[2000], c[3000], out[2000];
+    size_t clen, outlen;
+    fill_text(msg, sizeof(msg), 3);
+    CHECK_EQ(deflate_msg(tx, msg, sizeof(msg), 2000, 4096, c, sizeof(c), &clen), 1);
+    size_t def_bytes = a.live - base;
+    CHECK_EQ(inflate_msg(rx, c, clen, clen, 4096, out, sizeof(out), &outlen), 1);
+    size_t inf_bytes = a.live - base - def_bytes;
+    if (getenv("PMD_MEM") || def_bytes > rows[i].def_max || inf_bytes > rows[i].inf_max)
+      fprintf(stderr, "  bits %d: deflate %zu, inflate %zu\n", rows[i].bits,
+              def_bytes, inf_bytes);
+    CHECK(def_bytes <= rows[i].def_max);
+    CHECK(inf_bytes <= rows[i].inf_max);
+    h2ws__pmd_del(tx);
+    h2ws__pmd_del(rx);
+    CHECK_EQ(a.live, 0);
+  }
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"D2_rfc_7_2_3_1_hello_inflate", D2_rfc_7_2_3_1_hello_inflate},
@@ -530,6 +594,7 @@ int main(void) {
       {"D3_zip_bomb_bounded", D3_zip_bomb_bounded},
       {"D1_invalid_window_bits", D1_invalid_window_bits},
       {"D2_fail_every_allocation", D2_fail_every_allocation},
+      {"D3_memory_per_context", D3_memory_per_context},
   };
   return TU_RUN(cases);
 }
