@@ -280,6 +280,7 @@ class StreamState:
         self.pongs = []
         self.hold = False           # withhold WINDOW_UPDATE credit (slow reader)
         self.unacked = 0
+        self.rx = 0                 # DATA payload bytes received
 
     def header(self, name):
         for k, v in self.headers:
@@ -291,7 +292,8 @@ class StreamState:
 class H2WSClient:
     """Synchronous, non-blocking-socket HTTP/2 client that speaks RFC 8441."""
 
-    def __init__(self, port, tls=True, validate=True, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, tls=True, validate=True, host="127.0.0.1", timeout=10.0,
+                 settings=None):
         self.port = port
         self.tls = tls
         self.authority = "%s:%d" % (host, port)
@@ -316,6 +318,8 @@ class H2WSClient:
             normalize_outbound_headers=validate,
             validate_inbound_headers=True)
         self.conn = h2.connection.H2Connection(config=cfg)
+        if settings:
+            self.conn.local_settings = h2.settings.Settings(client=True, initial_values=settings)
         self.conn.initiate_connection()
         self.outbuf = bytearray()
         self.streams = {}
@@ -442,6 +446,7 @@ class H2WSClient:
                 self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
             if st is None:
                 return
+            st.rx += len(ev.data)
             if st.framing is not None:
                 self._ws_feed(st, ev.data)
             else:
@@ -592,3 +597,23 @@ class H2WSClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def raw_frame(opcode, payload, fin=True, mask=True, rsv=0):
+    """A hand-built RFC 6455 frame (for sending what wsproto refuses to)."""
+    payload = bytes(payload)
+    n = len(payload)
+    head = bytearray([(0x80 if fin else 0) | (rsv << 4) | opcode])
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head.append(mbit | n)
+    elif n < 65536:
+        head.append(mbit | 126)
+        head += n.to_bytes(2, "big")
+    else:
+        head.append(mbit | 127)
+        head += n.to_bytes(8, "big")
+    if not mask:
+        return bytes(head) + payload
+    key = os.urandom(4)
+    return bytes(head) + key + bytes(b ^ key[i & 3] for i, b in enumerate(payload))

@@ -16,6 +16,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import interop_util as iu  # noqa: E402
+import h2.events  # noqa: E402
+import h2.settings  # noqa: E402
+from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame,  # noqa: E402
+                              RstStreamFrame)
 
 T = iu.Tally()
 PEER = os.environ.get("H2WS_INTEROP_PEER", "h2ws")
@@ -331,6 +335,164 @@ def test_bad_requests(port, tls, tag):
         c.close()
 
 
+def test_ws_protocol_errors(port, tls, tag):
+    """The server's WebSocket layer over h2 (W2, W3, W5, W6): bad frames
+    from the client get the right close code; the connection lives on."""
+    cases = [
+        ("W2 unmasked client frame", iu.raw_frame(1, b"hi", mask=False), 1002),
+        ("W5 invalid UTF-8 in a text message", iu.raw_frame(1, b"ok\xff\xfe"), 1007),
+        ("W3 ping longer than 125 bytes", iu.raw_frame(9, b"p" * 126), 1002),
+        ("W3 fragmented ping", iu.raw_frame(9, b"p", fin=False), 1002),
+        ("W3 unknown opcode 3", iu.raw_frame(3, b"x"), 1002),
+        ("W3 RSV1 without a negotiated extension", iu.raw_frame(1, b"x", rsv=4), 1002),
+        ("W3 continuation without a start", iu.raw_frame(0, b"x"), 1002),
+        ("W3 new data frame inside a fragmented message",
+         iu.raw_frame(1, b"a", fin=False) + iu.raw_frame(1, b"b"), 1002),
+        ("W6 close code 1005 on the wire", iu.raw_frame(8, (1005).to_bytes(2, "big")), 1002),
+        ("W6 close payload of one byte", iu.raw_frame(8, b"\x03"), 1002),
+    ]
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        for name, frame, code in cases:
+            st = c.open_ws("/echo")
+            c.wait_response(st)
+            if st.status != 200:
+                T.check(False, tag + " " + name, "status=%r" % st.status)
+                continue
+            st.out += frame
+            try:
+                c.pump(lambda: st.close is not None or st.reset is not None or st.ended, timeout=5,
+                       what="close after " + name)
+                c.pump(lambda: st.ended or st.reset is not None, timeout=5, what="end of stream")
+            except TimeoutError:
+                pass
+            T.check(st.close is not None and int(st.close[0]) == code,
+                    "%s %s -> close %d" % (tag, name, code),
+                    "close=%r reset=%r ended=%r" % (st.close, st.reset, st.ended))
+            T.check(st.ended or st.reset is not None,
+                    "%s %s: stream ends (no hang)" % (tag, name),
+                    "close=%r reset=%r ended=%r" % (st.close, st.reset, st.ended))
+            ws = c.open_ws("/echo")
+            c.wait_response(ws)
+            got = c.echo(ws, "after " + name) if ws.status == 200 else None
+            T.check(got == ("text", "after " + name) and c.terminated is None,
+                    "%s connection survives: %s" % (tag, name), "got=%r terminated=%r" % (got, c.terminated))
+            if ws.status == 200:
+                c.ws_close(ws)
+                c.pump(lambda: ws.ended or ws.reset is not None, timeout=5)
+    finally:
+        c.close()
+
+
+def test_early_connect(port, tls, tag):
+    """Pitfall 3: the server accepts :protocol as soon as its SETTINGS is
+    sent (here the CONNECT leaves with our preface, before its SETTINGS
+    arrives and before we acknowledge it)."""
+    c = iu.H2WSClient(port, tls=tls, validate=False)
+    try:
+        st = c.open_ws("/echo")
+        c.wait_response(st)
+        T.check(st.status == 200, tag + " pitfall 3 extended CONNECT sent with the preface accepted",
+                "status=%r reset=%r terminated=%r" % (st.status, st.reset, c.terminated))
+        if st.status == 200:
+            got = c.echo(st, "early")
+            T.check(got == ("text", "early"), tag + " pitfall 3 early WebSocket echoes", repr(got))
+            close_orderly(c, st, tag + " (early)")
+    finally:
+        c.close()
+
+
+def test_zero_window(port, tls, tag):
+    """Pitfall 11: a client that starts with SETTINGS_INITIAL_WINDOW_SIZE=0
+    gets no DATA until it sends WINDOW_UPDATE."""
+    c = iu.H2WSClient(port, tls=tls, settings={
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0,
+        h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    try:
+        c.wait_settings()
+        st = c.open_ws("/echo")
+        c.wait_response(st)
+        T.check(st.status == 200, tag + " zero window: 200 (HEADERS are not flow controlled)",
+                "status=%r" % st.status)
+        if st.status != 200:
+            return
+        c.ws_send(st, "zero window")
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline and c.terminated is None:
+            c._io_once(0.05)
+        T.check(st.rx == 0 and c.terminated is None,
+                tag + " pitfall 11 no DATA beyond an initial window of 0",
+                "rx=%d terminated=%r" % (st.rx, c.terminated))
+        c.conn.increment_flow_control_window(1 << 16, stream_id=st.sid)
+        c.pump(lambda: st.messages or st.reset is not None, timeout=5, what="echo after credit")
+        T.check(st.messages == [("text", "zero window")],
+                tag + " pitfall 11 echo arrives once WINDOW_UPDATE grants credit",
+                "msgs=%r reset=%r" % (st.messages, st.reset))
+    finally:
+        c.close()
+
+
+def test_graceful_shutdown(tls):
+    """H12, pitfall 16: SIGTERM closes open WebSockets with 1001, ends their
+    streams, sends GOAWAY and exits 0. python3-h2 refuses every frame once
+    it has seen a GOAWAY (even the legal ones on streams below its
+    last-stream-id), so after SIGTERM this test reads frames with
+    hyperframe and answers the close with a hand-built DATA frame."""
+    tag = "[%s shutdown]" % ("tls" if tls else "h2c")
+    p, r, port = start_server(cleartext=not tls)
+    try:
+        c = connect(port, tls)
+        c.wait_settings()
+        st = c.open_ws("/echo")
+        c.wait_response(st)
+        got = c.echo(st, "before shutdown") if st.status == 200 else None
+        T.check(got == ("text", "before shutdown"), tag + " echo before SIGTERM", repr(got))
+        raw = bytearray()
+        c._feed = raw.extend          # from here on: raw frames, parsed below
+        seen = {"close": None, "end": False, "rst": None, "goaway": [], "answered": False}
+        os.killpg(p.pid, iu.signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        ws_in = bytearray()
+        while time.monotonic() < deadline and not c.eof:
+            c._io_once(0.05)
+            while len(raw) >= 9:
+                f, length = Frame.parse_frame_header(memoryview(bytes(raw[:9])))
+                if len(raw) < 9 + length:
+                    break
+                f.parse_body(memoryview(bytes(raw[9:9 + length])))
+                del raw[:9 + length]
+                if isinstance(f, GoAwayFrame):
+                    seen["goaway"].append((f.last_stream_id, f.error_code, seen["close"] is not None))
+                elif isinstance(f, RstStreamFrame) and f.stream_id == st.sid:
+                    seen["rst"] = f.error_code
+                elif isinstance(f, DataFrame) and f.stream_id == st.sid:
+                    ws_in += f.data
+                    if len(ws_in) >= 4 and ws_in[0] == 0x88 and seen["close"] is None:
+                        seen["close"] = int.from_bytes(ws_in[2:4], "big")
+                        reply = DataFrame(st.sid, data=iu.raw_frame(8, ws_in[2:4]), flags=["END_STREAM"])
+                        c.outbuf += reply.serialize()
+                        seen["answered"] = True
+                    if "END_STREAM" in f.flags:
+                        seen["end"] = True
+                elif isinstance(f, HeadersFrame) and f.stream_id == st.sid and "END_STREAM" in f.flags:
+                    seen["end"] = True
+        T.check(seen["close"] == 1001, tag + " H12 SIGTERM sends close 1001 on an open WebSocket",
+                repr(seen))
+        T.check(seen["end"] and seen["rst"] is None,
+                tag + " H12 the WebSocket stream then ends with END_STREAM, no RST", repr(seen))
+        T.check(any(g[0] < (1 << 31) - 1 and g[2] for g in seen["goaway"]),
+                tag + " H12 final GOAWAY after the close 1001", repr(seen))
+        c.close()
+        try:
+            rc = p.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            rc = "still running 10 s after SIGTERM"
+        T.check(rc == 0, tag + " H12 exits 0 after the drain", "exit=%r" % (rc,))
+    finally:
+        iu.stop(p)
+
+
 def run_transport(tls):
     tag = "[tls]" if tls else "[h2c]"
     try:
@@ -344,8 +506,11 @@ def run_transport(tls):
         T.run(tag + " concurrent", test_concurrent, port, tls, tag)
         T.run(tag + " flow", test_flow_control, port, tls, tag)
         T.run(tag + " deflate", test_deflate, port, tls, tag, True)
+        T.run(tag + " early", test_early_connect, port, tls, tag)
+        T.run(tag + " zero window", test_zero_window, port, tls, tag)
         if PEER == "h2ws":
             T.run(tag + " bad requests", test_bad_requests, port, tls, tag)
+            T.run(tag + " ws errors", test_ws_protocol_errors, port, tls, tag)
         T.check(p.poll() is None, tag + " server still running after all cases",
                 "exit=%r\n%s" % (p.poll(), r.text()[-3000:]))
     finally:
@@ -376,4 +541,6 @@ if __name__ == "__main__":
     run_transport(False)
     if PEER == "h2ws":
         run_no_compress()
+        T.run("[tls shutdown]", test_graceful_shutdown, True)
+        T.run("[h2c shutdown]", test_graceful_shutdown, False)
     T.finish()
