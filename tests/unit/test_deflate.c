@@ -347,6 +347,31 @@ static void D1_window8_inflates_with_zlib_window8(void) {
   h2ws__pmd_del(tx);
 }
 
+/* A peer that agreed to window 8 but compresses with zlib's 9 (zlib cannot
+ * make 8): our inflater (at least 9 bits) still decodes it. */
+static void D1_window8_peer_using_9_decodes(void) {
+  uint8_t msg[3000], c[4000], out[3000];
+  fill_text(msg, sizeof(msg), 11);
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  CHECK_EQ(deflateInit2(&z, 6, Z_DEFLATED, -9, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  z.next_in = msg;
+  z.avail_in = sizeof(msg);
+  z.next_out = c;
+  z.avail_out = sizeof(c);
+  CHECK_EQ(deflate(&z, Z_SYNC_FLUSH), Z_OK);
+  size_t clen = sizeof(c) - z.avail_out - 4;
+  deflateEnd(&z);
+  h2ws_pmd_params p = params_make(15, 8, 0, 0);
+  h2ws__pmd *rx = rx_new(&p);
+  CHECK(rx);
+  size_t outlen;
+  CHECK_EQ(inflate_msg(rx, c, clen, 100, 100, out, sizeof(out), &outlen), 1);
+  CHECK_EQ(outlen, sizeof(msg));
+  CHECK_MEM(out, msg, sizeof(msg));
+  h2ws__pmd_del(rx);
+}
+
 /* Streaming: 1-byte input chunks and 1-byte output buffers both ways, with
  * several window sizes. */
 static void D2_streaming_tiny_buffers(void) {
@@ -588,6 +613,7 @@ int main(void) {
       {"D2_empty_messages", D2_empty_messages},
       {"D1_roundtrip_all_windows", D1_roundtrip_all_windows},
       {"D1_window8_inflates_with_zlib_window8", D1_window8_inflates_with_zlib_window8},
+      {"D1_window8_peer_using_9_decodes", D1_window8_peer_using_9_decodes},
       {"D2_streaming_tiny_buffers", D2_streaming_tiny_buffers},
       {"D2_one_mib_messages", D2_one_mib_messages},
       {"D2_corrupt_data", D2_corrupt_data},
