@@ -246,6 +246,12 @@ typedef struct app {
   int closed_ws, closed_streams;
   wsrec rec[MAXS];
   int echo;
+  int defer;          /* on_ws_request: decide later */
+  int32_t deferred_id;
+  size_t body_bytes;  /* request bodies seen */
+  int body_fin;
+  int src_calls;
+  size_t src_left;
   h2ws_pmd_config pmd;
   int use_pmd;
   /* client side */
@@ -327,6 +333,10 @@ static int srv_on_ws_request(h2ws_h2_session *s, int32_t id,
   app *a = ud;
   (void)hreq;
   a->ws_requests++;
+  if (a->defer) {
+    a->deferred_id = id;
+    return 0;
+  }
   if (req->pathlen == 10 && !memcmp(req->path, "/forbidden", 10))
     return h2ws_h2_refuse(s, id, 403, NULL, 0) == 0 ? 0 : -1;
   if (req->pathlen < 5 || memcmp(req->path, "/echo", 5) != 0)
@@ -350,12 +360,43 @@ static int srv_on_ws_request(h2ws_h2_session *s, int32_t id,
   return h2ws_h2_accept_ws(s, id, &o, &ws) == 0 ? 0 : -1;
 }
 
+/* A streamed body: 100000 bytes of 'b', deferring every other call. */
+static int src_read(h2ws_h2_session *s, int32_t id, uint8_t *buf, size_t len,
+                    size_t *pn, int *peof, void *ud) {
+  app *a = ud;
+  (void)s;
+  (void)id;
+  if (a->src_calls++ % 2 == 1) return H2WS_ERR_WOULDBLOCK;
+  size_t n = a->src_left < len ? a->src_left : len;
+  memset(buf, 'b', n);
+  a->src_left -= n;
+  *pn = n;
+  *peof = a->src_left == 0;
+  return 0;
+}
+
+static int srv_on_request_data(h2ws_h2_session *s, int32_t id,
+                               const uint8_t *d, size_t n, int fin, void *ud) {
+  app *a = ud;
+  (void)s;
+  (void)id;
+  (void)d;
+  a->body_bytes += n;
+  if (fin) a->body_fin = 1;
+  return 0;
+}
+
 static int srv_on_request(h2ws_h2_session *s, int32_t id,
                           const h2ws_h2_request *req, void *ud) {
   app *a = ud;
   a->requests++;
   if (strcmp(req->method, "CONNECT") == 0)
     return h2ws_h2_refuse(s, id, 501, NULL, 0) == 0 ? 0 : -1;
+  if (strcmp(req->path, "/src") == 0) {
+    h2ws_h2_body_source src = {src_read, a};
+    a->src_left = 100000;
+    return h2ws_h2_respond_source(s, id, 200, NULL, 0, &src) == 0 ? 0 : -1;
+  }
   char body[64];
   int n = snprintf(body, sizeof(body), "page %s", req->path);
   h2ws_header h[1] = {{"content-type", 12, "text/plain", 10}};
@@ -443,6 +484,7 @@ static h2ws_h2_callbacks app_callbacks(void) {
   memset(&cb, 0, sizeof(cb));
   cb.on_ws_request = srv_on_ws_request;
   cb.on_request = srv_on_request;
+  cb.on_request_data = srv_on_request_data;
   cb.on_ws_closed = on_ws_closed;
   cb.on_stream_close = on_stream_close;
   cb.on_ws_open = cli_on_ws_open;
@@ -1271,6 +1313,141 @@ static void failmalloc_pump(void) {
   }
 }
 
+/* pitfall 3: :protocol is accepted as soon as our SETTINGS is sent, even
+ * if the client never acknowledged it. */
+static void pump_raw_no_ack(h2ws_h2_session *srv, raw *r) {
+  for (int i = 0; i < 100; i++) {
+    int moved = 0;
+    const uint8_t *d;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(r->ngs, &d)) > 0) {
+      size_t at = 0, nr;
+      if (n >= 24 && !memcmp(d, "PRI * ", 6)) {
+        h2ws_h2_session_recv(srv, d, 24, &nr, 0);
+        at = 24;
+      }
+      while (at + 9 <= (size_t)n) {
+        size_t len = ((size_t)d[at] << 16) | ((size_t)d[at + 1] << 8) | d[at + 2];
+        int is_ack = d[at + 3] == NGHTTP2_SETTINGS && (d[at + 4] & 1);
+        if (!is_ack) h2ws_h2_session_recv(srv, d + at, 9 + len, &nr, 0);
+        at += 9 + len;
+      }
+      moved = 1;
+    }
+    const uint8_t *o;
+    size_t ol = 0;
+    if (h2ws_h2_session_send(srv, &o, &ol, 0) == 0 && ol) {
+      nghttp2_session_mem_recv(r->ngs, o, ol);
+      h2ws_h2_session_send_consumed(srv, ol);
+      moved = 1;
+    }
+    if (!moved) break;
+  }
+}
+
+static void pitfall3_protocol_before_ack(void) {
+  app a;
+  memset(&a, 0, sizeof(a));
+  h2ws_h2_session *s = new_server(&a, 1, NULL);
+  raw r;
+  raw_init(&r, 65535);
+  rawbody b;
+  memset(&b, 0, sizeof(b));
+  int32_t id = raw_ws(&r, "/echo", &b); /* in the very first flight */
+  pump_raw_no_ack(s, &r);
+  CHECK_EQ(r.status[id], 200);
+  CHECK_EQ(r.rst[id], 0);
+  nghttp2_session_del(r.ngs);
+  h2ws_h2_session_del(s);
+}
+
+/* Our END_STREAM went out, the peer never ends its side: reset after
+ * H2_LINGER_MS so the slot is not held forever. */
+static void H9_linger_reset(void) {
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  f.b1.len += ws_frame(f.b1.buf + f.b1.len, 8, "\x03\xe8"); /* no eof */
+  nghttp2_session_resume_data(f.r.ngs, f.ws1);
+  pump_raw(f.s, &f.r, 0);
+  CHECK(f.r.eos[f.ws1]);       /* Close echoed, END_STREAM sent */
+  CHECK_EQ(f.r.rst[f.ws1], 0);
+  CHECK_EQ(f.a.rec[f.ws1].close_code, 1000);
+  uint64_t e = h2ws_h2_session_get_expiry(f.s);
+  CHECK(e <= 5000);
+  h2ws_h2_session_handle_expiry(f.s, 5000);
+  pump_raw(f.s, &f.r, 5000);
+  CHECK(f.r.rst[f.ws1]);
+  CHECK_EQ(f.r.rst_err[f.ws1], NGHTTP2_CANCEL);
+  CHECK_EQ(f.a.closed_ws, 1);
+  fixture_del(&f);
+}
+
+/* The application decides later; DATA that arrived meanwhile is kept
+ * (within the stream window) and delivered at accept. */
+static void H7_deferred_accept_with_early_data(void) {
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  f.a.defer = 1;
+  rawbody b;
+  memset(&b, 0, sizeof(b));
+  int32_t id = raw_ws(&f.r, "/echo", &b);
+  raw_ws_send(&f.r, id, &b, 1, "early");
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.a.deferred_id, id);
+  CHECK_EQ(f.r.status[id], 0); /* no answer yet */
+  CHECK(fixture_sibling_ok(&f));
+  h2ws_h2_accept_options o;
+  h2ws_h2_accept_options_default(&o);
+  h2ws_ws_settings set;
+  h2ws_ws_settings_default(&set);
+  set.whole_messages = 1;
+  o.settings = &set;
+  o.callbacks = &srv_ws_cb;
+  o.user_data = &f.a.rec[id];
+  o.subprotocol = "chat"; /* not offered */
+  CHECK_EQ(h2ws_h2_accept_ws(f.s, id, &o, NULL), H2WS_ERR_INVALID_ARGUMENT);
+  o.subprotocol = NULL;
+  CHECK_EQ(h2ws_h2_accept_ws(f.s, id, &o, NULL), 0);
+  CHECK_EQ(f.a.rec[id].msgs, 1);
+  CHECK(strcmp(f.a.rec[id].last, "early") == 0);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.status[id], 200);
+  CHECK(f.r.datalen[id] == 7 && !memcmp(f.r.data[id], "\x81\x05" "early", 7));
+  CHECK_EQ(h2ws_h2_accept_ws(f.s, id, &o, NULL), H2WS_ERR_INVALID_ARGUMENT);
+  fixture_del(&f);
+}
+
+/* SPEC H11: ordinary requests with bodies and streamed responses share the
+ * connection with WebSockets. */
+static void H11_plain_bodies(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  open_ws(c, &ca, "/echo", 1);
+  int32_t id;
+  static uint8_t post[70000];
+  memset(post, 'p', sizeof(post));
+  CHECK_EQ(h2ws_h2_client_request(c, "POST", "https", "x", "/up", NULL, 0, post,
+                                  sizeof(post), &id),
+           0);
+  CHECK_EQ(h2ws_h2_client_request(c, "GET", "https", "x", "/src", NULL, 0, NULL,
+                                  0, &id),
+           0);
+  for (int i = 0; i < 100 && ca.response_bytes < 100000 + 9; i++) {
+    pump2(c, s, 0);
+    h2ws_h2_resume_body(s, id);
+  }
+  CHECK_EQ(sa.body_bytes, sizeof(post));
+  CHECK(sa.body_fin);
+  CHECK_EQ(ca.responses, 2);
+  CHECK_EQ(ca.response_bytes, 9 /* "page /up" + ... */ - 1 + 100000);
+  CHECK_EQ(ca.opened, 1);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"H1_setting_only_with_route", H1_setting_only_with_route},
@@ -1279,6 +1456,10 @@ int main(void) {
       {"H4_H7_accept_shape", H4_H7_accept_shape},
       {"H5_H6_bad_requests", H5_H6_bad_requests},
       {"H7_client_reports_refusals", H7_client_reports_refusals},
+      {"H7_deferred_accept_with_early_data", H7_deferred_accept_with_early_data},
+      {"pitfall3_protocol_before_ack", pitfall3_protocol_before_ack},
+      {"H9_linger_reset", H9_linger_reset},
+      {"H11_plain_bodies", H11_plain_bodies},
       {"H8_frames_span_data_frames", H8_frames_span_data_frames},
       {"H9_end_stream_vs_rst", H9_end_stream_vs_rst},
       {"H10_paused_stream_stalls_only_itself",
