@@ -349,6 +349,65 @@ static void W1_64bit_msb_is_1002(void) {
              " close(1002): rv=-201 |out:880203ea");
 }
 
+/* Random valid conversations (fragments of random sizes, control frames in
+ * between, multi-byte UTF-8 cut anywhere, compressed messages sharing one
+ * deflate context): every split and pause variant gives the same log. */
+static void W1_random_sequences_invariance(void) {
+  static uint8_t in[1 << 18], msg[40000], z[50000];
+  static const char *const glyphs[] = {"a", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", " "};
+  uint32_t seed = 4242;
+  for (int round = 0; round < 40; round++) {
+    int pmd = round % 2;
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    CHECK(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    size_t n = 0;
+    int msgs = 1 + (int)(tu_rand(&seed) % 6);
+    for (int m = 0; m < msgs; m++) {
+      int text = tu_rand(&seed) % 2;
+      size_t len = 0, want = tu_rand(&seed) % 3 == 0 ? tu_rand(&seed) % 30000 : tu_rand(&seed) % 300;
+      while (len < want) {
+        const char *g = glyphs[tu_rand(&seed) % 5];
+        size_t gl = strlen(g);
+        if (!text) { g = "\x00\xff\x80"; gl = 3; }
+        memcpy(msg + len, g, gl);
+        len += gl;
+      }
+      const uint8_t *body = msg;
+      size_t blen = len;
+      int compressed = pmd && tu_rand(&seed) % 3 != 0;
+      if (compressed) {
+        zs.next_in = msg;
+        zs.avail_in = (uInt)len;
+        zs.next_out = z;
+        zs.avail_out = sizeof z;
+        CHECK(deflate(&zs, Z_SYNC_FLUSH) == Z_OK);
+        blen = sizeof z - zs.avail_out - 4; /* RFC 7692 §7.2.1: strip the tail */
+        body = z;
+      }
+      size_t off = 0;
+      int first = 1;
+      do {
+        size_t k = blen - off;
+        if (tu_rand(&seed) % 2) k = tu_rand(&seed) % (k + 1);
+        int fin = off + k == blen;
+        n += mkframe(in + n, fin, first && compressed ? 4 : 0,
+                     first ? (text ? 1u : 2u) : 0u, K, body + off, k);
+        if (tu_rand(&seed) % 3 == 0) n += mkframe(in + n, 1, 0, 9 + tu_rand(&seed) % 2, K, "ctl", 3);
+        off += k;
+        first = 0;
+        if (fin) break;
+      } while (1);
+    }
+    deflateEnd(&zs);
+    char log[sizeof(((tc *)0)->log) + 4096];
+    CHECK_EQ(run_vec(H2WS_ROLE_SERVER, pmd ? with_pmd() : defaults(), in, n, log, sizeof log), 0);
+    CHECK(strstr(log, " begin(") != NULL && strstr(log, " end") != NULL);
+    CHECK(strstr(log, "close(") == NULL);
+    CHECK(strstr(log, "rv=") == NULL);
+  }
+}
+
 /* ---- W2: masking direction ---------------------------------------------- */
 
 static void W2_server_rejects_unmasked(void) {
@@ -1001,6 +1060,7 @@ static void callback_failure_is_fatal(void) {
 int main(void) {
   static const tu_case cases[] = {
       {"W1_split_feed_invariance", W1_split_feed_invariance},
+      {"W1_random_sequences_invariance", W1_random_sequences_invariance},
       {"W1_rfc_examples_client", W1_rfc_examples_client},
       {"W1_masked_hello_server", W1_masked_hello_server},
       {"W1_64bit_msb_is_1002", W1_64bit_msb_is_1002},
