@@ -4,8 +4,8 @@
 
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define MASK_X86 1
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(H2WS_NO_SIMD)
+#define MASK_X86 1 /* -DH2WS_NO_SIMD forces the portable word path */
 #include <immintrin.h>
 #endif
 

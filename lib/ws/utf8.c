@@ -8,8 +8,8 @@
 
 #include <h2ws/ws.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define UTF8_X86 1
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(H2WS_NO_SIMD)
+#define UTF8_X86 1 /* -DH2WS_NO_SIMD forces the portable scalar path */
 #include <immintrin.h>
 #endif
 
