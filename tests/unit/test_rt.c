@@ -500,6 +500,96 @@ static void test_H10_paused_stream_stalls_alone(void) {
   CHECK_EQ(f.b_code, 1000);
 }
 
+/* 1006 when the transport ends without a Close: the client goes away
+ * (its connection is closed under it) and the server's application sees
+ * on_close(1006), on HTTP/1.1 (FIN) and on HTTP/2 (connection EOF). */
+typedef struct ab {
+  scen *s;
+  uv_timer_t t;
+  uint16_t client_code, server_code;
+  int client_closed, server_closed;
+} ab;
+
+static ab *ab_cur;
+
+static void ab_srv_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                         size_t rl, void *ud) {
+  (void)ws;
+  (void)r;
+  (void)rl;
+  (void)ud;
+  ab_cur->server_code = code;
+  ab_cur->server_closed = 1;
+  uv_stop(&ab_cur->s->rt->loop);
+}
+
+static void ab_srv_request(h2ws_rt_ws_request *req, void *ud) {
+  static const h2ws_rt_ws_callbacks cbs = {.on_message = rt_echo,
+                                           .on_close = ab_srv_close};
+  h2ws_rt_accept a = {NULL, &cbs, ud};
+  h2ws_rt_ws_accept(req, &a, NULL);
+}
+
+static void ab_kill(uv_timer_t *t) {
+  ab *a = t->data;
+  h2ws_client_del(a->s->cl); /* closes the client's connections */
+  a->s->cl = NULL;
+}
+
+static void ab_open(h2ws_rt_ws *ws, void *ud) {
+  ab *a = ud;
+  (void)ws;
+  uv_timer_start(&a->t, ab_kill, 20, 0);
+}
+
+static void ab_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                     size_t rl, void *ud) {
+  ab *a = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  a->client_code = code;
+  a->client_closed = 1;
+}
+
+static void abort_case(int policy) {
+  scen s;
+  ab a;
+  char url[128];
+  memset(&a, 0, sizeof a);
+  int port = sc_start(&s, 0, 1, 1);
+  CHECK(port > 0);
+  h2ws_rt_ws_handler h = {ab_srv_request};
+  CHECK_EQ(h2ws_server_route_ws(s.srv, "/abort", &h, NULL), 0);
+  a.s = &s;
+  ab_cur = &a;
+  uv_timer_init(&s.rt->loop, &a.t);
+  a.t.data = &a;
+  static const h2ws_rt_ws_callbacks cbs = {.on_open = ab_open,
+                                           .on_close = ab_close};
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = policy;
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/abort", port);
+  CHECK_EQ(h2ws_client_open(s.cl, url, &o, &cbs, &a, NULL), 0);
+  h2ws_rt_run(s.rt);
+  int timed_out = s.timed_out;
+  uv_close((uv_handle_t *)&a.t, NULL);
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK(a.client_closed);
+  CHECK_EQ(a.client_code, 1006);
+  CHECK(a.server_closed);
+  CHECK_EQ(a.server_code, 1006);
+}
+
+static void test_W6_h1_eof_without_close_1006(void) {
+  abort_case(H2WS_RT_POLICY_H1);
+}
+static void test_H9_h2c_eof_without_close_1006(void) {
+  abort_case(H2WS_RT_POLICY_H2);
+}
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -533,6 +623,8 @@ int main(void) {
       {"connection_refused", test_connection_refused},
       {"tls_verify_failure", test_tls_verify_failure},
       {"H10_paused_stream_stalls_alone", test_H10_paused_stream_stalls_alone},
+      {"W6_h1_eof_without_close_1006", test_W6_h1_eof_without_close_1006},
+      {"H9_h2c_eof_without_close_1006", test_H9_h2c_eof_without_close_1006},
   };
   return TU_RUN(cases);
 }
