@@ -129,29 +129,42 @@ if start_server tls --write-cert "$TMP/cert.pem"; then
     [ "$code" = 404 ] && ok "http1-404" || bad "http1-404" "got $code"
   fi
 
-  # Graceful shutdown: SIGTERM while a client is connected; exit 0.
-  mkfifo "$TMP/hold"
-  timeout 30 "$H2WS" client "$U" --insecure <"$TMP/hold" \
-    >"$TMP/hold.cout" 2>"$TMP/hold.cerr" &
-  CPID=$!
-  PIDS+=("$CPID")
-  exec 9>"$TMP/hold"
+  # A DNS name: SNI and host verification against DNS:localhost.
+  echo_case "tls-cacert-localhost" "h2 (TLS, ALPN h2), stream 1" \
+    "$TMP/small.in" "wss://localhost:$TLSPORT/echo" --cacert "$TMP/cert.pem"
+
+  # Graceful shutdown: SIGTERM while clients are connected over h2 and
+  # over http/1.1: both get close 1001, the server exits 0.
+  HOLD=()
+  for pol in auto --h1; do
+    mkfifo "$TMP/hold$pol"
+    args=(--insecure)
+    [ "$pol" = auto ] || args+=("$pol")
+    timeout 30 "$H2WS" client "$U" "${args[@]}" <"$TMP/hold$pol" \
+      >"$TMP/hold$pol.cout" 2>"$TMP/hold$pol.cerr" &
+    HOLD+=($!)
+    PIDS+=($!)
+  done
+  exec 8>"$TMP/holdauto" 9>"$TMP/hold--h1"
+  echo "ping" >&8
   echo "ping" >&9
   for _ in $(seq 1 100); do
-    grep -q ping "$TMP/hold.cout" 2>/dev/null && break
+    grep -q ping "$TMP/holdauto.cout" 2>/dev/null &&
+      grep -q ping "$TMP/hold--h1.cout" 2>/dev/null && break
     sleep 0.05
   done
   kill -TERM "$TLSPID"
   wait "$TLSPID"
   src=$?
-  wait "$CPID"
-  crc=$?
-  exec 9>&-
-  if [ "$src" -eq 0 ] && grep -q "1001" "$TMP/hold.cerr"; then
-    ok "sigterm-graceful-1001"
-  else
-    bad "sigterm-graceful-1001" "server exit $src, client exit $crc: $(cat "$TMP/hold.cerr")"
-  fi
+  for p in "${HOLD[@]}"; do wait "$p"; done
+  exec 8>&- 9>&-
+  for pol in auto --h1; do
+    if [ "$src" -eq 0 ] && grep -q "1001" "$TMP/hold$pol.cerr"; then
+      ok "sigterm-graceful-1001-$pol"
+    else
+      bad "sigterm-graceful-1001-$pol" "server exit $src: $(cat "$TMP/hold$pol.cerr")"
+    fi
+  done
 fi
 
 # ---- cleartext server: h2c prior knowledge + HTTP/1.1 on one port -----------
