@@ -39,9 +39,16 @@
  *   HTTP/2 connection per origin is shared by all WebSockets of a client.
  *
  * Threading: everything runs on the loop's thread; no function may be
- * called from another thread.  Callbacks are never called re-entrantly
- * from inside an h2ws_rt_* / h2ws_server_* / h2ws_client_* call, except
- * where stated (accept/refuse inside on_request).
+ * called from another thread.
+ *
+ * When callbacks fire: from the loop (inside h2ws_rt_run()); and from the
+ * calls that end WebSockets: h2ws_client_del(), h2ws_server_del() and
+ * h2ws_server_shutdown() fire on_close for what they end;
+ * h2ws_client_open() may fire on_fail / on_note at once when the request
+ * fails immediately (e.g. the origin's HTTP/2 connection refuses more
+ * streams).  h2ws_rt_ws_send / _ping / _close / _resume never fire
+ * callbacks: their effects are flushed from the loop, once per iteration
+ * (all output of a connection in one TLS write and one uv_write).
  *
  * Errors: functions return 0 or a negative h2ws_error (h2ws/h2ws.h).
  */
