@@ -47,13 +47,33 @@ def says(err, transport):
     return re.search(r"(?<![\w/.-])%s(?![\w/.-])" % re.escape(transport), err) is not None
 
 
-def expect_echo(name, url, args, transport, lines=LINES):
+def expect_echo(name, url, args, transport, lines=LINES, peer=None, peer_rx=None):
+    """Run the client; check exit 0, the echoes, what -v says and, when
+    given, that the peer's own log shows the transport (peer_rx)."""
+    before = count(peer, peer_rx) if peer else 0
     rc, out, err = run_client(url, args, lines)
     T.check(rc == 0, name + ": exit 0 after a clean close", show(rc, out, err))
     T.check(out == lines, name + ": every line echoed back in order", show(rc, out, err))
     T.check(says(err, transport), name + ": -v names transport " + transport, show(rc, out, err))
-    if transport == "h2":
+    if transport in ("h2", "h2c"):
         T.check(not says(err, "http/1.1"), name + ": no HTTP/1.1 fallback", show(rc, out, err))
+    if peer:
+        T.check(wait_count(peer, peer_rx, before + 1),
+                name + ": the peer saw it as " + peer_rx.pattern, "\n".join(peer.out[-5:]))
+
+
+def count(reader, rx):
+    with reader.cv:
+        return sum(1 for line in reader.out if rx.search(line))
+
+
+def wait_count(reader, rx, n, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count(reader, rx) >= n:
+            return True
+        time.sleep(0.05)
+    return count(reader, rx) >= n
 
 
 def start_peer(argv, name):
@@ -62,18 +82,21 @@ def start_peer(argv, name):
     m = r.wait_for(r"PORT (\d+)", timeout=15)
     if not m:
         raise RuntimeError("%s did not start:\n%s" % (name, r.text()))
-    return p, int(m.group(1))
+    return p, r, int(m.group(1))
 
 
-def start_nghttpx(cert, key, backend_port):
+def start_nghttpx(cert, key, backend_port, tls=True):
     last = ""
     for _attempt in range(3):  # a free port can be taken between probe and bind
         port = iu.free_port()
+        front = "127.0.0.1,%d" % port + ("" if tls else ";no-tls")
         p = iu.spawn(["nghttpx", "--conf=" + os.path.join(iu.PEERS, "nghttpx.conf"),
-                      "-f", "127.0.0.1,%d" % port, "-b", "127.0.0.1,%d" % backend_port, key, cert])
+                      "-f", front, "-b", "127.0.0.1,%d" % backend_port,
+                      "--accesslog-file=/dev/stdout",
+                      "--accesslog-format=ACCESS $alpn $method $path $status", key, cert])
         r = iu.LineReader(p)
         if iu.wait_port(port, 10) and p.poll() is None:
-            return p, port
+            return p, r, port
         last = r.text()
         iu.stop(p)
     raise RuntimeError("nghttpx did not start:\n" + last)
@@ -91,17 +114,25 @@ def verify_settings(port, want, name):
                    % (name, want), "alpn=%r value=%r" % (c.alpn, v))
 
 
+WS_H2 = re.compile(r"^WEBSOCKET http/2 ")
+WS_H1 = re.compile(r"^WEBSOCKET http/1\.1 ")
+ACC_H2 = re.compile(r"^ACCESS h2 CONNECT \S+ (101|200)$")
+ACC_H2C = re.compile(r"^ACCESS h2c? CONNECT \S+ (101|200)$")
+ACC_H1 = re.compile(r"^ACCESS http/1\.1 GET /echo 101$")
+
+
 def test_hypercorn(cert, key):
-    p, port = start_peer([iu.PY, os.path.join(iu.PEERS, "asgi_echo.py"), "--cert", cert,
-                          "--key", key], "hypercorn")
+    p, r, port = start_peer([iu.PY, os.path.join(iu.PEERS, "asgi_echo.py"), "--cert", cert,
+                             "--key", key], "hypercorn")
     try:
         url = "wss://127.0.0.1:%d/" % port
         verify_settings(port, 1, "hypercorn")
-        expect_echo("hypercorn --h2", url, ["--h2", "--insecure", "-v"], "h2")
-        expect_echo("hypercorn auto", url, ["--insecure", "-v"], "h2")
+        expect_echo("hypercorn --h2", url, ["--h2", "--insecure", "-v"], "h2", peer=r, peer_rx=WS_H2)
+        expect_echo("hypercorn auto", url, ["--insecure", "-v"], "h2", peer=r, peer_rx=WS_H2)
         expect_echo("hypercorn --h2 --compress (D3)", url,
-                    ["--h2", "--insecure", "--compress", "-v"], "h2")
-        expect_echo("hypercorn --h1", url, ["--h1", "--insecure", "-v"], "http/1.1")
+                    ["--h2", "--insecure", "--compress", "-v"], "h2", peer=r, peer_rx=WS_H2)
+        expect_echo("hypercorn --h1", url, ["--h1", "--insecure", "-v"], "http/1.1",
+                    peer=r, peer_rx=WS_H1)
         # H7: the app refuses /nope before accepting (Hypercorn answers 403)
         rc, out, err = run_client("wss://127.0.0.1:%d/nope" % port, ["--h2", "--insecure", "-v"])
         T.check(rc == 3, "hypercorn refuses /nope over h2: exit 3 (handshake refused)", show(rc, out, err))
@@ -110,22 +141,33 @@ def test_hypercorn(cert, key):
         T.check(p.poll() is None, "hypercorn still running", "exit=%r" % p.poll())
     finally:
         iu.stop(p)
+    # cleartext: HTTP/2 with prior knowledge (h2c) on a ws:// URL
+    p, r, port = start_peer([iu.PY, os.path.join(iu.PEERS, "asgi_echo.py")], "hypercorn cleartext")
+    try:
+        url = "ws://127.0.0.1:%d/" % port
+        expect_echo("hypercorn ws:// --h2 (prior knowledge)", url, ["--h2", "-v"], "h2c",
+                    peer=r, peer_rx=WS_H2)
+        expect_echo("hypercorn ws:// --h1", url, ["--h1", "-v"], "http/1.1", peer=r, peer_rx=WS_H1)
+    finally:
+        iu.stop(p)
 
 
 def test_nghttpx(cert, key):
-    b, bport = start_peer([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py")], "websockets backend")
+    b, _br, bport = start_peer([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py")],
+                               "websockets backend")
     n = None
     try:
-        n, port = start_nghttpx(cert, key, bport)
+        n, nr, port = start_nghttpx(cert, key, bport)
         url = "wss://127.0.0.1:%d/echo" % port
         verify_settings(port, 1, "nghttpx")
-        expect_echo("nghttpx --h2", url, ["--h2", "--insecure", "-v"], "h2")
-        expect_echo("nghttpx auto", url, ["--insecure", "-v"], "h2")
+        expect_echo("nghttpx --h2", url, ["--h2", "--insecure", "-v"], "h2", peer=nr, peer_rx=ACC_H2)
+        expect_echo("nghttpx auto", url, ["--insecure", "-v"], "h2", peer=nr, peer_rx=ACC_H2)
         expect_echo("nghttpx --h2 --compress (pitfall 20)", url,
-                    ["--h2", "--insecure", "--compress", "-v"], "h2")
+                    ["--h2", "--insecure", "--compress", "-v"], "h2", peer=nr, peer_rx=ACC_H2)
         expect_echo("nghttpx --h2 --no-compress", url,
-                    ["--h2", "--insecure", "--no-compress", "-v"], "h2")
-        expect_echo("nghttpx --h1", url, ["--h1", "--insecure", "-v"], "http/1.1")
+                    ["--h2", "--insecure", "--no-compress", "-v"], "h2", peer=nr, peer_rx=ACC_H2)
+        expect_echo("nghttpx --h1", url, ["--h1", "--insecure", "-v"], "http/1.1",
+                    peer=nr, peer_rx=ACC_H1)
         # H9: the backend drops its TCP connection after one echo; nghttpx
         # ends the stream without a close frame: abnormal closure (1006)
         rc, out, err = run_client("wss://127.0.0.1:%d/abort" % port, ["--h2", "--insecure", "-v"],
@@ -136,6 +178,13 @@ def test_nghttpx(cert, key):
                 show(rc, out, err))
         T.check(n.poll() is None and b.poll() is None, "nghttpx and backend still running",
                 "nghttpx=%r backend=%r" % (n.poll(), b.poll()))
+        iu.stop(n)
+        # cleartext frontend: h2c prior knowledge and HTTP/1.1 on one port
+        n, nr, port = start_nghttpx(cert, key, bport, tls=False)
+        url = "ws://127.0.0.1:%d/echo" % port
+        expect_echo("nghttpx ws:// --h2 (prior knowledge)", url, ["--h2", "-v"], "h2c",
+                    peer=nr, peer_rx=ACC_H2C)
+        expect_echo("nghttpx ws:// --h1", url, ["--h1", "-v"], "http/1.1", peer=nr, peer_rx=ACC_H1)
     finally:
         if n is not None:
             iu.stop(n)
@@ -145,8 +194,8 @@ def test_nghttpx(cert, key):
 def test_fallback(cert, key):
     # Hypercorn speaking h2 but without RFC 8441 (SETTINGS value absent):
     # the Go-after-golang/go#71128 situation. WebSockets work over HTTP/1.1.
-    p, port = start_peer([iu.PY, os.path.join(iu.PEERS, "asgi_echo.py"), "--cert", cert,
-                          "--key", key, "--no-connect-protocol"], "hypercorn (no 8441)")
+    p, r, port = start_peer([iu.PY, os.path.join(iu.PEERS, "asgi_echo.py"), "--cert", cert,
+                             "--key", key, "--no-connect-protocol"], "hypercorn (no 8441)")
     try:
         url = "wss://127.0.0.1:%d/" % port
         verify_settings(port, 0, "hypercorn without RFC 8441")
@@ -155,14 +204,16 @@ def test_fallback(cert, key):
         T.check(RX_8441.search(err) is not None and out == [],
                 "no ENABLE_CONNECT_PROTOCOL + --h2: clear message, nothing echoed", show(rc, out, err))
         expect_echo("no ENABLE_CONNECT_PROTOCOL, auto: falls back to HTTP/1.1 (H3)", url,
-                    ["--insecure", "-v"], "http/1.1")
-        T.check(p.poll() is None, "hypercorn (no 8441) still running (no :protocol sent to it)",
-                "exit=%r" % p.poll())
+                    ["--insecure", "-v"], "http/1.1", peer=r, peer_rx=WS_H1)
+        T.check(count(r, WS_H2) == 0,
+                "pitfall 4: no extended CONNECT sent to a server without the setting",
+                "\n".join(r.out[-5:]))
+        T.check(p.poll() is None, "hypercorn (no 8441) still running", "exit=%r" % p.poll())
     finally:
         iu.stop(p)
     # python3-websockets behind TLS with ALPN http/1.1 only: no h2 at all
-    b, bport = start_peer([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py"), "--cert", cert,
-                           "--key", key], "websockets TLS server")
+    b, _br, bport = start_peer([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py"), "--cert", cert,
+                                "--key", key], "websockets TLS server")
     try:
         url = "wss://127.0.0.1:%d/echo" % bport
         expect_echo("HTTP/1.1-only server, auto: HTTP/1.1 (pitfall 19)", url,
@@ -178,7 +229,6 @@ def test_fallback(cert, key):
                 show(rc, out, err))
     finally:
         iu.stop(b)
-
 
 if __name__ == "__main__":
     BIN = iu.h2ws_bin()

@@ -2,7 +2,8 @@
 # Interop peer: an ASGI WebSocket echo app served by Hypercorn (third-party
 # RFC 8441 server) on 127.0.0.1, TLS with ALPN h2 + http/1.1 (cleartext
 # without --cert). Prints
-# "PORT <n>" once listening. --no-connect-protocol makes Hypercorn's HTTP/2
+# "PORT <n>" once listening and "WEBSOCKET http/<version> <path>" per
+# WebSocket. --no-connect-protocol makes Hypercorn's HTTP/2
 # side omit SETTINGS_ENABLE_CONNECT_PROTOCOL (a real h2 server with
 # WebSockets over HTTP/1.1 only), for the client fallback test.
 import argparse
@@ -32,6 +33,8 @@ async def app(scope, receive, send):
         msg = await receive()
         if msg["type"] != "websocket.connect":
             return
+        # tells the tests which transport really carried the WebSocket
+        print("WEBSOCKET http/%s %s" % (scope.get("http_version"), scope["path"]), flush=True)
         if scope["path"] == "/nope":
             await send({"type": "websocket.close", "code": 1008})
             return
