@@ -53,10 +53,12 @@
  *
  * Window policy (settings below): connection window `connection_window`
  * (default 16 MiB); each stream starts at `stream_window` (default 256 KiB,
- * sent as SETTINGS_INITIAL_WINDOW_SIZE) and is auto-tuned: when a stream
- * whose reader is keeping up (not paused, nothing buffered) finds its
- * remaining window below a quarter of its size on arrival of DATA, its
- * window is doubled, up to `stream_window_max` (default 4 MiB).  Worst-case
+ * sent as SETTINGS_INITIAL_WINDOW_SIZE) and is auto-tuned: when DATA
+ * arrives on a stream whose reader is keeping up (not paused, nothing
+ * buffered) and the credit the peer has left (what we granted on the wire
+ * minus what arrived) is below a quarter of the window, the peer is limited
+ * by the window rather than by our reader, so the window is doubled, up to
+ * `stream_window_max` (default 4 MiB).  Worst-case
  * buffered receive memory per session is therefore
  *   max_websockets * stream_window_max  (+ per-stream header caps),
  * and a stream that pauses early holds at most its current (small) window.

@@ -49,7 +49,7 @@ static size_t ws_feed(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
      * fatal engine error (callback failure, NOMEM) cannot flush: reset. */
     if (rv == H2WS_ERR_CALLBACK_FAILURE || rv == H2WS_ERR_NOMEM ||
         rv == H2WS_ERR_INTERNAL)
-      stream_fail(s, st, NGHTTP2_INTERNAL_ERROR);
+      stream_fail(s, st, NGHTTP2_CANCEL);
     st->ws_failed = 1;
     nread = n;
   }

@@ -978,7 +978,9 @@ static void H10_paused_stream_stalls_only_itself(void) {
   h2ws_h2_settings_default(&set);
   set.stream_window = 65536;
   set.stream_window_max = 65536;
-  set.connection_window = 1u << 20;
+  /* the smallest connection window: if a stalled stream kept connection
+   * credit, its buffered 64 KiB would freeze the sibling */
+  set.connection_window = 65535;
   h2ws_h2_session *c = new_client(&ca, &set);
   h2ws_h2_session *s = new_server(&sa, 1, NULL);
   int32_t a_id, b_id;
@@ -1283,9 +1285,10 @@ static void H7_client_reports_refusals(void) {
 }
 
 /* Every allocation failing in turn: no crash, no leak. */
+static long failmalloc_total = 400;
 static void failmalloc_pump(void) {
-  for (long k = 1; k < 400; k++) {
-    tu_alloc al = {0, k, 0};
+  for (long k = 0; k <= failmalloc_total; k++) {
+    tu_alloc al = {0, k, 0}; /* k == 0: count only */
     h2ws_mem m = tu_mem(&al);
     app ca, sa;
     memset(&ca, 0, sizeof(ca));
@@ -1310,6 +1313,11 @@ static void failmalloc_pump(void) {
     h2ws_h2_session_del(c);
     h2ws_h2_session_del(s);
     CHECK_EQ(al.live, 0);
+    if (k == 0) {
+      /* a run without failure: every allocation index gets its turn */
+      CHECK_EQ(ca.opened, 1);
+      failmalloc_total = al.count + 1;
+    }
   }
 }
 
@@ -1448,6 +1456,98 @@ static void H11_plain_bodies(void) {
   h2ws_h2_session_del(s);
 }
 
+/* pitfall 18: above our SETTINGS_MAX_CONCURRENT_STREAMS a stream is
+ * refused with RST_STREAM, never queued.  Frames are built by hand (an
+ * nghttp2 client would hold the third request back itself). */
+static size_t headers_frame(nghttp2_hd_deflater *def, uint8_t *out,
+                            int32_t id) {
+  nghttp2_nv nva[6];
+  const char *h[][2] = {{":method", "CONNECT"}, {":protocol", "websocket"},
+                        {":scheme", "https"},   {":path", "/echo"},
+                        {":authority", "x"},    {"sec-websocket-version", "13"}};
+  for (int i = 0; i < 6; i++) {
+    nva[i].name = (uint8_t *)(uintptr_t)h[i][0];
+    nva[i].namelen = strlen(h[i][0]);
+    nva[i].value = (uint8_t *)(uintptr_t)h[i][1];
+    nva[i].valuelen = strlen(h[i][1]);
+    nva[i].flags = 0;
+  }
+  ssize_t n = nghttp2_hd_deflate_hd(def, out + 9, 512, nva, 6);
+  if (n < 0) return 0;
+  out[0] = 0;
+  out[1] = (uint8_t)(n >> 8);
+  out[2] = (uint8_t)n;
+  out[3] = NGHTTP2_HEADERS;
+  out[4] = NGHTTP2_FLAG_END_HEADERS;
+  out[5] = (uint8_t)(id >> 24);
+  out[6] = (uint8_t)(id >> 16);
+  out[7] = (uint8_t)(id >> 8);
+  out[8] = (uint8_t)id;
+  return 9 + (size_t)n;
+}
+
+/* Sends preface + 3 extended CONNECTs (streams 1, 3, 5) by hand to a
+ * server with `set`; returns the server's output after them. */
+static size_t three_connects(h2ws_h2_session *s, const uint8_t **po) {
+  static const uint8_t pre[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                               "\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+                               "\x00\x00\x00\x04\x01\x00\x00\x00\x00";
+  size_t nr, ol;
+  h2ws_h2_session_recv(s, pre, sizeof(pre) - 1, &nr, 0);
+  h2ws_h2_session_send(s, po, &ol, 0);
+  h2ws_h2_session_send_consumed(s, ol);
+  nghttp2_hd_deflater *def;
+  if (nghttp2_hd_deflate_new(&def, 4096) != 0) return 0;
+  for (int i = 0; i < 3; i++) {
+    uint8_t fr[600];
+    size_t fl = headers_frame(def, fr, 2 * i + 1);
+    h2ws_h2_session_recv(s, fr, fl, &nr, 0);
+  }
+  nghttp2_hd_deflate_del(def);
+  h2ws_h2_session_send(s, po, &ol, 0);
+  return ol;
+}
+
+static uint32_t u32at(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void pitfall18_stream_limit_refused(void) {
+  /* our WebSocket limit: RST_STREAM REFUSED_STREAM, connection lives */
+  app a;
+  memset(&a, 0, sizeof(a));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.max_websockets = 2;
+  h2ws_h2_session *s = new_server(&a, 1, &set);
+  const uint8_t *o;
+  size_t ol = three_connects(s, &o);
+  long at = find_frame(o, ol, 0, NGHTTP2_RST_STREAM);
+  CHECK(at >= 0);
+  CHECK_EQ(u32at(o + at + 5), 5); /* the third stream */
+  CHECK_EQ(u32at(o + at + 9), NGHTTP2_REFUSED_STREAM);
+  CHECK_EQ(find_frame(o, ol, 0, NGHTTP2_GOAWAY), -1);
+  CHECK_EQ(a.ws_requests, 2);
+  CHECK(h2ws_h2_session_want_read(s));
+  h2ws_h2_session_send_consumed(s, ol);
+  h2ws_h2_session_del(s);
+
+  /* a peer that ignores our acknowledged SETTINGS_MAX_CONCURRENT_STREAMS:
+   * nghttp2 1.52 makes that a connection error (documented in
+   * docs/h2-errors.md); keep max_websockets below the stream limit so
+   * WebSockets hit the stream-level refusal first */
+  memset(&a, 0, sizeof(a));
+  h2ws_h2_settings_default(&set);
+  set.max_concurrent_streams = 2;
+  s = new_server(&a, 1, &set);
+  ol = three_connects(s, &o);
+  at = find_frame(o, ol, 0, NGHTTP2_GOAWAY);
+  CHECK(at >= 0);
+  CHECK_EQ(u32at(o + at + 13), NGHTTP2_PROTOCOL_ERROR);
+  h2ws_h2_session_send_consumed(s, ol);
+  h2ws_h2_session_del(s);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"H1_setting_only_with_route", H1_setting_only_with_route},
@@ -1460,6 +1560,7 @@ int main(void) {
       {"pitfall3_protocol_before_ack", pitfall3_protocol_before_ack},
       {"H9_linger_reset", H9_linger_reset},
       {"H11_plain_bodies", H11_plain_bodies},
+      {"pitfall18_stream_limit_refused", pitfall18_stream_limit_refused},
       {"H8_frames_span_data_frames", H8_frames_span_data_frames},
       {"H9_end_stream_vs_rst", H9_end_stream_vs_rst},
       {"H10_paused_stream_stalls_only_itself",
