@@ -354,9 +354,9 @@ void h2ws_client_settings_default(h2ws_client_settings *settings);
 int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
                     const h2ws_client_settings *settings);
 
-/* Closes every connection of the client (WebSockets still open get
- * on_close 1006) and frees it once the loop has released them.  NULL
- * allowed. */
+/* Closes every connection of the client at once (WebSockets still open
+ * get on_close 1006, those not yet open on_fail) and frees it.  Not from
+ * inside a callback of this client's WebSockets.  NULL allowed. */
 void h2ws_client_del(h2ws_client *cl);
 
 typedef struct h2ws_client_ws_options {

@@ -513,7 +513,12 @@ static void conn_update_timer(rt_conn *c) {
 /* One connection's work for this loop iteration. */
 static void conn_flush(rt_conn *c) {
   int rv = 0;
-  if (c->state == RT_CONN_CLOSING || c->state == RT_CONN_CONNECTING) return;
+  if (c->state == RT_CONN_CLOSING) return;
+  if (c->close_requested) {
+    h2ws__conn_close(c, 0);
+    return;
+  }
+  if (c->state == RT_CONN_CONNECTING) return;
   /* Resume a paused protocol once it can take input again. */
   if (c->state == RT_CONN_OPEN && c->paused && c->ops &&
       c->ops->can_resume && c->ops->can_resume(c)) {

@@ -385,7 +385,9 @@ void h2ws__h1_shutdown(rt_conn *c, rt_h1 *h1) {
                          h2ws__rt_now(c->rt));
     h2ws__conn_mark(c);
   } else if (h1->mode == H1_HEAD) {
-    h2ws__conn_close(c, 0);
+    /* at the next flush: we may be inside this connection's handler */
+    c->close_requested = 1;
+    h2ws__conn_mark(c);
   }
 }
 

@@ -113,6 +113,7 @@ struct rt_conn {
   int shut_down;       /* uv_shutdown issued */
   int shutdown_done;
   int closing_after_write;
+  int close_requested; /* closed at the next flush (safe from callbacks) */
   /* lists */
   int is_dirty;
   rt_conn *dirty_next, *dirty_prev;

@@ -483,8 +483,10 @@ int h2ws_server_shutdown(h2ws_server *srv) {
       h2ws__h2_shutdown(c->proto, srv->settings.drain_ms);
     else if (h2ws__proto_is_h1(c))
       h2ws__h1_shutdown(c, c->proto);
-    else
-      h2ws__conn_close(c, 0); /* handshake or sniffing: nothing to save */
+    else { /* handshake or sniffing: nothing to save */
+      c->close_requested = 1;
+      h2ws__conn_mark(c);
+    }
   }
   if (srv->nconns > 0) {
     /* A bound on the drain, a little after the protocols' own. */
