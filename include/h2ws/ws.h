@@ -192,11 +192,12 @@ void h2ws_ws_del(h2ws_ws *ws);
  * bytes were consumed; it is less than inlen only when a callback paused
  * (H2WS_ERR_PAUSE) or on an error: the caller must feed the rest later.
  * After H2WS_ERR_PAUSE, resume by calling h2ws_ws_recv() with the rest of
- * the input EVEN WHEN THE REST IS EMPTY (in = NULL, inlen = 0 is fine):
- * the engine may still owe callbacks for bytes it already consumed (e.g.
- * on_msg_end after a paused last on_msg_data, or inflated output).  Call
- * it again while it keeps returning H2WS_ERR_PAUSE.  The engine allocates
- * nothing per frame or message here (streaming mode).
+ * the input.  When the pause leaves callbacks owed for input already
+ * consumed (on_msg_end after a paused last on_msg_data, inflated output),
+ * the engine reports the last consumed byte as unconsumed and skips it
+ * when it is fed again, so the rest is never empty in that case; calling
+ * with an empty input (in = NULL, inlen = 0) also resumes.  The engine
+ * allocates nothing per frame or message here (streaming mode).
  * Returns:
  *   0                         all input consumed;
  *   H2WS_ERR_PAUSE            a callback paused; *pnread tells how far;

@@ -49,6 +49,7 @@ struct h2ws_ws {
   int msg_compressed;
   int infl_pending;     /* the inflater may hold output not yet delivered */
   int infl_done;        /* the inflater finished the current message */
+  int skip;             /* the next input byte was already processed */
   uint64_t msg_wire;    /* payload bytes announced by this message's frames */
   uint64_t msg_size;    /* bytes delivered for this message (after inflate) */
   h2ws__utf8 utf8;
@@ -660,6 +661,11 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
   if (ws->in_callback) return H2WS_ERR_INVALID_STATE;
   if (ws->fatal) return ws->fatal;
   if (!in) in = ws_empty;
+  if (ws->skip && inlen > 0) {
+    /* The byte held back at the last pause comes again: already done. */
+    ws->skip = 0;
+    pos = 1;
+  }
   while (!recv_stopped(ws)) {
     if (ws->rstate == RS_HEADER) {
       if (pos == inlen) break;
@@ -712,8 +718,17 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
   /* RFC 6455 §5.5.1: after the peer's Close nothing more is read; a failed
    * WebSocket ignores its input too. */
   if (recv_stopped(ws) && !ws->fatal) pos = inlen;
-  if (pnread) *pnread = pos;
   if (rv == H2WS_ERR_PAUSE && recv_stopped(ws)) rv = 0;
+  if (rv == H2WS_ERR_PAUSE && pos > 0 &&
+      (ws->rstate == RS_END || (ws->rstate == RS_PAYLOAD && ws->remaining == 0))) {
+    /* The pause left callbacks owed for consumed input (on_msg_end, the
+     * inflater's drain).  Report the last byte as unconsumed so that a
+     * caller re-feeding only the unconsumed rest still resumes us; it is
+     * skipped when it comes again. */
+    pos--;
+    ws->skip = 1;
+  }
+  if (pnread) *pnread = pos;
   return rv;
 }
 

@@ -811,6 +811,55 @@ static void W7_on_writable_after_full(void) {
   h2ws_ws_del(ws);
 }
 
+/* A pause on the last data chunk leaves on_msg_end owed: the engine
+ * reports the last byte unconsumed, so re-feeding only the unconsumed rest
+ * resumes it (the byte is not delivered twice); an empty feed also does. */
+static void W7_pause_owed_end_holds_back_a_byte(void) {
+  uint8_t in[32];
+  size_t n = mkframe(in, 1, 0, 1, K, "abc", 3), nread;
+  for (int empty = 0; empty < 2; empty++) {
+    tc t;
+    CHECK_EQ(tc_new(&t, H2WS_ROLE_SERVER, NULL), 0);
+    t.pause = 1;
+    CHECK_EQ(h2ws_ws_recv(t.ws, in, n, &nread, 0), H2WS_ERR_PAUSE); /* begin */
+    CHECK_EQ(nread, 6);
+    CHECK_EQ(h2ws_ws_recv(t.ws, in + 6, n - 6, &nread, 0), H2WS_ERR_PAUSE); /* data */
+    CHECK_EQ(nread, 2);
+    CHECK(strcmp(t.log, " begin(1) d:abc") == 0);
+    if (empty) {
+      /* resuming with the held-back byte and with nothing both work */
+      CHECK_EQ(h2ws_ws_recv(t.ws, in + 8, 1, &nread, 0), H2WS_ERR_PAUSE);
+      CHECK_EQ(nread, 1);
+    } else {
+      t.pause = 0;
+      CHECK_EQ(h2ws_ws_recv(t.ws, in + 8, 1, &nread, 0), 0);
+      CHECK_EQ(nread, 1);
+    }
+    CHECK(strcmp(t.log, " begin(1) d:abc end") == 0);
+    t.pause = 0;
+    CHECK_EQ(h2ws_ws_recv(t.ws, NULL, 0, &nread, 0), 0);
+    CHECK(strcmp(t.log, " begin(1) d:abc end") == 0);
+    h2ws_ws_del(t.ws);
+  }
+  /* whole-message mode, zero-length final frame: same */
+  h2ws_ws_settings s = *defaults();
+  s.whole_messages = 1;
+  tc t;
+  CHECK_EQ(tc_new(&t, H2WS_ROLE_SERVER, &s), 0);
+  t.pause = 1;
+  n = mkframe(in, 0, 0, 2, K, "xy", 2);
+  n += mkframe(in + n, 1, 0, 9, K, "", 0);
+  size_t cut = n;
+  n += mkframe(in + n, 1, 0, 0, K, "", 0);
+  CHECK_EQ(h2ws_ws_recv(t.ws, in, n, &nread, 0), H2WS_ERR_PAUSE); /* ping */
+  CHECK_EQ(nread, cut);
+  t.pause = 0;
+  CHECK_EQ(h2ws_ws_recv(t.ws, in + cut, n - cut, &nread, 0), 0);
+  CHECK_EQ(nread, n - cut);
+  CHECK(strcmp(t.log, " ping: msg(2,2):xy") == 0);
+  h2ws_ws_del(t.ws);
+}
+
 /* ---- send path ---------------------------------------------------------- */
 
 static void W1_send_minimal_lengths_and_masking(void) {
@@ -1093,6 +1142,7 @@ int main(void) {
       {"W7_max_message_size", W7_max_message_size},
       {"W7_max_output_and_reserve", W7_max_output_and_reserve},
       {"W7_on_writable_after_full", W7_on_writable_after_full},
+      {"W7_pause_owed_end_holds_back_a_byte", W7_pause_owed_end_holds_back_a_byte},
       {"new_rejects_bad_arguments", new_rejects_bad_arguments},
       {"whole_messages_mode", whole_messages_mode},
       {"reentrancy_rejected", reentrancy_rejected},

@@ -140,21 +140,20 @@ static void peers_del(peer *c, peer *s) {
  * bytes moved, or a negative error. */
 static long move(peer *a, peer *b, uint32_t *seed, size_t maxchunk) {
   long moved = 0;
-  int paused = 0;
   for (int rounds = 0; rounds < 1000000; rounds++) {
     const uint8_t *d;
     size_t n;
     int rv = h2ws_ws_send(a->ws, &d, &n, 0);
     if (rv) return rv;
-    /* after a pause, resume with the rest even when it is empty: the
-     * engine may owe callbacks for input it already consumed */
-    if (n == 0 && !paused) break;
+    /* after a pause the rest is fed again; the engine holds back a byte
+     * when it owes callbacks, so an empty rest needs no extra call (the
+     * empty resume is exercised by test_conn) */
+    if (n == 0) break;
     size_t k = 1 + tu_rand(seed) % maxchunk;
     if (k > n) k = n;
     size_t nread = 0;
     rv = h2ws_ws_recv(b->ws, d, k, &nread, 0);
     if (rv != 0 && rv != H2WS_ERR_PAUSE) return rv;
-    paused = rv == H2WS_ERR_PAUSE;
     if (nread > k) return -10000;
     h2ws_ws_send_consumed(a->ws, nread);
     moved += (long)nread;
