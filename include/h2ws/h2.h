@@ -58,10 +58,13 @@
  * buffered) and the credit the peer has left (what we granted on the wire
  * minus what arrived) is below a quarter of the window, the peer is limited
  * by the window rather than by our reader, so the window is doubled, up to
- * `stream_window_max` (default 4 MiB).  Worst-case
+ * `stream_window_max` (default 4 MiB), as long as the session-wide
+ * `stream_window_budget` (default 32 MiB) for that growth lasts.  Worst-case
  * buffered receive memory per session is therefore
- *   max_websockets * stream_window_max  (+ per-stream header caps),
- * and a stream that pauses early holds at most its current (small) window.
+ *   max_websockets * stream_window + stream_window_budget
+ * (100 * 256 KiB + 32 MiB = 57 MiB with the defaults, plus per-stream
+ * header caps), and a stream that pauses early holds at most its current
+ * (small) window.
  * Output memory is bounded by `max_output` plus each engine's own cap.
  *
  * Bytes discarded when a stream closes (RST_STREAM, shutdown) need no
@@ -151,6 +154,10 @@ typedef struct h2ws_h2_settings {
   /* Auto-tuning ceiling for a stream receive window; equal to
    * stream_window disables auto-tuning.  Default 4 MiB. */
   uint32_t stream_window_max;
+  /* Session-wide cap on what auto-tuning may add to stream windows in
+   * total (bytes above stream_window, summed over open streams); released
+   * when a stream closes.  Default 32 MiB. */
+  size_t stream_window_budget;
   /* SETTINGS_MAX_FRAME_SIZE we advertise (16384..16777215).  Default
    * 16384. */
   uint32_t max_frame_size;
@@ -213,7 +220,8 @@ typedef struct h2ws_h2_callbacks {
   /* --- client ----------------------------------------------------------
    * The WebSocket on `stream_id` is open: the server answered 2xx and its
    * subprotocol and extensions check out.  `ws` is the engine (owned by
-   * the session until on_ws_closed); subprotocol is NULL if none.
+   * the session until on_ws_closed); subprotocol is NULL if none (valid
+   * until the callback returns: copy it).
    * `request_user_data` is h2ws_h2_ws_options.user_data. */
   int (*on_ws_open)(h2ws_h2_session *session, int32_t stream_id, h2ws_ws *ws,
                     const char *subprotocol, void *request_user_data,
@@ -470,6 +478,11 @@ void h2ws_h2_ws_options_default(h2ws_h2_ws_options *options);
  * with H2WS_ERR_H2_NO_EXTENDED_CONNECT.  If the settings are already
  * known the request is submitted at once and *pstream_id gets its id.
  * Options are copied.
+ * Never queued behind the server's SETTINGS_MAX_CONCURRENT_STREAMS
+ * (pitfall 18: a WebSocket holds its slot for its lifetime): when the
+ * server's limit is reached the call fails with
+ * H2WS_ERR_H2_TOO_MANY_STREAMS (on_ws_refused with it for a queued
+ * request) so the caller opens another connection.
  * Returns 0; H2WS_ERR_INVALID_ARGUMENT (missing authority/path/callbacks,
  * bad scheme or header); H2WS_ERR_H2_NO_EXTENDED_CONNECT (the server is
  * known not to support RFC 8441); H2WS_ERR_H2_TOO_MANY_STREAMS;

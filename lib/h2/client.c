@@ -118,8 +118,21 @@ void h2ws_h2_ws_options_default(h2ws_h2_ws_options *o) {
   o->pmd_offer.enabled = 0;
 }
 
+/* Nonzero if one more stream would exceed the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 would hold the request back
+ * until a stream closes: for WebSockets that can be forever). */
+static int server_stream_limit_reached(const h2ws_h2_session *s) {
+  uint32_t max = nghttp2_session_get_remote_settings(
+      s->ngs, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  size_t n = 0;
+  for (const h2_stream *st = s->streams; st; st = st->next) n++;
+  return n >= max; /* every stream of ours holds a slot until closed */
+}
+
 /* Sends the extended CONNECT (RFC 8441 §4, SPEC H4). */
 static int creq_submit(h2ws_h2_session *s, h2_creq *r, int32_t *pid) {
+  /* pitfall 18: never queue behind the server's stream limit */
+  if (server_stream_limit_reached(s)) return H2WS_ERR_H2_TOO_MANY_STREAMS;
   nghttp2_nv *nva = h2ws__malloc(s->mem, (10 + r->nheaders) * sizeof(*nva));
   if (!nva) return H2WS_ERR_NOMEM;
   char ext[H2WS_PMD_MAX_VALUE_LEN];

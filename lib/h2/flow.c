@@ -68,9 +68,13 @@ static void autotune(h2ws_h2_session *s, h2_stream *st, size_t len) {
   uint32_t nw = st->window * 2;
   if (nw > s->set.stream_window_max || nw < st->window)
     nw = s->set.stream_window_max;
+  size_t grow = nw - st->window;
+  if (s->window_grown + grow > s->set.stream_window_budget) return;
   if (nghttp2_session_set_local_window_size(s->ngs, NGHTTP2_FLAG_NONE, st->id,
-                                            (int32_t)nw) == 0)
+                                            (int32_t)nw) == 0) {
     st->window = nw;
+    s->window_grown += grow;
+  }
 }
 
 int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,

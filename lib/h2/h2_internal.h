@@ -95,6 +95,7 @@ struct h2ws_h2_session {
   int fatal;
   h2_stream *streams;   /* list head */
   size_t nws;           /* WebSocket streams (open or requested) */
+  size_t window_grown;  /* auto-tuning growth in use (stream_window_budget) */
   /* client: peer SETTINGS gate */
   int peer_settings_seen;
   int peer_connect_protocol;

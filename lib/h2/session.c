@@ -14,6 +14,7 @@ void h2ws_h2_settings_default(h2ws_h2_settings *st) {
   st->connection_window = 16u << 20;
   st->stream_window = 256u << 10;
   st->stream_window_max = 4u << 20;
+  st->stream_window_budget = 32u << 20;
   st->max_frame_size = 16384;
   st->max_output = 256u << 10;
   st->max_header_bytes = 64u << 10;
@@ -83,6 +84,7 @@ void h2ws__h2_stream_free(h2ws_h2_session *s, h2_stream *st) {
   if (st->kind == H2_KIND_WS || st->kind == H2_KIND_WS_REQUEST ||
       st->kind == H2_KIND_WS_CLIENT_WAIT)
     s->nws--;
+  s->window_grown -= st->window - s->set.stream_window; /* budget back */
   if (st->id > 0 && s->ngs) nghttp2_session_set_stream_user_data(s->ngs, st->id, NULL);
   stream_free_headers(s, st);
   h2ws_ws_del(st->ws);

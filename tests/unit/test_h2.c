@@ -1548,6 +1548,63 @@ static void pitfall18_stream_limit_refused(void) {
   h2ws_h2_session_del(s);
 }
 
+/* pitfall 18, client side: the server's stream limit makes the open fail
+ * at once (queued requests are refused) instead of waiting forever. */
+static void pitfall18_client_never_queues(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.max_concurrent_streams = 2;
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, &set);
+  for (int i = 0; i < 3; i++) CHECK_EQ(open_ws(c, &ca, "/echo", 2 * i + 1), 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 2);
+  CHECK_EQ(ca.refused, 1);
+  CHECK_EQ(ca.refused_error, H2WS_ERR_H2_TOO_MANY_STREAMS);
+  h2ws_h2_ws_options o;
+  h2ws_h2_ws_options_default(&o);
+  o.authority = "x";
+  o.callbacks = &cli_ws_cb;
+  int32_t id;
+  CHECK_EQ(h2ws_h2_client_open_ws(c, &o, &id), H2WS_ERR_H2_TOO_MANY_STREAMS);
+  /* a slot frees when a WebSocket ends */
+  CHECK_EQ(h2ws_ws_submit_close(ca.ws[0], 1000, NULL, 0, 0), 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.rec[1].close_code, 1000);
+  CHECK(open_ws(c, &ca, "/echo", 7) > 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 3);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
+/* The growth budget caps auto-tuning across streams. */
+static void H10_window_budget(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.stream_window = 16384;
+  set.stream_window_max = 1u << 20;
+  set.stream_window_budget = 0; /* no growth at all */
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, &set);
+  open_ws(c, &ca, "/echo", 1);
+  pump2(c, s, 0);
+  static uint8_t big[600000];
+  memset(big, 'z', sizeof(big));
+  CHECK_EQ(h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_BINARY, big, sizeof(big)), 0);
+  int rounds = pump2(c, s, 0);
+  CHECK_EQ(sa.rec[1].bytes, sizeof(big));
+  CHECK(rounds >= 600000 / 16384); /* a fixed 16 KiB window */
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"H1_setting_only_with_route", H1_setting_only_with_route},
@@ -1561,6 +1618,8 @@ int main(void) {
       {"H9_linger_reset", H9_linger_reset},
       {"H11_plain_bodies", H11_plain_bodies},
       {"pitfall18_stream_limit_refused", pitfall18_stream_limit_refused},
+      {"pitfall18_client_never_queues", pitfall18_client_never_queues},
+      {"H10_window_budget", H10_window_budget},
       {"H8_frames_span_data_frames", H8_frames_span_data_frames},
       {"H9_end_stream_vs_rst", H9_end_stream_vs_rst},
       {"H10_paused_stream_stalls_only_itself",
