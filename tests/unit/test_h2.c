@@ -124,6 +124,25 @@ static void raw_init(raw *r, uint32_t initial_window) {
   nghttp2_submit_settings(r->ngs, NGHTTP2_FLAG_NONE, iv, 1);
 }
 
+/* How pump_raw feeds the server: 0 whole chunks, 1 one byte at a time,
+ * 2 random splits (split-feed invariance: same answers every way). */
+static int feed_split;
+static uint32_t split_rng = 7;
+
+static void feed(h2ws_h2_session *srv, const uint8_t *d, size_t n,
+                 uint64_t now) {
+  size_t nr;
+  while (n > 0) {
+    size_t k = n;
+    if (feed_split == 1) k = 1;
+    else if (feed_split == 2) k = 1 + tu_rand(&split_rng) % 40;
+    if (k > n) k = n;
+    h2ws_h2_session_recv(srv, d, k, &nr, now);
+    d += k;
+    n -= k;
+  }
+}
+
 /* Moves bytes both ways until nothing moves. */
 static void pump_raw(h2ws_h2_session *srv, raw *r, uint64_t now) {
   for (int i = 0; i < 10000; i++) {
@@ -131,8 +150,7 @@ static void pump_raw(h2ws_h2_session *srv, raw *r, uint64_t now) {
     const uint8_t *d;
     ssize_t n;
     while ((n = nghttp2_session_mem_send(r->ngs, &d)) > 0) {
-      size_t nr;
-      h2ws_h2_session_recv(srv, d, (size_t)n, &nr, now);
+      feed(srv, d, (size_t)n, now);
       moved = 1;
     }
     const uint8_t *o;
@@ -1605,6 +1623,47 @@ static void H10_window_budget(void) {
   h2ws_h2_session_del(s);
 }
 
+/* SPEC H9 / W2: a WebSocket protocol violation flushes the engine's Close
+ * (1002) and then END_STREAM: no reset, siblings unaffected. */
+static void H9_engine_failure_flushes_close(void) {
+  fixture f;
+  CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  rawbody b;
+  memset(&b, 0, sizeof(b));
+  int32_t id = raw_ws(&f.r, "/echo", &b);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.status[id], 200);
+  memcpy(b.buf, "\x81\x02hi", 4); /* unmasked client frame */
+  b.len = 4;
+  nghttp2_session_resume_data(f.r.ngs, id);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.a.rec[id].close_code, 1002);
+  CHECK(f.r.datalen[id] >= 4);
+  CHECK(!memcmp(f.r.data[id], "\x88\x02\x03\xea", 4)); /* Close 1002 */
+  CHECK(f.r.eos[id]);
+  CHECK_EQ(f.r.rst[id], 0);
+  CHECK(fixture_sibling_ok(&f));
+  fixture_del(&f);
+}
+
+static void split_one_byte_H5_H9(void) {
+  feed_split = 1;
+  H5_H6_bad_requests();
+  H9_end_stream_vs_rst();
+  H4_H7_accept_shape();
+  feed_split = 0;
+}
+
+static void split_random_H5_H9(void) {
+  feed_split = 2;
+  for (int i = 0; i < 5; i++) {
+    H5_H6_bad_requests();
+    H9_end_stream_vs_rst();
+    H8_frames_span_data_frames();
+  }
+  feed_split = 0;
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"H1_setting_only_with_route", H1_setting_only_with_route},
@@ -1616,6 +1675,7 @@ int main(void) {
       {"H7_deferred_accept_with_early_data", H7_deferred_accept_with_early_data},
       {"pitfall3_protocol_before_ack", pitfall3_protocol_before_ack},
       {"H9_linger_reset", H9_linger_reset},
+      {"H9_engine_failure_flushes_close", H9_engine_failure_flushes_close},
       {"H11_plain_bodies", H11_plain_bodies},
       {"pitfall18_stream_limit_refused", pitfall18_stream_limit_refused},
       {"pitfall18_client_never_queues", pitfall18_client_never_queues},
@@ -1630,6 +1690,8 @@ int main(void) {
       {"H13_both_pings", H13_both_pings},
       {"D_pmd_over_h2", D_pmd_over_h2},
       {"failmalloc_pump", failmalloc_pump},
+      {"split_one_byte_H5_H9", split_one_byte_H5_H9},
+      {"split_random_H5_H9", split_random_H5_H9},
   };
   return TU_RUN(cases);
 }
