@@ -281,6 +281,8 @@ class StreamState:
         self.hold = False           # withhold WINDOW_UPDATE credit (slow reader)
         self.unacked = 0
         self.rx = 0                 # DATA payload bytes received
+        self.chunk = None           # max DATA payload per frame we send
+        self.pad = None             # pad_length for the DATA frames we send
 
     def header(self, name):
         for k, v in self.headers:
@@ -349,14 +351,18 @@ class H2WSClient:
                 except Exception:
                     st.out.clear()
                     break
-                n = min(win, self.conn.max_outbound_frame_size, len(st.out))
+                limit = self.conn.max_outbound_frame_size
+                if st.pad is not None:
+                    win -= st.pad + 1   # padding is flow controlled too
+                    limit -= st.pad + 1
+                n = min(win, limit, len(st.out), st.chunk or len(st.out))
                 if n <= 0:
                     break
                 chunk = bytes(st.out[:n])
                 del st.out[:n]
                 end = st.end_after and not st.out
                 try:
-                    self.conn.send_data(st.sid, chunk, end_stream=end)
+                    self.conn.send_data(st.sid, chunk, end_stream=end, pad_length=st.pad)
                 except h2.exceptions.StreamClosedError:
                     st.out.clear()
                     st.local_ended = True

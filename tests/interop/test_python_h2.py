@@ -19,7 +19,7 @@ import interop_util as iu  # noqa: E402
 import h2.events  # noqa: E402
 import h2.settings  # noqa: E402
 from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame,  # noqa: E402
-                              RstStreamFrame)
+                              RstStreamFrame, SettingsFrame)
 
 T = iu.Tally()
 PEER = os.environ.get("H2WS_INTEROP_PEER", "h2ws")
@@ -433,6 +433,141 @@ def test_zero_window(port, tls, tag):
         c.close()
 
 
+def test_stream_limits(port, tls, tag):
+    """Pitfall 18: WebSockets hold stream slots; a client that opens as many
+    as the advertised MAX_CONCURRENT_STREAMS gets each one accepted or
+    refused with REFUSED_STREAM (never queued, never a connection error),
+    the open ones keep working, and a closed WebSocket frees its slot.
+    (Going *over* the advertised limit is the client's fault; nghttp2
+    answers that with GOAWAY rather than RFC 9113 §5.1.2's stream error,
+    so it is not tested here.)"""
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        limit = c.conn.remote_settings.max_concurrent_streams
+        if limit > 1000:
+            T.check(False, tag + " pitfall 18 server advertises a MAX_CONCURRENT_STREAMS limit",
+                    "limit=%r" % limit)
+            return
+        streams = [c.open_ws("/echo") for _ in range(limit)]
+        try:
+            c.pump(lambda: all(s.status is not None or s.reset is not None for s in streams)
+                   or c.terminated is not None, timeout=30, what="%d answers" % limit)
+        except (TimeoutError, ConnectionError):
+            pass
+        accepted = [s for s in streams if s.status == 200 and s.reset is None]
+        refused = [s for s in streams if s.status is None and s.reset == 7]
+        other = [(s.sid, s.status, s.reset) for s in streams if s not in accepted and s not in refused]
+        T.check(c.terminated is None and not other,
+                "%s pitfall 18 up to the limit: each WebSocket either 200 or RST_STREAM REFUSED_STREAM" % tag,
+                "accepted=%d refused=%d other=%r terminated=%r" % (len(accepted), len(refused), other[:5],
+                                                                   c.terminated))
+        T.check(len(accepted) >= 100, "%s pitfall 18 at least 100 concurrent WebSockets accepted" % tag,
+                "accepted=%d" % len(accepted))
+        print("note %s: MAX_CONCURRENT_STREAMS=%d advertised, %d WebSockets accepted at once"
+              % (tag, limit, len(accepted)))
+        if c.terminated is not None or c.eof or not accepted:
+            return
+        got = c.echo(accepted[-1], "still here")
+        T.check(got == ("text", "still here"), tag + " pitfall 18 the open WebSockets keep working", repr(got))
+        c.ws_close(accepted[0])
+        c.pump(lambda: accepted[0].ended or accepted[0].reset is not None, what="close of one WebSocket")
+        st = c.open_ws("/echo")
+        c.wait_response(st)
+        T.check(st.status == 200, tag + " pitfall 18 a closed WebSocket frees its slot",
+                "status=%r reset=%r" % (st.status, st.reset))
+    finally:
+        c.close()
+
+def test_slot_reuse(port, tls, tag, rounds=300):
+    """More WebSockets over a connection's life than MAX_CONCURRENT_STREAMS,
+    one after the other: every closed stream's slot comes back."""
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        ok = 0
+        for i in range(rounds):
+            st = c.open_ws("/echo")
+            c.wait_response(st)
+            if st.status != 200:
+                break
+            if c.echo(st, "round %d" % i) != ("text", "round %d" % i):
+                break
+            c.ws_close(st)
+            c.pump(lambda: (st.ended and st.local_ended) or st.reset is not None, what="close")
+            ok += 1
+        T.check(ok == rounds, "%s H11 %d WebSockets one after another on one connection" % (tag, rounds),
+                "completed=%d" % ok)
+    finally:
+        c.close()
+
+
+def test_stream_edges(port, tls, tag):
+    """H8/H9 edges: tiny and padded DATA frames, RST_STREAM(CANCEL) from the
+    client, END_STREAM without a close frame, the client's own
+    ENABLE_CONNECT_PROTOCOL (pitfall 2); the connection lives through all."""
+    c = iu.H2WSClient(port, tls=tls, settings={
+        h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
+        h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    try:
+        c.wait_settings()
+        st = c.open_ws("/echo")
+        c.wait_response(st)
+        T.check(st.status == 200, tag + " pitfall 2 a client that sends ENABLE_CONNECT_PROTOCOL=1 is served",
+                "status=%r reset=%r terminated=%r" % (st.status, st.reset, c.terminated))
+        if st.status != 200:
+            return
+        st.chunk = 1
+        msg = "one byte per DATA frame \u00e9" * 10
+        T.check(c.echo(st, msg) == ("text", msg), tag + " H8 a message spread over 1-byte DATA frames")
+        st.chunk, st.pad = 7, 200
+        data = bytes(range(256)) * 20
+        T.check(c.echo(st, data) == ("binary", data), tag + " H8 padded DATA frames")
+        st.chunk, st.pad = None, None
+        # RST_STREAM(CANCEL) mid-message: an abnormal close of that stream only
+        st.out += iu.raw_frame(2, b"z" * 1000)[:500]
+        c._flush_h2()
+        c.conn.reset_stream(st.sid, 8)
+        st.reset = -1
+        c._flush_h2()
+        ws = c.open_ws("/echo")
+        c.wait_response(ws)
+        got = c.echo(ws, "after cancel") if ws.status == 200 else None
+        T.check(got == ("text", "after cancel") and c.terminated is None,
+                tag + " H9 RST_STREAM(CANCEL) from the client ends only that WebSocket", repr(got))
+        # END_STREAM with no close frame: the server must end its side too
+        ws.end_after = True
+        c.pump(lambda: ws.ended or ws.reset is not None, timeout=10, what="server end after our bare END_STREAM")
+        T.check(ws.ended or ws.reset is not None,
+                tag + " H9 END_STREAM without a close frame: the server ends the stream (no hang)",
+                "ended=%r reset=%r close=%r" % (ws.ended, ws.reset, ws.close))
+        ws2 = c.open_ws("/echo")
+        c.wait_response(ws2)
+        got = c.echo(ws2, "still alive") if ws2.status == 200 else None
+        T.check(got == ("text", "still alive") and c.terminated is None,
+                tag + " connection survives the edge cases", repr(got))
+    finally:
+        c.close()
+
+
+def test_bad_setting(port, tls, tag):
+    """H2: SETTINGS_ENABLE_CONNECT_PROTOCOL=2 from the client is a
+    connection error PROTOCOL_ERROR (GOAWAY), not a crash."""
+    c = connect(port, tls)
+    try:
+        c.wait_settings()
+        c.outbuf += SettingsFrame(0, settings={8: 2}).serialize()
+        try:
+            c.pump(lambda: c.terminated is not None, timeout=5, what="GOAWAY")
+        except (TimeoutError, ConnectionError):
+            pass
+        t = c.terminated
+        T.check(isinstance(t, h2.events.ConnectionTerminated) and int(t.error_code) == 1,
+                tag + " H2 ENABLE_CONNECT_PROTOCOL=2 -> GOAWAY PROTOCOL_ERROR", "terminated=%r eof=%r" % (t, c.eof))
+    finally:
+        c.close()
+
+
 def test_graceful_shutdown(tls):
     """H12, pitfall 16: SIGTERM closes open WebSockets with 1001, ends their
     streams, sends GOAWAY and exits 0. python3-h2 refuses every frame once
@@ -511,6 +646,10 @@ def run_transport(tls):
         if PEER == "h2ws":
             T.run(tag + " bad requests", test_bad_requests, port, tls, tag)
             T.run(tag + " ws errors", test_ws_protocol_errors, port, tls, tag)
+            T.run(tag + " stream limit", test_stream_limits, port, tls, tag)
+            T.run(tag + " stream edges", test_stream_edges, port, tls, tag)
+            T.run(tag + " bad setting", test_bad_setting, port, tls, tag)
+        T.run(tag + " slot reuse", test_slot_reuse, port, tls, tag)
         T.check(p.poll() is None, tag + " server still running after all cases",
                 "exit=%r\n%s" % (p.poll(), r.text()[-3000:]))
     finally:
