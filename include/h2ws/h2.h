@@ -37,6 +37,38 @@
  *
  * Streams are identified by their HTTP/2 stream id (int32_t, > 0).
  *
+ * A server in a few lines (error handling omitted):
+ *
+ *   static int on_ws_request(h2ws_h2_session *s, int32_t id,
+ *                            const h2ws_ws_request *req,
+ *                            const h2ws_h2_request *hreq, void *ud) {
+ *     if (!route_exists(req->path, req->pathlen))
+ *       return h2ws_h2_refuse(s, id, 404, NULL, 0);
+ *     h2ws_h2_accept_options o;
+ *     h2ws_h2_accept_options_default(&o);
+ *     o.callbacks = &my_engine_callbacks;   // on_msg, on_close, ...
+ *     o.pmd_config = &my_pmd_config;        // or NULL: no compression
+ *     return h2ws_h2_accept_ws(s, id, &o, NULL);
+ *   }
+ *
+ *   h2ws_h2_settings set;
+ *   h2ws_h2_settings_default(&set);
+ *   set.enable_connect_protocol = 1;        // we do have a WebSocket route
+ *   h2ws_h2_callbacks cb = {0};
+ *   cb.on_ws_request = on_ws_request;
+ *   cb.on_request = on_plain_request;       // pages, files, APIs
+ *   h2ws_h2_session_new(&s, H2WS_ROLE_SERVER, &cb, &set, NULL, app);
+ *   // event loop: bytes in -> h2ws_h2_session_recv(s, buf, n, &nr, now);
+ *   //             h2ws_h2_session_send(s, &p, &len, now); write(p, len)
+ *   //             -> h2ws_h2_session_send_consumed(s, written);
+ *   //             timers from h2ws_h2_session_get_expiry();
+ *   //             close when want_read and want_write are both 0.
+ *
+ * A client: h2ws_h2_session_new(.., H2WS_ROLE_CLIENT, ..), then
+ * h2ws_h2_client_open_ws() as often as needed (one WebSocket per stream);
+ * on_ws_open hands over each engine, on_ws_refused says why not
+ * (H2WS_ERR_H2_NO_EXTENDED_CONNECT: fall back to HTTP/1.1).
+ *
  * ------------------------------------------------------------------------
  * Flow control and memory bound (SPEC H10, pitfalls 11-13)
  *

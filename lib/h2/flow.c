@@ -14,7 +14,7 @@ static int rbuf_append(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
   if (n == 0) return 0;
   /* Defensive cap: nghttp2 already enforces the window (FLOW_CONTROL_ERROR
    * for an overrun), so this never triggers with a conforming nghttp2. */
-  if (st->rlen + n > (size_t)s->set.stream_window_max + 65536) return -1;
+  if (st->rlen + n > (size_t)s->set.stream_window_max + 65536) return -2;
   if (st->rlen + n > st->rcap) {
     size_t ncap = st->rcap ? st->rcap : 4096;
     while (ncap < st->rlen + n) ncap *= 2;
@@ -88,9 +88,11 @@ int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
   else {
     st->credit = st->credit > (int64_t)len ? st->credit - (int64_t)len : 0;
   }
-  if (len && rbuf_append(s, st, data, len) < 0) {
+  int rv = len ? rbuf_append(s, st, data, len) : 0;
+  if (rv < 0) {
     nghttp2_session_consume_stream(s->ngs, st->id, len);
-    stream_fail(s, st, NGHTTP2_FLOW_CONTROL_ERROR);
+    stream_fail(s, st, rv == -2 ? NGHTTP2_FLOW_CONTROL_ERROR
+                                : NGHTTP2_INTERNAL_ERROR);
   }
   return 0;
 }
