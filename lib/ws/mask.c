@@ -67,6 +67,15 @@ size_t h2ws__mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t ke
 #endif
   /* Portable path (and the tail of the vector path): 64-bit words through
    * memcpy, which compiles to unaligned loads/stores. */
+  for (; i + 32 <= len; i += 32) {
+    uint64_t w[4];
+    memcpy(w, src + i, 32);
+    w[0] ^= k64;
+    w[1] ^= k64;
+    w[2] ^= k64;
+    w[3] ^= k64;
+    memcpy(dst + i, w, 32);
+  }
   for (; i + 8 <= len; i += 8) {
     uint64_t w;
     memcpy(&w, src + i, 8);
