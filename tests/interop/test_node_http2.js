@@ -1,5 +1,5 @@
 // Interop: Node.js's built-in http2 client (nghttp2 inside Node, not ours)
-// opens RFC 8441 WebSockets on `h2ws serve` over TLS, with a small
+// opens RFC 8441 WebSockets on `h2ws serve` over TLS and h2c, with a small
 // hand-rolled RFC 6455 frame codec: settings (H1), 200 (H7), echoes (H8),
 // ping (W4), streams multiplexed with a GET (H11), close handshake (W6, H9).
 //
@@ -21,7 +21,11 @@ const failures = [];
 const children = [];
 const tmpdirs = [];
 
+let TAG = '';
+let TLS = true;
+
 function check(cond, name, detail) {
+  name = TAG + name;
   if (cond) {
     passed++;
     console.log('ok   ' + name);
@@ -168,7 +172,10 @@ function startServer() {
   return new Promise((resolve, reject) => {
     let argv;
     let rx;
-    if (PEER === 'hypercorn') {
+    if (PEER === 'hypercorn' && !TLS) {
+      argv = ['/usr/bin/python3', [path.join(__dirname, 'peers', 'asgi_echo.py')]];
+      rx = /PORT (\d+)/;
+    } else if (PEER === 'hypercorn') {
       const d = fs.mkdtempSync(path.join(os.tmpdir(), 'h2ws-interop-'));
       tmpdirs.push(d);
       const cert = path.join(d, 'cert.pem');
@@ -179,8 +186,8 @@ function startServer() {
       argv = ['/usr/bin/python3', [path.join(__dirname, 'peers', 'asgi_echo.py'), '--cert', cert, '--key', key]];
       rx = /PORT (\d+)/;
     } else {
-      argv = [BIN, ['serve', '--listen', '127.0.0.1:0']];
-      rx = /h2ws: listening on https:\/\/127\.0\.0\.1:(\d+)\//;
+      argv = [BIN, ['serve', '--listen', '127.0.0.1:0'].concat(TLS ? [] : ['--cleartext'])];
+      rx = TLS ? /h2ws: listening on https:\/\/127\.0\.0\.1:(\d+)\// : /h2ws: listening on http:\/\/127\.0\.0\.1:(\d+)\//;
     }
     const child = spawn(argv[0], argv[1], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
@@ -200,7 +207,7 @@ function startServer() {
 
 function connect(port) {
   return new Promise((resolve, reject) => {
-    const s = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    const s = http2.connect(`${TLS ? 'https' : 'http'}://127.0.0.1:${port}`, { rejectUnauthorized: false });
     const timer = setTimeout(() => reject(new Error('no SETTINGS from server')), 10000);
     s.once('remoteSettings', (st) => { clearTimeout(timer); resolve({ s, settings: st }); });
     s.once('error', (e) => { clearTimeout(timer); reject(e); });
@@ -210,7 +217,7 @@ function connect(port) {
 function openWs(s, port, extra = {}) {
   return new Promise((resolve, reject) => {
     const req = s.request(Object.assign({
-      ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': 'https',
+      ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': TLS ? 'https' : 'http',
       ':path': '/echo', ':authority': `127.0.0.1:${port}`, 'sec-websocket-version': '13',
     }, extra), { endStream: false });
     const reader = new WsReader(req);
@@ -242,11 +249,20 @@ async function main() {
     check(false, 'h2ws binary not found: ' + BIN);
     finish();
   }
+  for (const tls of [true, false]) {
+    TLS = tls;
+    TAG = tls ? '[tls] ' : '[h2c] ';
+    await runOnce();
+  }
+  TAG = '';
+}
+
+async function runOnce() {
   const srv = await startServer();
   const port = srv.port;
   const { s, settings } = await connect(port);
   s.on('error', (e) => check(false, 'session error', String(e)));
-  check(s.alpnProtocol === 'h2', 'ALPN h2 negotiated', s.alpnProtocol);
+  check(s.alpnProtocol === (TLS ? 'h2' : 'h2c'), 'ALPN h2 negotiated (h2c: prior knowledge)', s.alpnProtocol);
   check(settings.enableConnectProtocol === true, 'H1 remoteSettings.enableConnectProtocol === true',
     JSON.stringify(settings));
 
