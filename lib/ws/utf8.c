@@ -1,7 +1,7 @@
 /* lib/ws/utf8.c - incremental, fail-fast UTF-8 validation (RFC 3629): a
  * scalar state machine (authoritative, finds the exact bad byte) with an
- * ASCII word fast path, and an AVX2 nibble-table range check that clears
- * long runs of text in 32-byte blocks (runtime dispatch). */
+ * ASCII word fast path, and an AVX2 (or SSSE3) nibble-table range check
+ * that clears long runs of text in 32- (16-) byte blocks (runtime dispatch). */
 #include "ws/utf8.h"
 
 #include <string.h>
@@ -201,6 +201,75 @@ __attribute__((target("avx2"))) static size_t utf8_avx2(const uint8_t *data, siz
   }
   return utf8_backoff(data, start, p);
 }
+/* The same check on 16-byte blocks with SSSE3 (pshufb), for x86-64 CPUs
+ * without AVX2. */
+#define TAB16X(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, aA, aB, aC, aD, aE, aF)       \
+  _mm_setr_epi8((char)(a0), (char)(a1), (char)(a2), (char)(a3), (char)(a4),           \
+                (char)(a5), (char)(a6), (char)(a7), (char)(a8), (char)(a9),           \
+                (char)(aA), (char)(aB), (char)(aC), (char)(aD), (char)(aE), (char)(aF))
+
+__attribute__((target("ssse3"))) static int utf8_block_bad_ssse3(__m128i in, __m128i prev) {
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  const __m128i t1 = TAB16X(E_LONG, E_LONG, E_LONG, E_LONG, E_LONG, E_LONG, E_LONG, E_LONG,
+                            E_TWOCONT, E_TWOCONT, E_TWOCONT, E_TWOCONT,
+                            E_SHORT | E_OVL2, E_SHORT, E_SHORT | E_OVL3 | E_SURR,
+                            E_SHORT | E_OVL4 | E_BIG);
+  const __m128i t2 = TAB16X(LEAD_ALL | E_OVL2 | E_OVL3 | E_OVL4, LEAD_ALL | E_OVL2, LEAD_ALL,
+                            LEAD_ALL, LEAD_ALL | E_BIG, LEAD_ALL | E_OVL4 | E_BIG,
+                            LEAD_ALL | E_OVL4 | E_BIG, LEAD_ALL | E_OVL4 | E_BIG,
+                            LEAD_ALL | E_OVL4 | E_BIG, LEAD_ALL | E_OVL4 | E_BIG,
+                            LEAD_ALL | E_OVL4 | E_BIG, LEAD_ALL | E_OVL4 | E_BIG,
+                            LEAD_ALL | E_OVL4 | E_BIG, LEAD_ALL | E_OVL4 | E_BIG | E_SURR,
+                            LEAD_ALL | E_OVL4 | E_BIG, LEAD_ALL | E_OVL4 | E_BIG);
+  const __m128i t3 = TAB16X(E_SHORT, E_SHORT, E_SHORT, E_SHORT, E_SHORT, E_SHORT, E_SHORT,
+                            E_SHORT,
+                            E_LONG | E_TWOCONT | E_OVL2 | E_OVL3 | E_OVL4,
+                            E_LONG | E_TWOCONT | E_OVL2 | E_OVL3 | E_BIG,
+                            E_LONG | E_TWOCONT | E_OVL2 | E_SURR | E_BIG,
+                            E_LONG | E_TWOCONT | E_OVL2 | E_SURR | E_BIG,
+                            E_SHORT, E_SHORT, E_SHORT, E_SHORT);
+  __m128i p1 = _mm_alignr_epi8(in, prev, 15);
+  __m128i a = _mm_shuffle_epi8(t1, _mm_and_si128(_mm_srli_epi16(p1, 4), nib));
+  __m128i b = _mm_shuffle_epi8(t2, _mm_and_si128(p1, nib));
+  __m128i c = _mm_shuffle_epi8(t3, _mm_and_si128(_mm_srli_epi16(in, 4), nib));
+  __m128i special = _mm_and_si128(_mm_and_si128(a, b), c);
+  __m128i m3 = _mm_subs_epu8(_mm_alignr_epi8(in, prev, 14), _mm_set1_epi8(0x60));
+  __m128i m4 = _mm_subs_epu8(_mm_alignr_epi8(in, prev, 13), _mm_set1_epi8(0x70));
+  __m128i must = _mm_and_si128(_mm_or_si128(m3, m4), _mm_set1_epi8((char)0x80));
+  __m128i err = _mm_xor_si128(special, must);
+  return _mm_movemask_epi8(_mm_cmpeq_epi8(err, _mm_setzero_si128())) != 0xFFFF;
+}
+
+/* utf8_avx2 with 16-byte blocks. */
+__attribute__((target("ssse3"))) static size_t utf8_ssse3(const uint8_t *data, size_t start,
+                                                          size_t len) {
+  __m128i prev = _mm_setzero_si128();
+  size_t p = start;
+  int prev_ascii = 1;
+  while (p + 16 <= len) {
+    __m128i in = _mm_loadu_si128((const __m128i *)(const void *)(data + p));
+    if (_mm_movemask_epi8(in) == 0) {
+      if (!prev_ascii && utf8_backoff(data, start, p) != p) break;
+      prev_ascii = 1;
+      p += 16;
+      while (p + 64 <= len) { /* long ASCII runs: 64 bytes per step */
+        __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(data + p)),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(data + p + 16)));
+        __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(const void *)(data + p + 32)),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(data + p + 48)));
+        if (_mm_movemask_epi8(_mm_or_si128(x, y)) != 0) break;
+        p += 64;
+      }
+      prev = _mm_loadu_si128((const __m128i *)(const void *)(data + p - 16));
+      continue;
+    }
+    if (utf8_block_bad_ssse3(in, prev)) break;
+    prev = in;
+    prev_ascii = 0;
+    p += 16;
+  }
+  return utf8_backoff(data, start, p);
+}
 #endif
 
 int h2ws__utf8_feed(h2ws__utf8 *u, const uint8_t *data, size_t len, size_t *pbad) {
@@ -218,7 +287,16 @@ int h2ws__utf8_feed(h2ws__utf8 *u, const uint8_t *data, size_t len, size_t *pbad
     i++;
   }
 #ifdef UTF8_X86
-  if (len - i >= 64 && __builtin_cpu_supports("avx2")) i = utf8_avx2(data, i, len);
+  /* -DH2WS_UTF8_NO_AVX2 (tests only) exercises the SSSE3 path. */
+  if (len - i >= 64) {
+#ifndef H2WS_UTF8_NO_AVX2
+    if (__builtin_cpu_supports("avx2"))
+      i = utf8_avx2(data, i, len);
+    else
+#endif
+    if (__builtin_cpu_supports("ssse3"))
+      i = utf8_ssse3(data, i, len);
+  }
 #endif
   return utf8_scalar(u, data, i, len, pbad);
 }
