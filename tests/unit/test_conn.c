@@ -924,6 +924,61 @@ static void new_rejects_bad_arguments(void) {
 
 static void reentrancy_rejected(void);
 
+/* ---- data source corner cases ------------------------------------------- */
+
+static int src_mode;
+static int src_submit_rv;
+static int src_cb(h2ws_ws *ws, uint8_t *buf, size_t buflen, size_t *pn, int *peof, void *sd) {
+  (void)sd;
+  if (src_mode == 0) return -5; /* failure */
+  if (src_mode == 1) { *pn = 0; *peof = 0; return 0; } /* nothing yet */
+  src_submit_rv = h2ws_ws_submit_ping(ws, NULL, 0);
+  memcpy(buf, "src", buflen < 3 ? buflen : 3);
+  *pn = 3;
+  *peof = 1;
+  return 0;
+}
+
+static void source_corner_cases(void) {
+  h2ws_data_source ds = {src_cb, NULL};
+  const uint8_t *d;
+  size_t n;
+  tc t;
+  /* a failing source is fatal for the send path */
+  CHECK_EQ(tc_new(&t, H2WS_ROLE_SERVER, NULL), 0);
+  CHECK_EQ(h2ws_ws_submit_source(t.ws, 5, &ds), H2WS_ERR_INVALID_ARGUMENT);
+  src_mode = 0;
+  CHECK_EQ(h2ws_ws_submit_source(t.ws, H2WS_OP_BINARY, &ds), 0);
+  CHECK_EQ(h2ws_ws_send(t.ws, &d, &n, 0), H2WS_ERR_CALLBACK_FAILURE);
+  CHECK_EQ(n, 0);
+  h2ws_ws_del(t.ws);
+  /* zero bytes without eof: nothing sent, asked again next time; no
+   * submits from inside read() */
+  CHECK_EQ(tc_new(&t, H2WS_ROLE_SERVER, NULL), 0);
+  src_mode = 1;
+  CHECK_EQ(h2ws_ws_submit_source(t.ws, H2WS_OP_TEXT, &ds), 0);
+  CHECK_EQ(h2ws_ws_send(t.ws, &d, &n, 0), 0);
+  CHECK_EQ(n, 0);
+  CHECK(h2ws_ws_want_write(t.ws));
+  src_mode = 2;
+  src_submit_rv = 0;
+  CHECK_EQ(h2ws_ws_send(t.ws, &d, &n, 0), 0);
+  CHECK_EQ(src_submit_rv, H2WS_ERR_INVALID_STATE);
+  CHECK_EQ(n, 5);
+  CHECK_MEM(d, "\x81\x03src", 5);
+  h2ws_ws_send_consumed(t.ws, n);
+  CHECK(!h2ws_ws_want_write(t.ws));
+  /* a Close abandons an unfinished source */
+  src_mode = 1;
+  CHECK_EQ(h2ws_ws_submit_source(t.ws, H2WS_OP_TEXT, &ds), 0);
+  CHECK_EQ(h2ws_ws_submit_close(t.ws, 1000, NULL, 0, 0), 0);
+  uint8_t out[16];
+  CHECK_EQ(tc_out(&t, out, sizeof out), 4);
+  CHECK_MEM(out, "\x88\x02\x03\xe8", 4);
+  CHECK(!h2ws_ws_want_write(t.ws));
+  h2ws_ws_del(t.ws);
+}
+
 /* ---- whole-message mode ------------------------------------------------- */
 
 static void whole_messages_mode(void) {
@@ -1145,6 +1200,7 @@ int main(void) {
       {"W7_pause_owed_end_holds_back_a_byte", W7_pause_owed_end_holds_back_a_byte},
       {"new_rejects_bad_arguments", new_rejects_bad_arguments},
       {"whole_messages_mode", whole_messages_mode},
+      {"source_corner_cases", source_corner_cases},
       {"reentrancy_rejected", reentrancy_rejected},
       {"callback_failure_is_fatal", callback_failure_is_fatal},
       {"D2_compressed_receive", D2_compressed_receive},
