@@ -582,6 +582,7 @@ int h2ws_h2_session_handle_expiry(h2ws_h2_session *s, uint64_t now) {
   if (!s) return H2WS_ERR_INVALID_ARGUMENT;
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
   s->now = now;
+  s->in_call = 1; /* engine on_close callbacks may fire */
   for (h2_stream *st = s->streams; st; st = st->next) {
     if (st->ws && h2ws_ws_get_expiry(st->ws) <= now)
       h2ws_ws_handle_expiry(st->ws, now);
@@ -594,6 +595,7 @@ int h2ws_h2_session_handle_expiry(h2ws_h2_session *s, uint64_t now) {
     }
   }
   h2ws__h2_maybe_finish_shutdown(s);
+  s->in_call = 0;
   return 0;
 }
 
