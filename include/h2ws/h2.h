@@ -361,11 +361,14 @@ int h2ws_h2_session_handle_expiry(h2ws_h2_session *session, uint64_t now);
 
 /*
  * Graceful shutdown (SPEC H12, pitfall 16): stops accepting new streams
- * (server: GOAWAY shutdown notice, new streams refused; client: no new
- * WebSockets), queues Close 1001 on every open WebSocket, and once every
- * stream has ended or `drain_ms` has passed (from `now`) sends the final
- * GOAWAY (NO_ERROR) and resets what is left.  Then want_read/want_write
- * fall to 0 and the runtime closes the connection.
+ * (server: new streams get RST_STREAM REFUSED_STREAM; client: no new
+ * WebSockets, queued ones fail with H2WS_ERR_H2_GOAWAY), queues Close 1001
+ * on every open WebSocket, and once every stream has ended or `drain_ms`
+ * has passed (from `now`) resets what is left and sends GOAWAY (NO_ERROR,
+ * the last stream processed).  No GOAWAY goes out before that, not even a
+ * shutdown notice: Firefox resets its streams on GOAWAY, which would cut
+ * the closing handshakes short.  Then want_read/want_write fall to 0 and
+ * the runtime closes the connection.
  * Returns 0, H2WS_ERR_NOMEM.
  */
 int h2ws_h2_session_shutdown(h2ws_h2_session *session, uint64_t now,

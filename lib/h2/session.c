@@ -171,7 +171,8 @@ static int cb_begin_headers(nghttp2_session *ngs, const nghttp2_frame *frame,
     }
     nghttp2_session_set_stream_user_data(ngs, id, st);
     if (s->shutting_down) {
-      /* RFC 9113 §6.8: after our shutdown notice no new work starts */
+      /* shutting down: no new work starts (RFC 9113 §8.7: REFUSED_STREAM
+       * tells the client it is safe to retry elsewhere) */
       nghttp2_submit_rst_stream(ngs, NGHTTP2_FLAG_NONE, id,
                                 NGHTTP2_REFUSED_STREAM);
       st->answered = 1;
@@ -622,14 +623,12 @@ int h2ws_h2_session_shutdown(h2ws_h2_session *s, uint64_t now,
   if (s->shutting_down) return 0;
   s->shutting_down = 1;
   s->drain_deadline = (drain_ms > UINT64_MAX - now) ? UINT64_MAX : now + drain_ms;
-  if (s->role == H2WS_ROLE_SERVER) {
-    /* RFC 9113 §6.8: a GOAWAY with the maximum stream id announces the
-     * shutdown; the final one follows after the drain. */
-    int rv = nghttp2_submit_shutdown_notice(s->ngs);
-    if (rv == NGHTTP2_ERR_NOMEM) return H2WS_ERR_NOMEM;
-  } else {
+  /* No GOAWAY yet, not even a shutdown notice: Firefox resets its streams
+   * on GOAWAY (pitfall 16, haproxy#2789), which would cut the closing
+   * handshakes short.  New streams are refused locally (REFUSED_STREAM,
+   * in cb_begin_headers) until the final GOAWAY after the drain. */
+  if (s->role == H2WS_ROLE_CLIENT)
     h2ws__h2_client_fail_pending(s, H2WS_ERR_H2_GOAWAY);
-  }
   for (h2_stream *st = s->streams; st; st = st->next) {
     if (st->ws) {
       /* SPEC H12: Close 1001 on every WebSocket (RFC 6455 §7.4.1) */
