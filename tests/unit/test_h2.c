@@ -1658,6 +1658,34 @@ static void H9_engine_failure_flushes_close(void) {
   fixture_del(&f);
 }
 
+/* A header block above max_header_bytes is answered 431, the connection
+ * lives on. */
+static void H5_header_block_too_big(void) {
+  app a;
+  memset(&a, 0, sizeof(a));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.max_header_bytes = 1024;
+  h2ws_h2_session *s = new_server(&a, 1, &set);
+  raw r;
+  raw_init(&r, 65535);
+  pump_raw(s, &r, 0);
+  static char big[2000];
+  memset(big, 'v', sizeof(big) - 1);
+  kv h[] = {BASE_WS, {"sec-websocket-version", "13"}, {"x-big", big}};
+  int32_t id = raw_req(&r, h, 7, 0);
+  pump_raw(s, &r, 0);
+  CHECK_EQ(r.status[id], 431);
+  CHECK_EQ(a.ws_requests, 0);
+  kv g[] = {{":method", "GET"}, {":scheme", "https"}, {":path", "/p"},
+            {":authority", "x"}};
+  id = raw_req(&r, g, 4, 1);
+  pump_raw(s, &r, 0);
+  CHECK_EQ(r.status[id], 200);
+  nghttp2_session_del(r.ngs);
+  h2ws_h2_session_del(s);
+}
+
 static void split_one_byte_H5_H9(void) {
   feed_split = 1;
   H5_H6_bad_requests();
@@ -1684,6 +1712,7 @@ int main(void) {
       {"H4_H7_accept_shape", H4_H7_accept_shape},
       {"H5_H6_bad_requests", H5_H6_bad_requests},
       {"H7_client_reports_refusals", H7_client_reports_refusals},
+      {"H5_header_block_too_big", H5_header_block_too_big},
       {"H7_deferred_accept_with_early_data", H7_deferred_accept_with_early_data},
       {"pitfall3_protocol_before_ack", pitfall3_protocol_before_ack},
       {"H9_linger_reset", H9_linger_reset},
