@@ -623,3 +623,28 @@ def raw_frame(opcode, payload, fin=True, mask=True, rsv=0):
         return bytes(head) + payload
     key = os.urandom(4)
     return bytes(head) + key + bytes(b ^ key[i & 3] for i, b in enumerate(payload))
+
+
+def enter_private_netns():
+    """Re-run this test inside a new network namespace holding only a
+    loopback interface (`unshare -n`, root), so a browser under test can
+    reach nothing but 127.0.0.1. Returns True when inside one, False when
+    namespaces are unavailable (the caller then relies on its own
+    browser settings)."""
+    if os.environ.get("H2WS_INTEROP_NETNS") == "1":
+        return True
+    if not (shutil.which("unshare") and shutil.which("ip")):
+        return False
+    try:
+        ok = subprocess.run(["unshare", "-n", "ip", "link", "set", "lo", "up"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        return False
+    sys.stdout.flush()
+    env = dict(os.environ, H2WS_INTEROP_NETNS="1")
+    os.execvpe("unshare", ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                           sys.executable] + sys.argv, env)
+    return True  # not reached

@@ -6,8 +6,9 @@
 # 1 MiB, a fetch() beside them, close 1000, a refused /nope. Chromium's own
 # net log is then read to prove the transport: extended CONNECT with
 # :protocol websocket on the page's HTTP/2 session, :status 200, no
-# HTTP/1.1 Upgrade. Every host name but 127.0.0.1 resolves to nothing, so
-# the browser reaches no other address.
+# HTTP/1.1 Upgrade. The test runs in its own network namespace with only a
+# loopback interface (unshare -n) and every host name but 127.0.0.1
+# resolves to nothing, so the browser reaches no other address.
 #
 # Usage: /usr/bin/python3 test_chromium.py /abs/path/to/h2ws
 # Without chromium installed the test is skipped (exit 0, "1 skipped").
@@ -178,6 +179,8 @@ def main():
         print("SKIP: chromium is not installed (Debian package 'chromium')")
         print("0 passed, 0 failed, 1 skipped")
         sys.exit(0)
+    netns = iu.enter_private_netns()  # may re-exec this script (loopback-only namespace)
+    print("network namespace with loopback only: %s" % ("yes" if netns else "no (unavailable)"))
     p, r, port = iu.start_h2ws_serve(binary)
     d = iu.tmpdir()
     netlog = os.path.join(d, "netlog.json")
