@@ -50,7 +50,6 @@ static size_t ws_feed(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
     if (rv == H2WS_ERR_CALLBACK_FAILURE || rv == H2WS_ERR_NOMEM ||
         rv == H2WS_ERR_INTERNAL)
       stream_fail(s, st, NGHTTP2_CANCEL);
-    st->ws_failed = 1;
     nread = n;
   }
   if (nread) nghttp2_session_consume_stream(s->ngs, st->id, nread);
@@ -221,7 +220,6 @@ ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
   }
   if (ws_should_end(st)) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-    st->local_eof = 1;
     if (!st->remote_eof) st->linger = s->now + H2_LINGER_MS;
     return 0;
   }
@@ -265,7 +263,6 @@ int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
   }
   s->outlen = (size_t)(w - (s->out + s->outoff));
   if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-    st->local_eof = 1;
     if (!st->remote_eof) st->linger = s->now + H2_LINGER_MS;
   }
   return 0;

@@ -66,8 +66,6 @@ typedef struct h2_stream {
   int remote_eof;       /* END_STREAM received */
   int eof_fed;          /* h2ws_ws_recv_eof() called */
   int deferred;         /* the data provider returned DEFERRED */
-  int local_eof;        /* END_STREAM submitted by us */
-  int ws_failed;        /* the engine failed; flush then END_STREAM */
   uint32_t window;      /* current stream receive window */
   int64_t credit;       /* what the peer may still send, as it sees it */
   uint64_t linger;      /* deadline for the peer's END_STREAM, 0 = none */
@@ -119,8 +117,6 @@ int h2ws__h2_stream_add_field(h2_stream *st, size_t cap, const uint8_t *name,
 /* Builds an array of h2ws_header pointing into st's arena
  * (caller frees with the session allocator); NULL on NOMEM. */
 h2ws_header *h2ws__h2_stream_headers(h2_stream *st);
-const char *h2ws__h2_find(const h2ws_header *h, size_t n,
-                          const char *name);
 int h2ws__h2_is_forbidden_header(const char *name, size_t namelen);
 int h2ws__h2_nv(nghttp2_nv *nv, const char *name, const char *value);
 int h2ws__h2_nv_len(nghttp2_nv *nv, const char *name, size_t namelen,

@@ -36,13 +36,6 @@ int h2ws__h2_is_forbidden_header(const char *name, size_t namelen) {
   return 0;
 }
 
-const char *h2ws__h2_find(const h2ws_header *h, size_t n, const char *name) {
-  for (size_t i = 0; i < n; i++) {
-    if (hdr_eq(&h[i], name)) return h[i].value;
-  }
-  return NULL;
-}
-
 static int set_pseudo(int *slot, int idx) {
   if (*slot >= 0) return -1; /* RFC 9113 §8.3: each pseudo-header once */
   *slot = idx;
