@@ -430,8 +430,12 @@ void h2ws_h2_accept_options_default(h2ws_h2_accept_options *options);
  * stores it in *pws (may be NULL).  The engine belongs to the session
  * until on_ws_closed.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT (no such pending WebSocket request,
- * subprotocol not offered by the client, bad engine settings),
- * H2WS_ERR_NOMEM.
+ * subprotocol not offered by the client, bad engine settings or pmd
+ * parameters, a forbidden extra header such as content-length),
+ * H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL.
+ * May fire engine callbacks at once when DATA arrived before the decision
+ * (it is delivered here); from outside a callback that is the only case
+ * where engine callbacks run outside recv/send/resume/handle_expiry.
  */
 int h2ws_h2_accept_ws(h2ws_h2_session *session, int32_t stream_id,
                       const h2ws_h2_accept_options *options, h2ws_ws **pws);

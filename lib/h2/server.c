@@ -95,6 +95,7 @@ static int submit(h2ws_h2_session *s, h2_stream *st, int status,
   return 0;
 }
 
+
 static void free_request(h2ws_h2_session *s, h2_stream *st) {
   h2ws__free(s->mem, st->arena);
   h2ws__free(s->mem, st->fields);
@@ -425,7 +426,11 @@ int h2ws_h2_respond(h2ws_h2_session *s, int32_t stream_id, int status,
   if (rv) return rv;
   if (bodylen && !body) return H2WS_ERR_INVALID_ARGUMENT;
   if (bodylen > s->set.max_body_copy) return H2WS_ERR_TOO_LARGE;
-  if (bodylen == 0) return submit(s, st, status, NULL, 0, headers, nheaders, NULL);
+  if (bodylen == 0) {
+    rv = submit(s, st, status, NULL, 0, headers, nheaders, NULL);
+    if (rv == 0) free_request(s, st);
+    return rv;
+  }
   st->body = h2ws__malloc(s->mem, bodylen);
   if (!st->body) return H2WS_ERR_NOMEM;
   memcpy(st->body, body, bodylen);
@@ -439,6 +444,8 @@ int h2ws_h2_respond(h2ws_h2_session *s, int32_t stream_id, int status,
     h2ws__free(s->mem, st->body);
     st->body = NULL;
     st->bodylen = 0;
+  } else {
+    free_request(s, st); /* the request's fields are no longer needed */
   }
   return rv;
 }
@@ -457,6 +464,7 @@ int h2ws_h2_respond_source(h2ws_h2_session *s, int32_t stream_id, int status,
   prd.read_callback = body_read_cb;
   rv = submit(s, st, status, NULL, 0, headers, nheaders, &prd);
   if (rv) st->has_src = 0;
+  else free_request(s, st);
   return rv;
 }
 
