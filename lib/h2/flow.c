@@ -15,6 +15,10 @@ static int rbuf_append(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
   /* Defensive cap: nghttp2 already enforces the window (FLOW_CONTROL_ERROR
    * for an overrun), so this never triggers with a conforming nghttp2. */
   if (st->rlen + n > (size_t)s->set.stream_window_max + 65536) return -2;
+  if (st->roff + st->rlen + n > st->rcap && st->roff > 0) {
+    memmove(st->rbuf, st->rbuf + st->roff, st->rlen);
+    st->roff = 0;
+  }
   if (st->rlen + n > st->rcap) {
     size_t ncap = st->rcap ? st->rcap : 4096;
     while (ncap < st->rlen + n) ncap *= 2;
@@ -23,7 +27,7 @@ static int rbuf_append(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
     st->rbuf = p;
     st->rcap = ncap;
   }
-  memcpy(st->rbuf + st->rlen, d, n);
+  memcpy(st->rbuf + st->roff + st->rlen, d, n);
   st->rlen += n;
   return 0;
 }
@@ -99,15 +103,17 @@ int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
 int h2ws__h2_ws_deliver(h2ws_h2_session *s, h2_stream *st) {
   if (!st->ws) return 0;
   while (!st->paused && st->rlen > 0) {
-    size_t used = ws_feed(s, st, st->rbuf, st->rlen);
+    /* no memmove per message: a reader that pauses after every small
+     * message must not cost O(buffer) each time */
+    size_t used = ws_feed(s, st, st->rbuf + st->roff, st->rlen);
     if (used == 0 && !st->paused) break;
-    memmove(st->rbuf, st->rbuf + used, st->rlen - used);
+    st->roff += used;
     st->rlen -= used;
   }
   if (st->rlen == 0 && st->rbuf) {
     h2ws__free(s->mem, st->rbuf); /* nothing held by an idle stream */
     st->rbuf = NULL;
-    st->rcap = 0;
+    st->roff = st->rcap = 0;
   }
   if (!st->paused && st->rlen == 0 && st->remote_eof && !st->eof_fed) {
     /* SPEC H9: END_STREAM is the orderly half-close (a TCP FIN) */

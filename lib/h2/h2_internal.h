@@ -60,8 +60,8 @@ typedef struct h2_stream {
   /* WebSocket */
   h2ws_ws *ws;
   h2_creq *creq;        /* client: the request's options */
-  uint8_t *rbuf;        /* received, not yet fed (paused engine) */
-  size_t rlen, rcap;
+  uint8_t *rbuf;        /* received, not yet fed (paused engine): */
+  size_t roff, rlen, rcap; /* bytes rbuf[roff .. roff+rlen) */
   int paused;
   int remote_eof;       /* END_STREAM received */
   int eof_fed;          /* h2ws_ws_recv_eof() called */

@@ -125,7 +125,7 @@ static int answer_status(h2ws_h2_session *s, h2_stream *st, int status,
     free_request(s, st);
     h2ws__free(s->mem, st->rbuf); /* early DATA of a refused WebSocket */
     st->rbuf = NULL;
-    st->rlen = st->rcap = 0;
+    st->roff = st->rlen = st->rcap = 0;
   }
   return rv;
 }

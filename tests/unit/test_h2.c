@@ -1052,6 +1052,43 @@ static void H10_paused_stream_stalls_only_itself(void) {
   h2ws_h2_session_del(s);
 }
 
+/* A reader that pauses after every message: each resume delivers one,
+ * nothing is lost or reordered, credit returns as it goes. */
+static void H10_pause_every_message(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, NULL);
+  open_ws(c, &ca, "/echo", 1);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 1);
+  ca.rec[1].pause = 1;
+  for (int i = 0; i < 2000; i++) {
+    char m[16];
+    int n = snprintf(m, sizeof(m), "%d", i);
+    CHECK_EQ(h2ws_ws_submit_msg(ca.ws[0], H2WS_OP_TEXT, (const uint8_t *)m,
+                                (size_t)n),
+             0);
+  }
+  pump2(c, s, 0);
+  CHECK_EQ(sa.rec[1].msgs, 2000);
+  CHECK_EQ(ca.rec[1].msgs, 1);
+  for (int i = 1; i < 2000; i++) {
+    int rv = h2ws_h2_resume_ws(c, 1, 0);
+    CHECK(rv == H2WS_ERR_PAUSE || rv == 0);
+    pump2(c, s, 0);
+    CHECK_EQ(ca.rec[1].msgs, i + 1);
+    char m[16];
+    snprintf(m, sizeof(m), "%d", i);
+    CHECK(strcmp(ca.rec[1].last, m) == 0);
+  }
+  CHECK_EQ(h2ws_h2_resume_ws(c, 1, 0), 0);
+  CHECK_EQ(h2ws_h2_ws_buffered(c, 1), 0);
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
 /* Auto-tuning: a reader that keeps up sees its stream window grow. */
 static void H10_window_autotune(void) {
   app ca, sa;
@@ -1725,6 +1762,7 @@ int main(void) {
       {"H9_end_stream_vs_rst", H9_end_stream_vs_rst},
       {"H10_paused_stream_stalls_only_itself",
        H10_paused_stream_stalls_only_itself},
+      {"H10_pause_every_message", H10_pause_every_message},
       {"H10_window_autotune", H10_window_autotune},
       {"H11_hundred_websockets_and_gets", H11_hundred_websockets_and_gets},
       {"H12_goaway_and_shutdown", H12_goaway_and_shutdown},
