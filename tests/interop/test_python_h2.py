@@ -11,6 +11,7 @@
 # 0.13 never sends END_STREAM after its close frame and drops the connection
 # on ours, so its orderly-close checks fail: a Hypercorn bug, not ours).
 import os
+import random
 import sys
 import time
 
@@ -568,6 +569,64 @@ def test_bad_setting(port, tls, tag):
         c.close()
 
 
+def test_soak(port, tls, tag, nconn=10, nws=20, nmsg=8):
+    """H10/H11 under mixed load: several connections, each with many
+    WebSockets exchanging messages of assorted sizes at the same time,
+    plus GETs; every echo must come back intact on its own stream."""
+    rnd = random.Random(8441)
+    clients = [connect(port, tls) for _ in range(nconn)]
+    try:
+        for c in clients:
+            c.wait_settings()
+        work = []
+        for c in clients:
+            for _ in range(nws):
+                st = c.open_ws("/echo")
+                msgs = []
+                for k in range(nmsg):
+                    size = rnd.choice([0, 1, 100, 126, 1000, 20000, 70000])
+                    msgs.append("%d:%d:" % (st.sid, k) + "s" * size if k % 2 else
+                                bytes(rnd.getrandbits(8) for _ in range(min(size, 2000))) + b"x" * max(0, size - 2000))
+                work.append((c, st, msgs))
+        deadline = time.monotonic() + 60
+        started = set()
+        gets = []
+        while time.monotonic() < deadline:
+            busy = False
+            for c, st, msgs in work:
+                if st.status == 200 and id(st) not in started:
+                    for m in msgs:
+                        c.ws_send(st, m)
+                    started.add(id(st))
+                if len(st.messages) < len(msgs) and st.reset is None and not st.ended:
+                    busy = True
+            for c in clients:
+                if rnd.random() < 0.05 and len(gets) < 50:
+                    gets.append(c.get("/"))
+                c._io_once(0)
+            if not busy and all(g.ended or g.reset is not None for g in gets):
+                break
+        good = sum(1 for _c, st, msgs in work if [m for _k, m in st.messages] == msgs)
+        T.check(good == len(work), "%s soak: %d connections x %d WebSockets x %d messages all echoed"
+                % (tag, nconn, nws, nmsg), "good=%d of %d; resets=%r" % (
+                    good, len(work), [st.reset for _c, st, _m in work if st.reset is not None][:5]))
+        T.check(all(g.status == 200 for g in gets), "%s soak: %d GETs among them answered" % (tag, len(gets)),
+                repr([(g.status, g.reset) for g in gets if g.status != 200][:5]))
+        for c, st, _m in work:
+            if st.status == 200 and st.reset is None:
+                c.ws_close(st)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(st.ended or st.reset is not None for _c, st, _m in work):
+            for c in clients:
+                c._io_once(0.01)
+        T.check(all(st.close is not None and int(st.close[0]) == 1000 and st.ended for _c, st, _m in work),
+                "%s soak: every WebSocket closes 1000 with END_STREAM" % tag,
+                repr([(st.sid, st.close, st.reset) for _c, st, _m in work if not st.ended][:5]))
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_graceful_shutdown(tls):
     """H12, pitfall 16: SIGTERM closes open WebSockets with 1001, ends their
     streams, sends GOAWAY and exits 0. python3-h2 refuses every frame once
@@ -650,6 +709,7 @@ def run_transport(tls):
             T.run(tag + " stream edges", test_stream_edges, port, tls, tag)
             T.run(tag + " bad setting", test_bad_setting, port, tls, tag)
         T.run(tag + " slot reuse", test_slot_reuse, port, tls, tag)
+        T.run(tag + " soak", test_soak, port, tls, tag)
         T.check(p.poll() is None, tag + " server still running after all cases",
                 "exit=%r\n%s" % (p.poll(), r.text()[-3000:]))
     finally:
