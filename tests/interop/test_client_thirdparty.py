@@ -168,6 +168,10 @@ def test_nghttpx(cert, key):
                     ["--h2", "--insecure", "--no-compress", "-v"], "h2", peer=nr, peer_rx=ACC_H2)
         expect_echo("nghttpx --h1", url, ["--h1", "--insecure", "-v"], "http/1.1",
                     peer=nr, peer_rx=ACC_H1)
+        # the client's own flow control: 1 MiB lines against a 64 KiB window
+        big = ["a" * (1 << 20), "b" * 300000, "end"]
+        expect_echo("nghttpx --h2 1 MiB line (H10)", url, ["--h2", "--insecure", "-v"], "h2",
+                    lines=big, peer=nr, peer_rx=ACC_H2)
         # H9: the backend drops its TCP connection after one echo; nghttpx
         # ends the stream without a close frame: abnormal closure (1006)
         rc, out, err = run_client("wss://127.0.0.1:%d/abort" % port, ["--h2", "--insecure", "-v"],
