@@ -32,8 +32,9 @@
  * may call h2ws_h2_accept_ws(), h2ws_h2_refuse(), h2ws_h2_respond*(),
  * h2ws_h2_reset(), h2ws_h2_client_open_ws(), h2ws_h2_session_shutdown(),
  * the h2ws_ws_submit_* functions and the query functions.  It must not call
- * h2ws_h2_session_recv(), h2ws_h2_session_send(), h2ws_h2_resume_ws() or
- * h2ws_h2_session_del() (the first three return H2WS_ERR_INVALID_STATE).
+ * h2ws_h2_session_recv(), h2ws_h2_session_send(), h2ws_h2_resume_ws(),
+ * h2ws_h2_session_handle_expiry() (these return H2WS_ERR_INVALID_STATE)
+ * or h2ws_h2_session_del().
  *
  * Streams are identified by their HTTP/2 stream id (int32_t, > 0).
  *
