@@ -34,7 +34,7 @@ CHROMIUM_FLAGS = [
     "CertificateTransparencyComponentUpdater,DialMediaRouteProvider",
     "--no-proxy-server",
     # only loopback: any other host name resolves to nothing
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
     "--remote-debugging-port=0", "--remote-allow-origins=*",
 ]
 
@@ -74,6 +74,18 @@ PAGE_TEST_JS = r"""
   bad.onopen = () => { badOpened = true; };
   const be = await once(bad, 'close');
   out.nope = [badOpened, be.code, be.wasClean];
+  // pitfall 19: a WebSocket to an origin with no open HTTP/2 connection is
+  // a fresh connection, which Chromium makes with the HTTP/1.1 Upgrade
+  const fresh = new WebSocket('wss://localhost:' + location.port + '/echo');
+  out.fresh = await Promise.race([once(fresh, 'open').then(() => true), once(fresh, 'close').then(() => false)]);
+  if (out.fresh) {
+    const got = new Promise((r) => { fresh.onmessage = (e) => r(e.data); });
+    fresh.send('fresh');
+    out.freshEcho = await got;
+    const fc = once(fresh, 'close');
+    fresh.close(1000);
+    out.freshClose = (await fc).code;
+  }
   return out;
 })()
 """
@@ -161,14 +173,18 @@ def check_netlog(evs, port):
             "ws stream ids=%r fin streams=%r" % (ids, sorted(x for x in fins if x is not None)))
     rsts = [p for n, _s, p in evs if n == "HTTP2_SESSION_RECV_RST_STREAM"]
     T.check(not rsts, "pitfall 14 h2ws reset no stream", repr(rsts[:3]))
-    h1 = [p for n, _s, p in evs if n == "HTTP_TRANSACTION_SEND_REQUEST_HEADERS"
+    h1 = [json.dumps(p) for n, _s, p in evs if n == "HTTP_TRANSACTION_SEND_REQUEST_HEADERS"
           and "websocket" in json.dumps(p).lower()]
-    T.check(not h1, "no HTTP/1.1 Upgrade fallback", repr(h1[:1]))
+    T.check(not [x for x in h1 if "Host: 127.0.0.1" in x],
+            "no HTTP/1.1 Upgrade for the page's own origin", repr(h1[:1]))
+    T.check(len(h1) == 1 and "localhost" in h1[0] and "upgrade: websocket" in h1[0].lower(),
+            "the fresh-origin WebSocket went out as an HTTP/1.1 Upgrade", repr(h1[:2])[:400])
     # nothing but loopback was ever connected to
     hosts = {p.get("host") for n, _s, p in evs if n == "HTTP2_SESSION"} | \
         {p.get("address") for n, _s, p in evs if n == "TCP_CONNECT_ATTEMPT"}
     hosts.discard(None)
-    T.check(all(h.startswith("127.0.0.1") for h in hosts),
+    T.check(all(h.startswith("127.0.0.1") or h.startswith("localhost") or h.startswith("[::1]")
+                for h in hosts),
             "Chromium connected to loopback only", repr(sorted(hosts)))
 
 
@@ -212,6 +228,9 @@ def main():
     nope = res.get("nope") or [None, None, None]
     T.check(nope[0] is False and nope[1] == 1006 and nope[2] is False,
             "Chromium: /nope is refused (never opens, 1006)", repr(nope))
+    T.check(res.get("fresh") is True and res.get("freshEcho") == "fresh" and res.get("freshClose") == 1000,
+            "pitfall 19: Chromium's fresh WebSocket (new origin, HTTP/1.1 Upgrade on the TLS port) echoes",
+            "open=%r echo=%r close=%r" % (res.get("fresh"), res.get("freshEcho"), res.get("freshClose")))
     try:
         b.wait(timeout=10)
     except Exception:  # noqa: BLE001
