@@ -161,9 +161,41 @@ def run(tls, extra=(), only_deflate=False):
         T.check(rc == 0, tag + " SIGTERM exits 0", "exit=%r" % rc)
 
 
+def shutdown_case(tls):
+    """H12 on HTTP/1.1: SIGTERM closes an open WebSocket with 1001 and the
+    server exits 0."""
+    tag = "[h1 %s shutdown]" % ("tls" if tls else "cleartext")
+    p, r, port = iu.start_h2ws_serve(BIN, cleartext=not tls)
+    try:
+        url = "%s://127.0.0.1:%d/echo" % ("wss" if tls else "ws", port)
+
+        async def go():
+            async with websockets.connect(url, ssl=client_ctx() if tls else None, close_timeout=3) as ws:
+                await ws.send("before")
+                T.check(await asyncio.wait_for(ws.recv(), 5) == "before", tag + " echo before SIGTERM")
+                os.killpg(p.pid, iu.signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(ws.recv(), 10)
+                except websockets.ConnectionClosed:
+                    pass
+                return ws.close_code
+
+        code = asyncio.run(go())
+        T.check(code == 1001, tag + " H12 SIGTERM sends close 1001 over HTTP/1.1", "close_code=%r" % code)
+        try:
+            rc = p.wait(timeout=10)
+        except Exception:  # noqa: BLE001
+            rc = "still running"
+        T.check(rc == 0, tag + " exits 0 after the drain", "exit=%r" % (rc,))
+    finally:
+        iu.stop(p)
+
+
 if __name__ == "__main__":
     BIN = iu.h2ws_bin()
     run(True)
     run(False)
     run(True, extra=["--no-compress"], only_deflate=True)
+    T.run("[h1 tls shutdown]", shutdown_case, True)
+    T.run("[h1 cleartext shutdown]", shutdown_case, False)
     T.finish()
