@@ -218,12 +218,35 @@ def start_h2ws_serve(binary, cleartext=False, extra=()):
 # tally
 
 class Tally:
-    def __init__(self):
+    """Counts checks; prints "N passed, N failed" last. A watchdog ends the
+    run (as a failure, killing every process started) after `limit` s."""
+
+    def __init__(self, limit=110):
         self.passed = 0
         self.failed = 0
         self.failures = []
+        self.lock = threading.Lock()
+        t = threading.Thread(target=self._watchdog, args=(limit,), daemon=True)
+        t.start()
+
+    def _watchdog(self, limit):
+        time.sleep(limit)
+        with self.lock:
+            print("FAIL watchdog: the test did not finish within %d s" % limit)
+            self.failed += 1
+            self.failures.append("watchdog")
+        self.finish()
+
+    def main(self, fn, *args):
+        """Run the test's body; an escaping exception is one failure."""
+        self.run("test body", fn, *args)
+        self.finish()
 
     def check(self, cond, name, detail=""):
+        with self.lock:
+            return self._check(cond, name, detail)
+
+    def _check(self, cond, name, detail):
         if cond:
             self.passed += 1
             print("ok   %s" % name)
@@ -246,6 +269,7 @@ class Tally:
         sys.stdout.flush()
 
     def finish(self):
+        sys.stdout.flush()
         if self.failures:
             print("failed: " + ", ".join(self.failures))
         print("%d passed, %d failed" % (self.passed, self.failed))

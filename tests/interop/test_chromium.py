@@ -113,9 +113,13 @@ async def drive(devtools_url, page_url):
         sess = (await call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}))["sessionId"]
         page_log = ""
         for _ in range(100):  # the page opens its own WebSocket on load
-            r = await call("Runtime.evaluate", {
-                "expression": "document.getElementById('log') ? document.getElementById('log').textContent : ''",
-                "returnByValue": True}, sess)
+            try:
+                r = await call("Runtime.evaluate", {
+                    "expression": "document.getElementById('log') ? document.getElementById('log').textContent : ''",
+                    "returnByValue": True}, sess)
+            except RuntimeError:  # no execution context yet (page still loading)
+                await asyncio.sleep(0.1)
+                continue
             page_log = r["result"].get("value", "")
             if "open" in page_log or "error" in page_log or "closed" in page_log:
                 break
@@ -134,7 +138,11 @@ async def drive(devtools_url, page_url):
 
 def read_netlog(path):
     with open(path) as f:
-        d = json.load(f)
+        text = f.read()
+    try:
+        d = json.loads(text)
+    except ValueError:  # a browser that was killed leaves the log unterminated
+        d = json.loads(text.rstrip().rstrip(",") + "]}")
     names = {v: k for k, v in d["constants"]["logEventTypes"].items()}
     evs = []
     for e in d["events"]:
@@ -246,4 +254,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    T.main(main)

@@ -138,6 +138,6 @@ def run(tls):
 
 if __name__ == "__main__":
     BIN = iu.h2ws_bin() if PEER == "h2ws" else None
-    run(False)
-    run(True)
+    T.run("[nghttpx -> h2c]", run, False)
+    T.run("[nghttpx -> h2 tls]", run, True)
     T.finish()

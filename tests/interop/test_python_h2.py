@@ -736,10 +736,10 @@ def run_no_compress():
 
 if __name__ == "__main__":
     BIN = iu.h2ws_bin() if PEER == "h2ws" else None
-    run_transport(True)
-    run_transport(False)
+    T.run("[tls]", run_transport, True)
+    T.run("[h2c]", run_transport, False)
     if PEER == "h2ws":
-        run_no_compress()
+        T.run("[tls --no-compress]", run_no_compress)
         T.run("[tls shutdown]", test_graceful_shutdown, True)
         T.run("[h2c shutdown]", test_graceful_shutdown, False)
     T.finish()

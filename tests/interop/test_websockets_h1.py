@@ -193,9 +193,9 @@ def shutdown_case(tls):
 
 if __name__ == "__main__":
     BIN = iu.h2ws_bin()
-    run(True)
-    run(False)
-    run(True, extra=["--no-compress"], only_deflate=True)
+    T.run("[h1 tls]", run, True)
+    T.run("[h1 cleartext]", run, False)
+    T.run("[h1 tls --no-compress]", run, True, ["--no-compress"], True)
     T.run("[h1 tls shutdown]", shutdown_case, True)
     T.run("[h1 cleartext shutdown]", shutdown_case, False)
     T.finish()
