@@ -101,6 +101,9 @@ static int raw_on_close(nghttp2_session *ngs, int32_t id, uint32_t err,
 /* nonzero: the raw client returns no credit by itself (exact window
  * accounting in H8) */
 static int raw_no_auto_wu;
+/* nonzero: the raw client applies nghttp2's own HTTP messaging checks to
+ * our answers (a strict, real-world peer) */
+static int raw_strict;
 
 static void raw_init(raw *r, uint32_t initial_window) {
   memset(r, 0, sizeof(*r));
@@ -114,7 +117,7 @@ static void raw_init(raw *r, uint32_t initial_window) {
   nghttp2_option *opt;
   nghttp2_option_new(&opt);
   /* let malformed requests leave this client: the server must judge */
-  nghttp2_option_set_no_http_messaging(opt, 1);
+  if (!raw_strict) nghttp2_option_set_no_http_messaging(opt, 1);
   if (raw_no_auto_wu) nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_session_client_new2(&r->ngs, cb, r, opt);
   nghttp2_option_del(opt);
@@ -1723,6 +1726,33 @@ static void H5_header_block_too_big(void) {
   h2ws_h2_session_del(s);
 }
 
+/* Our answers pass nghttp2's client-side HTTP messaging checks (2xx to an
+ * extended CONNECT without content-length, DATA both ways, orderly end). */
+static void H7_strict_peer(void) {
+  fixture f;
+  raw_strict = 1;
+  int rv = fixture_init(&f, 1, 65535);
+  raw_strict = 0;
+  CHECK_EQ(rv, 0);
+  CHECK_EQ(f.r.status[f.ws1], 200);
+  CHECK(fixture_sibling_ok(&f));
+  kv g[] = {{":method", "GET"}, {":scheme", "https"}, {":path", "/p"},
+            {":authority", "x"}};
+  int32_t id = raw_req(&f.r, g, 4, 1);
+  pump_raw(f.s, &f.r, 0);
+  CHECK_EQ(f.r.status[id], 200);
+  CHECK_EQ(f.r.rst[id], 0);
+  f.b1.len += ws_frame(f.b1.buf + f.b1.len, 8, "\x03\xe8");
+  f.b1.eof = 1;
+  nghttp2_session_resume_data(f.r.ngs, f.ws1);
+  pump_raw(f.s, &f.r, 0);
+  CHECK(f.r.eos[f.ws1]);
+  CHECK(f.r.closed[f.ws1]);
+  CHECK_EQ(f.r.close_err[f.ws1], 0);
+  CHECK_EQ(f.r.rst[f.ws1], 0);
+  fixture_del(&f);
+}
+
 static void split_one_byte_H5_H9(void) {
   feed_split = 1;
   H5_H6_bad_requests();
@@ -1750,6 +1780,7 @@ int main(void) {
       {"H5_H6_bad_requests", H5_H6_bad_requests},
       {"H7_client_reports_refusals", H7_client_reports_refusals},
       {"H5_header_block_too_big", H5_header_block_too_big},
+      {"H7_strict_peer", H7_strict_peer},
       {"H7_deferred_accept_with_early_data", H7_deferred_accept_with_early_data},
       {"pitfall3_protocol_before_ack", pitfall3_protocol_before_ack},
       {"H9_linger_reset", H9_linger_reset},
