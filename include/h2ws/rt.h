@@ -110,10 +110,11 @@ typedef struct h2ws_rt_ws_callbacks {
    * checked.  Return 0, or H2WS_ERR_PAUSE to stop delivery until
    * h2ws_rt_ws_resume() (a slow consumer: on HTTP/2 only this stream's
    * flow-control window stays closed, other streams keep flowing; on
-   * HTTP/1.1 the socket is not read).  The runtime also pauses delivery on
-   * its own while the WebSocket's queued output exceeds half its
-   * max_output and resumes it below a quarter, so an echo cannot grow
-   * without bound. */
+   * HTTP/1.1 the socket is not read).  On server WebSockets the runtime
+   * also pauses delivery on its own while the WebSocket's queued output
+   * exceeds half its max_output and resumes it below a quarter, so an
+   * echo cannot grow without bound (never on clients: their output does
+   * not answer their input, and both ends pausing would deadlock). */
   int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                     size_t datalen, void *user_data);
   /* A ping / pong arrived (pings are answered automatically). */

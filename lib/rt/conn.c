@@ -19,6 +19,7 @@ typedef struct conn_wreq {
   uv_write_t req;
   rt_conn *c;
   size_t len;
+  uint8_t *owned; /* a handed-over batch buffer, or NULL: data[] */
   uint8_t data[];
 } conn_wreq;
 
@@ -391,6 +392,7 @@ static void conn_write_cb(uv_write_t *req, int status) {
   conn_wreq *w = (conn_wreq *)req;
   rt_conn *c = w->c;
   c->write_bytes -= w->len;
+  h2ws__free(c->rt->mem, w->owned);
   h2ws__free(c->rt->mem, w);
   if (c->state == RT_CONN_CLOSING) return;
   if (status < 0) {
@@ -400,14 +402,20 @@ static void conn_write_cb(uv_write_t *req, int status) {
   h2ws__conn_mark(c);
 }
 
-static int conn_write(rt_conn *c, const uint8_t *data, size_t len) {
-  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w + len);
+/* Cleartext: hands the gathered batch to one uv_write without copying it
+ * (the buffer now belongs to the write request). */
+static int conn_write_batch(rt_conn *c, size_t len) {
+  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
   if (!w) return H2WS_ERR_NOMEM;
   w->c = c;
   w->len = len;
-  memcpy(w->data, data, len);
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+  w->owned = c->batch;
+  c->batch_hint = c->batch_cap;
+  c->batch = NULL;
+  c->batch_cap = 0;
+  uv_buf_t b = uv_buf_init((char *)w->owned, (unsigned)len);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
+    h2ws__free(c->rt->mem, w->owned);
     h2ws__free(c->rt->mem, w);
     return H2WS_ERR_CLOSED;
   }
@@ -426,6 +434,7 @@ static int conn_flush_wbio(rt_conn *c) {
     h2ws__free(c->rt->mem, w);
     return 0;
   }
+  w->owned = NULL;
   w->c = c;
   w->len = (size_t)got;
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)got);
@@ -439,7 +448,8 @@ static int conn_flush_wbio(rt_conn *c) {
 
 static int conn_batch_reserve(rt_conn *c, size_t want) {
   if (want <= c->batch_cap) return 0;
-  size_t cap = c->batch_cap ? c->batch_cap : 16384;
+  size_t cap = c->batch_cap ? c->batch_cap
+                             : c->batch_hint ? c->batch_hint : 16384;
   while (cap < want) cap *= 2;
   if (cap > RT_BATCH_CAP) cap = RT_BATCH_CAP;
   uint8_t *p = h2ws__realloc(c->rt->mem, c->batch, cap);
@@ -552,15 +562,18 @@ static void conn_flush(rt_conn *c) {
           goto fail;
         }
       } else {
-        rv = conn_write(c, c->batch, (size_t)n);
+        rv = conn_write_batch(c, (size_t)n);
         if (rv < 0) goto fail;
       }
     }
-    if (c->batch && c->batch_cap > 16384 && c->write_bytes == 0 && drained) {
+    if (c->write_bytes == 0 && drained) {
       /* do not keep a large batch buffer on an idle connection */
-      h2ws__free(c->rt->mem, c->batch);
-      c->batch = NULL;
-      c->batch_cap = 0;
+      if (c->batch && c->batch_cap > 16384) {
+        h2ws__free(c->rt->mem, c->batch);
+        c->batch = NULL;
+        c->batch_cap = 0;
+      }
+      c->batch_hint = 0;
     }
   }
   int want_shut = c->closing_after_write ||

@@ -109,6 +109,7 @@ struct rt_conn {
   /* writing */
   uint8_t *batch;      /* plaintext gathered this iteration */
   size_t batch_cap;
+  size_t batch_hint;   /* size of the last batch handed to uv_write */
   size_t write_bytes;  /* bytes handed to uv_write and not yet done */
   int shut_down;       /* uv_shutdown issued */
   int shutdown_done;
@@ -176,6 +177,7 @@ struct h2ws_rt_ws {
   int compressed;
   size_t max_output;
   int app_paused;    /* on_message returned PAUSE: until resume */
+  int auto_pause;    /* server: pause input while output > max_output/2 */
   h2ws_rt_ws *next, *prev; /* in the h2 connection's list */
   /* client */
   h2ws_client *client;

@@ -295,6 +295,7 @@ int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
     return H2WS_ERR_NOMEM;
   }
   ws->max_output = srv->settings.ws.max_output;
+  ws->auto_pause = 1;
   ws->compressed = req->pmd.enabled;
   req->subprotocol = ws->subprotocol;
   req->ws = ws;

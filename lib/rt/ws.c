@@ -24,9 +24,12 @@ static int ws_on_msg(h2ws_ws *e, h2ws_opcode op, const uint8_t *data,
     return rv;
   }
   if (rv < 0) return rv;
-  /* Automatic backpressure: stop reading while our own output is large
-   * (an echo would otherwise queue without bound). */
-  if (h2ws_ws_output_len(e) > ws->max_output / 2) return H2WS_ERR_PAUSE;
+  /* Automatic backpressure on servers: stop reading while our own output
+   * is large (an echo would otherwise queue without bound).  Never on
+   * clients: their output does not answer their input, and two peers that
+   * both stop reading while their output is full would deadlock. */
+  if (ws->auto_pause && h2ws_ws_output_len(e) > ws->max_output / 2)
+    return H2WS_ERR_PAUSE;
   return 0;
 }
 
@@ -125,7 +128,8 @@ int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len) {
 
 int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws) {
   if (ws->app_paused) return 0;
-  return !ws->engine || h2ws_ws_output_len(ws->engine) <= ws->max_output / 4;
+  return !ws->engine || !ws->auto_pause ||
+         h2ws_ws_output_len(ws->engine) <= ws->max_output / 4;
 }
 
 /* ---- public ----------------------------------------------------------- */

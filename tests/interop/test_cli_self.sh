@@ -61,6 +61,14 @@ printf 'hello\nwebsocket over http/2\n\n\xc3\xa9t\xc3\xa9\nlast line\n' >"$TMP/s
   printf '\nafter the big one\n'
 } >"$TMP/big.in"
 
+# Bulk: 24 lines of 1 MiB (more than the client keeps queued, so both
+# directions are flow-controlled at once: a regression test for a
+# deadlock where both ends stopped reading).
+for _ in $(seq 1 24); do
+  head -c 786432 /dev/urandom | base64 -w 0
+  echo
+done >"$TMP/bulk.in"
+
 # echo_case NAME EXPECT_V INPUT URL ARGS... : the output must equal the input
 # line for line, exit 0, and -v must say EXPECT_V.
 echo_case() {
@@ -93,6 +101,11 @@ if start_server tls --write-cert "$TMP/cert.pem"; then
         "$TMP/$in.in" "$U" --insecure --h1 $comp
     done
   done
+
+  echo_case "h2-tls-bulk" "h2 (TLS, ALPN h2), stream 1" "$TMP/bulk.in" \
+    "$U" --insecure --no-compress
+  echo_case "h1-tls-bulk" "http/1.1 (TLS)" "$TMP/bulk.in" \
+    "$U" --insecure --h1 --no-compress
 
   # Certificate verification: on by default, --cacert trusts the file.
   run_client verify "$TMP/small.in" "$U"
@@ -178,6 +191,10 @@ if start_server clear --cleartext; then
         "$TMP/$in.in" "$U" --h2 $comp
     done
   done
+  echo_case "h2c-bulk" "h2c prior knowledge, stream 1" "$TMP/bulk.in" \
+    "$U" --h2 --no-compress
+  echo_case "h1-clear-bulk" "http/1.1 (cleartext)" "$TMP/bulk.in" \
+    "$U" --no-compress
   run_client "refused-h2c" "$TMP/small.in" "ws://127.0.0.1:$PORT/nope" --h2
   if [ "$RC" -eq 3 ] && grep -qx "h2ws: handshake refused: HTTP 404" \
     "$TMP/refused-h2c.cerr"; then
