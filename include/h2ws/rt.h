@@ -75,6 +75,8 @@ typedef struct h2ws_rt_ws_request h2ws_rt_ws_request;
 
 /* Creates the runtime (one libuv loop).  mem may be NULL (libc); it is
  * used for the runtime's own objects and passed to the protocol layers.
+ * Sets SIGPIPE to ignored for the process (writes to a reset socket then
+ * fail with EPIPE instead of killing it).
  * Returns 0, H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL (libuv failed). */
 int h2ws_rt_new(h2ws_rt **prt, const h2ws_mem *mem);
 

@@ -1,5 +1,6 @@
 /* lib/rt/loop.c - the runtime object: one libuv loop, the once-per-
  * iteration flush of dirty connections, time, address parsing. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,9 @@ static void loop_check_cb(uv_check_t *h) {
 int h2ws_rt_new(h2ws_rt **prt, const h2ws_mem *mem) {
   if (!prt) return H2WS_ERR_INVALID_ARGUMENT;
   if (!mem) mem = h2ws__mem_default();
+  /* A write to a socket the peer reset must fail with EPIPE, not kill the
+   * process (libuv writes with write(2), which raises SIGPIPE). */
+  signal(SIGPIPE, SIG_IGN);
   h2ws_rt *rt = h2ws__calloc(mem, 1, sizeof *rt);
   if (!rt) return H2WS_ERR_NOMEM;
   rt->mem = mem;
