@@ -106,6 +106,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
       compress = 0;
     } else if (!strcmp(a, "--compress")) {
       compress = 1;
+    } else if (!strcmp(a, "--no-h2")) {
+      /* hidden, for tests of clients: an HTTP/1.1-only server */
+      st.h2 = 0;
     } else if (!strcmp(a, "--no-h2-websockets")) {
       /* hidden, for tests of clients' fallback: never advertise RFC 8441 */
       h2_ws = 0;
@@ -155,8 +158,13 @@ int h2ws_cmd_serve(int argc, char **argv) {
     if (hl >= sizeof host) hl = sizeof host - 1;
     memcpy(host, listen[i], hl);
     host[hl] = '\0';
-    printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
-           cleartext ? "http" : "https", host, port, cleartext ? "h2c" : "h2");
+    if (st.h2)
+      printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
+             cleartext ? "http" : "https", host, port,
+             cleartext ? "h2c" : "h2");
+    else
+      printf("h2ws: listening on %s://%s:%d/ (http/1.1)\n",
+             cleartext ? "http" : "https", host, port);
   }
   fflush(stdout);
   h2ws_rt_run(rt);

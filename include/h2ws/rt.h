@@ -220,6 +220,9 @@ typedef struct h2ws_server_settings {
   /* Graceful shutdown: how long WebSockets get to finish their closing
    * handshake (ms).  Default 2000. */
   uint64_t drain_ms;
+  /* Nonzero (default): speak HTTP/2 (ALPN h2 on TLS listeners, prior
+   * knowledge on cleartext ones).  Zero: HTTP/1.1 only. */
+  int h2;
   /* Nonzero (default): advertise RFC 8441 (HTTP/2 WebSockets) when a
    * WebSocket route exists.  Zero: never (WebSockets then only over
    * HTTP/1.1; for tests of clients' fallback). */

@@ -29,10 +29,10 @@ uint64_t h2ws__rt_now(h2ws_rt *rt);
 /* ---- TLS (tls.c) ----------------------------------------------------- */
 
 /* Creates a server context holding cert/key (PEM files) or, when both are
- * NULL, a generated self-signed P-256 certificate; ALPN "h2", "http/1.1".
- * On failure writes a message into err. */
+ * NULL, a generated self-signed P-256 certificate; ALPN "h2" (if h2) and
+ * "http/1.1".  On failure writes a message into err. */
 SSL_CTX *h2ws__tls_server_ctx(const char *cert_file, const char *key_file,
-                              const char *write_cert_file, char *err,
+                              const char *write_cert_file, int h2, char *err,
                               size_t errlen);
 /* Client context: verification on unless insecure; cafile added. */
 SSL_CTX *h2ws__tls_client_ctx(int insecure, const char *cafile, char *err,

@@ -47,6 +47,7 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->handle_signals = 1;
   s->drain_ms = 2000;
   s->h2_websockets = 1;
+  s->h2 = 1;
   s->max_connections = 10000;
   h2ws_ws_settings_default(&s->ws);
   s->ws.whole_messages = 1;
@@ -360,7 +361,10 @@ int h2ws__proto_server_cleartext(rt_conn *c, h2ws_server *srv) {
 static int server_conn_ready(rt_conn *c, int error) {
   h2ws_server *srv = c->owner;
   if (error) return error;
-  if (!c->ssl) return h2ws__proto_server_cleartext(c, srv);
+  if (!c->ssl) {
+    if (!srv->settings.h2) return h2ws__h1_server_start(c, srv);
+    return h2ws__proto_server_cleartext(c, srv);
+  }
   char alpn[32];
   h2ws__conn_alpn(c, alpn, sizeof alpn);
   if (strcmp(alpn, "h2") == 0) return h2ws__h2_server_start(c, srv);
@@ -414,7 +418,8 @@ int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
     srv->ssl_ctx = h2ws__tls_server_ctx(srv->settings.cert_file,
                                         srv->settings.key_file,
                                         srv->settings.write_cert_file,
-                                        srv->err, sizeof srv->err);
+                                        srv->settings.h2, srv->err,
+                                        sizeof srv->err);
     if (!srv->ssl_ctx) return H2WS_ERR_INTERNAL;
   }
   snprintf(portstr, sizeof portstr, "%d", port);

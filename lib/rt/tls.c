@@ -24,10 +24,12 @@ static int tls_alpn_select(SSL *ssl, const unsigned char **out,
                            unsigned char *outlen, const unsigned char *in,
                            unsigned int inlen, void *arg) {
   (void)ssl;
-  (void)arg;
   unsigned char *sel = NULL;
-  if (SSL_select_next_proto(&sel, outlen, tls_alpn, sizeof tls_alpn - 1, in,
-                            inlen) == OPENSSL_NPN_NEGOTIATED) {
+  /* arg != NULL: HTTP/1.1 only (skip "h2", the first entry) */
+  const unsigned char *ours = arg ? tls_alpn + 3 : tls_alpn;
+  unsigned int ourslen = (unsigned)(sizeof tls_alpn - 1) - (arg ? 3u : 0u);
+  if (SSL_select_next_proto(&sel, outlen, ours, ourslen, in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
   }
@@ -44,8 +46,9 @@ static int tls_write_pem(const char *path, EVP_PKEY *pkey, X509 *x) {
 }
 
 SSL_CTX *h2ws__tls_server_ctx(const char *cert_file, const char *key_file,
-                              const char *write_cert_file, char *err,
+                              const char *write_cert_file, int h2, char *err,
                               size_t errlen) {
+  static int h1_only = 1;
   SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) {
     tls_err(err, errlen, "TLS context");
@@ -56,14 +59,17 @@ SSL_CTX *h2ws__tls_server_ctx(const char *cert_file, const char *key_file,
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+  SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, h2 ? NULL : &h1_only);
   if (cert_file && key_file) {
+    char what[300];
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-      tls_err(err, errlen, "cannot load certificate");
+      snprintf(what, sizeof what, "cannot load certificate %s", cert_file);
+      tls_err(err, errlen, what);
       goto fail;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-      tls_err(err, errlen, "cannot load private key");
+      snprintf(what, sizeof what, "cannot load private key %s", key_file);
+      tls_err(err, errlen, what);
       goto fail;
     }
   } else {

@@ -34,7 +34,7 @@ start_server() {
   PIDS+=("$SPID")
   PORT=
   for _ in $(seq 1 100); do
-    PORT=$(sed -n 's/^h2ws: listening on [a-z]*:\/\/127\.0\.0\.1:\([0-9]*\)\/ .*/\1/p' "$TMP/$name.out")
+    PORT=$(sed -n 's/^h2ws: listening on [a-z]*:\/\/127\.0\.0\.1:\([0-9]*\)\/ .*/\1/p' "$TMP/$name.out" 2>/dev/null)
     [ -n "$PORT" ] && break
     sleep 0.05
   done
@@ -222,6 +222,21 @@ if start_server no8441 --no-h2-websockets; then
     ok "forced-h2-no-8441-exit-3"
   else
     bad "forced-h2-no-8441-exit-3" "exit $RC: $(cat "$TMP/forced.cerr")"
+  fi
+  kill -TERM "$SPID"
+  wait "$SPID"
+fi
+
+# ---- an HTTP/1.1-only server: ALPN picks http/1.1 ---------------------------
+if start_server h1only --no-h2; then
+  U="wss://127.0.0.1:$PORT/echo"
+  echo_case "alpn-h1-only-auto" "http/1.1 (TLS)" "$TMP/small.in" "$U" --insecure
+  run_client h1only-forced "$TMP/small.in" "$U" --insecure --h2
+  if [ "$RC" -eq 3 ] && grep -q "server does not support HTTP/2" \
+    "$TMP/h1only-forced.cerr"; then
+    ok "alpn-h1-only-forced-h2-exit-3"
+  else
+    bad "alpn-h1-only-forced-h2-exit-3" "exit $RC: $(cat "$TMP/h1only-forced.cerr")"
   fi
   kill -TERM "$SPID"
   wait "$SPID"
