@@ -227,6 +227,12 @@ typedef struct h2ws_server_settings {
    * WebSocket route exists.  Zero: never (WebSockets then only over
    * HTTP/1.1; for tests of clients' fallback). */
   int h2_websockets;
+  /* An HTTP/2 connection that carries no WebSocket and receives nothing
+   * for this long is shut down (GOAWAY).  A connection with an open
+   * WebSocket is never idle (WebSockets have their own timeouts).  The
+   * TLS and HTTP handshakes have a fixed 10 s budget.  Milliseconds; 0
+   * disables.  Default 120000. */
+  uint64_t idle_timeout_ms;
   /* Connections beyond this are closed at accept.  Default 10000. */
   uint32_t max_connections;
   /* Engine settings for accepted WebSockets (limits, close timeout).

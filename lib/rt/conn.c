@@ -275,7 +275,10 @@ static void conn_start_reading(rt_conn *c) {
 
 static void conn_ready(rt_conn *c) {
   c->state = RT_CONN_OPEN;
-  c->deadline = 0;
+  /* A fresh budget for the HTTP-level handshake (request head, 101,
+   * SETTINGS and the extended CONNECT answer): the protocol clears it
+   * when its handshake is done (no slowloris). */
+  c->deadline = h2ws__rt_now(c->rt) + CONN_HANDSHAKE_MS;
   rt_conn_ready_cb cb = c->on_ready;
   c->on_ready = NULL;
   int rv = cb ? cb(c, 0) : H2WS_ERR_INTERNAL;
@@ -499,6 +502,9 @@ static void conn_timer_cb(uv_timer_t *t) {
   uint64_t now = h2ws__rt_now(c->rt);
   if (c->state == RT_CONN_CLOSING) return;
   if (c->deadline && now >= c->deadline) {
+    if (!c->errmsg[0])
+      snprintf(c->errmsg, sizeof c->errmsg, "timed out (%s)",
+               c->shut_down ? "closing" : "handshake");
     h2ws__conn_close(c, H2WS_ERR_TIMEOUT);
     return;
   }

@@ -16,6 +16,8 @@ struct rt_h2 {
   int is_client;
   int goaway;
   int idle_closing;
+  uint64_t last_active; /* server: last input, for the idle timeout */
+  uint64_t idle_ms;     /* server: 0 = no idle timeout */
   h2ws_rt_ws *wss;     /* live WebSockets (open or waiting) */
   h2ws_rt_ws *dead;    /* released by the session, freed outside callbacks */
 };
@@ -150,6 +152,7 @@ static int h2_on_ws_open(h2ws_h2_session *s, int32_t sid, h2ws_ws *e,
                                   subprotocol ? strlen(subprotocol) : 0))
     return H2WS_ERR_NOMEM;
   ws->state = RT_WS_OPEN;
+  h2->c->deadline = 0;
   if (h2->c->ssl)
     h2ws__rt_ws_note(ws, "connected via h2 (TLS, ALPN h2), stream %d",
                      (int)sid);
@@ -166,6 +169,7 @@ static int h2_on_ws_refused(h2ws_h2_session *s, int32_t sid, int status,
   h2ws_rt_ws *ws = req_ud;
   (void)s;
   (void)sid;
+  h2->c->deadline = 0;
   h2_unlink(h2, ws);
   ws->h2 = NULL;
   ws->conn = NULL;
@@ -189,6 +193,7 @@ static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
                    size_t *pnread) {
   rt_h2 *h2 = c->proto;
   size_t n = 0;
+  h2->last_active = h2_now(h2);
   int rv = h2ws_h2_session_recv(h2->s, data, len, &n, h2_now(h2));
   h2_free_dead(h2);
   *pnread = len;
@@ -282,14 +287,29 @@ static void h2_on_close(rt_conn *c, int error) {
   h2ws__free(c->rt->mem, h2);
 }
 
+/* Server: when the connection carries no WebSocket and the peer has been
+ * silent for idle_ms (pitfall 17: a connection with an open WebSocket is
+ * never idle). */
+static uint64_t h2_idle_deadline(rt_h2 *h2) {
+  if (!h2->idle_ms || h2->idle_closing || h2ws_h2_session_num_ws(h2->s))
+    return H2WS_NO_EXPIRY;
+  return h2->last_active + h2->idle_ms;
+}
+
 static uint64_t h2_get_expiry(rt_conn *c) {
   rt_h2 *h2 = c->proto;
-  return h2ws_h2_session_get_expiry(h2->s);
+  uint64_t e = h2ws_h2_session_get_expiry(h2->s);
+  uint64_t idle = h2_idle_deadline(h2);
+  return idle < e ? idle : e;
 }
 
 static void h2_handle_expiry(rt_conn *c, uint64_t now) {
   rt_h2 *h2 = c->proto;
   h2ws_h2_session_handle_expiry(h2->s, now);
+  if (now >= h2_idle_deadline(h2)) {
+    h2->idle_closing = 1;
+    h2ws_h2_session_shutdown(h2->s, now, 0); /* GOAWAY */
+  }
   h2_free_dead(h2);
 }
 
@@ -331,7 +351,12 @@ static int h2_start(rt_conn *c, h2ws_role role, h2ws_server *srv,
     h2ws__free(c->rt->mem, h2);
     return rv;
   }
-  c->deadline = 0;
+  /* A server has nothing to wait for (idle connections are timed out
+   * separately); a client keeps the handshake deadline until its first
+   * WebSocket is answered. */
+  if (srv) c->deadline = 0;
+  h2->last_active = h2ws__rt_now(c->rt);
+  h2->idle_ms = srv ? h2ws__server_idle_ms(srv) : 0;
   h2ws__conn_set_proto(c, &h2_ops, h2);
   if (ph2) *ph2 = h2;
   return 0;

@@ -232,6 +232,7 @@ void h2ws__server_http_request(h2ws_server *srv,
                                h2ws_rt_http_response *resp);
 const h2ws_ws_settings *h2ws__server_ws_settings(const h2ws_server *srv);
 int h2ws__server_h2_websockets(const h2ws_server *srv);
+uint64_t h2ws__server_idle_ms(const h2ws_server *srv);
 /* A server connection closed (count, shutdown progress). */
 void h2ws__server_conn_closed(h2ws_server *srv);
 int h2ws__server_shutting_down(const h2ws_server *srv);

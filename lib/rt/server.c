@@ -48,6 +48,7 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->drain_ms = 2000;
   s->h2_websockets = 1;
   s->h2 = 1;
+  s->idle_timeout_ms = 120000;
   s->max_connections = 10000;
   h2ws_ws_settings_default(&s->ws);
   s->ws.whole_messages = 1;
@@ -150,6 +151,10 @@ int h2ws__server_h2_websockets(const h2ws_server *srv) {
   /* SPEC pitfall 1: advertise RFC 8441 only where a WebSocket route
    * exists. */
   return srv->settings.h2_websockets && srv->has_ws_route;
+}
+
+uint64_t h2ws__server_idle_ms(const h2ws_server *srv) {
+  return srv->settings.idle_timeout_ms;
 }
 
 int h2ws__server_shutting_down(const h2ws_server *srv) {
