@@ -229,10 +229,13 @@ typedef struct h2ws_server_settings {
   int h2_websockets;
   /* An HTTP/2 connection that carries no WebSocket and receives nothing
    * for this long is shut down (GOAWAY).  A connection with an open
-   * WebSocket is never idle (WebSockets have their own timeouts).  The
-   * TLS and HTTP handshakes have a fixed 10 s budget.  Milliseconds; 0
-   * disables.  Default 120000. */
+   * WebSocket is never idle (WebSockets have their own timeouts).
+   * Milliseconds; 0 disables.  Default 120000. */
   uint64_t idle_timeout_ms;
+  /* Budget of the TLS handshake and, after it, of the HTTP one (request
+   * head; cleartext: also the h2 preface detection): a client that is
+   * too slow is disconnected.  Milliseconds; default 10000. */
+  uint64_t handshake_timeout_ms;
   /* Connections beyond this are closed at accept.  Default 10000. */
   uint32_t max_connections;
   /* Engine settings for accepted WebSockets (limits, close timeout).

@@ -7,8 +7,7 @@
 #include <openssl/err.h>
 #include "rt/internal.h"
 
-/* A TLS handshake (or a cleartext connection's first bytes) must complete
- * within this time. */
+/* Default budget of the TLS handshake and, separately, of the HTTP one. */
 #define CONN_HANDSHAKE_MS 10000
 /* After our FIN, how long we wait for the peer's before closing. */
 #define CONN_LINGER_MS 5000
@@ -278,7 +277,7 @@ static void conn_ready(rt_conn *c) {
   /* A fresh budget for the HTTP-level handshake (request head, 101,
    * SETTINGS and the extended CONNECT answer): the protocol clears it
    * when its handshake is done (no slowloris). */
-  c->deadline = h2ws__rt_now(c->rt) + CONN_HANDSHAKE_MS;
+  c->deadline = h2ws__rt_now(c->rt) + c->handshake_ms;
   rt_conn_ready_cb cb = c->on_ready;
   c->on_ready = NULL;
   int rv = cb ? cb(c, 0) : H2WS_ERR_INTERNAL;
@@ -346,7 +345,8 @@ static void conn_tls_pump(rt_conn *c) {
 int h2ws__conn_start(rt_conn *c, SSL_CTX *ctx, const char *host,
                      int policy) {
   uint64_t now = h2ws__rt_now(c->rt);
-  c->deadline = now + CONN_HANDSHAKE_MS;
+  if (!c->handshake_ms) c->handshake_ms = CONN_HANDSHAKE_MS;
+  c->deadline = now + c->handshake_ms;
   uv_tcp_nodelay(&c->tcp, 1);
   if (!ctx) {
     conn_start_reading(c);

@@ -102,6 +102,7 @@ struct rt_conn {
   /* reading */
   int reading, paused, eof_seen, eof_delivered;
   uint64_t deadline;   /* handshake / linger deadline, 0 = none */
+  uint64_t handshake_ms; /* budget of each handshake (0: default 10 s) */
   char errmsg[512];     /* why the connection failed (TLS verification) */
   uint8_t *pending;    /* plaintext the protocol did not take (paused) */
   size_t pending_len, pending_cap;

@@ -49,6 +49,7 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->h2_websockets = 1;
   s->h2 = 1;
   s->idle_timeout_ms = 120000;
+  s->handshake_timeout_ms = 10000;
   s->max_connections = 10000;
   h2ws_ws_settings_default(&s->ws);
   s->ws.whole_messages = 1;
@@ -406,6 +407,7 @@ static void server_on_connection(uv_stream_t *ls, int status) {
       uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
   }
   c->on_ready = server_conn_ready;
+  c->handshake_ms = srv->settings.handshake_timeout_ms;
   int rv = h2ws__conn_start(c, l->tls ? srv->ssl_ctx : NULL, NULL, -1);
   if (rv < 0) h2ws__conn_close(c, rv);
 }

@@ -590,6 +590,76 @@ static void test_H9_h2c_eof_without_close_1006(void) {
   abort_case(H2WS_RT_POLICY_H2);
 }
 
+/* A client that sends half a request head is disconnected after the
+ * handshake budget (no slowloris). */
+typedef struct slow {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  uint64_t t0, t_eof;
+  int eof;
+  char buf[256];
+} slow;
+
+static void slow_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  slow *x = h->data;
+  (void)n;
+  b->base = x->buf;
+  b->len = sizeof x->buf;
+}
+
+static void slow_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  slow *x = st->data;
+  (void)b;
+  if (n < 0) {
+    x->eof = 1;
+    x->t_eof = uv_now(st->loop);
+    uv_close((uv_handle_t *)st, NULL);
+    uv_stop(st->loop);
+  }
+}
+
+static void slow_connected(uv_connect_t *r, int status) {
+  slow *x = r->data;
+  static char head[] = "GET / HTTP/1.1\r\nHost: x\r\n"; /* no end */
+  if (status < 0) {
+    uv_stop(r->handle->loop);
+    return;
+  }
+  uv_buf_t b = uv_buf_init(head, sizeof head - 1);
+  uv_write(&x->wreq, (uv_stream_t *)&x->tcp, &b, 1, NULL);
+  uv_read_start((uv_stream_t *)&x->tcp, slow_alloc, slow_read);
+}
+
+static void test_slow_head_disconnected(void) {
+  h2ws_rt *rt;
+  h2ws_server *srv;
+  slow x;
+  memset(&x, 0, sizeof x);
+  CHECK_EQ(h2ws_rt_new(&rt, NULL), 0);
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  st.handle_signals = 0;
+  st.handshake_timeout_ms = 200;
+  CHECK_EQ(h2ws_server_new(&srv, rt, &st), 0);
+  int port = 0;
+  CHECK_EQ(h2ws_server_listen(srv, "127.0.0.1:0", 0, &port), 0);
+  uv_loop_t *loop = h2ws_rt_uv_loop(rt);
+  struct sockaddr_in sa;
+  uv_ip4_addr("127.0.0.1", port, &sa);
+  uv_tcp_init(loop, &x.tcp);
+  x.tcp.data = &x;
+  x.creq.data = &x;
+  x.t0 = uv_now(loop);
+  uv_tcp_connect(&x.creq, &x.tcp, (const struct sockaddr *)&sa,
+                 slow_connected);
+  h2ws_rt_run(rt);
+  h2ws_server_del(srv);
+  h2ws_rt_del(rt);
+  CHECK(x.eof);
+  CHECK(x.t_eof - x.t0 >= 150 && x.t_eof - x.t0 < 5000);
+}
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -609,6 +679,7 @@ int main(void) {
       {"parse_hostport", test_parse_hostport},
       {"cert_generated", test_cert_generated},
       {"bad_urls", test_bad_urls},
+      {"slow_head_disconnected", test_slow_head_disconnected},
       {"W8_echo_h1_cleartext", test_echo_h1_cleartext},
       {"D3_echo_h1_cleartext_pmd", test_echo_h1_cleartext_pmd},
       {"H4_echo_h2c_prior_knowledge", test_echo_h2c_prior_knowledge},
