@@ -318,7 +318,9 @@ static void conn_tls_pump(rt_conn *c) {
     conn_ready(c);
     if (c->state != RT_CONN_OPEN) return;
   }
-  while (c->state == RT_CONN_OPEN && !c->paused && !c->eof_seen) {
+  /* Not stopped by eof_seen: after a pause, records still in rbio are
+   * delivered before the (deferred) end of stream. */
+  while (c->state == RT_CONN_OPEN && !c->paused) {
     ERR_clear_error();
     int n = SSL_read(c->ssl, c->readbuf, (int)sizeof c->readbuf);
     if (n > 0) {
