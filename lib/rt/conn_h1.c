@@ -307,7 +307,8 @@ static int h1_want_shutdown(rt_conn *c) {
 
 static int h1_can_resume(rt_conn *c) {
   rt_h1 *h1 = c->proto;
-  if (c->write_bytes >= RT_WRITE_QUEUE_CAP) return 0;
+  /* Only the WebSocket's own state: never "our writes are stuck", which
+   * would deadlock against a peer that waits for us to read. */
   return !h1->ws || h2ws__rt_ws_can_resume(h1->ws);
 }
 

@@ -393,7 +393,7 @@ static void test_tls_verify_failure(void) {
 /* H10: a paused WebSocket stalls only its own stream; another WebSocket on
  * the same HTTP/2 connection keeps flowing; after resume everything
  * arrives. */
-#define FC_N 40
+#define FC_N 160
 #define FC_LEN 65536
 typedef struct fc {
   scen *s;
@@ -437,8 +437,10 @@ static int fc_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
       /* pause A and only then let B talk */
       f->a_paused = 1;
       uv_timer_start(&f->t, fc_resume, 300, 0);
-      h2ws_rt_ws_send(f->b, H2WS_OP_TEXT, (const uint8_t *)"b", 1);
-      f->b_sent = 1;
+      if (f->b) {
+        h2ws_rt_ws_send(f->b, H2WS_OP_TEXT, (const uint8_t *)"b", 1);
+        f->b_sent = 1;
+      }
       return H2WS_ERR_PAUSE;
     }
     if (f->a_count == FC_N) h2ws_rt_ws_close(ws, 1000, NULL);
@@ -458,7 +460,43 @@ static void fc_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   (void)rl;
   if (ws == f->a) f->a_code = code;
   else f->b_code = code;
-  if (++f->closed == 2) uv_stop(&f->s->rt->loop);
+  if (++f->closed == (f->b ? 2 : 1)) uv_stop(&f->s->rt->loop);
+}
+
+/* Over HTTP/1.1 a paused client stops reading its socket; the echo
+ * server's output grows, it stops reading too; after resume all of it
+ * flows again (backpressure end to end through TCP). */
+static void test_W7_h1_pause_backpressure(void) {
+  scen s;
+  fc f;
+  char url[128];
+  memset(&f, 0, sizeof f);
+  int port = sc_start(&s, 0, 1, 0);
+  CHECK(port > 0);
+  f.s = &s;
+  uv_timer_init(&s.rt->loop, &f.t);
+  f.t.data = &f;
+  h2ws_client *cl;
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.ws.max_output = 16u * 1024 * 1024;
+  CHECK_EQ(h2ws_client_new(&cl, s.rt, &cs), 0);
+  static const h2ws_rt_ws_callbacks cbs = {
+      .on_open = fc_open, .on_message = fc_msg, .on_close = fc_close};
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = H2WS_RT_POLICY_H1;
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
+  CHECK_EQ(h2ws_client_open(cl, url, &o, &cbs, &f, &f.a), 0);
+  h2ws_rt_run(s.rt);
+  int timed_out = s.timed_out;
+  uv_close((uv_handle_t *)&f.t, NULL);
+  h2ws_client_del(cl);
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK_EQ(f.bad_len, 0);
+  CHECK_EQ(f.a_count, FC_N);
+  CHECK_EQ(f.a_code, 1000);
 }
 
 static void test_H10_paused_stream_stalls_alone(void) {
@@ -474,7 +512,7 @@ static void test_H10_paused_stream_stalls_alone(void) {
   h2ws_client *cl;
   h2ws_client_settings cs;
   h2ws_client_settings_default(&cs);
-  cs.ws.max_output = 8u * 1024 * 1024;
+  cs.ws.max_output = 16u * 1024 * 1024;
   cs.close_idle = 1;
   CHECK_EQ(h2ws_client_new(&cl, s.rt, &cs), 0);
   static const h2ws_rt_ws_callbacks cbs = {
@@ -694,6 +732,7 @@ int main(void) {
       {"connection_refused", test_connection_refused},
       {"tls_verify_failure", test_tls_verify_failure},
       {"H10_paused_stream_stalls_alone", test_H10_paused_stream_stalls_alone},
+      {"W7_h1_pause_backpressure", test_W7_h1_pause_backpressure},
       {"W6_h1_eof_without_close_1006", test_W6_h1_eof_without_close_1006},
       {"H9_h2c_eof_without_close_1006", test_H9_h2c_eof_without_close_1006},
   };
