@@ -425,6 +425,7 @@ static int conn_write_batch(rt_conn *c, size_t len) {
     return H2WS_ERR_CLOSED;
   }
   c->write_bytes += len;
+  c->nwrites++;
   return 0;
 }
 
@@ -448,6 +449,7 @@ static int conn_flush_wbio(rt_conn *c) {
     return H2WS_ERR_CLOSED;
   }
   c->write_bytes += (size_t)got;
+  c->nwrites++;
   return 0;
 }
 
@@ -569,6 +571,7 @@ static void conn_flush(rt_conn *c) {
           rv = H2WS_ERR_INTERNAL;
           goto fail;
         }
+        c->ntls_writes++;
       } else {
         rv = conn_write_batch(c, (size_t)n);
         if (rv < 0) goto fail;

@@ -112,6 +112,7 @@ struct rt_conn {
   size_t batch_cap;
   size_t batch_hint;   /* size of the last batch handed to uv_write */
   size_t write_bytes;  /* bytes handed to uv_write and not yet done */
+  uint64_t nwrites, ntls_writes; /* uv_write / SSL_write calls (tests) */
   int shut_down;       /* uv_shutdown issued */
   int shutdown_done;
   int closing_after_write;

@@ -698,6 +698,80 @@ static void test_slow_head_disconnected(void) {
   CHECK(x.t_eof - x.t0 >= 150 && x.t_eof - x.t0 < 5000);
 }
 
+/* Batching: 100 messages submitted in one callback leave as one
+ * SSL_write and one uv_write (not one per message / frame). */
+typedef struct bt {
+  scen *s;
+  uint64_t w0, t0, w1, t1;
+  int got;
+} bt;
+
+static void bt_open(h2ws_rt_ws *ws, void *ud) {
+  bt *b = ud;
+  rt_conn *c = ws->conn;
+  b->w0 = c->nwrites;
+  b->t0 = c->ntls_writes;
+  for (int i = 0; i < 100; i++)
+    h2ws_rt_ws_send(ws, H2WS_OP_TEXT, (const uint8_t *)"0123456789", 10);
+}
+
+static int bt_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                  void *ud) {
+  bt *b = ud;
+  (void)op;
+  (void)d;
+  (void)n;
+  if (b->got++ == 0) {
+    b->w1 = ws->conn->nwrites;
+    b->t1 = ws->conn->ntls_writes;
+  }
+  if (b->got == 100) h2ws_rt_ws_close(ws, 1000, NULL);
+  return 0;
+}
+
+static void bt_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                     size_t rl, void *ud) {
+  bt *b = ud;
+  (void)ws;
+  (void)code;
+  (void)r;
+  (void)rl;
+  uv_stop(&b->s->rt->loop);
+}
+
+static void batch_case(int tls, int policy) {
+  scen s;
+  bt b;
+  char url[128];
+  memset(&b, 0, sizeof b);
+  int port = sc_start(&s, tls, 1, 0);
+  CHECK(port > 0);
+  b.s = &s;
+  static const h2ws_rt_ws_callbacks cbs = {
+      .on_open = bt_open, .on_message = bt_msg, .on_close = bt_close};
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = policy;
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d/echo", tls ? "wss" : "ws",
+           port);
+  CHECK_EQ(h2ws_client_open(s.cl, url, &o, &cbs, &b, NULL), 0);
+  h2ws_rt_run(s.rt);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK_EQ(b.got, 100);
+  /* the 100 frames went out in one write (the first echo may only come
+   * after the server saw them, so nothing else was written between) */
+  CHECK_EQ(b.w1 - b.w0, 1);
+  if (tls) CHECK_EQ(b.t1 - b.t0, 1);
+}
+
+static void test_batch_h2_tls(void) { batch_case(1, H2WS_RT_POLICY_AUTO); }
+static void test_batch_h1_cleartext(void) {
+  batch_case(0, H2WS_RT_POLICY_H1);
+}
+static void test_batch_h2c(void) { batch_case(0, H2WS_RT_POLICY_H2); }
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -717,6 +791,9 @@ int main(void) {
       {"parse_hostport", test_parse_hostport},
       {"cert_generated", test_cert_generated},
       {"bad_urls", test_bad_urls},
+      {"batch_h2_tls", test_batch_h2_tls},
+      {"batch_h1_cleartext", test_batch_h1_cleartext},
+      {"batch_h2c", test_batch_h2c},
       {"slow_head_disconnected", test_slow_head_disconnected},
       {"W8_echo_h1_cleartext", test_echo_h1_cleartext},
       {"D3_echo_h1_cleartext_pmd", test_echo_h1_cleartext_pmd},
