@@ -359,8 +359,9 @@ typedef struct h2ws_client_settings {
   /* Engine settings (limits); whole_messages is forced on. */
   h2ws_ws_settings ws;
   /* Nonzero: an HTTP/2 connection is shut down (GOAWAY) as soon as its
-   * last WebSocket has ended, instead of staying in the pool for reuse
-   * (command-line tools set it so the loop ends).  Default 0. */
+   * last WebSocket has ended.  Zero (default): it stays in the pool for
+   * reuse, and keeps h2ws_rt_run() running, until h2ws_client_del() or
+   * the server closes it.  Command-line tools set it so the loop ends. */
   int close_idle;
 } h2ws_client_settings;
 
