@@ -338,6 +338,16 @@ void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
     h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
                      "server does not support WebSockets over HTTP/2 "
                      "(RFC 8441)");
+  } else if ((error == H2WS_ERR_H2_GOAWAY ||
+              error == H2WS_ERR_H2_TOO_MANY_STREAMS) &&
+             !q->retried) {
+    /* SPEC H12: after GOAWAY (or with no stream slot left) new
+     * WebSockets go to a new connection. */
+    h2ws__rt_ws_note(ws, "%s: opening a new connection",
+                     h2ws_h2_strerror(error));
+    q->retried = 1;
+    cc_dispatch(ws->client, ws);
+    return;
   } else if (error == H2WS_ERR_HANDSHAKE && status) {
     h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, status,
                      "handshake refused: HTTP %d", status);

@@ -21,6 +21,7 @@ struct rt_cws {
   int policy;
   int compress;
   int fell_back;         /* already fell back to HTTP/1.1 */
+  int retried;           /* already moved to a new HTTP/2 connection */
 };
 
 #endif

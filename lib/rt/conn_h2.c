@@ -16,6 +16,7 @@ struct rt_h2 {
   int is_client;
   int goaway;
   int idle_closing;
+  int full;             /* client: no stream slot left (until one ends) */
   uint64_t last_active; /* server: last input, for the idle timeout */
   uint64_t idle_ms;     /* server: 0 = no idle timeout */
   h2ws_rt_ws *wss;     /* live WebSockets (open or waiting) */
@@ -135,6 +136,7 @@ static void h2_on_ws_closed(h2ws_h2_session *s, int32_t sid, h2ws_ws *e,
   if (ws->state == RT_WS_OPEN) h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL,
                                                   NULL, 0);
   ws->engine = NULL; /* freed by the session after this returns */
+  h2->full = 0;
   h2_unlink(h2, ws);
   ws->next = h2->dead;
   h2->dead = ws;
@@ -376,7 +378,8 @@ int h2ws__h2_client_start(rt_conn *c, rt_cconn *owner, rt_h2 **ph2) {
 }
 
 int h2ws__h2_usable(const rt_h2 *h2) {
-  return !h2->goaway && h2->c->state == RT_CONN_OPEN && !h2->c->eof_seen &&
+  return !h2->goaway && !h2->full && h2->c->state == RT_CONN_OPEN &&
+         !h2->c->eof_seen &&
          !h2->c->shut_down && h2ws_h2_session_want_read(h2->s);
 }
 
@@ -402,6 +405,8 @@ int h2ws__h2_client_open(rt_h2 *h2, h2ws_rt_ws *ws) {
   ws->max_output = st.max_output;
   h2_link(h2, ws);
   int rv = h2ws_h2_client_open_ws(h2->s, &o, &sid);
+  if (rv == H2WS_ERR_H2_TOO_MANY_STREAMS) h2->full = 1;
+  if (rv == H2WS_ERR_H2_GOAWAY) h2->goaway = 1;
   if (rv != 0) {
     h2_unlink(h2, ws);
     ws->h2 = NULL;

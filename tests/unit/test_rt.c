@@ -772,6 +772,92 @@ static void test_batch_h1_cleartext(void) {
 }
 static void test_batch_h2c(void) { batch_case(0, H2WS_RT_POLICY_H2); }
 
+/* H11/H12: more WebSockets than one HTTP/2 connection may carry (100
+ * per session by default): the extra ones go to a new connection. */
+#define MANY 105
+typedef struct many {
+  scen *s;
+  int opened, echoed, closed, failed, notes_new_conn;
+  int32_t max_stream;
+} many;
+
+static void many_open(h2ws_rt_ws *ws, void *ud) {
+  many *m = ud;
+  m->opened++;
+  if (h2ws_rt_ws_stream_id(ws) > m->max_stream)
+    m->max_stream = h2ws_rt_ws_stream_id(ws);
+  h2ws_rt_ws_send(ws, H2WS_OP_TEXT, (const uint8_t *)"m", 1);
+}
+
+static int many_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
+                    size_t n, void *ud) {
+  many *m = ud;
+  (void)op;
+  (void)d;
+  (void)n;
+  m->echoed++;
+  h2ws_rt_ws_close(ws, 1000, NULL);
+  return 0;
+}
+
+static void many_end(many *m) {
+  if (m->closed + m->failed == MANY) uv_stop(&m->s->rt->loop);
+}
+
+static void many_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                       size_t rl, void *ud) {
+  many *m = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  if (code == 1000) m->closed++;
+  else m->failed++;
+  many_end(m);
+}
+
+static void many_fail(h2ws_rt_ws *ws, int kind, int status, const char *msg,
+                      void *ud) {
+  many *m = ud;
+  (void)ws;
+  (void)kind;
+  (void)status;
+  (void)msg;
+  m->failed++;
+  many_end(m);
+}
+
+static void many_note(h2ws_rt_ws *ws, const char *msg, void *ud) {
+  many *m = ud;
+  (void)ws;
+  if (strstr(msg, "opening a new connection")) m->notes_new_conn++;
+}
+
+static void test_H12_streams_beyond_limit_new_connection(void) {
+  scen s;
+  many m;
+  char url[128];
+  memset(&m, 0, sizeof m);
+  int port = sc_start(&s, 1, 1, 0);
+  CHECK(port > 0);
+  m.s = &s;
+  static const h2ws_rt_ws_callbacks cbs = {
+      .on_open = many_open, .on_message = many_msg, .on_close = many_close,
+      .on_fail = many_fail, .on_note = many_note};
+  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", port);
+  for (int i = 0; i < MANY; i++)
+    CHECK_EQ(h2ws_client_open(s.cl, url, NULL, &cbs, &m, NULL), 0);
+  h2ws_rt_run(s.rt);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK_EQ(m.failed, 0);
+  CHECK_EQ(m.opened, MANY);
+  CHECK_EQ(m.echoed, MANY);
+  CHECK_EQ(m.closed, MANY);
+  CHECK(m.notes_new_conn >= 1);
+  CHECK(m.max_stream <= 199); /* at most 100 streams on one connection */
+}
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -791,6 +877,8 @@ int main(void) {
       {"parse_hostport", test_parse_hostport},
       {"cert_generated", test_cert_generated},
       {"bad_urls", test_bad_urls},
+      {"H12_streams_beyond_limit_new_connection",
+       test_H12_streams_beyond_limit_new_connection},
       {"batch_h2_tls", test_batch_h2_tls},
       {"batch_h1_cleartext", test_batch_h1_cleartext},
       {"batch_h2c", test_batch_h2c},
