@@ -6,6 +6,7 @@
 /* Subcommands (apps/serve.c, apps/client.c). */
 int h2ws_cmd_serve(int argc, char **argv);
 int h2ws_cmd_client(int argc, char **argv);
+int h2ws_cmd_load(int argc, char **argv);
 
 static void main_usage(FILE *f) {
   fprintf(f,
@@ -18,6 +19,8 @@ static void main_usage(FILE *f) {
           "           cleartext h2c prior knowledge + HTTP/1.1) and a page\n"
           "  client   send stdin lines to a ws:// or wss:// URL, print what\n"
           "           comes back\n"
+          "  load     load generator: N connections x M WebSockets, echo\n"
+          "           throughput, latency percentiles, errors\n"
           "\n"
           "Run 'h2ws COMMAND --help' for the options of a command.\n"
           "\n"
@@ -41,6 +44,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "serve")) return h2ws_cmd_serve(argc - 1, argv + 1);
   if (!strcmp(cmd, "client")) return h2ws_cmd_client(argc - 1, argv + 1);
+  if (!strcmp(cmd, "load")) return h2ws_cmd_load(argc - 1, argv + 1);
   fprintf(stderr, "h2ws: unknown command '%s'\n", cmd);
   main_usage(stderr);
   return 1;
