@@ -140,10 +140,11 @@ int main(int argc, char **argv) {
   if (rv == 0) rv = pump(cli, srv, now);
   if (rv == 0) rv = pump(srv, cli, now);
   if (rv != 0) fprintf(stderr, "error: %s\n", h2ws_strerror(rv));
+  int done = h2ws_ws_is_done(cli) && h2ws_ws_is_done(srv);
   printf("done: client %d, server %d\n", h2ws_ws_is_done(cli),
          h2ws_ws_is_done(srv));
 
-  h2ws_ws_del(cli);
+  h2ws_ws_del(cli); /* query before _del: the engine is gone after it */
   h2ws_ws_del(srv);
-  return rv == 0 && h2ws_ws_is_done(cli) && h2ws_ws_is_done(srv) ? 0 : 1;
+  return rv == 0 && done ? 0 : 1;
 }
