@@ -20,12 +20,27 @@ static int rt_echo(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
 
 static const h2ws_rt_ws_callbacks echo_cbs = {.on_message = rt_echo};
 
+/* Nonzero if the request's path (not NUL-terminated) contains `what`. */
+static int rt_path_has(const h2ws_ws_request *v, const char *what) {
+  size_t n = strlen(what);
+  for (size_t i = 0; i + n <= v->pathlen; i++)
+    if (memcmp(v->path + i, what, n) == 0) return 1;
+  return 0;
+}
+
 static void rt_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
   (void)ud;
   const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
   /* "?refuse" in the path: refuse with 403, to test statuses */
-  if (memchr(v->path, '?', v->pathlen) &&
-      strstr(v->path, "refuse") - v->path < (long)v->pathlen) {
+  if (rt_path_has(v, "?refuse")) {
+    h2ws_rt_ws_refuse(req, 403);
+    return;
+  }
+  /* "?origin" in the path: only https://app.example may connect (W9) */
+  static const char want[] = "https://app.example";
+  if (rt_path_has(v, "?origin") &&
+      !(v->origin && v->originlen == sizeof want - 1 &&
+        memcmp(v->origin, want, v->originlen) == 0)) {
     h2ws_rt_ws_refuse(req, 403);
     return;
   }
@@ -858,6 +873,181 @@ static void test_H12_streams_beyond_limit_new_connection(void) {
   CHECK(m.max_stream <= 199); /* at most 100 streams on one connection */
 }
 
+/* W9: the Origin reaches the application on every transport. */
+static void origin_case(int tls, const char *scheme, int policy,
+                        const char *origin, int want_ok) {
+  scen s;
+  wsctx x;
+  char url[128];
+  int port = sc_start(&s, tls, 1, 1);
+  CHECK(port > 0);
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d/echo?origin", scheme, port);
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = policy;
+  o.origin = origin;
+  x.s = &s;
+  x.i = s.nws++;
+  CHECK_EQ(h2ws_client_open(s.cl, url, &o, &sc_cbs, &x, NULL), 0);
+  sc_run(&s);
+  int timed_out = s.timed_out;
+  sc_end(&s);
+  CHECK(!timed_out);
+  if (want_ok) {
+    CHECK(s.opened[0]);
+    CHECK_EQ(s.close_code[0], 1000);
+  } else {
+    CHECK(s.failed[0]);
+    CHECK_EQ(s.fail_status[0], 403);
+  }
+}
+
+static void test_W9_origin_h2(void) {
+  origin_case(1, "wss", H2WS_RT_POLICY_AUTO, "https://app.example", 1);
+  origin_case(1, "wss", H2WS_RT_POLICY_AUTO, "https://evil.example", 0);
+  origin_case(1, "wss", H2WS_RT_POLICY_AUTO, NULL, 0);
+}
+
+static void test_W9_origin_h1(void) {
+  origin_case(0, "ws", H2WS_RT_POLICY_H1, "https://app.example", 1);
+  origin_case(0, "ws", H2WS_RT_POLICY_H1, "https://evil.example", 0);
+}
+
+/* Pitfall 17: a connection with an open WebSocket is not idle; one
+ * without is shut down after the idle timeout, and the client's next
+ * WebSocket to that origin goes to a new connection (H12). */
+typedef struct idl {
+  scen *s;
+  uv_timer_t t;
+  int step;
+  int echoed, closed, failed;
+  int32_t stream2;
+  h2ws_rt_ws *ws;
+  int clients_after_idle;
+} idl;
+
+static const h2ws_rt_ws_callbacks idl_cbs;
+
+static int idl_count_client_conns(h2ws_rt *rt) {
+  int n = 0;
+  for (rt_conn *c = rt->conns; c; c = c->all_next)
+    if (c->is_client && c->state != RT_CONN_CLOSING) n++;
+  return n;
+}
+
+static void idl_tick(uv_timer_t *t) {
+  idl *d = t->data;
+  char url[128];
+  if (d->step == 0) { /* 500 ms of silence with the WebSocket open */
+    d->step = 1;
+    h2ws_rt_ws_send(d->ws, H2WS_OP_TEXT, (const uint8_t *)"still", 5);
+  } else if (d->step == 2) { /* 500 ms after the WebSocket ended */
+    d->clients_after_idle = idl_count_client_conns(d->s->rt);
+    d->step = 3;
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", d->s->nws);
+    h2ws_client_ws_options o;
+    memset(&o, 0, sizeof o);
+    o.policy = H2WS_RT_POLICY_H2;
+    h2ws_client_open(d->s->cl, url, &o, &idl_cbs, d, &d->ws);
+  }
+}
+
+static void idl_open(h2ws_rt_ws *ws, void *ud) {
+  idl *d = ud;
+  d->ws = ws;
+  if (d->step == 0) {
+    uv_timer_start(&d->t, idl_tick, 500, 0);
+  } else {
+    d->stream2 = h2ws_rt_ws_stream_id(ws);
+    h2ws_rt_ws_send(ws, H2WS_OP_TEXT, (const uint8_t *)"again", 5);
+  }
+}
+
+static int idl_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *p,
+                   size_t n, void *ud) {
+  idl *d = ud;
+  (void)op;
+  (void)p;
+  (void)n;
+  d->echoed++;
+  h2ws_rt_ws_close(ws, 1000, NULL);
+  return 0;
+}
+
+static void idl_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                      size_t rl, void *ud) {
+  idl *d = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  if (code == 1000) d->closed++;
+  if (d->step == 1) {
+    d->step = 2;
+    uv_timer_start(&d->t, idl_tick, 500, 0);
+  } else if (d->step == 3) {
+    uv_stop(&d->s->rt->loop);
+  }
+}
+
+static void idl_fail(h2ws_rt_ws *ws, int kind, int status, const char *m,
+                     void *ud) {
+  idl *d = ud;
+  (void)ws;
+  (void)kind;
+  (void)status;
+  (void)m;
+  d->failed++;
+  uv_stop(&d->s->rt->loop);
+}
+
+static const h2ws_rt_ws_callbacks idl_cbs = {
+    .on_open = idl_open, .on_message = idl_msg, .on_close = idl_close,
+    .on_fail = idl_fail};
+
+static void test_pitfall17_idle_timeout_spares_websockets(void) {
+  scen s;
+  idl d;
+  char url[128];
+  memset(&d, 0, sizeof d);
+  memset(&s, 0, sizeof s);
+  CHECK_EQ(h2ws_rt_new(&s.rt, NULL), 0);
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  st.handle_signals = 0;
+  st.idle_timeout_ms = 200;
+  CHECK_EQ(h2ws_server_new(&s.srv, s.rt, &st), 0);
+  h2ws_rt_ws_handler h = {rt_on_ws_request};
+  CHECK_EQ(h2ws_server_route_ws(s.srv, "/echo", &h, NULL), 0);
+  int port = 0;
+  CHECK_EQ(h2ws_server_listen(s.srv, "127.0.0.1:0", 0, &port), 0);
+  s.nws = port; /* idl_tick builds the second URL from it */
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs); /* close_idle 0: pooled */
+  CHECK_EQ(h2ws_client_new(&s.cl, s.rt, &cs), 0);
+  uv_timer_init(&s.rt->loop, &s.guard);
+  s.guard.data = &s;
+  uv_timer_start(&s.guard, sc_guard, 10000, 0);
+  uv_unref((uv_handle_t *)&s.guard);
+  d.s = &s;
+  uv_timer_init(&s.rt->loop, &d.t);
+  d.t.data = &d;
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = H2WS_RT_POLICY_H2;
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
+  CHECK_EQ(h2ws_client_open(s.cl, url, &o, &idl_cbs, &d, &d.ws), 0);
+  h2ws_rt_run(s.rt);
+  int timed_out = s.timed_out;
+  uv_close((uv_handle_t *)&d.t, NULL);
+  sc_end(&s);
+  CHECK(!timed_out);
+  CHECK_EQ(d.failed, 0);
+  CHECK_EQ(d.echoed, 2);     /* the first echo came after 500 ms idle */
+  CHECK_EQ(d.closed, 2);
+  CHECK_EQ(d.clients_after_idle, 0); /* GOAWAY'd and closed */
+  CHECK_EQ(d.stream2, 1);    /* a new connection */
+}
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -877,6 +1067,10 @@ int main(void) {
       {"parse_hostport", test_parse_hostport},
       {"cert_generated", test_cert_generated},
       {"bad_urls", test_bad_urls},
+      {"W9_origin_h2", test_W9_origin_h2},
+      {"W9_origin_h1", test_W9_origin_h1},
+      {"pitfall17_idle_timeout_spares_websockets",
+       test_pitfall17_idle_timeout_spares_websockets},
       {"H12_streams_beyond_limit_new_connection",
        test_H12_streams_beyond_limit_new_connection},
       {"batch_h2_tls", test_batch_h2_tls},
