@@ -42,8 +42,9 @@
  * called from another thread.
  *
  * When callbacks fire: from the loop (inside h2ws_rt_run()); and from the
- * calls that end WebSockets: h2ws_client_del(), h2ws_server_del() and
- * h2ws_server_shutdown() fire on_close for what they end;
+ * calls that end WebSockets at once: h2ws_client_del() and
+ * h2ws_server_del() fire on_close for what they end (h2ws_server_shutdown()
+ * only starts closing handshakes: their on_close come from the loop);
  * h2ws_client_open() may fire on_fail / on_note at once when the request
  * fails immediately (e.g. the origin's HTTP/2 connection refuses more
  * streams).  h2ws_rt_ws_send / _ping / _close / _resume never fire
