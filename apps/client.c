@@ -59,6 +59,9 @@ static void client_usage(FILE *f) {
           "                a new connection; ws:// uses HTTP/1.1\n"
           "  --insecure    do not verify the server's certificate\n"
           "  --cacert FILE trust the PEM certificate(s) in FILE as well\n"
+          "  --protocol P  offer subprotocol P (repeatable, in preference\n"
+          "                order); -v prints the one the server chose\n"
+          "  --origin O    send Origin: O\n"
           "  --compress    offer permessage-deflate (default)\n"
           "  --no-compress do not offer it\n"
           "  -v            print the transport chosen (and fallbacks) on stderr\n"
@@ -229,6 +232,8 @@ static void client_on_open(h2ws_rt_ws *ws, void *ud) {
   client_app *app = ud;
   app->ws = ws;
   app->open = 1;
+  if (app->verbose && h2ws_rt_ws_subprotocol(ws))
+    fprintf(stderr, "h2ws: subprotocol %s\n", h2ws_rt_ws_subprotocol(ws));
   client_pump(app);
 }
 
@@ -300,6 +305,8 @@ int h2ws_cmd_client(int argc, char **argv) {
   wo.policy = H2WS_RT_POLICY_AUTO;
   wo.compress = 1;
   static client_app app; /* large buffers: not on the stack */
+  const char *protos[16];
+  size_t nprotos = 0;
   memset(&app, 0, sizeof app);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -314,6 +321,14 @@ int h2ws_cmd_client(int argc, char **argv) {
       cs.insecure = 1;
     } else if (!strcmp(a, "--cacert") && i + 1 < argc) {
       cs.cafile = argv[++i];
+    } else if (!strcmp(a, "--protocol") && i + 1 < argc) {
+      if (nprotos == sizeof protos / sizeof protos[0]) {
+        fprintf(stderr, "h2ws: client: too many --protocol\n");
+        return EXIT_USAGE;
+      }
+      protos[nprotos++] = argv[++i];
+    } else if (!strcmp(a, "--origin") && i + 1 < argc) {
+      wo.origin = argv[++i];
     } else if (!strcmp(a, "--compress")) {
       wo.compress = 1;
     } else if (!strcmp(a, "--no-compress")) {
@@ -332,6 +347,8 @@ int h2ws_cmd_client(int argc, char **argv) {
     client_usage(stderr);
     return EXIT_USAGE;
   }
+  wo.subprotocols = nprotos ? protos : NULL;
+  wo.nsubprotocols = nprotos;
   cs.close_idle = 1;
   cs.ws.max_message_size = CLIENT_MAX_LINE;
   cs.ws.max_frame_size = CLIENT_MAX_LINE;
