@@ -15,6 +15,7 @@ static void serve_usage(FILE *f) {
   fprintf(f,
           "usage: h2ws serve [--listen HOST:PORT]... [--cert FILE --key FILE]\n"
           "                  [--write-cert FILE] [--cleartext] [--no-compress]\n"
+          "                  [--protocol NAME]...\n"
           "\n"
           "WebSocket echo server: /echo echoes text and binary messages; GET /\n"
           "answers a small echo console page.  TLS by default, with ALPN h2\n"
@@ -35,6 +36,9 @@ static void serve_usage(FILE *f) {
           "  --cleartext         no TLS: HTTP/2 with prior knowledge (h2c) and\n"
           "                      HTTP/1.1 on the same port\n"
           "  --no-compress       decline permessage-deflate (RFC 7692)\n"
+          "  --protocol NAME     accept subprotocol NAME on /echo when the\n"
+          "                      client offers it (repeatable, preference\n"
+          "                      order)\n"
           "  -h, --help          this help\n"
           "\n"
           "SIGINT / SIGTERM: graceful shutdown (close 1001 on every WebSocket,\n"
@@ -59,8 +63,21 @@ static const h2ws_rt_ws_callbacks serve_echo_cbs = {
     .on_message = serve_on_message,
 };
 
+/* Subprotocols the echo accepts (--protocol), in preference order. */
+static const char *serve_protos[16];
+static size_t serve_nprotos;
+
 static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
-  h2ws_rt_accept a = {NULL, &serve_echo_cbs, ud};
+  const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
+  const char *chosen = NULL;
+  size_t chosenlen = 0;
+  /* RFC 6455 §4.2.2: at most one of those the client offered */
+  if (h2ws_subprotocol_select(v->protocols, v->protocolslen, serve_protos,
+                              serve_nprotos, &chosen, &chosenlen) != 0) {
+    h2ws_rt_ws_refuse(req, 400);
+    return;
+  }
+  h2ws_rt_accept a = {chosen, &serve_echo_cbs, ud};
   if (h2ws_rt_ws_accept(req, &a, NULL) != 0) h2ws_rt_ws_refuse(req, 500);
 }
 
@@ -100,6 +117,12 @@ int h2ws_cmd_serve(int argc, char **argv) {
       st.key_file = argv[++i];
     } else if (!strcmp(a, "--write-cert") && more) {
       st.write_cert_file = argv[++i];
+    } else if (!strcmp(a, "--protocol") && more) {
+      if (serve_nprotos == sizeof serve_protos / sizeof serve_protos[0]) {
+        fprintf(stderr, "h2ws: too many --protocol\n");
+        return 1;
+      }
+      serve_protos[serve_nprotos++] = argv[++i];
     } else if (!strcmp(a, "--cleartext")) {
       cleartext = 1;
     } else if (!strcmp(a, "--no-compress")) {

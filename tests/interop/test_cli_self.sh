@@ -181,7 +181,7 @@ if start_server tls --write-cert "$TMP/cert.pem"; then
 fi
 
 # ---- cleartext server: h2c prior knowledge + HTTP/1.1 on one port -----------
-if start_server clear --cleartext; then
+if start_server clear --cleartext --protocol chat --protocol other; then
   U="ws://127.0.0.1:$PORT/echo"
   for comp in --compress --no-compress; do
     for in in small big; do
@@ -195,6 +195,15 @@ if start_server clear --cleartext; then
     "$U" --h2 --no-compress
   echo_case "h1-clear-bulk" "http/1.1 (cleartext)" "$TMP/bulk.in" \
     "$U" --no-compress
+  for pol in --h2 --h1; do
+    run_client "proto$pol" "$TMP/small.in" "$U" -v $pol --protocol nope \
+      --protocol chat
+    if [ "$RC" -eq 0 ] && grep -qx "h2ws: subprotocol chat" "$TMP/proto$pol.cerr"; then
+      ok "W9-subprotocol$pol"
+    else
+      bad "W9-subprotocol$pol" "exit $RC: $(cat "$TMP/proto$pol.cerr")"
+    fi
+  done
   run_client "refused-h2c" "$TMP/small.in" "ws://127.0.0.1:$PORT/nope" --h2
   if [ "$RC" -eq 3 ] && grep -qx "h2ws: handshake refused: HTTP 404" \
     "$TMP/refused-h2c.cerr"; then
