@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s.pmd.server_max_window_bits = (flags & 64) ? 8 : 15;
   s.pmd.client_max_window_bits = (flags & 128) ? 9 : 15;
   static const h2ws_ws_callbacks cb = {fz_begin, fz_data, fz_end, fz_msg, fz_ctrl,
-                                       fz_ctrl,  fz_close, NULL,  fz_random};
+                                       fz_ctrl,  fz_close, NULL,  fz_random, NULL};
   fz f = {(flags >> 2) & 1, 0x12345u + flags + (uint32_t)size, 0, 0};
   h2ws_ws *ws;
   if (h2ws_ws_new(&ws, FUZZ_ROLE, &cb, &s, NULL, &f) != 0) return 0;

@@ -295,6 +295,17 @@ typedef struct h2ws_h2_callbacks {
   /* An HTTP/2 PING ACK arrived for h2ws_h2_session_ping(). */
   void (*on_ping_ack)(h2ws_h2_session *session, const uint8_t opaque[8],
                       void *user_data);
+  /* Optional, for diagnostics (the h2ws client's -v): one readable line
+   * per HTTP/2 frame received (sent = 0) or written into the output
+   * (sent = 1), e.g. "SETTINGS ENABLE_CONNECT_PROTOCOL=1",
+   * "HEADERS stream=1 END_HEADERS | :method: CONNECT | :protocol:
+   * websocket ...", "DATA stream=1 length=7", "WINDOW_UPDATE stream=0
+   * increment=33488897", "RST_STREAM stream=1 error=CANCEL",
+   * "GOAWAY last_stream=1 error=NO_ERROR", "PING ACK opaque=...".  `line`
+   * is NUL-terminated, valid until the callback returns.  Must not call
+   * session functions.  NULL (default) costs nothing. */
+  void (*on_frame_trace)(h2ws_h2_session *session, int sent,
+                         const char *line, void *user_data);
 } h2ws_h2_callbacks;
 
 /*

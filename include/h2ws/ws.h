@@ -169,6 +169,17 @@ typedef struct h2ws_ws_callbacks {
    * Tests pass a deterministic source so wire bytes can be asserted.
    */
   int (*random)(uint8_t *buf, size_t len, void *user_data);
+  /*
+   * Optional, for diagnostics (the h2ws client's -v): one call per frame
+   * header, received (sent = 0, before it is validated) or queued for
+   * sending (sent = 1).  rsv holds RSV1..RSV3 as bits 2..0 (RSV1 = 0x4:
+   * a compressed message); length is the payload length on the wire.
+   * Must not call any function on `ws`.  Return value: none.  NULL costs
+   * nothing.
+   */
+  void (*on_frame_trace)(h2ws_ws *ws, int sent, int fin, unsigned rsv,
+                         h2ws_opcode opcode, uint64_t length,
+                         void *user_data);
 } h2ws_ws_callbacks;
 
 /*

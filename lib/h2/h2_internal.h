@@ -137,6 +137,10 @@ int h2ws__h2_client_response(struct h2ws_h2_session *s, h2_stream *st,
 int h2ws__h2_client_settings(struct h2ws_h2_session *s);
 void h2ws__h2_client_fail_pending(struct h2ws_h2_session *s, int error);
 
+/* trace.c: describes a frame to cb.on_frame_trace (which must be set) */
+void h2ws__h2_trace(struct h2ws_h2_session *s, int sent,
+                    const nghttp2_frame *frame);
+
 /* client.c */
 void h2ws__h2_creq_free(struct h2ws_h2_session *s, h2_creq *r);
 void *h2ws__h2_creq_user_data(const h2_creq *r);

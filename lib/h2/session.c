@@ -232,6 +232,7 @@ static int cb_frame_recv(nghttp2_session *ngs, const nghttp2_frame *frame,
   h2_stream *st;
   int rv = 0;
   (void)ngs;
+  if (s->cb.on_frame_trace) h2ws__h2_trace(s, 0, frame);
   switch (frame->hd.type) {
   case NGHTTP2_HEADERS:
     st = h2ws__h2_stream_get(s, frame->hd.stream_id);
@@ -337,6 +338,7 @@ static int cb_frame_send(nghttp2_session *ngs, const nghttp2_frame *frame,
                          void *ud) {
   h2ws_h2_session *s = ud;
   (void)ngs;
+  if (s->cb.on_frame_trace) h2ws__h2_trace(s, 1, frame);
   if (frame->hd.type == NGHTTP2_WINDOW_UPDATE && frame->hd.stream_id > 0) {
     h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
     if (st) st->credit += frame->window_update.window_size_increment;

@@ -213,6 +213,15 @@ static int ws_random_key(h2ws_ws *ws, uint8_t key[4]) {
   return rv < 0 ? H2WS_ERR_CALLBACK_FAILURE : 0;
 }
 
+/* Reports a frame to the optional trace callback (-v of the h2ws client);
+ * costs one test when no callback is set. */
+static void ws_trace(h2ws_ws *ws, int sent, int fin, unsigned rsv,
+                     unsigned opcode, uint64_t len) {
+  if (ws->cb.on_frame_trace)
+    ws->cb.on_frame_trace(ws, sent, fin, rsv, (h2ws_opcode)opcode, len,
+                          ws->user_data);
+}
+
 /* Queues one frame whose payload is copied (and masked, client) once. */
 static int out_frame(h2ws_ws *ws, int fin, unsigned rsv, unsigned opcode,
                      const uint8_t *payload, size_t len) {
@@ -227,6 +236,7 @@ static int out_frame(h2ws_ws *ws, int fin, unsigned rsv, unsigned opcode,
   if (rv) return rv;
   uint8_t *dst = ws->out + ws->out_len;
   h2ws__frame_build(dst, fin, rsv, opcode, masked ? key : NULL, len);
+  ws_trace(ws, 1, fin, rsv, opcode, len);
   if (len) {
     /* RFC 6455 §5.3: client-to-server payloads are masked; the masking is
      * fused into the single copy into the queue. */
@@ -281,6 +291,7 @@ static int out_frame_deflate(h2ws_ws *ws, int fin, unsigned rsv,
   uint8_t *dst = ws->out + ws->out_len;
   if (hsize < hmax) memmove(dst + hsize, ws->out + start, produced);
   h2ws__frame_build(dst, fin, rsv, opcode, masked ? key : NULL, produced);
+  ws_trace(ws, 1, fin, rsv, opcode, produced);
   if (masked && produced) h2ws__mask(dst + hsize, dst + hsize, produced, key, 0);
   ws->out_len += hsize + produced;
   return 0;
@@ -677,6 +688,7 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
         rv = ws_fail(ws, H2WS_CLOSE_PROTOCOL_ERROR, H2WS_ERR_PROTO);
         break;
       }
+      ws_trace(ws, 0, ws->hdr.fin, ws->hdr.rsv, ws->hdr.opcode, ws->hdr.len);
       rv = frame_begin(ws);
       if (rv) break;
     } else if (ws->rstate == RS_PAYLOAD) {
@@ -805,6 +817,7 @@ static int source_pull(h2ws_ws *ws) {
       uint8_t *dst = ws->out + ws->out_len;
       if (hsize < hmax && n) memmove(dst + hsize, ws->out + start, n);
       h2ws__frame_build(dst, eof, 0, opcode, masked ? key : NULL, n);
+      ws_trace(ws, 1, eof, 0, opcode, n);
       if (masked && n) h2ws__mask(dst + hsize, dst + hsize, n, key, 0);
       ws->out_len += hsize + n;
     }

@@ -37,7 +37,7 @@ static int a_rnd(uint8_t *buf, size_t len, void *ud) {
 }
 
 static const h2ws_ws_callbacks a_cbs = {NULL, a_data, a_end, NULL, NULL,
-                                        NULL, a_close, NULL, a_rnd};
+                                        NULL, a_close, NULL, a_rnd, NULL};
 
 /* Moves a's output into b until a has nothing left; returns 0 or error. */
 static int move(peer *a, peer *b) {

@@ -127,7 +127,7 @@ static int rnd(uint8_t *buf, size_t len, void *ud) {
 }
 
 static const h2ws_ws_callbacks tc_cbs = {on_begin, on_data, on_end, on_msg,
-                                         on_ping,  on_pong, on_close, NULL, rnd};
+                                         on_ping,  on_pong, on_close, NULL, rnd, NULL};
 
 static int tc_new(tc *t, h2ws_role role, const h2ws_ws_settings *s) {
   memset(t, 0, sizeof(*t));

@@ -343,10 +343,10 @@ static int test_random(uint8_t *buf, size_t len, void *ud) {
 
 static const h2ws_ws_callbacks srv_ws_cb = {
     rec_on_begin, NULL, NULL, srv_on_msg, NULL, rec_on_pong, rec_on_close,
-    NULL,         NULL};
+    NULL,         NULL, NULL};
 static const h2ws_ws_callbacks cli_ws_cb = {
     rec_on_begin, NULL, NULL, cli_on_msg, NULL, rec_on_pong, rec_on_close,
-    NULL,         test_random};
+    NULL,         test_random, NULL};
 
 static int srv_on_ws_request(h2ws_h2_session *s, int32_t id,
                              const h2ws_ws_request *req,

@@ -116,7 +116,7 @@ static int p_rnd(uint8_t *buf, size_t len, void *ud) {
 }
 
 static const h2ws_ws_callbacks p_cbs = {p_begin, p_data, p_end,   p_msg, p_ping,
-                                        p_pong,  p_close, NULL,   p_rnd};
+                                        p_pong,  p_close, NULL,   p_rnd, NULL};
 
 static int peers_new(peer *c, peer *s, const h2ws_ws_settings *set) {
   memset(c, 0, sizeof(*c));
