@@ -337,6 +337,53 @@ typedef void (*h2ws_rt_http_handler)(const h2ws_rt_http_request *req,
 int h2ws_server_route_http(h2ws_server *srv, const char *path,
                            h2ws_rt_http_handler handler, void *user_data);
 
+/* Adds a plain HTTP route for a path and everything under it ("/files"
+ * matches "/files" and "/files/a/b", not "/filesx"; "/" matches every
+ * path).  Exact routes win over prefix routes, longer prefixes over
+ * shorter ones.  The handler sees the full path.  Returns as
+ * h2ws_server_route_http(). */
+int h2ws_server_route_http_prefix(h2ws_server *srv, const char *prefix,
+                                  h2ws_rt_http_handler handler,
+                                  void *user_data);
+
+/* Serves the files under directory `dir` at `prefix` (a prefix route):
+ * GET and HEAD; the rest of the path (percent-decoded) names a file under
+ * dir; a directory answers its index.html; a path with a ".." segment, a
+ * NUL, or resolving (symbolic links included) outside dir is refused
+ * (403); missing files 404; files over 64 MiB 413.  Content-Type by
+ * extension (html, css, js, json, txt, svg, png, jpg, gif, ico, wasm,
+ * ...; else application/octet-stream).  Files are read at each request.
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT (dir is not a directory),
+ * H2WS_ERR_NOMEM. */
+int h2ws_server_route_static(h2ws_server *srv, const char *prefix,
+                             const char *dir);
+
+/* Counters of a server (for /metrics). */
+typedef struct h2ws_server_stats {
+  uint64_t connections_open;  /* accepted, not yet closed */
+  uint64_t connections_total; /* accepted since the start */
+  /* WebSocket requests refused by the runtime (no route: 404, shutting
+   * down: 503) or the application (h2ws_rt_ws_refuse), by status:
+   * refused[status - 400]. */
+  uint64_t refused[200];
+} h2ws_server_stats;
+void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st);
+
+/* Where a WebSocket request, or a server WebSocket, comes from.
+ * Connection ids number the runtime's accepted connections 1, 2, ... (not
+ * reused while the runtime lives): server WebSockets with the same id
+ * share one connection (streams of one HTTP/2 connection).  The peer is
+ * the remote IP address as text ("" if unknown).  The request functions
+ * are valid during on_request; for a WebSocket, from on_open until just
+ * before on_close (its connection may already be gone then: copy what
+ * you need at open).  On client WebSockets the id is 0 and the peer "". */
+uint64_t h2ws_rt_ws_request_conn_id(const h2ws_rt_ws_request *req);
+const char *h2ws_rt_ws_request_peer(const h2ws_rt_ws_request *req);
+h2ws_rt_transport h2ws_rt_ws_request_transport(
+    const h2ws_rt_ws_request *req);
+uint64_t h2ws_rt_ws_conn_id(const h2ws_rt_ws *ws);
+const char *h2ws_rt_ws_peer(const h2ws_rt_ws *ws);
+
 /* Graceful shutdown (what SIGINT/SIGTERM do): stop listening, Close 1001
  * on every WebSocket, wait up to drain_ms, GOAWAY on HTTP/2, close every
  * connection.  h2ws_rt_run() then returns.  Returns 0. */

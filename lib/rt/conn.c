@@ -166,7 +166,11 @@ static long conn_offer(rt_conn *c, const uint8_t *data, size_t len,
   while (c->state == RT_CONN_OPEN && c->ops) {
     const rt_proto_ops *ops = c->ops;
     size_t n = 0;
+    /* servers' routing asks which connection a request arrived on */
+    rt_conn *prev = c->rt->recv_conn;
+    c->rt->recv_conn = c;
     int rv = ops->recv(c, data + off, len - off, &n);
+    c->rt->recv_conn = prev;
     if (n > len - off) n = len - off;
     off += n;
     if (rv == H2WS_ERR_PAUSE) {

@@ -22,6 +22,8 @@ struct h2ws_rt {
   rt_conn *conns;     /* every live connection (all_next / all_prev) */
   h2ws_server *servers;
   int in_check;
+  rt_conn *recv_conn;   /* the connection whose input is being processed */
+  uint64_t next_conn_id; /* server connections: ids 1, 2, ... */
 };
 
 uint64_t h2ws__rt_now(h2ws_rt *rt);
@@ -122,6 +124,7 @@ struct rt_conn {
   rt_conn *dirty_next, *dirty_prev;
   rt_conn *all_next, *all_prev;
   char peer[64];
+  uint64_t id;         /* server connections: 1, 2, ... (0 on clients) */
 };
 
 /* Cap on bytes queued in uv_write before the protocol stops being asked
@@ -222,6 +225,9 @@ struct h2ws_rt_ws_request {
   char pmd_resp[H2WS_PMD_MAX_VALUE_LEN];
   size_t pmd_resplen;
   const char *subprotocol;
+  /* set by the routing (server.c) */
+  rt_conn *conn;                /* the connection it arrived on, or NULL */
+  h2ws_rt_transport transport;
 };
 
 /* Runs the routing and the application's decision for a WebSocket
@@ -238,6 +244,14 @@ uint64_t h2ws__server_idle_ms(const h2ws_server *srv);
 /* A server connection closed (count, shutdown progress). */
 void h2ws__server_conn_closed(h2ws_server *srv);
 int h2ws__server_shutting_down(const h2ws_server *srv);
+/* A prefix HTTP route whose user_data `owned` (h2ws_mem memory) the
+ * server frees with itself (static.c). */
+int h2ws__server_route_owned(h2ws_server *srv, const char *prefix,
+                             h2ws_rt_http_handler handler, void *owned);
+/* A response body buffer valid until the server's next plain request
+ * (the transport copies the body right after the handler). NULL: nomem. */
+uint8_t *h2ws__server_body_alloc(h2ws_server *srv, size_t n);
+h2ws_rt *h2ws__server_rt(const h2ws_server *srv);
 
 /* ---- protocols -------------------------------------------------------- */
 

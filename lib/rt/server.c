@@ -10,6 +10,8 @@ struct rt_route {
   rt_route *next;
   char *path;
   int is_ws;
+  int prefix;  /* plain HTTP: matches path and everything under it */
+  void *owned; /* user_data the server frees (static.c's state) */
   h2ws_rt_ws_handler ws;
   h2ws_rt_http_handler http;
   void *user_data;
@@ -36,6 +38,10 @@ struct h2ws_server {
   uint32_t nconns;
   int shutting;
   int has_ws_route;
+  uint64_t conns_total;
+  uint64_t refused[200]; /* WebSocket refusals by status - 400 */
+  uint8_t *http_body;    /* the last response body we allocated: freed at
+                            the next request (the transport copied it) */
   char err[600];
 };
 
@@ -130,8 +136,10 @@ void h2ws_server_del(h2ws_server *srv) {
     uv_close((uv_handle_t *)&srv->drain_timer, server_handle_closed);
   while (srv->handles_open > 0 || srv->nconns > 0)
     uv_run(&rt->loop, UV_RUN_ONCE);
+  h2ws__free(rt->mem, srv->http_body);
   for (rt_route *r = srv->routes; r;) {
     rt_route *n = r->next;
+    h2ws__free(rt->mem, r->owned);
     h2ws__free(rt->mem, r->path);
     h2ws__free(rt->mem, r);
     r = n;
@@ -166,7 +174,8 @@ int h2ws__server_shutting_down(const h2ws_server *srv) {
 
 static int server_add_route(h2ws_server *srv, const char *path, int is_ws,
                             const h2ws_rt_ws_handler *wh,
-                            h2ws_rt_http_handler hh, void *ud) {
+                            h2ws_rt_http_handler hh, void *ud,
+                            rt_route **pr) {
   if (!srv || !path || path[0] != '/') return H2WS_ERR_INVALID_ARGUMENT;
   rt_route *r = h2ws__calloc(srv->rt->mem, 1, sizeof *r);
   if (!r) return H2WS_ERR_NOMEM;
@@ -184,46 +193,97 @@ static int server_add_route(h2ws_server *srv, const char *path, int is_ws,
   r->next = srv->routes;
   srv->routes = r;
   if (is_ws) srv->has_ws_route = 1;
+  if (pr) *pr = r;
   return 0;
 }
 
 int h2ws_server_route_ws(h2ws_server *srv, const char *path,
                          const h2ws_rt_ws_handler *handler, void *user_data) {
   if (!handler || !handler->on_request) return H2WS_ERR_INVALID_ARGUMENT;
-  return server_add_route(srv, path, 1, handler, NULL, user_data);
+  return server_add_route(srv, path, 1, handler, NULL, user_data, NULL);
 }
 
 int h2ws_server_route_http(h2ws_server *srv, const char *path,
                            h2ws_rt_http_handler handler, void *user_data) {
   if (!handler) return H2WS_ERR_INVALID_ARGUMENT;
-  return server_add_route(srv, path, 0, NULL, handler, user_data);
+  return server_add_route(srv, path, 0, NULL, handler, user_data, NULL);
 }
 
+int h2ws_server_route_http_prefix(h2ws_server *srv, const char *prefix,
+                                  h2ws_rt_http_handler handler,
+                                  void *user_data) {
+  rt_route *r = NULL;
+  if (!handler) return H2WS_ERR_INVALID_ARGUMENT;
+  int rv = server_add_route(srv, prefix, 0, NULL, handler, user_data, &r);
+  if (rv == 0) r->prefix = 1;
+  return rv;
+}
+
+int h2ws__server_route_owned(h2ws_server *srv, const char *prefix,
+                             h2ws_rt_http_handler handler, void *owned) {
+  rt_route *r = NULL;
+  int rv = server_add_route(srv, prefix, 0, NULL, handler, owned, &r);
+  if (rv != 0) return rv;
+  r->prefix = 1;
+  r->owned = owned;
+  return 0;
+}
+
+h2ws_rt *h2ws__server_rt(const h2ws_server *srv) { return srv->rt; }
+
+uint8_t *h2ws__server_body_alloc(h2ws_server *srv, size_t n) {
+  h2ws__free(srv->rt->mem, srv->http_body);
+  srv->http_body = h2ws__malloc(srv->rt->mem, n ? n : 1);
+  return srv->http_body;
+}
+
+/* Exact routes first, then the longest prefix route whose path is the
+ * request's path or a parent of it ("/files" matches "/files" and
+ * "/files/a", not "/filesx"). */
 static rt_route *server_find(h2ws_server *srv, const char *path,
                              size_t pathlen, int is_ws) {
   size_t n = 0;
+  rt_route *best = NULL;
+  size_t bestlen = 0;
   while (n < pathlen && path[n] != '?' && path[n] != '#') n++;
-  for (rt_route *r = srv->routes; r; r = r->next)
-    if (r->is_ws == is_ws && strlen(r->path) == n &&
-        memcmp(r->path, path, n) == 0)
-      return r;
-  return NULL;
+  for (rt_route *r = srv->routes; r; r = r->next) {
+    if (r->is_ws != is_ws) continue;
+    size_t rl = strlen(r->path);
+    if (!r->prefix) {
+      if (rl == n && memcmp(r->path, path, n) == 0) return r;
+      continue;
+    }
+    if (rl > n || memcmp(r->path, path, rl) != 0) continue;
+    if (rl < n && r->path[rl - 1] != '/' && path[rl] != '/') continue;
+    if (!best || rl > bestlen) {
+      best = r;
+      bestlen = rl;
+    }
+  }
+  return best;
+}
+
+static void server_count_refusal(h2ws_server *srv, int status) {
+  if (status >= 400 && status < 600) srv->refused[status - 400]++;
 }
 
 void h2ws__server_ws_request(h2ws_server *srv, h2ws_rt_ws_request *req,
                              h2ws_rt_transport transport) {
-  (void)transport;
   req->srv = srv;
   req->answered = 0;
+  req->transport = transport;
+  req->conn = srv->rt->recv_conn;
   if (srv->shutting) {
     req->answered = -1;
     req->status = 503;
+    server_count_refusal(srv, 503);
     return;
   }
   req->route = server_find(srv, req->view->path, req->view->pathlen, 1);
   if (!req->route) {
     req->answered = -1;
     req->status = 404;
+    server_count_refusal(srv, 404);
     return;
   }
   req->route->ws.on_request(req, req->route->user_data);
@@ -231,6 +291,36 @@ void h2ws__server_ws_request(h2ws_server *srv, h2ws_rt_ws_request *req,
     req->answered = -1;
     req->status = 500;
   }
+  if (req->answered == -1) server_count_refusal(srv, req->status);
+}
+
+uint64_t h2ws_rt_ws_request_conn_id(const h2ws_rt_ws_request *req) {
+  return req && req->conn ? req->conn->id : 0;
+}
+
+const char *h2ws_rt_ws_request_peer(const h2ws_rt_ws_request *req) {
+  return req && req->conn ? req->conn->peer : "";
+}
+
+h2ws_rt_transport h2ws_rt_ws_request_transport(
+    const h2ws_rt_ws_request *req) {
+  return req ? req->transport : H2WS_RT_H1;
+}
+
+uint64_t h2ws_rt_ws_conn_id(const h2ws_rt_ws *ws) {
+  return ws && ws->conn && !ws->conn->is_client ? ws->conn->id : 0;
+}
+
+const char *h2ws_rt_ws_peer(const h2ws_rt_ws *ws) {
+  return ws && ws->conn && !ws->conn->is_client ? ws->conn->peer : "";
+}
+
+void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
+  memset(st, 0, sizeof *st);
+  if (!srv) return;
+  st->connections_open = srv->nconns;
+  st->connections_total = srv->conns_total;
+  memcpy(st->refused, srv->refused, sizeof st->refused);
 }
 
 void h2ws__server_http_request(h2ws_server *srv,
@@ -392,7 +482,9 @@ static void server_on_connection(uv_stream_t *ls, int status) {
   if (status < 0 || srv->shutting) return;
   if (h2ws__conn_new(&c, srv->rt, 0) != 0) return;
   c->owner = srv;
+  c->id = ++srv->rt->next_conn_id;
   srv->nconns++;
+  srv->conns_total++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
       srv->nconns > srv->settings.max_connections) {
     h2ws__conn_close(c, H2WS_ERR_TOO_LARGE);
