@@ -120,7 +120,7 @@ typedef struct h2ws_rt_ws_callbacks {
    * not answer their input, and both ends pausing would deadlock). */
   int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                     size_t datalen, void *user_data);
-  /* A ping / pong arrived (pings are answered automatically). */
+  /* A ping arrived (it is answered automatically). */
   void (*on_ping)(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen,
                   void *user_data);
   /* The WebSocket is over: the peer's Close code (1005 without code), the
@@ -143,6 +143,9 @@ typedef struct h2ws_rt_ws_callbacks {
   /* Client only, optional: a line of diagnostics about transport choices
    * ("connected via h2 (TLS, ALPN h2), stream 1", fallback notes). */
   void (*on_note)(h2ws_rt_ws *ws, const char *message, void *user_data);
+  /* A pong arrived (the answer to h2ws_rt_ws_ping(), or unsolicited). */
+  void (*on_pong)(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen,
+                  void *user_data);
 } h2ws_rt_ws_callbacks;
 
 /* on_fail kinds. */
@@ -411,6 +414,17 @@ typedef struct h2ws_client_settings {
    * reuse, and keeps h2ws_rt_run() running, until h2ws_client_del() or
    * the server closes it.  Command-line tools set it so the loop ends. */
   int close_idle;
+  /* Optional diagnostics (the h2ws client's -v): one line per event, for
+   * every connection and WebSocket of this client: HTTP/2 frames
+   * ("> h2 SETTINGS ...", "< h2 HEADERS stream=1 ... | :status: 200",
+   * see h2ws_h2_callbacks.on_frame_trace), WebSocket frames
+   * ("> ws stream=1 TEXT fin=1 rsv1=0 len=5", after masking is decided,
+   * before compression is undone) and the HTTP/1.1 handshake heads
+   * ("> GET /echo HTTP/1.1", "< HTTP/1.1 101 Switching Protocols", one
+   * line per header line).  ">" is sent, "<" received.  `line` is valid
+   * until the call returns.  NULL (default): no tracing, no cost. */
+  void (*trace)(const char *line, void *trace_user_data);
+  void *trace_user_data;
 } h2ws_client_settings;
 
 void h2ws_client_settings_default(h2ws_client_settings *settings);
@@ -429,6 +443,17 @@ typedef struct h2ws_client_ws_options {
   const char *const *subprotocols;     /* offered, or NULL */
   size_t nsubprotocols;
   const char *origin;                  /* NULL: none */
+  /* Extra request header fields (copied; at most 32, 4 KiB in all), or
+   * NULL / 0.  Names are sent lower-case.  h2ws_client_open() refuses
+   * (H2WS_ERR_INVALID_ARGUMENT, reason in h2ws_client_last_error()):
+   * pseudo-headers (":path"...), connection-specific fields (connection,
+   * upgrade, keep-alive, proxy-connection, transfer-encoding, te, host,
+   * content-length: they make an HTTP/2 request malformed, RFC 9113
+   * §8.2.2, and the client writes what HTTP/1.1 needs), the handshake's
+   * own fields (sec-websocket-*, origin: use the options above), names
+   * that are not tokens and values with CR, LF or NUL. */
+  const h2ws_header *headers;
+  size_t nheaders;
 } h2ws_client_ws_options;
 
 /*

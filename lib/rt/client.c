@@ -2,6 +2,7 @@
  * connect, the transport policy (ALPN, h2 prior knowledge, fallback to a
  * NEW HTTP/1.1 connection when the server does not do RFC 8441) and the
  * per-origin pool of HTTP/2 connections shared by many WebSockets. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,76 @@ int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
   snprintf(cl->err, sizeof cl->err, "no error");
   *pcl = cl;
   return 0;
+}
+
+/* ---- diagnostics (settings.trace) ---------------------------------------- */
+
+static void client_trace(const h2ws_client *cl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void client_trace(const h2ws_client *cl, const char *fmt, ...) {
+  char line[1600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  cl->settings.trace(line, cl->settings.trace_user_data);
+}
+
+int h2ws__client_cc_tracing(const rt_cconn *cc) {
+  return cc && cc->cl && cc->cl->settings.trace;
+}
+
+void h2ws__client_cc_trace(const rt_cconn *cc, int sent, const char *line) {
+  if (!h2ws__client_cc_tracing(cc)) return;
+  client_trace(cc->cl, "%s h2 %s", sent ? ">" : "<", line);
+}
+
+void h2ws__client_trace_head(const h2ws_rt_ws *ws, int sent,
+                             const uint8_t *head, size_t len) {
+  if (!ws->client || !ws->client->settings.trace) return;
+  size_t i = 0;
+  while (i < len) {
+    size_t e = i;
+    while (e < len && head[e] != '\r' && head[e] != '\n') e++;
+    if (e > i)
+      client_trace(ws->client, "%s http/1.1 %.*s", sent ? ">" : "<",
+                   (int)(e - i > 1400 ? 1400 : e - i),
+                   (const char *)head + i);
+    i = e + 1;
+  }
+}
+
+static const char *client_opname(h2ws_opcode op) {
+  switch (op) {
+  case H2WS_OP_CONT: return "CONT";
+  case H2WS_OP_TEXT: return "TEXT";
+  case H2WS_OP_BINARY: return "BINARY";
+  case H2WS_OP_CLOSE: return "CLOSE";
+  case H2WS_OP_PING: return "PING";
+  case H2WS_OP_PONG: return "PONG";
+  default: return "RESERVED";
+  }
+}
+
+static void client_ws_trace(h2ws_ws *e, int sent, int fin, unsigned rsv,
+                            h2ws_opcode op, uint64_t len, void *ud) {
+  const h2ws_rt_ws *ws = ud;
+  (void)e;
+  if (!ws || !ws->client || !ws->client->settings.trace) return;
+  char sid[24] = "";
+  if (ws->stream_id) snprintf(sid, sizeof sid, " stream=%d", (int)ws->stream_id);
+  client_trace(ws->client, "%s ws%s %s (0x%x) fin=%d rsv1=%u len=%llu",
+               sent ? ">" : "<", sid, client_opname(op), (unsigned)op, fin,
+               (rsv >> 2) & 1u, (unsigned long long)len);
+}
+
+const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks_for(
+    const h2ws_rt_ws *ws, h2ws_ws_callbacks *buf) {
+  *buf = h2ws__rt_ws_engine_callbacks;
+  if (ws && ws->client && ws->client->settings.trace)
+    buf->on_frame_trace = client_ws_trace;
+  return buf;
 }
 
 /* ---- pool bookkeeping ---------------------------------------------------- */
@@ -328,9 +399,9 @@ void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
       /* RFC 8441 §3 / SPEC H3: no :protocol without the setting; fall
        * back to HTTP/1.1 on a NEW connection. */
       h2ws__rt_ws_note(ws,
-                       "server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL"
-                       "=1 (no RFC 8441): falling back to HTTP/1.1 on a new "
-                       "connection");
+                       "server does not support WebSockets over HTTP/2 "
+                       "(RFC 8441: no SETTINGS_ENABLE_CONNECT_PROTOCOL=1); "
+                       "falling back to HTTP/1.1 on a new connection");
       q->fell_back = 1;
       cc_dispatch(ws->client, ws);
       return;
@@ -452,6 +523,92 @@ static int client_parse_url(h2ws_client *cl, const char *url,
   return 0;
 }
 
+/* Extra request headers: copied lower-case; the ones the client writes
+ * itself, connection-specific ones and pseudo-headers are refused. */
+static int client_copy_headers(h2ws_client *cl, struct rt_cws *q,
+                               const h2ws_header *hs, size_t n) {
+  static const char *const conn_specific[] = {
+      "connection", "upgrade", "keep-alive", "proxy-connection",
+      "transfer-encoding", "te", "host", "content-length", NULL};
+  size_t off = 0;
+  if (n > RT_MAX_HEADERS) {
+    snprintf(cl->err, sizeof cl->err, "too many extra headers (max %d)",
+             RT_MAX_HEADERS);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const h2ws_header *h = &hs[i];
+    if (!h->name || h->namelen == 0 || (!h->value && h->valuelen)) {
+      snprintf(cl->err, sizeof cl->err, "empty header name");
+      return -1;
+    }
+    int nl = (int)(h->namelen > 100 ? 100 : h->namelen);
+    if (h->name[0] == ':') {
+      /* RFC 9113 §8.3: pseudo-headers are the protocol's, not the user's */
+      snprintf(cl->err, sizeof cl->err,
+               "header '%.*s': pseudo-headers cannot be set (the URL gives "
+               ":path, :authority and :scheme)", nl, h->name);
+      return -1;
+    }
+    for (size_t k = 0; k < h->namelen; k++) {
+      unsigned char c = (unsigned char)h->name[k];
+      if (c <= 0x20 || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c)) {
+        snprintf(cl->err, sizeof cl->err,
+                 "header name '%.*s' is not a token", nl, h->name);
+        return -1;
+      }
+    }
+    for (size_t k = 0; k < h->valuelen; k++) {
+      if (h->value[k] == '\r' || h->value[k] == '\n' || h->value[k] == '\0') {
+        snprintf(cl->err, sizeof cl->err,
+                 "header '%.*s': CR, LF or NUL in the value", nl, h->name);
+        return -1;
+      }
+    }
+    for (int k = 0; conn_specific[k]; k++) {
+      if (strlen(conn_specific[k]) == h->namelen &&
+          strncasecmp(conn_specific[k], h->name, h->namelen) == 0) {
+        /* RFC 9113 §8.2.2: connection-specific fields make an HTTP/2
+         * request malformed (SPEC H6) */
+        snprintf(cl->err, sizeof cl->err,
+                 "header '%.*s' is connection-specific: not allowed on "
+                 "HTTP/2, and the client writes what HTTP/1.1 needs",
+                 nl, h->name);
+        return -1;
+      }
+    }
+    if ((h->namelen >= 14 && strncasecmp(h->name, "sec-websocket-", 14) == 0) ||
+        (h->namelen == 6 && strncasecmp(h->name, "origin", 6) == 0)) {
+      snprintf(cl->err, sizeof cl->err,
+               "header '%.*s' belongs to the WebSocket handshake: use "
+               "--subprotocol, --origin, --compress instead", nl, h->name);
+      return -1;
+    }
+    if (off + h->namelen + h->valuelen + 2 > sizeof q->hbuf) {
+      snprintf(cl->err, sizeof cl->err, "extra headers too long (max %d "
+               "bytes)", RT_HEADER_BYTES);
+      return -1;
+    }
+    char *name = q->hbuf + off;
+    for (size_t k = 0; k < h->namelen; k++) {
+      char c = h->name[k];
+      name[k] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    name[h->namelen] = '\0';
+    off += h->namelen + 1;
+    char *value = q->hbuf + off;
+    if (h->valuelen) memcpy(value, h->value, h->valuelen);
+    value[h->valuelen] = '\0';
+    off += h->valuelen + 1;
+    q->headers[q->nheaders].name = name;
+    q->headers[q->nheaders].namelen = h->namelen;
+    q->headers[q->nheaders].value = value;
+    q->headers[q->nheaders].valuelen = h->valuelen;
+    q->nheaders++;
+  }
+  return 0;
+}
+
 int h2ws_client_open(h2ws_client *cl, const char *url,
                      const h2ws_client_ws_options *options,
                      const h2ws_rt_ws_callbacks *callbacks, void *user_data,
@@ -460,6 +617,11 @@ int h2ws_client_open(h2ws_client *cl, const char *url,
   struct rt_cws *q = h2ws__calloc(cl->rt->mem, 1, sizeof *q);
   if (!q) return H2WS_ERR_NOMEM;
   if (client_parse_url(cl, url, q) != 0) {
+    h2ws__free(cl->rt->mem, q);
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (options && options->nheaders &&
+      client_copy_headers(cl, q, options->headers, options->nheaders) != 0) {
     h2ws__free(cl->rt->mem, q);
     return H2WS_ERR_INVALID_ARGUMENT;
   }

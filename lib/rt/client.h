@@ -5,6 +5,8 @@
 #include "rt/internal.h"
 
 #define RT_MAX_PROTOS 16
+#define RT_MAX_HEADERS 32
+#define RT_HEADER_BYTES 4096
 
 /* One WebSocket to open (h2ws_rt_ws.creq). */
 struct rt_cws {
@@ -22,6 +24,22 @@ struct rt_cws {
   int compress;
   int fell_back;         /* already fell back to HTTP/1.1 */
   int retried;           /* already moved to a new HTTP/2 connection */
+  h2ws_header headers[RT_MAX_HEADERS]; /* extra fields (lower-case names) */
+  size_t nheaders;
+  char hbuf[RT_HEADER_BYTES]; /* their NUL-terminated copies */
 };
+
+/* Diagnostics (h2ws_client_settings.trace, the h2ws client's -v).  All
+ * do nothing when the client has no trace callback. */
+int h2ws__client_cc_tracing(const rt_cconn *cc);
+/* One HTTP/2 frame line of a connection of the pool. */
+void h2ws__client_cc_trace(const rt_cconn *cc, int sent, const char *line);
+/* An HTTP/1.1 handshake head, one trace line per header line. */
+void h2ws__client_trace_head(const h2ws_rt_ws *ws, int sent,
+                             const uint8_t *head, size_t len);
+/* The engine callbacks for ws: the runtime's, plus the frame trace when
+ * ws belongs to a tracing client.  Fills *buf and returns it. */
+const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks_for(
+    const h2ws_rt_ws *ws, h2ws_ws_callbacks *buf);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <openssl/rand.h>
 #include "rt/internal.h"
+#include "rt/client.h"
 
 #define H1_MAX_HEADERS 64
 
@@ -82,8 +83,9 @@ static int h1_make_engine(rt_h1 *h1, h2ws_role role,
   h2ws_ws *e;
   st.whole_messages = 1;
   st.pmd = *pmd;
-  int rv = h2ws_ws_new(&e, role, &h2ws__rt_ws_engine_callbacks, &st,
-                       h1->c->rt->mem, h1->ws);
+  h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
+  int rv = h2ws_ws_new(&e, role, h2ws__rt_ws_engine_callbacks_for(h1->ws, &wcb),
+                       &st, h1->c->rt->mem, h1->ws);
   if (rv < 0) return rv;
   h1->ws->engine = e;
   h1->ws->max_output = st.max_output;
@@ -193,6 +195,7 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
                      "handshake failed: malformed HTTP response");
     return H2WS_ERR_HANDSHAKE;
   }
+  h2ws__client_trace_head(ws, 0, data, headlen);
   h2ws_ws_response resp;
   memset(&resp, 0, sizeof resp);
   rv = h2ws_h1_check_response_101(&head, headers, head.nheaders, h1->key, 24,
@@ -442,9 +445,12 @@ int h2ws__h1_client_start(rt_conn *c, h2ws_rt_ws *ws, const char *host,
   o.extensionslen = extlen;
   o.origin = origin;
   o.originlen = origin ? strlen(origin) : 0;
+  o.headers = ws->creq ? ws->creq->headers : NULL; /* checked at open */
+  o.nheaders = ws->creq ? ws->creq->nheaders : 0;
   uint8_t buf[8192];
   size_t n;
   int rv = h2ws_h1_build_request(&o, buf, sizeof buf, &n);
   if (rv != 0) return rv;
+  h2ws__client_trace_head(ws, 1, buf, n);
   return h1_set_out(h1, buf, n, NULL, 0);
 }

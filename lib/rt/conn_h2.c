@@ -189,6 +189,14 @@ static void h2_on_goaway(h2ws_h2_session *s, int32_t last, uint32_t code,
   h2->goaway = 1;
 }
 
+/* Client -v: HTTP/2 frames to the client's trace. */
+static void h2_on_frame_trace(h2ws_h2_session *s, int sent, const char *line,
+                              void *ud) {
+  rt_h2 *h2 = ud;
+  (void)s;
+  h2ws__client_cc_trace(h2->owner, sent, line);
+}
+
 /* ---- ops --------------------------------------------------------------- */
 
 static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
@@ -346,6 +354,7 @@ static int h2_start(rt_conn *c, h2ws_role role, h2ws_server *srv,
     cb.on_ws_open = h2_on_ws_open;
     cb.on_ws_refused = h2_on_ws_refused;
     cb.on_goaway = h2_on_goaway;
+    if (h2ws__client_cc_tracing(owner)) cb.on_frame_trace = h2_on_frame_trace;
   }
   cb.on_ws_closed = h2_on_ws_closed;
   int rv = h2ws_h2_session_new(&h2->s, role, &cb, &st, c->rt->mem, h2);
@@ -396,9 +405,12 @@ int h2ws__h2_client_open(rt_h2 *h2, h2ws_rt_ws *ws) {
   o.nsubprotocols = q->nprotos;
   o.origin = q->origin[0] ? q->origin : NULL;
   o.pmd_offer.enabled = q->compress; /* defaults otherwise */
+  o.headers = q->nheaders ? q->headers : NULL; /* checked at open */
+  o.nheaders = q->nheaders;
   h2ws_ws_settings st = *h2ws__client_ws_settings(ws->client);
   st.whole_messages = 1;
-  o.callbacks = &h2ws__rt_ws_engine_callbacks;
+  h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
+  o.callbacks = h2ws__rt_ws_engine_callbacks_for(ws, &wcb);
   o.settings = &st;
   o.user_data = ws;
   int32_t sid = 0;

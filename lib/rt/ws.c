@@ -42,6 +42,15 @@ static int ws_on_ping(h2ws_ws *e, const uint8_t *data, size_t len,
   return 0;
 }
 
+static int ws_on_pong(h2ws_ws *e, const uint8_t *data, size_t len,
+                      void *ud) {
+  h2ws_rt_ws *ws = ud;
+  (void)e;
+  if (ws->state == RT_WS_OPEN && ws->cbs.on_pong)
+    ws->cbs.on_pong(ws, data, len, ws->user_data);
+  return 0;
+}
+
 static void ws_on_close(h2ws_ws *e, uint16_t code, const uint8_t *reason,
                         size_t reasonlen, void *ud) {
   (void)e;
@@ -58,6 +67,7 @@ static void ws_on_writable(h2ws_ws *e, void *ud) {
 const h2ws_ws_callbacks h2ws__rt_ws_engine_callbacks = {
     .on_msg = ws_on_msg,
     .on_ping = ws_on_ping,
+    .on_pong = ws_on_pong,
     .on_close = ws_on_close,
     .on_writable = ws_on_writable,
     .random = h2ws__rt_random,
