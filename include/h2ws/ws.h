@@ -350,6 +350,10 @@ int h2ws_ws_resume_source(h2ws_ws *ws);
 /* The role given at creation. */
 h2ws_role h2ws_ws_get_role(const h2ws_ws *ws);
 
+/* Nonzero if permessage-deflate is in use (negotiated and configured at
+ * creation through settings.pmd). */
+int h2ws_ws_is_compressed(const h2ws_ws *ws);
+
 /* Statistics for logs and metrics. */
 typedef struct h2ws_ws_stats {
   uint64_t msgs_in, msgs_out;   /* data messages */

@@ -150,6 +150,7 @@ static int h2_on_ws_open(h2ws_h2_session *s, int32_t sid, h2ws_ws *e,
   ws->engine = e;
   ws->stream_id = sid;
   ws->transport = h2_transport(h2);
+  ws->compressed = h2ws_ws_is_compressed(e);
   if (h2ws__rt_ws_set_subprotocol(ws, subprotocol,
                                   subprotocol ? strlen(subprotocol) : 0))
     return H2WS_ERR_NOMEM;

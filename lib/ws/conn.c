@@ -1047,6 +1047,8 @@ void h2ws_ws_get_stats(const h2ws_ws *ws, h2ws_ws_stats *pstats) {
   *pstats = ws->stats;
 }
 
+int h2ws_ws_is_compressed(const h2ws_ws *ws) { return ws && ws->pmd; }
+
 void *h2ws_ws_get_user_data(const h2ws_ws *ws) { return ws ? ws->user_data : NULL; }
 
 void h2ws_ws_set_user_data(h2ws_ws *ws, void *user_data) {
