@@ -7,6 +7,7 @@
 int h2ws_cmd_serve(int argc, char **argv);
 int h2ws_cmd_client(int argc, char **argv);
 int h2ws_cmd_load(int argc, char **argv);
+int h2ws_cmd_proxy(int argc, char **argv);
 
 static void main_usage(FILE *f) {
   fprintf(f,
@@ -19,6 +20,8 @@ static void main_usage(FILE *f) {
           "           cleartext h2c prior knowledge + HTTP/1.1) and a page\n"
           "  client   send stdin lines to a ws:// or wss:// URL, print what\n"
           "           comes back\n"
+          "  proxy    gateway: WebSockets over HTTP/2 and HTTP/1.1 in front of\n"
+          "           an existing ws:// or tcp:// backend (+ files, --root)\n"
           "  load     load generator: N connections x M WebSockets, echo\n"
           "           throughput, latency percentiles, errors\n"
           "\n"
@@ -45,6 +48,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "serve")) return h2ws_cmd_serve(argc - 1, argv + 1);
   if (!strcmp(cmd, "client")) return h2ws_cmd_client(argc - 1, argv + 1);
   if (!strcmp(cmd, "load")) return h2ws_cmd_load(argc - 1, argv + 1);
+  if (!strcmp(cmd, "proxy")) return h2ws_cmd_proxy(argc - 1, argv + 1);
   fprintf(stderr, "h2ws: unknown command '%s'\n", cmd);
   main_usage(stderr);
   return 1;

@@ -289,8 +289,9 @@ typedef struct h2ws_rt_accept {
 
 /* A WebSocket route.  on_request is called for each WebSocket request on
  * the route's path (exact match on the path without query), from h1 or
- * h2; it must call h2ws_rt_ws_accept() or h2ws_rt_ws_refuse() before
- * returning (otherwise the request is refused with 500). */
+ * h2; it must call h2ws_rt_ws_accept(), h2ws_rt_ws_refuse() or
+ * h2ws_rt_ws_defer() before returning (otherwise the request is refused
+ * with 500). */
 typedef struct h2ws_rt_ws_handler {
   void (*on_request)(h2ws_rt_ws_request *req, void *user_data);
 } h2ws_rt_ws_handler;
@@ -299,6 +300,18 @@ typedef struct h2ws_rt_ws_handler {
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
 int h2ws_server_route_ws(h2ws_server *srv, const char *path,
                          const h2ws_rt_ws_handler *handler, void *user_data);
+
+/* A WebSocket prefix route: matches `prefix` and every path under it
+ * (the same matching as h2ws_server_route_http_prefix(); "/" matches
+ * every path).  Exact routes win, then the longest prefix.  Returns as
+ * h2ws_server_route_ws(). */
+int h2ws_server_route_ws_prefix(h2ws_server *srv, const char *prefix,
+                                const h2ws_rt_ws_handler *handler,
+                                void *user_data);
+
+/* The runtime the server runs on (for handlers that open connections of
+ * their own, e.g. a gateway's backend client).  NULL for NULL. */
+h2ws_rt *h2ws_server_rt(const h2ws_server *srv);
 
 /* The request (transport-neutral view, h2ws/handshake.h); valid during
  * on_request. */
@@ -315,6 +328,36 @@ int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
 /* Refuses with an HTTP status (>= 400).  Returns 0,
  * H2WS_ERR_INVALID_STATE, H2WS_ERR_INVALID_ARGUMENT. */
 int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status);
+
+/*
+ * Deferred answer (a gateway that must hear its backend first, SPEC
+ * pitfall 9).  Called from on_request instead of answering: the request
+ * stays valid after on_request returns, until the application answers it
+ * with h2ws_rt_ws_accept() / h2ws_rt_ws_refuse() from another callback on
+ * the loop, or until on_cancel fires.  Meanwhile the client's input is
+ * held, never delivered: HTTP/1.1 stops reading the connection; HTTP/2
+ * keeps the stream's DATA within its flow-control window (other streams
+ * keep flowing).  The view (h2ws_rt_ws_request_view) is copied and stays
+ * valid too, without `headers`.
+ *
+ * on_cancel (may be NULL) fires once if the request ends unanswered: the
+ * client reset the stream or closed the connection, the server shuts
+ * down, or the server's handshake_timeout_ms elapsed (answered 504).
+ * After on_cancel, or once answered, `req` is gone: do not use it.
+ *
+ * Accepting a deferred request sends the 101 / 200 at once; on_open fires
+ * inside h2ws_rt_ws_accept(), and on HTTP/2 messages the client sent
+ * meanwhile may be delivered from inside it (even before on_open).  For a
+ * deferred request, accept and refuse consume `req` whatever they return
+ * (on an accept error the client got 500), except for
+ * H2WS_ERR_INVALID_ARGUMENT from refuse (bad status).
+ * Returns 0, H2WS_ERR_INVALID_STATE (already answered or deferred),
+ * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM (then answer at once).
+ */
+int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
+                     void (*on_cancel)(h2ws_rt_ws_request *req,
+                                       void *user_data),
+                     void *user_data);
 
 /* A plain HTTP request (GET / for a page) on h1 or h2. */
 typedef struct h2ws_rt_http_request {

@@ -10,12 +10,13 @@
 
 #define H1_MAX_HEADERS 64
 
-enum { H1_HEAD = 0, H1_WS, H1_DONE };
+enum { H1_HEAD = 0, H1_WS, H1_DONE, H1_DEFER };
 
 struct rt_h1 {
   rt_conn *c;
   h2ws_server *srv;
   h2ws_rt_ws *ws;
+  h2ws_rt_ws_request *dreq; /* deferred request: input held until answered */
   int is_client;
   int mode;
   uint8_t *out; /* head / plain response queued before engine output */
@@ -126,6 +127,47 @@ static int h1_plain(rt_h1 *h1, const h2ws_h1_head *head) {
   return h1_set_out(h1, buf, n, resp.body, is_head ? 0 : resp.bodylen);
 }
 
+/* The application accepted rq: queues the 101 and starts the engine.
+ * Returns 0, or an error after queuing a 500 (the WebSocket is freed). */
+static int h1_accepted(rt_h1 *h1, h2ws_rt_ws_request *rq, const char *key,
+                       size_t keylen) {
+  uint8_t buf[2048];
+  size_t n;
+  h1->ws = rq->ws;
+  const char *sub = h1->ws->subprotocol;
+  int rv = h2ws_h1_build_response_101(key, keylen, sub, sub ? strlen(sub) : 0,
+                                      rq->pmd.enabled ? rq->pmd_resp : NULL,
+                                      rq->pmd_resplen, NULL, 0, buf,
+                                      sizeof buf, &n);
+  if (rv == 0) rv = h1_set_out(h1, buf, n, NULL, 0);
+  if (rv == 0)
+    rv = h1_make_engine(h1, H2WS_ROLE_SERVER,
+                        h2ws__server_ws_settings(h1->srv), &rq->pmd);
+  if (rv != 0) {
+    h2ws__rt_ws_free(h1->ws);
+    h1->ws = NULL;
+    h1_error(h1, 500);
+    return rv < 0 ? rv : H2WS_ERR_INTERNAL;
+  }
+  if (h1->ws->cbs.on_open) h1->ws->cbs.on_open(h1->ws, h1->ws->user_data);
+  return 0;
+}
+
+/* A deferred request answered (server.c's hook): the 101 or the refusal
+ * goes out, then the held input flows (conn resumes: h1_can_resume). */
+static int h1_answer(h2ws_rt_ws_request *rq) {
+  rt_h1 *h1 = rq->tctx;
+  int rv = 0;
+  h1->dreq = NULL;
+  if (rq->answered == 1)
+    rv = h1_accepted(h1, rq, rq->copy.key, rq->copy.keylen);
+  else
+    h1_error(h1, rq->status);
+  h2ws__rt_ws_request_free(rq);
+  h2ws__conn_mark(h1->c);
+  return rv;
+}
+
 static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
                           size_t *pnread) {
   h2ws_h1_head head;
@@ -146,31 +188,33 @@ static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
                              sizeof scratch, &status);
   if (rv == H2WS_H1_NOT_WEBSOCKET) return h1_plain(h1, &head);
   if (rv != 0) return h1_error(h1, status ? status : 400);
-  h2ws_rt_ws_request rq;
-  memset(&rq, 0, sizeof rq);
-  rq.view = &req;
-  h2ws__server_ws_request(h1->srv, &rq,
+  h2ws_rt_ws_request *rq = h2ws__rt_ws_request_new(h1->c->rt);
+  if (!rq) return h1_error(h1, 503);
+  rq->view = &req;
+  h2ws__server_ws_request(h1->srv, rq,
                           h1->c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1);
-  if (rq.answered != 1) return h1_error(h1, rq.status);
-  h1->ws = rq.ws;
-  uint8_t buf[2048];
-  size_t n;
-  const char *sub = h1->ws->subprotocol;
-  rv = h2ws_h1_build_response_101(req.key, req.keylen, sub,
-                                  sub ? strlen(sub) : 0,
-                                  rq.pmd.enabled ? rq.pmd_resp : NULL,
-                                  rq.pmd_resplen, NULL, 0, buf, sizeof buf,
-                                  &n);
-  if (rv == 0) rv = h1_set_out(h1, buf, n, NULL, 0);
-  if (rv == 0)
-    rv = h1_make_engine(h1, H2WS_ROLE_SERVER,
-                        h2ws__server_ws_settings(h1->srv), &rq.pmd);
-  if (rv != 0) {
-    h2ws__rt_ws_free(h1->ws);
-    h1->ws = NULL;
-    return h1_error(h1, 500);
+  if (rq->answered == 2) {
+    /* Deferred (h2ws_rt_ws_defer): hold the bytes after the head until
+     * the answer; none reaches a WebSocket before it (SPEC pitfall 9). */
+    uint64_t budget = h1->c->handshake_ms ? h1->c->handshake_ms : 10000;
+    rq->parked = 1;
+    rq->tctx = h1;
+    rq->on_answer = h1_answer;
+    rq->deadline = h1_now(h1) + budget;
+    h1->dreq = rq;
+    h1->mode = H1_DEFER;
+    *pnread = headlen;
+    h2ws__conn_mark(h1->c);
+    return H2WS_ERR_PAUSE;
   }
-  if (h1->ws->cbs.on_open) h1->ws->cbs.on_open(h1->ws, h1->ws->user_data);
+  if (rq->answered != 1) {
+    int st = rq->status;
+    h2ws__rt_ws_request_free(rq);
+    return h1_error(h1, st);
+  }
+  rv = h1_accepted(h1, rq, req.key, req.keylen);
+  h2ws__rt_ws_request_free(rq);
+  if (rv != 0) return 0; /* 500 queued */
   size_t n2 = 0;
   rv = h1_feed(h1, data + headlen, len - headlen, &n2);
   *pnread = headlen + n2;
@@ -310,6 +354,7 @@ static int h1_want_shutdown(rt_conn *c) {
 
 static int h1_can_resume(rt_conn *c) {
   rt_h1 *h1 = c->proto;
+  if (h1->mode == H1_DEFER) return 0; /* input held until the answer */
   /* Only the WebSocket's own state: never "our writes are stuck", which
    * would deadlock against a peer that waits for us to read. */
   return !h1->ws || h2ws__rt_ws_can_resume(h1->ws);
@@ -329,6 +374,11 @@ static void h1_on_eof(rt_conn *c) {
 static void h1_on_close(rt_conn *c, int error) {
   rt_h1 *h1 = c->proto;
   h2ws_rt_ws *ws = h1->ws;
+  if (h1->dreq) {
+    h2ws_rt_ws_request *rq = h1->dreq;
+    h1->dreq = NULL;
+    h2ws__rt_ws_request_cancel(rq); /* the client left unanswered */
+  }
   if (ws) {
     if (ws->state == RT_WS_OPEN && ws->engine) h2ws_ws_abort(ws->engine);
     if (ws->state == RT_WS_OPEN)
@@ -349,6 +399,7 @@ static void h1_on_close(rt_conn *c, int error) {
 
 static uint64_t h1_get_expiry(rt_conn *c) {
   rt_h1 *h1 = c->proto;
+  if (h1->mode == H1_DEFER && h1->dreq) return h1->dreq->deadline;
   if (h1->mode == H1_WS && h1->ws->engine)
     return h2ws_ws_get_expiry(h1->ws->engine);
   return H2WS_NO_EXPIRY;
@@ -356,6 +407,14 @@ static uint64_t h1_get_expiry(rt_conn *c) {
 
 static void h1_handle_expiry(rt_conn *c, uint64_t now) {
   rt_h1 *h1 = c->proto;
+  if (h1->mode == H1_DEFER && h1->dreq && now >= h1->dreq->deadline) {
+    /* the application never answered: 504, then tell it */
+    h2ws_rt_ws_request *rq = h1->dreq;
+    h1->dreq = NULL;
+    h1_error(h1, 504);
+    h2ws__rt_ws_request_cancel(rq);
+    return;
+  }
   if (h1->mode == H1_WS && h1->ws->engine)
     h2ws_ws_handle_expiry(h1->ws->engine, now);
 }
@@ -388,7 +447,7 @@ void h2ws__h1_shutdown(rt_conn *c, rt_h1 *h1) {
                          (const uint8_t *)why, sizeof why - 1,
                          h2ws__rt_now(c->rt));
     h2ws__conn_mark(c);
-  } else if (h1->mode == H1_HEAD) {
+  } else if (h1->mode == H1_HEAD || h1->mode == H1_DEFER) {
     /* at the next flush: we may be inside this connection's handler */
     c->close_requested = 1;
     h2ws__conn_mark(c);

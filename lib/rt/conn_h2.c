@@ -21,6 +21,7 @@ struct rt_h2 {
   uint64_t idle_ms;     /* server: 0 = no idle timeout */
   h2ws_rt_ws *wss;     /* live WebSockets (open or waiting) */
   h2ws_rt_ws *dead;    /* released by the session, freed outside callbacks */
+  h2ws_rt_ws_request *deferred; /* server: requests awaiting the app */
 };
 
 static const rt_proto_ops h2_ops;
@@ -59,43 +60,118 @@ static h2ws_rt_transport h2_transport(rt_h2 *h2) {
 
 /* ---- session callbacks ------------------------------------------------- */
 
-static int h2_on_ws_request(h2ws_h2_session *s, int32_t sid,
-                            const struct h2ws_ws_request *req,
-                            const h2ws_h2_request *hreq, void *ud) {
-  rt_h2 *h2 = ud;
-  (void)hreq;
-  h2ws_rt_ws_request rq;
-  memset(&rq, 0, sizeof rq);
-  rq.view = req;
-  h2ws__server_ws_request(h2->srv, &rq, h2_transport(h2));
-  if (rq.answered != 1) return h2ws_h2_refuse(s, sid, rq.status, NULL, 0) ==
-                                       H2WS_ERR_NOMEM
-                                   ? H2WS_ERR_NOMEM
-                                   : 0;
-  h2ws_rt_ws *ws = rq.ws;
+/* The application accepted rq on stream sid: 200 and the engine.  On a
+ * deferred accept the stream's held DATA is delivered from inside
+ * h2ws_h2_accept_ws(), so the WebSocket is open and linked before it.
+ * Returns 0, or an error after refusing with 500 (ws freed). */
+static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
+  h2ws_rt_ws *ws = rq->ws;
   h2ws_h2_accept_options o;
   h2ws_h2_accept_options_default(&o);
   h2ws_ws_settings st = *h2ws__server_ws_settings(h2->srv);
   st.whole_messages = 1;
   o.subprotocol = ws->subprotocol;
-  o.pmd = rq.pmd;
+  o.pmd = rq->pmd;
   o.callbacks = &h2ws__rt_ws_engine_callbacks;
   o.settings = &st;
   o.user_data = ws;
-  h2ws_ws *e = NULL;
-  int rv = h2ws_h2_accept_ws(s, sid, &o, &e);
-  if (rv != 0) {
-    h2ws__rt_ws_free(ws);
-    h2ws_h2_refuse(s, sid, 500, NULL, 0);
-    return 0;
-  }
-  ws->engine = e;
   ws->stream_id = sid;
   ws->transport = h2_transport(h2);
   ws->state = RT_WS_OPEN;
   h2_link(h2, ws);
-  if (ws->cbs.on_open) ws->cbs.on_open(ws, ws->user_data);
+  h2ws_ws *e = NULL;
+  int rv = h2ws_h2_accept_ws(h2->s, sid, &o, &e);
+  if (rv != 0) {
+    h2_unlink(h2, ws);
+    h2ws__rt_ws_free(ws);
+    h2ws_h2_refuse(h2->s, sid, 500, NULL, 0);
+    return rv < 0 ? rv : H2WS_ERR_INTERNAL;
+  }
+  ws->engine = e;
+  if (ws->state == RT_WS_OPEN && ws->cbs.on_open)
+    ws->cbs.on_open(ws, ws->user_data);
   return 0;
+}
+
+static void h2_deferred_unlink(rt_h2 *h2, h2ws_rt_ws_request *rq) {
+  h2ws_rt_ws_request **pp = &h2->deferred;
+  while (*pp && *pp != rq) pp = &(*pp)->dnext;
+  if (*pp) *pp = rq->dnext;
+  rq->dnext = NULL;
+}
+
+/* A deferred request answered (server.c's hook). */
+static int h2_answer(h2ws_rt_ws_request *rq) {
+  rt_h2 *h2 = rq->tctx;
+  int rv = 0;
+  h2_deferred_unlink(h2, rq);
+  if (rq->answered == 1)
+    rv = h2_accepted(h2, rq->sid, rq);
+  else
+    h2ws_h2_refuse(h2->s, rq->sid, rq->status, NULL, 0);
+  h2ws__rt_ws_request_free(rq);
+  h2_free_dead(h2);
+  h2ws__conn_mark(h2->c);
+  return rv;
+}
+
+/* Cancels the deferred request of stream sid (0: all of them). */
+static void h2_deferred_cancel(rt_h2 *h2, int32_t sid) {
+  h2ws_rt_ws_request **pp = &h2->deferred;
+  while (*pp) {
+    h2ws_rt_ws_request *rq = *pp;
+    if (sid && rq->sid != sid) {
+      pp = &rq->dnext;
+      continue;
+    }
+    *pp = rq->dnext;
+    h2ws__rt_ws_request_cancel(rq);
+  }
+}
+
+static int h2_on_ws_request(h2ws_h2_session *s, int32_t sid,
+                            const struct h2ws_ws_request *req,
+                            const h2ws_h2_request *hreq, void *ud) {
+  rt_h2 *h2 = ud;
+  (void)hreq;
+  h2ws_rt_ws_request *rq = h2ws__rt_ws_request_new(h2->c->rt);
+  if (!rq)
+    return h2ws_h2_refuse(s, sid, 503, NULL, 0) == H2WS_ERR_NOMEM
+               ? H2WS_ERR_NOMEM
+               : 0;
+  rq->view = req;
+  h2ws__server_ws_request(h2->srv, rq, h2_transport(h2));
+  if (rq->answered == 2) {
+    /* Deferred (h2ws_rt_ws_defer): the binding keeps the stream's DATA
+     * within its window until the answer (SPEC pitfall 9). */
+    uint64_t budget = h2->c->handshake_ms ? h2->c->handshake_ms : 10000;
+    rq->parked = 1;
+    rq->tctx = h2;
+    rq->sid = sid;
+    rq->on_answer = h2_answer;
+    rq->deadline = h2_now(h2) + budget;
+    rq->dnext = h2->deferred;
+    h2->deferred = rq;
+    return 0;
+  }
+  if (rq->answered != 1) {
+    int status = rq->status;
+    h2ws__rt_ws_request_free(rq);
+    return h2ws_h2_refuse(s, sid, status, NULL, 0) == H2WS_ERR_NOMEM
+               ? H2WS_ERR_NOMEM
+               : 0;
+  }
+  h2_accepted(h2, sid, rq);
+  h2ws__rt_ws_request_free(rq);
+  return 0;
+}
+
+static void h2_on_stream_close(h2ws_h2_session *s, int32_t sid,
+                               uint32_t code, void *ud) {
+  (void)s;
+  (void)code;
+  /* reset by the client (or refused at shutdown) before the answer */
+  h2_deferred_cancel(ud, sid);
 }
 
 static int h2_on_request(h2ws_h2_session *s, int32_t sid,
@@ -284,6 +360,7 @@ static void h2_on_eof(rt_conn *c) {
 static void h2_on_close(rt_conn *c, int error) {
   rt_h2 *h2 = c->proto;
   (void)error;
+  h2_deferred_cancel(h2, 0);
   h2_abort_all(h2, c->errmsg[0] ? c->errmsg
                                  : "connection closed before the WebSocket "
                                    "opened");
@@ -311,12 +388,24 @@ static uint64_t h2_get_expiry(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   uint64_t e = h2ws_h2_session_get_expiry(h2->s);
   uint64_t idle = h2_idle_deadline(h2);
+  for (h2ws_rt_ws_request *rq = h2->deferred; rq; rq = rq->dnext)
+    if (rq->deadline < e) e = rq->deadline;
   return idle < e ? idle : e;
 }
 
 static void h2_handle_expiry(rt_conn *c, uint64_t now) {
   rt_h2 *h2 = c->proto;
   h2ws_h2_session_handle_expiry(h2->s, now);
+  for (h2ws_rt_ws_request *rq = h2->deferred; rq;) {
+    h2ws_rt_ws_request *next = rq->dnext;
+    if (now >= rq->deadline) {
+      /* the application never answered: 504, then tell it */
+      h2_deferred_unlink(h2, rq);
+      h2ws_h2_refuse(h2->s, rq->sid, 504, NULL, 0);
+      h2ws__rt_ws_request_cancel(rq);
+    }
+    rq = next;
+  }
   if (now >= h2_idle_deadline(h2)) {
     h2->idle_closing = 1;
     h2ws_h2_session_shutdown(h2->s, now, 0); /* GOAWAY */
@@ -351,6 +440,7 @@ static int h2_start(rt_conn *c, h2ws_role role, h2ws_server *srv,
     st.enable_connect_protocol = h2ws__server_h2_websockets(srv);
     cb.on_ws_request = h2_on_ws_request;
     cb.on_request = h2_on_request;
+    cb.on_stream_close = h2_on_stream_close;
   } else {
     cb.on_ws_open = h2_on_ws_open;
     cb.on_ws_refused = h2_on_ws_refused;

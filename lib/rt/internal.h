@@ -208,12 +208,35 @@ int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len);
 /* Nonzero if a paused WebSocket may get input again (output drained). */
 int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws);
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
+/* Deferred requests (struct below): allocation for a transport (zeroed),
+ * freeing (NULL allowed), and cancellation (the client went away or timed
+ * out before the answer: fires on_cancel, then frees). */
+h2ws_rt_ws_request *h2ws__rt_ws_request_new(h2ws_rt *rt);
+void h2ws__rt_ws_request_free(h2ws_rt_ws_request *req);
+void h2ws__rt_ws_request_cancel(h2ws_rt_ws_request *req);
 
 /* ---- server (server.c) ------------------------------------------------ */
 
 /* The route for a path (query ignored); NULL if none. */
 typedef struct rt_route rt_route;
 struct h2ws_rt_ws_request {
+  /* deferred answer (h2ws_rt_ws_defer, ws.c): the transport keeps the
+   * request (heap) and holds the client's input until the answer */
+  int deferred;        /* the application will answer later */
+  int parked;          /* held by the transport: answers go to on_answer */
+  void (*on_cancel)(h2ws_rt_ws_request *req, void *user_data);
+  void *cancel_ud;
+  /* Transport hook run by h2ws_rt_ws_accept/refuse on a parked request:
+   * sends the answer (101 / 200 or the refusal) and frees req.  Returns 0
+   * or an error (the request was then refused with 500, ws freed). */
+  int (*on_answer)(h2ws_rt_ws_request *req);
+  void *tctx;          /* rt_h1 / rt_h2 */
+  int32_t sid;         /* h2 stream */
+  uint64_t deadline;   /* refused with 504 and cancelled after this */
+  h2ws_rt_ws_request *dnext;
+  h2ws_ws_request copy; /* the view, copied by h2ws_rt_ws_defer */
+  char *arena;
+  const h2ws_mem *mem;
   const h2ws_ws_request *view;
   h2ws_server *srv;
   rt_route *route;

@@ -203,6 +203,20 @@ int h2ws_server_route_ws(h2ws_server *srv, const char *path,
   return server_add_route(srv, path, 1, handler, NULL, user_data, NULL);
 }
 
+int h2ws_server_route_ws_prefix(h2ws_server *srv, const char *prefix,
+                                const h2ws_rt_ws_handler *handler,
+                                void *user_data) {
+  rt_route *r = NULL;
+  if (!handler || !handler->on_request) return H2WS_ERR_INVALID_ARGUMENT;
+  int rv = server_add_route(srv, prefix, 1, handler, NULL, user_data, &r);
+  if (rv == 0) r->prefix = 1;
+  return rv;
+}
+
+h2ws_rt *h2ws_server_rt(const h2ws_server *srv) {
+  return srv ? srv->rt : NULL;
+}
+
 int h2ws_server_route_http(h2ws_server *srv, const char *path,
                            h2ws_rt_http_handler handler, void *user_data) {
   if (!handler) return H2WS_ERR_INVALID_ARGUMENT;
@@ -353,8 +367,8 @@ const h2ws_ws_request *h2ws_rt_ws_request_view(const h2ws_rt_ws_request *req) {
   return req ? req->view : NULL;
 }
 
-int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
-                      h2ws_rt_ws **pws) {
+static int server_accept(h2ws_rt_ws_request *req,
+                         const h2ws_rt_accept *accept, h2ws_rt_ws **pws) {
   if (!req || !accept) return H2WS_ERR_INVALID_ARGUMENT;
   if (req->answered) return H2WS_ERR_INVALID_STATE;
   h2ws_server *srv = req->srv;
@@ -401,12 +415,43 @@ int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
   return 0;
 }
 
-int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status) {
+static int server_refuse(h2ws_rt_ws_request *req, int status) {
   if (!req || status < 400 || status > 599) return H2WS_ERR_INVALID_ARGUMENT;
   if (req->answered) return H2WS_ERR_INVALID_STATE;
   req->answered = -1;
   req->status = status;
   return 0;
+}
+
+/* A deferred request (h2ws_rt_ws_defer sets answered = 2) can be answered
+ * until it is; once the transport holds it (parked), the answer goes out
+ * through the transport's hook, which also frees it. */
+int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
+                      h2ws_rt_ws **pws) {
+  h2ws_rt_ws *ws = NULL;
+  if (pws) *pws = NULL;
+  if (req && req->answered == 2) req->answered = 0;
+  int rv = server_accept(req, accept, &ws);
+  if (!req || !req->parked) {
+    if (req && rv != 0 && req->deferred && !req->answered) req->answered = 2;
+    if (rv == 0 && pws) *pws = ws;
+    return rv;
+  }
+  if (rv != 0) {
+    req->answered = -1;
+    req->status = 500;
+  }
+  int rv2 = req->on_answer(req); /* frees req (and ws on failure) */
+  if (rv == 0 && rv2 == 0 && pws) *pws = ws;
+  return rv ? rv : rv2;
+}
+
+int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status) {
+  if (req && req->answered == 2) req->answered = 0;
+  int rv = server_refuse(req, status);
+  if (req && req->deferred && !req->answered) req->answered = 2;
+  if (rv == 0 && req->parked) return req->on_answer(req);
+  return rv;
 }
 
 /* ---- connections ------------------------------------------------------ */

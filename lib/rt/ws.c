@@ -198,3 +198,67 @@ int h2ws_rt_ws_compressed(const h2ws_rt_ws *ws) { return ws->compressed; }
 h2ws_ws *h2ws_rt_ws_engine(h2ws_rt_ws *ws) { return ws->engine; }
 
 void *h2ws_rt_ws_get_user_data(const h2ws_rt_ws *ws) { return ws->user_data; }
+
+/* ---- deferred answers --------------------------------------------------- */
+
+h2ws_rt_ws_request *h2ws__rt_ws_request_new(h2ws_rt *rt) {
+  h2ws_rt_ws_request *req = h2ws__calloc(rt->mem, 1, sizeof *req);
+  if (req) req->mem = rt->mem;
+  return req;
+}
+
+void h2ws__rt_ws_request_free(h2ws_rt_ws_request *req) {
+  if (!req) return;
+  h2ws__free(req->mem, req->arena);
+  h2ws__free(req->mem, req);
+}
+
+void h2ws__rt_ws_request_cancel(h2ws_rt_ws_request *req) {
+  if (!req) return;
+  if (req->on_cancel) req->on_cancel(req, req->cancel_ud);
+  h2ws__rt_ws_request_free(req);
+}
+
+/* Copies one field of the view into the arena. */
+static void ws_copy_field(char **pdst, const char **pf, size_t len) {
+  if (!*pf) return;
+  memcpy(*pdst, *pf, len);
+  (*pdst)[len] = '\0';
+  *pf = *pdst;
+  *pdst += len + 1;
+}
+
+int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
+                     void (*on_cancel)(h2ws_rt_ws_request *req,
+                                       void *user_data),
+                     void *user_data) {
+  if (!req || !req->view) return H2WS_ERR_INVALID_ARGUMENT;
+  if (req->answered || req->deferred || !req->mem)
+    return H2WS_ERR_INVALID_STATE;
+  /* The view points into the transport's buffers, which do not outlive
+   * on_request: keep what the answer (and the application) needs. */
+  h2ws_ws_request v = *req->view;
+  size_t n = v.pathlen + v.authoritylen + v.schemelen + v.originlen +
+             v.versionlen + v.protocolslen + v.extensionslen + v.keylen + 8;
+  char *arena = h2ws__malloc(req->mem, n);
+  if (!arena) return H2WS_ERR_NOMEM;
+  char *p = arena;
+  ws_copy_field(&p, &v.path, v.pathlen);
+  ws_copy_field(&p, &v.authority, v.authoritylen);
+  ws_copy_field(&p, &v.scheme, v.schemelen);
+  ws_copy_field(&p, &v.origin, v.originlen);
+  ws_copy_field(&p, &v.version, v.versionlen);
+  ws_copy_field(&p, &v.protocols, v.protocolslen);
+  ws_copy_field(&p, &v.extensions, v.extensionslen);
+  ws_copy_field(&p, &v.key, v.keylen);
+  v.headers = NULL; /* not kept */
+  v.nheaders = 0;
+  req->arena = arena;
+  req->copy = v;
+  req->view = &req->copy;
+  req->deferred = 1;
+  req->answered = 2; /* server.c: neither refused with 500 nor answered */
+  req->on_cancel = on_cancel;
+  req->cancel_ud = user_data;
+  return 0;
+}

@@ -1,0 +1,715 @@
+/* apps/gateway.c - the WebSocket gateway: a client WebSocket (HTTP/2 or
+ * HTTP/1.1) paired with one backend connection (ws://, wss:// through the
+ * runtime's client, tcp:// on the loop with libuv), answered only once the
+ * backend is ready (deferred accept), messages, closes and backpressure
+ * forwarded both ways. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <uv.h>
+#include "gateway.h"
+
+#define GW_MAX_PROTOS 16
+#define GW_TCP_READ 65536
+
+typedef struct gw_route {
+  struct gw_route *next;
+  h2ws_rt *rt;
+  gateway_options opts;
+  char url[1024];
+  int is_tcp;
+  char host[256]; /* tcp:// */
+  int port;
+  int append_path; /* ws URL path ends with '/' */
+  h2ws_client *client;
+} gw_route;
+
+/* A message kept while the side it goes to is full. */
+typedef struct gw_msg {
+  h2ws_opcode op;
+  uint8_t *data;
+  size_t len;
+} gw_msg;
+
+typedef struct gw_pair {
+  gw_route *route;
+  uint64_t id;
+  h2ws_rt_ws_request *req; /* until answered or cancelled */
+  h2ws_rt_ws *front;       /* after accept, until its on_close */
+  h2ws_rt_ws *back;        /* ws backend: until on_close / on_fail */
+  int front_done, back_done, back_open;
+  int front_paused, back_paused; /* we returned PAUSE on that side */
+  gw_msg to_back, to_front;      /* pending (other side was full) */
+  char path[2048];               /* for logs */
+  /* timer */
+  uv_timer_t timer;
+  int timer_open;
+  /* tcp backend */
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_getaddrinfo_t gai;
+  int tcp_open;      /* handle initialised, not closed yet */
+  int tcp_connected, tcp_reading, gai_pending;
+  size_t tcp_inflight; /* bytes in uv_write */
+  uint8_t *rbuf;
+} gw_pair;
+
+static gw_route *gw_routes;
+static uint64_t gw_next_id;
+
+void gateway_options_default(gateway_options *o) {
+  memset(o, 0, sizeof *o);
+  o->backend_timeout_ms = 10000;
+  o->max_message = 1024 * 1024;
+}
+
+static void gw_log(gw_pair *p, const char *fmt, const char *arg) {
+  if (!p->route->opts.verbose) return;
+  fprintf(stderr, "h2ws proxy: #%llu %s -> %s: ", (unsigned long long)p->id,
+          p->path, p->route->url);
+  fprintf(stderr, fmt, arg);
+  fputc('\n', stderr);
+}
+
+static void gw_msg_clear(gw_msg *m) {
+  free(m->data);
+  memset(m, 0, sizeof *m);
+}
+
+static int gw_msg_keep(gw_msg *m, h2ws_opcode op, const uint8_t *d,
+                       size_t n) {
+  m->data = malloc(n ? n : 1);
+  if (!m->data) return H2WS_ERR_NOMEM;
+  if (n) memcpy(m->data, d, n);
+  m->len = n;
+  m->op = op;
+  return 0;
+}
+
+/* ---- life of a pair ----------------------------------------------------- */
+
+static void gw_timer_closed(uv_handle_t *h) {
+  gw_pair *p = h->data;
+  p->timer_open = 0;
+}
+
+static void gw_tcp_closed(uv_handle_t *h);
+
+static void gw_maybe_free(gw_pair *p) {
+  if (!p->front_done || !p->back_done) return;
+  if (p->timer_open) {
+    if (!uv_is_closing((uv_handle_t *)&p->timer))
+      uv_close((uv_handle_t *)&p->timer, gw_timer_closed);
+    return; /* called again from the close callback */
+  }
+  if (p->tcp_open || p->gai_pending) return;
+  gw_msg_clear(&p->to_back);
+  gw_msg_clear(&p->to_front);
+  free(p->rbuf);
+  free(p);
+}
+
+static void gw_timer_closed_free(uv_handle_t *h) {
+  gw_pair *p = h->data;
+  p->timer_open = 0;
+  gw_maybe_free(p);
+}
+
+static void gw_stop_timer(gw_pair *p) {
+  if (p->timer_open && !uv_is_closing((uv_handle_t *)&p->timer))
+    uv_close((uv_handle_t *)&p->timer, gw_timer_closed_free);
+}
+
+/* Copies a close reason into a NUL-terminated string (<= 123 bytes). */
+static void gw_reason(char *out, const uint8_t *r, size_t n) {
+  if (n > 123) n = 123;
+  if (r && n) memcpy(out, r, n);
+  out[n] = '\0';
+  /* an embedded NUL would cut it short: acceptable, still UTF-8 */
+}
+
+/* Answers the client 502 (backend unusable) if it is still waiting. */
+static void gw_refuse(gw_pair *p, const char *why) {
+  gw_log(p, "502 (%s)", why);
+  if (p->req) {
+    h2ws_rt_ws_request *req = p->req;
+    p->req = NULL;
+    p->front_done = 1;
+    h2ws_rt_ws_refuse(req, 502);
+  }
+  gw_stop_timer(p);
+}
+
+static const h2ws_rt_ws_callbacks gw_front_cbs;
+
+/* The backend is ready: answer the client. */
+static int gw_accept(gw_pair *p, const char *subprotocol) {
+  h2ws_rt_ws_request *req = p->req;
+  h2ws_rt_accept a = {subprotocol, &gw_front_cbs, p};
+  h2ws_rt_ws *ws = NULL;
+  p->req = NULL;
+  gw_stop_timer(p);
+  int rv = h2ws_rt_ws_accept(req, &a, &ws);
+  if (rv != 0) {
+    /* a deferred request is consumed either way: the client got 500 */
+    p->front_done = 1;
+    gw_log(p, "accept failed: %s", h2ws_strerror(rv));
+    return rv;
+  }
+  if (!p->front_done) p->front = ws;
+  gw_log(p, "open%s", "");
+  return 0;
+}
+
+/* ---- front (the client's WebSocket) --------------------------------------- */
+
+static void gw_tcp_end(gw_pair *p);
+static int gw_tcp_write(gw_pair *p, const uint8_t *d, size_t n);
+static void gw_tcp_read_start(gw_pair *p);
+
+static int gw_front_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
+                        size_t n, void *ud) {
+  gw_pair *p = ud;
+  (void)ws;
+  if (p->route->is_tcp) {
+    if (!p->tcp_connected) return 0;
+    if (gw_tcp_write(p, d, n) != 0) return 0;
+    /* pause the client while the backend does not take its bytes */
+    if (p->tcp_inflight > p->route->opts.max_message) {
+      p->front_paused = 1;
+      return H2WS_ERR_PAUSE;
+    }
+    return 0;
+  }
+  if (!p->back || !p->back_open || p->back_done) return 0; /* closing */
+  int rv = h2ws_rt_ws_send(p->back, op, d, n);
+  if (rv == H2WS_ERR_BUFFER_FULL) {
+    if (gw_msg_keep(&p->to_back, op, d, n) != 0) {
+      h2ws_rt_ws_close(p->back, H2WS_CLOSE_INTERNAL_ERROR, "out of memory");
+      return 0;
+    }
+    p->front_paused = 1;
+    return H2WS_ERR_PAUSE;
+  }
+  return 0;
+}
+
+/* The client's side has room again: retry what the backend sent. */
+static void gw_front_writable(h2ws_rt_ws *ws, void *ud) {
+  gw_pair *p = ud;
+  if (!p->to_front.data) return;
+  int rv = h2ws_rt_ws_send(ws, p->to_front.op, p->to_front.data,
+                           p->to_front.len);
+  if (rv == H2WS_ERR_BUFFER_FULL) return;
+  gw_msg_clear(&p->to_front);
+  if (p->back_paused) {
+    p->back_paused = 0;
+    if (p->route->is_tcp) gw_tcp_read_start(p);
+    else if (p->back && !p->back_done) h2ws_rt_ws_resume(p->back);
+  }
+}
+
+static void gw_front_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                           size_t rl, void *ud) {
+  gw_pair *p = ud;
+  char reason[124];
+  (void)ws;
+  p->front = NULL;
+  p->front_done = 1;
+  if (p->route->is_tcp) {
+    gw_tcp_end(p);
+  } else if (p->back && p->back_open && !p->back_done) {
+    /* RFC 6455 §7.4: 1005 / 1006 never go on the wire */
+    if (code == H2WS_CLOSE_NO_STATUS) {
+      h2ws_rt_ws_close(p->back, 0, NULL);
+    } else if (code == H2WS_CLOSE_ABNORMAL || code == 1015) {
+      h2ws_rt_ws_close(p->back, H2WS_CLOSE_GOING_AWAY, "client gone");
+    } else {
+      gw_reason(reason, r, rl);
+      if (h2ws_rt_ws_close(p->back, code, reason) ==
+          H2WS_ERR_INVALID_ARGUMENT)
+        h2ws_rt_ws_close(p->back, H2WS_CLOSE_NORMAL, NULL);
+    }
+  }
+  gw_log(p, "client closed%s", "");
+  gw_maybe_free(p);
+}
+
+static const h2ws_rt_ws_callbacks gw_front_cbs = {
+    .on_message = gw_front_msg,
+    .on_close = gw_front_close,
+    .on_writable = gw_front_writable,
+};
+
+/* Sends a backend message to the client; pauses the backend if full. */
+static int gw_to_front(gw_pair *p, h2ws_opcode op, const uint8_t *d,
+                       size_t n) {
+  if (!p->front || p->front_done) return 0;
+  int rv = h2ws_rt_ws_send(p->front, op, d, n);
+  if (rv == H2WS_ERR_BUFFER_FULL) {
+    if (gw_msg_keep(&p->to_front, op, d, n) != 0) {
+      h2ws_rt_ws_close(p->front, H2WS_CLOSE_INTERNAL_ERROR, "out of memory");
+      return 0;
+    }
+    p->back_paused = 1;
+    return H2WS_ERR_PAUSE;
+  }
+  return 0;
+}
+
+/* ---- ws:// backend --------------------------------------------------------- */
+
+static void gw_back_open(h2ws_rt_ws *ws, void *ud) {
+  gw_pair *p = ud;
+  p->back_open = 1;
+  if (!p->req) {
+    /* the client left (or timed out) while we waited */
+    h2ws_rt_ws_close(ws, H2WS_CLOSE_GOING_AWAY, "client gone");
+    return;
+  }
+  if (gw_accept(p, h2ws_rt_ws_subprotocol(ws)) != 0)
+    h2ws_rt_ws_close(ws, H2WS_CLOSE_GOING_AWAY, "client gone");
+}
+
+static int gw_back_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
+                       size_t n, void *ud) {
+  (void)ws;
+  return gw_to_front(ud, op, d, n);
+}
+
+static void gw_back_writable(h2ws_rt_ws *ws, void *ud) {
+  gw_pair *p = ud;
+  if (!p->to_back.data) return;
+  int rv = h2ws_rt_ws_send(ws, p->to_back.op, p->to_back.data, p->to_back.len);
+  if (rv == H2WS_ERR_BUFFER_FULL) return;
+  gw_msg_clear(&p->to_back);
+  if (p->front_paused) {
+    p->front_paused = 0;
+    if (p->front && !p->front_done) h2ws_rt_ws_resume(p->front);
+  }
+}
+
+static void gw_back_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                          size_t rl, void *ud) {
+  gw_pair *p = ud;
+  char reason[124];
+  (void)ws;
+  p->back = NULL;
+  p->back_done = 1;
+  if (p->front && !p->front_done) {
+    if (code == H2WS_CLOSE_NO_STATUS) {
+      h2ws_rt_ws_close(p->front, 0, NULL);
+    } else if (code == H2WS_CLOSE_ABNORMAL || code == 1015) {
+      /* 1006 cannot be sent: the client learns it with 1011 */
+      h2ws_rt_ws_close(p->front, H2WS_CLOSE_INTERNAL_ERROR,
+                       "backend closed abnormally");
+    } else {
+      gw_reason(reason, r, rl);
+      if (h2ws_rt_ws_close(p->front, code, reason) ==
+          H2WS_ERR_INVALID_ARGUMENT)
+        h2ws_rt_ws_close(p->front, H2WS_CLOSE_INTERNAL_ERROR, NULL);
+    }
+  }
+  gw_maybe_free(p);
+}
+
+static void gw_back_fail(h2ws_rt_ws *ws, int kind, int status,
+                         const char *msg, void *ud) {
+  gw_pair *p = ud;
+  (void)ws;
+  (void)kind;
+  (void)status;
+  p->back = NULL;
+  p->back_done = 1;
+  gw_refuse(p, msg);
+  gw_maybe_free(p);
+}
+
+static const h2ws_rt_ws_callbacks gw_back_cbs = {
+    .on_open = gw_back_open,
+    .on_message = gw_back_msg,
+    .on_close = gw_back_close,
+    .on_writable = gw_back_writable,
+    .on_fail = gw_back_fail,
+};
+
+/* Splits the client's offered subprotocols ("a, b") into tokens. */
+static size_t gw_split_protos(const char *s, size_t n, char *buf,
+                              size_t bufcap, const char **out, size_t max) {
+  size_t k = 0, used = 0;
+  size_t i = 0;
+  while (i < n && k < max) {
+    while (i < n && (s[i] == ',' || s[i] == ' ' || s[i] == '\t')) i++;
+    size_t st = i;
+    while (i < n && s[i] != ',' && s[i] != ' ' && s[i] != '\t') i++;
+    size_t len = i - st;
+    if (!len) continue;
+    if (used + len + 1 > bufcap) break;
+    memcpy(buf + used, s + st, len);
+    buf[used + len] = '\0';
+    out[k++] = buf + used;
+    used += len + 1;
+  }
+  return k;
+}
+
+static int gw_open_ws_backend(gw_pair *p, const h2ws_ws_request *v) {
+  gw_route *rt = p->route;
+  char url[4096];
+  if (rt->append_path) {
+    const char *cp = v->path;
+    size_t cl = v->pathlen;
+    if (cl && cp[0] == '/') cp++, cl--;
+    if (strlen(rt->url) + cl + 1 > sizeof url) return H2WS_ERR_INVALID_ARGUMENT;
+    snprintf(url, sizeof url, "%s%.*s", rt->url, (int)cl, cp);
+  } else {
+    snprintf(url, sizeof url, "%s", rt->url);
+  }
+  char pbuf[1024], origin[1024];
+  const char *protos[GW_MAX_PROTOS];
+  size_t np = 0;
+  if (v->protocols)
+    np = gw_split_protos(v->protocols, v->protocolslen, pbuf, sizeof pbuf,
+                         protos, GW_MAX_PROTOS);
+  h2ws_client_ws_options o;
+  memset(&o, 0, sizeof o);
+  o.policy = H2WS_RT_POLICY_H1;
+  o.compress = 0;
+  o.subprotocols = np ? protos : NULL;
+  o.nsubprotocols = np;
+  if (v->origin && v->originlen < sizeof origin) {
+    memcpy(origin, v->origin, v->originlen);
+    origin[v->originlen] = '\0';
+    o.origin = origin;
+  }
+  return h2ws_client_open(rt->client, url, &o, &gw_back_cbs, p, &p->back);
+}
+
+/* ---- tcp:// backend -------------------------------------------------------- */
+
+typedef struct gw_write {
+  uv_write_t req;
+  gw_pair *p;
+  size_t len;
+  uint8_t data[];
+} gw_write;
+
+static void gw_tcp_closed(uv_handle_t *h) {
+  gw_pair *p = h->data;
+  p->tcp_open = 0;
+  gw_maybe_free(p);
+}
+
+static void gw_tcp_shut(gw_pair *p) {
+  if (p->tcp_open && !uv_is_closing((uv_handle_t *)&p->tcp))
+    uv_close((uv_handle_t *)&p->tcp, gw_tcp_closed);
+}
+
+/* The backend's TCP side is over (EOF, error, or the client left). */
+static void gw_tcp_end(gw_pair *p) {
+  p->back_done = 1;
+  gw_tcp_shut(p);
+}
+
+static void gw_tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  gw_pair *p = h->data;
+  (void)hint;
+  if (!p->rbuf) p->rbuf = malloc(GW_TCP_READ);
+  b->base = (char *)p->rbuf;
+  b->len = p->rbuf ? GW_TCP_READ : 0;
+}
+
+static void gw_tcp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  gw_pair *p = s->data;
+  (void)b;
+  if (n == 0) return;
+  if (n < 0) {
+    /* websockify-style: the service closed its side: a normal end */
+    uv_read_stop(s);
+    p->tcp_reading = 0;
+    if (p->front && !p->front_done)
+      h2ws_rt_ws_close(p->front,
+                       n == UV_EOF ? H2WS_CLOSE_NORMAL
+                                   : H2WS_CLOSE_INTERNAL_ERROR,
+                       n == UV_EOF ? NULL : "backend connection lost");
+    gw_tcp_end(p);
+    gw_maybe_free(p);
+    return;
+  }
+  if (gw_to_front(p, H2WS_OP_BINARY, p->rbuf, (size_t)n) == H2WS_ERR_PAUSE) {
+    uv_read_stop(s);
+    p->tcp_reading = 0;
+  }
+}
+
+static void gw_tcp_read_start(gw_pair *p) {
+  if (p->tcp_connected && !p->tcp_reading && p->tcp_open &&
+      !uv_is_closing((uv_handle_t *)&p->tcp)) {
+    if (uv_read_start((uv_stream_t *)&p->tcp, gw_tcp_alloc, gw_tcp_read) == 0)
+      p->tcp_reading = 1;
+  }
+}
+
+static void gw_tcp_written(uv_write_t *w, int status) {
+  gw_write *gw = (gw_write *)w;
+  gw_pair *p = gw->p;
+  p->tcp_inflight -= gw->len;
+  free(gw);
+  if (status < 0) return; /* the read side reports the end */
+  if (p->front_paused && p->tcp_inflight <= p->route->opts.max_message / 2) {
+    p->front_paused = 0;
+    if (p->front && !p->front_done) h2ws_rt_ws_resume(p->front);
+  }
+}
+
+static int gw_tcp_write(gw_pair *p, const uint8_t *d, size_t n) {
+  if (!p->tcp_open || uv_is_closing((uv_handle_t *)&p->tcp) || !n) return 0;
+  gw_write *w = malloc(sizeof *w + n);
+  if (!w) return H2WS_ERR_NOMEM;
+  w->p = p;
+  w->len = n;
+  memcpy(w->data, d, n);
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
+  if (uv_write(&w->req, (uv_stream_t *)&p->tcp, &b, 1, gw_tcp_written) != 0) {
+    free(w);
+    return H2WS_ERR_INTERNAL;
+  }
+  p->tcp_inflight += n;
+  return 0;
+}
+
+static void gw_tcp_connected(uv_connect_t *c, int status) {
+  gw_pair *p = c->data;
+  if (status < 0) {
+    gw_refuse(p, uv_strerror(status));
+    gw_tcp_end(p);
+    return;
+  }
+  p->tcp_connected = 1;
+  if (!p->req) { /* client gone or timed out */
+    gw_tcp_end(p);
+    return;
+  }
+  if (gw_accept(p, NULL) != 0) {
+    gw_tcp_end(p);
+    return;
+  }
+  gw_tcp_read_start(p);
+}
+
+static void gw_tcp_resolved(uv_getaddrinfo_t *g, int status,
+                            struct addrinfo *ai) {
+  gw_pair *p = g->data;
+  p->gai_pending = 0;
+  if (status < 0 || !ai || !p->req) {
+    gw_refuse(p, status < 0 ? uv_strerror(status) : "client gone");
+    p->back_done = 1;
+    if (ai) uv_freeaddrinfo(ai);
+    gw_maybe_free(p);
+    return;
+  }
+  uv_loop_t *loop = h2ws_rt_uv_loop(p->route->rt);
+  uv_tcp_init(loop, &p->tcp);
+  p->tcp.data = p;
+  p->tcp_open = 1;
+  p->connect.data = p;
+  int rv = uv_tcp_connect(&p->connect, &p->tcp, ai->ai_addr,
+                          gw_tcp_connected);
+  uv_freeaddrinfo(ai);
+  if (rv != 0) {
+    gw_refuse(p, uv_strerror(rv));
+    gw_tcp_end(p);
+  }
+}
+
+static int gw_open_tcp_backend(gw_pair *p) {
+  char port[16];
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(port, sizeof port, "%d", p->route->port);
+  p->gai.data = p;
+  int rv = uv_getaddrinfo(h2ws_rt_uv_loop(p->route->rt), &p->gai,
+                          gw_tcp_resolved, p->route->host, port, &hints);
+  if (rv != 0) return H2WS_ERR_INTERNAL;
+  p->gai_pending = 1;
+  return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static void gw_timeout(uv_timer_t *t) {
+  gw_pair *p = t->data;
+  gw_refuse(p, "backend timed out");
+  if (p->route->is_tcp && p->tcp_open && !p->tcp_connected) gw_tcp_end(p);
+  /* ws: the runtime's client ends its attempt on its own budget; its
+   * on_open / on_fail then finds the client gone */
+  gw_maybe_free(p);
+}
+
+static void gw_cancel(h2ws_rt_ws_request *req, void *ud) {
+  gw_pair *p = ud;
+  (void)req;
+  p->req = NULL;
+  p->front_done = 1;
+  gw_log(p, "client left before the backend answered%s", "");
+  gw_stop_timer(p);
+  if (p->route->is_tcp && p->tcp_open && !p->tcp_connected) gw_tcp_end(p);
+  gw_maybe_free(p);
+}
+
+static void gw_on_request(h2ws_rt_ws_request *req, void *ud) {
+  gw_route *rt = ud;
+  const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
+  gw_pair *p = calloc(1, sizeof *p);
+  if (!p) {
+    h2ws_rt_ws_refuse(req, 503);
+    return;
+  }
+  p->route = rt;
+  p->id = ++gw_next_id;
+  size_t pl = v->pathlen < sizeof p->path - 1 ? v->pathlen
+                                              : sizeof p->path - 1;
+  memcpy(p->path, v->path, pl);
+  /* Pitfall 9: the client is answered only once the backend is. */
+  if (h2ws_rt_ws_defer(req, gw_cancel, p) != 0) {
+    free(p);
+    h2ws_rt_ws_refuse(req, 503);
+    return;
+  }
+  p->req = req;
+  uv_timer_init(h2ws_rt_uv_loop(rt->rt), &p->timer);
+  p->timer.data = p;
+  p->timer_open = 1;
+  uv_timer_start(&p->timer, gw_timeout, rt->opts.backend_timeout_ms, 0);
+  int rv;
+  if (rt->is_tcp) {
+    rv = gw_open_tcp_backend(p);
+    if (rv != 0) p->back_done = 1;
+  } else {
+    v = h2ws_rt_ws_request_view(req); /* the copy */
+    rv = gw_open_ws_backend(p, v);
+    if (rv != 0) {
+      /* on_fail may already have answered (it sets back_done) */
+      p->back = NULL;
+      p->back_done = 1;
+    }
+  }
+  if (rv != 0) {
+    gw_refuse(p, "cannot open the backend");
+    gw_maybe_free(p);
+  }
+}
+
+/* ---- routes ----------------------------------------------------------- */
+
+static int gw_parse_tcp(gw_route *r, const char *url) {
+  const char *hp = url + 6;
+  const char *end = hp + strcspn(hp, "/?#");
+  const char *colon = NULL;
+  if (*hp == '[') {
+    const char *rb = memchr(hp, ']', (size_t)(end - hp));
+    if (!rb || rb[1] != ':') return -1;
+    if ((size_t)(rb - hp - 1) >= sizeof r->host) return -1;
+    memcpy(r->host, hp + 1, (size_t)(rb - hp - 1));
+    r->host[rb - hp - 1] = '\0';
+    colon = rb + 1;
+  } else {
+    colon = memchr(hp, ':', (size_t)(end - hp));
+    if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof r->host)
+      return -1;
+    memcpy(r->host, hp, (size_t)(colon - hp));
+    r->host[colon - hp] = '\0';
+  }
+  char *e;
+  long port = strtol(colon + 1, &e, 10);
+  if (e != end || port <= 0 || port > 65535) return -1;
+  r->port = (int)port;
+  return 0;
+}
+
+int gateway_add_route(h2ws_server *srv, const char *path,
+                      const char *backend_url, const gateway_options *opts) {
+  if (!srv || !path || path[0] != '/' || !backend_url)
+    return H2WS_ERR_INVALID_ARGUMENT;
+  if (strlen(backend_url) >= sizeof ((gw_route *)0)->url) {
+    fprintf(stderr, "h2ws: backend URL too long\n");
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  gw_route *r = calloc(1, sizeof *r);
+  if (!r) return H2WS_ERR_NOMEM;
+  if (opts) r->opts = *opts;
+  else gateway_options_default(&r->opts);
+  if (!r->opts.backend_timeout_ms) r->opts.backend_timeout_ms = 10000;
+  if (!r->opts.max_message) r->opts.max_message = 1024 * 1024;
+  snprintf(r->url, sizeof r->url, "%s", backend_url);
+  r->rt = h2ws_server_rt(srv);
+  int rv = 0;
+  if (strncasecmp(backend_url, "tcp://", 6) == 0) {
+    r->is_tcp = 1;
+    if (gw_parse_tcp(r, backend_url) != 0) {
+      fprintf(stderr, "h2ws: bad backend URL '%s' (tcp://HOST:PORT)\n",
+              backend_url);
+      free(r);
+      return H2WS_ERR_INVALID_ARGUMENT;
+    }
+  } else if (strncasecmp(backend_url, "ws://", 5) == 0 ||
+             strncasecmp(backend_url, "wss://", 6) == 0) {
+    const char *hp = strstr(backend_url, "://") + 3;
+    const char *slash = strchr(hp, '/');
+    r->append_path = slash && backend_url[strlen(backend_url) - 1] == '/' &&
+                     !strchr(slash, '?');
+    h2ws_client_settings cs;
+    h2ws_client_settings_default(&cs);
+    cs.insecure = r->opts.insecure_backend;
+    cs.cafile = r->opts.backend_cafile;
+    cs.close_idle = 1;
+    cs.ws.max_message_size = r->opts.max_message;
+    cs.ws.max_frame_size = r->opts.max_message;
+    cs.ws.max_output = r->opts.max_message + 256 * 1024;
+    rv = h2ws_client_new(&r->client, r->rt, &cs);
+    if (rv != 0) {
+      free(r);
+      return rv;
+    }
+    /* validate the URL once, up front */
+    if (strchr(hp, '@') || hp[0] == '\0' || hp[0] == '/') {
+      fprintf(stderr, "h2ws: bad backend URL '%s'\n", backend_url);
+      h2ws_client_del(r->client);
+      free(r);
+      return H2WS_ERR_INVALID_ARGUMENT;
+    }
+  } else {
+    fprintf(stderr,
+            "h2ws: backend URL must start with ws://, wss:// or tcp://: "
+            "'%s'\n",
+            backend_url);
+    free(r);
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  h2ws_rt_ws_handler wh = {gw_on_request};
+  size_t pl = strlen(path);
+  if (path[pl - 1] == '/')
+    rv = h2ws_server_route_ws_prefix(srv, path, &wh, r);
+  else
+    rv = h2ws_server_route_ws(srv, path, &wh, r);
+  if (rv != 0) {
+    h2ws_client_del(r->client);
+    free(r);
+    return rv;
+  }
+  r->next = gw_routes;
+  gw_routes = r;
+  return 0;
+}
+
+void gateway_cleanup(void) {
+  while (gw_routes) {
+    gw_route *r = gw_routes;
+    gw_routes = r->next;
+    h2ws_client_del(r->client);
+    free(r);
+  }
+}

@@ -1,0 +1,75 @@
+/* apps/gateway.h - the WebSocket gateway (h2ws proxy, and routes of
+ * h2ws serve): each WebSocket accepted from a client, over HTTP/2
+ * (RFC 8441) or HTTP/1.1, is forwarded to a fixed backend, an HTTP/1.1
+ * WebSocket server (ws://, wss://) or a raw TCP service (tcp://). */
+#ifndef H2WS_APPS_GATEWAY_H
+#define H2WS_APPS_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <h2ws/rt.h>
+
+/*
+ * Behaviour, per WebSocket:
+ *
+ *  - The client is answered (101 on HTTP/1.1, 200 on HTTP/2) only after
+ *    the backend is ready: ws:// and wss:// backends must answer their
+ *    HTTP/1.1 Upgrade (fresh Sec-WebSocket-Key, Host = the backend's host,
+ *    the client's Origin and offered subprotocols) with 101, Upgrade:
+ *    websocket, Connection: upgrade and exactly one matching
+ *    Sec-WebSocket-Accept; tcp:// backends must accept the TCP
+ *    connection.  Anything else (refused, non-101, bad or repeated accept,
+ *    timeout) answers 502, and no client data reaches the backend (SPEC
+ *    pitfall 9: the request runs deferred, the client's input is held).
+ *  - The subprotocol the backend chose is the one the client gets.
+ *  - Backend path: the URL's path when it does not end with '/'; when it
+ *    does, the URL's path followed by the client's path and query (without
+ *    its leading '/'): --to ws://b/ and a client at /chat?x=1 -> /chat?x=1.
+ *  - Messages are forwarded whole, text stays text, binary stays binary
+ *    (tcp://: binary and text messages become bytes, bytes become binary
+ *    messages).
+ *  - Close codes and reasons pass through both ways.  A backend that ends
+ *    without a Close (1006) closes the client with 1011 "backend closed
+ *    abnormally" (1006 cannot be sent on the wire); a client that vanishes
+ *    closes the backend with 1001 "client gone".  tcp://: EOF from the
+ *    backend closes the client with 1000; a client Close ends the TCP
+ *    connection.
+ *  - Backpressure: a message the other side cannot queue (its output is at
+ *    its cap) pauses the delivering side until that side drains, so a slow
+ *    backend stalls only its own stream.
+ *  - The client's :authority / Host is never connected to (SPEC pitfall
+ *    10): only the configured backend URL is.
+ */
+typedef struct gateway_options {
+  /* wss:// backends: skip certificate verification. */
+  int insecure_backend;
+  /* wss:// backends: extra trusted CA (PEM file), or NULL. */
+  const char *backend_cafile;
+  /* Budget for the backend's connect + handshake (ms); default 10000.
+   * After it: 502. */
+  uint64_t backend_timeout_ms;
+  /* Largest message forwarded either way (bytes); default 1 MiB.  Also
+   * the backend side's output cap (plus a margin). */
+  size_t max_message;
+  /* Nonzero: one line per WebSocket on stderr (open, 502 reasons, end). */
+  int verbose;
+} gateway_options;
+
+void gateway_options_default(gateway_options *opts);
+
+/*
+ * Routes WebSocket requests on `path` of srv to backend_url ("ws://HOST
+ * [:PORT]/PATH", "wss://...", "tcp://HOST:PORT").  A path ending in '/'
+ * matches every path under it ("/" matches all).  Call before
+ * h2ws_server_listen(); opts may be NULL (defaults; copied).
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad URL or path: a message was
+ * printed on stderr), H2WS_ERR_NOMEM.
+ */
+int gateway_add_route(h2ws_server *srv, const char *path,
+                      const char *backend_url, const gateway_options *opts);
+
+/* Frees every route's state (backend clients).  Call after h2ws_rt_run()
+ * returned and before h2ws_server_del() / h2ws_rt_del(). */
+void gateway_cleanup(void);
+
+#endif

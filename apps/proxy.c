@@ -1,0 +1,203 @@
+/* apps/proxy.c - `h2ws proxy`: the gateway command; WebSockets over
+ * HTTP/2 (RFC 8441) and HTTP/1.1 on one port, forwarded to an existing
+ * ws:// / wss:// / tcp:// backend (apps/gateway.c), other GETs from --root. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <h2ws/rt.h>
+#include "gateway.h"
+
+int h2ws_cmd_proxy(int argc, char **argv);
+
+#define PROXY_MAX 16
+
+static void proxy_usage(FILE *f) {
+  fprintf(f,
+          "usage: h2ws proxy --to URL [--listen HOST:PORT]... [--root DIR]\n"
+          "                  [--route PATH=URL]... [--cleartext]\n"
+          "                  [--cert FILE --key FILE] [--write-cert FILE]\n"
+          "                  [--insecure-backend] [--backend-cafile FILE]\n"
+          "                  [--backend-timeout MS] [--max-message BYTES] [-v]\n"
+          "\n"
+          "Gateway: gives an existing HTTP/1.1 WebSocket service, or a TCP\n"
+          "service, WebSockets over HTTP/2 (RFC 8441) without touching it.\n"
+          "Clients connect over HTTP/2 (extended CONNECT) or HTTP/1.1\n"
+          "(Upgrade) on one port, TLS by default (ALPN h2 / http/1.1).\n"
+          "\n"
+          "  --to URL            every WebSocket, on any path, goes to URL:\n"
+          "                      ws://HOST[:PORT]/PATH  HTTP/1.1 WebSocket\n"
+          "                      wss://HOST[:PORT]/PATH the same over TLS\n"
+          "                      tcp://HOST:PORT        raw TCP (websockify-\n"
+          "                        style: messages -> bytes, bytes -> binary\n"
+          "                        messages; TCP EOF -> close 1000)\n"
+          "                      Backend path: URL's path; if it ends with\n"
+          "                      '/', the client's path and query are\n"
+          "                      appended (--to ws://b:9000/ and /chat?x=1\n"
+          "                      -> ws://b:9000/chat?x=1)\n"
+          "  --route PATH=URL    WebSockets on PATH go to URL instead (PATH\n"
+          "                      ending in '/': every path under it;\n"
+          "                      repeatable; exact paths win, then the\n"
+          "                      longest prefix, then --to)\n"
+          "  --listen HOST:PORT  address (repeatable; default 127.0.0.1:8443;\n"
+          "                      port 0 picks one).  Prints one line per\n"
+          "                      listener: \"h2ws: listening on URL (...)\"\n"
+          "  --root DIR          serve other GETs from the files under DIR\n"
+          "                      (a page and its WebSockets then share one\n"
+          "                      HTTP/2 connection); without it: 404\n"
+          "  --cleartext         no TLS: h2c prior knowledge + HTTP/1.1\n"
+          "  --cert F --key F    PEM certificate and key (default: generated\n"
+          "                      self-signed for localhost / 127.0.0.1)\n"
+          "  --write-cert FILE   write the generated certificate to FILE\n"
+          "  --insecure-backend  wss:// backends: no certificate check\n"
+          "  --backend-cafile F  wss:// backends: also trust this CA\n"
+          "  --backend-timeout MS  backend connect + handshake budget\n"
+          "                      (default 10000); then 502\n"
+          "  --max-message BYTES largest message either way (default 1 MiB)\n"
+          "  -v                  one line per WebSocket on stderr\n"
+          "  -h, --help          this help\n"
+          "\n"
+          "The client is answered (200 / 101) only after the backend accepted:\n"
+          "a ws:// backend must answer its Upgrade (fresh Sec-WebSocket-Key)\n"
+          "with 101, Upgrade: websocket, Connection: upgrade and exactly one\n"
+          "matching Sec-WebSocket-Accept.  Anything else (refused, other\n"
+          "status, bad accept, timeout) answers 502, and no client data\n"
+          "reaches the backend.  Origin and offered subprotocols are passed\n"
+          "on; the backend's choice is the client's.  Close codes and reasons\n"
+          "pass through both ways; a backend that ends without a Close gives\n"
+          "the client 1011 (1006 cannot be sent); a client that vanishes\n"
+          "gives the backend 1001.  A slow side pauses only its own\n"
+          "WebSocket.  The client's :authority / Host is never connected to.\n"
+          "\n"
+          "SIGINT / SIGTERM: graceful shutdown.\n"
+          "exit codes: 0 ok, 1 usage, bad backend URL or cannot listen\n");
+}
+
+int h2ws_cmd_proxy(int argc, char **argv) {
+  const char *listen[PROXY_MAX];
+  const char *routes[PROXY_MAX];
+  int nlisten = 0, nroutes = 0, cleartext = 0;
+  const char *to = NULL, *root = NULL;
+  gateway_options go;
+  gateway_options_default(&go);
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int more = i + 1 < argc;
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      proxy_usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--listen") && more) {
+      if (nlisten == PROXY_MAX) goto too_many;
+      listen[nlisten++] = argv[++i];
+    } else if (!strcmp(a, "--route") && more) {
+      if (nroutes == PROXY_MAX) goto too_many;
+      routes[nroutes++] = argv[++i];
+    } else if (!strcmp(a, "--to") && more) {
+      to = argv[++i];
+    } else if (!strcmp(a, "--root") && more) {
+      root = argv[++i];
+    } else if (!strcmp(a, "--cert") && more) {
+      st.cert_file = argv[++i];
+    } else if (!strcmp(a, "--key") && more) {
+      st.key_file = argv[++i];
+    } else if (!strcmp(a, "--write-cert") && more) {
+      st.write_cert_file = argv[++i];
+    } else if (!strcmp(a, "--cleartext")) {
+      cleartext = 1;
+    } else if (!strcmp(a, "--insecure-backend")) {
+      go.insecure_backend = 1;
+    } else if (!strcmp(a, "--backend-cafile") && more) {
+      go.backend_cafile = argv[++i];
+    } else if (!strcmp(a, "--backend-timeout") && more) {
+      long v = atol(argv[++i]);
+      if (v <= 0) goto bad;
+      go.backend_timeout_ms = (uint64_t)v;
+    } else if (!strcmp(a, "--max-message") && more) {
+      long v = atol(argv[++i]);
+      if (v <= 0) goto bad;
+      go.max_message = (size_t)v;
+    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+      go.verbose = 1;
+    } else {
+    bad:
+      fprintf(stderr, "h2ws: proxy: unknown or incomplete option '%s'\n", a);
+      proxy_usage(stderr);
+      return 1;
+    }
+  }
+  if (!to && !nroutes) {
+    fprintf(stderr, "h2ws: proxy: --to URL (or --route) is required\n");
+    proxy_usage(stderr);
+    return 1;
+  }
+  if (!st.cert_file != !st.key_file) {
+    fprintf(stderr, "h2ws: proxy: --cert and --key go together\n");
+    return 1;
+  }
+  if (nlisten == 0) listen[nlisten++] = "127.0.0.1:8443";
+  st.ws.max_message_size = go.max_message;
+  st.ws.max_frame_size = go.max_message;
+  st.ws.max_output = go.max_message + 256 * 1024;
+
+  h2ws_rt *rt = NULL;
+  h2ws_server *srv = NULL;
+  int code = 0;
+  if (h2ws_rt_new(&rt, NULL) != 0 || h2ws_server_new(&srv, rt, &st) != 0) {
+    fprintf(stderr, "h2ws: cannot start the runtime\n");
+    h2ws_rt_del(rt);
+    return 1;
+  }
+  for (int i = 0; i < nroutes; i++) {
+    char path[1024];
+    const char *eq = strchr(routes[i], '=');
+    size_t pl = eq ? (size_t)(eq - routes[i]) : 0;
+    if (!eq || pl == 0 || pl >= sizeof path || routes[i][0] != '/') {
+      fprintf(stderr, "h2ws: proxy: --route wants PATH=URL: '%s'\n",
+              routes[i]);
+      code = 1;
+      goto done;
+    }
+    memcpy(path, routes[i], pl);
+    path[pl] = '\0';
+    if (gateway_add_route(srv, path, eq + 1, &go) != 0) {
+      code = 1;
+      goto done;
+    }
+  }
+  if (to && gateway_add_route(srv, "/", to, &go) != 0) {
+    code = 1;
+    goto done;
+  }
+  if (root && h2ws_server_route_static(srv, "/", root) != 0) {
+    fprintf(stderr, "h2ws: proxy: --root: '%s' is not a directory\n", root);
+    code = 1;
+    goto done;
+  }
+  for (int i = 0; i < nlisten; i++) {
+    int port = 0;
+    if (h2ws_server_listen(srv, listen[i], !cleartext, &port) != 0) {
+      fprintf(stderr, "h2ws: %s\n", h2ws_server_last_error(srv));
+      code = 1;
+      goto done;
+    }
+    char host[300];
+    const char *colon = strrchr(listen[i], ':');
+    size_t hl = colon ? (size_t)(colon - listen[i]) : strlen(listen[i]);
+    if (hl >= sizeof host) hl = sizeof host - 1;
+    memcpy(host, listen[i], hl);
+    host[hl] = '\0';
+    printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
+           cleartext ? "http" : "https", host, port, cleartext ? "h2c" : "h2");
+  }
+  fflush(stdout);
+  h2ws_rt_run(rt);
+done:
+  gateway_cleanup();
+  h2ws_server_del(srv);
+  h2ws_rt_del(rt);
+  return code;
+too_many:
+  fprintf(stderr, "h2ws: proxy: too many --listen / --route\n");
+  return 1;
+}
