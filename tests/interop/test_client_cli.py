@@ -1,0 +1,533 @@
+#!/usr/bin/python3
+# `h2ws client` as a command: every option with its observable effect and
+# every failure with its one-line message and exit code, against `h2ws
+# serve` (TLS h2 + http/1.1, cleartext h2c + http/1.1, a server without
+# RFC 8441) and small Python fake servers for what a good server never
+# does (an HTTP/1.1 server that records the request, picks a subprotocol
+# that was not offered, drops the connection or closes 1011; an HTTP/2
+# server, python3-h2, that resets the stream after 200; a TCP server that
+# never answers).  --json output is parsed; -v must show the HTTP/2 and
+# WebSocket frames.  Prints "N passed, N failed" last; kills everything.
+#
+# Usage: /usr/bin/python3 test_client_cli.py /abs/path/to/h2ws
+import base64
+import hashlib
+import json
+import os
+import pty
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import interop_util as iu  # noqa: E402
+
+import h2.config  # noqa: E402
+import h2.connection  # noqa: E402
+import h2.events  # noqa: E402
+import h2.settings  # noqa: E402
+
+T = iu.Tally(limit=100)
+BIN = None
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def run(args, data=b"", timeout=15, keep_open=None):
+    """Runs `h2ws client ARGS` with data on stdin (closed after, unless
+    keep_open seconds: then stdin stays open that long).  Returns
+    (rc, stdout bytes, stderr str)."""
+    p = iu.spawn([BIN, "client"] + list(args), stdin=subprocess.PIPE)
+    try:
+        if keep_open is None:
+            out, err = p.communicate(data, timeout=timeout)
+        else:
+            p.stdin.write(data)
+            p.stdin.flush()
+            try:
+                p.wait(timeout=keep_open)
+            except subprocess.TimeoutExpired:
+                pass
+            out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        iu.stop(p, timeout=2)
+        out, err = p.communicate()
+        return "timeout", out, err.decode("utf-8", "replace")
+    return p.returncode, out, err.decode("utf-8", "replace")
+
+
+def show(rc, out, err):
+    return "exit=%r stdout=%r stderr=%r" % (rc, out[:300], err[-700:])
+
+
+def jlines(out):
+    return [json.loads(line) for line in out.decode("utf-8").splitlines() if line.strip()]
+
+
+# --------------------------------------------------------------------------
+# fake servers
+
+class FakeH1:
+    """HTTP/1.1 WebSocket server on a raw socket.  mode: 'echo1' (answers
+    101, sends one text frame "fake", then Close 1000), 'badproto' (101
+    with a subprotocol nobody offered), 'drop' (101, then the connection
+    is closed without a Close frame), 'close1011' (Close 1011 "boom"),
+    'silent' (accepts, never answers).  Keeps each request head."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.heads = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        if self.mode == "silent":
+            return
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+        except OSError:
+            return
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        self.heads.append(head.replace("\r\n", "\n"))
+        key = ""
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "sec-websocket-key":
+                key = value.strip()
+        accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+        resp = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n" % accept)
+        if self.mode == "badproto":
+            resp += "Sec-WebSocket-Protocol: evil\r\n"
+        resp += "\r\n"
+        out = resp.encode()
+        if self.mode == "echo1":
+            out += b"\x81\x04fake" + b"\x88\x02\x03\xe8"
+        elif self.mode == "close1011":
+            out += b"\x88\x06\x03\xf3boom"
+        try:
+            c.sendall(out)
+            if self.mode == "drop":
+                time.sleep(0.1)
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+                return
+            time.sleep(2)  # let the client finish its side
+            c.close()
+        except OSError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+class FakeH2Reset:
+    """h2c prior knowledge (python3-h2): advertises RFC 8441, answers an
+    extended CONNECT with 200, then resets the stream (CANCEL)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
+        # RFC 8441 §3: the setting must be in the first SETTINGS (the
+        # client decides on it)
+        conn.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1})
+        conn.initiate_connection()
+        try:
+            c.sendall(conn.data_to_send())
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if isinstance(ev, h2.events.RequestReceived):
+                        conn.send_headers(ev.stream_id, [(":status", "200")])
+                        c.sendall(conn.data_to_send())
+                        time.sleep(0.1)
+                        conn.reset_stream(ev.stream_id, error_code=8)
+                c.sendall(conn.data_to_send())
+        except Exception:  # noqa: BLE001 - the client went away
+            pass
+        finally:
+            c.close()
+
+
+# --------------------------------------------------------------------------
+# cases
+
+LINES = b"hello\nwebsocket over http/2 with a long enough line to compress\n\xc3\xa9t\xc3\xa9\n"
+
+
+def test_echo_and_trace(tls, cert):
+    u = "wss://127.0.0.1:%d/echo" % tls
+    rc, out, err = run([u, "--cacert", cert, "-v", "-H", "X-Trace-Me: 42",
+                        "--origin", "https://o.example"], LINES)
+    T.check(rc == 0 and out == LINES, "cacert: echo over h2, exit 0", show(rc, out, err))
+    T.check(re.search(r"^> h2 SETTINGS ", err, re.M),
+            "-v: our SETTINGS", err[:500])
+    T.check(re.search(r"^< h2 SETTINGS .*ENABLE_CONNECT_PROTOCOL=1", err, re.M),
+            "-v: server SETTINGS with ENABLE_CONNECT_PROTOCOL=1", err[:800])
+    m = re.search(r"^> h2 HEADERS stream=1 .*$", err, re.M)
+    hdr = m.group(0) if m else ""
+    T.check(all(s in hdr for s in (":method: CONNECT", ":protocol: websocket",
+                                   ":scheme: https", ":path: /echo",
+                                   ":authority: 127.0.0.1:%d" % tls,
+                                   "sec-websocket-version: 13")),
+            "-v: HEADERS with the extended CONNECT pseudo-headers", hdr or err[:800])
+    T.check("x-trace-me: 42" in hdr, "-H: header sent on HTTP/2 (lower-case)", hdr)
+    T.check("origin: https://o.example" in hdr, "--origin: sent on HTTP/2", hdr)
+    T.check(re.search(r"^< h2 HEADERS stream=1 .*:status: 200", err, re.M),
+            "-v: response HEADERS :status 200", err[:1200])
+    T.check(re.search(r"^> h2 DATA stream=1 length=\d+", err, re.M) and
+            re.search(r"^< h2 DATA stream=1 length=\d+", err, re.M),
+            "-v: DATA sizes both ways", err[-800:])
+    T.check(re.search(r"^[<>] h2 WINDOW_UPDATE stream=0 increment=\d+", err, re.M),
+            "-v: WINDOW_UPDATE", err[:800])
+    T.check(re.search(r"^> ws stream=1 TEXT \(0x1\) fin=1 rsv1=[01] len=5$", err, re.M) and
+            re.search(r"^< ws stream=1 TEXT \(0x1\) fin=1 rsv1=[01] len=5$", err, re.M),
+            "-v: WebSocket frames (opcode, fin, rsv1, length)", err[-1200:])
+    T.check(re.search(r"^> ws stream=1 CLOSE \(0x8\) fin=1 rsv1=0 len=2$", err, re.M),
+            "-v: our Close frame", err[-600:])
+    T.check(re.search(r"^> h2 GOAWAY last_stream=\d+ error=NO_ERROR", err, re.M),
+            "-v: GOAWAY at the end", err[-600:])
+
+    # default verification against the self-signed server; --insecure
+    rc, out, err = run([u], b"x\n")
+    T.check(rc == 2 and re.search(
+        r"^h2ws: TLS certificate verification failed: self-signed certificate$", err, re.M),
+        "TLS verify: one line with OpenSSL's reason, exit 2", show(rc, out, err))
+    rc, out, err = run([u, "--insecure"], b"x\n")
+    T.check(rc == 0 and out == b"x\n", "--insecure: no verification, exit 0", show(rc, out, err))
+
+
+def test_compress(tls):
+    u = "wss://127.0.0.1:%d/echo" % tls
+    rc, out, err = run([u, "-k", "-v", "--compress", "--json"], LINES)
+    ev = jlines(out)
+    T.check(rc == 0 and ev[0]["type"] == "open" and ev[0]["compressed"] is True,
+            "--compress: permessage-deflate negotiated", show(rc, out, err))
+    T.check(re.search(r"^> h2 HEADERS .*sec-websocket-extensions: permessage-deflate", err, re.M),
+            "--compress: offered in HEADERS", err[:1000])
+    T.check(re.search(r"^> ws stream=1 TEXT \(0x1\) fin=1 rsv1=1 ", err, re.M) and
+            re.search(r"^< ws stream=1 TEXT \(0x1\) fin=1 rsv1=1 ", err, re.M),
+            "--compress: long messages carry RSV1 both ways", err[-1200:])
+    rc, out, err = run([u, "-k", "-v", "--no-compress", "--json"], LINES)
+    ev = jlines(out)
+    T.check(rc == 0 and ev[0]["compressed"] is False and
+            "permessage-deflate" not in "".join(re.findall(r"^> h2 HEADERS.*$", err, re.M)) and
+            not re.search(r"rsv1=1", err),
+            "--no-compress: no offer, no RSV1", show(rc, out, err))
+
+
+def test_json(tls):
+    u = "wss://127.0.0.1:%d/echo" % tls
+    rc, out, err = run([u, "-k", "--json"], b"text line\n")
+    ev = jlines(out)
+    T.check(rc == 0 and [e["type"] for e in ev] == ["open", "message", "close"],
+            "--json: open, message, close events", show(rc, out, err))
+    if len(ev) == 3:
+        T.check(ev[0]["transport"] == "h2" and ev[0]["stream"] == 1,
+                "--json open: transport h2, stream 1", repr(ev[0]))
+        T.check(ev[1] == {"type": "message", "opcode": "text", "length": 9,
+                          "data": "text line"}, "--json message: text as a string", repr(ev[1]))
+        T.check(ev[2]["code"] == 1000 and ev[2]["by"] == "client" and
+                ev[2]["transport"] == "h2" and ev[2]["stream"] == 1,
+                "--json close: code 1000 by the client, transport, stream", repr(ev[2]))
+    # --binary: lines go as binary messages, data comes back in base64
+    rc, out, err = run([u, "-k", "--json", "--binary"], b"bin\x00\xff\n")
+    ev = jlines(out)
+    msg = [e for e in ev if e["type"] == "message"]
+    T.check(rc == 0 and len(msg) == 1 and msg[0]["opcode"] == "binary" and
+            base64.b64decode(msg[0]["data"]) == b"bin\x00\xff",
+            "--binary: binary message, base64 in --json", show(rc, out, err))
+    rc, out, err = run([u, "-k", "--json", "--binary"], b"plain\n")
+    ev = jlines(out)
+    T.check(rc == 0 and any(e.get("opcode") == "binary" and e.get("data") == "cGxhaW4="
+                            for e in ev),
+            "--binary: even UTF-8 lines go as binary", show(rc, out, err))
+    # --raw: bytes as read, echoed back without added newlines
+    blob = bytes(range(256)) * 4
+    rc, out, err = run([u, "-k", "--raw"], blob)
+    T.check(rc == 0 and out == blob, "--raw: stdin chunks as binary, output byte-exact",
+            show(rc, out, err))
+    # refused handshake as a JSON error event
+    rc, out, err = run(["wss://127.0.0.1:%d/nope" % tls, "-k", "--json"], b"x\n")
+    ev = jlines(out)
+    T.check(rc == 3 and ev and ev[-1]["type"] == "error" and ev[-1]["kind"] == "handshake"
+            and ev[-1]["status"] == 404 and ev[-1]["exit"] == 3,
+            "--json error event: handshake 404, exit 3", show(rc, out, err))
+
+
+def test_subprotocols(clear):
+    u = "ws://127.0.0.1:%d/echo" % clear
+    for pol in ("--h2", "--h1"):
+        rc, out, err = run([u, pol, "-v", "--json", "--subprotocol", "nope",
+                            "--subprotocol", "chat"], b"x\n")
+        ev = jlines(out)
+        T.check(rc == 0 and ev and ev[0].get("subprotocol") == "chat" and
+                re.search(r"^h2ws: subprotocol chat$", err, re.M),
+                "--subprotocol %s: server picks one offered (chat)" % pol, show(rc, out, err))
+    rc, out, err = run([u, "--h2", "-v", "--subprotocol", "a", "--subprotocol", "chat"], b"x\n")
+    m = re.search(r"^> h2 HEADERS .*$", err, re.M)
+    T.check(m and "sec-websocket-protocol: a, chat" in m.group(0),
+            "--subprotocol: offered in order on HTTP/2", m.group(0) if m else err[:600])
+    f = FakeH1("badproto")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--subprotocol", "chat"], b"x\n")
+        T.check(rc == 3 and re.search(r"^h2ws: handshake failed: .*101", err, re.M),
+                "server picks a subprotocol not offered: exit 3", show(rc, out, err))
+    finally:
+        f.close()
+
+
+def test_headers_h1():
+    f = FakeH1("echo1")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/path?q=1" % f.port, "-H", "X-One: 1",
+                            "--header", "X-Two:two words ", "--origin", "http://o.example",
+                            "-v"], b"", keep_open=1.5)
+        head = f.heads[0] if f.heads else ""
+        T.check(rc == 0 and out == b"fake\n", "fake h1: message printed, server close 1000 -> exit 0",
+                show(rc, out, err))
+        T.check(re.search(r"^x-one: 1$", head, re.M | re.I) and
+                re.search(r"^x-two: two words$", head, re.M | re.I),
+                "-H: headers received by an HTTP/1.1 server", head)
+        T.check(re.search(r"^origin: http://o\.example$", head, re.M | re.I),
+                "--origin: received on HTTP/1.1", head)
+        T.check(head.startswith("GET /path?q=1 HTTP/1.1"), "HTTP/1.1 request line", head[:80])
+        T.check(re.search(r"^> http/1\.1 GET /path\?q=1 HTTP/1\.1$", err, re.M) and
+                re.search(r"^< http/1\.1 HTTP/1\.1 101 ", err, re.M),
+                "-v: HTTP/1.1 handshake heads", err[:600])
+        T.check("h2ws: closed by the server: 1000" in err, "server close reported", err)
+    finally:
+        f.close()
+
+
+def test_header_usage_errors(tls):
+    u = "wss://127.0.0.1:%d/echo" % tls
+    cases = [("Connection: close", "connection-specific"),
+             ("Upgrade: websocket", "connection-specific"),
+             ("Host: evil.example", "connection-specific"),
+             ("TE: trailers", "connection-specific"),
+             ("Transfer-Encoding: chunked", "connection-specific"),
+             (":path: /other", "pseudo-headers cannot be set"),
+             (":authority: x", "pseudo-headers cannot be set"),
+             ("Sec-WebSocket-Key: abc", "belongs to the WebSocket handshake"),
+             ("Bad Name: x", "not a token"),
+             ("novalue", "-H wants 'Name: value'")]
+    for h, why in cases:
+        rc, out, err = run([u, "-k", "-H", h], b"x\n")
+        T.check(rc == 1 and why in err and len(err.strip().splitlines()) == 1,
+                "-H %r refused: usage error, exit 1" % h, show(rc, out, err))
+
+
+def test_errors(tls, no8441):
+    rc, out, err = run(["ws://nonexistent.invalid/echo"], b"x\n")
+    T.check(rc == 2 and re.search(r"^h2ws: cannot resolve nonexistent\.invalid: .+$", err, re.M),
+            "DNS failure: one line, exit 2", show(rc, out, err))
+    port = iu.free_port()
+    rc, out, err = run(["ws://127.0.0.1:%d/echo" % port], b"x\n")
+    T.check(rc == 2 and err.strip() == "h2ws: connection refused",
+            "connection refused: one line, exit 2", show(rc, out, err))
+    u = "wss://127.0.0.1:%d/echo" % no8441
+    rc, out, err = run([u, "-k", "--h2"], b"x\n")
+    T.check(rc == 3 and err.strip() ==
+            "h2ws: server does not support WebSockets over HTTP/2 (RFC 8441)",
+            "no RFC 8441 with --h2: one line, exit 3", show(rc, out, err))
+    rc, out, err = run([u, "-k", "-v"], b"x\n")
+    T.check(rc == 0 and out == b"x\n" and
+            "h2ws: server does not support WebSockets over HTTP/2 (RFC 8441); "
+            "fell back to HTTP/1.1" in err and "connected via http/1.1 (TLS)" in err,
+            "no RFC 8441, auto: -v says it fell back to HTTP/1.1", show(rc, out, err))
+    T.check(re.search(r"^< h2 SETTINGS (?!.*ENABLE_CONNECT_PROTOCOL=1)", err, re.M),
+            "no RFC 8441: -v shows SETTINGS without ENABLE_CONNECT_PROTOCOL", err[:800])
+    for pol in ("--h2", "--h1"):
+        rc, out, err = run(["wss://127.0.0.1:%d/nope" % tls, "-k", pol], b"x\n")
+        T.check(rc == 3 and err.strip() == "h2ws: handshake refused: HTTP 404",
+                "handshake refused %s: status in one line, exit 3" % pol, show(rc, out, err))
+    f = FakeH1("drop")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port], b"", keep_open=1.5)
+        T.check(rc == 4 and re.search(r"^h2ws: abnormal close 1006 \(.+\)$", err, re.M),
+                "connection dropped after the handshake: abnormal close 1006, exit 4",
+                show(rc, out, err))
+    finally:
+        f.close()
+    f = FakeH1("close1011")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--json"], b"", keep_open=1.5)
+        ev = jlines(out)
+        T.check(rc == 4 and re.search(
+            r"^h2ws: closed by the server: 1011 \(internal server error\): boom$", err, re.M),
+            "server closes 1011: code and reason in one line, exit 4", show(rc, out, err))
+        T.check(ev and ev[-1] == {"type": "close", "code": 1011, "reason": "boom",
+                                  "by": "server", "transport": "http/1.1", "stream": 0},
+                "--json close event for 1011", repr(ev))
+    finally:
+        f.close()
+    g = FakeH2Reset()
+    rc, out, err = run(["ws://127.0.0.1:%d/x" % g.port, "--h2", "-v"], b"", keep_open=1.5)
+    T.check(rc == 4 and re.search(r"^h2ws: abnormal close 1006 ", err, re.M) and
+            re.search(r"^< h2 RST_STREAM stream=1 error=CANCEL$", err, re.M),
+            "stream reset after 200: abnormal close 1006, exit 4, RST_STREAM in -v",
+            show(rc, out, err))
+
+
+def test_limits_and_scripts(tls):
+    u = "wss://127.0.0.1:%d/echo" % tls
+    # --max-message: the echo of a 500-byte line is too big for us -> 1009
+    rc, out, err = run([u, "-k", "--max-message", "100"], b"y" * 500 + b"\n")
+    T.check(rc == 4 and "closed by us with 1009 (message too big)" in err,
+            "--max-message: a larger message closes 1009, exit 4", show(rc, out, err))
+    rc, out, err = run([u, "-k", "--max-message", "600"], b"y" * 500 + b"\n")
+    T.check(rc == 0 and out == b"y" * 500 + b"\n", "--max-message: within the limit is fine",
+            show(rc, out, err))
+    # --count: exits after N messages although stdin stays open
+    t0 = time.monotonic()
+    rc, out, err = run([u, "-k", "--count", "2", "--json"], b"a\nb\nc\n", keep_open=5)
+    ev = jlines(out)
+    msgs = [e["data"] for e in ev if e["type"] == "message"]
+    T.check(rc == 0 and msgs == ["a", "b"] and ev[-1]["type"] == "close" and
+            ev[-1]["code"] == 1000 and time.monotonic() - t0 < 4,
+            "--count 2: two messages, close 1000, exit 0 with stdin still open",
+            show(rc, out, err))
+    # --ping-interval + --timeout: pongs with an RTT, then exit 5
+    t0 = time.monotonic()
+    rc, out, err = run([u, "-k", "--json", "--ping-interval", "0.05", "--timeout", "0.6"],
+                       b"", keep_open=5)
+    el = time.monotonic() - t0
+    ev = jlines(out)
+    pongs = [e for e in ev if e["type"] == "pong"]
+    T.check(len(pongs) >= 3 and all(isinstance(p["rtt_ms"], float) and p["rtt_ms"] >= 0
+                                    for p in pongs),
+            "--ping-interval: pongs with their round-trip time (--json)", show(rc, out, err))
+    T.check(rc == 5 and el < 3 and "h2ws: timed out after 0.6 s (--timeout)" in err and
+            ev[-1]["type"] == "error" and ev[-1]["kind"] == "timeout",
+            "--timeout: exit 5 with one line and an error event", show(rc, out, err))
+    rc, out, err = run([u, "-k", "-v", "--ping-interval", "0.05", "--timeout", "0.4"],
+                       b"", keep_open=5)
+    T.check(re.search(r"^h2ws: pong: rtt \d+\.\d+ ms$", err, re.M) and
+            re.search(r"^> ws stream=1 PING \(0x9\) fin=1 rsv1=0 len=8$", err, re.M),
+            "--ping-interval -v: pings traced, pong RTT printed", err[-600:])
+    # --timeout while the server never answers the handshake
+    f = FakeH1("silent")
+    try:
+        t0 = time.monotonic()
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--timeout", "0.5"], b"x\n")
+        T.check(rc == 5 and time.monotonic() - t0 < 3 and
+                err.strip() == "h2ws: timed out after 0.5 s (--timeout)",
+                "--timeout during a handshake that never ends: exit 5", show(rc, out, err))
+    finally:
+        f.close()
+
+
+def test_usage():
+    for args, name in (([], "no URL"), (["ws://x/", "--bogus"], "unknown option"),
+                       (["ws://x/", "--count", "zero"], "bad --count"),
+                       (["ws://x/", "--timeout", "-1"], "bad --timeout"),
+                       (["http://x/"], "not a ws URL")):
+        rc, out, err = run(args, b"")
+        T.check(rc == 1, "usage error (%s): exit 1" % name, show(rc, out, err))
+    rc, out, err = run(["--help"], b"")
+    txt = out.decode()
+    T.check(rc == 0 and "exit codes" in txt and re.search(r"^  5  --timeout expired", txt, re.M)
+            and all(o in txt for o in ("-H, --header", "--subprotocol", "--origin", "--binary",
+                                       "--raw", "--no-compress", "--ping-interval",
+                                       "--max-message", "--cacert", "--insecure", "--count",
+                                       "--timeout", "--json", "-v")),
+            "--help lists every option and the exit codes", txt[-400:])
+
+
+def test_tty(tls):
+    """Interactive: stdin is a terminal; lines go as typed, echoes print
+    as they come, Ctrl-D closes."""
+    master, slave = pty.openpty()
+    p = iu.spawn([BIN, "client", "wss://127.0.0.1:%d/echo" % tls, "-k"], stdin=slave)
+    os.close(slave)
+    r = iu.LineReader(p)
+    try:
+        time.sleep(0.3)
+        os.write(master, b"typed one\n")
+        got1 = r.wait_for(r"^typed one$", timeout=5)
+        os.write(master, b"typed two\n")
+        got2 = r.wait_for(r"^typed two$", timeout=5)
+        T.check(got1 and got2, "tty: each typed line echoed as it is typed", r.text())
+        os.write(master, b"\x04")  # Ctrl-D: end of input
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        T.check(rc == 0, "tty: Ctrl-D closes cleanly, exit 0", "exit %r %s" % (rc, r.text()))
+    finally:
+        iu.stop(p)
+        os.close(master)
+
+
+def main():
+    global BIN
+    BIN = iu.h2ws_bin()
+    d = iu.tmpdir()
+    cert = os.path.join(d, "cert.pem")
+    _, _, tls = iu.start_h2ws_serve(BIN, extra=("--write-cert", cert))
+    _, _, clear = iu.start_h2ws_serve(BIN, cleartext=True, extra=("--protocol", "chat"))
+    _, _, no8441 = iu.start_h2ws_serve(BIN, extra=("--no-h2-websockets",))
+    T.run("echo and trace", test_echo_and_trace, tls, cert)
+    T.run("compress", test_compress, tls)
+    T.run("json", test_json, tls)
+    T.run("subprotocols", test_subprotocols, clear)
+    T.run("headers h1", test_headers_h1)
+    T.run("header usage errors", test_header_usage_errors, tls)
+    T.run("errors", test_errors, tls, no8441)
+    T.run("limits and scripts", test_limits_and_scripts, tls)
+    T.run("usage", test_usage)
+    T.run("tty", test_tty, tls)
+
+
+if __name__ == "__main__":
+    T.main(main)
