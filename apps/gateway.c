@@ -588,6 +588,8 @@ static void gw_on_request(h2ws_rt_ws_request *req, void *ud) {
   if (rt->is_tcp) {
     rv = gw_open_tcp_backend(p);
     if (rv != 0) p->back_done = 1;
+  } else if (!rt->client) {
+    rv = H2WS_ERR_INVALID_STATE; /* shutting down */
   } else {
     v = h2ws_rt_ws_request_view(req); /* the copy */
     rv = gw_open_ws_backend(p, v);
@@ -703,6 +705,14 @@ int gateway_add_route(h2ws_server *srv, const char *path,
   r->next = gw_routes;
   gw_routes = r;
   return 0;
+}
+
+void gateway_abort_backends(void) {
+  for (gw_route *r = gw_routes; r; r = r->next) {
+    h2ws_client *cl = r->client;
+    r->client = NULL; /* new requests: 503 */
+    h2ws_client_del(cl);
+  }
 }
 
 void gateway_cleanup(void) {

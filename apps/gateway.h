@@ -68,6 +68,12 @@ void gateway_options_default(gateway_options *opts);
 int gateway_add_route(h2ws_server *srv, const char *path,
                       const char *backend_url, const gateway_options *opts);
 
+/* Ends every backend connection still open or opening (their clients
+ * get 1011 / 502), for a shutdown that must not wait for slow backends.
+ * Not from inside a backend's callbacks (a timer or signal callback is
+ * fine).  Later requests are refused with 502. */
+void gateway_abort_backends(void);
+
 /* Frees every route's state (backend clients).  Call after h2ws_rt_run()
  * returned and before h2ws_server_del() / h2ws_rt_del(). */
 void gateway_cleanup(void);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <uv.h>
 #include <h2ws/rt.h>
 #include "gateway.h"
 
@@ -70,6 +72,42 @@ static void proxy_usage(FILE *f) {
           "\n"
           "SIGINT / SIGTERM: graceful shutdown.\n"
           "exit codes: 0 ok, 1 usage, bad backend URL or cannot listen\n");
+}
+
+/* Shutdown: the server's graceful one (Close 1001, drain, GOAWAY), then,
+ * after the drain, whatever backend is still opening or closing is cut so
+ * the command exits even in front of a backend that never answers. */
+typedef struct proxy_stop {
+  h2ws_server *srv;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t timer;
+  uint64_t drain_ms;
+} proxy_stop;
+
+static void proxy_on_timer(uv_timer_t *t) {
+  (void)t;
+  gateway_abort_backends();
+}
+
+static void proxy_on_signal(uv_signal_t *h, int signum) {
+  proxy_stop *ps = h->data;
+  (void)signum;
+  h2ws_server_shutdown(ps->srv);
+  uv_timer_start(&ps->timer, proxy_on_timer, ps->drain_ms + 500, 0);
+}
+
+static void proxy_signals(proxy_stop *ps, h2ws_rt *rt) {
+  uv_loop_t *loop = h2ws_rt_uv_loop(rt);
+  uv_signal_init(loop, &ps->sigint);
+  uv_signal_init(loop, &ps->sigterm);
+  uv_timer_init(loop, &ps->timer);
+  ps->sigint.data = ps->sigterm.data = ps->timer.data = ps;
+  uv_signal_start(&ps->sigint, proxy_on_signal, SIGINT);
+  uv_signal_start(&ps->sigterm, proxy_on_signal, SIGTERM);
+  /* none of them keeps the loop running (h2ws_rt_del closes them) */
+  uv_unref((uv_handle_t *)&ps->sigint);
+  uv_unref((uv_handle_t *)&ps->sigterm);
+  uv_unref((uv_handle_t *)&ps->timer);
 }
 
 int h2ws_cmd_proxy(int argc, char **argv) {
@@ -140,14 +178,19 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   st.ws.max_frame_size = go.max_message;
   st.ws.max_output = go.max_message + 256 * 1024;
 
+  st.handle_signals = 0; /* proxy_signals() */
   h2ws_rt *rt = NULL;
   h2ws_server *srv = NULL;
+  proxy_stop stop;
   int code = 0;
   if (h2ws_rt_new(&rt, NULL) != 0 || h2ws_server_new(&srv, rt, &st) != 0) {
     fprintf(stderr, "h2ws: cannot start the runtime\n");
     h2ws_rt_del(rt);
     return 1;
   }
+  memset(&stop, 0, sizeof stop);
+  stop.srv = srv;
+  stop.drain_ms = st.drain_ms;
   for (int i = 0; i < nroutes; i++) {
     char path[1024];
     const char *eq = strchr(routes[i], '=');
@@ -191,6 +234,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
            cleartext ? "http" : "https", host, port, cleartext ? "h2c" : "h2");
   }
   fflush(stdout);
+  proxy_signals(&stop, rt);
   h2ws_rt_run(rt);
 done:
   gateway_cleanup();
