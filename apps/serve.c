@@ -834,7 +834,6 @@ static int serve_routes(h2ws_server *srv, const char *root) {
   if (h2ws_server_route_http(srv, "/", serve_asset, "index.html") != 0 ||
       h2ws_server_route_http(srv, "/index.html", serve_asset,
                              "index.html") != 0 ||
-      h2ws_server_route_http(srv, "/app.js", serve_asset, "app.js") != 0 ||
       h2ws_server_route_http(srv, "/style.css", serve_asset, "style.css") !=
           0)
     return -1;
