@@ -324,14 +324,15 @@ static void serve_stats_push(serve_sess *me) {
             (unsigned long long)me->conn_id, (int)me->stream_id,
             serve_tname(me->transport),
             serve_tls(me->transport) ? "true" : "false");
-  /* this tab's WebSockets (same ?tab=) and everything on this connection,
-   * grouped by connection */
+  /* this tab's WebSockets (same ?tab=; without a tab: those of this
+   * connection), grouped by connection; "others": WebSockets of other
+   * tabs on the same connection */
   uint64_t done[64];
   int ndone = 0, firstc = 1;
   uint64_t now = serve_now();
   for (serve_sess *c = S.sessions; c && ndone < 64; c = c->next) {
-    int mine = c->open && (c->conn_id == me->conn_id ||
-                           (me->tab[0] && strcmp(c->tab, me->tab) == 0));
+    int mine = c->open && (me->tab[0] ? strcmp(c->tab, me->tab) == 0
+                                      : c->conn_id == me->conn_id);
     int seen = 0;
     for (int i = 0; i < ndone; i++) seen |= done[i] == c->conn_id;
     if (!mine || seen) continue;
@@ -343,15 +344,16 @@ static void serve_stats_push(serve_sess *me) {
               serve_tname(c->transport),
               serve_tls(c->transport) ? "true" : "false", c->peer);
     firstc = 0;
-    int firsts = 1;
+    int firsts = 1, others = 0;
     /* oldest first: the list is newest first */
     serve_sess *last = NULL;
     for (serve_sess *s = S.sessions; s; s = s->next) last = s;
     for (serve_sess *s = last; s; s = s->prev) {
       if (!s->open || s->conn_id != c->conn_id) continue;
-      if (c->conn_id != me->conn_id && me->tab[0] &&
-          strcmp(s->tab, me->tab) != 0)
+      if (me->tab[0] && strcmp(s->tab, me->tab) != 0) {
+        others++;
         continue;
+      }
       char route[260];
       snprintf(route, sizeof route, "%s", s->route->path);
       sb_printf(&b,
@@ -369,7 +371,7 @@ static void serve_stats_push(serve_sess *me) {
                 s == me ? "true" : "false");
       firsts = 0;
     }
-    sb_add(&b, "]}", 2);
+    sb_printf(&b, "],\"others\":%d}", others);
   }
   h2ws_server_stats st;
   h2ws_server_get_stats(S.srv, &st);
