@@ -401,6 +401,32 @@ def case_bad_backends(port, fakes):
                     "backend '%s' Host is the backend's" % name, fb.heads[-1:][0][:200] if fb.heads else "")
 
 
+def case_cancel(port):
+    # the client leaves while the backend has not answered: the deferred
+    # request is cancelled (h2: RST_STREAM; h1: connection closed)
+    c, st = h2_open(port, "/silent")
+    c._flush_h2()
+    time.sleep(0.1)
+    c.conn.reset_stream(st.sid)
+    c._flush_h2()
+    c._drain_out(0.3)
+    c.close()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(("GET /silent HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n"
+               % base64.b64encode(os.urandom(16)).decode()).encode())
+    time.sleep(0.1)
+    s.close()
+    time.sleep(TIMEOUT_MS / 1000.0 + 0.3)  # past the backend timeout too
+    c, st = h2_open(port, "/echo")
+    c.wait_response(st)
+    got = c.echo(st, "still here") if st.status == 200 else None
+    T.check(got == ("text", "still here"),
+            "clients leaving before the backend answered: proxy unharmed", repr(got))
+    c.close()
+
+
 def case_slow(port, slow):
     c = iu.H2WSClient(port, tls=False, timeout=10)
     c.wait_settings()
@@ -464,13 +490,15 @@ def main():
     T.run("h2ws client", case_cli, binary, port, tls_port)
     T.run("tcp", case_tcp, port, dead)
     T.run("bad backends", case_bad_backends, port, fakes + [("refused", None)])
+    T.run("cancel", case_cancel, port)
     T.run("slow backend", case_slow, port, slow)
     T.run("authority", case_authority, port, rec)
     alive = p.poll() is None
     T.check(alive, "proxy still running after every case", r.text()[-500:] if not alive else "")
     code = iu.stop(p)
     T.check(code == 0, "proxy exits 0 on SIGTERM", "%r\n%s" % (code, r.text()[-800:]))
-    iu.stop(tp)
+    code = iu.stop(tp)
+    T.check(code == 0, "TLS proxy exits 0 on SIGTERM", "%r\n%s" % (code, tr.text()[-800:]))
 
 
 if __name__ == "__main__":
