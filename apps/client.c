@@ -506,6 +506,12 @@ static int client_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
   }
   fflush(stdout);
   app->received++;
+  if (ferror(stdout)) {
+    /* stdout is gone (e.g. `| head -1`; SIGPIPE is ignored): nobody
+     * reads what comes next, close cleanly */
+    client_close_ws(app);
+    return 0;
+  }
   client_maybe_close(app);
   return 0;
 }

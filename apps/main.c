@@ -28,7 +28,8 @@ static void main_usage(FILE *f) {
           "Run 'h2ws COMMAND --help' for the options of a command.\n"
           "\n"
           "exit codes: 0 ok, 1 usage, 2 connect/DNS/TLS failure, 3 handshake\n"
-          "refused / no RFC 8441 support, 4 abnormal close\n");
+          "refused / no RFC 8441 support, 4 abnormal close, 5 timeout (client\n"
+          "--timeout).  Manual: man ./docs/h2ws.1\n");
 }
 
 int main(int argc, char **argv) {
