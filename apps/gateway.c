@@ -23,6 +23,9 @@ typedef struct gw_route {
   int port;
   int append_path; /* ws URL path ends with '/' */
   h2ws_client *client;
+  h2ws_server *srv;
+  char path[1024];  /* the server route it belongs to */
+  char vhost[256];  /* "" any :authority / Host, else this name */
 } gw_route;
 
 /* A message kept while the side it goes to is full. */
@@ -560,9 +563,56 @@ static void gw_cancel(h2ws_rt_ws_request *req, void *ud) {
   gw_maybe_free(p);
 }
 
+/* Nonzero if the request's authority names vhost: "name" matches the
+ * authority's host part whatever its port, "name:port" the whole
+ * authority; ASCII case-insensitive.  Routing only: the authority is never
+ * connected to (SPEC pitfall 10). */
+static int gw_host_match(const char *vhost, const char *a, size_t alen) {
+  size_t vl = strlen(vhost);
+  if (alen == vl && strncasecmp(a, vhost, vl) == 0) return 1;
+  size_t hl = alen;
+  if (alen && a[0] == '[') {
+    const char *rb = memchr(a, ']', alen);
+    if (rb) hl = (size_t)(rb - a) + 1;
+  } else {
+    const char *colon = memchr(a, ':', alen);
+    if (colon) hl = (size_t)(colon - a);
+  }
+  return hl == vl && strncasecmp(a, vhost, vl) == 0;
+}
+
+/* The route for this request among those sharing the server route of
+ * `head`: a vhost match first, else the one for any host. */
+static gw_route *gw_pick_path(h2ws_server *srv, const char *path,
+                              const h2ws_ws_request *v) {
+  gw_route *any = NULL;
+  for (gw_route *r = gw_routes; r; r = r->next) {
+    if (r->srv != srv || strcmp(r->path, path) != 0) continue;
+    if (!r->vhost[0]) {
+      if (!any) any = r;
+    } else if (v->authority &&
+               gw_host_match(r->vhost, v->authority, v->authoritylen)) {
+      return r;
+    }
+  }
+  return any;
+}
+
+/* ... and when no route of that path fits the host, those of "/" (what
+ * --to registers). */
+static gw_route *gw_pick(gw_route *head, const h2ws_ws_request *v) {
+  gw_route *r = gw_pick_path(head->srv, head->path, v);
+  if (!r && strcmp(head->path, "/") != 0) r = gw_pick_path(head->srv, "/", v);
+  return r;
+}
+
 static void gw_on_request(h2ws_rt_ws_request *req, void *ud) {
-  gw_route *rt = ud;
   const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
+  gw_route *rt = gw_pick(ud, v);
+  if (!rt) {
+    h2ws_rt_ws_refuse(req, 404); /* no route for this host */
+    return;
+  }
   gw_pair *p = calloc(1, sizeof *p);
   if (!p) {
     h2ws_rt_ws_refuse(req, 503);
@@ -632,9 +682,44 @@ static int gw_parse_tcp(gw_route *r, const char *url) {
   return 0;
 }
 
+/* Rough shape check of a ws:// URL's authority (the runtime's client
+ * parses it fully at each open): a non-empty host and, if given, a port
+ * 1-65535. */
+static int gw_check_ws_url(const char *hp) {
+  size_t alen = strcspn(hp, "/?#");
+  if (alen == 0 || memchr(hp, '@', alen)) return -1;
+  const char *colon = NULL;
+  if (hp[0] == '[') {
+    const char *rb = memchr(hp, ']', alen);
+    if (!rb) return -1;
+    if ((size_t)(rb - hp) + 1 < alen) {
+      if (rb[1] != ':') return -1;
+      colon = rb + 1;
+    }
+  } else {
+    colon = memchr(hp, ':', alen);
+    if (colon == hp) return -1;
+  }
+  if (colon) {
+    char *e;
+    long port = strtol(colon + 1, &e, 10);
+    if (e != hp + alen || e == colon + 1 || port <= 0 || port > 65535)
+      return -1;
+  }
+  return 0;
+}
+
 int gateway_add_route(h2ws_server *srv, const char *path,
                       const char *backend_url, const gateway_options *opts) {
-  if (!srv || !path || path[0] != '/' || !backend_url)
+  return gateway_add_route_host(srv, NULL, path, backend_url, opts);
+}
+
+int gateway_add_route_host(h2ws_server *srv, const char *host,
+                           const char *path, const char *backend_url,
+                           const gateway_options *opts) {
+  if (!srv || !path || path[0] != '/' || !backend_url ||
+      strlen(path) >= sizeof ((gw_route *)0)->path ||
+      (host && strlen(host) >= sizeof ((gw_route *)0)->vhost))
     return H2WS_ERR_INVALID_ARGUMENT;
   if (strlen(backend_url) >= sizeof ((gw_route *)0)->url) {
     fprintf(stderr, "h2ws: backend URL too long\n");
@@ -677,7 +762,7 @@ int gateway_add_route(h2ws_server *srv, const char *path,
       return rv;
     }
     /* validate the URL once, up front */
-    if (strchr(hp, '@') || hp[0] == '\0' || hp[0] == '/') {
+    if (gw_check_ws_url(hp) != 0) {
       fprintf(stderr, "h2ws: bad backend URL '%s'\n", backend_url);
       h2ws_client_del(r->client);
       free(r);
@@ -691,12 +776,27 @@ int gateway_add_route(h2ws_server *srv, const char *path,
     free(r);
     return H2WS_ERR_INVALID_ARGUMENT;
   }
+  r->srv = srv;
+  snprintf(r->path, sizeof r->path, "%s", path);
+  if (host) snprintf(r->vhost, sizeof r->vhost, "%s", host);
+  int registered = 0;
+  for (gw_route *o = gw_routes; o; o = o->next) {
+    if (o->srv == srv && strcmp(o->path, path) == 0) {
+      if (!strcasecmp(o->vhost, r->vhost)) {
+        fprintf(stderr, "h2ws: route %s%s given twice\n", r->vhost, path);
+        rv = H2WS_ERR_INVALID_ARGUMENT;
+      }
+      registered = 1; /* one server route per path picks by host */
+    }
+  }
   h2ws_rt_ws_handler wh = {gw_on_request};
   size_t pl = strlen(path);
-  if (path[pl - 1] == '/')
-    rv = h2ws_server_route_ws_prefix(srv, path, &wh, r);
-  else
-    rv = h2ws_server_route_ws(srv, path, &wh, r);
+  if (rv == 0 && !registered) {
+    if (path[pl - 1] == '/')
+      rv = h2ws_server_route_ws_prefix(srv, path, &wh, r);
+    else
+      rv = h2ws_server_route_ws(srv, path, &wh, r);
+  }
   if (rv != 0) {
     h2ws_client_del(r->client);
     free(r);

@@ -68,6 +68,15 @@ void gateway_options_default(gateway_options *opts);
 int gateway_add_route(h2ws_server *srv, const char *path,
                       const char *backend_url, const gateway_options *opts);
 
+/* The same for requests whose :authority (HTTP/2) or Host (HTTP/1.1)
+ * names `host` ("name" matches any port, "name:port" that port only;
+ * case-insensitive); host NULL: any host.  Routes on one path are tried
+ * host match first, then the one for any host; none: 404.  The name is
+ * only compared, never connected to (SPEC pitfall 10). */
+int gateway_add_route_host(h2ws_server *srv, const char *host,
+                           const char *path, const char *backend_url,
+                           const gateway_options *opts);
+
 /* Ends every backend connection still open or opening (their clients
  * get 1011 / 502), for a shutdown that must not wait for slow backends.
  * Not from inside a backend's callbacks (a timer or signal callback is

@@ -16,10 +16,11 @@ int h2ws_cmd_proxy(int argc, char **argv);
 static void proxy_usage(FILE *f) {
   fprintf(f,
           "usage: h2ws proxy --to URL [--listen HOST:PORT]... [--root DIR]\n"
-          "                  [--route PATH=URL]... [--cleartext]\n"
+          "                  [--route [HOST]/PATH=URL]... [--cleartext]\n"
           "                  [--cert FILE --key FILE] [--write-cert FILE]\n"
           "                  [--insecure-backend] [--backend-cafile FILE]\n"
-          "                  [--backend-timeout MS] [--max-message BYTES] [-v]\n"
+          "                  [--backend-timeout MS] [--handshake-timeout MS]\n"
+          "                  [--max-message BYTES] [-v]\n"
           "\n"
           "Gateway: gives an existing HTTP/1.1 WebSocket service, or a TCP\n"
           "service, WebSockets over HTTP/2 (RFC 8441) without touching it.\n"
@@ -36,10 +37,13 @@ static void proxy_usage(FILE *f) {
           "                      '/', the client's path and query are\n"
           "                      appended (--to ws://b:9000/ and /chat?x=1\n"
           "                      -> ws://b:9000/chat?x=1)\n"
-          "  --route PATH=URL    WebSockets on PATH go to URL instead (PATH\n"
-          "                      ending in '/': every path under it;\n"
+          "  --route [HOST]/PATH=URL  WebSockets on PATH go to URL instead\n"
+          "                      (PATH ending in '/': every path under it;\n"
           "                      repeatable; exact paths win, then the\n"
-          "                      longest prefix, then --to)\n"
+          "                      longest prefix, then --to).  With HOST: only\n"
+          "                      requests whose :authority / Host names HOST\n"
+          "                      (\"name\" any port, \"name:port\" that one);\n"
+          "                      a host is matched, never connected to\n"
           "  --listen HOST:PORT  address (repeatable; default 127.0.0.1:8443;\n"
           "                      port 0 picks one).  Prints one line per\n"
           "                      listener: \"h2ws: listening on URL (...)\"\n"
@@ -54,6 +58,11 @@ static void proxy_usage(FILE *f) {
           "  --backend-cafile F  wss:// backends: also trust this CA\n"
           "  --backend-timeout MS  backend connect + handshake budget\n"
           "                      (default 10000); then 502\n"
+          "  --handshake-timeout MS  budget of a client's TLS and HTTP\n"
+          "                      handshake, and of the whole wait for the\n"
+          "                      backend (default 10000); then the client\n"
+          "                      gets 504 if the backend's own budget\n"
+          "                      (--backend-timeout) has not run out first\n"
           "  --max-message BYTES largest message either way (default 1 MiB)\n"
           "  -v                  one line per WebSocket on stderr\n"
           "  -h, --help          this help\n"
@@ -151,6 +160,10 @@ int h2ws_cmd_proxy(int argc, char **argv) {
       long v = atol(argv[++i]);
       if (v <= 0) goto bad;
       go.backend_timeout_ms = (uint64_t)v;
+    } else if (!strcmp(a, "--handshake-timeout") && more) {
+      long v = atol(argv[++i]);
+      if (v <= 0) goto bad;
+      st.handshake_timeout_ms = (uint64_t)v;
     } else if (!strcmp(a, "--max-message") && more) {
       long v = atol(argv[++i]);
       if (v <= 0) goto bad;
@@ -192,18 +205,24 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   stop.srv = srv;
   stop.drain_ms = st.drain_ms;
   for (int i = 0; i < nroutes; i++) {
-    char path[1024];
-    const char *eq = strchr(routes[i], '=');
-    size_t pl = eq ? (size_t)(eq - routes[i]) : 0;
-    if (!eq || pl == 0 || pl >= sizeof path || routes[i][0] != '/') {
-      fprintf(stderr, "h2ws: proxy: --route wants PATH=URL: '%s'\n",
-              routes[i]);
+    char host[256], path[1024];
+    const char *spec = routes[i];
+    const char *eq = strchr(spec, '=');
+    const char *slash = strchr(spec, '/');
+    size_t hl = slash ? (size_t)(slash - spec) : 0;
+    size_t pl = eq && slash && slash < eq ? (size_t)(eq - slash) : 0;
+    if (!pl || pl >= sizeof path || hl >= sizeof host) {
+      fprintf(stderr, "h2ws: proxy: --route wants [HOST]/PATH=URL: '%s'\n",
+              spec);
       code = 1;
       goto done;
     }
-    memcpy(path, routes[i], pl);
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    memcpy(path, slash, pl);
     path[pl] = '\0';
-    if (gateway_add_route(srv, path, eq + 1, &go) != 0) {
+    if (gateway_add_route_host(srv, hl ? host : NULL, path, eq + 1, &go) !=
+        0) {
       code = 1;
       goto done;
     }

@@ -465,6 +465,48 @@ def case_authority(port, rec):
             "echo %r h1 %r connections to :authority %d" % (got, status, rec.count))
 
 
+def case_vhost(port, tcp):
+    # --route tcp.example/=tcp://... : the name is matched, never resolved
+    c, st = h2_open(port, "/anything", authority="TCP.example:443")
+    c.wait_response(st)
+    got = c.echo(st, b"vhost") if st.status == 200 else None
+    T.check(got == ("binary", b"vhost"), "h2 :authority tcp.example routes to the tcp:// backend",
+            "status %r got %r" % (st.status, got))
+    c.close()
+    c, st = h2_open(port, "/echo", authority="other.example")
+    c.wait_response(st)
+    got = c.echo(st, "default") if st.status == 200 else None
+    T.check(got == ("text", "default"), "another :authority takes --to", repr(got))
+    c.close()
+    status, _ = h1_raw(port, "/x", host="tcp.example")
+    T.check(" 101 " in status + " ", "h1 Host tcp.example routes too", repr(status))
+
+
+def case_runtime_timeout(binary, silent):
+    # the server's own handshake budget runs out before the backend's: 504
+    p, r, port = start_proxy(binary, ["--to", "ws://127.0.0.1:%d/x" % silent.port,
+                                      "--backend-timeout", "5000",
+                                      "--handshake-timeout", "700"])
+    before = len(silent.after)
+    t0 = time.monotonic()
+    c, st = h2_open(port, "/late")
+    st.out += iu.raw_frame(0x1, b"SMUGGLED-LATE")
+    c._flush_h2()
+    c.wait_response(st, timeout=4)
+    dt = time.monotonic() - t0
+    T.check(st.status == 504 and dt < 3, "h2: no answer within --handshake-timeout -> 504",
+            "status %r after %.1fs" % (st.status, dt))
+    c.close()
+    status, _ = h1_raw(port, "/late", smuggle=iu.raw_frame(0x1, b"SMUGGLED-LATE"))
+    T.check(" 504 " in status + " ", "h1: no answer within --handshake-timeout -> 504", repr(status))
+    T.check(p.poll() is None, "proxy alive after runtime timeouts", r.text()[-500:])
+    T.check(len(silent.after) == before, "no client data reached the silent backend",
+            repr(bytes(silent.after[:60])))
+    code = iu.stop(p)
+    T.check(code == 0, "proxy exits 0 on SIGTERM with backends still silent",
+            "%r %s" % (code, r.text()[-500:]))
+
+
 def main():
     binary = iu.h2ws_bin()
     wsb = WsBackend()
@@ -478,7 +520,8 @@ def main():
             "--route", "/tcp=tcp://127.0.0.1:%d" % tcp.port,
             "--route", "/tcpdead=tcp://127.0.0.1:%d" % dead,
             "--route", "/refused=ws://127.0.0.1:%d/x" % dead,
-            "--route", "/slow=ws://127.0.0.1:%d/slow" % slow.port]
+            "--route", "/slow=ws://127.0.0.1:%d/slow" % slow.port,
+            "--route", "tcp.example/=tcp://127.0.0.1:%d" % tcp.port]
     for name, fb in fakes:
         args += ["--route", "/%s=ws://127.0.0.1:%d/x" % (name, fb.port)]
     p, r, port = start_proxy(binary, args)
@@ -493,6 +536,8 @@ def main():
     T.run("cancel", case_cancel, port)
     T.run("slow backend", case_slow, port, slow)
     T.run("authority", case_authority, port, rec)
+    T.run("vhost", case_vhost, port, tcp)
+    T.run("runtime timeout", case_runtime_timeout, binary, dict(fakes)["silent"])
     alive = p.poll() is None
     T.check(alive, "proxy still running after every case", r.text()[-500:] if not alive else "")
     code = iu.stop(p)
