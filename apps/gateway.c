@@ -36,6 +36,7 @@ typedef struct gw_msg {
 } gw_msg;
 
 typedef struct gw_pair {
+  struct gw_pair *next, *prev; /* gw_pairs */
   gw_route *route;
   uint64_t id;
   h2ws_rt_ws_request *req; /* until answered or cancelled */
@@ -51,6 +52,8 @@ typedef struct gw_pair {
   /* tcp backend */
   uv_tcp_t tcp;
   uv_connect_t connect;
+  uv_shutdown_t shutdown;
+  int tcp_shutting;
   uv_getaddrinfo_t gai;
   int tcp_open;      /* handle initialised, not closed yet */
   int tcp_connected, tcp_reading, gai_pending;
@@ -59,6 +62,7 @@ typedef struct gw_pair {
 } gw_pair;
 
 static gw_route *gw_routes;
+static gw_pair *gw_pairs; /* every live pair (gateway_abort_backends) */
 static uint64_t gw_next_id;
 
 void gateway_options_default(gateway_options *o) {
@@ -109,6 +113,9 @@ static void gw_maybe_free(gw_pair *p) {
   if (p->tcp_open || p->gai_pending) return;
   gw_msg_clear(&p->to_back);
   gw_msg_clear(&p->to_front);
+  if (p->prev) p->prev->next = p->next;
+  else gw_pairs = p->next;
+  if (p->next) p->next->prev = p->prev;
   free(p->rbuf);
   free(p);
 }
@@ -168,6 +175,7 @@ static int gw_accept(gw_pair *p, const char *subprotocol) {
 /* ---- front (the client's WebSocket) --------------------------------------- */
 
 static void gw_tcp_end(gw_pair *p);
+static void gw_tcp_finish(gw_pair *p);
 static int gw_tcp_write(gw_pair *p, const uint8_t *d, size_t n);
 static void gw_tcp_read_start(gw_pair *p);
 
@@ -221,7 +229,7 @@ static void gw_front_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   p->front = NULL;
   p->front_done = 1;
   if (p->route->is_tcp) {
-    gw_tcp_end(p);
+    gw_tcp_finish(p);
   } else if (p->back && p->back_open && !p->back_done) {
     /* RFC 6455 §7.4: 1005 / 1006 never go on the wire */
     if (code == H2WS_CLOSE_NO_STATUS) {
@@ -413,6 +421,30 @@ static void gw_tcp_shut(gw_pair *p) {
 static void gw_tcp_end(gw_pair *p) {
   p->back_done = 1;
   gw_tcp_shut(p);
+}
+
+static void gw_tcp_shutdown_done(uv_shutdown_t *req, int status) {
+  gw_pair *p = req->data;
+  (void)status;
+  gw_tcp_end(p);
+}
+
+/* The client closed: what it sent before its Close still reaches the
+ * service (uv_shutdown waits for the queued writes), then FIN and the
+ * end of the connection. */
+static void gw_tcp_finish(gw_pair *p) {
+  if (!p->tcp_open || uv_is_closing((uv_handle_t *)&p->tcp) ||
+      p->tcp_shutting)
+    return;
+  if (p->tcp_connected) {
+    p->shutdown.data = p;
+    if (uv_shutdown(&p->shutdown, (uv_stream_t *)&p->tcp,
+                    gw_tcp_shutdown_done) == 0) {
+      p->tcp_shutting = 1;
+      return;
+    }
+  }
+  gw_tcp_end(p);
 }
 
 static void gw_tcp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
@@ -620,12 +652,16 @@ static void gw_on_request(h2ws_rt_ws_request *req, void *ud) {
   }
   p->route = rt;
   p->id = ++gw_next_id;
+  p->next = gw_pairs;
+  if (gw_pairs) gw_pairs->prev = p;
+  gw_pairs = p;
   size_t pl = v->pathlen < sizeof p->path - 1 ? v->pathlen
                                               : sizeof p->path - 1;
   memcpy(p->path, v->path, pl);
   /* Pitfall 9: the client is answered only once the backend is. */
   if (h2ws_rt_ws_defer(req, gw_cancel, p) != 0) {
-    free(p);
+    p->front_done = p->back_done = 1;
+    gw_maybe_free(p); /* unlinks */
     h2ws_rt_ws_refuse(req, 503);
     return;
   }
@@ -808,6 +844,11 @@ int gateway_add_route_host(h2ws_server *srv, const char *host,
 }
 
 void gateway_abort_backends(void) {
+  for (gw_pair *p = gw_pairs; p; p = p->next)
+    if (p->tcp_open) {
+      p->back_done = 1;
+      gw_tcp_shut(p); /* freed from the close callback, not here */
+    }
   for (gw_route *r = gw_routes; r; r = r->next) {
     h2ws_client *cl = r->client;
     r->client = NULL; /* new requests: 503 */

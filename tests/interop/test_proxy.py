@@ -178,10 +178,13 @@ class TcpEcho:
                 return
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
+    received = bytearray()
+
     def _serve(self, c):
         try:
             while True:
                 d = c.recv(65536)
+                TcpEcho.received += d
                 if not d or b"quit" in d:
                     break
                 c.sendall(d)
@@ -507,6 +510,44 @@ def case_runtime_timeout(binary, silent):
             "%r %s" % (code, r.text()[-500:]))
 
 
+def case_tcp_last_words(port, tcp):
+    c, st = h2_open(port, "/tcp")
+    c.wait_response(st)
+    c.ws_send(st, b"last words")
+    c.ws_close(st, 1000, "")
+    c.pump(lambda: st.close is not None, what="close")
+    c.close()
+    deadline = time.monotonic() + 3
+    while b"last words" not in TcpEcho.received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    T.check(b"last words" in TcpEcho.received,
+            "tcp://: a message sent right before the Close reaches the service")
+
+
+def case_wss(binary):
+    cert, key = iu.make_cert()
+    be = iu.spawn([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py"),
+                   "--cert", cert, "--key", key])
+    br = iu.LineReader(be)
+    m = br.wait_for(r"PORT (\d+)", timeout=10)
+    if not m:
+        T.check(False, "TLS websockets backend starts", br.text())
+        return
+    url = "wss://127.0.0.1:%s/" % m.group(1)
+    for extra, want, name in ((["--backend-cafile", cert], 200, "trusted via --backend-cafile"),
+                              (["--insecure-backend"], 200, "--insecure-backend"),
+                              ([], 502, "unverifiable certificate -> 502")):
+        p, r, port = start_proxy(binary, ["--to", url] + extra)
+        c, st = h2_open(port, "/echo")
+        c.wait_response(st)
+        got = c.echo(st, "over wss") if st.status == 200 else None
+        T.check(st.status == want and (want != 200 or got == ("text", "over wss")),
+                "wss:// backend, " + name, "status %r got %r" % (st.status, got))
+        c.close()
+        iu.stop(p)
+    iu.stop(be)
+
+
 def main():
     binary = iu.h2ws_bin()
     wsb = WsBackend()
@@ -532,6 +573,8 @@ def main():
     T.run("close codes", case_close_codes, port, wsb)
     T.run("h2ws client", case_cli, binary, port, tls_port)
     T.run("tcp", case_tcp, port, dead)
+    T.run("tcp last words", case_tcp_last_words, port, tcp)
+    T.run("wss backend", case_wss, binary)
     T.run("bad backends", case_bad_backends, port, fakes + [("refused", None)])
     T.run("cancel", case_cancel, port)
     T.run("slow backend", case_slow, port, slow)
