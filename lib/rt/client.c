@@ -424,7 +424,8 @@ void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
                      "handshake refused: HTTP %d", status);
   } else if (error == H2WS_ERR_H2_BAD_RESPONSE) {
     h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, status,
-                     "handshake failed: %s", h2ws_h2_strerror(error));
+                     "handshake failed: the server's sec-websocket-protocol "
+                     "or sec-websocket-extensions was not offered");
   } else if (error == H2WS_ERR_NOMEM) {
     h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
   } else {

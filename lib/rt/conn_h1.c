@@ -247,9 +247,25 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
                                   h1->offered ? strlen(h1->offered) : 0,
                                   &resp);
   if (rv != 0) {
+    char chosen[128];
+    int bad_proto = 0;
+    if (head.status == 101 && resp.protocol &&
+        resp.protocollen < sizeof chosen) {
+      /* RFC 6455 §4.1: a subprotocol the client did not offer fails the
+       * connection; say so rather than "invalid 101" */
+      memcpy(chosen, resp.protocol, resp.protocollen);
+      chosen[resp.protocollen] = '\0';
+      bad_proto = !h1->offered ||
+                  !h2ws_token_list_contains(h1->offered, strlen(h1->offered),
+                                            chosen);
+    }
     if (head.status != 101)
       h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, head.status,
                        "handshake refused: HTTP %d", head.status);
+    else if (bad_proto)
+      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+                       "handshake failed: the server chose subprotocol "
+                       "'%s', which was not offered", chosen);
     else
       h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
                        "handshake failed: invalid 101 response");

@@ -149,11 +149,13 @@ class FakeH1:
                 pass
 
 
-class FakeH2Reset:
+class FakeH2:
     """h2c prior knowledge (python3-h2): advertises RFC 8441, answers an
-    extended CONNECT with 200, then resets the stream (CANCEL)."""
+    extended CONNECT with 200, then resets the stream (CANCEL); or, mode
+    'badproto', answers 200 with a subprotocol nobody offered."""
 
-    def __init__(self):
+    def __init__(self, mode="reset"):
+        self.mode = mode
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -186,7 +188,11 @@ class FakeH2Reset:
                 if not data:
                     return
                 for ev in conn.receive_data(data):
-                    if isinstance(ev, h2.events.RequestReceived):
+                    if isinstance(ev, h2.events.RequestReceived) and \
+                            self.mode == "badproto":
+                        conn.send_headers(ev.stream_id, [(":status", "200"),
+                                                         ("sec-websocket-protocol", "evil")])
+                    elif isinstance(ev, h2.events.RequestReceived):
                         conn.send_headers(ev.stream_id, [(":status", "200")])
                         c.sendall(conn.data_to_send())
                         time.sleep(0.1)
@@ -320,10 +326,17 @@ def test_subprotocols(clear):
     f = FakeH1("badproto")
     try:
         rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--subprotocol", "chat"], b"x\n")
-        T.check(rc == 3 and re.search(r"^h2ws: handshake failed: .*101", err, re.M),
-                "server picks a subprotocol not offered: exit 3", show(rc, out, err))
+        T.check(rc == 3 and err.strip() == "h2ws: handshake failed: the server chose "
+                "subprotocol 'evil', which was not offered",
+                "HTTP/1.1 server picks a subprotocol not offered: exit 3", show(rc, out, err))
     finally:
         f.close()
+    g = FakeH2("badproto")
+    rc, out, err = run(["ws://127.0.0.1:%d/x" % g.port, "--h2", "--subprotocol", "chat"],
+                       b"x\n")
+    T.check(rc == 3 and err.strip() == "h2ws: handshake failed: the server's "
+            "sec-websocket-protocol or sec-websocket-extensions was not offered",
+            "HTTP/2 server picks a subprotocol not offered: exit 3", show(rc, out, err))
 
 
 def test_headers_h1():
@@ -411,7 +424,7 @@ def test_errors(tls, no8441):
                 "--json close event for 1011", repr(ev))
     finally:
         f.close()
-    g = FakeH2Reset()
+    g = FakeH2()
     rc, out, err = run(["ws://127.0.0.1:%d/x" % g.port, "--h2", "-v"], b"", keep_open=1.5)
     T.check(rc == 4 and re.search(r"^h2ws: abnormal close 1006 ", err, re.M) and
             re.search(r"^< h2 RST_STREAM stream=1 error=CANCEL$", err, re.M),
