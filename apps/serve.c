@@ -3,6 +3,7 @@
  * page embedded from apps/assets/, limits, origin allow-list, one access
  * log line per WebSocket and /metrics (Prometheus text format). */
 #include <ctype.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <uv.h>
 #include <h2ws/rt.h>
 #include "assets.h"
+#include "gateway.h"
 
 int h2ws_cmd_serve(int argc, char **argv);
 
@@ -70,6 +72,12 @@ static struct serve_app {
   uint32_t nsessions;
   uv_timer_t tick;
   unsigned ticks;
+  /* with proxy routes: our own signal handling, so that backends still
+   * opening are cut after the drain (gateway_abort_backends) */
+  size_t max_message;
+  uint64_t drain_ms;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t stop_timer;
   uint64_t guest;
   /* metrics */
   uint64_t ws_open[5]; /* by h2ws_rt_transport */
@@ -705,9 +713,15 @@ static void serve_usage(FILE *f) {
       "                                      connection (JSON, every second\n"
       "                                      and on each message)\n"
       "                        static:DIR    files under DIR (GET PATH/...)\n"
-      "                        proxy:URL     forward WebSockets to URL\n"
-      "                                      (ws://, tcp://: needs the\n"
-      "                                      gateway, 'h2ws proxy')\n"
+      "                        proxy:URL     forward each WebSocket to URL\n"
+      "                                      (ws://, wss://: HTTP/1.1\n"
+      "                                      Upgrade checked before the\n"
+      "                                      client is answered, else 502;\n"
+      "                                      tcp://: binary messages <->\n"
+      "                                      bytes) as 'h2ws proxy'; a PATH\n"
+      "                                      ending in '/' covers every\n"
+      "                                      path under it.  Not in the\n"
+      "                                      access log, /stats or limits\n"
       "                      defaults: /echo=echo /chat=broadcast\n"
       "                      /stats=stats\n"
       "  --protocol NAME     accept subprotocol NAME when the client offers\n"
@@ -796,14 +810,32 @@ static int serve_add_route(const char *spec) {
   return 0;
 }
 
-/* Hook for proxy routes (the gateway, apps/gateway.h, wires them here). */
+/* Proxy routes: the gateway (apps/gateway.h) forwards each WebSocket to
+ * the URL (ws://, wss://, tcp://).  Its WebSockets are its own: they are
+ * not in the access log, /stats or the limits of serve's routes. */
 static int serve_proxy_route(h2ws_server *srv, const serve_route *r) {
-  (void)srv;
-  fprintf(stderr,
-          "h2ws: serve: --route %s=proxy:%s: proxy routes are not available "
-          "in this build (use 'h2ws proxy')\n",
-          r->path, r->arg);
-  return -1;
+  gateway_options go;
+  gateway_options_default(&go);
+  go.max_message = S.max_message;
+  if (gateway_add_route(srv, r->path, r->arg, &go) != 0) {
+    fprintf(stderr, "h2ws: serve: bad proxy route %s=proxy:%s\n", r->path,
+            r->arg);
+    return -1;
+  }
+  return 0;
+}
+
+static void serve_on_stop_timer(uv_timer_t *t) {
+  (void)t;
+  gateway_abort_backends();
+}
+
+static void serve_on_signal(uv_signal_t *h, int signum) {
+  (void)h;
+  (void)signum;
+  h2ws_server_shutdown(S.srv);
+  uv_timer_start(&S.stop_timer, serve_on_stop_timer, S.drain_ms + 500, 0);
+  uv_unref((uv_handle_t *)&S.stop_timer);
 }
 
 static int serve_routes(h2ws_server *srv, const char *root) {
@@ -957,6 +989,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
   st.ws.max_frame_size = max_message;
   /* broadcast JSON may grow a text up to 6 times (\u00XX escapes) */
   st.ws.max_output = 8 * (size_t)max_message + 65536;
+  S.max_message = (size_t)max_message;
+  S.drain_ms = st.drain_ms;
+  for (int i = 0; i < S.nroutes; i++)
+    if (S.routes[i].kind == SK_PROXY) st.handle_signals = 0;
 
   int code = 0;
   if (h2ws_rt_new(&S.rt, NULL) != 0 ||
@@ -969,6 +1005,15 @@ int h2ws_cmd_serve(int argc, char **argv) {
   uv_timer_init(loop, &S.tick);
   uv_timer_start(&S.tick, serve_on_tick, SERVE_TICK_MS, SERVE_TICK_MS);
   uv_unref((uv_handle_t *)&S.tick); /* never keeps the server running */
+  uv_timer_init(loop, &S.stop_timer);
+  uv_signal_init(loop, &S.sigint);
+  uv_signal_init(loop, &S.sigterm);
+  if (!st.handle_signals) {
+    uv_signal_start(&S.sigint, serve_on_signal, SIGINT);
+    uv_signal_start(&S.sigterm, serve_on_signal, SIGTERM);
+    uv_unref((uv_handle_t *)&S.sigint);
+    uv_unref((uv_handle_t *)&S.sigterm);
+  }
   if (serve_routes(S.srv, root) != 0) {
     fprintf(stderr, "h2ws: cannot add routes\n");
     code = 1;
@@ -1004,6 +1049,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
   h2ws_rt_run(S.rt);
 done:
   uv_close((uv_handle_t *)&S.tick, NULL);
+  uv_close((uv_handle_t *)&S.stop_timer, NULL);
+  uv_close((uv_handle_t *)&S.sigint, NULL);
+  uv_close((uv_handle_t *)&S.sigterm, NULL);
+  gateway_cleanup();
   h2ws_server_del(S.srv);
   h2ws_rt_del(S.rt);
   free(serve_metrics_buf.p);

@@ -309,6 +309,25 @@ def test_max_ws(binary):
     iu.stop(p)
 
 
+def test_proxy_route(binary):
+    be = iu.spawn([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py")])
+    m = iu.LineReader(be).wait_for(r"PORT (\d+)", timeout=10)
+    if not m:
+        T.check(False, "websockets backend starts")
+        return
+    p, r, port = iu.start_h2ws_serve(binary, extra=[
+        "--route", "/backend=proxy:ws://127.0.0.1:%s/" % m.group(1), "--access-log", "off"])
+    c = iu.H2WSClient(port)
+    st = ws_open(c, "/backend")
+    T.check(st.status == 200 and c.echo(st, "via the backend") == ("text", "via the backend"),
+            "--route PATH=proxy:URL forwards to an HTTP/1.1 WebSocket backend", repr(st.status))
+    e = ws_open(c, "/echo")
+    T.check(e.status == 200 and c.echo(e, "local") == ("text", "local"), "local routes beside a proxy route")
+    c.close()
+    T.check(iu.stop(p) == 0, "serve with a proxy route exits 0 on SIGTERM")
+    iu.stop(be)
+
+
 def make_files():
     d = iu.tmpdir()
     files = os.path.join(d, "www")
@@ -388,6 +407,7 @@ def main():
     T.check(iu.stop(p) == 0, "h2ws serve: SIGTERM exits 0")
     T.run("--root", test_root, BIN, files)
     T.run("--max-ws", test_max_ws, BIN)
+    T.run("proxy route", test_proxy_route, BIN)
     out = iu.subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True).stdout
     T.check(all(o in out for o in ("--root", "--route", "--allow-origin", "--max-ws-per-conn", "--max-ws ",
                                    "--max-message", "--idle-timeout", "--handshake-timeout",
