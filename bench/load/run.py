@@ -9,7 +9,7 @@
 # /proc/PID/stat (utime+stime of the server's whole process tree) before and
 # after each run.  Every process started is killed at the end.
 #
-# Usage: bench/load/run.py PATH/TO/h2ws [--only compare|large|memory]
+# Usage: bench/load/run.py PATH/TO/h2ws [--only compare|fixedrate|large|memory]
 #        [--rounds N] [--duration S] [--quick] [--out FILE.jsonl]
 import argparse
 import json
@@ -331,6 +331,30 @@ def scenario_compare(a, binary, servers_by_tls, out):
     return summary
 
 
+def scenario_fixedrate(a, binary, servers_by_tls, out):
+    """Server CPU per message at the same offered load for every server
+    (10 WebSockets x 200 msg/s = 2000 msg/s, 64 B: below every peer's saturation), so that no server's
+    figure is amortized over bigger batches than another's."""
+    summary = []
+    for tls in (True, False):
+        servers = servers_by_tls[tls]
+        rows = {s.name: [] for s in servers}
+        args = ["--streams-per-conn", "10", "--size", "64", "--binary", "--rate", "200",
+                "--duration", str(a.duration)]
+        for rnd in range(a.rounds):
+            for s in servers:
+                r = run_load(binary, s, args, a.duration + 60)
+                r.update({"scenario": "fixedrate", "tls": tls, "round": rnd})
+                out.write(json.dumps(r) + "\n")
+                out.flush()
+                rows[s.name].append(r)
+                log("fixedrate %s %s round %d: %s msg/s cpu/msg %s us rc %s %s" % (
+                    "h2" if tls else "h2c", s.name, rnd, fmt(r.get("msg_per_s")),
+                    fmt(r.get("server_cpu_us_per_msg"), 2), r.get("rc"), r.get("error", "")))
+        summary.append(((tls, 64, 10), rows))
+    return summary
+
+
 def scenario_large(a, binary, servers_by_tls, out):
     """Measurement 2: one WebSocket, 1 MiB and 16 MiB messages."""
     summary = []
@@ -466,6 +490,27 @@ def report_compare(summary, names):
                 fmt(cpu, 2), fmt(bcpu, 2), ("%.2f" % ratio) if ratio else "", bad[0], bad[1]))
 
 
+def report_fixedrate(summary, names):
+    print("\n### Same offered load for every server: 10 WebSockets x 200 msg/s (2000 msg/s), 64 B, 1 connection\n")
+    print("| transport | server | msg/s | p50 us | p99 us | server CPU us/msg | backend CPU us/msg | h2ws / server CPU per msg | lost/failed |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for (tls, _size, _n), rows in summary:
+        base = med(rows.get("h2ws", []), "server_cpu_us_per_msg")
+        for name in names:
+            rs = [r for r in rows.get(name, []) if "error" not in r]
+            if not rs:
+                continue
+            cpu = med(rs, "server_cpu_us_per_msg")
+            ratio = (base / cpu) if (base and cpu and name != "h2ws") else None
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+                "h2 TLS" if tls else "h2c", name, fmt(med(rs, "msg_per_s")),
+                fmt(statistics.median(r["latency_us"]["p50"] for r in rs)),
+                fmt(statistics.median(r["latency_us"]["p99"] for r in rs)),
+                fmt(cpu, 2), fmt(med(rs, "backend_cpu_us_per_msg"), 2),
+                ("%.2f" % ratio) if ratio else "",
+                sum(r.get("messages_lost", 0) for r in rs), sum(r.get("ws_failed", 0) for r in rs)))
+
+
 def report_large(summary):
     print("\n### One WebSocket, large messages (MB/s of echoed payload, 1 MB = 10^6 B; each byte crosses the connection twice)\n")
     print("| transport | size | in flight | server | MB/s (median) | runs | p50 ms | server CPU ms/msg |")
@@ -503,7 +548,7 @@ def report_memory(res, one):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("h2ws")
-    ap.add_argument("--only", choices=["compare", "large", "memory"])
+    ap.add_argument("--only", choices=["compare", "fixedrate", "large", "memory"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true", help="fewer cells (smoke run of the script)")
@@ -520,7 +565,7 @@ def main():
         print("# h2ws load benchmarks, %s, %s; servers on CPU %s, h2ws load on CPU %s; %d rounds x %.0f s" % (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.uname().nodename,
             SERVER_CPU, LOAD_CPU, a.rounds, a.duration))
-        if a.only in (None, "compare", "large"):
+        if a.only in (None, "compare", "fixedrate", "large"):
             servers = {True: [], False: []}
             backend = start_backend() if ("nghttpx" in peers or "haproxy" in peers) else None
             for tls in (True, False):
@@ -534,6 +579,9 @@ def main():
             names = ["h2ws"] + peers
             if a.only in (None, "compare"):
                 report_compare(scenario_compare(a, binary, servers, out), names)
+                sys.stdout.flush()
+            if a.only in (None, "fixedrate"):
+                report_fixedrate(scenario_fixedrate(a, binary, servers, out), names)
                 sys.stdout.flush()
             if a.only in (None, "large"):
                 report_large(scenario_large(a, binary, servers, out))
