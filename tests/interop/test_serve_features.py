@@ -291,6 +291,7 @@ def test_h1_echo(port):
 
 def test_max_ws(binary):
     p, r, port = iu.start_h2ws_serve(binary, cleartext=True, extra=["--max-ws", "2", "--idle-timeout", "1",
+                                                                     "--handshake-timeout", "1",
                                                                      "--access-log", "off"])
     c = iu.H2WSClient(port, tls=False)
     s1, s2 = ws_open(c, "/echo"), ws_open(c, "/echo")
@@ -306,6 +307,17 @@ def test_max_ws(binary):
     c.close()
     time.sleep(0.3)
     test_idle(port, False)
+    slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+    slow.sendall(b"GET / HTTP/1.1\r\n")  # and never the rest
+    t0 = time.monotonic()
+    try:
+        gone = slow.recv(100) is not None
+    except OSError:
+        gone = True
+    took = time.monotonic() - t0
+    T.check(gone and 0.5 < took < 3.5, "--handshake-timeout 1: a half-sent request head is disconnected",
+            "after %.1fs" % took)
+    slow.close()
     iu.stop(p)
 
 
