@@ -480,6 +480,28 @@ def test_limits_and_scripts(tls):
         f.close()
 
 
+def test_stdout_gone(tls):
+    """`h2ws client ... | head -1`: once stdout is closed the client closes
+    1000 and exits 0 instead of running on."""
+    p = iu.spawn([BIN, "client", "wss://127.0.0.1:%d/echo" % tls, "-k"],
+                 stdin=subprocess.PIPE)
+    try:
+        p.stdin.write(b"first\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        p.stdout.close()
+        p.stdin.write(b"second\n")
+        p.stdin.flush()
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        T.check(line == b"first\n" and rc == 0,
+                "stdout closed (| head -1): clean close, exit 0", "line=%r exit=%r" % (line, rc))
+    finally:
+        iu.stop(p)
+
+
 def test_usage():
     for args, name in (([], "no URL"), (["ws://x/", "--bogus"], "unknown option"),
                        (["ws://x/", "--count", "zero"], "bad --count"),
@@ -538,6 +560,7 @@ def main():
     T.run("header usage errors", test_header_usage_errors, tls)
     T.run("errors", test_errors, tls, no8441)
     T.run("limits and scripts", test_limits_and_scripts, tls)
+    T.run("stdout gone", test_stdout_gone, tls)
     T.run("usage", test_usage)
     T.run("tty", test_tty, tls)
 
