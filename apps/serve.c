@@ -52,7 +52,7 @@ typedef struct serve_sess {
   char tab[40];
   char nick[32];
   char proto[64];
-  uint64_t start_ms, last_ms;
+  uint64_t created_ms, start_ms, last_ms;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
 } serve_sess;
 
@@ -440,6 +440,14 @@ static int serve_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
   return 0;
 }
 
+static void serve_unlink(serve_sess *s) {
+  if (s->prev) s->prev->next = s->next;
+  else S.sessions = s->next;
+  if (s->next) s->next->prev = s->prev;
+  S.nsessions--;
+  free(s);
+}
+
 static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
                            const uint8_t *reason, size_t reasonlen,
                            void *ud) {
@@ -455,11 +463,7 @@ static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
     if (s->route->kind == SK_BROADCAST)
       serve_room_notice(s, "leave", NULL, NULL);
   }
-  if (s->prev) s->prev->next = s->next;
-  else S.sessions = s->next;
-  if (s->next) s->next->prev = s->prev;
-  S.nsessions--;
-  free(s);
+  serve_unlink(s);
 }
 
 static const h2ws_rt_ws_callbacks serve_cbs = {
@@ -514,6 +518,7 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
     return;
   }
   s->route = r;
+  s->created_ms = serve_now();
   s->conn_id = cid;
   s->transport = h2ws_rt_ws_request_transport(req);
   snprintf(s->peer, sizeof s->peer, "%s", h2ws_rt_ws_request_peer(req));
@@ -543,7 +548,12 @@ static void serve_on_tick(uv_timer_t *t) {
   S.ticks++;
   for (serve_sess *s = S.sessions, *nx; s; s = nx) {
     nx = s->next;
-    if (!s->open) continue;
+    if (!s->open) {
+      /* accepted but never opened (the transport failed right after the
+       * accept, so no on_close will come): forget it */
+      if (now - s->created_ms > 2000) serve_unlink(s);
+      continue;
+    }
     if (S.idle_ms && now - s->last_ms >= S.idle_ms) {
       s->last_ms = now; /* once */
       h2ws_rt_ws_close(s->ws, 1001, "idle timeout");
