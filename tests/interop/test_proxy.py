@@ -548,6 +548,52 @@ def case_wss(binary):
     iu.stop(be)
 
 
+def case_slow_client(port):
+    # the client stops reading stream A (no WINDOW_UPDATE) while the echo
+    # backend answers a flood: the proxy stops reading that backend, and
+    # in turn stream A's input; stream B keeps echoing; nothing is lost
+    c = iu.H2WSClient(port, tls=False, timeout=15)
+    c.wait_settings()
+    a = c.request(c.ws_headers("/echo"), end_stream=False, ws=True)
+    b = c.request(c.ws_headers("/echo"), end_stream=False, ws=True)
+    c.wait_response(a)
+    c.wait_response(b)
+    a.hold = True
+    n, size = 100, 60000
+    for i in range(n):
+        c.ws_send(a, bytes([i]) * size)
+    given = [0]
+
+    def conn_credit():
+        # the connection's window comes back (a reader that only stalls
+        # stream A), the stream's does not
+        d = a.unacked - given[0]
+        if d > 0:
+            c.conn.increment_flow_control_window(d)
+            given[0] = a.unacked
+            c._flush_h2()
+        return True
+
+    ok = True
+    for i in range(10):
+        k = len(b.messages)
+        c.ws_send(b, "b %d" % i)
+        c.pump(lambda: conn_credit() and len(b.messages) > k, timeout=5, what="echo on B")
+        if b.messages[k] != ("text", "b %d" % i):
+            ok = False
+            break
+    T.check(ok, "a client not reading stream A does not stall stream B")
+    T.check(a.rx < n * size and len(a.out) > 0,
+            "stream A is held back both ways (received %d B, client still holds %d B)"
+            % (a.rx, len(a.out)))
+    c.release(a)
+    a.hold = False
+    c.pump(lambda: len(a.messages) >= n, timeout=20, what="the whole flood")
+    T.check(all(m == ("binary", bytes([i]) * size) for i, m in enumerate(a.messages)),
+            "after the client reads again, all %d messages arrive in order" % n)
+    c.close()
+
+
 def main():
     binary = iu.h2ws_bin()
     wsb = WsBackend()
@@ -578,6 +624,7 @@ def main():
     T.run("bad backends", case_bad_backends, port, fakes + [("refused", None)])
     T.run("cancel", case_cancel, port)
     T.run("slow backend", case_slow, port, slow)
+    T.run("slow client", case_slow_client, port)
     T.run("authority", case_authority, port, rec)
     T.run("vhost", case_vhost, port, tcp)
     T.run("runtime timeout", case_runtime_timeout, binary, dict(fakes)["silent"])
