@@ -166,6 +166,7 @@ static void load_usage(FILE *f) {
       "                        --h1, N*M HTTP/1.1 connections are opened;\n"
       "                        above the server's cap per connection (100\n"
       "                        for h2ws serve) the runtime opens another\n"
+      "                        connection\n"
       "  --size BYTES          message size (default 64; >= 16 binary, >= 32\n"
       "                        text: a send timestamp and a sequence number\n"
       "                        lead each payload)\n"
