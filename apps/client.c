@@ -24,7 +24,7 @@ typedef struct client_app {
   uv_loop_t *loop;
   h2ws_client *cl;
   h2ws_rt_ws *ws;
-  int verbose, json, binary, raw;
+  int verbose, json, binary, raw, no_close;
   uint64_t count;        /* --count: 0 = none */
   uint64_t ping_ms;      /* --ping-interval */
   uint64_t timeout_ms;   /* --timeout */
@@ -103,6 +103,9 @@ static void client_usage(FILE *f) {
           "scripts:\n"
           "  --count N        exit (close 1000, exit 0) after N messages received\n"
           "  --timeout S      overall deadline in seconds: exit 5 when it passes\n"
+          "  --no-close       at the end of stdin keep the WebSocket open (until\n"
+          "                   the server closes, --count or --timeout): for\n"
+          "                   listening, e.g. h2ws client URL --no-close </dev/null\n"
           "  --json           print one JSON object per line on stdout for each\n"
           "                   message ({\"type\":\"message\",\"opcode\":\"text\",\n"
           "                   \"data\":...}; binary data in base64) and event\n"
@@ -273,7 +276,7 @@ static void client_maybe_close(client_app *app) {
     client_close_ws(app);
     return;
   }
-  if (!app->in_eof || app->blocked || app->len > 0) return;
+  if (!app->in_eof || app->blocked || app->len > 0 || app->no_close) return;
   uint64_t want = app->count ? app->count : app->sent;
   if (app->received < want) return;
   client_close_ws(app);
@@ -717,6 +720,8 @@ int h2ws_cmd_client(int argc, char **argv) {
       app.binary = 1;
     } else if (!strcmp(a, "--raw")) {
       app.raw = 1;
+    } else if (!strcmp(a, "--no-close")) {
+      app.no_close = 1;
     } else if (!strcmp(a, "--json")) {
       app.json = 1;
     } else if (!strcmp(a, "--count") && has_val) {

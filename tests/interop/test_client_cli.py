@@ -450,6 +450,21 @@ def test_limits_and_scripts(tls):
             ev[-1]["code"] == 1000 and time.monotonic() - t0 < 4,
             "--count 2: two messages, close 1000, exit 0 with stdin still open",
             show(rc, out, err))
+    # --no-close: stdin at its end, the WebSocket stays open until --count
+    f = FakeH1("echo1")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--no-close"], b"")
+        T.check(rc == 0 and out == b"fake\n",
+                "--no-close: empty stdin, still receives until the server closes",
+                show(rc, out, err))
+    finally:
+        f.close()
+    rc, out, err = run([u, "-k", "--timeout", "0.5"], b"")
+    T.check(rc == 0, "without --no-close an empty stdin closes at once, exit 0",
+            show(rc, out, err))
+    rc, out, err = run([u, "-k", "--no-close", "--timeout", "0.5"], b"")
+    T.check(rc == 5, "--no-close: nothing to receive, the deadline ends it (exit 5)",
+            show(rc, out, err))
     # --ping-interval + --timeout: pongs with an RTT, then exit 5
     t0 = time.monotonic()
     rc, out, err = run([u, "-k", "--json", "--ping-interval", "0.05", "--timeout", "0.6"],
@@ -515,7 +530,7 @@ def test_usage():
             and all(o in txt for o in ("-H, --header", "--subprotocol", "--origin", "--binary",
                                        "--raw", "--no-compress", "--ping-interval",
                                        "--max-message", "--cacert", "--insecure", "--count",
-                                       "--timeout", "--json", "-v")),
+                                       "--timeout", "--no-close", "--json", "-v")),
             "--help lists every option and the exit codes", txt[-400:])
 
 
