@@ -1052,8 +1052,12 @@ int h2ws_cmd_serve(int argc, char **argv) {
       printf("h2ws: listening on %s://%s:%d/ (http/1.1)\n",
              cleartext ? "http" : "https", host, port);
     if (!strcmp(host, "127.0.0.1") && !root)
-      printf("h2ws: demo page: %s://localhost:%d/\n",
-             cleartext ? "http" : "https", port);
+      printf("h2ws: demo page: %s://localhost:%d/%s\n",
+             cleartext ? "http" : "https", port,
+             cleartext || st.cert_file
+                 ? ""
+                 : " (self-signed certificate: the browser asks you to "
+                   "accept it once)");
   }
   fflush(stdout);
   h2ws_rt_run(S.rt);
