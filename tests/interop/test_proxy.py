@@ -559,7 +559,7 @@ def case_slow_client(port):
     c.wait_response(a)
     c.wait_response(b)
     a.hold = True
-    n, size = 100, 60000
+    n, size = 250, 60000
     for i in range(n):
         c.ws_send(a, bytes([i]) * size)
     given = [0]
