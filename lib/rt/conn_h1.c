@@ -428,6 +428,7 @@ static void h1_handle_expiry(rt_conn *c, uint64_t now) {
     h2ws_rt_ws_request *rq = h1->dreq;
     h1->dreq = NULL;
     h1_error(h1, 504);
+    h2ws__server_count_refusal(h1->srv, 504);
     h2ws__rt_ws_request_cancel(rq);
     return;
   }

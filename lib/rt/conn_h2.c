@@ -402,6 +402,7 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
       /* the application never answered: 504, then tell it */
       h2_deferred_unlink(h2, rq);
       h2ws_h2_refuse(h2->s, rq->sid, 504, NULL, 0);
+      h2ws__server_count_refusal(h2->srv, 504);
       h2ws__rt_ws_request_cancel(rq);
     }
     rq = next;

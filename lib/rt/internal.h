@@ -266,6 +266,9 @@ int h2ws__server_h2_websockets(const h2ws_server *srv);
 uint64_t h2ws__server_idle_ms(const h2ws_server *srv);
 /* A server connection closed (count, shutdown progress). */
 void h2ws__server_conn_closed(h2ws_server *srv);
+/* Counts a WebSocket refusal the transport answered itself (504 for a
+ * deferred request nobody answered), for h2ws_server_get_stats(). */
+void h2ws__server_count_refusal(h2ws_server *srv, int status);
 int h2ws__server_shutting_down(const h2ws_server *srv);
 /* A prefix HTTP route whose user_data `owned` (h2ws_mem memory) the
  * server frees with itself (static.c). */

@@ -281,6 +281,10 @@ static void server_count_refusal(h2ws_server *srv, int status) {
   if (status >= 400 && status < 600) srv->refused[status - 400]++;
 }
 
+void h2ws__server_count_refusal(h2ws_server *srv, int status) {
+  if (srv) server_count_refusal(srv, status);
+}
+
 void h2ws__server_ws_request(h2ws_server *srv, h2ws_rt_ws_request *req,
                              h2ws_rt_transport transport) {
   req->srv = srv;
@@ -440,6 +444,7 @@ int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
   if (rv != 0) {
     req->answered = -1;
     req->status = 500;
+    server_count_refusal(req->srv, 500);
   }
   int rv2 = req->on_answer(req); /* frees req (and ws on failure) */
   if (rv == 0 && rv2 == 0 && pws) *pws = ws;
@@ -450,7 +455,10 @@ int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status) {
   if (req && req->answered == 2) req->answered = 0;
   int rv = server_refuse(req, status);
   if (req && req->deferred && !req->answered) req->answered = 2;
-  if (rv == 0 && req->parked) return req->on_answer(req);
+  if (rv == 0 && req->parked) {
+    server_count_refusal(req->srv, status); /* a deferred refusal */
+    return req->on_answer(req);
+  }
   return rv;
 }
 
