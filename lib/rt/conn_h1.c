@@ -164,6 +164,9 @@ static int h1_answer(h2ws_rt_ws_request *rq) {
   else
     h1_error(h1, rq->status);
   h2ws__rt_ws_request_free(rq);
+  /* the held input is offered again at the next flush (conn.c resumes a
+   * paused connection and runs its pending bytes; reading never stopped) */
+  h1->c->paused = 1;
   h2ws__conn_mark(h1->c);
   return rv;
 }
@@ -194,8 +197,10 @@ static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
   h2ws__server_ws_request(h1->srv, rq,
                           h1->c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1);
   if (rq->answered == 2) {
-    /* Deferred (h2ws_rt_ws_defer): hold the bytes after the head until
-     * the answer; none reaches a WebSocket before it (SPEC pitfall 9). */
+    /* Deferred (h2ws_rt_ws_defer): the bytes after the head stay in the
+     * connection's pending input (capped) until the answer; none reaches
+     * a WebSocket before it (SPEC pitfall 9).  Reading goes on, so a
+     * client that leaves is noticed (h1_on_eof). */
     uint64_t budget = h1->c->handshake_ms ? h1->c->handshake_ms : 10000;
     rq->parked = 1;
     rq->tctx = h1;
@@ -205,7 +210,7 @@ static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
     h1->mode = H1_DEFER;
     *pnread = headlen;
     h2ws__conn_mark(h1->c);
-    return H2WS_ERR_PAUSE;
+    return 0;
   }
   if (rq->answered != 1) {
     int st = rq->status;
@@ -317,6 +322,9 @@ static int h1_recv(rt_conn *c, const uint8_t *data, size_t len,
                          : h1_server_head(h1, data, len, pnread);
   case H1_WS:
     return h1_feed(h1, data, len, pnread);
+  case H1_DEFER:
+    *pnread = 0; /* held until the answer */
+    return 0;
   default:
     *pnread = len; /* after a plain answer: ignored */
     return 0;
@@ -381,6 +389,12 @@ static void h1_on_eof(rt_conn *c) {
   if (h1->mode == H1_WS) {
     /* RFC 6455 §7.1.5: no Close before the end: 1006. */
     h2ws_ws_recv_eof(h1->ws->engine, h1_now(h1));
+  } else if (h1->mode == H1_DEFER && h1->dreq) {
+    /* the client left before the answer */
+    h2ws_rt_ws_request *rq = h1->dreq;
+    h1->dreq = NULL;
+    h1->mode = H1_DONE;
+    h2ws__rt_ws_request_cancel(rq);
   } else if (h1->mode == H1_HEAD && h1->is_client) {
     h2ws__rt_ws_fail(h1->ws, H2WS_RT_FAIL_HANDSHAKE, 0,
                      "connection closed during the handshake");
