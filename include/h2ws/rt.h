@@ -335,9 +335,11 @@ int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status);
  * stays valid after on_request returns, until the application answers it
  * with h2ws_rt_ws_accept() / h2ws_rt_ws_refuse() from another callback on
  * the loop, or until on_cancel fires.  Meanwhile the client's input is
- * held, never delivered: HTTP/1.1 stops reading the connection; HTTP/2
- * keeps the stream's DATA within its flow-control window (other streams
- * keep flowing).  The view (h2ws_rt_ws_request_view) is copied and stays
+ * held, never delivered: HTTP/1.1 keeps what follows the request head
+ * in the connection's input buffer (at most 1 MiB; beyond it the
+ * connection is closed) and still reads, so a client that leaves is
+ * noticed; HTTP/2 keeps the stream's DATA within its flow-control window
+ * (other streams keep flowing).  The view (h2ws_rt_ws_request_view) is copied and stays
  * valid too, without `headers`.
  *
  * on_cancel (may be NULL) fires once if the request ends unanswered: the
