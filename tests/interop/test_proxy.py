@@ -505,9 +505,28 @@ def case_runtime_timeout(binary, silent):
     T.check(p.poll() is None, "proxy alive after runtime timeouts", r.text()[-500:])
     T.check(len(silent.after) == before, "no client data reached the silent backend",
             repr(bytes(silent.after[:60])))
+    # SIGTERM while requests still wait for the silent backend
+    c, st = h2_open(port, "/pending")
+    c._flush_h2()
+    s1 = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s1.sendall(("GET /pending HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+                % base64.b64encode(os.urandom(16)).decode()).encode())
+    time.sleep(0.3)
+    t0 = time.monotonic()
     code = iu.stop(p)
-    T.check(code == 0, "proxy exits 0 on SIGTERM with backends still silent",
+    dt = time.monotonic() - t0
+    T.check(code == 0 and dt < 4,
+            "SIGTERM with requests waiting on a silent backend: exit 0 in %.1fs" % dt,
             "%r %s" % (code, r.text()[-500:]))
+    try:
+        c.pump(lambda: st.reset is not None or st.status is not None, timeout=2)
+    except Exception:  # noqa: BLE001 - the connection may just end
+        pass
+    T.check(st.status != 200, "the waiting h2 request was not accepted", repr(st.status))
+    c.close()
+    s1.close()
 
 
 def case_tcp_last_words(port, tcp):
