@@ -3,6 +3,7 @@
  * runtime's client, tcp:// on the loop with libuv), answered only once the
  * backend is ready (deferred accept), messages, closes and backpressure
  * forwarded both ways. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +72,14 @@ void gateway_options_default(gateway_options *o) {
   o->max_message = 1024 * 1024;
 }
 
-static void gw_log(gw_pair *p, const char *fmt, const char *arg) {
+static void gw_log(gw_pair *p, const char *fmt, ...) {
+  va_list ap;
   if (!p->route->opts.verbose) return;
   fprintf(stderr, "h2ws proxy: #%llu %s -> %s: ", (unsigned long long)p->id,
           p->path, p->route->url);
-  fprintf(stderr, fmt, arg);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
   fputc('\n', stderr);
 }
 
@@ -167,8 +171,12 @@ static int gw_accept(gw_pair *p, const char *subprotocol) {
     gw_log(p, "accept failed: %s", h2ws_strerror(rv));
     return rv;
   }
-  if (!p->front_done) p->front = ws;
-  gw_log(p, "open%s", "");
+  if (!p->front_done) {
+    p->front = ws;
+    gw_log(p, "open (%s)", h2ws_rt_ws_transport(ws) >= H2WS_RT_H2C
+                               ? "HTTP/2 stream"
+                               : "HTTP/1.1");
+  }
   return 0;
 }
 
@@ -243,7 +251,7 @@ static void gw_front_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
         h2ws_rt_ws_close(p->back, H2WS_CLOSE_NORMAL, NULL);
     }
   }
-  gw_log(p, "client closed%s", "");
+  gw_log(p, "client closed %u", (unsigned)code);
   gw_maybe_free(p);
 }
 
@@ -308,6 +316,7 @@ static void gw_back_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   (void)ws;
   p->back = NULL;
   p->back_done = 1;
+  gw_log(p, "backend closed %u", (unsigned)code);
   if (p->front && !p->front_done) {
     if (code == H2WS_CLOSE_NO_STATUS) {
       h2ws_rt_ws_close(p->front, 0, NULL);
@@ -589,7 +598,7 @@ static void gw_cancel(h2ws_rt_ws_request *req, void *ud) {
   (void)req;
   p->req = NULL;
   p->front_done = 1;
-  gw_log(p, "client left before the backend answered%s", "");
+  gw_log(p, "client left before the backend answered");
   gw_stop_timer(p);
   if (p->route->is_tcp && p->tcp_open && !p->tcp_connected) gw_tcp_end(p);
   gw_maybe_free(p);
