@@ -39,6 +39,9 @@
  *    backend stalls only its own stream.
  *  - The client's :authority / Host is never connected to (SPEC pitfall
  *    10): only the configured backend URL is.
+ *  - Per hop, not forwarded: permessage-deflate (negotiated with the
+ *    client as the server allows; never offered to the backend), pings
+ *    (each side's are answered by the gateway), other request headers.
  */
 typedef struct gateway_options {
   /* wss:// backends: skip certificate verification. */
