@@ -1,7 +1,8 @@
 /* lib/rt/conn.c - one TCP connection: reading with pause/resume, TLS over
  * memory BIOs, batched writes (all protocol output gathered into one
- * SSL_write and one uv_write per loop iteration), write-queue
- * backpressure, the per-connection timer, half-close and teardown. */
+ * SSL_write and one socket write per loop iteration: uv_try_write, the
+ * rest by uv_write), write-queue backpressure, the per-connection timer,
+ * half-close and teardown. */
 #include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
@@ -411,29 +412,46 @@ static void conn_write_cb(uv_write_t *req, int status) {
   h2ws__conn_mark(c);
 }
 
-/* Cleartext: hands the gathered batch to one uv_write without copying it
- * (the buffer now belongs to the write request). */
+/* Writes what the socket takes now (uv_try_write: no request, no POLLOUT
+ * re-arm, hence no epoll_ctl per message) and returns how many bytes went
+ * out, 0 if none.  Only when nothing is queued in libuv (ordering): the
+ * rest goes to uv_write after it.  An error other than EAGAIN is left to
+ * uv_write, whose callback reports it as before. */
+static size_t conn_try_write(rt_conn *c, const uint8_t *data, size_t len) {
+  if (c->write_bytes != 0 || len == 0) return 0;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* Cleartext: writes the gathered batch directly if the socket takes it
+ * (the buffer stays with the connection for the next batch); otherwise
+ * hands the rest to one uv_write without copying it (the buffer then
+ * belongs to the write request). */
 static int conn_write_batch(rt_conn *c, size_t len) {
+  size_t done = conn_try_write(c, c->batch, len);
+  c->nwrites++;
+  if (done == len) return 0;
   conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
   if (!w) return H2WS_ERR_NOMEM;
   w->c = c;
-  w->len = len;
+  w->len = len - done;
   w->owned = c->batch;
   c->batch_hint = c->batch_cap;
   c->batch = NULL;
   c->batch_cap = 0;
-  uv_buf_t b = uv_buf_init((char *)w->owned, (unsigned)len);
+  uv_buf_t b = uv_buf_init((char *)w->owned + done, (unsigned)(len - done));
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
     h2ws__free(c->rt->mem, w->owned);
     h2ws__free(c->rt->mem, w);
     return H2WS_ERR_CLOSED;
   }
-  c->write_bytes += len;
-  c->nwrites++;
+  c->write_bytes += w->len;
   return 0;
 }
 
-/* Moves the ciphertext TLS produced into one uv_write. */
+/* Moves the ciphertext TLS produced to the socket: directly if it takes
+ * it, the rest into one uv_write. */
 static int conn_flush_wbio(rt_conn *c) {
   size_t n = BIO_ctrl_pending(c->wbio);
   if (n == 0) return 0;
@@ -444,16 +462,21 @@ static int conn_flush_wbio(rt_conn *c) {
     h2ws__free(c->rt->mem, w);
     return 0;
   }
+  c->nwrites++;
+  size_t done = conn_try_write(c, w->data, (size_t)got);
+  if (done == (size_t)got) {
+    h2ws__free(c->rt->mem, w);
+    return 0;
+  }
   w->owned = NULL;
   w->c = c;
-  w->len = (size_t)got;
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)got);
+  w->len = (size_t)got - done;
+  uv_buf_t b = uv_buf_init((char *)w->data + done, (unsigned)w->len);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
     h2ws__free(c->rt->mem, w);
     return H2WS_ERR_CLOSED;
   }
-  c->write_bytes += (size_t)got;
-  c->nwrites++;
+  c->write_bytes += w->len;
   return 0;
 }
 
@@ -561,6 +584,7 @@ static void conn_flush(rt_conn *c) {
     }
   }
   int drained = 1;
+  uint64_t nwrites0 = c->nwrites;
   if (c->state == RT_CONN_OPEN && !c->shut_down) {
     long n = conn_gather(c, &drained);
     if (n < 0) {
@@ -605,6 +629,12 @@ static void conn_flush(rt_conn *c) {
     rv = conn_flush_wbio(c);
     if (rv < 0) goto fail;
   }
+  /* What the socket took at once has no write callback to mark the
+   * connection: come back (next round) if the protocol has more output
+   * or waits for its output to drain before reading again. */
+  if (c->nwrites != nwrites0 && c->write_bytes == 0 &&
+      (!drained || c->paused))
+    h2ws__conn_mark(c);
   if (want_shut && !c->shut_down) {
     c->shut_down = 1;
     c->shutdown_req.data = c;
