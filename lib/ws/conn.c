@@ -16,9 +16,15 @@
 #define WS_CTRL_RESERVE 512
 /* A non-NULL pointer for empty inputs (no arithmetic on NULL). */
 static const uint8_t ws_empty[1] = {0};
-/* Buffers above this are released once empty, so an idle WebSocket does
- * not keep the memory of its largest message. */
+/* Buffers above this are "large".  A large whole-message buffer or output
+ * queue is kept (reused, no allocation, no page faults per message) while
+ * messages that need it keep coming, and released once it is empty and no
+ * message above this size was received or queued for WS_KEEP_IDLE_MS of
+ * the caller's time (the `now` of recv/send): an idle WebSocket does not
+ * keep the memory of its largest message.  The release runs in
+ * h2ws_ws_handle_expiry(), its deadline is reported by get_expiry(). */
 #define WS_KEEP_MAX (256u << 10)
+#define WS_KEEP_IDLE_MS 1000
 /* First allocation of the output queue. */
 #define WS_OUT_MIN 256
 /* Largest control frame on the wire: 2 + 4 + 125. */
@@ -80,6 +86,9 @@ struct h2ws_ws {
   int close_fired;      /* on_close was called */
   int fatal;            /* fatal error code, 0 if none */
   uint64_t close_deadline;
+
+  uint64_t now;          /* the latest `now` the caller passed */
+  uint64_t big_deadline; /* release of the idle large buffers, or NO_EXPIRY */
 
   h2ws_ws_stats stats;
 };
@@ -148,6 +157,7 @@ int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
   ws->rstate = RS_HEADER;
   h2ws__frame_parser_reset(&ws->fp);
   ws->close_deadline = H2WS_NO_EXPIRY;
+  ws->big_deadline = H2WS_NO_EXPIRY;
   if (set.pmd.enabled) {
     int rv = h2ws__pmd_new(&ws->pmd, &set.pmd, role, mem);
     if (rv != 0) {
@@ -179,6 +189,27 @@ static int ws_fatal(h2ws_ws *ws, int err) {
 
 static size_t out_queued(const h2ws_ws *ws) { return ws->out_len - ws->out_off; }
 
+/* A message needed a large buffer: keep the large buffers a while longer. */
+static void big_touch(h2ws_ws *ws) {
+  ws->big_deadline = ws->now + WS_KEEP_IDLE_MS;
+}
+
+/* Releases the large buffers that are empty; returns nonzero if a large
+ * one is still held (in use). */
+static int big_release(h2ws_ws *ws) {
+  if (ws->out_cap > WS_KEEP_MAX && out_queued(ws) == 0) {
+    h2ws__free(ws->mem, ws->out);
+    ws->out = NULL;
+    ws->out_off = ws->out_len = ws->out_cap = 0;
+  }
+  if (ws->wcap > WS_KEEP_MAX && ws->wlen == 0) {
+    h2ws__free(ws->mem, ws->wbuf);
+    ws->wbuf = NULL;
+    ws->wcap = 0;
+  }
+  return ws->out_cap > WS_KEEP_MAX || ws->wcap > WS_KEEP_MAX;
+}
+
 /* Grows the buffer to at least `cap` bytes, keeping its content. */
 static int out_grow(h2ws_ws *ws, size_t cap) {
   if (cap <= ws->out_cap) return 0;
@@ -195,6 +226,7 @@ static int out_grow(h2ws_ws *ws, size_t cap) {
 
 /* Makes room for `need` more bytes at out + out_len (compacting first). */
 static int out_reserve(h2ws_ws *ws, size_t need) {
+  if (out_queued(ws) + need > WS_KEEP_MAX) big_touch(ws);
   if (ws->out_cap - ws->out_len >= need) return 0;
   if (ws->out_off > 0) {
     size_t q = out_queued(ws);
@@ -395,6 +427,7 @@ static int deliver(h2ws_ws *ws, const uint8_t *data, size_t len) {
     ws->msg_size += len;
     ws->stats.bytes_in += len;
     if (ws->set.whole_messages) {
+      if (ws->wlen + len > WS_KEEP_MAX) big_touch(ws);
       if (ws->wcap - ws->wlen < len) {
         size_t need = ws->wlen + len;
         size_t ncap = ws->wcap ? ws->wcap * 2 : 1024;
@@ -645,12 +678,7 @@ static int data_end(h2ws_ws *ws) {
     if (ws->cb.on_msg)
       rv = ws->cb.on_msg(ws, ws->msg_opcode, ws->wbuf ? ws->wbuf : ws_empty,
                          ws->wlen, ws->user_data);
-    ws->wlen = 0;
-    if (ws->wcap > WS_KEEP_MAX) {
-      h2ws__free(ws->mem, ws->wbuf);
-      ws->wbuf = NULL;
-      ws->wcap = 0;
-    }
+    ws->wlen = 0; /* a large buffer is kept: see WS_KEEP_MAX */
   } else if (ws->cb.on_msg_end) {
     rv = ws->cb.on_msg_end(ws, ws->user_data);
   }
@@ -664,11 +692,11 @@ static int recv_stopped(const h2ws_ws *ws) {
 
 int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
                  size_t *pnread, uint64_t now) {
-  (void)now;
   size_t pos = 0;
   int rv = 0;
   if (pnread) *pnread = 0;
   if (!ws || (!in && inlen)) return H2WS_ERR_INVALID_ARGUMENT;
+  ws->now = now;
   if (ws->in_callback) return H2WS_ERR_INVALID_STATE;
   if (ws->fatal) return ws->fatal;
   if (!in) in = ws_empty;
@@ -860,8 +888,8 @@ int h2ws_ws_resume_source(h2ws_ws *ws) {
 
 int h2ws_ws_send(h2ws_ws *ws, const uint8_t **pdata, size_t *pdatalen,
                  uint64_t now) {
-  (void)now;
   if (!ws || !pdata || !pdatalen) return H2WS_ERR_INVALID_ARGUMENT;
+  ws->now = now;
   *pdata = NULL;
   *pdatalen = 0;
   if (ws->in_callback) return H2WS_ERR_INVALID_STATE;
@@ -877,14 +905,8 @@ void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n) {
   if (!ws) return;
   if (n > out_queued(ws)) n = out_queued(ws);
   ws->out_off += n;
-  if (ws->out_off == ws->out_len) {
-    ws->out_off = ws->out_len = 0;
-    if (ws->out_cap > WS_KEEP_MAX) {
-      h2ws__free(ws->mem, ws->out);
-      ws->out = NULL;
-      ws->out_cap = 0;
-    }
-  }
+  if (ws->out_off == ws->out_len)
+    ws->out_off = ws->out_len = 0; /* a large queue is kept: WS_KEEP_MAX */
   if (ws->want_writable && out_queued(ws) <= ws->set.max_output / 2 &&
       !ws->close_sent && !ws->fatal) {
     ws->want_writable = 0;
@@ -916,12 +938,24 @@ int h2ws_ws_is_done(const h2ws_ws *ws) {
 
 uint64_t h2ws_ws_get_expiry(const h2ws_ws *ws) {
   if (!ws || h2ws_ws_is_done(ws)) return H2WS_NO_EXPIRY;
-  return ws->close_deadline;
+  uint64_t e = ws->close_deadline;
+  if (ws->big_deadline < e &&
+      (ws->out_cap > WS_KEEP_MAX || ws->wcap > WS_KEEP_MAX))
+    e = ws->big_deadline;
+  return e;
 }
 
 int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now) {
   if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
-  if (h2ws_ws_is_done(ws) || ws->close_deadline == H2WS_NO_EXPIRY) return 0;
+  if (h2ws_ws_is_done(ws)) return 0;
+  ws->now = now;
+  if (ws->big_deadline != H2WS_NO_EXPIRY && now >= ws->big_deadline) {
+    /* Idle long enough: give the large buffers back (those in use, or
+     * any while a callback may hold a pointer into them, a bit later). */
+    int held = ws->in_callback ? 1 : big_release(ws);
+    ws->big_deadline = held ? now + WS_KEEP_IDLE_MS : H2WS_NO_EXPIRY;
+  }
+  if (ws->close_deadline == H2WS_NO_EXPIRY) return 0;
   if (now >= ws->close_deadline) {
     /* RFC 6455 §7.1.1: the peer did not answer our Close in time. */
     ws->ended = 1;

@@ -1,7 +1,9 @@
 /* tests/unit/test_alloc.c - allocation discipline of the engine: fail every
  * allocation in turn in a client<->server pump with permessage-deflate (no
  * crash, an error reported, nothing leaked), and a steady state in which
- * 1000 messages cross the pump without a single allocation. */
+ * 1000 messages cross the pump without a single allocation; large
+ * messages reuse their buffers while they keep coming, and give them back
+ * once idle. */
 #include <stdint.h>
 #include <string.h>
 
@@ -191,8 +193,10 @@ static void idle_memory_small(void) {
   CHECK_EQ(a.live, 0);
 }
 
-/* After a large message the big buffers are released: an idle WebSocket
- * does not keep the memory of its largest message. */
+/* After a large message the big buffers are released once the WebSocket
+ * has been idle for a while (the caller's time, through get_expiry /
+ * handle_expiry): an idle WebSocket does not keep the memory of its
+ * largest message. */
 static void idle_after_large_message(void) {
   tu_alloc a = {0, 0, 0};
   h2ws_mem mem = tu_mem(&a);
@@ -207,8 +211,98 @@ static void idle_after_large_message(void) {
   CHECK_EQ(h2ws_ws_submit_msg(c.ws, H2WS_OP_BINARY, big, 1u << 20), 0);
   free(big);
   CHECK_EQ(pump(&c, &s), 0);
-  /* two engines, nothing else */
+  /* just used (time 0): kept, with a deadline for giving them back */
+  CHECK(a.live > 2);
+  CHECK_EQ(h2ws_ws_get_expiry(c.ws), 1000);
+  CHECK_EQ(h2ws_ws_get_expiry(s.ws), 1000);
+  CHECK_EQ(h2ws_ws_handle_expiry(c.ws, 999), 0);
+  CHECK_EQ(h2ws_ws_handle_expiry(s.ws, 999), 0);
+  CHECK(a.live > 2);
+  CHECK_EQ(h2ws_ws_handle_expiry(c.ws, 1000), 0);
+  CHECK_EQ(h2ws_ws_handle_expiry(s.ws, 1000), 0);
+  /* two engines, nothing else, and no deadline left */
   CHECK_EQ(a.live, 2);
+  CHECK_EQ(h2ws_ws_get_expiry(c.ws), H2WS_NO_EXPIRY);
+  CHECK_EQ(h2ws_ws_get_expiry(s.ws), H2WS_NO_EXPIRY);
+  h2ws_ws_del(c.ws);
+  h2ws_ws_del(s.ws);
+  CHECK_EQ(a.live, 0);
+}
+
+/* Moves a's output into b at time `now`, 64 KiB at a time. */
+static int move_at(peer *a, peer *b, uint64_t now) {
+  for (;;) {
+    const uint8_t *d;
+    size_t n, nread;
+    int rv = h2ws_ws_send(a->ws, &d, &n, now);
+    if (rv) return rv;
+    if (n == 0) return 0;
+    if (n > 65536) n = 65536;
+    rv = h2ws_ws_recv(b->ws, d, n, &nread, now);
+    h2ws_ws_send_consumed(a->ws, nread);
+    if (rv) return rv;
+  }
+}
+
+/* Runs the engines' deadlines the way a runtime does. */
+static void expire_at(peer *c, peer *s, uint64_t now) {
+  if (h2ws_ws_get_expiry(c->ws) <= now) h2ws_ws_handle_expiry(c->ws, now);
+  if (h2ws_ws_get_expiry(s->ws) <= now) h2ws_ws_handle_expiry(s->ws, now);
+}
+
+/* Large messages keep coming (one every 300 ms of the caller's time,
+ * deadlines run): after warm-up 10 x 4 MiB each way allocate nothing (no
+ * alloc/free churn, no page faults per message).  Then small messages
+ * only: the large buffers go back after the keep time although the
+ * WebSocket stays busy, and a last idle second leaves two engines. */
+static void large_messages_steady_state(void) {
+  tu_alloc a = {0, 0, 0};
+  h2ws_mem mem = tu_mem(&a);
+  h2ws_ws_settings set = settings(0, 0);
+  set.max_output = 8u << 20;
+  set.whole_messages = 1;
+  peer c = {NULL, 1, 0, 0, 0}, s = {NULL, 2, 0, 0, 0};
+  CHECK_EQ(h2ws_ws_new(&c.ws, H2WS_ROLE_CLIENT, &a_cbs, &set, &mem, &c), 0);
+  CHECK_EQ(h2ws_ws_new(&s.ws, H2WS_ROLE_SERVER, &a_cbs, &set, &mem, &s), 0);
+  size_t big_len = 4u << 20;
+  uint8_t *big = calloc(1, big_len);
+  CHECK(big != NULL);
+  if (!big) return;
+  uint64_t now = 5000;
+  long before = 0, live_busy = 0;
+  for (int i = 0; i < 13; i++) {
+    if (i == 3) {
+      before = a.count;
+      live_busy = a.live;
+    }
+    CHECK_EQ(h2ws_ws_submit_msg(c.ws, H2WS_OP_BINARY, big, big_len), 0);
+    CHECK_EQ(move_at(&c, &s, now), 0);
+    CHECK_EQ(h2ws_ws_submit_msg(s.ws, H2WS_OP_BINARY, big, big_len), 0);
+    CHECK_EQ(move_at(&s, &c, now), 0);
+    now += 300;
+    expire_at(&c, &s, now);
+  }
+  /* 10 large messages each way after warm-up: no allocation at all */
+  CHECK_EQ(a.count, before);
+  CHECK_EQ(a.live, live_busy);
+  CHECK(a.live > 2);
+  h2ws_ws_stats st;
+  h2ws_ws_get_stats(s.ws, &st);
+  CHECK_EQ(st.msgs_in, 13);
+  /* small messages only from now on: busy, but the large buffers go */
+  for (int i = 0; i < 20; i++) {
+    CHECK_EQ(h2ws_ws_submit_msg(c.ws, H2WS_OP_BINARY, payload, 100), 0);
+    CHECK_EQ(move_at(&c, &s, now), 0);
+    CHECK_EQ(h2ws_ws_submit_msg(s.ws, H2WS_OP_BINARY, payload, 100), 0);
+    CHECK_EQ(move_at(&s, &c, now), 0);
+    now += 100;
+    expire_at(&c, &s, now);
+  }
+  /* engines plus their small buffers (output queue, message buffer) */
+  CHECK(a.live <= 6);
+  CHECK_EQ(h2ws_ws_get_expiry(c.ws), H2WS_NO_EXPIRY);
+  CHECK_EQ(h2ws_ws_get_expiry(s.ws), H2WS_NO_EXPIRY);
+  free(big);
   h2ws_ws_del(c.ws);
   h2ws_ws_del(s.ws);
   CHECK_EQ(a.live, 0);
@@ -225,6 +319,7 @@ int main(void) {
       {"D2_steady_state_whole_messages_pmd", D2_steady_state_whole_messages_pmd},
       {"idle_memory_small", idle_memory_small},
       {"idle_after_large_message", idle_after_large_message},
+      {"large_messages_steady_state", large_messages_steady_state},
   };
   return TU_RUN(cases);
 }
