@@ -606,8 +606,10 @@ static void conn_flush(rt_conn *c) {
       }
     }
     if (c->write_bytes == 0 && drained) {
-      /* do not keep a large batch buffer on an idle connection */
-      if (c->batch && c->batch_cap > 16384) {
+      /* do not keep a batch buffer on an idle connection (one the socket
+       * took at once stays here otherwise; a malloc per batch costs far
+       * less than the memory of every idle connection) */
+      if (c->batch) {
         h2ws__free(c->rt->mem, c->batch);
         c->batch = NULL;
         c->batch_cap = 0;
