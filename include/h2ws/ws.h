@@ -267,11 +267,15 @@ int h2ws_ws_want_write(const h2ws_ws *ws);
  * should half-close (FIN / END_STREAM). */
 int h2ws_ws_is_done(const h2ws_ws *ws);
 
-/* Next deadline (closing-handshake timeout), or H2WS_NO_EXPIRY. */
+/* Next deadline (closing-handshake timeout, or the release of an idle
+ * large buffer), or H2WS_NO_EXPIRY. */
 uint64_t h2ws_ws_get_expiry(const h2ws_ws *ws);
 
 /* Handles deadlines that have passed at `now`: a closing handshake that
- * timed out fires on_close(1006) and makes is_done() true. Returns 0. */
+ * timed out fires on_close(1006) and makes is_done() true; whole-message
+ * and output buffers above 256 KiB that no message needed for 1 s are
+ * given back (a busy WebSocket keeps them: no allocation per message).
+ * Returns 0. */
 int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now);
 
 /*
