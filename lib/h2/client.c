@@ -358,11 +358,7 @@ int h2ws__h2_client_response(h2ws_h2_session *s, h2_stream *st,
       rv = s->cb.on_response(s, st->id, status, reg, nreg, s->user_data);
   }
   h2ws__free(s->mem, h);
-  h2ws__free(s->mem, st->arena);
-  h2ws__free(s->mem, st->fields);
-  st->arena = NULL;
-  st->fields = NULL;
-  st->arenalen = st->arenacap = st->nfields = st->fieldcap = 0;
+  h2ws__h2_stream_free_headers(s, st);
   return rv < 0 ? H2WS_ERR_CALLBACK_FAILURE : 0;
 }
 

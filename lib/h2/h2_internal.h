@@ -125,6 +125,9 @@ int h2ws__h2_nv_len(nghttp2_nv *nv, const char *name, size_t namelen,
 /* session.c */
 h2_stream *h2ws__h2_stream_new(struct h2ws_h2_session *s, int32_t id, int kind);
 void h2ws__h2_stream_free(struct h2ws_h2_session *s, h2_stream *st);
+/* Frees the stream's collected header fields (arena and index); the
+ * stream stays usable and may collect again. */
+void h2ws__h2_stream_free_headers(struct h2ws_h2_session *s, h2_stream *st);
 h2_stream *h2ws__h2_stream_get(const struct h2ws_h2_session *s, int32_t id);
 int h2ws__h2_map_ngerr(int rv);
 void h2ws__h2_maybe_finish_shutdown(struct h2ws_h2_session *s);

@@ -95,15 +95,6 @@ static int submit(h2ws_h2_session *s, h2_stream *st, int status,
   return 0;
 }
 
-
-static void free_request(h2ws_h2_session *s, h2_stream *st) {
-  h2ws__free(s->mem, st->arena);
-  h2ws__free(s->mem, st->fields);
-  st->arena = NULL;
-  st->fields = NULL;
-  st->arenalen = st->arenacap = st->nfields = st->fieldcap = 0;
-}
-
 /* A final answer with no body (refusals and our own error statuses). */
 static int answer_status(h2ws_h2_session *s, h2_stream *st, int status,
                          const h2ws_header *headers, size_t nheaders) {
@@ -122,7 +113,7 @@ static int answer_status(h2ws_h2_session *s, h2_stream *st, int status,
   int rv = submit(s, st, status, pre, npre, headers, nheaders, NULL);
   if (rv == 0) {
     h2ws__h2_set_kind(s, st, H2_KIND_DONE);
-    free_request(s, st);
+    h2ws__h2_stream_free_headers(s, st);
     h2ws__free(s->mem, st->rbuf); /* early DATA of a refused WebSocket */
     st->rbuf = NULL;
     st->roff = st->rlen = st->rcap = 0;
@@ -134,7 +125,7 @@ static void rst(h2ws_h2_session *s, h2_stream *st, uint32_t code) {
   nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id, code);
   st->answered = 1;
   h2ws__h2_set_kind(s, st, H2_KIND_DONE);
-  free_request(s, st);
+  h2ws__h2_stream_free_headers(s, st);
 }
 
 /* Fills the transport-neutral view from the stored request.  `scratch`
@@ -379,7 +370,7 @@ int h2ws_h2_accept_ws(h2ws_h2_session *s, int32_t stream_id,
   }
   st->ws = ws;
   h2ws__h2_set_kind(s, st, H2_KIND_WS);
-  free_request(s, st);
+  h2ws__h2_stream_free_headers(s, st);
   if (pws) *pws = ws;
   /* bytes that arrived before the decision, and an early END_STREAM */
   if (st->rlen || st->remote_eof) {
@@ -428,7 +419,7 @@ int h2ws_h2_respond(h2ws_h2_session *s, int32_t stream_id, int status,
   if (bodylen > s->set.max_body_copy) return H2WS_ERR_TOO_LARGE;
   if (bodylen == 0) {
     rv = submit(s, st, status, NULL, 0, headers, nheaders, NULL);
-    if (rv == 0) free_request(s, st);
+    if (rv == 0) h2ws__h2_stream_free_headers(s, st);
     return rv;
   }
   st->body = h2ws__malloc(s->mem, bodylen);
@@ -445,7 +436,8 @@ int h2ws_h2_respond(h2ws_h2_session *s, int32_t stream_id, int status,
     st->body = NULL;
     st->bodylen = 0;
   } else {
-    free_request(s, st); /* the request's fields are no longer needed */
+    /* the request's fields are no longer needed */
+    h2ws__h2_stream_free_headers(s, st);
   }
   return rv;
 }
@@ -464,7 +456,7 @@ int h2ws_h2_respond_source(h2ws_h2_session *s, int32_t stream_id, int status,
   prd.read_callback = body_read_cb;
   rv = submit(s, st, status, NULL, 0, headers, nheaders, &prd);
   if (rv) st->has_src = 0;
-  else free_request(s, st);
+  else h2ws__h2_stream_free_headers(s, st);
   return rv;
 }
 

@@ -69,7 +69,7 @@ h2_stream *h2ws__h2_stream_new(h2ws_h2_session *s, int32_t id, int kind) {
   return st;
 }
 
-static void stream_free_headers(h2ws_h2_session *s, h2_stream *st) {
+void h2ws__h2_stream_free_headers(h2ws_h2_session *s, h2_stream *st) {
   h2ws__free(s->mem, st->arena);
   h2ws__free(s->mem, st->fields);
   st->arena = NULL;
@@ -86,7 +86,7 @@ void h2ws__h2_stream_free(h2ws_h2_session *s, h2_stream *st) {
     s->nws--;
   s->window_grown -= st->window - s->set.stream_window; /* budget back */
   if (st->id > 0 && s->ngs) nghttp2_session_set_stream_user_data(s->ngs, st->id, NULL);
-  stream_free_headers(s, st);
+  h2ws__h2_stream_free_headers(s, st);
   h2ws_ws_del(st->ws);
   h2ws__free(s->mem, st->rbuf);
   h2ws__free(s->mem, st->body);
