@@ -279,6 +279,21 @@ static int out_frame(h2ws_ws *ws, int fin, unsigned rsv, unsigned opcode,
   return 0;
 }
 
+/* Completes a frame whose `len` payload bytes were written at
+ * out + out_len + hmax (room for the largest header it could need): moves
+ * them up behind the real header, writes the header and masks in place
+ * (key: client role). */
+static void out_frame_seal(h2ws_ws *ws, size_t hmax, int fin, unsigned rsv,
+                           unsigned opcode, const uint8_t *key, size_t len) {
+  size_t hsize = h2ws__frame_header_size(len, key != NULL);
+  uint8_t *dst = ws->out + ws->out_len;
+  if (hsize < hmax && len) memmove(dst + hsize, dst + hmax, len);
+  h2ws__frame_build(dst, fin, rsv, opcode, key, len);
+  ws_trace(ws, 1, fin, rsv, opcode, len);
+  if (key && len) h2ws__mask(dst + hsize, dst + hsize, len, key, 0);
+  ws->out_len += hsize + len;
+}
+
 /*
  * Queues one frame whose payload is `in` deflated (RFC 7692 §7.2.1),
  * compressing straight into the queue.  fin_msg: this is the message's last
@@ -319,13 +334,7 @@ static int out_frame_deflate(h2ws_ws *ws, int fin, unsigned rsv,
     consumed += nin;
     if (fin ? rv == 1 : (consumed == inlen && nout < room)) break;
   }
-  size_t hsize = h2ws__frame_header_size(produced, masked);
-  uint8_t *dst = ws->out + ws->out_len;
-  if (hsize < hmax) memmove(dst + hsize, ws->out + start, produced);
-  h2ws__frame_build(dst, fin, rsv, opcode, masked ? key : NULL, produced);
-  ws_trace(ws, 1, fin, rsv, opcode, produced);
-  if (masked && produced) h2ws__mask(dst + hsize, dst + hsize, produced, key, 0);
-  ws->out_len += hsize + produced;
+  out_frame_seal(ws, hmax, fin, rsv, opcode, masked ? key : NULL, produced);
   return 0;
 }
 
@@ -841,13 +850,7 @@ static int source_pull(h2ws_ws *ws) {
       if (rv) return rv;
       if (n == 0 && !eof) return 0;
       if (masked && (rv = ws_random_key(ws, key)) != 0) return ws_fatal(ws, rv);
-      size_t hsize = h2ws__frame_header_size(n, masked);
-      uint8_t *dst = ws->out + ws->out_len;
-      if (hsize < hmax && n) memmove(dst + hsize, ws->out + start, n);
-      h2ws__frame_build(dst, eof, 0, opcode, masked ? key : NULL, n);
-      ws_trace(ws, 1, eof, 0, opcode, n);
-      if (masked && n) h2ws__mask(dst + hsize, dst + hsize, n, key, 0);
-      ws->out_len += hsize + n;
+      out_frame_seal(ws, hmax, eof, 0, opcode, masked ? key : NULL, n);
     }
     ws->stats.bytes_out += n;
     ws->src_first = 0;
