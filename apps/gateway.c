@@ -873,3 +873,11 @@ void gateway_cleanup(void) {
     free(r);
   }
 }
+
+void gateway_listen_host(const char *addr, char *host, size_t hostlen) {
+  const char *colon = strrchr(addr, ':');
+  size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+  if (hl >= hostlen) hl = hostlen - 1;
+  memcpy(host, addr, hl);
+  host[hl] = '\0';
+}

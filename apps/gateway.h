@@ -90,4 +90,9 @@ void gateway_abort_backends(void);
  * returned and before h2ws_server_del() / h2ws_rt_del(). */
 void gateway_cleanup(void);
 
+/* Copies the host part of a --listen address ("host:port", everything
+ * before the last ':') into host (NUL-terminated, cut to hostlen - 1
+ * bytes), for the "listening on" line of proxy and serve. */
+void gateway_listen_host(const char *addr, char *host, size_t hostlen);
+
 #endif

@@ -244,11 +244,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
       goto done;
     }
     char host[300];
-    const char *colon = strrchr(listen[i], ':');
-    size_t hl = colon ? (size_t)(colon - listen[i]) : strlen(listen[i]);
-    if (hl >= sizeof host) hl = sizeof host - 1;
-    memcpy(host, listen[i], hl);
-    host[hl] = '\0';
+    gateway_listen_host(listen[i], host, sizeof host);
     printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
            cleartext ? "http" : "https", host, port, cleartext ? "h2c" : "h2");
   }

@@ -1039,11 +1039,7 @@ int h2ws_cmd_serve(int argc, char **argv) {
     /* print the host part as given, with the real port; 127.0.0.1 shows
      * as localhost (the generated certificate's name, a secure context) */
     char host[300];
-    const char *colon = strrchr(listen[i], ':');
-    size_t hl = colon ? (size_t)(colon - listen[i]) : strlen(listen[i]);
-    if (hl >= sizeof host) hl = sizeof host - 1;
-    memcpy(host, listen[i], hl);
-    host[hl] = '\0';
+    gateway_listen_host(listen[i], host, sizeof host);
     if (st.h2)
       printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
              cleartext ? "http" : "https", host, port,
