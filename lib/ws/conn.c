@@ -410,6 +410,20 @@ static int cb_result(h2ws_ws *ws, int rv) {
 /* ------------------------------------------------------------------------ */
 /* Receive path                                                              */
 
+/* Makes room for `len` more bytes at wbuf + wlen (whole-message mode). */
+static int wbuf_reserve(h2ws_ws *ws, size_t len) {
+  if (ws->wcap - ws->wlen >= len) return 0;
+  size_t need = ws->wlen + len;
+  size_t ncap = ws->wcap ? ws->wcap * 2 : 1024;
+  if (ncap > ws->set.max_message_size) ncap = (size_t)ws->set.max_message_size;
+  if (ncap < need) ncap = need;
+  uint8_t *p = h2ws__realloc(ws->mem, ws->wbuf, ncap);
+  if (!p) return ws_fatal(ws, H2WS_ERR_NOMEM);
+  ws->wbuf = p;
+  ws->wcap = ncap;
+  return 0;
+}
+
 /* Delivers decoded message bytes: size limit, UTF-8, then the application
  * (or the whole-message buffer).  A failing check delivers the valid prefix
  * first, so the bytes seen do not depend on how the input was split. */
@@ -437,17 +451,13 @@ static int deliver(h2ws_ws *ws, const uint8_t *data, size_t len) {
     ws->stats.bytes_in += len;
     if (ws->set.whole_messages) {
       if (ws->wlen + len > WS_KEEP_MAX) big_touch(ws);
-      if (ws->wcap - ws->wlen < len) {
-        size_t need = ws->wlen + len;
-        size_t ncap = ws->wcap ? ws->wcap * 2 : 1024;
-        if (ncap > ws->set.max_message_size) ncap = (size_t)ws->set.max_message_size;
-        if (ncap < need) ncap = need;
-        uint8_t *p = h2ws__realloc(ws->mem, ws->wbuf, ncap);
-        if (!p) return ws_fatal(ws, H2WS_ERR_NOMEM);
-        ws->wbuf = p;
-        ws->wcap = ncap;
+      /* data may already sit at wbuf + wlen (unmasked in place by
+       * data_payload): then there is nothing to copy or grow */
+      if (!ws->wbuf || data != ws->wbuf + ws->wlen) {
+        rv = wbuf_reserve(ws, len);
+        if (rv) return rv;
+        memcpy(ws->wbuf + ws->wlen, data, len);
       }
-      memcpy(ws->wbuf + ws->wlen, data, len);
       ws->wlen += len;
     } else if (ws->cb.on_msg_data) {
       ws->in_callback++;
@@ -509,6 +519,17 @@ static int data_payload(h2ws_ws *ws, const uint8_t *in, size_t avail,
     }
     *pused = used;
     return rv;
+  }
+  if (ws->set.whole_messages && !ws->msg_compressed &&
+      avail <= ws->set.max_message_size - ws->msg_size) {
+    /* Whole-message mode: unmask straight into the message buffer; deliver
+     * then checks the bytes in place (one copy, not two). */
+    int r = wbuf_reserve(ws, avail);
+    if (r) return r;
+    h2ws__mask(ws->wbuf + ws->wlen, in, avail, ws->hdr.key, ws->phase);
+    ws->phase = (ws->phase + avail) & 3;
+    *pused = avail;
+    return deliver(ws, ws->wbuf + ws->wlen, avail);
   }
   uint8_t scratch[WS_SCRATCH];
   while (used < avail) {
