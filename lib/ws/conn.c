@@ -296,7 +296,7 @@ static void out_frame_seal(h2ws_ws *ws, size_t hmax, int fin, unsigned rsv,
 
 /*
  * Queues one frame whose payload is `in` deflated (RFC 7692 §7.2.1),
- * compressing straight into the queue.  fin_msg: this is the message's last
+ * compressing straight into the queue.  fin: this is the message's last
  * input.  The room is reserved from the deflate bound; if zlib releases
  * more (held back from earlier fragments) the buffer grows past the cap by
  * that bounded amount.
