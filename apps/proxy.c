@@ -188,7 +188,6 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   }
   if (nlisten == 0) listen[nlisten++] = "127.0.0.1:8443";
   st.ws.max_message_size = go.max_message;
-  st.ws.max_frame_size = go.max_message;
   st.ws.max_output = go.max_message + 256 * 1024;
 
   st.handle_signals = 0; /* proxy_signals() */

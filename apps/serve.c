@@ -996,7 +996,6 @@ int h2ws_cmd_serve(int argc, char **argv) {
   st.compress = compress;
   st.h2_websockets = h2_ws;
   st.ws.max_message_size = max_message;
-  st.ws.max_frame_size = max_message;
   /* broadcast JSON may grow a text up to 6 times (\u00XX escapes) */
   st.ws.max_output = 8 * (size_t)max_message + 65536;
   S.max_message = (size_t)max_message;
