@@ -855,6 +855,23 @@ static void H5_H6_bad_requests(void) {
        501, NULL},
       {"content-length 0 ok", {BASE_WS, {"sec-websocket-version", "13"},
                                {"content-length", "0"}}, 7, 0, 200, NULL},
+      /* issue 7.3, RFC 8441 §5: :scheme is https or http, never wss/ws */
+      {":scheme wss",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "wss"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {":scheme ws",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "ws"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {":scheme ftp",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "ftp"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {":scheme http ok",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "http"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 0, 200, NULL},
   };
   fixture f;
   CHECK_EQ(fixture_init(&f, 1, 65535), 0);
