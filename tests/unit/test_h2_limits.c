@@ -451,6 +451,35 @@ static void issue9_floods(void) {
   }
 }
 
+/* WINDOW_UPDATE credit for what we send is not a flood: each DATA frame we
+ * send earns the peer two more WINDOW_UPDATEs (its stream's and the
+ * connection's), on top of max_window_update_rate. */
+static void issue9_window_update_earned(void) {
+  wire w;
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.max_window_update_rate = 10;
+  CHECK_EQ(wire_init(&w, &set), 0);
+  wire_ws(&w, 1);
+  size_t at = w.outlen;
+  for (int i = 0; i < 30; i++) wire_ws_frame(&w, 1, 1, "m", 1, 0);
+  int ndata = 0;
+  for (long d = find(&w, at, NGHTTP2_DATA, 1); d >= 0;
+       d = find(&w, (size_t)d + 9 + ((size_t)w.out[d + 1] << 8 | w.out[d + 2]),
+                NGHTTP2_DATA, 1))
+    ndata++;
+  CHECK_EQ(ndata, 30); /* one DATA frame per echo */
+  static const uint8_t one[4] = {0, 0, 0, 1};
+  for (int i = 0; i < 10 + 2 * 30 && w.rv == 0; i++)
+    wire_frame(&w, NGHTTP2_WINDOW_UPDATE, 0, (i & 1) ? 1 : 0, one, 4);
+  CHECK_EQ(w.rv, 0);
+  CHECK_EQ(goaway_code(&w), -1);
+  wire_frame(&w, NGHTTP2_WINDOW_UPDATE, 0, 0, one, 4);
+  CHECK_EQ(w.rv, H2WS_ERR_PROTO);
+  CHECK_EQ(goaway_code(&w), NGHTTP2_ENHANCE_YOUR_CALM);
+  wire_del(&w);
+}
+
 /* Issue 9 K: SETTINGS_NO_RFC7540_PRIORITIES = 1 in our SETTINGS. */
 static void issue9_K_no_rfc7540_priorities(void) {
   wire w;
@@ -824,6 +853,7 @@ int main(void) {
       {"issue9_A_continuation_flood", issue9_A_continuation_flood},
       {"issue9_A_ping_flood", issue9_A_ping_flood},
       {"issue9_floods", issue9_floods},
+      {"issue9_window_update_earned", issue9_window_update_earned},
       {"issue9_K_no_rfc7540_priorities", issue9_K_no_rfc7540_priorities},
       {"issue9_B_hpack_bomb", issue9_B_hpack_bomb},
       {"issue7_5_lower_stream_id", issue7_5_lower_stream_id},
