@@ -254,8 +254,9 @@ typedef struct h2ws_h2_settings {
    * backstop. */
   uint32_t max_rst_rate;
   /* Streams we reset or refuse because of the peer: malformed requests,
-   * streams over max_concurrent_streams / max_websockets or during a
-   * shutdown, header blocks over the caps, HEADERS on a WebSocket,
+   * streams over max_concurrent_streams / max_websockets (not those
+   * refused during a shutdown), header blocks over the caps, HEADERS on a
+   * WebSocket,
    * stream errors nghttp2 found (e.g. a WINDOW_UPDATE that overflows a
    * stream's window: "MadeYouReset").  Default 200. */
   uint32_t max_reset_rate;

@@ -233,7 +233,17 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
     break;
   }
   case H2_VERDICT_WS: {
-    if (s->shutting_down || s->nws >= h2ws__h2_max_websockets(s)) {
+    if (s->shutting_down) {
+      /* RFC 9113 §8.7: safe to retry elsewhere (not the peer's doing: not
+       * counted against max_reset_rate) */
+      nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                                NGHTTP2_REFUSED_STREAM);
+      st->answered = 1;
+      h2ws__h2_set_kind(s, st, H2_KIND_DONE);
+      h2ws__h2_stream_free_headers(s, st);
+      break;
+    }
+    if (s->nws >= h2ws__h2_max_websockets(s)) {
       /* pitfall 18: never queue; the client retries elsewhere */
       frv = rst(s, st, NGHTTP2_REFUSED_STREAM);
       break;

@@ -345,10 +345,18 @@ static h2_stream *stream_find_any(const h2ws_h2_session *s, int32_t id) {
   return NULL;
 }
 
-static int refuse_new(h2ws_h2_session *s, h2_stream *st) {
+/* Refuses a new stream; `counted`: the peer's doing (over our limit),
+ * weighed against max_reset_rate.  A shutdown's refusals are not: the
+ * client cannot know (no GOAWAY before the drain ends, pitfall 16). */
+static int refuse_new(h2ws_h2_session *s, h2_stream *st, int counted) {
   st->answered = 1;
   h2ws__h2_set_kind(s, st, H2_KIND_DONE);
-  int rv = h2ws__h2_peer_reset(s, st->id, NGHTTP2_REFUSED_STREAM);
+  int rv = 0;
+  if (counted)
+    rv = h2ws__h2_peer_reset(s, st->id, NGHTTP2_REFUSED_STREAM);
+  else
+    nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                              NGHTTP2_REFUSED_STREAM);
   /* nghttp2 skips the rest of the block (its own RST is dropped: ours is
    * queued first) */
   return rv ? rv : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -373,11 +381,11 @@ static int cb_begin_headers(nghttp2_session *ngs, const nghttp2_frame *frame,
     if (s->shutting_down)
       /* shutting down: no new work starts (RFC 9113 §8.7: REFUSED_STREAM
        * tells the client it is safe to retry elsewhere) */
-      return refuse_new(s, st);
+      return refuse_new(s, st, 0);
     if (s->nopen > s->set.max_concurrent_streams)
       /* RFC 9113 §5.1.2 / pitfall 18: over the limit we advertised: a
        * stream error, never queued; the connection goes on */
-      return refuse_new(s, st);
+      return refuse_new(s, st, 1);
     h2ws__h2_reclaim(s); /* slots getting scarce: end lingering streams */
     return 0;
   }
