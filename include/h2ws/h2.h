@@ -94,8 +94,8 @@
  * `stream_window_max` (default 4 MiB), as long as the session-wide
  * `stream_window_budget` (default 32 MiB) for that growth lasts.  Worst-case
  * buffered receive memory per session is therefore
- *   max_websockets * stream_window + stream_window_budget
- * (100 * 256 KiB + 32 MiB = 57 MiB with the defaults, plus per-stream
+ *   max_concurrent_streams * stream_window + stream_window_budget
+ * (128 * 256 KiB + 32 MiB = 64 MiB with the defaults, plus per-stream
  * header caps), and a stream that pauses early holds at most its current
  * (small) window.
  * Output memory is bounded by `max_output` plus each engine's own cap.
