@@ -321,6 +321,84 @@ static void test_lifecycle(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* The exit-code table: a refusal is 3, a connection lost before any
+ * answer is 2 like a connect failure (issue 7: it used to exit 3). */
+static void test_exit_codes(void) {
+  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_CONNECT, 0, "connection refused"),
+           KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_HANDSHAKE, 404,
+                             "handshake refused: HTTP 404"),
+           KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_HANDSHAKE, 0,
+                             "server does not support WebSockets over HTTP/2 "
+                             "(RFC 8441)"),
+           KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_HANDSHAKE, 0,
+                             "connection closed during the handshake"),
+           KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_INTERNAL, 0, "out of memory"),
+           KIT_EXIT_CONNECT);
+  CHECK(!strcmp(kit_fail_name(H2WS_RT_FAIL_HANDSHAKE, 0,
+                              "connection closed during the handshake"),
+                "connect"));
+  CHECK(!strcmp(kit_fail_name(H2WS_RT_FAIL_HANDSHAKE, 502, "x"), "handshake"));
+  CHECK(!strcmp(kit_fail_name(H2WS_RT_FAIL_INTERNAL, 0, "x"), "internal"));
+}
+
+static void test_addresses(void) {
+  char h[64];
+  int tls = -1;
+  CHECK_EQ(kit_url_host("ws://localhost:8080/echo", h, sizeof h, &tls), 0);
+  CHECK(!strcmp(h, "localhost") && tls == 0);
+  CHECK_EQ(kit_url_host("wss://[::1]:8443/", h, sizeof h, &tls), 0);
+  CHECK(!strcmp(h, "::1") && tls == 1);
+  CHECK_EQ(kit_url_host("WS://127.0.0.2", h, sizeof h, NULL), 0);
+  CHECK(!strcmp(h, "127.0.0.2"));
+  CHECK_EQ(kit_url_host("ws://u@127.0.0.1:1/x?y", h, sizeof h, NULL), 0);
+  CHECK(!strcmp(h, "127.0.0.1"));
+  CHECK_EQ(kit_url_host("http://127.0.0.1/", h, sizeof h, NULL), -1);
+  CHECK_EQ(kit_url_host("ws://:80/", h, sizeof h, NULL), -1);
+  CHECK_EQ(kit_url_host("ws://[::1/", h, sizeof h, NULL), -1);
+  CHECK_EQ(kit_url_host("ws://averyveryverylonghostname/", h, 8, NULL), -1);
+  /* loopback: names and literals of 127/8 and ::1, nothing else */
+  CHECK_EQ(kit_host_is_loopback("localhost"), 1);
+  CHECK_EQ(kit_host_is_loopback("127.0.0.1"), 1);
+  CHECK_EQ(kit_host_is_loopback("127.1.2.3"), 1);
+  CHECK_EQ(kit_host_is_loopback("::1"), 1);
+  CHECK_EQ(kit_host_is_loopback("::ffff:127.0.0.1"), 1);
+  CHECK_EQ(kit_host_is_loopback("10.0.0.1"), 0);
+  CHECK_EQ(kit_host_is_loopback("192.0.2.1"), 0);
+  CHECK_EQ(kit_host_is_loopback("::2"), 0);
+  CHECK_EQ(kit_host_is_loopback("128.0.0.1"), 0);
+  kit_listen_host("[::1]:0", h, sizeof h);
+  CHECK(!strcmp(h, "[::1]"));
+  kit_listen_host("127.0.0.1:8443", h, sizeof h);
+  CHECK(!strcmp(h, "127.0.0.1"));
+}
+
+/* The listening line serve and proxy print (tests read it). */
+static void test_listening_line(void) {
+  char out[512];
+  fflush(stdout);
+  FILE *tmp = tmpfile();
+  int saved = dup(1);
+  dup2(fileno(tmp), 1);
+  kit_print_listening("127.0.0.1:0", 1, 8443, 1);
+  kit_print_listening("127.0.0.1:0", 0, 9000, 1);
+  kit_print_listening("[::1]:0", 1, 1, 0);
+  fflush(stdout);
+  dup2(saved, 1);
+  close(saved);
+  rewind(tmp);
+  size_t n = fread(out, 1, sizeof out - 1, tmp);
+  out[n] = '\0';
+  fclose(tmp);
+  CHECK(!strcmp(out,
+                "h2ws: listening on https://127.0.0.1:8443/ (h2, http/1.1)\n"
+                "h2ws: listening on http://127.0.0.1:9000/ (h2c, http/1.1)\n"
+                "h2ws: listening on https://[::1]:1/ (http/1.1)\n"));
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"parse_forms", test_parse_forms},
@@ -330,6 +408,9 @@ int main(void) {
       {"transport_names", test_transport_names},
       {"json", test_json},
       {"lifecycle", test_lifecycle},
+      {"exit_codes", test_exit_codes},
+      {"addresses", test_addresses},
+      {"listening_line", test_listening_line},
   };
   return TU_RUN(cases);
 }
