@@ -219,8 +219,10 @@ class Recorder:
 
 
 def start_proxy(binary, args, tls=False):
-    argv = [binary, "proxy", "--listen", "127.0.0.1:0",
-            "--backend-timeout", str(TIMEOUT_MS)] + args
+    # durations are seconds unless they carry a unit (as in every command)
+    argv = [binary, "proxy", "--listen", "127.0.0.1:0"] + args
+    if "--backend-timeout" not in args:
+        argv += ["--backend-timeout", "%dms" % TIMEOUT_MS]
     if not tls:
         argv.append("--cleartext")
     p = iu.spawn(argv)
@@ -486,10 +488,11 @@ def case_vhost(port, tcp):
 
 
 def case_runtime_timeout(binary, silent):
-    # the server's own handshake budget runs out before the backend's: 504
+    # the server's own handshake budget runs out before the backend's: 504.
+    # Plain numbers are seconds, as in every command (they were ms here).
     p, r, port = start_proxy(binary, ["--to", "ws://127.0.0.1:%d/x" % silent.port,
-                                      "--backend-timeout", "5000",
-                                      "--handshake-timeout", "700"])
+                                      "--backend-timeout", "5",
+                                      "--handshake-timeout", "0.7"])
     before = len(silent.after)
     t0 = time.monotonic()
     c, st = h2_open(port, "/late")
