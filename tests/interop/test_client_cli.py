@@ -669,6 +669,44 @@ def test_peer_stops_answering(clear):
         iu.stop(sp)
 
 
+def test_signals(clear):
+    """One lifecycle (kit_life): SIGTERM, like Ctrl-C, closes with 1000
+    (exit 0); a second signal while the close waits exits at once."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        p, r = open_client(["ws://127.0.0.1:%d/echo" % clear, "--h2", "--json"])
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        r.join()
+        ev = [json.loads(x) for x in r.out if x.strip()]
+        T.check(rc == 0 and ev and ev[-1]["type"] == "close" and ev[-1]["code"] == 1000 and
+                ev[-1]["by"] == "client",
+                "%s: clean close 1000 by the client, exit 0" % signal.Signals(sig).name,
+                "exit=%r %s" % (rc, r.text()[-400:]))
+        iu.stop(p)
+    relay = Relay(clear)
+    try:
+        p, r = open_client(["ws://127.0.0.1:%d/echo" % relay.port, "--h1"])
+        relay.blackhole()  # the Close will not be answered
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        alive = p.poll() is None
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        T.check(alive and rc == 4 and time.monotonic() - t0 < 1.5,
+                "a second signal while the close is unanswered: exit 4 at once",
+                "alive=%r exit=%r %s" % (alive, rc, r.text()[-300:]))
+        iu.stop(p)
+    finally:
+        relay.close()
+
+
 def test_linger(tls):
     """Issue 7 item 7: a server that answers fewer messages than it gets (a
     sink; a tcp:// bridge, see test_proxy.py) no longer keeps the client
@@ -856,6 +894,7 @@ def main():
     T.run("stdout gone", test_stdout_gone, tls)
     T.run("peer stops answering", test_peer_stops_answering, clear)
     T.run("linger", test_linger, tls)
+    T.run("signals", test_signals, clear)
     T.run("exit codes", test_exit_codes, tls)
     T.run("option forms", test_option_forms, tls)
     T.run("usage", test_usage)
