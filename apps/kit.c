@@ -358,6 +358,21 @@ int kit_parse(const kit_cmd *cmd, int argc, char **argv, const char **pos,
   return KIT_PARSE_OK;
 }
 
+int kit_check_cert_options(const kit_cmd *cmd, int cleartext,
+                           const char *cert, const char *key,
+                           const char *write_cert) {
+  if (!cert != !key) {
+    kit_usage_error(cmd, "--cert and --key go together");
+    return -1;
+  }
+  if (cleartext && (cert || write_cert)) {
+    kit_usage_error(cmd, "%s and --cleartext cannot be used together",
+                    cert ? "--cert" : "--write-cert");
+    return -1;
+  }
+  return 0;
+}
+
 /* Column where option help starts. */
 #define KIT_HELP_COL 22
 

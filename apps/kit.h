@@ -168,6 +168,13 @@ void kit_error(const kit_cmd *cmd, const char *fmt, ...)
 void kit_usage_error(const kit_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The certificate options of serve and proxy: --cert and --key go
+ * together, and none of --cert / --write-cert with --cleartext.  Returns
+ * 0, or -1 after a kit_usage_error() line. */
+int kit_check_cert_options(const kit_cmd *cmd, int cleartext,
+                           const char *cert, const char *key,
+                           const char *write_cert);
+
 /* ---- transports ---------------------------------------------------------- */
 
 /* "http/1.1", "http/1.1+tls", "h2c", "h2" ("unknown" otherwise). */

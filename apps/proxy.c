@@ -175,15 +175,9 @@ int h2ws_cmd_proxy(int argc, char **argv) {
     kit_usage_error(&cmd, "--to URL (or --route) is required");
     return KIT_EXIT_USAGE;
   }
-  if (!st.cert_file != !st.key_file) {
-    kit_usage_error(&cmd, "--cert and --key go together");
+  if (kit_check_cert_options(&cmd, cleartext, st.cert_file, st.key_file,
+                             st.write_cert_file) != 0)
     return KIT_EXIT_USAGE;
-  }
-  if (cleartext && (st.cert_file || st.write_cert_file)) {
-    kit_usage_error(&cmd, "%s and --cleartext cannot be used together",
-                    st.cert_file ? "--cert" : "--write-cert");
-    return KIT_EXIT_USAGE;
-  }
   for (size_t i = 0; i < nroutes; i++) {
     char host[256], path[1024];
     const char *url;

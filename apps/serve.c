@@ -1074,15 +1074,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
   int pr = kit_parse(&cmd, argc, argv, NULL, NULL);
   if (pr == KIT_PARSE_HELP) return KIT_EXIT_OK;
   if (pr != KIT_PARSE_OK) return KIT_EXIT_USAGE;
-  if (!cfg.cert != !cfg.key) {
-    kit_usage_error(&cmd, "--cert and --key go together");
+  if (kit_check_cert_options(&cmd, cfg.cleartext, cfg.cert, cfg.key,
+                             cfg.write_cert) != 0)
     return KIT_EXIT_USAGE;
-  }
-  if (cfg.cleartext && (cfg.cert || cfg.write_cert)) {
-    kit_usage_error(&cmd, "%s and --cleartext cannot be used together",
-                    cfg.cert ? "--cert" : "--write-cert");
-    return KIT_EXIT_USAGE;
-  }
   if (cfg.nlisten == 0) cfg.listen[cfg.nlisten++] = "127.0.0.1:8443";
   cfg.log = stderr;
   if (logfile && !strcmp(logfile, "off")) cfg.log = NULL;

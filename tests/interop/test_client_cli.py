@@ -237,7 +237,7 @@ class FakeH2:
             c.close()
 
 
-class Relay:
+class Relay(iu.TcpListener):
     """A TCP relay 127.0.0.1:port -> 127.0.0.1:target.  blackhole() makes it
     stop forwarding both ways while it keeps both connections open: a peer
     that stops answering without closing (a dead backend behind a
@@ -246,24 +246,14 @@ class Relay:
     def __init__(self, target):
         self.target = target
         self.hole = threading.Event()
-        self.socks = []
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._loop, daemon=True).start()
+        self.upstream = []
+        super().__init__()
 
-    def _loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", self.target))
-            self.socks += [c, u]
-            threading.Thread(target=self._pipe, args=(c, u), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+    def serve(self, c):
+        u = socket.create_connection(("127.0.0.1", self.target))
+        self.upstream.append(u)
+        threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+        self._pipe(c, u)
 
     def _pipe(self, a, b):
         try:
@@ -285,8 +275,8 @@ class Relay:
         self.hole.set()
 
     def close(self):
-        self.sock.close()
-        for x in self.socks:
+        super().close()
+        for x in self.upstream:
             try:
                 x.close()
             except OSError:

@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -47,7 +46,7 @@ def show(rc, out, err):
     return "exit=%r stdout=%r stderr=%r" % (rc, out[-700:], err[-500:])
 
 
-class LateServer:
+class LateServer(iu.TcpListener):
     """h2c prior knowledge, RFC 8441 (python3-h2 + wsproto framing): echoes;
     answers the first `prompt` extended CONNECTs at once and holds the
     others until a WebSocket closes (a gateway whose backend takes only so
@@ -55,22 +54,9 @@ class LateServer:
 
     def __init__(self, prompt):
         self.prompt = prompt
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._loop, daemon=True).start()
+        super().__init__()
 
-    def _loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
         conn.local_settings = h2.settings.Settings(

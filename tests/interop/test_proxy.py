@@ -193,26 +193,11 @@ class TcpEcho:
         c.close()
 
 
-class TcpSink:
+class TcpSink(iu.TcpListener):
     """Raw TCP service that reads and never answers (a logger, a feed
     that has nothing to say yet)."""
 
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         try:
             while c.recv(65536):
                 pass
