@@ -101,11 +101,11 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   const kit_opt opts[] = {
       {.name = "to", .kind = KIT_STR, .dest = &to, .arg = "URL",
        .help = "every WebSocket, on any path, goes to URL:\n"
-               "ws://HOST[:PORT]/PATH  HTTP/1.1 WebSocket\n"
-               "wss://HOST[:PORT]/PATH the same over TLS\n"
-               "tcp://HOST:PORT        raw TCP (websockify-\n"
-               "  style: messages -> bytes, bytes -> binary\n"
-               "  messages; TCP EOF -> close 1000)\n"
+               "  ws://HOST[:PORT]/PATH   HTTP/1.1 WebSocket\n"
+               "  wss://HOST[:PORT]/PATH  the same over TLS\n"
+               "  tcp://HOST:PORT         raw TCP (websockify-\n"
+               "    style: messages -> bytes, bytes -> binary\n"
+               "    messages; TCP EOF -> close 1000)\n"
                "Backend path: URL's path; if it ends with\n"
                "'/', the client's path and query are\n"
                "appended (--to ws://b:9000/ and /chat?x=1\n"

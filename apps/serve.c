@@ -971,10 +971,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
       {.name = "cert", .kind = KIT_STR, .dest = &cfg.cert, .arg = "FILE",
        .help = "PEM certificate chain (with --key)"},
       {.name = "key", .kind = KIT_STR, .dest = &cfg.key, .arg = "FILE",
-       .help = "PEM private key\n"
-               "without them a self-signed EC P-256\n"
-               "certificate for localhost / 127.0.0.1 valid 30\n"
-               "days is generated at startup (in memory)"},
+       .help = "PEM private key; without --cert and --key a\n"
+               "self-signed EC P-256 certificate for\n"
+               "localhost / 127.0.0.1 valid 30 days is\n"
+               "generated at startup (in memory)"},
       {.name = "write-cert", .kind = KIT_STR, .dest = &cfg.write_cert,
        .arg = "FILE",
        .help = "also write the generated certificate (PEM) to\n"
