@@ -58,8 +58,10 @@ typedef struct client_app {
   uint64_t sent, received;
   int close_sent;
   /* keepalive: loop time of the last frame from the peer, and of the
-   * ping it has not answered yet (0: none outstanding) */
+   * ping it has not answered yet (0: none outstanding); our queued output
+   * then (the peer taking it is a sign of life too) */
   uint64_t last_rx_ms, ping_out_ms;
+  size_t out_mark;
   /* timers */
   uv_timer_t ping_timer, deadline_timer, linger_timer;
   int timers_on, lingering;
@@ -341,15 +343,24 @@ static void client_ping_arm(client_app *app, uint64_t ms) {
 
 /* Keepalive: after --ping-interval without any frame from the peer, a
  * ping; after --ping-timeout more without any frame (the pong or anything
- * else), the peer has stopped answering: exit 4.  The payload carries the
- * send time: the pong echoes it (RFC 6455 §5.5.3), so the round trip
- * needs no bookkeeping. */
+ * else) and without the peer taking any of our queued output (a slow
+ * reader of a large upload is alive: its pong waits behind our data), the
+ * peer has stopped answering: exit 4.  The payload carries the send time:
+ * the pong echoes it (RFC 6455 §5.5.3), so the round trip needs no
+ * bookkeeping. */
 static void client_ping_cb(uv_timer_t *t) {
   client_app *app = t->data;
   if (!app->open || app->done) return;
   uint64_t now = uv_now(app->loop);
   if (app->ping_out_ms) {
     uint64_t waited = now - app->ping_out_ms;
+    size_t queued = h2ws_rt_ws_buffered(app->ws);
+    if (queued < app->out_mark) { /* it took some: wait again */
+      app->out_mark = queued;
+      app->ping_out_ms = now;
+      client_ping_arm(app, app->ping_timeout_ms);
+      return;
+    }
     if (waited < app->ping_timeout_ms) {
       client_ping_arm(app, app->ping_timeout_ms - waited);
       return;
@@ -381,6 +392,7 @@ static void client_ping_cb(uv_timer_t *t) {
     return;
   }
   app->ping_out_ms = now;
+  app->out_mark = h2ws_rt_ws_buffered(app->ws);
   client_ping_arm(app, app->ping_timeout_ms);
 }
 
@@ -765,9 +777,10 @@ int h2ws_cmd_client(int argc, char **argv) {
       {.name = "ping-timeout", .kind = KIT_DURATION,
        .dest = &app.ping_timeout_ms, .arg = "TIME", .min = 1,
        .help = "a ping answered by nothing (no pong, no other\n"
-               "frame) within TIME (default 20s) means the\n"
-               "peer stopped answering: exit 4.  A silent peer\n"
-               "is noticed within --ping-interval +\n"
+               "frame, none of our queued output taken)\n"
+               "within TIME (default 20s) means the peer\n"
+               "stopped answering: exit 4.  A silent peer is\n"
+               "noticed within --ping-interval +\n"
                "--ping-timeout (40 s by default)"},
       {.section = "scripts:", .name = "count", .kind = KIT_UINT,
        .dest = &app.count, .arg = "N", .min = 1,

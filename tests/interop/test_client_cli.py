@@ -78,8 +78,8 @@ class FakeH1:
     is closed without a Close frame), 'close1011' (Close 1011 "boom"),
     'silent' (accepts, never answers), 'closehead' (reads the request
     head, then closes without answering), 'sink' (101, then reads and
-    never answers a message; answers a Close).  Keeps each request
-    head."""
+    never answers a message or a ping; answers a Close), 'slowsink'
+    (the same, reading 64 KiB every 5 ms).  Keeps each request head."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -137,7 +137,7 @@ class FakeH1:
             out += b"\x88\x06\x03\xf3boom"
         try:
             c.sendall(out)
-            if self.mode == "sink":
+            if self.mode in ("sink", "slowsink"):
                 self._sink(c, data.split(b"\r\n\r\n", 1)[1])
                 return
             if self.mode == "drop":
@@ -172,6 +172,8 @@ class FakeH1:
             if not chunk:
                 return
             buf += chunk
+            if self.mode == "slowsink":
+                time.sleep(0.005)
 
     def close(self):
         self.sock.close()
@@ -622,6 +624,20 @@ def test_peer_stops_answering(clear):
             iu.stop(p)
         finally:
             relay.close()
+    # a slow reader of a large upload answers no ping while it reads (the
+    # pong would wait behind the data): its taking our output is a sign
+    # of life, not "stopped answering"
+    f = FakeH1("slowsink")
+    try:
+        blob = os.urandom(1 << 20) * 40
+        t0 = time.monotonic()
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--raw", "--ping-interval", "0.3",
+                            "--ping-timeout", "1.5", "--linger", "0.2"], blob, timeout=40)
+        T.check(rc == 0 and "stopped answering" not in err,
+                "40 MiB upload to a slow reader that answers no ping: not 'stopped answering' "
+                "(%.1f s)" % (time.monotonic() - t0), show(rc, out, err))
+    finally:
+        f.close()
     # --ping-interval 0: no pings, so only the deadline ends the wait
     relay = Relay(clear)
     try:
