@@ -188,9 +188,9 @@ static int gw_accept(gw_pair *p, const char *subprotocol) {
   }
   if (!p->front_done) {
     p->front = ws;
-    gw_log(p, "open (%s)", h2ws_rt_ws_transport(ws) >= H2WS_RT_H2C
-                               ? "HTTP/2 stream"
-                               : "HTTP/1.1");
+    gw_log(p, "open (%s, stream %d)",
+           kit_transport_name(h2ws_rt_ws_transport(ws)),
+           (int)h2ws_rt_ws_stream_id(ws));
   }
   return 0;
 }
