@@ -775,6 +775,24 @@ def test_exit_codes(tls):
     T.check(rc == 5, "exit 5: --timeout", show(rc, out, err))
 
 
+def test_default_max_message(tls, big):
+    """One --max-message default, 1 MiB, in the server and the client: a
+    message of exactly 1 MiB passes both ways, one byte more is refused
+    by whichever side receives it."""
+    mib = 1 << 20
+    rc, out, err = run(["wss://127.0.0.1:%d/echo" % tls, "-k"], b"y" * mib + b"\n", timeout=20)
+    T.check(rc == 0 and out == b"y" * mib + b"\n",
+            "defaults: a 1 MiB message through h2ws serve and back", show(rc, b"", err))
+    rc, out, err = run(["wss://127.0.0.1:%d/echo" % tls, "-k"], b"y" * (mib + 1) + b"\n",
+                       timeout=20)
+    T.check(rc == 4 and "closed by the server: 1009" in err,
+            "serve's default: 1 MiB + 1 closes 1009", show(rc, b"", err))
+    rc, out, err = run(["ws://127.0.0.1:%d/echo" % big, "--h2"], b"y" * (mib + 1) + b"\n",
+                       timeout=20)
+    T.check(rc == 4 and "closed by us with 1009" in err,
+            "client's default: an answer of 1 MiB + 1 closes 1009", show(rc, b"", err))
+
+
 def test_option_forms(tls):
     """Issue 8 item 5 / issue 7 item 7: one option parser: --name=VALUE,
     units, missing values, conflicts and unknown options named."""
@@ -889,6 +907,7 @@ def main():
     _, _, tls = iu.start_h2ws_serve(BIN, extra=("--write-cert", cert))
     _, _, clear = iu.start_h2ws_serve(BIN, cleartext=True, extra=("--protocol", "chat"))
     _, _, no8441 = iu.start_h2ws_serve(BIN, extra=("--no-h2-websockets",))
+    _, _, big = iu.start_h2ws_serve(BIN, cleartext=True, extra=("--max-message", "2MiB"))
     T.run("echo and trace", test_echo_and_trace, tls, cert)
     T.run("compress", test_compress, tls)
     T.run("json", test_json, tls)
@@ -903,6 +922,7 @@ def main():
     T.run("signals", test_signals, clear)
     T.run("exit codes", test_exit_codes, tls)
     T.run("option forms", test_option_forms, tls)
+    T.run("default max message", test_default_max_message, tls, big)
     T.run("usage", test_usage)
     T.run("tty", test_tty, tls)
 
