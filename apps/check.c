@@ -197,7 +197,7 @@ int h2ws_cmd_check(int argc, char **argv) {
        .arg = "DURATION", .max = 10000,
        .help = "--serve: hold our SETTINGS back this long (default 100ms),\nso a client that does not wait for them is seen"},
       {.name = "once", .kind = KIT_FLAG, .dest = &a.once,
-       .help = "--serve: exit after the first client's report"},
+       .help = "--serve: exit after the first page's final report (a\nbrowser's run); other clients: stop with SIGINT / SIGTERM,\nwhich prints every client's report"},
   };
   kit_cmd cmd = {.name = "check", .synopsis = "URL [OPTIONS]  |  --serve [OPTIONS]",
                  .about = check_about, .epilog = check_epilog, .opts = opts,
