@@ -5,6 +5,7 @@
  * --json.  `--serve` turns it around: a strict server that checks the
  * clients connecting to it (check_serve.c). */
 #include <fnmatch.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -206,6 +207,8 @@ int h2ws_cmd_check(int argc, char **argv) {
   const char *pos[1] = {NULL};
   size_t npos = 0;
   int pr = kit_parse(&cmd, argc, argv, pos, &npos);
+  /* a peer that resets the connection must not kill the checker */
+  signal(SIGPIPE, SIG_IGN);
   if (pr == KIT_PARSE_HELP) return 0;
   if (pr != KIT_PARSE_OK) return 1;
 

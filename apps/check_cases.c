@@ -124,8 +124,11 @@ static int ck_answer(ck_run *r, cw_stream *s, char *desc, size_t n) {
   if (!s->status && !s->rst && c->goaway) cw_barrier(c, 300);
   ck_describe(r, s, desc, n);
   if (s->status >= 200 && s->status < 300 && !s->rst) return ANS_2XX;
+  /* a refusal with a status, then a reset other than PROTOCOL_ERROR
+   * (CANCEL, NO_ERROR: the server stops reading) is a status answer */
+  if (s->status && !(s->status >= 200 && s->status < 300) && !(s->rst && s->rst_code == 1))
+    return ANS_STATUS;
   if (s->rst) return ANS_RST;
-  if (s->status) return ANS_STATUS;
   if (c->goaway) return ANS_GOAWAY;
   if (w < 0 || c->closed) return ANS_CLOSED;
   return ANS_TIMEOUT;
@@ -934,6 +937,8 @@ static void case_data_utf8_fail_fast(ck_run *r) {
   got = cw_ws_recv(r->c, s, ck_buf(), CK_MSG_MAX, &len, NULL, ck_deadline(r));
   if (got == 8 && s->close_code == 1007)
     ck_warn(r, "Close 1007 only once the message ended, not on the first bad fragment");
+  else if (got == 8)
+    ck_warn(r, "Close %u once the message ended; 1007 on the first bad fragment is expected", s->close_code);
   else if (got == 1) ck_fail(r, "invalid UTF-8 echoed as text (RFC 6455 §8.1)");
   else ck_fail(r, "no Close 1007 within %u ms of the bad byte nor of the message's end", ck_ms(r));
 }
@@ -1656,9 +1661,12 @@ static void ck_survive(ck_run *r) {
   if (c->closed || (c->goaway && c->goaway_code != 0)) {
     char d[300];
     ck_describe(r, NULL, d, sizeof d);
-    r->decided = 0;
     if (r->verdict == CK_FAIL) return;
-    ck_fail(r, "the connection did not survive: %s", d);
+    char was[700];
+    snprintf(was, sizeof was, "the connection did not survive: %s (case: %s %s)", d,
+             ck_verdict_name(r->verdict), r->detail);
+    r->decided = 0;
+    ck_fail(r, "%s", was);
     return;
   }
   if (c->goaway) return; /* graceful: no new streams, nothing to check */
