@@ -134,8 +134,24 @@ typedef struct cw_conn {
   int goaway;
   uint32_t goaway_code, goaway_last;
   char goaway_debug[128];
-  int closed;            /* EOF / reset / TLS error */
-  char closed_why[160];
+  /* How a connection ends.  The transport ends first (eof: the peer's FIN,
+   * TCP reset, TLS close_notify or error, or a write of ours that failed,
+   * after which we read what had arrived); the frames read before that end
+   * are still handled, and only then is the connection closed.  So a
+   * GOAWAY that came before a reset is never lost, and nothing is written
+   * once the transport ended. */
+  int eof;
+  int reset;             /* the end was a TCP reset */
+  int write_failed;      /* a write of ours failed (the peer had gone) */
+  int closed;            /* eof, and every whole frame before it handled */
+  char closed_why[160];  /* set with eof */
+  uint64_t bytes_in;     /* bytes read from the transport (after TLS) */
+  /* mute: writes are held back (automatic answers too: SETTINGS ACK, PING
+   * ACK, WINDOW_UPDATE) until cw_unmute, so that after an offending frame
+   * the checker writes nothing a closing peer could leave unread */
+  int mute;
+  uint8_t *obuf;
+  size_t olen, ocap;
   char violation[256];   /* first HTTP/2 rule the peer broke, seen by the wire */
   int ping_acks;
   uint8_t ping_ack_data[8];
@@ -187,8 +203,22 @@ int cw_read_frame(cw_conn *c, uint64_t deadline);
  * end of the connection (-1). */
 int cw_pump(cw_conn *c, int (*pred)(cw_conn *, void *), void *arg, uint64_t deadline);
 /* PING round trip: every frame sent before it has been handled by the
- * peer's HTTP/2 layer when the ACK comes.  1, 0 timeout, -1 closed. */
+ * peer's HTTP/2 layer when the ACK comes.  1, 0 timeout, -1 closed.
+ * Reads what has arrived first; after a GOAWAY with an error code it
+ * writes no PING (the peer is closing: bytes it leaves unread make its
+ * kernel reset the connection) and only reads until the end, at most
+ * 300 ms. */
 int cw_barrier(cw_conn *c, unsigned ms);
+
+/* Holds every write back from now on (see mute above). */
+void cw_mute(cw_conn *c);
+/* Sends what was held back, in order.  0 or -1. */
+int cw_unmute(cw_conn *c);
+/* Reads (and handles) frames without writing anything until the peer's
+ * GOAWAY, the end of the connection, or the deadline: 1 GOAWAY, -1 the
+ * connection ended without one, 0 deadline.  The connection is muted while
+ * it waits and stays muted. */
+int cw_await_goaway(cw_conn *c, uint64_t deadline);
 
 cw_stream *cw_stream_get(cw_conn *c, int32_t id);
 cw_stream *cw_stream_new(cw_conn *c, int32_t id);

@@ -188,18 +188,67 @@ static int cw_wait_fd(cw_conn *c, short ev, uint64_t deadline) {
   }
 }
 
-static void cw_set_closed(cw_conn *c, const char *why) {
+/* The transport ended (see cw_conn): nothing more is read or written, but
+ * the whole frames already in rbuf are still handled; the connection is
+ * closed once they are (cw_read_frame). */
+static void cw_set_eof(cw_conn *c, const char *why, int reset) {
+  if (c->eof) return;
+  c->eof = 1;
+  c->reset = reset;
+  snprintf(c->closed_why, sizeof c->closed_why, "%s", why);
+  cw_log(c, "! transport ended: %s", why);
+}
+
+static void cw_set_closed(cw_conn *c) {
   if (!c->closed) {
     c->closed = 1;
-    snprintf(c->closed_why, sizeof c->closed_why, "%s", why);
-    cw_log(c, "! connection ended: %s", why);
+    cw_log(c, "! connection ended: %s", c->closed_why);
   }
 }
 
-/* Writes all of p, with the default deadline.  0 or -1. */
+#define CW_RBUF_MAX ((size_t)64 << 20)
+
+static int cw_fill(cw_conn *c, uint64_t deadline);
+
+/* Moves what has arrived (until deadline) from the transport into rbuf,
+ * without handling it. */
+static void cw_slurp(cw_conn *c, uint64_t deadline) {
+  while (!c->eof && c->rlen < CW_RBUF_MAX && cw_fill(c, deadline) == 1) {
+  }
+}
+
+/* A write failed: the peer reset the connection or stopped reading.  What
+ * it sent before that is in our kernel's receive queue (a reset does not
+ * discard it), so it is read now and handled later: a GOAWAY that came
+ * before the reset still counts. */
+static void cw_write_failed(cw_conn *c, const char *why) {
+  c->write_failed = 1;
+  cw_log(c, "! %s", why);
+  cw_slurp(c, cw_now_ms() + 300);
+  if (!c->eof) cw_set_eof(c, why, 0);
+}
+
+/* Writes all of p, with the default deadline.  0 or -1.  Reads what has
+ * arrived first, so nothing is written after the peer's end (a peer that
+ * closes with our bytes unread resets the connection). */
 static int cw_write_all(cw_conn *c, const uint8_t *p, size_t n) {
   uint64_t deadline = cw_now_ms() + (c->o.timeout_ms ? c->o.timeout_ms : 3000);
-  if (c->closed) return -1;
+  if (c->eof) return -1;
+  if (c->mute) {
+    if (c->olen + n > c->ocap) {
+      size_t ncap = c->ocap ? c->ocap : 4096;
+      while (ncap < c->olen + n) ncap *= 2;
+      uint8_t *nb = realloc(c->obuf, ncap);
+      if (!nb) return -1;
+      c->obuf = nb;
+      c->ocap = ncap;
+    }
+    memcpy(c->obuf + c->olen, p, n);
+    c->olen += n;
+    return 0;
+  }
+  cw_slurp(c, cw_now_ms());
+  if (c->eof) return -1;
   while (n > 0) {
     if (c->ssl) {
       int w = SSL_write(c->ssl, p, n > 1 << 30 ? 1 << 30 : (int)n);
@@ -211,11 +260,12 @@ static int cw_write_all(cw_conn *c, const uint8_t *p, size_t n) {
       int e = SSL_get_error(c->ssl, w);
       short ev = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
       if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-        cw_set_closed(c, "TLS write failed (connection reset)");
+        ERR_clear_error();
+        cw_write_failed(c, "our TLS write failed: the peer reset the connection");
         return -1;
       }
       if (cw_wait_fd(c, ev, deadline) <= 0) {
-        cw_set_closed(c, "write timed out (peer not reading)");
+        cw_write_failed(c, "write timed out (peer not reading)");
         return -1;
       }
     } else {
@@ -227,12 +277,12 @@ static int cw_write_all(cw_conn *c, const uint8_t *p, size_t n) {
       }
       if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         if (cw_wait_fd(c, POLLOUT, deadline) <= 0) {
-          cw_set_closed(c, "write timed out (peer not reading)");
+          cw_write_failed(c, "write timed out (peer not reading)");
           return -1;
         }
         continue;
       }
-      cw_set_closed(c, "write failed (connection reset)");
+      cw_write_failed(c, "our write failed: the peer reset the connection");
       return -1;
     }
   }
@@ -240,14 +290,14 @@ static int cw_write_all(cw_conn *c, const uint8_t *p, size_t n) {
 }
 
 /* Reads what is available into rbuf, waiting until the deadline.
- * 1 got bytes, 0 timeout, -1 EOF / error. */
+ * 1 got bytes, 0 timeout, -1 the transport ended (cw_set_eof). */
 static int cw_fill(cw_conn *c, uint64_t deadline) {
-  if (c->closed) return -1;
+  if (c->eof) return -1;
   if (c->rcap - c->rlen < 16384) {
     size_t ncap = c->rcap ? c->rcap * 2 : 65536;
     uint8_t *nb = realloc(c->rbuf, ncap);
     if (!nb) {
-      cw_set_closed(c, "out of memory");
+      cw_set_eof(c, "out of memory", 0);
       return -1;
     }
     c->rbuf = nb;
@@ -255,9 +305,11 @@ static int cw_fill(cw_conn *c, uint64_t deadline) {
   }
   for (;;) {
     if (c->ssl) {
+      errno = 0;
       int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(c->rcap - c->rlen));
       if (r > 0) {
         c->rlen += (size_t)r;
+        c->bytes_in += (uint64_t)r;
         return 1;
       }
       int e = SSL_get_error(c->ssl, r);
@@ -265,30 +317,50 @@ static int cw_fill(cw_conn *c, uint64_t deadline) {
         int w = cw_wait_fd(c, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
         if (w == 0) return 0;
         if (w < 0) {
-          cw_set_closed(c, "poll failed");
+          cw_set_eof(c, "poll failed", 0);
           return -1;
         }
         continue;
       }
-      cw_set_closed(c, e == SSL_ERROR_ZERO_RETURN ? "TLS close_notify (connection closed)"
-                                                  : "connection closed (TCP FIN or reset)");
+      int err = errno;
+      unsigned long le = ERR_peek_error();
+      ERR_clear_error();
+      if (e == SSL_ERROR_ZERO_RETURN) cw_set_eof(c, "TLS close_notify", 0);
+      else if (e == SSL_ERROR_SYSCALL && (err == ECONNRESET || err == EPIPE))
+        cw_set_eof(c, "connection reset (TCP RST)", 1);
+      else if (e == SSL_ERROR_SYSCALL ||
+               (e == SSL_ERROR_SSL && ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+        cw_set_eof(c, "TCP FIN without TLS close_notify", 0);
+      else {
+        char eb[120], why[150];
+        ERR_error_string_n(le, eb, sizeof eb);
+        snprintf(why, sizeof why, "TLS error: %s", eb);
+        cw_set_eof(c, why, 0);
+      }
       return -1;
     }
     ssize_t r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
     if (r > 0) {
       c->rlen += (size_t)r;
+      c->bytes_in += (uint64_t)r;
       return 1;
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
       int w = cw_wait_fd(c, POLLIN, deadline);
       if (w == 0) return 0;
       if (w < 0) {
-        cw_set_closed(c, "poll failed");
+        cw_set_eof(c, "poll failed", 0);
         return -1;
       }
       continue;
     }
-    cw_set_closed(c, r == 0 ? "connection closed (TCP FIN)" : "connection reset");
+    if (r == 0) cw_set_eof(c, "connection closed (TCP FIN)", 0);
+    else if (errno == ECONNRESET) cw_set_eof(c, "connection reset (TCP RST)", 1);
+    else {
+      char why[160];
+      snprintf(why, sizeof why, "read failed: %s", strerror(errno));
+      cw_set_eof(c, why, 0);
+    }
     return -1;
   }
 }
@@ -445,6 +517,8 @@ void cw_close(cw_conn *c) {
   if (c->def) nghttp2_hd_deflate_del(c->def);
   if (c->inf) nghttp2_hd_inflate_del(c->inf);
   free(c->rbuf);
+  free(c->obuf);
+  c->obuf = NULL;
   c->ssl = NULL;
   c->ctx = NULL;
   c->fd = -1;
@@ -516,10 +590,21 @@ int cw_send_settings(cw_conn *c, const uint32_t (*settings)[2], int n) {
   return cw_send_frame(c, CW_SETTINGS, 0, 0, b, (size_t)n * 6);
 }
 
+/* One write for both, as nghttp2 and the browsers send them.  Node 20
+ * sometimes (about 1 in 10 on loopback) closes without its GOAWAY when an
+ * offending SETTINGS arrives in a later TCP segment than the preface: a
+ * split real clients do not make, so the checker does not make it either. */
 int cw_send_preface(cw_conn *c, const uint32_t (*settings)[2], int n) {
   cw_log(c, "> preface");
-  if (cw_write_all(c, (const uint8_t *)CW_PREFACE, 24) != 0) return -1;
-  return cw_send_settings(c, settings, n);
+  int was_muted = c->mute;
+  c->mute = 1;
+  cw_write_all(c, (const uint8_t *)CW_PREFACE, 24);
+  cw_send_settings(c, settings, n);
+  c->mute = was_muted;
+  if (was_muted) return 0;
+  size_t len = c->olen;
+  c->olen = 0;
+  return cw_write_all(c, c->obuf, len);
 }
 
 int cw_send_rst(cw_conn *c, int32_t sid, uint32_t code) {
@@ -872,6 +957,7 @@ static void cw_handle(cw_conn *c, int type, int flags, int32_t sid, const uint8_
 
 int cw_read_frame(cw_conn *c, uint64_t deadline) {
   for (;;) {
+    if (c->closed) return -1;
     if (c->rlen >= 9) {
       size_t n = (size_t)c->rbuf[0] << 16 | (size_t)c->rbuf[1] << 8 | c->rbuf[2];
       if (n > c->our_max_frame + (size_t)0) {
@@ -892,8 +978,12 @@ int cw_read_frame(cw_conn *c, uint64_t deadline) {
         return 1;
       }
     }
-    int r = cw_fill(c, deadline);
-    if (r <= 0) return r;
+    if (c->eof) {
+      /* every whole frame before the end is handled: now it is closed */
+      cw_set_closed(c);
+      return -1;
+    }
+    if (cw_fill(c, deadline) == 0) return 0;
   }
 }
 
@@ -921,11 +1011,51 @@ static int cw_pred_ping(cw_conn *c, void *arg) {
   return c->ping_acks >= w->want;
 }
 
+static int cw_pred_goaway_or_end(cw_conn *c, void *arg) {
+  (void)arg;
+  return c->goaway;
+}
+
 int cw_barrier(cw_conn *c, unsigned ms) {
   static const uint8_t data[8] = {'h', '2', 'w', 's', 'c', 'h', 'k', 0};
+  /* read before writing: what has arrived may be the peer's end */
+  while (cw_read_frame(c, cw_now_ms()) == 1) {
+  }
+  if (c->closed) return -1;
+  if (c->goaway && c->goaway_code != 0) {
+    /* the peer is closing the connection: write nothing, read to its end */
+    uint64_t dl = cw_now_ms() + (ms < 300 ? ms : 300);
+    while (cw_read_frame(c, dl) == 1) {
+    }
+    return c->closed ? -1 : 0;
+  }
   cw_ping_wait w = {c->ping_acks + 1};
-  if (cw_send_ping(c, data) != 0) return -1;
+  if (cw_send_ping(c, data) != 0) {
+    /* the write failed: handle what arrived before the end */
+    while (cw_read_frame(c, cw_now_ms()) == 1) {
+    }
+    return -1;
+  }
   return cw_pump(c, cw_pred_ping, &w, cw_now_ms() + ms);
+}
+
+void cw_mute(cw_conn *c) {
+  if (!c->mute) cw_log(c, "= muted: nothing more is written");
+  c->mute = 1;
+}
+
+int cw_unmute(cw_conn *c) {
+  if (!c->mute) return 0;
+  c->mute = 0;
+  cw_log(c, "= unmuted: %zu bytes held back are written", c->olen);
+  size_t n = c->olen;
+  c->olen = 0;
+  return n ? cw_write_all(c, c->obuf, n) : 0;
+}
+
+int cw_await_goaway(cw_conn *c, uint64_t deadline) {
+  cw_mute(c);
+  return cw_pump(c, cw_pred_goaway_or_end, NULL, deadline);
 }
 
 int cw_read_preface(cw_conn *c, uint64_t deadline) {

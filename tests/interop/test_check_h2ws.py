@@ -13,7 +13,10 @@
 import json
 import os
 import re
+import select
 import socket
+import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -111,6 +114,99 @@ def test_cli():
             "a silent server: exit 2, 'no SETTINGS within 500 ms', no hang", "%r %.1fs" % (q.stderr, took))
 
 
+def _closing_peer(mode, ctx):
+    """A raw HTTP/2 server that meets a client's ENABLE_CONNECT_PROTOCOL = 2
+    as a quick closer does.  mode "goaway": its SETTINGS, then it waits up
+    to 300 ms for anything more from the client (SETTINGS ACK, PING), then
+    GOAWAY PROTOCOL_ERROR and close() at once: bytes of the client's left
+    unread make its kernel reset the connection and drop what it had not
+    yet sent (the nghttpx flake of issue 10).  mode "reset": its SETTINGS,
+    then a reset (SO_LINGER 0) without GOAWAY.  Other connections (the
+    preflight) get SETTINGS and ACKs until they end.  No
+    ENABLE_CONNECT_PROTOCOL is advertised, so only the settings cases
+    run.  Returns the listening socket (close it to stop)."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+
+    def frame(t, f, sid, p):
+        return struct.pack(">I", len(p))[1:] + bytes([t, f]) + struct.pack(">I", sid) + p
+
+    def one(raw):
+        s = raw
+        try:
+            raw.settimeout(5)
+            if ctx:
+                s = ctx.wrap_socket(raw, server_side=True)
+            s.sendall(frame(4, 0, 0, b""))
+            buf = b""
+            while len(buf) < 24 + 9 or len(buf) < 24 + 9 + int.from_bytes(buf[24:27], "big"):
+                d = s.recv(33 - len(buf) if len(buf) < 33 else 24 + 9 + int.from_bytes(buf[24:27], "big") - len(buf))
+                if not d:
+                    return
+                buf += d
+            n = int.from_bytes(buf[24:27], "big")
+            body = buf[33:33 + n]
+            bad = any(body[i:i + 2] == b"\x00\x08" and int.from_bytes(body[i + 2:i + 6], "big") > 1
+                      for i in range(0, n, 6))
+            if bad:
+                if mode == "goaway":
+                    select.select([s], [], [], 0.3)  # more from the client? left unread
+                    s.sendall(frame(7, 0, 0, struct.pack(">II", 0, 1) + b"bad ENABLE_CONNECT_PROTOCOL"))
+                else:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()  # no close_notify
+                return
+            s.sendall(frame(4, 1, 0, b""))
+            while s.recv(65536):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def loop():
+        while True:
+            try:
+                c, _a = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=one, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return ls
+
+
+def test_closing_peers(cert, key):
+    """settings.client-value-2 against peers that close the instant they
+    answer: the checker writes nothing after the offending SETTINGS (no
+    SETTINGS ACK, no PING) until an answer or the deadline, so the GOAWAY
+    of a peer that closes at once arrives; a reset without a GOAWAY is a
+    FAIL that says so.  Ten runs each, TLS and h2c."""
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    tls.set_alpn_protocols(["h2"])
+    for scheme, ctx in (("http", None), ("https", tls)):
+        for mode, want, words in (("goaway", "PASS", "GOAWAY PROTOCOL_ERROR"),
+                                  ("reset", "FAIL", "connection reset (TCP RST)")):
+            ls = _closing_peer(mode, ctx)
+            url = "%s://127.0.0.1:%d/echo" % (scheme, ls.getsockname()[1])
+            seen = []
+            for _i in range(10):
+                rc, doc, out, err = cu.run_check(BIN, url, ["-k", "-s", "settings.client-value-2",
+                                                            "--timeout", "1s"], timeout=30)
+                c = (doc or {}).get("cases") or [{}]
+                seen.append((c[0].get("verdict"), c[0].get("detail", err[-200:])))
+            ls.close()
+            T.check(all(v == want and words in d for v, d in seen),
+                    "%s peer that %s: settings.client-value-2 %s in 10 of 10 runs" %
+                    (scheme, "sends GOAWAY and closes at once" if mode == "goaway" else "resets without GOAWAY",
+                     want), repr([x for x in seen if x[0] != want or words not in x[1]][:3]))
+
+
 def test_client_against_serve(cleartext, cert, key):
     argv = [BIN, "check", "--serve", "--listen", "127.0.0.1:0", "--json"]
     argv += ["--cleartext"] if cleartext else ["--cert", cert, "--key", key]
@@ -151,6 +247,7 @@ def test_client_against_serve(cleartext, cert, key):
 def main():
     cert, key = iu.make_cert()
     T.run("cli", test_cli)
+    T.run("closing peers", test_closing_peers, cert, key)
     T.run("serve h2c", test_serve, True)
     T.run("serve h2", test_serve, False)
     T.run("client h2c", test_client_against_serve, True, cert, key)
