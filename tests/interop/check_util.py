@@ -38,3 +38,26 @@ def compare(T, name, doc, pinned):
         if v != want:
             bad.append("%s: %s (pinned %s): %s" % (cid, v, want, d))
     T.check(not bad, "%s: all %d verdicts as pinned" % (name, len(seen)), "\n    " + "\n    ".join(bad))
+
+
+def client_reports(lines):
+    """The client reports `h2ws check --serve --json` printed (one JSON
+    line each), by user-agent."""
+    out = {}
+    for ln in lines:
+        if ln.startswith("{"):
+            try:
+                doc = json.loads(ln)
+            except ValueError:
+                continue
+            out[doc.get("user_agent", "")] = doc
+    return out
+
+
+def compare_client(T, name, report, pinned):
+    """compare() for one client report of `h2ws check --serve`."""
+    doc = None
+    if report is not None:
+        doc = {"cases": [{"id": c["id"], "verdict": c["verdict"], "detail": c["detail"]}
+                         for c in report["checks"]]}
+    compare(T, name, doc, pinned)

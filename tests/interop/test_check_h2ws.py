@@ -10,7 +10,6 @@
 # lib/ and serve, reported to the lead, each named on its line.
 #
 # Usage: /usr/bin/python3 test_check_h2ws.py /abs/path/to/h2ws
-import json
 import os
 import re
 import select
@@ -236,12 +235,10 @@ def test_client_against_serve(cleartext, cert, key):
             name + ": /ws/goaway: the WebSocket goes on after GOAWAY", repr(rcs["goaway"]))
     iu.stop(p)  # SIGTERM: the reports are printed
     r.join()
-    reports = [json.loads(ln) for ln in r.out if ln.startswith("{")]
+    reports = list(cu.client_reports(r.out).values())
     T.check(len(reports) == 1, name + ": one client report at exit", r.text()[-500:])
     if reports:
-        doc = {"cases": [{"id": c["id"], "verdict": c["verdict"], "detail": c["detail"]}
-                         for c in reports[0]["checks"]]}
-        cu.compare(T, name, doc, CLIENT_PINNED)
+        cu.compare_client(T, name, reports[0], CLIENT_PINNED)
 
 
 def main():
