@@ -67,6 +67,13 @@ static int check_url(const kit_cmd *cmd, const char *url, ck_target *t, char *ho
   return 0;
 }
 
+/* Characters in a UTF-8 string (continuation bytes not counted). */
+static size_t check_utf8_len(const char *p) {
+  size_t n = 0;
+  for (; *p; p++) n += ((unsigned char)*p & 0xc0) != 0x80;
+  return n;
+}
+
 static int check_selected(const check_args *a, const char *id) {
   if (a->nselect == 0) return 1;
   for (size_t i = 0; i < a->nselect; i++) {
@@ -213,9 +220,16 @@ int h2ws_cmd_check(int argc, char **argv) {
   if (pr != KIT_PARSE_OK) return 1;
 
   if (a.list) {
+    /* columns by characters, not bytes (the clauses have '§') */
+    size_t wid = 0, wcl = 0;
+    for (size_t i = 0; i < ck_ncases; i++) {
+      if (check_utf8_len(ck_cases[i].id) > wid) wid = check_utf8_len(ck_cases[i].id);
+      if (check_utf8_len(ck_cases[i].clause) > wcl) wcl = check_utf8_len(ck_cases[i].clause);
+    }
     for (size_t i = 0; i < ck_ncases; i++)
       if (check_selected(&a, ck_cases[i].id))
-        printf("%-34s %-30s %s\n", ck_cases[i].id, ck_cases[i].clause, ck_cases[i].title);
+        printf("%s%*s  %s%*s  %s\n", ck_cases[i].id, (int)(wid - check_utf8_len(ck_cases[i].id)), "",
+               ck_cases[i].clause, (int)(wcl - check_utf8_len(ck_cases[i].clause)), "", ck_cases[i].title);
     return 0;
   }
   if (a.serve) {
