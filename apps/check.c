@@ -269,13 +269,14 @@ int h2ws_cmd_check(int argc, char **argv) {
   size_t *idx = calloc(ck_ncases, sizeof *idx);
   ck_run *runs = calloc(ck_ncases, sizeof *runs);
   uint64_t *dur = calloc(ck_ncases, sizeof *dur);
-  if (!idx || !runs || !dur) return 1;
+  int rc = 1;
+  if (!idx || !runs || !dur) goto out;
   size_t n = 0;
   for (size_t i = 0; i < ck_ncases; i++)
     if (check_selected(&a, ck_cases[i].id)) idx[n++] = i;
   if (n == 0) {
     kit_error(&cmd, "no case matches the --select pattern(s) (see h2ws check --list)");
-    return 1;
+    goto out;
   }
 
   t.wire.log_prefix = "[preflight] ";
@@ -294,7 +295,8 @@ int h2ws_cmd_check(int argc, char **argv) {
       printf("%s\n", b.p);
       kit_buf_free(&b);
     }
-    return 2;
+    rc = 2;
+    goto out;
   }
   if (!a.json) {
     printf("h2ws check %s\n", pos[0]);
@@ -340,7 +342,8 @@ int h2ws_cmd_check(int argc, char **argv) {
     printf("\nverdicts: %d PASS, %d WARN, %d FAIL, %d SKIP\n", counts[0], counts[1], counts[2], counts[3]);
     printf("%d passed, %d failed\n", counts[CK_PASS] + counts[CK_WARN], counts[CK_FAIL]);
   }
-  int rc = counts[CK_FAIL] ? 1 : 0;
+  rc = counts[CK_FAIL] ? 1 : 0;
+out:
   free(idx);
   free(runs);
   free(dur);

@@ -97,9 +97,11 @@ def test_cli():
              "flow", "streams", "goaway", "ping", "pmd"} <= groups, "--list covers every group", repr(groups))
     q = subprocess.run([BIN, "check", "http://127.0.0.1:%d/echo" % iu.free_port()],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-    T.check(q.returncode == 2 and b"cannot connect" in q.stderr, "nothing listening: exit 2", q.stderr[-200:])
+    T.check(q.returncode == 2 and b"cannot connect" in q.stderr, "nothing listening: exit 2",
+            q.stderr[-200:].decode("utf-8", "replace"))
     q = subprocess.run([BIN, "check", "--timeout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
-    T.check(q.returncode == 1 and b"needs a value" in q.stderr, "option without its value: exit 1", q.stderr)
+    T.check(q.returncode == 1 and b"needs a value" in q.stderr, "option without its value: exit 1",
+            q.stderr.decode("utf-8", "replace"))
     # a server that accepts TCP and never answers: exit 2 within the timeout
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
