@@ -166,7 +166,8 @@ static const char check_epilog[] =
     "exit codes:\n"
     "  0  no case FAILed\n"
     "  1  a case FAILed, or a usage error\n"
-    "  2  cannot connect, or the server does not speak HTTP/2\n";
+    "  2  cannot connect, or the server does not speak HTTP/2 (--serve: cannot\n"
+    "     listen, or the certificate or key is unusable)\n";
 
 int h2ws_cmd_check(int argc, char **argv) {
   check_args a;
@@ -237,8 +238,9 @@ int h2ws_cmd_check(int argc, char **argv) {
       kit_error(&cmd, "--serve takes no URL (see h2ws check --help)");
       return 1;
     }
-    if (!a.cleartext && (!a.cert || !a.key)) {
-      kit_error(&cmd, "--serve over TLS needs --cert FILE and --key FILE (or --cleartext)");
+    if (kit_check_cert_options(&cmd, a.cleartext, a.cert, a.key, NULL) != 0) return 1;
+    if (!a.cleartext && !a.cert) {
+      kit_usage_error(&cmd, "--serve over TLS needs --cert FILE and --key FILE (or --cleartext)");
       return 1;
     }
     ck_serve_opts so = {.listen = a.listen ? a.listen : "127.0.0.1:8444",

@@ -743,7 +743,8 @@ int ck_serve(const ck_serve_opts *o) {
     if (!S.ctx || SSL_CTX_use_certificate_chain_file(S.ctx, o->cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(S.ctx, o->key, SSL_FILETYPE_PEM) != 1) {
       fprintf(stderr, "h2ws check: cannot load --cert %s / --key %s\n", o->cert, o->key);
-      return 1;
+      if (S.ctx) SSL_CTX_free(S.ctx);
+      return KIT_EXIT_CONNECT; /* as serve and proxy: the servers' exit 2 */
     }
     SSL_CTX_set_min_proto_version(S.ctx, TLS1_2_VERSION);
     SSL_CTX_set_alpn_select_cb(S.ctx, sv_alpn, NULL);
@@ -754,7 +755,8 @@ int ck_serve(const ck_serve_opts *o) {
   hints.ai_flags = AI_PASSIVE;
   if (getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res) != 0 || !res) {
     fprintf(stderr, "h2ws check: cannot resolve --listen %s\n", o->listen);
-    return 1;
+    if (S.ctx) SSL_CTX_free(S.ctx);
+    return KIT_EXIT_CONNECT;
   }
   int lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -762,7 +764,9 @@ int ck_serve(const ck_serve_opts *o) {
   if (lfd < 0 || bind(lfd, res->ai_addr, res->ai_addrlen) != 0 || listen(lfd, 64) != 0) {
     fprintf(stderr, "h2ws check: cannot listen on %s: %s\n", o->listen, strerror(errno));
     freeaddrinfo(res);
-    return 1;
+    if (lfd >= 0) close(lfd);
+    if (S.ctx) SSL_CTX_free(S.ctx);
+    return KIT_EXIT_CONNECT;
   }
   freeaddrinfo(res);
   struct sockaddr_storage ss;

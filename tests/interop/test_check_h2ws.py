@@ -102,6 +102,20 @@ def test_cli():
     q = subprocess.run([BIN, "check", "--timeout"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
     T.check(q.returncode == 1 and b"needs a value" in q.stderr, "option without its value: exit 1",
             q.stderr.decode("utf-8", "replace"))
+    # --serve follows the servers' exit codes: a usage mistake 1, cannot listen 2
+    cert, key = iu.make_cert()
+    q = subprocess.run([BIN, "check", "--serve", "--cert", cert], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10)
+    T.check(q.returncode == 1 and b"--cert and --key go together" in q.stderr,
+            "--serve --cert without --key: exit 1, says why", q.stderr.decode("utf-8", "replace"))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    q = subprocess.run([BIN, "check", "--serve", "--cleartext", "--listen", "127.0.0.1:%d" % busy.getsockname()[1]],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    busy.close()
+    T.check(q.returncode == 2 and b"cannot listen" in q.stderr, "--serve on a port in use: exit 2, says why",
+            "rc=%r %s" % (q.returncode, q.stderr.decode("utf-8", "replace")))
     # a server that accepts TCP and never answers: exit 2 within the timeout
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
