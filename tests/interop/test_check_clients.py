@@ -149,28 +149,32 @@ def browser_case(name, pinned, run_page, cert, key):
     print("     %s: %.1f s" % (name, took))
 
 
+def page_value(start, drive, url, exit_wait):
+    """Starts a browser (start() -> proc, remote-protocol URL, reader),
+    drives it to the page's result with drive(), and waits for it to exit
+    (stopping it after exit_wait s)."""
+    b, endpoint, br = start()
+    if not endpoint:
+        iu.stop(b)
+        raise RuntimeError("the browser did not start:\n" + br.text()[-1500:])
+    try:
+        return asyncio.run(drive(endpoint, url, PAGE_RESULT_JS, 30))
+    finally:
+        try:
+            b.wait(timeout=exit_wait)
+        except Exception:  # noqa: BLE001
+            iu.stop(b)
+
+
 def test_chromium(cert, key):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         T.check(False, "chromium installed (scripts/deps.sh test)", "")
         return
     d = iu.tmpdir()
-    holder = {}
-
-    def run_page(url):
-        b, devtools, br = bu.start_chromium(chromium, d)
-        holder["b"] = b
-        if not devtools:
-            raise RuntimeError("chromium did not start:\n" + br.text()[-1500:])
-        try:
-            return asyncio.run(bu.chromium_page_value(devtools, url, PAGE_RESULT_JS, 30))
-        finally:
-            try:
-                b.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                iu.stop(b)
-
-    browser_case("Chromium", CHROMIUM_PINNED, run_page, cert, key)
+    browser_case("Chromium", CHROMIUM_PINNED,
+                 lambda url: page_value(lambda: bu.start_chromium(chromium, d), bu.chromium_page_value, url, 10),
+                 cert, key)
 
 
 def test_firefox(cert, key, netns):
@@ -184,21 +188,9 @@ def test_firefox(cert, key, netns):
         print("SKIP: Firefox: no loopback-only network namespace (unshare -n)")
         return
     d = iu.tmpdir()
-
-    def run_page(url):
-        b, bidi, br = bu.start_firefox(firefox, d)
-        if not bidi:
-            iu.stop(b)
-            raise RuntimeError("firefox did not start:\n" + br.text()[-1500:])
-        try:
-            return asyncio.run(bu.firefox_page_value(bidi, url, PAGE_RESULT_JS, 30))
-        finally:
-            try:
-                b.wait(timeout=15)
-            except Exception:  # noqa: BLE001
-                iu.stop(b)
-
-    browser_case("Firefox", FIREFOX_PINNED, run_page, cert, key)
+    browser_case("Firefox", FIREFOX_PINNED,
+                 lambda url: page_value(lambda: bu.start_firefox(firefox, d), bu.firefox_page_value, url, 15),
+                 cert, key)
 
 
 def main():
