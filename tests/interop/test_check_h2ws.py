@@ -29,14 +29,9 @@ import check_util as cu  # noqa: E402
 T = iu.Tally(limit=280)
 
 SERVE_PINNED = {
-    # defect: h2ws serve accepts :scheme ws / wss (RFC 8441 §5 says https/http)
-    "request.scheme-ws": "WARN",
     # defect: a non-numeric sec-websocket-version gets 400 without
     # sec-websocket-version: 13 (SPEC W8: 426 naming 13)
     "handshake.version-garbage": "WARN",
-    # defect: MAX_CONCURRENT_STREAMS 128 advertised but WebSocket 101 gets
-    # REFUSED_STREAM (lib/h2 max_websockets 100 < max_concurrent_streams)
-    "streams.limit": "WARN",
     # needs --no-route
     "settings.no-route": "SKIP",
 }
