@@ -173,16 +173,6 @@ static void fill_ws_request(h2_stream *st, const h2ws_header *h,
   req->stream_id = st->id;
 }
 
-static int version_syntax_ok(const char *v, size_t n) {
-  if (!v || n == 0 || n > 3) return 0;
-  int x = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] < '0' || v[i] > '9') return 0;
-    x = x * 10 + (v[i] - '0');
-  }
-  return x <= 255;
-}
-
 static size_t first_regular(const h2ws_header *h, size_t n) {
   size_t i = 0;
   while (i < n && h[i].namelen > 0 && h[i].name[0] == ':') i++;
@@ -260,13 +250,11 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
     }
     fill_ws_request(st, h, &v, fr, &req, scratch, scap);
     /* RFC 6455 §4.1 via the shared rules: sec-websocket-version 13 is
-     * required on HTTP/2 too (pitfall 7): 400 missing, 426 other. */
+     * required on HTTP/2 too (pitfall 7): 400 missing or repeated; any
+     * other value, "8" or "thirteen" alike, is a version we do not speak:
+     * 426 naming 13 (RFC 6455 §4.4), as on HTTP/1.1, so the client learns
+     * what to send. */
     int status = h2ws_handshake_check_request(&req);
-    /* RFC 6455 §4.1: sec-websocket-version is 1*DIGIT (0-255); a value that
-     * is not a version at all is a bad request (400), a version we do not
-     * speak is 426 (pitfall 7: answer, don't guess). */
-    if (status == 426 && !version_syntax_ok(req.version, req.versionlen))
-      status = 400;
     if (status != 0) {
       answer_status(s, st, status, NULL, 0);
     } else {

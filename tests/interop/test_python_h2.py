@@ -270,7 +270,7 @@ def bad_requests(c):
         ("pitfall 6 content-length: 5 on CONNECT", ok + [("content-length", "5")], "rst"),
         ("pitfall 7 no sec-websocket-version", without("sec-websocket-version"), 400),
         ("pitfall 7 sec-websocket-version: abc",
-         without("sec-websocket-version") + [("sec-websocket-version", "abc")], 400),
+         without("sec-websocket-version") + [("sec-websocket-version", "abc")], 426),
         ("W8 sec-websocket-version: 8",
          without("sec-websocket-version") + [("sec-websocket-version", "8")], 426),
         ("H4 :protocol: foo", [h if h[0] != ":protocol" else (":protocol", "foo") for h in ok], 501),
