@@ -82,13 +82,13 @@ static int c_on_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
   r->bytes += n;
   free(r->last);
   r->last = malloc(n ? n : 1);
-  memcpy(r->last, d, n);
+  if (n) memcpy(r->last, d, n);
   r->lastlen = n;
   if (r->seqlen + n > r->seqcap) {
     r->seqcap = (r->seqlen + n) * 2;
     r->seq = realloc(r->seq, r->seqcap);
   }
-  memcpy(r->seq + r->seqlen, d, n);
+  if (n) memcpy(r->seq + r->seqlen, d, n);
   r->seqlen += n;
   return 0;
 }
@@ -311,6 +311,15 @@ static void fill(uint8_t *b, size_t n, uint32_t seed) {
 
 /* ---- cases ------------------------------------------------------------ */
 
+static void free_app(app *a) {
+  for (int i = 0; i < MAXWS; i++) {
+    free(a->cli[i].last);
+    free(a->cli[i].seq);
+    a->cli[i].last = a->cli[i].seq = NULL;
+  }
+}
+
+
 /* Never done: h3t_run() then just lets simulated time pass. */
 static int paused_full(h3t_pump *p, void *arg) {
   (void)p;
@@ -339,6 +348,7 @@ static void H3_handshake_and_settings(void) {
   size_t lens[8];
   CHECK(h2ws_h3_session_get_cids(p.server, cids, lens, 8) >= 1);
   CHECK_EQ(lens[0], H2WS_H3_CID_LEN);
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -362,6 +372,7 @@ static void H3_setting_only_with_route(void) {
   CHECK_EQ(open_ws(&p, &ca, "/echo", 0, NULL, 0), H2WS_ERR_H3_NO_EXTENDED_CONNECT);
   CHECK_EQ(sa.nreq, 0);
   CHECK(strstr(h2ws_h3_strerror(H2WS_ERR_H3_NO_EXTENDED_CONNECT), "RFC 9220"));
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -378,12 +389,6 @@ static int echo_one(h3t_pump *p, app *ca, int idx, size_t n, uint32_t seed) {
   return ok;
 }
 
-static void free_app(app *a) {
-  for (int i = 0; i < MAXWS; i++) {
-    free(a->cli[i].last);
-    free(a->cli[i].seq);
-  }
-}
 
 static void H3_echo_0_to_1MiB(void) {
   h3t_pump p;
@@ -741,6 +746,7 @@ static void H3_header_block_too_big(void) {
   h2ws_h3_session_get_stats(p.server, &st);
   CHECK_EQ(st.streams_reset, 1);
   CHECK(!st.closed);
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -765,6 +771,7 @@ static void H3_refusals_reported_with_status(void) {
   CHECK(h3t_run(&p, opened, &w2, 5000));
   CHECK_EQ(ca.nrefused, 2); /* the server could not accept it */
   CHECK_EQ(ca.refused_status, 403);
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -844,6 +851,7 @@ static void H3_graceful_shutdown(void) {
   CHECK_EQ(st.closed_by, 2);
   CHECK(st.app_error);
   CHECK_EQ(st.error_code, H2WS_H3_NO_ERROR);
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -867,6 +875,7 @@ static void H3_idle_timeout_spares_websockets(void) {
   h2ws_h3_stats st;
   h2ws_h3_session_get_stats(p.server, &st);
   CHECK_EQ(st.closed_by, 3);
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -886,6 +895,7 @@ static void H3_retry_validates_the_address(void) {
   CHECK(h3t_run(&p, opened, &w, 5000));
   CHECK(echo_one(&p, &ca, 0, 1000, 1));
   /* a forged token: CONNECTION_CLOSE INVALID_TOKEN, no session */
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -948,6 +958,56 @@ static void H3_packet_helpers(void) {
   CHECK_EQ(h2ws_h3_server_new(&s, &p.scb, &bad, h3t_server_cred(), &p.spath,
                               b.data, b.segment_size, reply, sizeof(reply),
                               &rlen, p.now, NULL, NULL), H2WS_ERR_INVALID_ARGUMENT);
+  free_app(&ca);
+  h3t_free(&p);
+}
+
+static int server_closed(h3t_pump *p, void *arg) {
+  (void)arg;
+  h2ws_h3_stats st;
+  h2ws_h3_session_get_stats(p->server, &st);
+  return st.closed;
+}
+
+/* RFC 9114 §4.4 (kept by RFC 9220 §3): after the CONNECT only DATA may
+ * follow; a HEADERS frame (trailers) is a connection error
+ * H3_FRAME_UNEXPECTED. */
+static void H3_headers_on_ws_stream_is_frame_unexpected(void) {
+  h3t_pump p;
+  app sa, ca;
+  setup(&p, &sa, &ca, 20);
+  CHECK_EQ(h3t_start(&p), 0);
+  CHECK_EQ(open_ws(&p, &ca, "/echo", 0, NULL, 0), 0);
+  want w = {&ca, 1, 0, 0};
+  CHECK(h3t_run(&p, opened, &w, 5000));
+  CHECK(echo_one(&p, &ca, 0, 10, 1));
+  /* raw HTTP/3 frames on a new stream, below the client's nghttp3: an
+   * extended CONNECT (QPACK literals), a masked WebSocket frame in DATA,
+   * then HEADERS again */
+  static const uint8_t frames[] = {0x01, 0x40, 0x6f, 0x00, 0x00, 0x27, 0x00, 0x3a, 0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64, 0x07, 0x43, 0x4f, 0x4e, 0x4e, 0x45, 0x43, 0x54, 0x27, 0x02, 0x3a, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x63, 0x6f, 0x6c, 0x09, 0x77, 0x65, 0x62, 0x73, 0x6f, 0x63, 0x6b, 0x65, 0x74, 0x27, 0x00, 0x3a, 0x73, 0x63, 0x68, 0x65, 0x6d, 0x65, 0x05, 0x68, 0x74, 0x74, 0x70, 0x73, 0x25, 0x3a, 0x70, 0x61, 0x74, 0x68, 0x01, 0x2f, 0x27, 0x03, 0x3a, 0x61, 0x75, 0x74, 0x68, 0x6f, 0x72, 0x69, 0x74, 0x79, 0x09, 0x6c, 0x6f, 0x63, 0x61, 0x6c, 0x68, 0x6f, 0x73, 0x74, 0x27, 0x0e, 0x73, 0x65, 0x63, 0x2d, 0x77, 0x65, 0x62, 0x73, 0x6f, 0x63, 0x6b, 0x65, 0x74, 0x2d, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x02, 0x31, 0x33, 0x00, 0x0b, 0x82, 0x85, 0x01, 0x02, 0x03, 0x04, 0x69, 0x67, 0x6f, 0x68, 0x6e, 0x01, 0x06, 0x00, 0x00, 0x21, 0x78, 0x01, 0x79};
+  int64_t id;
+  CHECK_EQ(ngtcp2_conn_open_bidi_stream(p.client->conn, &id, NULL), 0);
+  uint8_t buf[1500];
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_ssize nd = 0;
+  ngtcp2_ssize wn = ngtcp2_conn_write_stream(p.client->conn, &ps.path, NULL, buf,
+                                             sizeof(buf), &nd, 0, id, frames,
+                                             sizeof(frames), H3_MS(p.now));
+  CHECK(wn > 0);
+  CHECK_EQ(nd, sizeof(frames));
+  h2ws_h3_session_recv(p.server, &p.spath, buf, (size_t)wn, p.now);
+  CHECK(h3t_run(&p, server_closed, NULL, 5000));
+  h2ws_h3_stats st;
+  h2ws_h3_session_get_stats(p.server, &st);
+  CHECK_EQ(st.closed_by, 1);
+  CHECK(st.app_error);
+  CHECK_EQ(st.error_code, H2WS_H3_FRAME_UNEXPECTED);
+  /* every WebSocket of the connection ends with it */
+  CHECK(sa.srv[0].closed);
+  CHECK_EQ(sa.srv[0].close_code, H2WS_CLOSE_ABNORMAL);
+  CHECK_EQ(sa.nsrv, 2);
+  free_app(&ca);
   h3t_free(&p);
 }
 
@@ -1008,6 +1068,7 @@ int main(void) {
       {"H3_idle_timeout_spares_websockets", H3_idle_timeout_spares_websockets},
       {"H3_retry_validates_the_address", H3_retry_validates_the_address},
       {"H3_packet_helpers", H3_packet_helpers},
+      {"H3_headers_on_ws_stream_is_frame_unexpected", H3_headers_on_ws_stream_is_frame_unexpected},
       {"H3_fail_every_allocation", H3_fail_every_allocation},
   };
   return TU_RUN(cases);
