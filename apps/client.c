@@ -191,11 +191,21 @@ static const char *client_transport_name(h2ws_rt_transport t) {
   }
 }
 
-static const char *client_fail_kind(int kind) {
-  switch (kind) {
-  case H2WS_RT_FAIL_CONNECT: return "connect";
-  case H2WS_RT_FAIL_HANDSHAKE: return "handshake";
-  default: return "internal";
+/* The runtime reports why a WebSocket never opened as an h2ws_error; the
+ * command's exit codes (and the JSON event's kind) group them. */
+static const char *client_fail_kind(int error) {
+  switch (error) {
+  case H2WS_ERR_HANDSHAKE:
+  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
+  case H2WS_ERR_H2_BAD_RESPONSE:
+  case H2WS_ERR_RT_ALPN:
+    return "handshake";
+  case H2WS_ERR_NOMEM:
+  case H2WS_ERR_INTERNAL:
+  case H2WS_ERR_CALLBACK_FAILURE:
+    return "internal";
+  default: /* DNS, connect, TLS, timeout, connection lost */
+    return "connect";
   }
 }
 
@@ -610,14 +620,15 @@ static void client_on_close(h2ws_rt_ws *ws, uint16_t code,
   client_finish(app, rc);
 }
 
-static void client_on_fail(h2ws_rt_ws *ws, int kind, int status,
+static void client_on_fail(h2ws_rt_ws *ws, int error, int status,
                            const char *message, void *ud) {
   client_app *app = ud;
   (void)ws;
   if (app->done) return;
-  int rc = kind == H2WS_RT_FAIL_HANDSHAKE ? EXIT_HANDSHAKE : EXIT_CONNECT;
+  const char *kind = client_fail_kind(error);
+  int rc = strcmp(kind, "handshake") == 0 ? EXIT_HANDSHAKE : EXIT_CONNECT;
   fprintf(stderr, "h2ws: %s\n", message);
-  client_error_event(app, client_fail_kind(kind), status, message, rc);
+  client_error_event(app, kind, status, message, rc);
   client_finish(app, rc);
 }
 
@@ -673,9 +684,7 @@ int h2ws_cmd_client(int argc, char **argv) {
   h2ws_client_settings cs;
   h2ws_client_settings_default(&cs);
   h2ws_client_ws_options wo;
-  memset(&wo, 0, sizeof wo);
-  wo.policy = H2WS_RT_POLICY_AUTO;
-  wo.compress = 1;
+  h2ws_client_ws_options_default(&wo); /* policy AUTO, compress 1 */
   static client_app app; /* large buffers: not on the stack */
   const char *protos[CLIENT_MAX_PROTOS];
   size_t nprotos = 0;

@@ -540,16 +540,32 @@ static void load_on_close(h2ws_rt_ws *ws, uint16_t code,
   load_ws_ended(w);
 }
 
-static void load_on_fail(h2ws_rt_ws *ws, int kind, int status,
+/* The error class of a WebSocket that never opened (the runtime reports
+ * an h2ws_error). */
+static int load_fail_class(int error) {
+  switch (error) {
+  case H2WS_ERR_HANDSHAKE:
+  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
+  case H2WS_ERR_H2_BAD_RESPONSE:
+  case H2WS_ERR_RT_ALPN:
+    return ERR_HANDSHAKE;
+  case H2WS_ERR_NOMEM:
+  case H2WS_ERR_INTERNAL:
+  case H2WS_ERR_CALLBACK_FAILURE:
+    return ERR_INTERNAL;
+  default: /* DNS, connect, TLS, timeout, connection lost */
+    return ERR_CONNECT;
+  }
+}
+
+static void load_on_fail(h2ws_rt_ws *ws, int error, int status,
                          const char *message, void *ud) {
   load_ws *w = ud;
   load_app *app = w->app;
   (void)ws;
   (void)status;
   app->failed++;
-  if (kind == H2WS_RT_FAIL_CONNECT) app->err[ERR_CONNECT]++;
-  else if (kind == H2WS_RT_FAIL_HANDSHAKE) app->err[ERR_HANDSHAKE]++;
-  else app->err[ERR_INTERNAL]++;
+  app->err[load_fail_class(error)]++;
   /* print the first failures whatever -v says: they explain the exit code */
   if (app->verbose || app->failed <= 3)
     fprintf(stderr, "h2ws load: ws %u failed: %s\n", w->idx, message);
@@ -821,7 +837,7 @@ int h2ws_cmd_load(int argc, char **argv) {
     cs.ws.max_output = (size_t)out;
   }
   h2ws_client_ws_options wo;
-  memset(&wo, 0, sizeof wo);
+  h2ws_client_ws_options_default(&wo);
   wo.policy = app.policy;
   wo.compress = app.compress;
 
