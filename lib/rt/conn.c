@@ -1,7 +1,8 @@
 /* lib/rt/conn.c - one TCP connection: reading with pause/resume, the
  * filter (TLS) between the socket and the protocol, batched writes (all
  * protocol output gathered into one filter send and one socket write per
- * loop iteration: uv_try_write, the rest by uv_write), write-queue
+ * loop iteration: uv_try_write from the runtime's scratch buffer, only
+ * the rest copied into a uv_write: no allocation per message), write-queue
  * backpressure, the per-connection timer, half-close and teardown.
  * Reports to its owner through the hooks it was made with. */
 #include <stdarg.h>
@@ -73,7 +74,6 @@ static void conn_handle_close_cb(uv_handle_t *h) {
   else rt->conns = c->all_next;
   if (c->all_next) c->all_next->all_prev = c->all_prev;
   h2ws__free(rt->mem, c->pending);
-  h2ws__free(rt->mem, c->batch);
   h2ws__free(rt->mem, c);
 }
 
@@ -431,38 +431,49 @@ static size_t conn_try_write(rt_conn *c, const uint8_t *data, size_t len) {
   return n > 0 ? (size_t)n : 0;
 }
 
-/* Cleartext: writes the gathered batch directly if the socket takes it
- * (the buffer stays with the connection for the next batch); otherwise
- * hands the rest to one uv_write without copying it (the buffer then
- * belongs to the write request). */
-static int conn_write_batch(rt_conn *c, size_t len) {
-  size_t done = conn_try_write(c, c->batch, len);
-  c->nwrites++;
-  if (done == len) return 0;
-  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
-  if (!w) return H2WS_ERR_NOMEM;
+/* Hands w (len bytes at data) to one uv_write. */
+static int conn_uv_write(rt_conn *c, conn_wreq *w, uint8_t *data,
+                         size_t len) {
   w->c = c;
-  w->len = len - done;
-  w->owned = c->batch;
-  c->batch_hint = c->batch_cap;
-  c->batch = NULL;
-  c->batch_cap = 0;
-  uv_buf_t b = uv_buf_init((char *)w->owned + done, (unsigned)(len - done));
+  w->len = len;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
     h2ws__free(c->rt->mem, w->owned);
     h2ws__free(c->rt->mem, w);
     return H2WS_ERR_CLOSED;
   }
-  c->write_bytes += w->len;
+  c->write_bytes += len;
   return 0;
 }
 
-/* Moves what the filter produced to the socket: directly if it takes it,
- * the rest into one uv_write. */
+/* Writes (data, len), which lives in a buffer lent for this flush: what
+ * the socket takes at once costs nothing more; only the rest is copied,
+ * into the write request that keeps it. */
+static int conn_write_lent(rt_conn *c, const uint8_t *data, size_t len) {
+  size_t done = conn_try_write(c, data, len);
+  c->nwrites++;
+  if (done == len) return 0;
+  size_t rest = len - done;
+  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w + rest);
+  if (!w) return H2WS_ERR_NOMEM;
+  memcpy(w->data, data + done, rest);
+  w->owned = NULL;
+  return conn_uv_write(c, w, w->data, rest);
+}
+
+/* Moves what the filter produced to the socket: through the runtime's
+ * scratch buffer when the socket is free (no allocation), else straight
+ * into one write request. */
 static int conn_flush_filter(rt_conn *c) {
   rt_filter *f = c->filter;
   size_t n = f->ops->pending(f);
   if (n == 0) return 0;
+  if (c->write_bytes == 0) {
+    uint8_t *buf = h2ws__rt_scratch(c->rt, 1, n);
+    if (!buf) return H2WS_ERR_NOMEM;
+    size_t got = f->ops->take(f, buf, n);
+    return got ? conn_write_lent(c, buf, got) : 0;
+  }
   conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w + n);
   if (!w) return H2WS_ERR_NOMEM;
   size_t got = f->ops->take(f, w->data, n);
@@ -471,40 +482,35 @@ static int conn_flush_filter(rt_conn *c) {
     return 0;
   }
   c->nwrites++;
-  size_t done = conn_try_write(c, w->data, got);
-  if (done == got) {
-    h2ws__free(c->rt->mem, w);
-    return 0;
-  }
   w->owned = NULL;
-  w->c = c;
-  w->len = got - done;
-  uv_buf_t b = uv_buf_init((char *)w->data + done, (unsigned)w->len);
-  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
-    h2ws__free(c->rt->mem, w);
-    return H2WS_ERR_CLOSED;
-  }
-  c->write_bytes += w->len;
-  return 0;
+  return conn_uv_write(c, w, w->data, got);
 }
 
-static int conn_batch_reserve(rt_conn *c, size_t want) {
-  if (want <= c->batch_cap) return 0;
-  size_t cap = c->batch_cap ? c->batch_cap
-                             : c->batch_hint ? c->batch_hint : 16384;
+/* Where a flush gathers: the runtime's scratch buffer, or a buffer of the
+ * connection's own that the next uv_write takes over. */
+typedef struct conn_batch {
+  uint8_t *buf;
+  size_t cap;
+  int own;
+} conn_batch;
+
+static int conn_batch_reserve(rt_conn *c, conn_batch *b, size_t want) {
+  if (want <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : c->batch_hint ? c->batch_hint : 16384;
   while (cap < want) cap *= 2;
   if (cap > RT_BATCH_CAP) cap = RT_BATCH_CAP;
-  uint8_t *p = h2ws__realloc(c->rt->mem, c->batch, cap);
+  uint8_t *p = b->own ? h2ws__realloc(c->rt->mem, b->buf, cap)
+                      : h2ws__rt_scratch(c->rt, 0, cap);
   if (!p) return H2WS_ERR_NOMEM;
-  c->batch = p;
-  c->batch_cap = cap;
+  b->buf = p;
+  b->cap = cap;
   return 0;
 }
 
 /* Gathers the protocol's output (as much as the write-queue cap allows)
- * into the batch buffer.  *pdrained = 1 if the protocol had nothing more.
- * Returns bytes gathered or a negative error. */
-static long conn_gather(rt_conn *c, int *pdrained) {
+ * into b.  *pdrained = 1 if the protocol had nothing more.  Returns bytes
+ * gathered or a negative error (b's own buffer is then freed). */
+static long conn_gather(rt_conn *c, conn_batch *b, int *pdrained) {
   size_t len = 0;
   *pdrained = 0;
   while (c->write_bytes + len < RT_WRITE_QUEUE_CAP && len < RT_BATCH_CAP &&
@@ -512,20 +518,45 @@ static long conn_gather(rt_conn *c, int *pdrained) {
     const uint8_t *p;
     size_t n = 0;
     int rv = c->ops->send(c, &p, &n);
-    if (rv < 0) return rv;
-    if (n == 0) {
+    if (rv == 0 && n == 0) {
       *pdrained = 1;
       break;
     }
     size_t take = n;
     if (take > RT_BATCH_CAP - len) take = RT_BATCH_CAP - len;
-    rv = conn_batch_reserve(c, len + take);
-    if (rv < 0) return rv;
-    memcpy(c->batch + len, p, take);
+    if (rv == 0) rv = conn_batch_reserve(c, b, len + take);
+    if (rv < 0) {
+      if (b->own) h2ws__free(c->rt->mem, b->buf);
+      b->buf = NULL;
+      return rv;
+    }
+    memcpy(b->buf + len, p, take);
     len += take;
     c->ops->send_consumed(c, take);
   }
   return (long)len;
+}
+
+/* Sends what was gathered: through the filter, or to the socket (the
+ * scratch buffer: only what the socket did not take is copied; an own
+ * buffer: handed to uv_write as it is). */
+static int conn_write_batch(rt_conn *c, conn_batch *b, size_t len) {
+  if (c->filter) {
+    int rv = c->filter->ops->send(c->filter, b->buf, len);
+    if (b->own) h2ws__free(c->rt->mem, b->buf);
+    if (rv == 0) c->nfilter_writes++;
+    return rv;
+  }
+  if (!b->own) return conn_write_lent(c, b->buf, len);
+  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
+  if (!w) {
+    h2ws__free(c->rt->mem, b->buf);
+    return H2WS_ERR_NOMEM;
+  }
+  c->nwrites++;
+  w->owned = b->buf;
+  c->batch_hint = b->cap;
+  return conn_uv_write(c, w, b->buf, len);
 }
 
 static void conn_shutdown_cb(uv_shutdown_t *req, int status) {
@@ -593,32 +624,22 @@ static void conn_flush(rt_conn *c) {
   int drained = 1;
   uint64_t nwrites0 = c->nwrites;
   if (c->state == RT_CONN_OPEN && !c->shut_down) {
-    long n = conn_gather(c, &drained);
+    /* While uv_write holds earlier bytes nothing can go out at once, and
+     * a cleartext batch would only be copied again: gather into a buffer
+     * the write request takes over.  Otherwise into the scratch buffer. */
+    conn_batch b = {NULL, 0, !c->filter && c->write_bytes != 0};
+    long n = conn_gather(c, &b, &drained);
     if (n < 0) {
       rv = (int)n;
       goto fail;
     }
     if (n > 0) {
-      if (c->filter) {
-        rv = c->filter->ops->send(c->filter, c->batch, (size_t)n);
-        if (rv < 0) goto fail;
-        c->nfilter_writes++;
-      } else {
-        rv = conn_write_batch(c, (size_t)n);
-        if (rv < 0) goto fail;
-      }
+      rv = conn_write_batch(c, &b, (size_t)n);
+      if (rv < 0) goto fail;
+    } else if (b.own) {
+      h2ws__free(c->rt->mem, b.buf);
     }
-    if (c->write_bytes == 0 && drained) {
-      /* do not keep a batch buffer on an idle connection (one the socket
-       * took at once stays here otherwise; a malloc per batch costs far
-       * less than the memory of every idle connection) */
-      if (c->batch) {
-        h2ws__free(c->rt->mem, c->batch);
-        c->batch = NULL;
-        c->batch_cap = 0;
-      }
-      c->batch_hint = 0;
-    }
+    if (c->write_bytes == 0 && drained) c->batch_hint = 0;
   }
   int want_shut = c->closing_after_write ||
                   (c->state == RT_CONN_OPEN && c->ops && drained &&

@@ -21,6 +21,17 @@ void h2ws__rt_task_queue(h2ws_rt *rt, rt_task *t) {
     uv_idle_start(&rt->idle, loop_idle_noop);
 }
 
+uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want) {
+  if (want <= rt->scratch_cap[which]) return rt->scratch[which];
+  size_t cap = rt->scratch_cap[which] ? rt->scratch_cap[which] : 16384;
+  while (cap < want) cap *= 2;
+  uint8_t *p = h2ws__realloc(rt->mem, rt->scratch[which], cap);
+  if (!p) return NULL;
+  rt->scratch[which] = p;
+  rt->scratch_cap[which] = cap;
+  return p;
+}
+
 void h2ws__rt_task_cancel(h2ws_rt *rt, rt_task *t) {
   /* queued == 2: in the batch loop_run_tasks is running */
   if (t->queued != 1) return;
@@ -99,6 +110,8 @@ void h2ws_rt_del(h2ws_rt *rt) {
   uv_walk(&rt->loop, loop_close_walk, NULL);
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   uv_loop_close(&rt->loop);
+  h2ws__free(rt->mem, rt->scratch[0]);
+  h2ws__free(rt->mem, rt->scratch[1]);
   h2ws__free(rt->mem, rt);
 }
 

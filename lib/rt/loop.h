@@ -28,6 +28,11 @@ struct h2ws_rt {
   rt_task *tasks;        /* queued, doubly linked */
   rt_conn *conns;        /* every live TCP connection (conn.c keeps it) */
   uint64_t next_conn_id; /* server connections: ids 1, 2, ... */
+  /* Buffers lent to the flush in progress (one connection at a time, never
+   * across iterations): what a connection gathers and what its filter
+   * produces.  Grown on demand, kept: no allocation per message. */
+  uint8_t *scratch[2];
+  size_t scratch_cap[2];
 };
 
 /* Queues t (nothing if already queued): its run() is called before the
@@ -36,6 +41,11 @@ void h2ws__rt_task_queue(h2ws_rt *rt, rt_task *t);
 /* Takes t off the queue (a task in the batch being run is skipped by
  * its own run(), which checks its object's state). */
 void h2ws__rt_task_cancel(h2ws_rt *rt, rt_task *t);
+
+/* Scratch buffer `which` (0: gathered plaintext, 1: filter output) with
+ * room for at least `want` bytes (its contents kept when it grows), or
+ * NULL (out of memory).  Valid until the next call for the same buffer. */
+uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want);
 
 /* The loop's time in milliseconds (uv_now), the `now` of every call into
  * the protocol layers. */

@@ -876,6 +876,112 @@ static void test_workers_reuseport_shared_tls(void) {
   CHECK(w[1].st.connections_total > 0);
 }
 
+/* ---- the per-message path allocates nothing ---------------------------- */
+
+static long al_count;
+static void *al_malloc(size_t n, void *u) {
+  (void)u;
+  al_count++;
+  return malloc(n);
+}
+static void al_free(void *p, void *u) {
+  (void)u;
+  free(p);
+}
+static void *al_calloc(size_t a, size_t b, void *u) {
+  (void)u;
+  al_count++;
+  return calloc(a, b);
+}
+static void *al_realloc(void *p, size_t n, void *u) {
+  (void)u;
+  al_count++;
+  return realloc(p, n);
+}
+
+typedef struct al {
+  h2ws_server *srv;
+  int n;
+  long at_warm, during;
+} al;
+
+#define AL_WARM 100
+#define AL_COUNT 600
+
+static void al_open(h2ws_rt_ws *ws, void *ud) {
+  (void)ud;
+  static const uint8_t m[64] = {1};
+  h2ws_rt_ws_send(ws, H2WS_OP_BINARY, m, sizeof m);
+}
+static int al_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                  void *ud) {
+  al *a = ud;
+  if (++a->n == AL_WARM) a->at_warm = al_count;
+  if (a->n == AL_COUNT) {
+    a->during = al_count - a->at_warm;
+    h2ws_rt_ws_close(ws, 1000, NULL);
+    return 0;
+  }
+  h2ws_rt_ws_send(ws, op, d, n); /* one message in flight, both ways */
+  return 0;
+}
+static void al_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                     size_t rl, void *ud) {
+  al *a = ud;
+  (void)ws;
+  (void)code;
+  (void)r;
+  (void)rl;
+  h2ws_server_shutdown(a->srv);
+}
+static const h2ws_rt_ws_callbacks al_cbs = {
+    .on_open = al_open, .on_message = al_msg, .on_close = al_close};
+
+/* Both ends of an echo on one runtime with a counting allocator: after a
+ * warm-up, 500 round trips (1000 messages each way through engine,
+ * binding, connection and filter) allocate nothing through h2ws_mem
+ * (OpenSSL's own allocations are not counted). */
+static void alloc_case(int tls, int policy) {
+  h2ws_mem mem = {NULL, al_malloc, al_free, al_calloc, al_realloc};
+  h2ws_rt *rt;
+  al a;
+  memset(&a, 0, sizeof a);
+  a.during = -1;
+  CHECK_EQ(h2ws_rt_new(&rt, &mem), 0);
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  st.handle_signals = 0;
+  CHECK_EQ(h2ws_server_new(&a.srv, rt, &st), 0);
+  h2ws_rt_ws_handler h = {wk_request}; /* an echo */
+  CHECK_EQ(h2ws_server_route_ws(a.srv, "/echo", &h, NULL), 0);
+  int port;
+  CHECK_EQ(h2ws_server_listen(a.srv, "127.0.0.1:0", tls, &port), 0);
+  h2ws_client *cl;
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.insecure = 1;
+  cs.close_idle = 1;
+  CHECK_EQ(h2ws_client_new(&cl, rt, &cs), 0);
+  char url[64];
+  snprintf(url, sizeof url, "%s://127.0.0.1:%d/echo", tls ? "wss" : "ws",
+           port);
+  h2ws_client_ws_options o;
+  h2ws_client_ws_options_default(&o);
+  o.policy = policy;
+  CHECK_EQ(h2ws_client_open(cl, url, &o, &al_cbs, &a, NULL), 0);
+  h2ws_rt_run(rt);
+  h2ws_client_del(cl);
+  h2ws_server_del(a.srv);
+  h2ws_rt_del(rt);
+  CHECK_EQ(a.n, AL_COUNT);
+  CHECK_EQ(a.during, 0);
+}
+
+static void test_alloc_h1(void) { alloc_case(0, H2WS_RT_POLICY_H1); }
+static void test_alloc_h2c(void) { alloc_case(0, H2WS_RT_POLICY_H2); }
+static void test_alloc_h2_tls(void) { alloc_case(1, H2WS_RT_POLICY_AUTO); }
+static void test_alloc_h1_tls(void) { alloc_case(1, H2WS_RT_POLICY_H1); }
+
 int main(void) {
   static const tu_case cases[] = {
       {"big_echo_h1", test_big_echo_h1},
@@ -892,6 +998,10 @@ int main(void) {
       {"issue7_404_elsewhere", test_404_elsewhere},
       {"issue7_426_h2c", test_426_h2c},
       {"workers_reuseport_shared_tls", test_workers_reuseport_shared_tls},
+      {"echo_allocates_nothing_h1", test_alloc_h1},
+      {"echo_allocates_nothing_h2c", test_alloc_h2c},
+      {"echo_allocates_nothing_h2_tls", test_alloc_h2_tls},
+      {"echo_allocates_nothing_h1_tls", test_alloc_h1_tls},
   };
   return TU_RUN(cases);
 }
