@@ -46,18 +46,19 @@ enum rt_ws_state {
   RT_WS_CLOSED,      /* on_close or on_fail fired; awaiting release */
 };
 
+/* Kept small: one per WebSocket (memory per idle WebSocket). */
 struct h2ws_rt_ws {
   h2ws_rt *rt;
-  enum rt_ws_state state;
   rt_carrier *carrier; /* NULL while waiting for one (client) */
   h2ws_ws *engine;     /* the carrier's */
   h2ws_rt_ws_callbacks cbs;
   void *user_data;
   char *subprotocol;
-  int compressed;
   size_t max_output;
-  int app_paused;    /* on_message returned PAUSE: until resume */
-  int auto_pause;    /* server: pause input while output > max_output/2 */
+  uint8_t state;      /* enum rt_ws_state */
+  uint8_t compressed;
+  uint8_t app_paused; /* on_message returned PAUSE: until resume */
+  uint8_t auto_pause; /* server: pause input while output > max_output/2 */
   const rt_trace *trace; /* frame and handshake trace, or NULL */
   void *attach;      /* the owner's per-WebSocket state (rt memory), freed
                         with the WebSocket */

@@ -97,7 +97,7 @@ static int h1_make_engine(rt_h1 *h1, h2ws_role role,
   if (rv < 0) return rv;
   h1->engine = e;
   h1->ws->max_output = st.max_output;
-  h1->ws->compressed = pmd->enabled;
+  h1->ws->compressed = pmd->enabled != 0;
   h2ws__rt_ws_attach(h1->ws, &h1->carrier);
   h2ws__rt_ws_start(h1->ws, e);
   h1->mode = H1_WS;

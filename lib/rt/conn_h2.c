@@ -332,7 +332,7 @@ static int h2_on_ws_open(h2ws_h2_session *s, int32_t sid, h2ws_ws *e,
   rt_h2s *hs = h2s_of_ws(ws);
   (void)s;
   if (hs) hs->sid = sid;
-  ws->compressed = h2ws_ws_is_compressed(e);
+  ws->compressed = h2ws_ws_is_compressed(e) != 0;
   if (h2ws__rt_ws_set_subprotocol(ws, subprotocol,
                                   subprotocol ? strlen(subprotocol) : 0))
     return H2WS_ERR_NOMEM;

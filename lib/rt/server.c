@@ -415,7 +415,7 @@ static int server_accept(h2ws_rt_ws_request *req,
   }
   ws->max_output = srv->settings.ws.max_output;
   ws->auto_pause = 1;
-  ws->compressed = req->pmd.enabled;
+  ws->compressed = req->pmd.enabled != 0;
   req->subprotocol = ws->subprotocol;
   req->ws = ws;
   req->answered = 1;
