@@ -7,8 +7,10 @@
  *
  * The application sees one WebSocket type, h2ws_rt_ws, whatever carries it:
  * an HTTP/1.1 Upgrade (RFC 6455), a stream of an HTTP/2 connection
- * (RFC 8441 extended CONNECT), over TLS or cleartext.  Messages arrive
- * whole (on_message); h2ws_rt_ws_send() / h2ws_rt_ws_close() act on them.
+ * (RFC 8441 extended CONNECT), over TLS or cleartext; h2ws_rt_ws_get_info()
+ * says which.  Messages arrive whole (on_message); h2ws_rt_ws_send() (or,
+ * beyond max_output, _send_fragment() / _send_source()) and
+ * h2ws_rt_ws_close() act on them.
  *
  * Server:
  *
@@ -47,9 +49,10 @@
  * only starts closing handshakes: their on_close come from the loop);
  * h2ws_client_open() may fire on_fail / on_note at once when the request
  * fails immediately (e.g. the origin's HTTP/2 connection refuses more
- * streams).  h2ws_rt_ws_send / _ping / _close / _resume never fire
- * callbacks: their effects are flushed from the loop, once per iteration
- * (all output of a connection in one TLS write and one uv_write).
+ * streams).  h2ws_rt_ws_send / _send_fragment / _send_source / _ping /
+ * _close / _resume / _abort never fire callbacks: their effects are
+ * flushed from the loop, once per iteration (all output of a connection
+ * in one TLS write and one socket write).
  *
  * Errors: functions return 0 or a negative h2ws_error (h2ws/h2ws.h); the
  * runtime's own failures (DNS, connect, TLS, listen) have the codes
