@@ -5,8 +5,10 @@
 #   scripts/rt-graph.sh BUILD_DIR           print the table
 #   scripts/rt-graph.sh BUILD_DIR --check DESIGN_MD
 #       fails if the graph has a cycle (two files calling each other,
-#       directly or around a circle) or differs from the table in DESIGN_MD
-#       (between the "rt-graph:begin" / "rt-graph:end" markers).
+#       directly or around a circle), differs from the table in DESIGN_MD
+#       (between the "rt-graph:begin" / "rt-graph:end" markers), or if an
+#       object has a writable global (.data / .bss: lib/rt keeps no global
+#       state, so several runtimes can run on several threads).
 set -eu
 BUILD=$1
 OBJ="$BUILD/CMakeFiles/h2ws_rt.dir/lib/rt"
@@ -53,10 +55,20 @@ if ! tsort "$TMP/edges" > /dev/null 2> "$TMP/tsort.err" || [ -s "$TMP/tsort.err"
   cat "$TMP/tsort.err" >&2
   status=1
 fi
+for o in "$OBJ"/*.c.o; do
+  objdump -t "$o" | awk -v f="$(basename "$o" .o)" \
+    '$4 ~ /^\.(data|bss)($|\.)/ && $4 !~ /^\.data\.rel\.ro/ && $NF !~ /^[._]/ \
+     {print f ": " $NF " (" $4 ")"}'
+done > "$TMP/globals"
+if [ -s "$TMP/globals" ]; then
+  echo "rt-graph: writable globals in lib/rt:" >&2
+  cat "$TMP/globals" >&2
+  status=1
+fi
 sed -n '/rt-graph:begin/,/rt-graph:end/p' "$3" | grep '^|' > "$TMP/doc" || true
 if ! diff -u "$TMP/doc" "$TMP/table" >&2; then
   echo "rt-graph: the table in $3 is not the graph of the built objects" >&2
   status=1
 fi
-[ $status -eq 0 ] && echo "rt-graph: $(wc -l < "$TMP/edges") calls between files, no cycle, design.md current"
+[ $status -eq 0 ] && echo "rt-graph: $(wc -l < "$TMP/edges") calls between files, no cycle, no writable global, design.md current"
 exit $status
