@@ -876,6 +876,108 @@ static void test_workers_reuseport_shared_tls(void) {
   CHECK(w[1].st.connections_total > 0);
 }
 
+/* ---- why a client WebSocket never opened: one h2ws_error each --------- */
+
+typedef struct fl {
+  int done, error, status;
+  char msg[256];
+} fl;
+
+static void fl_fail(h2ws_rt_ws *ws, int error, int status, const char *m,
+                    void *ud) {
+  fl *f = ud;
+  (void)ws;
+  f->done = 1;
+  f->error = error;
+  f->status = status;
+  snprintf(f->msg, sizeof f->msg, "%s", m);
+}
+static void fl_open(h2ws_rt_ws *ws, void *ud) {
+  (void)ws;
+  ((fl *)ud)->done = -1; /* must not open */
+}
+static const h2ws_rt_ws_callbacks fl_cbs = {.on_open = fl_open,
+                                            .on_fail = fl_fail};
+
+/* A listener that reads the request and closes without an answer. */
+typedef struct mute {
+  uv_tcp_t lis, conn;
+  char buf[4096];
+  int port, accepted;
+} mute;
+
+static void mute_alloc(uv_handle_t *h, size_t n, uv_buf_t *b) {
+  mute *m = h->data;
+  (void)n;
+  b->base = m->buf;
+  b->len = sizeof m->buf;
+}
+static void mute_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b) {
+  (void)b;
+  if (n != 0) uv_close((uv_handle_t *)st, NULL); /* the request: bye */
+}
+static void mute_conn(uv_stream_t *l, int status) {
+  mute *m = l->data;
+  if (status < 0 || m->accepted++) return;
+  uv_tcp_init(l->loop, &m->conn);
+  m->conn.data = m;
+  if (uv_accept(l, (uv_stream_t *)&m->conn) == 0)
+    uv_read_start((uv_stream_t *)&m->conn, mute_alloc, mute_read);
+}
+
+static void fail_case(env *e, const char *url, int policy, fl *f) {
+  memset(f, 0, sizeof *f);
+  h2ws_client_ws_options o;
+  h2ws_client_ws_options_default(&o);
+  o.policy = policy;
+  CHECK_EQ(h2ws_client_open(e->cl, url, &o, &fl_cbs, f, NULL), 0);
+  uv_loop_t *loop = h2ws_rt_uv_loop(e->rt);
+  while (!f->done && !e->timed_out) uv_run(loop, UV_RUN_ONCE);
+}
+
+static void test_fail_errors(void) {
+  env e;
+  fl f;
+  char url[96];
+  CHECK_EQ(env_start(&e, 0, 1), 0); /* a cleartext server */
+  /* DNS */
+  fail_case(&e, "ws://nonexistent.invalid/echo", H2WS_RT_POLICY_H1, &f);
+  CHECK_EQ(f.error, H2WS_ERR_RT_DNS);
+  CHECK(strstr(f.msg, "cannot resolve nonexistent.invalid") == f.msg);
+  /* TLS to a cleartext port */
+  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", e.port);
+  fail_case(&e, url, H2WS_RT_POLICY_AUTO, &f);
+  CHECK_EQ(f.error, H2WS_ERR_RT_TLS);
+  CHECK(strstr(f.msg, "TLS error: ") == f.msg);
+  /* refused by the server's routing */
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/nope", e.port);
+  fail_case(&e, url, H2WS_RT_POLICY_H1, &f);
+  CHECK_EQ(f.error, H2WS_ERR_HANDSHAKE);
+  CHECK_EQ(f.status, 404);
+  /* the connection ends before any answer: lost, not refused */
+  mute m;
+  memset(&m, 0, sizeof m);
+  uv_loop_t *loop = h2ws_rt_uv_loop(e.rt);
+  uv_tcp_init(loop, &m.lis);
+  m.lis.data = &m;
+  struct sockaddr_in sa;
+  uv_ip4_addr("127.0.0.1", 0, &sa);
+  CHECK_EQ(uv_tcp_bind(&m.lis, (const struct sockaddr *)&sa, 0), 0);
+  CHECK_EQ(uv_listen((uv_stream_t *)&m.lis, 8, mute_conn), 0);
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  uv_tcp_getsockname(&m.lis, (struct sockaddr *)&ss, &sl);
+  m.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", m.port);
+  fail_case(&e, url, H2WS_RT_POLICY_H1, &f);
+  uv_close((uv_handle_t *)&m.lis, NULL);
+  CHECK_EQ(f.error, H2WS_ERR_CLOSED);
+  CHECK(strcmp(f.msg, "connection closed during the handshake") == 0);
+  int timed_out = e.timed_out;
+  env_end(&e);
+  CHECK(!timed_out);
+}
+
 /* ---- the per-message path allocates nothing ---------------------------- */
 
 static long al_count;
@@ -998,6 +1100,7 @@ int main(void) {
       {"issue7_404_elsewhere", test_404_elsewhere},
       {"issue7_426_h2c", test_426_h2c},
       {"workers_reuseport_shared_tls", test_workers_reuseport_shared_tls},
+      {"fail_errors", test_fail_errors},
       {"echo_allocates_nothing_h1", test_alloc_h1},
       {"echo_allocates_nothing_h2c", test_alloc_h2c},
       {"echo_allocates_nothing_h2_tls", test_alloc_h2_tls},
