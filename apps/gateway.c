@@ -10,12 +10,14 @@
 #include <strings.h>
 #include <uv.h>
 #include "gateway.h"
+#include "kit.h"
 
 #define GW_MAX_PROTOS 16
 #define GW_TCP_READ 65536
 
 typedef struct gw_route {
   struct gw_route *next;
+  struct gateway *gw;
   h2ws_rt *rt;
   gateway_options opts;
   char url[1024];
@@ -24,7 +26,6 @@ typedef struct gw_route {
   int port;
   int append_path; /* ws URL path ends with '/' */
   h2ws_client *client;
-  h2ws_server *srv;
   char path[1024];  /* the server route it belongs to */
   char vhost[256];  /* "" any :authority / Host, else this name */
 } gw_route;
@@ -62,14 +63,28 @@ typedef struct gw_pair {
   uint8_t *rbuf;
 } gw_pair;
 
-static gw_route *gw_routes;
-static gw_pair *gw_pairs; /* every live pair (gateway_abort_backends) */
-static uint64_t gw_next_id;
+struct gateway {
+  h2ws_server *srv;
+  h2ws_rt *rt;
+  gw_route *routes;
+  gw_pair *pairs; /* every live pair (gateway_abort_backends) */
+  uint64_t next_id;
+};
 
 void gateway_options_default(gateway_options *o) {
   memset(o, 0, sizeof *o);
   o->backend_timeout_ms = 10000;
-  o->max_message = 1024 * 1024;
+  o->max_message = KIT_DEFAULT_MAX_MESSAGE;
+}
+
+int gateway_new(gateway **pgw, h2ws_server *srv) {
+  if (!pgw || !srv) return H2WS_ERR_INVALID_ARGUMENT;
+  gateway *gw = calloc(1, sizeof *gw);
+  if (!gw) return H2WS_ERR_NOMEM;
+  gw->srv = srv;
+  gw->rt = h2ws_server_rt(srv);
+  *pgw = gw;
+  return 0;
 }
 
 static void gw_log(gw_pair *p, const char *fmt, ...) {
@@ -118,7 +133,7 @@ static void gw_maybe_free(gw_pair *p) {
   gw_msg_clear(&p->to_back);
   gw_msg_clear(&p->to_front);
   if (p->prev) p->prev->next = p->next;
-  else gw_pairs = p->next;
+  else p->route->gw->pairs = p->next;
   if (p->next) p->next->prev = p->prev;
   free(p->rbuf);
   free(p);
@@ -177,9 +192,9 @@ static int gw_accept(gw_pair *p, const char *subprotocol) {
   }
   if (!p->front_done) {
     p->front = ws;
-    gw_log(p, "open (%s)", h2ws_rt_ws_transport(ws) >= H2WS_RT_H2C
-                               ? "HTTP/2 stream"
-                               : "HTTP/1.1");
+    gw_log(p, "open (%s, stream %d)",
+           kit_transport_name(h2ws_rt_ws_transport(ws)),
+           (int)h2ws_rt_ws_stream_id(ws));
   }
   return 0;
 }
@@ -628,11 +643,11 @@ static int gw_host_match(const char *vhost, const char *a, size_t alen) {
 
 /* The route for this request among those sharing the server route of
  * `head`: a vhost match first, else the one for any host. */
-static gw_route *gw_pick_path(h2ws_server *srv, const char *path,
+static gw_route *gw_pick_path(gateway *gw, const char *path,
                               const h2ws_ws_request *v) {
   gw_route *any = NULL;
-  for (gw_route *r = gw_routes; r; r = r->next) {
-    if (r->srv != srv || strcmp(r->path, path) != 0) continue;
+  for (gw_route *r = gw->routes; r; r = r->next) {
+    if (strcmp(r->path, path) != 0) continue;
     if (!r->vhost[0]) {
       if (!any) any = r;
     } else if (v->authority &&
@@ -646,8 +661,8 @@ static gw_route *gw_pick_path(h2ws_server *srv, const char *path,
 /* ... and when no route of that path fits the host, those of "/" (what
  * --to registers). */
 static gw_route *gw_pick(gw_route *head, const h2ws_ws_request *v) {
-  gw_route *r = gw_pick_path(head->srv, head->path, v);
-  if (!r && strcmp(head->path, "/") != 0) r = gw_pick_path(head->srv, "/", v);
+  gw_route *r = gw_pick_path(head->gw, head->path, v);
+  if (!r && strcmp(head->path, "/") != 0) r = gw_pick_path(head->gw, "/", v);
   return r;
 }
 
@@ -663,11 +678,12 @@ static void gw_on_request(h2ws_rt_ws_request *req, void *ud) {
     h2ws_rt_ws_refuse(req, 503);
     return;
   }
+  gateway *gw = rt->gw;
   p->route = rt;
-  p->id = ++gw_next_id;
-  p->next = gw_pairs;
-  if (gw_pairs) gw_pairs->prev = p;
-  gw_pairs = p;
+  p->id = ++gw->next_id;
+  p->next = gw->pairs;
+  if (gw->pairs) gw->pairs->prev = p;
+  gw->pairs = p;
   size_t pl = v->pathlen < sizeof p->path - 1 ? v->pathlen
                                               : sizeof p->path - 1;
   memcpy(p->path, v->path, pl);
@@ -758,15 +774,9 @@ static int gw_check_ws_url(const char *hp) {
   return 0;
 }
 
-int gateway_add_route(h2ws_server *srv, const char *path,
+int gateway_add_route(gateway *gw, const char *host, const char *path,
                       const char *backend_url, const gateway_options *opts) {
-  return gateway_add_route_host(srv, NULL, path, backend_url, opts);
-}
-
-int gateway_add_route_host(h2ws_server *srv, const char *host,
-                           const char *path, const char *backend_url,
-                           const gateway_options *opts) {
-  if (!srv || !path || path[0] != '/' || !backend_url ||
+  if (!gw || !path || path[0] != '/' || !backend_url ||
       strlen(path) >= sizeof ((gw_route *)0)->path ||
       (host && strlen(host) >= sizeof ((gw_route *)0)->vhost))
     return H2WS_ERR_INVALID_ARGUMENT;
@@ -779,9 +789,10 @@ int gateway_add_route_host(h2ws_server *srv, const char *host,
   if (opts) r->opts = *opts;
   else gateway_options_default(&r->opts);
   if (!r->opts.backend_timeout_ms) r->opts.backend_timeout_ms = 10000;
-  if (!r->opts.max_message) r->opts.max_message = 1024 * 1024;
+  if (!r->opts.max_message) r->opts.max_message = KIT_DEFAULT_MAX_MESSAGE;
   snprintf(r->url, sizeof r->url, "%s", backend_url);
-  r->rt = h2ws_server_rt(srv);
+  r->gw = gw;
+  r->rt = gw->rt;
   int rv = 0;
   if (strncasecmp(backend_url, "tcp://", 6) == 0) {
     r->is_tcp = 1;
@@ -825,12 +836,11 @@ int gateway_add_route_host(h2ws_server *srv, const char *host,
     free(r);
     return H2WS_ERR_INVALID_ARGUMENT;
   }
-  r->srv = srv;
   snprintf(r->path, sizeof r->path, "%s", path);
   if (host) snprintf(r->vhost, sizeof r->vhost, "%s", host);
   int registered = 0;
-  for (gw_route *o = gw_routes; o; o = o->next) {
-    if (o->srv == srv && strcmp(o->path, path) == 0) {
+  for (gw_route *o = gw->routes; o; o = o->next) {
+    if (strcmp(o->path, path) == 0) {
       if (!strcasecmp(o->vhost, r->vhost)) {
         fprintf(stderr, "h2ws: route %s%s given twice\n", r->vhost, path);
         rv = H2WS_ERR_INVALID_ARGUMENT;
@@ -842,46 +852,66 @@ int gateway_add_route_host(h2ws_server *srv, const char *host,
   size_t pl = strlen(path);
   if (rv == 0 && !registered) {
     if (path[pl - 1] == '/')
-      rv = h2ws_server_route_ws_prefix(srv, path, &wh, r);
+      rv = h2ws_server_route_ws_prefix(gw->srv, path, &wh, r);
     else
-      rv = h2ws_server_route_ws(srv, path, &wh, r);
+      rv = h2ws_server_route_ws(gw->srv, path, &wh, r);
   }
   if (rv != 0) {
     h2ws_client_del(r->client);
     free(r);
     return rv;
   }
-  r->next = gw_routes;
-  gw_routes = r;
+  r->next = gw->routes;
+  gw->routes = r;
   return 0;
 }
 
-void gateway_abort_backends(void) {
-  for (gw_pair *p = gw_pairs; p; p = p->next)
+void gateway_abort_backends(gateway *gw) {
+  if (!gw) return;
+  for (gw_pair *p = gw->pairs; p; p = p->next)
     if (p->tcp_open) {
       p->back_done = 1;
       gw_tcp_shut(p); /* freed from the close callback, not here */
     }
-  for (gw_route *r = gw_routes; r; r = r->next) {
+  for (gw_route *r = gw->routes; r; r = r->next) {
     h2ws_client *cl = r->client;
     r->client = NULL; /* new requests: 503 */
     h2ws_client_del(cl);
   }
 }
 
-void gateway_cleanup(void) {
-  while (gw_routes) {
-    gw_route *r = gw_routes;
-    gw_routes = r->next;
+void gateway_del(gateway *gw) {
+  if (!gw) return;
+  /* what is left after a loop stopped early: backend clients first (their
+   * pairs then end), TCP handles closed from the loop */
+  gateway_abort_backends(gw);
+  int handles = 0;
+  for (gw_pair *p = gw->pairs; p; p = p->next) {
+    p->front_done = 1; /* its server is gone */
+    p->front = NULL;
+    p->req = NULL;
+    if (p->tcp_open || p->timer_open || p->gai_pending) handles = 1;
+  }
+  if (handles) {
+    for (gw_pair *p = gw->pairs; p; p = p->next) {
+      gw_stop_timer(p);
+      if (p->tcp_open) gw_tcp_shut(p);
+    }
+    h2ws_rt_run(gw->rt); /* the close callbacks free their pairs */
+  }
+  while (gw->pairs) {
+    gw_pair *p = gw->pairs;
+    gw->pairs = p->next;
+    gw_msg_clear(&p->to_back);
+    gw_msg_clear(&p->to_front);
+    free(p->rbuf);
+    free(p);
+  }
+  while (gw->routes) {
+    gw_route *r = gw->routes;
+    gw->routes = r->next;
     h2ws_client_del(r->client);
     free(r);
   }
-}
-
-void gateway_listen_host(const char *addr, char *host, size_t hostlen) {
-  const char *colon = strrchr(addr, ':');
-  size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
-  if (hl >= hostlen) hl = hostlen - 1;
-  memcpy(host, addr, hl);
-  host[hl] = '\0';
+  free(gw);
 }

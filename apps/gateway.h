@@ -51,7 +51,8 @@ typedef struct gateway_options {
   /* Budget for the backend's connect + handshake (ms); default 10000.
    * After it: 502. */
   uint64_t backend_timeout_ms;
-  /* Largest message forwarded either way (bytes); default 1 MiB.  Also
+  /* Largest message forwarded either way (bytes); default
+   * KIT_DEFAULT_MAX_MESSAGE (1 MiB, the default of every command).  Also
    * the backend side's output cap (plus a margin). */
   size_t max_message;
   /* Nonzero: one line per WebSocket on stderr (open, 502 reasons, end). */
@@ -60,39 +61,41 @@ typedef struct gateway_options {
 
 void gateway_options_default(gateway_options *opts);
 
-/*
- * Routes WebSocket requests on `path` of srv to backend_url ("ws://HOST
- * [:PORT]/PATH", "wss://...", "tcp://HOST:PORT").  A path ending in '/'
- * matches every path under it ("/" matches all).  Call before
- * h2ws_server_listen(); opts may be NULL (defaults; copied).
- * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad URL or path: a message was
- * printed on stderr), H2WS_ERR_NOMEM.
- */
-int gateway_add_route(h2ws_server *srv, const char *path,
-                      const char *backend_url, const gateway_options *opts);
+/* A gateway: the routes of one server and the WebSocket pairs they
+ * carry.  Everything lives in the object (no globals): two servers, each
+ * with its gateway, can run in one process, on one loop or one per
+ * thread (a gateway is used from its server's loop only). */
+typedef struct gateway gateway;
 
-/* The same for requests whose :authority (HTTP/2) or Host (HTTP/1.1)
- * names `host` ("name" matches any port, "name:port" that port only;
- * case-insensitive); host NULL: any host.  Routes on one path are tried
- * host match first, then the one for any host; none: 404.  The name is
- * only compared, never connected to (SPEC pitfall 10). */
-int gateway_add_route_host(h2ws_server *srv, const char *host,
-                           const char *path, const char *backend_url,
-                           const gateway_options *opts);
+/* Creates the gateway of srv (its runtime's loop carries the backends).
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
+int gateway_new(gateway **pgw, h2ws_server *srv);
+
+/*
+ * Routes WebSocket requests on `path` of the gateway's server to
+ * backend_url ("ws://HOST[:PORT]/PATH", "wss://...", "tcp://HOST:PORT").
+ * A path ending in '/' matches every path under it ("/" matches all).
+ * host NULL: any host; else only requests whose :authority (HTTP/2) or
+ * Host (HTTP/1.1) names `host` ("name" matches any port, "name:port"
+ * that port only; case-insensitive).  Routes on one path are tried host
+ * match first, then the one for any host, then those of "/"; none: 404.
+ * The name is only compared, never connected to (SPEC pitfall 10).
+ * Call before h2ws_server_listen(); opts may be NULL (defaults; copied).
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad URL or path, route given
+ * twice: a message was printed on stderr), H2WS_ERR_NOMEM.
+ */
+int gateway_add_route(gateway *gw, const char *host, const char *path,
+                      const char *backend_url, const gateway_options *opts);
 
 /* Ends every backend connection still open or opening (their clients
  * get 1011 / 502), for a shutdown that must not wait for slow backends.
  * Not from inside a backend's callbacks (a timer or signal callback is
- * fine).  Later requests are refused with 502. */
-void gateway_abort_backends(void);
+ * fine).  Later requests are refused with 502.  Idempotent. */
+void gateway_abort_backends(gateway *gw);
 
-/* Frees every route's state (backend clients).  Call after h2ws_rt_run()
- * returned and before h2ws_server_del() / h2ws_rt_del(). */
-void gateway_cleanup(void);
-
-/* Copies the host part of a --listen address ("host:port", everything
- * before the last ':') into host (NUL-terminated, cut to hostlen - 1
- * bytes), for the "listening on" line of proxy and serve. */
-void gateway_listen_host(const char *addr, char *host, size_t hostlen);
+/* Frees the gateway (its routes and backend clients).  Call after
+ * h2ws_rt_run() returned (after gateway_abort_backends() and a last run
+ * if the loop was stopped early), before h2ws_rt_del().  NULL allowed. */
+void gateway_del(gateway *gw);
 
 #endif

@@ -3,7 +3,11 @@
 #include "kit.h"
 
 #include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +126,13 @@ void kit_error(const kit_cmd *cmd, const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-static void kit_usage_error(const kit_cmd *cmd, const char *msg) {
-  fprintf(stderr, "h2ws %s: %s (see h2ws %s --help)\n", cmd->name, msg,
-          cmd->name);
+void kit_usage_error(const kit_cmd *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "h2ws %s: ", cmd->name);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see h2ws %s --help)\n", cmd->name);
 }
 
 /* "--name" or "-k" as the user would type it. */
@@ -218,7 +226,7 @@ static int kit_store(const kit_cmd *cmd, const kit_opt *o, const char *value) {
   case KIT_STRS:
     if (*o->count >= o->cap) {
       snprintf(msg, sizeof msg, "too many %s (at most %zu)", lab, o->cap);
-      kit_usage_error(cmd, msg);
+      kit_usage_error(cmd, "%s", msg);
       return -1;
     }
     ((const char **)o->dest)[(*o->count)++] = value;
@@ -244,7 +252,7 @@ static int kit_store(const kit_cmd *cmd, const kit_opt *o, const char *value) {
     if (o->fn(value, o->dest, err, sizeof err) == 0) return 0;
     snprintf(msg, sizeof msg, "bad value for %s: '%s'%s%s", lab, value,
              err[0] ? ": " : "", err);
-    kit_usage_error(cmd, msg);
+    kit_usage_error(cmd, "%s", msg);
     return -1;
   }
   }
@@ -252,7 +260,7 @@ static int kit_store(const kit_cmd *cmd, const kit_opt *o, const char *value) {
     kit_expect(o, exp, sizeof exp);
     snprintf(msg, sizeof msg, "bad value for %s: '%s' (%s)", lab, value,
              exp);
-    kit_usage_error(cmd, msg);
+    kit_usage_error(cmd, "%s", msg);
     return -1;
   }
   *(uint64_t *)o->dest = v;
@@ -274,7 +282,7 @@ int kit_parse(const kit_cmd *cmd, int argc, char **argv, const char **pos,
     if (options_done || a[0] != '-' || a[1] == '\0') {
       if (np >= cmd->max_pos) {
         snprintf(msg, sizeof msg, "unexpected argument '%s'", a);
-        kit_usage_error(cmd, msg);
+        kit_usage_error(cmd, "%s", msg);
         return KIT_PARSE_ERROR;
       }
       if (pos) pos[np] = a;
@@ -301,20 +309,20 @@ int kit_parse(const kit_cmd *cmd, int argc, char **argv, const char **pos,
     }
     if (!o) {
       snprintf(msg, sizeof msg, "unknown option '%s'", a);
-      kit_usage_error(cmd, msg);
+      kit_usage_error(cmd, "%s", msg);
       return KIT_PARSE_ERROR;
     }
     kit_opt_label(o, lab, sizeof lab);
     if (o->kind == KIT_FLAG && value) {
       snprintf(msg, sizeof msg, "option %s takes no value", lab);
-      kit_usage_error(cmd, msg);
+      kit_usage_error(cmd, "%s", msg);
       return KIT_PARSE_ERROR;
     }
     if (o->kind != KIT_FLAG && !value) {
       if (i + 1 >= argc || kit_is_option(cmd, argv[i + 1])) {
         snprintf(msg, sizeof msg, "option %s needs a value%s%s", lab,
                  o->arg ? " " : "", o->arg ? o->arg : "");
-        kit_usage_error(cmd, msg);
+        kit_usage_error(cmd, "%s", msg);
         return KIT_PARSE_ERROR;
       }
       value = argv[++i];
@@ -323,7 +331,7 @@ int kit_parse(const kit_cmd *cmd, int argc, char **argv, const char **pos,
     if (seen[idx] && !o->repeatable && o->kind != KIT_STRS &&
         o->kind != KIT_FLAG) {
       snprintf(msg, sizeof msg, "option %s given twice", lab);
-      kit_usage_error(cmd, msg);
+      kit_usage_error(cmd, "%s", msg);
       return KIT_PARSE_ERROR;
     }
     if (seen[idx] < 255) seen[idx]++;
@@ -333,7 +341,7 @@ int kit_parse(const kit_cmd *cmd, int argc, char **argv, const char **pos,
         kit_opt_label(other, lab2, sizeof lab2);
         snprintf(msg, sizeof msg, "%s and %s cannot be used together", lab2,
                  lab);
-        kit_usage_error(cmd, msg);
+        kit_usage_error(cmd, "%s", msg);
         return KIT_PARSE_ERROR;
       }
       seen_group[o->group] = o;
@@ -343,11 +351,26 @@ int kit_parse(const kit_cmd *cmd, int argc, char **argv, const char **pos,
   if (np < cmd->min_pos) {
     snprintf(msg, sizeof msg, "%s is required",
              cmd->pos_name ? cmd->pos_name : "an argument");
-    kit_usage_error(cmd, msg);
+    kit_usage_error(cmd, "%s", msg);
     return KIT_PARSE_ERROR;
   }
   if (npos) *npos = np;
   return KIT_PARSE_OK;
+}
+
+int kit_check_cert_options(const kit_cmd *cmd, int cleartext,
+                           const char *cert, const char *key,
+                           const char *write_cert) {
+  if (!cert != !key) {
+    kit_usage_error(cmd, "--cert and --key go together");
+    return -1;
+  }
+  if (cleartext && (cert || write_cert)) {
+    kit_usage_error(cmd, "%s and --cleartext cannot be used together",
+                    cert ? "--cert" : "--write-cert");
+    return -1;
+  }
+  return 0;
 }
 
 /* Column where option help starts. */
@@ -416,6 +439,113 @@ const char *kit_transport_proto(h2ws_rt_transport t) {
 
 int kit_transport_tls(h2ws_rt_transport t) {
   return t == H2WS_RT_H1_TLS || t == H2WS_RT_H2_TLS;
+}
+
+/* ---- exit codes ------------------------------------------------------------ */
+
+/* The runtime says why with an h2ws_error; the table groups them (a
+ * connection that ended before any answer is H2WS_ERR_CLOSED: lost before
+ * the WebSocket opened, the table's 2, not refused). */
+const char *kit_fail_name(int error) {
+  switch (error) {
+  case H2WS_ERR_HANDSHAKE:
+  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
+  case H2WS_ERR_H2_BAD_RESPONSE:
+  case H2WS_ERR_RT_ALPN:
+    return "handshake";
+  case H2WS_ERR_NOMEM:
+  case H2WS_ERR_INTERNAL:
+  case H2WS_ERR_CALLBACK_FAILURE:
+    return "internal";
+  default: /* DNS, connect, TLS, timeout, connection lost */
+    return "connect";
+  }
+}
+
+int kit_exit_for_fail(int error) {
+  return strcmp(kit_fail_name(error), "handshake") == 0 ? KIT_EXIT_HANDSHAKE
+                                                        : KIT_EXIT_CONNECT;
+}
+
+/* ---- addresses ------------------------------------------------------------ */
+
+int kit_url_host(const char *url, char *host, size_t hostlen, int *ptls) {
+  const char *p;
+  int tls;
+  if (!url) return -1;
+  if (!strncasecmp(url, "ws://", 5)) p = url + 5, tls = 0;
+  else if (!strncasecmp(url, "wss://", 6)) p = url + 6, tls = 1;
+  else return -1;
+  size_t alen = strcspn(p, "/?#");
+  const char *at = memchr(p, '@', alen);
+  if (at) {
+    alen -= (size_t)(at + 1 - p);
+    p = at + 1;
+  }
+  const char *h = p;
+  size_t hl;
+  if (alen && p[0] == '[') {
+    const char *rb = memchr(p, ']', alen);
+    if (!rb) return -1;
+    h = p + 1;
+    hl = (size_t)(rb - h);
+  } else {
+    const char *colon = memchr(p, ':', alen);
+    hl = colon ? (size_t)(colon - p) : alen;
+  }
+  if (hl == 0 || hl >= hostlen) return -1;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  if (ptls) *ptls = tls;
+  return 0;
+}
+
+static int kit_addr_loopback(const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t lo[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+                                   0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0,
+                                       0, 0, 0, 0, 0xff, 0xff};
+    return !memcmp(a, lo, 16) || (!memcmp(a, mapped, 12) && a[12] == 127);
+  }
+  return 0;
+}
+
+int kit_host_is_loopback(const char *host) {
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return -1;
+  int all = 1;
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+    if (!kit_addr_loopback(ai->ai_addr)) all = 0;
+  freeaddrinfo(res);
+  return all;
+}
+
+void kit_listen_host(const char *addr, char *host, size_t hostlen) {
+  const char *colon = strrchr(addr, ':');
+  size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+  if (hl >= hostlen) hl = hostlen - 1;
+  memcpy(host, addr, hl);
+  host[hl] = '\0';
+}
+
+void kit_print_listening(const char *addr, int tls, int port, int h2) {
+  char host[300];
+  kit_listen_host(addr, host, sizeof host);
+  if (h2)
+    printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
+           tls ? "https" : "http", host, port, tls ? "h2" : "h2c");
+  else
+    printf("h2ws: listening on %s://%s:%d/ (http/1.1)\n",
+           tls ? "https" : "http", host, port);
 }
 
 /* ---- buffer -------------------------------------------------------------- */

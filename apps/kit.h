@@ -40,6 +40,29 @@ enum {
   KIT_EXIT_TIMEOUT = 5    /* a deadline the user set (--timeout) passed */
 };
 
+/* The h2ws_error of on_fail (a WebSocket that never opened) -> the exit
+ * code of the table above: refused or a bad answer (H2WS_ERR_HANDSHAKE,
+ * H2WS_ERR_H2_NO_EXTENDED_CONNECT and H2WS_ERR_RT_ALPN with --h2,
+ * H2WS_ERR_H2_BAD_RESPONSE) is 3; everything else (DNS, connect, TLS,
+ * timeout, H2WS_ERR_CLOSED: lost before the WebSocket opened, internal)
+ * is 2. */
+int kit_exit_for_fail(int error);
+/* The same failure named for JSON reports: "connect", "handshake" or
+ * "internal" (out of memory, internal errors). */
+const char *kit_fail_name(int error);
+
+/* ---- shared defaults ----------------------------------------------------- */
+
+/* --max-message of every command (serve, proxy, client), in bytes:
+ * 1 MiB.  Why this one: a peer can make h2ws hold about this much per
+ * WebSocket while a message is reassembled, and a few times it in output
+ * queues (an echo, a gateway's two sides), so the default must stay
+ * affordable for a server with thousands of WebSockets that it does not
+ * trust (16 MiB x 8 of output per WebSocket was 128 MiB); 1 MiB also is
+ * what Python's websockets accepts by default.  Bulk transfers raise it
+ * with --max-message. */
+#define KIT_DEFAULT_MAX_MESSAGE (1024u * 1024u)
+
 /* ---- sizes and durations ------------------------------------------------ */
 
 /* Parses a size in bytes: a number (decimals allowed) with an optional
@@ -140,6 +163,18 @@ void kit_usage(const kit_cmd *cmd, FILE *f);
 /* Prints "h2ws NAME: <message>" on stderr (printf format). */
 void kit_error(const kit_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same, for a mistake in the command line, with kit_parse()'s
+ * " (see h2ws NAME --help)" suffix: checks that the table cannot express
+ * ("--cert and --cleartext cannot be used together"). */
+void kit_usage_error(const kit_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The certificate options of serve and proxy: --cert and --key go
+ * together, and none of --cert / --write-cert with --cleartext.  Returns
+ * 0, or -1 after a kit_usage_error() line. */
+int kit_check_cert_options(const kit_cmd *cmd, int cleartext,
+                           const char *cert, const char *key,
+                           const char *write_cert);
 
 /* ---- transports ---------------------------------------------------------- */
 
@@ -149,6 +184,26 @@ const char *kit_transport_name(h2ws_rt_transport t);
 const char *kit_transport_proto(h2ws_rt_transport t);
 /* Nonzero over TLS. */
 int kit_transport_tls(h2ws_rt_transport t);
+
+/* ---- addresses ------------------------------------------------------------ */
+
+/* The host of a ws:// or wss:// URL, without the brackets of an IPv6
+ * literal, into host (NUL-terminated); *ptls (may be NULL) = 1 for wss.
+ * Returns 0, or -1 (not such a URL, empty host, host too long). */
+int kit_url_host(const char *url, char *host, size_t hostlen, int *ptls);
+
+/* 1 if every address `host` resolves to (getaddrinfo, blocking) is a
+ * loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z), 0 if one is not,
+ * -1 if it does not resolve. */
+int kit_host_is_loopback(const char *host);
+
+/* The "listening on" line of serve and proxy, on stdout:
+ * "h2ws: listening on https://HOST:PORT/ (h2, http/1.1)" (HOST as given
+ * in addr "HOST:PORT", PORT the bound one; "(http/1.1)" when !h2; http
+ * and h2c without TLS). */
+void kit_print_listening(const char *addr, int tls, int port, int h2);
+/* The host part of a --listen address (everything before the last ':'). */
+void kit_listen_host(const char *addr, char *host, size_t hostlen);
 
 /* ---- growable buffer and JSON ------------------------------------------- */
 

@@ -1,9 +1,10 @@
 /* apps/load.c - `h2ws load URL`: a load generator for WebSockets over
  * HTTP/2 (RFC 8441, N connections x M streams) and HTTP/1.1 (N*M
- * connections) against an echo endpoint on 127.0.0.1: closed loop (K
- * messages in flight per WebSocket) or fixed rate, bounded in time and
- * count; reports throughput, round-trip latency percentiles (log-linear
- * histogram), errors by kind and its own CPU time. */
+ * connections) against an echo endpoint on a loopback address: closed
+ * loop (K messages in flight per WebSocket) or fixed rate, bounded in
+ * time and count; reports what opened, throughput, round-trip latency
+ * percentiles (log-linear histogram), errors by kind and its own CPU
+ * time; exit codes of the table every command shares (apps/kit.h). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +12,9 @@
 #include <sys/resource.h>
 #include <uv.h>
 #include <h2ws/rt.h>
+#include "kit.h"
 
 int h2ws_cmd_load(int argc, char **argv);
-
-enum { LOAD_OK = 0, LOAD_USAGE = 1, LOAD_CONNECT = 2, LOAD_FAILED = 3,
-       LOAD_LOST = 4 };
 
 #define LOAD_MAX_WS 200000u
 #define LOAD_MAX_SIZE (64u * 1024 * 1024)
@@ -93,12 +92,12 @@ enum { WS_PENDING = 0, WS_OPEN, WS_DONE };
 /* Run phases, in order. */
 enum { P_OPENING = 0, P_TRAFFIC, P_DRAIN, P_HOLD, P_CLOSING, P_DONE };
 
-enum { ERR_CONNECT = 0, ERR_HANDSHAKE, ERR_INTERNAL, ERR_SEND, ERR_BAD_ECHO,
-       ERR_OUT_OF_ORDER, ERR_PEER_CLOSE, ERR_ABNORMAL_CLOSE, ERR_RUN_TIMEOUT,
-       ERR_COUNT };
+enum { ERR_CONNECT = 0, ERR_HANDSHAKE, ERR_INTERNAL, ERR_OPEN_TIMEOUT,
+       ERR_SEND, ERR_BAD_ECHO, ERR_OUT_OF_ORDER, ERR_PEER_CLOSE,
+       ERR_ABNORMAL_CLOSE, ERR_RUN_TIMEOUT, ERR_COUNT };
 static const char *const load_err_names[ERR_COUNT] = {
-    "connect", "handshake", "internal", "send", "bad_echo", "out_of_order",
-    "closed_by_peer", "abnormal_close", "run_timeout"};
+    "connect", "handshake", "internal", "open_timeout", "send", "bad_echo",
+    "out_of_order", "closed_by_peer", "abnormal_close", "run_timeout"};
 
 typedef struct load_app load_app;
 
@@ -107,6 +106,7 @@ typedef struct load_ws {
   h2ws_rt_ws *ws;
   uint32_t idx;
   int state;
+  int late;       /* opened after the traffic started without it */
   int blocked;    /* a send returned BUFFER_FULL: wait for on_writable */
   int close_sent;
   int unfinished; /* counted in app->unfinished */
@@ -121,10 +121,11 @@ struct load_app {
   size_t size;
   double rate;        /* messages/s per WebSocket; 0 = closed loop */
   uint64_t inflight;  /* messages in flight per WebSocket (cap) */
-  double duration;    /* seconds; 0 = until --messages */
+  uint64_t duration_ms;  /* 0 = until --messages */
   uint64_t messages;  /* per WebSocket; UINT64_MAX = until --duration */
-  double hold;        /* seconds to keep WebSockets open after traffic */
-  double timeout;     /* hard cap on the whole run, seconds */
+  uint64_t hold_ms;   /* keep WebSockets open after traffic */
+  uint64_t timeout_ms; /* hard cap on the whole run */
+  uint64_t open_timeout_ms; /* budget for every WebSocket to open */
   int policy, insecure, binary, compress, json, verbose;
   /* runtime */
   h2ws_rt *rt;
@@ -136,7 +137,10 @@ struct load_app {
   uv_timer_t tick, phase_timer, deadline;
   int timers_open;
   int phase, stopping, hard_stopped;
-  uint32_t opened, failed, ended, unfinished;
+  /* opened: open when the traffic started (the ones measured); late:
+   * opened after that; failed: never opened (on_fail) */
+  uint32_t opened, late, failed, closed, ended, unfinished;
+  uint32_t pending_at_start; /* neither open nor failed at the start */
   uint64_t t_begin, t_open_done, t0, t_last_recv, t_traffic_end;
   uint64_t sent, recv, lost_dead, bytes_recv;
   uint64_t err[ERR_COUNT];
@@ -146,62 +150,6 @@ struct load_app {
   size_t hdrlen;
   struct rusage ru0, ru1;
 };
-
-static void load_usage(FILE *f) {
-  fprintf(f,
-      "usage: h2ws load URL [--connections N] [--streams-per-conn M]\n"
-      "                 [--size BYTES] [--inflight K | --rate MSG/S]\n"
-      "                 [--duration SECONDS | --messages N] [--hold SECONDS]\n"
-      "                 [--timeout SECONDS] [--h2|--h1] [--insecure]\n"
-      "                 [--binary] [--compress] [--json] [-v]\n"
-      "\n"
-      "Load generator for an echo endpoint (e.g. 'h2ws serve' /echo) on\n"
-      "127.0.0.1 (ws://127.0.0.1:PORT/PATH or wss://...; other hosts are\n"
-      "refused).  Opens N connections each carrying M WebSockets (HTTP/2,\n"
-      "RFC 8441: the M share one connection), waits until all are open,\n"
-      "then sends messages and checks every echo (length, order).\n"
-      "\n"
-      "  --connections N       connections (default 1)\n"
-      "  --streams-per-conn M  WebSockets per connection (default 1); with\n"
-      "                        --h1, N*M HTTP/1.1 connections are opened;\n"
-      "                        above the server's cap per connection (100\n"
-      "                        for h2ws serve) the runtime opens another\n"
-      "                        connection\n"
-      "  --size BYTES          message size (default 64; >= 16 binary, >= 32\n"
-      "                        text: a send timestamp and a sequence number\n"
-      "                        lead each payload)\n"
-      "  --inflight K          closed loop: K messages in flight per\n"
-      "                        WebSocket, each echo triggers the next send\n"
-      "                        (default 1)\n"
-      "  --rate R              open loop: R messages/s per WebSocket on a\n"
-      "                        fixed schedule (1 ms ticks; a backlog after\n"
-      "                        a stall is sent at once); --inflight then\n"
-      "                        caps what is outstanding (default none)\n"
-      "  --duration S          send for S seconds (default 5 unless\n"
-      "                        --messages is given)\n"
-      "  --messages N          send N messages per WebSocket (0: none, with\n"
-      "                        --hold to keep idle WebSockets open)\n"
-      "  --hold S              keep the WebSockets open S seconds after the\n"
-      "                        traffic before closing them (default 0)\n"
-      "  --timeout S           hard cap on the run (default: duration + hold\n"
-      "                        + 30, or 120 with --messages)\n"
-      "  --h2                  HTTP/2 only (default; ws:// = h2c prior\n"
-      "                        knowledge, wss:// = ALPN h2 + RFC 8441)\n"
-      "  --h1                  HTTP/1.1 Upgrade, one connection per WebSocket\n"
-      "  --insecure            do not verify the server's certificate\n"
-      "  --binary              binary messages (default text)\n"
-      "  --compress            offer permessage-deflate (default: not)\n"
-      "  --json                one JSON object on stdout instead of a table\n"
-      "  -v                    progress and transport notes on stderr\n"
-      "\n"
-      "Counts: a message is lost if its echo did not come back before the\n"
-      "WebSocket closed or the run ended.  'h2ws load: N WebSockets open' is\n"
-      "printed on stderr once every WebSocket has opened or failed.\n"
-      "\n"
-      "exit codes: 0 all WebSockets opened and every message echoed, 1 usage,\n"
-      "2 no WebSocket opened, 3 some WebSocket failed or closed abnormally,\n"
-      "4 a message was lost or an echo was wrong\n");
-}
 
 static uint64_t load_now(void) { return uv_hrtime(); }
 
@@ -252,10 +200,9 @@ static uint64_t load_outstanding(const load_app *app) {
   return app->sent - app->recv - app->lost_dead;
 }
 
-static void load_arm_phase(load_app *app, double seconds) {
+static void load_arm_phase(load_app *app, uint64_t ms) {
   uv_timer_stop(&app->phase_timer);
-  uv_timer_start(&app->phase_timer, load_on_phase_timer,
-                 (uint64_t)(seconds * 1000.0 + 0.5), 0);
+  uv_timer_start(&app->phase_timer, load_on_phase_timer, ms, 0);
 }
 
 /* Sends what this WebSocket may send now. */
@@ -319,9 +266,21 @@ static void load_start_traffic(load_app *app) {
   if (app->phase != P_OPENING) return;
   app->phase = P_TRAFFIC;
   app->t_open_done = app->t0 = load_now();
-  fprintf(stderr, "h2ws load: %u WebSockets open (%u failed) in %.1f ms\n",
-          app->opened, app->failed,
-          (double)(app->t_open_done - app->t_begin) / 1e6);
+  app->pending_at_start = app->nws - app->opened - app->failed;
+  app->err[ERR_OPEN_TIMEOUT] += app->pending_at_start;
+  if (app->pending_at_start) {
+    char d[32];
+    fprintf(stderr,
+            "h2ws load: %u WebSockets open (%u failed, %u not open within "
+            "%s, --open-timeout) in %.1f ms\n",
+            app->opened, app->failed, app->pending_at_start,
+            kit_fmt_duration(app->open_timeout_ms, d, sizeof d),
+            (double)(app->t_open_done - app->t_begin) / 1e6);
+  } else {
+    fprintf(stderr, "h2ws load: %u WebSockets open (%u failed) in %.1f ms\n",
+            app->opened, app->failed,
+            (double)(app->t_open_done - app->t_begin) / 1e6);
+  }
   getrusage(RUSAGE_SELF, &app->ru0);
   for (uint32_t i = 0; i < app->nws; i++) {
     load_ws *w = &app->ws[i];
@@ -330,7 +289,7 @@ static void load_start_traffic(load_app *app) {
       app->unfinished++;
     }
   }
-  if (app->duration > 0) load_arm_phase(app, app->duration);
+  if (app->duration_ms > 0) load_arm_phase(app, app->duration_ms);
   else uv_timer_stop(&app->phase_timer);
   if (app->rate > 0) uv_timer_start(&app->tick, load_on_tick, 1, 1);
   for (uint32_t i = 0; i < app->nws; i++) load_ws_fill(&app->ws[i], app->t0);
@@ -344,11 +303,13 @@ static void load_enter_hold(load_app *app) {
                                                   : load_now();
   getrusage(RUSAGE_SELF, &app->ru1);
   uv_timer_stop(&app->tick);
-  if (app->hold > 0 && app->opened > app->ended - app->failed) {
+  if (app->hold_ms > 0 && app->opened + app->late > app->closed) {
+    char d[32];
     if (app->verbose)
-      fprintf(stderr, "h2ws load: holding %u WebSockets for %.1f s\n",
-              app->opened - (app->ended - app->failed), app->hold);
-    load_arm_phase(app, app->hold);
+      fprintf(stderr, "h2ws load: holding %u WebSockets for %s\n",
+              app->opened + app->late - app->closed,
+              kit_fmt_duration(app->hold_ms, d, sizeof d));
+    load_arm_phase(app, app->hold_ms);
   } else {
     load_enter_closing(app);
   }
@@ -365,7 +326,7 @@ static void load_enter_closing(load_app *app) {
     }
   }
   if (app->ended == app->nws) load_finish(app);
-  else load_arm_phase(app, 10.0); /* closing handshakes: bounded */
+  else load_arm_phase(app, 10000); /* closing handshakes: bounded */
 }
 
 static void load_on_phase_timer(uv_timer_t *t) {
@@ -380,7 +341,7 @@ static void load_on_phase_timer(uv_timer_t *t) {
   case P_TRAFFIC: /* --duration elapsed: wait a bounded time for echoes */
     app->stopping = 1;
     app->phase = P_DRAIN;
-    load_arm_phase(app, LOAD_DRAIN_MS / 1000.0);
+    load_arm_phase(app, LOAD_DRAIN_MS);
     load_check_idle(app);
     break;
   case P_DRAIN: /* echoes missing: they will count as lost */
@@ -465,9 +426,18 @@ static void load_on_open(h2ws_rt_ws *ws, void *ud) {
   load_app *app = w->app;
   w->ws = ws;
   w->state = WS_OPEN;
-  app->opened++;
+  if (app->phase == P_OPENING) {
+    app->opened++;
+  } else {
+    /* it missed the start: not counted as opened (the table reports what
+     * opened within --open-timeout) */
+    w->late = 1;
+    app->late++;
+    if (app->verbose)
+      fprintf(stderr, "h2ws load: ws %u opened late\n", w->idx);
+  }
   h2ws_rt_transport tr = h2ws_rt_ws_transport(ws);
-  if ((unsigned)tr < 5) app->transport_count[tr]++;
+  if (!w->late && (unsigned)tr < 5) app->transport_count[tr]++;
   if (app->phase == P_OPENING) {
     if (app->opened + app->failed == app->nws) load_start_traffic(app);
   } else if (app->phase == P_TRAFFIC) { /* late: joins the traffic */
@@ -524,6 +494,7 @@ static void load_on_close(h2ws_rt_ws *ws, uint16_t code,
   load_ws *w = ud;
   load_app *app = w->app;
   (void)ws;
+  app->closed++;
   if (!app->hard_stopped) {
     if (!w->close_sent) {
       app->err[ERR_PEER_CLOSE]++;
@@ -540,34 +511,24 @@ static void load_on_close(h2ws_rt_ws *ws, uint16_t code,
   load_ws_ended(w);
 }
 
-/* The error class of a WebSocket that never opened (the runtime reports
- * an h2ws_error). */
-static int load_fail_class(int error) {
-  switch (error) {
-  case H2WS_ERR_HANDSHAKE:
-  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
-  case H2WS_ERR_H2_BAD_RESPONSE:
-  case H2WS_ERR_RT_ALPN:
-    return ERR_HANDSHAKE;
-  case H2WS_ERR_NOMEM:
-  case H2WS_ERR_INTERNAL:
-  case H2WS_ERR_CALLBACK_FAILURE:
-    return ERR_INTERNAL;
-  default: /* DNS, connect, TLS, timeout, connection lost */
-    return ERR_CONNECT;
-  }
-}
-
 static void load_on_fail(h2ws_rt_ws *ws, int error, int status,
                          const char *message, void *ud) {
   load_ws *w = ud;
   load_app *app = w->app;
   (void)ws;
   (void)status;
-  app->failed++;
-  app->err[load_fail_class(error)]++;
+  /* after the start it was counted as open_timeout already */
+  if (app->phase == P_OPENING) {
+    app->failed++;
+    /* the classes of the exit-code table (a connection lost during the
+     * handshake is a connect failure, not a refusal) */
+    const char *cls = kit_fail_name(error);
+    if (!strcmp(cls, "connect")) app->err[ERR_CONNECT]++;
+    else if (!strcmp(cls, "handshake")) app->err[ERR_HANDSHAKE]++;
+    else app->err[ERR_INTERNAL]++;
+  }
   /* print the first failures whatever -v says: they explain the exit code */
-  if (app->verbose || app->failed <= 3)
+  if (app->verbose || (app->failed <= 3 && app->phase == P_OPENING))
     fprintf(stderr, "h2ws load: ws %u failed: %s\n", w->idx, message);
   load_ws_ended(w);
 }
@@ -585,13 +546,12 @@ static double load_tv(const struct timeval *tv) {
   return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
 }
 
+/* The transport most WebSockets used, "none" if none opened. */
 static const char *load_transport_name(const load_app *app) {
-  static const char *const names[5] = {"none", "http/1.1", "http/1.1+tls",
-                                       "h2c", "h2"};
   int best = 0;
   for (int i = 1; i < 5; i++)
     if (app->transport_count[i] > app->transport_count[best]) best = i;
-  return names[best];
+  return best ? kit_transport_name((h2ws_rt_transport)best) : "none";
 }
 
 static void load_report(const load_app *app) {
@@ -611,29 +571,85 @@ static void load_report(const load_app *app) {
       app->hist.n ? app->hist.sum / (double)app->hist.n / 1e3 : 0};
   double cpu_per_msg = app->recv ? (cu + cs) * 1e6 / (double)app->recv : 0;
   double open_ms = (double)(app->t_open_done - app->t_begin) / 1e6;
+  char d[32];
+  kit_fmt_duration(app->open_timeout_ms, d, sizeof d);
   if (app->json) {
-    printf("{\"url\":\"%s\",\"transport\":\"%s\",\"connections\":%u,"
-           "\"streams_per_conn\":%u,\"size\":%zu,\"binary\":%s,",
-           app->url, load_transport_name(app), app->nconn, app->per_conn,
-           app->size, app->binary ? "true" : "false");
-    if (app->rate > 0) printf("\"rate\":%.3f,", app->rate);
-    else printf("\"inflight\":%" PRIu64 ",", app->inflight);
-    printf("\"ws_requested\":%u,\"ws_opened\":%u,\"ws_failed\":%u,"
-           "\"open_ms\":%.3f,\"messages_sent\":%" PRIu64 ","
-           "\"messages_received\":%" PRIu64 ",\"messages_lost\":%" PRIu64
-           ",\"bytes_received\":%" PRIu64 ",\"elapsed_s\":%.6f,"
-           "\"msg_per_s\":%.1f,\"mb_per_s\":%.3f,",
-           app->nws, app->opened, app->failed, open_ms, app->sent, app->recv,
-           lost, app->bytes_recv, elapsed, mps, mbs);
-    printf("\"latency_us\":{\"samples\":%" PRIu64 ",\"p50\":%.1f,\"p90\":%.1f,"
-           "\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f,\"mean\":%.1f},",
-           app->hist.n, us[0], us[1], us[2], us[3], us[4], us[5]);
-    printf("\"errors\":{");
-    for (int i = 0; i < ERR_COUNT; i++)
-      printf("%s\"%s\":%" PRIu64, i ? "," : "", load_err_names[i],
-             app->err[i]);
-    printf("},\"cpu_user_s\":%.6f,\"cpu_sys_s\":%.6f,"
-           "\"cpu_us_per_msg\":%.3f}\n", cu, cs, cpu_per_msg);
+    kit_buf b = {0};
+    kit_json j;
+    kit_json_init(&j, &b);
+    kit_json_obj(&j);
+    kit_json_key(&j, "url");
+    kit_json_cstr(&j, app->url);
+    kit_json_key(&j, "transport");
+    kit_json_cstr(&j, load_transport_name(app));
+    kit_json_key(&j, "connections");
+    kit_json_uint(&j, app->nconn);
+    kit_json_key(&j, "streams_per_conn");
+    kit_json_uint(&j, app->per_conn);
+    kit_json_key(&j, "size");
+    kit_json_uint(&j, app->size);
+    kit_json_key(&j, "binary");
+    kit_json_bool(&j, app->binary);
+    if (app->rate > 0) {
+      kit_json_key(&j, "rate");
+      kit_json_double(&j, app->rate, 3);
+    } else {
+      kit_json_key(&j, "inflight");
+      kit_json_uint(&j, app->inflight);
+    }
+    kit_json_key(&j, "ws_requested");
+    kit_json_uint(&j, app->nws);
+    kit_json_key(&j, "ws_opened");
+    kit_json_uint(&j, app->opened);
+    kit_json_key(&j, "ws_failed");
+    kit_json_uint(&j, app->failed);
+    kit_json_key(&j, "ws_not_open_in_time");
+    kit_json_uint(&j, app->pending_at_start);
+    kit_json_key(&j, "ws_opened_late");
+    kit_json_uint(&j, app->late);
+    kit_json_key(&j, "open_ms");
+    kit_json_double(&j, open_ms, 3);
+    kit_json_key(&j, "messages_sent");
+    kit_json_uint(&j, app->sent);
+    kit_json_key(&j, "messages_received");
+    kit_json_uint(&j, app->recv);
+    kit_json_key(&j, "messages_lost");
+    kit_json_uint(&j, lost);
+    kit_json_key(&j, "bytes_received");
+    kit_json_uint(&j, app->bytes_recv);
+    kit_json_key(&j, "elapsed_s");
+    kit_json_double(&j, elapsed, 6);
+    kit_json_key(&j, "msg_per_s");
+    kit_json_double(&j, mps, 1);
+    kit_json_key(&j, "mb_per_s");
+    kit_json_double(&j, mbs, 3);
+    kit_json_key(&j, "latency_us");
+    kit_json_obj(&j);
+    kit_json_key(&j, "samples");
+    kit_json_uint(&j, app->hist.n);
+    static const char *const qn[6] = {"p50", "p90", "p99", "p99_9", "max",
+                                      "mean"};
+    for (int i = 0; i < 6; i++) {
+      kit_json_key(&j, qn[i]);
+      kit_json_double(&j, us[i], 1);
+    }
+    kit_json_end(&j);
+    kit_json_key(&j, "errors");
+    kit_json_obj(&j);
+    for (int i = 0; i < ERR_COUNT; i++) {
+      kit_json_key(&j, load_err_names[i]);
+      kit_json_uint(&j, app->err[i]);
+    }
+    kit_json_end(&j);
+    kit_json_key(&j, "cpu_user_s");
+    kit_json_double(&j, cu, 6);
+    kit_json_key(&j, "cpu_sys_s");
+    kit_json_double(&j, cs, 6);
+    kit_json_key(&j, "cpu_us_per_msg");
+    kit_json_double(&j, cpu_per_msg, 3);
+    kit_json_end(&j);
+    if (!b.bad) printf("%s\n", b.p);
+    kit_buf_free(&b);
   } else {
     printf("h2ws load %s\n", app->url);
     printf("  transport            %s, %u connection(s) x %u WebSocket(s)\n",
@@ -645,8 +661,12 @@ static void load_report(const load_app *app) {
       printf("  mode                 closed loop, %" PRIu64
              " in flight per WebSocket, %zu B %s\n",
              app->inflight, app->size, app->binary ? "binary" : "text");
-    printf("  WebSockets           %u opened, %u failed (of %u) in %.1f ms\n",
-           app->opened, app->failed, app->nws, open_ms);
+    printf("  WebSockets           %u opened, %u failed", app->opened,
+           app->failed);
+    if (app->pending_at_start)
+      printf(", %u not open within %s (%u opened later)",
+             app->pending_at_start, d, app->late);
+    printf(" (of %u) in %.1f ms\n", app->nws, open_ms);
     printf("  messages             %" PRIu64 " sent, %" PRIu64
            " received, %" PRIu64 " lost\n", app->sent, app->recv, lost);
     printf("  elapsed              %.3f s\n", elapsed);
@@ -669,133 +689,195 @@ static void load_report(const load_app *app) {
   fflush(stdout);
 }
 
+/* The first line of the exit-code table that applies. */
+static int load_exit_code(const load_app *app) {
+  const uint64_t *e = app->err;
+  if (e[ERR_CONNECT] || e[ERR_INTERNAL] ||
+      (app->opened + app->late == 0 && !e[ERR_HANDSHAKE] &&
+       !e[ERR_OPEN_TIMEOUT]))
+    return KIT_EXIT_CONNECT;
+  if (e[ERR_HANDSHAKE] || e[ERR_OPEN_TIMEOUT]) return KIT_EXIT_HANDSHAKE;
+  if (e[ERR_RUN_TIMEOUT]) return KIT_EXIT_TIMEOUT;
+  if (e[ERR_PEER_CLOSE] || e[ERR_ABNORMAL_CLOSE] || e[ERR_SEND] ||
+      e[ERR_BAD_ECHO] || e[ERR_OUT_OF_ORDER] || app->sent != app->recv)
+    return KIT_EXIT_ABNORMAL;
+  return KIT_EXIT_OK;
+}
+
 /* ---- options -------------------------------------------------------------- */
 
-static int load_num(const char *s, double min, double max, double *pv) {
+/* --rate: messages per second, decimals allowed. */
+static int load_parse_rate(const char *s, void *dest, char *err,
+                           size_t errlen) {
   char *end;
   double v = strtod(s, &end);
-  if (end == s || *end != '\0' || !(v >= min) || !(v <= max)) return -1;
-  *pv = v;
+  if (end == s || *end != '\0' || !(v >= 0.001) || !(v <= 1e7)) {
+    snprintf(err, errlen, "messages per second from 0.001 to 10000000");
+    return -1;
+  }
+  *(double *)dest = v;
   return 0;
 }
 
-/* Only ws://127.0.0.1[:port]/... or wss://127.0.0.1[:port]/... */
-static int load_check_url(const char *url, int *ptls) {
-  const char *rest;
-  if (!strncmp(url, "ws://", 5)) {
-    rest = url + 5;
-    *ptls = 0;
-  } else if (!strncmp(url, "wss://", 6)) {
-    rest = url + 6;
-    *ptls = 1;
-  } else {
-    return -1;
-  }
-  if (strncmp(rest, "127.0.0.1", 9) != 0) return -1;
-  rest += 9;
-  return (*rest == '\0' || *rest == ':' || *rest == '/') ? 0 : -1;
-}
+static const char load_about[] =
+    "Load generator for an echo endpoint (e.g. 'h2ws serve' /echo) on a\n"
+    "loopback address (ws://HOST:PORT/PATH or wss://..., HOST localhost,\n"
+    "127.0.0.1, [::1], 127.x.y.z or any name that resolves only to\n"
+    "loopback addresses; other hosts are refused: a load generator must\n"
+    "not hit a remote service by mistake).  Opens N connections each\n"
+    "carrying M WebSockets (HTTP/2, RFC 8441: the M share one\n"
+    "connection), waits until all are open (at most --open-timeout),\n"
+    "then sends messages and checks every echo (length, order).\n";
+
+static const char load_epilog[] =
+    "TIME is a duration: 10s, 500ms, 2m; a plain number is seconds.\n"
+    "SIZE is in bytes, or with a unit: 64KiB, 1MiB (x1024), 1MB (x1000).\n"
+    "\n"
+    "Counts: 'opened' are the WebSockets open when the traffic started\n"
+    "(those measured); one that opens after --open-timeout is reported as\n"
+    "not open in time (and as opened later), never as opened.  A message\n"
+    "is lost if its echo did not come back before the WebSocket closed or\n"
+    "the run ended.  'h2ws load: N WebSockets open' is printed on stderr\n"
+    "when the traffic starts.\n"
+    "\n"
+    "exit codes (the first that applies):\n"
+    "  0  every WebSocket opened in time and every message was echoed\n"
+    "  1  usage error (bad option, or a URL that is not on loopback)\n"
+    "  2  a WebSocket could not connect: DNS, refused, TLS, connection\n"
+    "     lost before the WebSocket opened\n"
+    "  3  a WebSocket was refused (HTTP status, bad answer), or did not\n"
+    "     open within --open-timeout\n"
+    "  5  --timeout cut the run\n"
+    "  4  a WebSocket closed abnormally or was closed by the server, a\n"
+    "     message was lost or an echo was wrong\n";
 
 int h2ws_cmd_load(int argc, char **argv) {
   static load_app app; /* the histogram is large: not on the stack */
   memset(&app, 0, sizeof app);
-  app.nconn = 1;
-  app.per_conn = 1;
-  app.size = 64;
-  app.inflight = 0;
-  app.messages = UINT64_MAX;
-  app.policy = H2WS_RT_POLICY_H2;
-  int have_messages = 0, have_inflight = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int more = i + 1 < argc;
-    double v;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      load_usage(stdout);
-      return LOAD_OK;
-    } else if (!strcmp(a, "--connections") && more) {
-      if (load_num(argv[++i], 1, LOAD_MAX_WS, &v)) goto bad;
-      app.nconn = (uint32_t)v;
-    } else if (!strcmp(a, "--streams-per-conn") && more) {
-      if (load_num(argv[++i], 1, LOAD_MAX_WS, &v)) goto bad;
-      app.per_conn = (uint32_t)v;
-    } else if (!strcmp(a, "--size") && more) {
-      if (load_num(argv[++i], 1, LOAD_MAX_SIZE, &v)) goto bad;
-      app.size = (size_t)v;
-    } else if (!strcmp(a, "--rate") && more) {
-      if (load_num(argv[++i], 0.001, 1e7, &v)) goto bad;
-      app.rate = v;
-    } else if (!strcmp(a, "--inflight") && more) {
-      if (load_num(argv[++i], 1, 1e6, &v)) goto bad;
-      app.inflight = (uint64_t)v;
-      have_inflight = 1;
-    } else if (!strcmp(a, "--duration") && more) {
-      if (load_num(argv[++i], 0.001, 86400, &v)) goto bad;
-      app.duration = v;
-    } else if (!strcmp(a, "--messages") && more) {
-      if (load_num(argv[++i], 0, 1e12, &v)) goto bad;
-      app.messages = (uint64_t)v;
-      have_messages = 1;
-    } else if (!strcmp(a, "--hold") && more) {
-      if (load_num(argv[++i], 0, 86400, &v)) goto bad;
-      app.hold = v;
-    } else if (!strcmp(a, "--timeout") && more) {
-      if (load_num(argv[++i], 0.1, 86400, &v)) goto bad;
-      app.timeout = v;
-    } else if (!strcmp(a, "--h2")) {
-      app.policy = H2WS_RT_POLICY_H2;
-    } else if (!strcmp(a, "--h1")) {
-      app.policy = H2WS_RT_POLICY_H1;
-    } else if (!strcmp(a, "--insecure") || !strcmp(a, "-k")) {
-      app.insecure = 1;
-    } else if (!strcmp(a, "--binary")) {
-      app.binary = 1;
-    } else if (!strcmp(a, "--compress")) {
-      app.compress = 1;
-    } else if (!strcmp(a, "--json")) {
-      app.json = 1;
-    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-      app.verbose = 1;
-    } else if (a[0] == '-' || app.url) {
-      fprintf(stderr, "h2ws: load: unknown, incomplete or extra argument "
-                      "'%s'\n", a);
-      fprintf(stderr, "run 'h2ws load --help' for the options\n");
-      return LOAD_USAGE;
-    } else {
-      app.url = a;
-    }
-    continue;
-  bad:
-    fprintf(stderr, "h2ws: load: bad value for %s: '%s'\n", a, argv[i]);
-    return LOAD_USAGE;
+  uint64_t nconn = 1, per_conn = 1, size = 64, inflight = 0,
+           messages = UINT64_MAX;
+  uint64_t duration_ms = 0, hold_ms = 0, timeout_ms = 0;
+  int policy = H2WS_RT_POLICY_H2;
+  app.open_timeout_ms = LOAD_OPEN_TIMEOUT_MS;
+  const kit_opt opts[] = {
+      {.name = "connections", .kind = KIT_UINT, .dest = &nconn, .arg = "N",
+       .min = 1, .max = LOAD_MAX_WS, .help = "connections (default 1)"},
+      {.name = "streams-per-conn", .kind = KIT_UINT, .dest = &per_conn,
+       .arg = "M", .min = 1, .max = LOAD_MAX_WS,
+       .help = "WebSockets per connection (default 1); with\n"
+               "--h1, N*M HTTP/1.1 connections are opened;\n"
+               "above the server's cap per connection (100\n"
+               "for h2ws serve) the runtime opens another\n"
+               "connection"},
+      {.name = "size", .kind = KIT_SIZE, .dest = &size, .arg = "SIZE",
+       .min = 1, .max = LOAD_MAX_SIZE,
+       .help = "message size (default 64; >= 16 binary, >= 32\n"
+               "text: a send timestamp and a sequence number\n"
+               "lead each payload)"},
+      {.name = "inflight", .kind = KIT_UINT, .dest = &inflight, .arg = "K",
+       .min = 1, .max = 1000000,
+       .help = "closed loop: K messages in flight per\n"
+               "WebSocket, each echo triggers the next send\n"
+               "(default 1)"},
+      {.name = "rate", .kind = KIT_FUNC, .dest = &app.rate, .arg = "R",
+       .fn = load_parse_rate,
+       .help = "open loop: R messages/s per WebSocket on a\n"
+               "fixed schedule (1 ms ticks; a backlog after\n"
+               "a stall is sent at once); --inflight then\n"
+               "caps what is outstanding (default none)"},
+      {.name = "duration", .kind = KIT_DURATION, .dest = &duration_ms,
+       .arg = "TIME", .min = 1, .max = 86400000, .group = 1,
+       .help = "send for TIME (default 5s unless --messages\n"
+               "is given)"},
+      {.name = "messages", .kind = KIT_UINT, .dest = &messages, .arg = "N",
+       .max = 1000000000000ull, .group = 1,
+       .help = "send N messages per WebSocket (0: none, with\n"
+               "--hold to keep idle WebSockets open)"},
+      {.name = "hold", .kind = KIT_DURATION, .dest = &hold_ms, .arg = "TIME",
+       .max = 86400000,
+       .help = "keep the WebSockets open TIME after the\n"
+               "traffic before closing them (default 0)"},
+      {.name = "open-timeout", .kind = KIT_DURATION,
+       .dest = &app.open_timeout_ms, .arg = "TIME", .min = 1,
+       .max = 86400000,
+       .help = "budget for every WebSocket to open (default\n"
+               "15s); the traffic then starts with those open"},
+      {.name = "timeout", .kind = KIT_DURATION, .dest = &timeout_ms,
+       .arg = "TIME", .min = 100, .max = 86400000,
+       .help = "hard cap on the run (default: duration + hold\n"
+               "+ 30s, or 120s with --messages)"},
+      {.name = "h2", .kind = KIT_FLAG, .dest = &policy,
+       .value = H2WS_RT_POLICY_H2, .group = 2,
+       .help = "HTTP/2 only (default; ws:// = h2c prior\n"
+               "knowledge, wss:// = ALPN h2 + RFC 8441)"},
+      {.name = "h1", .kind = KIT_FLAG, .dest = &policy,
+       .value = H2WS_RT_POLICY_H1, .group = 2,
+       .help = "HTTP/1.1 Upgrade, one connection per WebSocket"},
+      {.name = "insecure", .short_name = 'k', .kind = KIT_FLAG,
+       .dest = &app.insecure,
+       .help = "do not verify the server's certificate"},
+      {.name = "binary", .kind = KIT_FLAG, .dest = &app.binary,
+       .help = "binary messages (default text)"},
+      {.name = "compress", .kind = KIT_FLAG, .dest = &app.compress,
+       .help = "offer permessage-deflate (default: not)"},
+      {.name = "json", .kind = KIT_FLAG, .dest = &app.json,
+       .help = "one JSON object on stdout instead of a table"},
+      {.name = "verbose", .short_name = 'v', .kind = KIT_FLAG,
+       .dest = &app.verbose,
+       .help = "progress and transport notes on stderr"},
+  };
+  const kit_cmd cmd = {.name = "load",
+                       .synopsis = "URL [OPTIONS]",
+                       .about = load_about,
+                       .epilog = load_epilog,
+                       .opts = opts,
+                       .nopts = sizeof opts / sizeof opts[0],
+                       .min_pos = 1,
+                       .max_pos = 1,
+                       .pos_name = "URL"};
+  int pr = kit_parse(&cmd, argc, argv, &app.url, NULL);
+  if (pr == KIT_PARSE_HELP) return KIT_EXIT_OK;
+  if (pr != KIT_PARSE_OK) return KIT_EXIT_USAGE;
+  char host[256];
+  if (kit_url_host(app.url, host, sizeof host, NULL) != 0) {
+    kit_usage_error(&cmd, "URL must be ws://HOST:PORT/PATH or wss://...: '%s'",
+                    app.url);
+    return KIT_EXIT_USAGE;
   }
-  int tls = 0;
-  if (!app.url || load_check_url(app.url, &tls) != 0) {
-    fprintf(stderr, "h2ws: load: a ws:// or wss:// URL on 127.0.0.1 is "
-                    "required (run 'h2ws load --help')\n");
-    return LOAD_USAGE;
+  int lo = kit_host_is_loopback(host);
+  if (lo != 1) {
+    kit_usage_error(&cmd,
+                    "%s '%s': the URL must name a loopback host (localhost, "
+                    "127.0.0.1, [::1], 127.x.y.z)",
+                    lo < 0 ? "cannot resolve" : "not a loopback host", host);
+    return KIT_EXIT_USAGE;
   }
-  if (app.duration > 0 && have_messages) {
-    fprintf(stderr, "h2ws: load: --duration and --messages exclude each "
-                    "other\n");
-    return LOAD_USAGE;
-  }
-  if (!have_messages && app.duration == 0) app.duration = 5;
-  if (!have_inflight) app.inflight = app.rate > 0 ? UINT64_MAX : 1;
+  int have_messages = messages != UINT64_MAX;
+  app.nconn = (uint32_t)nconn;
+  app.per_conn = (uint32_t)per_conn;
+  app.size = (size_t)size;
+  app.messages = messages;
+  app.policy = policy;
+  app.duration_ms = duration_ms;
+  app.hold_ms = hold_ms;
+  if (!have_messages && app.duration_ms == 0) app.duration_ms = 5000;
+  app.inflight = inflight ? inflight : app.rate > 0 ? UINT64_MAX : 1;
   app.hdrlen = app.binary ? 16 : 32;
   if (app.size < app.hdrlen) {
-    fprintf(stderr, "h2ws: load: --size must be >= %zu for %s messages\n",
-            app.hdrlen, app.binary ? "binary" : "text");
-    return LOAD_USAGE;
+    kit_usage_error(&cmd, "--size must be >= %zu for %s messages",
+                    app.hdrlen, app.binary ? "binary" : "text");
+    return KIT_EXIT_USAGE;
   }
-  uint64_t nws = (uint64_t)app.nconn * app.per_conn;
+  uint64_t nws = nconn * per_conn;
   if (nws > LOAD_MAX_WS) {
-    fprintf(stderr, "h2ws: load: at most %u WebSockets\n", LOAD_MAX_WS);
-    return LOAD_USAGE;
+    kit_usage_error(&cmd, "at most %u WebSockets (--connections x "
+                          "--streams-per-conn)", LOAD_MAX_WS);
+    return KIT_EXIT_USAGE;
   }
   app.nws = (uint32_t)nws;
-  if (app.timeout == 0)
-    app.timeout = have_messages ? 120 : app.duration + app.hold + 30;
+  app.timeout_ms = timeout_ms ? timeout_ms
+                   : have_messages ? 120000
+                                   : app.duration_ms + app.hold_ms + 30000;
 
   /* one descriptor per connection: take the hard limit */
   struct rlimit rl;
@@ -804,7 +886,7 @@ int h2ws_cmd_load(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
 
-  int code = LOAD_OK;
+  int code = KIT_EXIT_OK;
   app.payload = malloc(app.size);
   app.ws = calloc(app.nws, sizeof *app.ws);
   /* HTTP/2: one client per connection (a client pools one connection per
@@ -812,11 +894,11 @@ int h2ws_cmd_load(int argc, char **argv) {
   app.nclients = app.policy == H2WS_RT_POLICY_H1 ? 1 : app.nconn;
   app.clients = calloc(app.nclients, sizeof *app.clients);
   if (!app.payload || !app.ws || !app.clients) {
-    fprintf(stderr, "h2ws: load: out of memory\n");
+    kit_error(&cmd, "out of memory");
     free(app.payload);
     free(app.ws);
     free(app.clients);
-    return LOAD_CONNECT;
+    return KIT_EXIT_CONNECT;
   }
   for (size_t i = 0; i < app.size; i++)
     app.payload[i] = (uint8_t)(app.binary ? (i * 131u + 7u) & 0xff
@@ -842,14 +924,14 @@ int h2ws_cmd_load(int argc, char **argv) {
   wo.compress = app.compress;
 
   if (h2ws_rt_new(&app.rt, NULL) != 0) {
-    fprintf(stderr, "h2ws: load: cannot start the runtime\n");
-    code = LOAD_CONNECT;
+    kit_error(&cmd, "cannot start the runtime");
+    code = KIT_EXIT_CONNECT;
     goto out;
   }
   for (uint32_t i = 0; i < app.nclients; i++)
     if (h2ws_client_new(&app.clients[i], app.rt, &cs) != 0) {
-      fprintf(stderr, "h2ws: load: cannot create a client\n");
-      code = LOAD_CONNECT;
+      kit_error(&cmd, "cannot create a client");
+      code = KIT_EXIT_CONNECT;
       goto out;
     }
   app.loop = h2ws_rt_uv_loop(app.rt);
@@ -858,9 +940,8 @@ int h2ws_cmd_load(int argc, char **argv) {
   uv_timer_init(app.loop, &app.deadline);
   app.tick.data = app.phase_timer.data = app.deadline.data = &app;
   app.timers_open = 1;
-  uv_timer_start(&app.deadline, load_on_deadline,
-                 (uint64_t)(app.timeout * 1000.0), 0);
-  load_arm_phase(&app, LOAD_OPEN_TIMEOUT_MS / 1000.0);
+  uv_timer_start(&app.deadline, load_on_deadline, app.timeout_ms, 0);
+  load_arm_phase(&app, app.open_timeout_ms);
 
   static const h2ws_rt_ws_callbacks cbs = {
       .on_open = load_on_open,
@@ -879,7 +960,7 @@ int h2ws_cmd_load(int argc, char **argv) {
     h2ws_client *cl = app.clients[app.nclients == 1 ? 0 : i / app.per_conn];
     int rv = h2ws_client_open(cl, app.url, &wo, &cbs, w, NULL);
     if (rv != 0) {
-      fprintf(stderr, "h2ws: load: %s\n", h2ws_client_last_error(cl));
+      kit_error(&cmd, "%s", h2ws_client_last_error(cl));
       app.failed++;
       app.err[ERR_INTERNAL]++;
       load_ws_ended(w);
@@ -888,13 +969,7 @@ int h2ws_cmd_load(int argc, char **argv) {
   h2ws_rt_run(app.rt);
   load_finish(&app); /* if the loop ended on its own */
   load_report(&app);
-  if (app.opened == 0) code = LOAD_CONNECT;
-  else if (app.failed || app.err[ERR_PEER_CLOSE] ||
-           app.err[ERR_ABNORMAL_CLOSE] || app.err[ERR_RUN_TIMEOUT])
-    code = LOAD_FAILED;
-  else if (app.sent != app.recv || app.err[ERR_SEND] ||
-           app.err[ERR_BAD_ECHO] || app.err[ERR_OUT_OF_ORDER])
-    code = LOAD_LOST;
+  code = load_exit_code(&app);
 out:
   for (uint32_t i = 0; i < app.nclients; i++) h2ws_client_del(app.clients[i]);
   if (app.rt) {

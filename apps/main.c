@@ -3,7 +3,7 @@
 #include <string.h>
 #include <h2ws/h2ws.h>
 
-/* Subcommands (apps/serve.c, apps/client.c). */
+/* Subcommands (apps/serve.c, apps/client.c, apps/load.c, apps/proxy.c). */
 int h2ws_cmd_serve(int argc, char **argv);
 int h2ws_cmd_client(int argc, char **argv);
 int h2ws_cmd_load(int argc, char **argv);
@@ -25,11 +25,15 @@ static void main_usage(FILE *f) {
           "  load     load generator: N connections x M WebSockets, echo\n"
           "           throughput, latency percentiles, errors\n"
           "\n"
-          "Run 'h2ws COMMAND --help' for the options of a command.\n"
+          "Run 'h2ws COMMAND --help' for the options of a command.  Every\n"
+          "command reads durations as 10s, 500ms, 2m (a plain number is\n"
+          "seconds) and sizes as 65536, 64KiB, 1MiB; --max-message is 1 MiB\n"
+          "unless given.\n"
           "\n"
-          "exit codes: 0 ok, 1 usage, 2 connect/DNS/TLS failure, 3 handshake\n"
-          "refused / no RFC 8441 support, 4 abnormal close, 5 timeout (client\n"
-          "--timeout).  Manual: man ./docs/h2ws.1\n");
+          "exit codes: 0 ok, 1 usage, 2 connect/DNS/TLS failure or connection\n"
+          "lost before the WebSocket opened (servers: cannot listen),\n"
+          "3 handshake refused / no RFC 8441 support, 4 abnormal close or peer\n"
+          "stopped answering, 5 timeout (--timeout).  Manual: man ./docs/h2ws.1\n");
 }
 
 int main(int argc, char **argv) {

@@ -1,262 +1,254 @@
 /* apps/proxy.c - `h2ws proxy`: the gateway command; WebSockets over
  * HTTP/2 (RFC 8441) and HTTP/1.1 on one port, forwarded to an existing
- * ws:// / wss:// / tcp:// backend (apps/gateway.c), other GETs from --root. */
+ * ws:// / wss:// / tcp:// backend (apps/gateway.c), other GETs from --root.
+ * Options from one apps/kit.h table; shutdown through kit_life. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <uv.h>
 #include <h2ws/rt.h>
 #include "gateway.h"
+#include "kit.h"
 
 int h2ws_cmd_proxy(int argc, char **argv);
 
 #define PROXY_MAX 16
 
-static void proxy_usage(FILE *f) {
-  fprintf(f,
-          "usage: h2ws proxy --to URL [--listen HOST:PORT]... [--root DIR]\n"
-          "                  [--route [HOST]/PATH=URL]... [--cleartext]\n"
-          "                  [--cert FILE --key FILE] [--write-cert FILE]\n"
-          "                  [--insecure-backend] [--backend-cafile FILE]\n"
-          "                  [--backend-timeout MS] [--handshake-timeout MS]\n"
-          "                  [--max-message BYTES] [-v]\n"
-          "\n"
-          "Gateway: gives an existing HTTP/1.1 WebSocket service, or a TCP\n"
-          "service, WebSockets over HTTP/2 (RFC 8441) without touching it.\n"
-          "Clients connect over HTTP/2 (extended CONNECT) or HTTP/1.1\n"
-          "(Upgrade) on one port, TLS by default (ALPN h2 / http/1.1).\n"
-          "\n"
-          "  --to URL            every WebSocket, on any path, goes to URL:\n"
-          "                      ws://HOST[:PORT]/PATH  HTTP/1.1 WebSocket\n"
-          "                      wss://HOST[:PORT]/PATH the same over TLS\n"
-          "                      tcp://HOST:PORT        raw TCP (websockify-\n"
-          "                        style: messages -> bytes, bytes -> binary\n"
-          "                        messages; TCP EOF -> close 1000)\n"
-          "                      Backend path: URL's path; if it ends with\n"
-          "                      '/', the client's path and query are\n"
-          "                      appended (--to ws://b:9000/ and /chat?x=1\n"
-          "                      -> ws://b:9000/chat?x=1)\n"
-          "  --route [HOST]/PATH=URL  WebSockets on PATH go to URL instead\n"
-          "                      (PATH ending in '/': every path under it;\n"
-          "                      repeatable; exact paths win, then the\n"
-          "                      longest prefix, then --to).  With HOST: only\n"
-          "                      requests whose :authority / Host names HOST\n"
-          "                      (\"name\" any port, \"name:port\" that one);\n"
-          "                      a host is matched, never connected to\n"
-          "  --listen HOST:PORT  address (repeatable; default 127.0.0.1:8443;\n"
-          "                      port 0 picks one).  Prints one line per\n"
-          "                      listener: \"h2ws: listening on URL (...)\"\n"
-          "  --root DIR          serve other GETs from the files under DIR\n"
-          "                      (a page and its WebSockets then share one\n"
-          "                      HTTP/2 connection); without it: 404\n"
-          "  --cleartext         no TLS: h2c prior knowledge + HTTP/1.1\n"
-          "  --cert F --key F    PEM certificate and key (default: generated\n"
-          "                      self-signed for localhost / 127.0.0.1)\n"
-          "  --write-cert FILE   write the generated certificate to FILE\n"
-          "  --insecure-backend  wss:// backends: no certificate check\n"
-          "  --backend-cafile F  wss:// backends: also trust this CA\n"
-          "  --backend-timeout MS  backend connect + handshake budget\n"
-          "                      (default 10000); then 502\n"
-          "  --handshake-timeout MS  budget of a client's TLS and HTTP\n"
-          "                      handshake, and of the whole wait for the\n"
-          "                      backend (default 10000); then the client\n"
-          "                      gets 504 if the backend's own budget\n"
-          "                      (--backend-timeout) has not run out first\n"
-          "  --max-message BYTES largest message either way (default 1 MiB)\n"
-          "  -v                  one line per WebSocket on stderr\n"
-          "  -h, --help          this help\n"
-          "\n"
-          "The client is answered (200 / 101) only after the backend accepted:\n"
-          "a ws:// backend must answer its Upgrade (fresh Sec-WebSocket-Key)\n"
-          "with 101, Upgrade: websocket, Connection: upgrade and exactly one\n"
-          "matching Sec-WebSocket-Accept.  Anything else (refused, other\n"
-          "status, bad accept, timeout) answers 502, and no client data\n"
-          "reaches the backend.  Origin and offered subprotocols are passed\n"
-          "on; the backend's choice is the client's.  Close codes and reasons\n"
-          "pass through both ways; a backend that ends without a Close gives\n"
-          "the client 1011 (1006 cannot be sent); a client that vanishes\n"
-          "gives the backend 1001.  A slow side pauses only its own\n"
-          "WebSocket.  The client's :authority / Host is never connected to.\n"
-          "\n"
-          "SIGINT / SIGTERM: graceful shutdown.\n"
-          "exit codes: 0 ok, 1 usage, bad backend URL or cannot listen\n");
-}
+static const char proxy_about[] =
+    "Gateway: gives an existing HTTP/1.1 WebSocket service, or a TCP\n"
+    "service, WebSockets over HTTP/2 (RFC 8441) without touching it.\n"
+    "Clients connect over HTTP/2 (extended CONNECT) or HTTP/1.1\n"
+    "(Upgrade) on one port, TLS by default (ALPN h2 / http/1.1).\n";
 
-/* Shutdown: the server's graceful one (Close 1001, drain, GOAWAY), then,
- * after the drain, whatever backend is still opening or closing is cut so
- * the command exits even in front of a backend that never answers. */
-typedef struct proxy_stop {
+static const char proxy_epilog[] =
+    "TIME is a duration: 10s, 500ms, 2m; a plain number is seconds.\n"
+    "SIZE is in bytes, or with a unit: 64KiB, 1MiB (x1024), 1MB (x1000).\n"
+    "\n"
+    "The client is answered (200 / 101) only after the backend accepted:\n"
+    "a ws:// backend must answer its Upgrade (fresh Sec-WebSocket-Key)\n"
+    "with 101, Upgrade: websocket, Connection: upgrade and exactly one\n"
+    "matching Sec-WebSocket-Accept.  Anything else (refused, other\n"
+    "status, bad accept, timeout) answers 502, and no client data\n"
+    "reaches the backend.  Origin and offered subprotocols are passed\n"
+    "on; the backend's choice is the client's.  Close codes and reasons\n"
+    "pass through both ways; a backend that ends without a Close gives\n"
+    "the client 1011 (1006 cannot be sent); a client that vanishes\n"
+    "gives the backend 1001.  A slow side pauses only its own\n"
+    "WebSocket.  The client's :authority / Host is never connected to.\n"
+    "A tcp:// backend's bytes reach the client as binary messages cut\n"
+    "wherever its TCP reads fall, not one per line or per message sent.\n"
+    "\n"
+    "SIGINT / SIGTERM: graceful shutdown (close 1001, drain of at most\n"
+    "2 s, GOAWAY); backends still opening or closing are cut 0.5 s\n"
+    "later; a second signal cuts the drain.  Then exit 0.\n"
+    "\n"
+    "exit codes:\n"
+    "  0  stopped by SIGINT / SIGTERM\n"
+    "  1  usage error (bad option, route, backend URL or directory)\n"
+    "  2  cannot listen (address in use, TLS certificate or key unusable)\n";
+
+typedef struct proxy_app {
+  h2ws_rt *rt;
   h2ws_server *srv;
-  uv_signal_t sigint, sigterm;
-  uv_timer_t timer;
-  uint64_t drain_ms;
-} proxy_stop;
+  gateway *gw;
+} proxy_app;
 
-static void proxy_on_timer(uv_timer_t *t) {
-  (void)t;
-  gateway_abort_backends();
-}
-
-static void proxy_on_signal(uv_signal_t *h, int signum) {
-  proxy_stop *ps = h->data;
+/* First signal: the server's graceful shutdown (Close 1001, drain,
+ * GOAWAY). */
+static void proxy_life_stop(void *ud, int signum) {
+  proxy_app *pa = ud;
   (void)signum;
-  h2ws_server_shutdown(ps->srv);
-  uv_timer_start(&ps->timer, proxy_on_timer, ps->drain_ms + 500, 0);
+  h2ws_server_shutdown(pa->srv);
 }
 
-static void proxy_signals(proxy_stop *ps, h2ws_rt *rt) {
-  uv_loop_t *loop = h2ws_rt_uv_loop(rt);
-  uv_signal_init(loop, &ps->sigint);
-  uv_signal_init(loop, &ps->sigterm);
-  uv_timer_init(loop, &ps->timer);
-  ps->sigint.data = ps->sigterm.data = ps->timer.data = ps;
-  uv_signal_start(&ps->sigint, proxy_on_signal, SIGINT);
-  uv_signal_start(&ps->sigterm, proxy_on_signal, SIGTERM);
-  /* none of them keeps the loop running (h2ws_rt_del closes them) */
-  uv_unref((uv_handle_t *)&ps->sigint);
-  uv_unref((uv_handle_t *)&ps->sigterm);
-  uv_unref((uv_handle_t *)&ps->timer);
+/* After the drain, or a second signal: whatever backend is still opening
+ * or closing is cut, so the command exits even in front of a backend that
+ * never answers; the loop stops and the cleanup ends what is left. */
+static void proxy_life_force(void *ud) {
+  proxy_app *pa = ud;
+  gateway_abort_backends(pa->gw);
+  uv_stop(h2ws_rt_uv_loop(pa->rt));
+}
+
+/* "[HOST]/PATH=URL" -> host ("" for any), path, url.  Returns 0 or -1. */
+static int proxy_split_route(const char *spec, char *host, size_t hostlen,
+                             char *path, size_t pathlen, const char **url) {
+  const char *eq = strchr(spec, '=');
+  const char *slash = strchr(spec, '/');
+  size_t hl = slash ? (size_t)(slash - spec) : 0;
+  size_t pl = eq && slash && slash < eq ? (size_t)(eq - slash) : 0;
+  if (!pl || pl >= pathlen || hl >= hostlen) return -1;
+  memcpy(host, spec, hl);
+  host[hl] = '\0';
+  memcpy(path, slash, pl);
+  path[pl] = '\0';
+  *url = eq + 1;
+  return 0;
 }
 
 int h2ws_cmd_proxy(int argc, char **argv) {
   const char *listen[PROXY_MAX];
   const char *routes[PROXY_MAX];
-  int nlisten = 0, nroutes = 0, cleartext = 0;
+  size_t nlisten = 0, nroutes = 0;
+  int cleartext = 0;
   const char *to = NULL, *root = NULL;
+  uint64_t backend_ms = 10000, handshake_ms = 10000;
+  uint64_t max_message = KIT_DEFAULT_MAX_MESSAGE;
   gateway_options go;
   gateway_options_default(&go);
   h2ws_server_settings st;
   h2ws_server_settings_default(&st);
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    int more = i + 1 < argc;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      proxy_usage(stdout);
-      return 0;
-    } else if (!strcmp(a, "--listen") && more) {
-      if (nlisten == PROXY_MAX) goto too_many;
-      listen[nlisten++] = argv[++i];
-    } else if (!strcmp(a, "--route") && more) {
-      if (nroutes == PROXY_MAX) goto too_many;
-      routes[nroutes++] = argv[++i];
-    } else if (!strcmp(a, "--to") && more) {
-      to = argv[++i];
-    } else if (!strcmp(a, "--root") && more) {
-      root = argv[++i];
-    } else if (!strcmp(a, "--cert") && more) {
-      st.cert_file = argv[++i];
-    } else if (!strcmp(a, "--key") && more) {
-      st.key_file = argv[++i];
-    } else if (!strcmp(a, "--write-cert") && more) {
-      st.write_cert_file = argv[++i];
-    } else if (!strcmp(a, "--cleartext")) {
-      cleartext = 1;
-    } else if (!strcmp(a, "--insecure-backend")) {
-      go.insecure_backend = 1;
-    } else if (!strcmp(a, "--backend-cafile") && more) {
-      go.backend_cafile = argv[++i];
-    } else if (!strcmp(a, "--backend-timeout") && more) {
-      long v = atol(argv[++i]);
-      if (v <= 0) goto bad;
-      go.backend_timeout_ms = (uint64_t)v;
-    } else if (!strcmp(a, "--handshake-timeout") && more) {
-      long v = atol(argv[++i]);
-      if (v <= 0) goto bad;
-      st.handshake_timeout_ms = (uint64_t)v;
-    } else if (!strcmp(a, "--max-message") && more) {
-      long v = atol(argv[++i]);
-      if (v <= 0) goto bad;
-      go.max_message = (size_t)v;
-    } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-      go.verbose = 1;
-    } else {
-    bad:
-      fprintf(stderr, "h2ws: proxy: unknown or incomplete option '%s'\n", a);
-      proxy_usage(stderr);
-      return 1;
-    }
-  }
+  const kit_opt opts[] = {
+      {.name = "to", .kind = KIT_STR, .dest = &to, .arg = "URL",
+       .help = "every WebSocket, on any path, goes to URL:\n"
+               "  ws://HOST[:PORT]/PATH   HTTP/1.1 WebSocket\n"
+               "  wss://HOST[:PORT]/PATH  the same over TLS\n"
+               "  tcp://HOST:PORT         raw TCP (websockify-\n"
+               "    style: messages -> bytes, bytes -> binary\n"
+               "    messages; TCP EOF -> close 1000)\n"
+               "Backend path: URL's path; if it ends with\n"
+               "'/', the client's path and query are\n"
+               "appended (--to ws://b:9000/ and /chat?x=1\n"
+               "-> ws://b:9000/chat?x=1)"},
+      {.name = "route", .kind = KIT_STRS, .dest = routes, .count = &nroutes,
+       .cap = PROXY_MAX, .arg = "[HOST]/PATH=URL",
+       .help = "WebSockets on PATH go to URL instead\n"
+               "(PATH ending in '/': every path under it;\n"
+               "repeatable; exact paths win, then the\n"
+               "longest prefix, then --to).  With HOST: only\n"
+               "requests whose :authority / Host names HOST\n"
+               "(\"name\" any port, \"name:port\" that one);\n"
+               "a host is matched, never connected to"},
+      {.name = "listen", .kind = KIT_STRS, .dest = listen, .count = &nlisten,
+       .cap = PROXY_MAX, .arg = "HOST:PORT",
+       .help = "address (repeatable; default 127.0.0.1:8443;\n"
+               "port 0 picks one).  Prints one line per\n"
+               "listener: \"h2ws: listening on URL (...)\""},
+      {.name = "root", .kind = KIT_STR, .dest = &root, .arg = "DIR",
+       .help = "serve other GETs from the files under DIR\n"
+               "(a page and its WebSockets then share one\n"
+               "HTTP/2 connection); without it: 404"},
+      {.name = "cleartext", .kind = KIT_FLAG, .dest = &cleartext,
+       .help = "no TLS: h2c prior knowledge + HTTP/1.1"},
+      {.name = "cert", .kind = KIT_STR, .dest = &st.cert_file, .arg = "FILE",
+       .help = "PEM certificate chain (with --key)"},
+      {.name = "key", .kind = KIT_STR, .dest = &st.key_file, .arg = "FILE",
+       .help = "PEM private key (default for both: generated\n"
+               "self-signed for localhost / 127.0.0.1)"},
+      {.name = "write-cert", .kind = KIT_STR, .dest = &st.write_cert_file,
+       .arg = "FILE", .help = "write the generated certificate to FILE"},
+      {.name = "insecure-backend", .kind = KIT_FLAG,
+       .dest = &go.insecure_backend,
+       .help = "wss:// backends: no certificate check"},
+      {.name = "backend-cafile", .kind = KIT_STR, .dest = &go.backend_cafile,
+       .arg = "FILE", .help = "wss:// backends: also trust this CA"},
+      {.name = "backend-timeout", .kind = KIT_DURATION, .dest = &backend_ms,
+       .arg = "TIME", .min = 1,
+       .help = "backend connect + handshake budget\n"
+               "(default 10s); then 502"},
+      {.name = "handshake-timeout", .kind = KIT_DURATION,
+       .dest = &handshake_ms, .arg = "TIME", .min = 1,
+       .help = "budget of a client's TLS and HTTP\n"
+               "handshake, and of the whole wait for the\n"
+               "backend (default 10s); then the client\n"
+               "gets 504 if the backend's own budget\n"
+               "(--backend-timeout) has not run out first"},
+      {.name = "max-message", .kind = KIT_SIZE, .dest = &max_message,
+       .arg = "SIZE", .min = 1, .max = 1ull << 30,
+       .help = "largest message either way, after\n"
+               "decompression (default 1 MiB, as in every\n"
+               "h2ws command: each side of a pair may hold\n"
+               "about this much); beyond: close 1009"},
+      {.name = "verbose", .short_name = 'v', .kind = KIT_FLAG,
+       .dest = &go.verbose, .help = "one line per WebSocket on stderr"},
+  };
+  const kit_cmd cmd = {.name = "proxy",
+                       .synopsis = "--to URL [OPTIONS]",
+                       .about = proxy_about,
+                       .epilog = proxy_epilog,
+                       .opts = opts,
+                       .nopts = sizeof opts / sizeof opts[0]};
+  int pr = kit_parse(&cmd, argc, argv, NULL, NULL);
+  if (pr == KIT_PARSE_HELP) return KIT_EXIT_OK;
+  if (pr != KIT_PARSE_OK) return KIT_EXIT_USAGE;
   if (!to && !nroutes) {
-    fprintf(stderr, "h2ws: proxy: --to URL (or --route) is required\n");
-    proxy_usage(stderr);
-    return 1;
+    kit_usage_error(&cmd, "--to URL (or --route) is required");
+    return KIT_EXIT_USAGE;
   }
-  if (!st.cert_file != !st.key_file) {
-    fprintf(stderr, "h2ws: proxy: --cert and --key go together\n");
-    return 1;
+  if (kit_check_cert_options(&cmd, cleartext, st.cert_file, st.key_file,
+                             st.write_cert_file) != 0)
+    return KIT_EXIT_USAGE;
+  for (size_t i = 0; i < nroutes; i++) {
+    char host[256], path[1024];
+    const char *url;
+    if (proxy_split_route(routes[i], host, sizeof host, path, sizeof path,
+                          &url) != 0) {
+      kit_usage_error(&cmd, "--route wants [HOST]/PATH=URL: '%s'", routes[i]);
+      return KIT_EXIT_USAGE;
+    }
   }
   if (nlisten == 0) listen[nlisten++] = "127.0.0.1:8443";
-  st.ws.max_message_size = go.max_message;
-  st.ws.max_frame_size = go.max_message;
-  st.ws.max_output = go.max_message + 256 * 1024;
+  go.backend_timeout_ms = backend_ms;
+  go.max_message = (size_t)max_message;
+  st.handshake_timeout_ms = handshake_ms;
+  st.ws.max_message_size = max_message;
+  st.ws.max_frame_size = max_message;
+  st.ws.max_output = (size_t)max_message + 256 * 1024;
+  st.handle_signals = 0; /* kit_life */
 
-  st.handle_signals = 0; /* proxy_signals() */
-  h2ws_rt *rt = NULL;
-  h2ws_server *srv = NULL;
-  proxy_stop stop;
-  int code = 0;
-  if (h2ws_rt_new(&rt, NULL) != 0 || h2ws_server_new(&srv, rt, &st) != 0) {
-    fprintf(stderr, "h2ws: cannot start the runtime\n");
-    h2ws_rt_del(rt);
-    return 1;
+  proxy_app pa;
+  memset(&pa, 0, sizeof pa);
+  kit_life life;
+  memset(&life, 0, sizeof life);
+  int code = KIT_EXIT_OK;
+  if (h2ws_rt_new(&pa.rt, NULL) != 0 ||
+      h2ws_server_new(&pa.srv, pa.rt, &st) != 0 ||
+      gateway_new(&pa.gw, pa.srv) != 0) {
+    kit_error(&cmd, "cannot start the runtime");
+    code = KIT_EXIT_CONNECT;
+    goto done;
   }
-  memset(&stop, 0, sizeof stop);
-  stop.srv = srv;
-  stop.drain_ms = st.drain_ms;
-  for (int i = 0; i < nroutes; i++) {
+  for (size_t i = 0; i < nroutes; i++) {
     char host[256], path[1024];
-    const char *spec = routes[i];
-    const char *eq = strchr(spec, '=');
-    const char *slash = strchr(spec, '/');
-    size_t hl = slash ? (size_t)(slash - spec) : 0;
-    size_t pl = eq && slash && slash < eq ? (size_t)(eq - slash) : 0;
-    if (!pl || pl >= sizeof path || hl >= sizeof host) {
-      fprintf(stderr, "h2ws: proxy: --route wants [HOST]/PATH=URL: '%s'\n",
-              spec);
-      code = 1;
-      goto done;
-    }
-    memcpy(host, spec, hl);
-    host[hl] = '\0';
-    memcpy(path, slash, pl);
-    path[pl] = '\0';
-    if (gateway_add_route_host(srv, hl ? host : NULL, path, eq + 1, &go) !=
+    const char *url;
+    proxy_split_route(routes[i], host, sizeof host, path, sizeof path, &url);
+    if (gateway_add_route(pa.gw, host[0] ? host : NULL, path, url, &go) !=
         0) {
-      code = 1;
+      code = KIT_EXIT_USAGE;
       goto done;
     }
   }
-  if (to && gateway_add_route(srv, "/", to, &go) != 0) {
-    code = 1;
+  if (to && gateway_add_route(pa.gw, NULL, "/", to, &go) != 0) {
+    code = KIT_EXIT_USAGE;
     goto done;
   }
-  if (root && h2ws_server_route_static(srv, "/", root) != 0) {
-    fprintf(stderr, "h2ws: proxy: --root: '%s' is not a directory\n", root);
-    code = 1;
+  if (root && h2ws_server_route_static(pa.srv, "/", root) != 0) {
+    kit_error(&cmd, "--root: '%s' is not a directory", root);
+    code = KIT_EXIT_USAGE;
     goto done;
   }
-  for (int i = 0; i < nlisten; i++) {
+  for (size_t i = 0; i < nlisten; i++) {
     int port = 0;
-    if (h2ws_server_listen(srv, listen[i], !cleartext, &port) != 0) {
-      fprintf(stderr, "h2ws: %s\n", h2ws_server_last_error(srv));
-      code = 1;
+    int rv = h2ws_server_listen(pa.srv, listen[i], !cleartext, &port);
+    if (rv != 0) {
+      kit_error(&cmd, "cannot listen on %s: %s", listen[i],
+                h2ws_server_last_error(pa.srv));
+      code = rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
+                                             : KIT_EXIT_CONNECT;
       goto done;
     }
-    char host[300];
-    gateway_listen_host(listen[i], host, sizeof host);
-    printf("h2ws: listening on %s://%s:%d/ (%s, http/1.1)\n",
-           cleartext ? "http" : "https", host, port, cleartext ? "h2c" : "h2");
+    kit_print_listening(listen[i], !cleartext, port, 1);
   }
   fflush(stdout);
-  proxy_signals(&stop, rt);
-  h2ws_rt_run(rt);
+  kit_life_start(&life, h2ws_rt_uv_loop(pa.rt), st.drain_ms + 500,
+                 proxy_life_stop, proxy_life_force, &pa);
+  h2ws_rt_run(pa.rt);
 done:
-  gateway_cleanup();
-  h2ws_server_del(srv);
-  h2ws_rt_del(rt);
+  kit_life_close(&life);
+  gateway_abort_backends(pa.gw);
+  h2ws_server_del(pa.srv);
+  if (pa.rt) h2ws_rt_run(pa.rt); /* the handles' close callbacks */
+  gateway_del(pa.gw);
+  h2ws_rt_del(pa.rt);
   return code;
-too_many:
-  fprintf(stderr, "h2ws: proxy: too many --listen / --route\n");
-  return 1;
 }

@@ -158,6 +158,41 @@ def free_port():
     return port
 
 
+class TcpListener:
+    """A listener on 127.0.0.1 (a port it picks) that hands each accepted
+    connection to self.serve(conn) on a thread of its own; close() stops
+    it and closes what it accepted.  Base of the tests' fake peers."""
+
+    def __init__(self):
+        self.accepted = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, conn):
+        conn.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self.accepted:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
 def wait_port(port, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ import json
 import os
 import pty
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -75,7 +76,10 @@ class FakeH1:
     101, sends one text frame "fake", then Close 1000), 'badproto' (101
     with a subprotocol nobody offered), 'drop' (101, then the connection
     is closed without a Close frame), 'close1011' (Close 1011 "boom"),
-    'silent' (accepts, never answers).  Keeps each request head."""
+    'silent' (accepts, never answers), 'closehead' (reads the request
+    head, then closes without answering), 'sink' (101, then reads and
+    never answers a message or a ping; answers a Close), 'slowsink'
+    (the same, reading 64 KiB every 5 ms).  Keeps each request head."""
 
     def __init__(self, mode):
         self.mode = mode
@@ -112,6 +116,9 @@ class FakeH1:
             return
         head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
         self.heads.append(head.replace("\r\n", "\n"))
+        if self.mode == "closehead":
+            c.close()
+            return
         key = ""
         for line in head.split("\r\n")[1:]:
             name, _, value = line.partition(":")
@@ -130,6 +137,9 @@ class FakeH1:
             out += b"\x88\x06\x03\xf3boom"
         try:
             c.sendall(out)
+            if self.mode in ("sink", "slowsink"):
+                self._sink(c, data.split(b"\r\n\r\n", 1)[1])
+                return
             if self.mode == "drop":
                 time.sleep(0.1)
                 c.shutdown(socket.SHUT_RDWR)
@@ -139,6 +149,31 @@ class FakeH1:
             c.close()
         except OSError:
             pass
+
+    def _sink(self, c, buf):
+        """Reads client frames, answers only a Close (with a Close)."""
+        while True:
+            while len(buf) >= 6:
+                n = buf[1] & 0x7f
+                off = 2
+                if n == 126:
+                    n, off = int.from_bytes(buf[2:4], "big"), 4
+                elif n == 127:
+                    n, off = int.from_bytes(buf[2:10], "big"), 10
+                if len(buf) < off + 4 + n:
+                    break
+                if buf[0] & 0x0f == 0x8:
+                    c.sendall(b"\x88\x02\x03\xe8")
+                    time.sleep(0.5)
+                    c.close()
+                    return
+                buf = buf[off + 4 + n:]
+            chunk = c.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+            if self.mode == "slowsink":
+                time.sleep(0.005)
 
     def close(self):
         self.sock.close()
@@ -202,6 +237,52 @@ class FakeH2:
             pass
         finally:
             c.close()
+
+
+class Relay(iu.TcpListener):
+    """A TCP relay 127.0.0.1:port -> 127.0.0.1:target.  blackhole() makes it
+    stop forwarding both ways while it keeps both connections open: a peer
+    that stops answering without closing (a dead backend behind a
+    gateway, a host gone from the network)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.hole = threading.Event()
+        self.upstream = []
+        super().__init__()
+
+    def serve(self, c):
+        u = socket.create_connection(("127.0.0.1", self.target))
+        self.upstream.append(u)
+        threading.Thread(target=self._pipe, args=(u, c), daemon=True).start()
+        self._pipe(c, u)
+
+    def _pipe(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if not self.hole.is_set():
+                    b.sendall(data)
+        except OSError:
+            pass
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def blackhole(self):
+        self.hole.set()
+
+    def close(self):
+        super().close()
+        for x in self.upstream:
+            try:
+                x.close()
+            except OSError:
+                pass
 
 
 # --------------------------------------------------------------------------
@@ -495,6 +576,257 @@ def test_limits_and_scripts(tls):
         f.close()
 
 
+def open_client(args):
+    """Starts `h2ws client ARGS` with stdin kept open; sends one line and
+    waits for its echo.  Returns (proc, reader) or raises."""
+    p = iu.spawn([BIN, "client"] + list(args), stdin=subprocess.PIPE)
+    r = iu.LineReader(p)
+    p.stdin.write(b"before\n")
+    p.stdin.flush()
+    if not r.wait_for(r"before", timeout=5):
+        iu.stop(p)
+        raise RuntimeError("no echo: " + r.text())
+    return p, r
+
+
+def test_peer_stops_answering(clear):
+    """Issue 7 item 6: pings on an idle connection; a peer that stops
+    answering without closing ends the client with a clear line and exit
+    4, over HTTP/1.1 and HTTP/2 (a relay that blackholes after the
+    handshake), and for a server stopped with SIGSTOP."""
+    for pol in ("--h1", "--h2"):
+        relay = Relay(clear)
+        try:
+            p, r = open_client(["ws://127.0.0.1:%d/echo" % relay.port, pol, "--json",
+                                "--ping-interval", "200ms", "--ping-timeout", "0.6"])
+            time.sleep(0.5)  # pings answered meanwhile: still open
+            alive = p.poll() is None
+            relay.blackhole()
+            t0 = time.monotonic()
+            try:
+                rc = p.wait(timeout=6)
+            except subprocess.TimeoutExpired:
+                rc = "timeout"
+            took = time.monotonic() - t0
+            r.join()
+            err = "\n".join(r.err)
+            ev = [json.loads(x) for x in r.out if x.strip()]
+            T.check(alive and any(e["type"] == "pong" for e in ev),
+                    "%s: idle pings answered while the peer is there" % pol, r.text()[-600:])
+            T.check(rc == 4 and took < 3 and re.search(
+                r"^h2ws: peer stopped answering: nothing received for \S+ (ms|s), a ping "
+                r"unanswered for \S+ (ms|s) \(--ping-timeout\)$", err, re.M),
+                "%s: blackholed peer -> 'peer stopped answering', exit 4 (%.1f s)" % (pol, took),
+                "exit=%r %s" % (rc, r.text()[-600:]))
+            T.check(ev and ev[-1]["type"] == "error" and ev[-1]["kind"] == "unanswered" and
+                    ev[-1]["exit"] == 4, "%s: --json error event kind unanswered" % pol,
+                    repr(ev[-2:]))
+            iu.stop(p)
+        finally:
+            relay.close()
+    # a slow reader of a large upload answers no ping while it reads (the
+    # pong would wait behind the data): its taking our output is a sign
+    # of life, not "stopped answering"
+    f = FakeH1("slowsink")
+    try:
+        blob = os.urandom(1 << 20) * 40
+        t0 = time.monotonic()
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--raw", "--ping-interval", "0.3",
+                            "--ping-timeout", "1.5", "--linger", "0.2"], blob, timeout=40)
+        T.check(rc == 0 and "stopped answering" not in err,
+                "40 MiB upload to a slow reader that answers no ping: not 'stopped answering' "
+                "(%.1f s)" % (time.monotonic() - t0), show(rc, out, err))
+    finally:
+        f.close()
+    # --ping-interval 0: no pings, so only the deadline ends the wait
+    relay = Relay(clear)
+    try:
+        p, r = open_client(["ws://127.0.0.1:%d/echo" % relay.port, "--h2",
+                            "--ping-interval", "0", "--ping-timeout", "0.3", "--timeout", "1.5"])
+        relay.blackhole()
+        try:
+            rc = p.wait(timeout=6)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        r.join()
+        T.check(rc == 5 and not any("stopped answering" in x for x in r.err),
+                "--ping-interval 0: no pings, the peer's silence goes unnoticed (exit 5)",
+                "exit=%r %s" % (rc, r.text()[-400:]))
+        iu.stop(p)
+    finally:
+        relay.close()
+    # a server process stopped with SIGSTOP (its kernel still ACKs)
+    sp, _, port = iu.start_h2ws_serve(BIN, cleartext=True)
+    try:
+        p, r = open_client(["ws://127.0.0.1:%d/echo" % port, "--h2",
+                            "--ping-interval", "0.2", "--ping-timeout", "0.5"])
+        os.kill(sp.pid, signal.SIGSTOP)
+        try:
+            rc = p.wait(timeout=6)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        r.join()
+        T.check(rc == 4 and any(x.startswith("h2ws: peer stopped answering") for x in r.err),
+                "server stopped with SIGSTOP: peer stopped answering, exit 4",
+                "exit=%r %s" % (rc, r.text()[-400:]))
+        iu.stop(p)
+    finally:
+        os.kill(sp.pid, signal.SIGCONT)
+        iu.stop(sp)
+
+
+def test_signals(clear):
+    """One lifecycle (kit_life): SIGTERM, like Ctrl-C, closes with 1000
+    (exit 0); a second signal while the close waits exits at once."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        p, r = open_client(["ws://127.0.0.1:%d/echo" % clear, "--h2", "--json"])
+        p.send_signal(sig)
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        r.join()
+        ev = [json.loads(x) for x in r.out if x.strip()]
+        T.check(rc == 0 and ev and ev[-1]["type"] == "close" and ev[-1]["code"] == 1000 and
+                ev[-1]["by"] == "client",
+                "%s: clean close 1000 by the client, exit 0" % signal.Signals(sig).name,
+                "exit=%r %s" % (rc, r.text()[-400:]))
+        iu.stop(p)
+    relay = Relay(clear)
+    try:
+        p, r = open_client(["ws://127.0.0.1:%d/echo" % relay.port, "--h1"])
+        relay.blackhole()  # the Close will not be answered
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        alive = p.poll() is None
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        T.check(alive and rc == 4 and time.monotonic() - t0 < 1.5,
+                "a second signal while the close is unanswered: exit 4 at once",
+                "alive=%r exit=%r %s" % (alive, rc, r.text()[-300:]))
+        iu.stop(p)
+    finally:
+        relay.close()
+
+
+def test_linger(tls):
+    """Issue 7 item 7: a server that answers fewer messages than it gets (a
+    sink; a tcp:// bridge, see test_proxy.py) no longer keeps the client
+    waiting for ever at the end of stdin: --linger bounds each wait."""
+    f = FakeH1("sink")
+    try:
+        t0 = time.monotonic()
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--linger", "300ms"], b"a\nb\n",
+                           timeout=8)
+        took = time.monotonic() - t0
+        T.check(rc == 0 and took < 3 and
+                "h2ws: end of input: 0 of 2 answers received, none for 300 ms (--linger); "
+                "closing" in err,
+                "--linger: no answers, closes 1000 after the linger, exit 0 (%.1f s)" % took,
+                show(rc, out, err))
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--count", "3", "--linger", "0.3"],
+                           b"a\n", timeout=8)
+        T.check(rc == 0 and "0 of 3 answers" in err,
+                "--count 3 after the end of stdin: --linger ends the wait too", show(rc, out, err))
+        t0 = time.monotonic()
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--linger", "0"], b"a\n", timeout=8)
+        T.check(rc == 0 and time.monotonic() - t0 < 2 and "answers" not in err,
+                "--linger 0: close at once at the end of stdin", show(rc, out, err))
+    finally:
+        f.close()
+    # an echo is not cut short: the answers come within the linger
+    rc, out, err = run(["wss://127.0.0.1:%d/echo" % tls, "-k", "--linger", "2s"], LINES)
+    T.check(rc == 0 and out == LINES and "answers" not in err,
+            "--linger: an echo ends as soon as every answer is in", show(rc, out, err))
+
+
+def test_exit_codes(tls):
+    """One run per line of the documented exit-code table."""
+    u = "wss://127.0.0.1:%d/echo" % tls
+    rc, out, err = run([u, "-k"], b"x\n")
+    T.check(rc == 0, "exit 0: clean close", show(rc, out, err))
+    rc, out, err = run([u, "-k", "--nope"], b"")
+    T.check(rc == 1, "exit 1: usage error", show(rc, out, err))
+    rc, out, err = run(["ws://127.0.0.1:%d/echo" % iu.free_port()], b"x\n")
+    T.check(rc == 2, "exit 2: connection refused", show(rc, out, err))
+    f = FakeH1("closehead")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--json"], b"x\n")
+        ev = jlines(out)
+        T.check(rc == 2 and err.strip() == "h2ws: connection closed during the handshake" and
+                ev and ev[-1]["kind"] == "connect" and ev[-1]["exit"] == 2,
+                "exit 2: connection closed during the handshake (lost before the "
+                "WebSocket opened), kind connect", show(rc, out, err))
+    finally:
+        f.close()
+    rc, out, err = run(["wss://127.0.0.1:%d/nope" % tls, "-k"], b"x\n")
+    T.check(rc == 3, "exit 3: handshake refused", show(rc, out, err))
+    f = FakeH1("close1011")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port], b"", keep_open=1.5)
+        T.check(rc == 4, "exit 4: closed with a code other than 1000", show(rc, out, err))
+    finally:
+        f.close()
+    rc, out, err = run([u, "-k", "--no-close", "--timeout", "300ms"], b"")
+    T.check(rc == 5, "exit 5: --timeout", show(rc, out, err))
+
+
+def test_default_max_message(tls, big):
+    """One --max-message default, 1 MiB, in the server and the client: a
+    message of exactly 1 MiB passes both ways, one byte more is refused
+    by whichever side receives it."""
+    mib = 1 << 20
+    rc, out, err = run(["wss://127.0.0.1:%d/echo" % tls, "-k"], b"y" * mib + b"\n", timeout=20)
+    T.check(rc == 0 and out == b"y" * mib + b"\n",
+            "defaults: a 1 MiB message through h2ws serve and back", show(rc, b"", err))
+    rc, out, err = run(["wss://127.0.0.1:%d/echo" % tls, "-k"], b"y" * (mib + 1) + b"\n",
+                       timeout=20)
+    T.check(rc == 4 and "closed by the server: 1009" in err,
+            "serve's default: 1 MiB + 1 closes 1009", show(rc, b"", err))
+    rc, out, err = run(["ws://127.0.0.1:%d/echo" % big, "--h2"], b"y" * (mib + 1) + b"\n",
+                       timeout=20)
+    T.check(rc == 4 and "closed by us with 1009" in err,
+            "client's default: an answer of 1 MiB + 1 closes 1009", show(rc, b"", err))
+
+
+def test_option_forms(tls):
+    """Issue 8 item 5 / issue 7 item 7: one option parser: --name=VALUE,
+    units, missing values, conflicts and unknown options named."""
+    u = "wss://127.0.0.1:%d/echo" % tls
+    rc, out, err = run([u, "-k", "--count=1", "--json", "--max-message=1KiB"], b"a\nb\n",
+                       keep_open=3)
+    ev = jlines(out)
+    T.check(rc == 0 and [e["data"] for e in ev if e["type"] == "message"] == ["a"],
+            "--count=1 and --max-message=1KiB (--name=VALUE, units)", show(rc, out, err))
+    rc, out, err = run([u, "-k", "--max-message", "1KiB"], b"y" * 2000 + b"\n")
+    T.check(rc == 4 and "closed by us with 1009" in err,
+            "--max-message 1KiB: a 2000-byte message closes 1009", show(rc, out, err))
+    rc, out, err = run([u, "-k", "--no-close", "--timeout", "500ms"], b"")
+    T.check(rc == 5 and "h2ws: timed out after 0.5 s (--timeout)" in err,
+            "--timeout 500ms: a duration with a unit", show(rc, out, err))
+    cases = [([u, "--count"], "h2ws client: option --count needs a value N"),
+             ([u, "--count", "--json"], "h2ws client: option --count needs a value N"),
+             ([u, "--h1", "--h2"], "h2ws client: --h1 and --h2 cannot be used together"),
+             ([u, "--compress", "--no-compress"],
+              "h2ws client: --compress and --no-compress cannot be used together"),
+             ([u, "--binary", "--raw"], "h2ws client: --binary and --raw cannot be used together"),
+             ([u, "--no-close", "--linger", "1"],
+              "h2ws client: --no-close and --linger cannot be used together"),
+             ([u, "--cout", "3"], "h2ws client: unknown option '--cout'"),
+             ([u, "--timeout", "soon"], "h2ws client: bad value for --timeout: 'soon'"),
+             ([u, "--max-message", "lots"], "h2ws client: bad value for --max-message: 'lots'"),
+             ([u, u], "h2ws client: unexpected argument")]
+    for args, want in cases:
+        rc, out, err = run(args, b"")
+        T.check(rc == 1 and err.startswith(want) and len(err.strip().splitlines()) == 1 and
+                err.rstrip().endswith("(see h2ws client --help)"),
+                "usage error %r: %r, exit 1" % (" ".join(args[1:]), want), show(rc, out, err))
+
+
 def test_stdout_gone(tls):
     """`h2ws client ... | head -1`: once stdout is closed the client closes
     1000 and exits 0 instead of running on."""
@@ -530,8 +862,16 @@ def test_usage():
             and all(o in txt for o in ("-H, --header", "--subprotocol", "--origin", "--binary",
                                        "--raw", "--no-compress", "--ping-interval",
                                        "--max-message", "--cacert", "--insecure", "--count",
-                                       "--timeout", "--no-close", "--json", "-v")),
+                                       "--timeout", "--no-close", "--json", "-v",
+                                       "--ping-timeout", "--linger")),
             "--help lists every option and the exit codes", txt[-400:])
+    T.check("(default\n                      20s)" in txt and "(default 20s)" in txt and
+            "(default 5s; 0: close at once)" in txt and "default 1 MiB" in txt and
+            "peer\n     stopped answering" in txt,
+            "--help documents the ping interval and bound, the linger and the 1 MiB default",
+            txt)
+    T.check("tcp:// route" in txt and "binary messages" in txt,
+            "--help says a tcp:// route's bytes arrive as binary messages, not lines", txt[:1500])
 
 
 def test_tty(tls):
@@ -567,6 +907,7 @@ def main():
     _, _, tls = iu.start_h2ws_serve(BIN, extra=("--write-cert", cert))
     _, _, clear = iu.start_h2ws_serve(BIN, cleartext=True, extra=("--protocol", "chat"))
     _, _, no8441 = iu.start_h2ws_serve(BIN, extra=("--no-h2-websockets",))
+    _, _, big = iu.start_h2ws_serve(BIN, cleartext=True, extra=("--max-message", "2MiB"))
     T.run("echo and trace", test_echo_and_trace, tls, cert)
     T.run("compress", test_compress, tls)
     T.run("json", test_json, tls)
@@ -576,6 +917,12 @@ def main():
     T.run("errors", test_errors, tls, no8441)
     T.run("limits and scripts", test_limits_and_scripts, tls)
     T.run("stdout gone", test_stdout_gone, tls)
+    T.run("peer stops answering", test_peer_stops_answering, clear)
+    T.run("linger", test_linger, tls)
+    T.run("signals", test_signals, clear)
+    T.run("exit codes", test_exit_codes, tls)
+    T.run("option forms", test_option_forms, tls)
+    T.run("default max message", test_default_max_message, tls, big)
     T.run("usage", test_usage)
     T.run("tty", test_tty, tls)
 

@@ -193,6 +193,19 @@ class TcpEcho:
         c.close()
 
 
+class TcpSink(iu.TcpListener):
+    """Raw TCP service that reads and never answers (a logger, a feed
+    that has nothing to say yet)."""
+
+    def serve(self, c):
+        try:
+            while c.recv(65536):
+                pass
+        except OSError:
+            pass
+        c.close()
+
+
 class Recorder:
     """A listener that counts the connections it gets (pitfall 10)."""
 
@@ -219,8 +232,10 @@ class Recorder:
 
 
 def start_proxy(binary, args, tls=False):
-    argv = [binary, "proxy", "--listen", "127.0.0.1:0",
-            "--backend-timeout", str(TIMEOUT_MS)] + args
+    # durations are seconds unless they carry a unit (as in every command)
+    argv = [binary, "proxy", "--listen", "127.0.0.1:0"] + args
+    if "--backend-timeout" not in args:
+        argv += ["--backend-timeout", "%dms" % TIMEOUT_MS]
     if not tls:
         argv.append("--cleartext")
     p = iu.spawn(argv)
@@ -362,6 +377,81 @@ def case_cli(binary, port, tls_port):
                 "rc %d out %r err %r" % (r.returncode, out, r.stderr[-300:]))
 
 
+def case_cli_tcp(binary, port):
+    """Issue 7 item 7: `h2ws client` in line mode on a tcp:// route: the
+    backend's bytes come back as binary messages cut wherever its reads
+    fall, so lines sent are not messages received; the end of stdin (and
+    --count) still finishes, after --linger."""
+    def client(args, data):
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run([binary, "client"] + args, input=data, capture_output=True,
+                               timeout=10)
+            return r.returncode, r.stdout, r.stderr.decode(), time.monotonic() - t0
+        except subprocess.TimeoutExpired as e:
+            return "timeout", e.stdout or b"", (e.stderr or b"").decode(), time.monotonic() - t0
+    # line mode sends each line without its newline: the service sees the
+    # bytes run together, and they come back however it read them
+    rc, out, err, took = client(["ws://127.0.0.1:%d/tcp" % port, "--linger", "0.5"],
+                                b"alpha\nbeta\ngamma\n")
+    T.check(rc == 0 and out.replace(b"\n", b"") == b"alphabetagamma" and took < 5,
+            "client line mode on tcp:// echo: every byte back, exit 0 (%.1f s)" % took,
+            "rc %r out %r err %r" % (rc, out, err[-300:]))
+    rc, out, err, took = client(["ws://127.0.0.1:%d/tcp" % port, "--raw", "--linger", "0.5"],
+                                b"alpha\nbeta\ngamma\n")
+    T.check(rc == 0 and out == b"alpha\nbeta\ngamma\n" and took < 5,
+            "client --raw on tcp:// echo: byte-exact, exit 0", "rc %r out %r err %r" %
+            (rc, out, err[-300:]))
+    rc, out, err, took = client(["ws://127.0.0.1:%d/tcpsink" % port, "--linger", "0.5"],
+                                b"alpha\nbeta\n")
+    T.check(rc == 0 and took < 5 and "0 of 2 answers received" in err,
+            "client on a tcp:// service that never answers: --linger ends it, exit 0",
+            "rc %r out %r err %r" % (rc, out, err[-300:]))
+    rc, out, err, took = client(["ws://127.0.0.1:%d/tcpsink" % port, "--count", "2",
+                                 "--linger", "300ms", "--h2"], b"alpha\n")
+    T.check(rc == 0 and took < 5 and "0 of 2 answers received" in err,
+            "client --count on a tcp:// route: the end of stdin finishes anyway (h2)",
+            "rc %r out %r err %r" % (rc, out, err[-300:]))
+
+
+def case_usage(binary):
+    """One option parser: missing values, conflicts, unknown options,
+    units; cannot listen is exit 2."""
+    cases = [(["--to"], "h2ws proxy: option --to needs a value URL"),
+             (["--to", "ws://127.0.0.1:1/", "--backend-timeout", "--cleartext"],
+              "h2ws proxy: option --backend-timeout needs a value TIME"),
+             (["--to", "ws://127.0.0.1:1/", "--backend-timeout", "soon"],
+              "h2ws proxy: bad value for --backend-timeout: 'soon'"),
+             (["--to", "ws://127.0.0.1:1/", "--max-message", "2GiB"],
+              "h2ws proxy: bad value for --max-message: '2GiB'"),
+             (["--to", "ws://127.0.0.1:1/", "--cleartext", "--cert", "c", "--key", "k"],
+              "h2ws proxy: --cert and --cleartext cannot be used together"),
+             (["--to", "ws://127.0.0.1:1/", "--tp", "x"], "h2ws proxy: unknown option '--tp'"),
+             (["--cleartext"], "h2ws proxy: --to URL (or --route) is required")]
+    for args, want in cases:
+        r = subprocess.run([binary, "proxy"] + args, capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        T.check(r.returncode == 1 and err.startswith(want) and len(err.splitlines()) == 1,
+                "proxy %s: %r, exit 1" % (" ".join(args), want), "rc %d %r" % (r.returncode, err))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        r = subprocess.run([binary, "proxy", "--to", "ws://127.0.0.1:1/", "--cleartext",
+                            "--listen", "127.0.0.1:%d" % busy.getsockname()[1]],
+                           capture_output=True, timeout=10)
+        err = r.stderr.decode()
+        T.check(r.returncode == 2 and "h2ws proxy: cannot listen on 127.0.0.1:" in err,
+                "proxy on a port in use: cannot listen, exit 2", "rc %d %r" % (r.returncode, err))
+    finally:
+        busy.close()
+    r = subprocess.run([binary, "proxy", "--help"], capture_output=True, timeout=10)
+    txt = r.stdout.decode()
+    T.check(r.returncode == 0 and "(default 10s)" in txt and "default 1 MiB" in txt and
+            "a plain number is seconds" in txt,
+            "proxy --help: durations in seconds (10s), the 1 MiB default", txt[-800:])
+
+
 def case_tcp(port, tcp_dead):
     c, st = h2_open(port, "/tcp")
     c.wait_response(st)
@@ -486,10 +576,11 @@ def case_vhost(port, tcp):
 
 
 def case_runtime_timeout(binary, silent):
-    # the server's own handshake budget runs out before the backend's: 504
+    # the server's own handshake budget runs out before the backend's: 504.
+    # Plain numbers are seconds, as in every command (they were ms here).
     p, r, port = start_proxy(binary, ["--to", "ws://127.0.0.1:%d/x" % silent.port,
-                                      "--backend-timeout", "5000",
-                                      "--handshake-timeout", "700"])
+                                      "--backend-timeout", "5",
+                                      "--handshake-timeout", "0.7"])
     before = len(silent.after)
     t0 = time.monotonic()
     c, st = h2_open(port, "/late")
@@ -621,9 +712,11 @@ def main():
     tcp = TcpEcho()
     dead = iu.free_port()
     rec = Recorder()
+    sink = TcpSink()
     args = ["--to", "ws://127.0.0.1:%d/" % wsb.port,
-            "--max-message", "65536",
+            "--max-message", "64KiB",
             "--route", "/tcp=tcp://127.0.0.1:%d" % tcp.port,
+            "--route", "/tcpsink=tcp://127.0.0.1:%d" % sink.port,
             "--route", "/tcpdead=tcp://127.0.0.1:%d" % dead,
             "--route", "/refused=ws://127.0.0.1:%d/x" % dead,
             "--route", "/slow=ws://127.0.0.1:%d/slow" % slow.port,
@@ -638,6 +731,8 @@ def main():
     T.run("close codes", case_close_codes, port, wsb)
     T.run("h2ws client", case_cli, binary, port, tls_port)
     T.run("tcp", case_tcp, port, dead)
+    T.run("h2ws client on tcp://", case_cli_tcp, binary, port)
+    T.run("usage", case_usage, binary)
     T.run("tcp last words", case_tcp_last_words, port, tcp)
     T.run("wss backend", case_wss, binary)
     T.run("bad backends", case_bad_backends, port, fakes + [("refused", None)])

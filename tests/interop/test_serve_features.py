@@ -321,6 +321,83 @@ def test_max_ws(binary):
     iu.stop(p)
 
 
+def test_units(binary):
+    """One convention for every command: durations with units (plain
+    numbers are seconds), sizes with units, --name=VALUE."""
+    p, r, port = iu.start_h2ws_serve(binary, cleartext=True, extra=[
+        "--idle-timeout=700ms", "--max-message=1KiB", "--handshake-timeout", "0.8",
+        "--access-log", "off"])
+    try:
+        c = iu.H2WSClient(port, tls=False)
+        st = ws_open(c, "/echo")
+        T.check(c.echo(st, "z" * 1024) == ("text", "z" * 1024),
+                "--max-message=1KiB: a 1024-byte message echoes")
+        big = ws_open(c, "/echo")
+        send_now(c, big, "z" * 1025)
+        close = wait_close(c, big)
+        T.check(close is not None and close[0] == 1009, "--max-message=1KiB: 1025 bytes close 1009",
+                repr(close))
+        t0 = time.monotonic()
+        close = wait_close(c, st, timeout=5)
+        took = time.monotonic() - t0
+        T.check(close is not None and close[0] == 1001 and took < 2.5,
+                "--idle-timeout=700ms: closed 1001 after %.1f s" % took, repr(close))
+        c.close()
+        slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+        slow.sendall(b"GET / HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        try:
+            slow.recv(100)
+        except OSError:
+            pass
+        took = time.monotonic() - t0
+        T.check(0.4 < took < 2.5, "--handshake-timeout 0.8 (seconds): disconnected after %.1f s"
+                % took)
+        slow.close()
+    finally:
+        iu.stop(p)
+
+
+def test_usage(binary):
+    """Missing values, conflicts and unknown options are named; cannot
+    listen is exit 2 (the table's connect/TLS class), usage exit 1."""
+    cases = [(["--max-ws"], "h2ws serve: option --max-ws needs a value N"),
+             (["--idle-timeout", "--cleartext"], "h2ws serve: option --idle-timeout needs a value TIME"),
+             (["--compress", "--no-compress"],
+              "h2ws serve: --compress and --no-compress cannot be used together"),
+             (["--cleartext", "--cert", "c.pem", "--key", "k.pem"],
+              "h2ws serve: --cert and --cleartext cannot be used together"),
+             (["--cert", "c.pem"], "h2ws serve: --cert and --key go together"),
+             (["--max-message", "1.5GiB"], "h2ws serve: bad value for --max-message: '1.5GiB'"),
+             (["--idle-timeout", "1d"], "h2ws serve: bad value for --idle-timeout: '1d'"),
+             (["--listne", "x"], "h2ws serve: unknown option '--listne'"),
+             (["extra"], "h2ws serve: unexpected argument 'extra'")]
+    for args, want in cases:
+        r = iu.subprocess.run([binary, "serve"] + args, capture_output=True, text=True, timeout=10)
+        T.check(r.returncode == 1 and r.stderr.startswith(want) and
+                len(r.stderr.splitlines()) == 1,
+                "serve %s: %r, exit 1" % (" ".join(args), want), "%d %r" % (r.returncode, r.stderr))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        addr = "127.0.0.1:%d" % busy.getsockname()[1]
+        r = iu.subprocess.run([binary, "serve", "--cleartext", "--listen", addr],
+                              capture_output=True, text=True, timeout=10)
+        T.check(r.returncode == 2 and r.stderr.startswith("h2ws serve: cannot listen on " + addr),
+                "serve on a port in use: cannot listen, exit 2", "%d %r" % (r.returncode, r.stderr))
+    finally:
+        busy.close()
+    d = iu.tmpdir()
+    bad = os.path.join(d, "bad.pem")
+    with open(bad, "w") as f:
+        f.write("not a certificate\n")
+    r = iu.subprocess.run([binary, "serve", "--listen", "127.0.0.1:0", "--cert", bad, "--key", bad],
+                          capture_output=True, text=True, timeout=10)
+    T.check(r.returncode == 2 and "h2ws serve: cannot listen on 127.0.0.1:0" in r.stderr,
+            "serve with an unusable certificate: exit 2", "%d %r" % (r.returncode, r.stderr))
+
+
 def test_proxy_route(binary):
     be = iu.spawn([iu.PY, os.path.join(iu.PEERS, "ws_echo_backend.py")])
     m = iu.LineReader(be).wait_for(r"PORT (\d+)", timeout=10)
@@ -420,11 +497,16 @@ def main():
     T.run("--root", test_root, BIN, files)
     T.run("--max-ws", test_max_ws, BIN)
     T.run("proxy route", test_proxy_route, BIN)
+    T.run("units", test_units, BIN)
+    T.run("usage", test_usage, BIN)
     out = iu.subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True).stdout
     T.check(all(o in out for o in ("--root", "--route", "--allow-origin", "--max-ws-per-conn", "--max-ws ",
                                    "--max-message", "--idle-timeout", "--handshake-timeout",
                                    "--access-log", "/metrics", "h2ws-access")),
             "serve --help documents every option and the log format")
+    T.check("(default 1 MiB" in out and "(default 10s)" in out and "a plain number is seconds" in out
+            and "2  cannot listen" in out,
+            "serve --help: the 1 MiB default, durations in seconds, exit codes", out[-1200:])
     bad = iu.subprocess.run([BIN, "serve", "--route", "nope"], capture_output=True, text=True)
     T.check(bad.returncode == 1 and "bad --route" in bad.stderr, "a bad --route is a usage error")
 

@@ -9,24 +9,45 @@
 #include "testutil.h"
 #include "kit.h"
 
+/* Runs fn(ud) with file descriptor fd (1 or 2) captured into out. */
+static void capture(int fd, void (*fn)(void *), void *ud, char *out,
+                    size_t outlen) {
+  fflush(fd == 1 ? stdout : stderr);
+  FILE *tmp = tmpfile();
+  int saved = dup(fd);
+  dup2(fileno(tmp), fd);
+  fn(ud);
+  fflush(fd == 1 ? stdout : stderr);
+  dup2(saved, fd);
+  close(saved);
+  rewind(tmp);
+  size_t n = fread(out, 1, outlen - 1, tmp);
+  out[n] = '\0';
+  fclose(tmp);
+}
+
+typedef struct parse_call {
+  const kit_cmd *cmd;
+  int argc;
+  char **argv;
+  const char **pos;
+  size_t *npos;
+  int rv;
+} parse_call;
+
+static void parse_fn(void *ud) {
+  parse_call *c = ud;
+  c->rv = kit_parse(c->cmd, c->argc, c->argv, c->pos, c->npos);
+}
+
 /* Runs kit_parse with stderr captured into err (so messages can be
  * asserted); returns kit_parse's result. */
 static int parse_capture(const kit_cmd *cmd, int argc, char **argv,
                          const char **pos, size_t *npos, char *err,
                          size_t errlen) {
-  fflush(stderr);
-  FILE *tmp = tmpfile();
-  int saved = dup(2);
-  dup2(fileno(tmp), 2);
-  int rv = kit_parse(cmd, argc, argv, pos, npos);
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  rewind(tmp);
-  size_t n = fread(err, 1, errlen - 1, tmp);
-  err[n] = '\0';
-  fclose(tmp);
-  return rv;
+  parse_call c = {cmd, argc, argv, pos, npos, 0};
+  capture(2, parse_fn, &c, err, errlen);
+  return c.rv;
 }
 
 /* The table a client-like command would have. */
@@ -321,6 +342,109 @@ static void test_lifecycle(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* The exit-code table: a refusal is 3, a connection lost before any
+ * answer is 2 like a connect failure (issue 7: it used to exit 3). */
+static void test_exit_codes(void) {
+  /* on_fail reports an h2ws_error */
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_CONNECT_REFUSED), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_DNS), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_TLS_VERIFY), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_TIMEOUT), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_HANDSHAKE), KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_H2_NO_EXTENDED_CONNECT),
+           KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_H2_BAD_RESPONSE), KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_ALPN), KIT_EXIT_HANDSHAKE);
+  /* "connection closed during the handshake" */
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_CLOSED), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_NOMEM), KIT_EXIT_CONNECT);
+  CHECK(!strcmp(kit_fail_name(H2WS_ERR_CLOSED), "connect"));
+  CHECK(!strcmp(kit_fail_name(H2WS_ERR_HANDSHAKE), "handshake"));
+  CHECK(!strcmp(kit_fail_name(H2WS_ERR_NOMEM), "internal"));
+}
+
+static void test_addresses(void) {
+  char h[64];
+  int tls = -1;
+  CHECK_EQ(kit_url_host("ws://localhost:8080/echo", h, sizeof h, &tls), 0);
+  CHECK(!strcmp(h, "localhost") && tls == 0);
+  CHECK_EQ(kit_url_host("wss://[::1]:8443/", h, sizeof h, &tls), 0);
+  CHECK(!strcmp(h, "::1") && tls == 1);
+  CHECK_EQ(kit_url_host("WS://127.0.0.2", h, sizeof h, NULL), 0);
+  CHECK(!strcmp(h, "127.0.0.2"));
+  CHECK_EQ(kit_url_host("ws://u@127.0.0.1:1/x?y", h, sizeof h, NULL), 0);
+  CHECK(!strcmp(h, "127.0.0.1"));
+  CHECK_EQ(kit_url_host("http://127.0.0.1/", h, sizeof h, NULL), -1);
+  CHECK_EQ(kit_url_host("ws://:80/", h, sizeof h, NULL), -1);
+  CHECK_EQ(kit_url_host("ws://[::1/", h, sizeof h, NULL), -1);
+  CHECK_EQ(kit_url_host("ws://averyveryverylonghostname/", h, 8, NULL), -1);
+  /* loopback: names and literals of 127/8 and ::1, nothing else */
+  CHECK_EQ(kit_host_is_loopback("localhost"), 1);
+  CHECK_EQ(kit_host_is_loopback("127.0.0.1"), 1);
+  CHECK_EQ(kit_host_is_loopback("127.1.2.3"), 1);
+  CHECK_EQ(kit_host_is_loopback("::1"), 1);
+  CHECK_EQ(kit_host_is_loopback("::ffff:127.0.0.1"), 1);
+  CHECK_EQ(kit_host_is_loopback("10.0.0.1"), 0);
+  CHECK_EQ(kit_host_is_loopback("192.0.2.1"), 0);
+  CHECK_EQ(kit_host_is_loopback("::2"), 0);
+  CHECK_EQ(kit_host_is_loopback("128.0.0.1"), 0);
+  kit_listen_host("[::1]:0", h, sizeof h);
+  CHECK(!strcmp(h, "[::1]"));
+  kit_listen_host("127.0.0.1:8443", h, sizeof h);
+  CHECK(!strcmp(h, "127.0.0.1"));
+}
+
+typedef struct cert_call {
+  int cleartext;
+  const char *cert, *key, *wc;
+  int rv;
+} cert_call;
+
+static void cert_fn(void *ud) {
+  cert_call *c = ud;
+  c->rv = kit_check_cert_options(&cmd, c->cleartext, c->cert, c->key, c->wc);
+}
+
+/* Runs kit_check_cert_options with stderr captured into err. */
+static int cert_capture(int cleartext, const char *cert, const char *key,
+                        const char *wc, char *err, size_t errlen) {
+  cert_call c = {cleartext, cert, key, wc, 0};
+  capture(2, cert_fn, &c, err, errlen);
+  return c.rv;
+}
+
+static void test_cert_options(void) {
+  char err[256];
+  CHECK_EQ(cert_capture(0, NULL, NULL, NULL, err, sizeof err), 0);
+  CHECK_EQ(err[0], '\0');
+  CHECK_EQ(cert_capture(0, "c", "k", NULL, err, sizeof err), 0);
+  CHECK_EQ(cert_capture(1, NULL, NULL, NULL, err, sizeof err), 0);
+  CHECK_EQ(cert_capture(0, "c", NULL, NULL, err, sizeof err), -1);
+  CHECK(!strcmp(err, "h2ws client: --cert and --key go together (see h2ws "
+                     "client --help)\n"));
+  CHECK_EQ(cert_capture(1, "c", "k", NULL, err, sizeof err), -1);
+  CHECK(strstr(err, "--cert and --cleartext cannot be used together"));
+  CHECK_EQ(cert_capture(1, NULL, NULL, "w", err, sizeof err), -1);
+  CHECK(strstr(err, "--write-cert and --cleartext cannot be used together"));
+}
+
+/* The listening line serve and proxy print (tests read it). */
+static void listening_fn(void *ud) {
+  (void)ud;
+  kit_print_listening("127.0.0.1:0", 1, 8443, 1);
+  kit_print_listening("127.0.0.1:0", 0, 9000, 1);
+  kit_print_listening("[::1]:0", 1, 1, 0);
+}
+
+static void test_listening_line(void) {
+  char out[512];
+  capture(1, listening_fn, NULL, out, sizeof out);
+  CHECK(!strcmp(out,
+                "h2ws: listening on https://127.0.0.1:8443/ (h2, http/1.1)\n"
+                "h2ws: listening on http://127.0.0.1:9000/ (h2c, http/1.1)\n"
+                "h2ws: listening on https://[::1]:1/ (http/1.1)\n"));
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"parse_forms", test_parse_forms},
@@ -330,6 +454,10 @@ int main(void) {
       {"transport_names", test_transport_names},
       {"json", test_json},
       {"lifecycle", test_lifecycle},
+      {"exit_codes", test_exit_codes},
+      {"addresses", test_addresses},
+      {"listening_line", test_listening_line},
+      {"cert_options", test_cert_options},
   };
   return TU_RUN(cases);
 }
