@@ -846,7 +846,6 @@ int h2ws_cmd_client(int argc, char **argv) {
   wo.nheaders = nhspecs;
   cs.close_idle = 1;
   cs.ws.max_message_size = max_message;
-  cs.ws.max_frame_size = max_message;
   cs.ws.max_output = 2 * (size_t)CLIENT_MAX_LINE + 65536;
   if (app.verbose) cs.trace = client_trace;
 

@@ -814,7 +814,6 @@ int gateway_add_route(gateway *gw, const char *host, const char *path,
     cs.cafile = r->opts.backend_cafile;
     cs.close_idle = 1;
     cs.ws.max_message_size = r->opts.max_message;
-    cs.ws.max_frame_size = r->opts.max_message;
     cs.ws.max_output = r->opts.max_message + 256 * 1024;
     rv = h2ws_client_new(&r->client, r->rt, &cs);
     if (rv != 0) {

@@ -910,7 +910,6 @@ int h2ws_cmd_load(int argc, char **argv) {
   cs.close_idle = 1;
   uint64_t maxmsg = app.size < 65536 ? 65536 : app.size;
   cs.ws.max_message_size = maxmsg;
-  cs.ws.max_frame_size = maxmsg;
   {
     /* room for what may be in flight, bounded: BUFFER_FULL beyond */
     uint64_t k = app.inflight == UINT64_MAX ? 64 : app.inflight;

@@ -8,6 +8,7 @@ int h2ws_cmd_serve(int argc, char **argv);
 int h2ws_cmd_client(int argc, char **argv);
 int h2ws_cmd_load(int argc, char **argv);
 int h2ws_cmd_proxy(int argc, char **argv);
+int h2ws_cmd_check(int argc, char **argv);
 
 static void main_usage(FILE *f) {
   fprintf(f,
@@ -24,6 +25,8 @@ static void main_usage(FILE *f) {
           "           an existing ws:// or tcp:// backend (+ files, --root)\n"
           "  load     load generator: N connections x M WebSockets, echo\n"
           "           throughput, latency percentiles, errors\n"
+          "  check    RFC 8441 conformance checker for servers (and, --serve,\n"
+          "           for clients)\n"
           "\n"
           "Run 'h2ws COMMAND --help' for the options of a command.  Every\n"
           "command reads durations as 10s, 500ms, 2m (a plain number is\n"
@@ -54,6 +57,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "client")) return h2ws_cmd_client(argc - 1, argv + 1);
   if (!strcmp(cmd, "load")) return h2ws_cmd_load(argc - 1, argv + 1);
   if (!strcmp(cmd, "proxy")) return h2ws_cmd_proxy(argc - 1, argv + 1);
+  if (!strcmp(cmd, "check")) return h2ws_cmd_check(argc - 1, argv + 1);
   fprintf(stderr, "h2ws: unknown command '%s'\n", cmd);
   main_usage(stderr);
   return 1;

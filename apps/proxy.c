@@ -192,7 +192,6 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   go.max_message = (size_t)max_message;
   st.handshake_timeout_ms = handshake_ms;
   st.ws.max_message_size = max_message;
-  st.ws.max_frame_size = max_message;
   st.ws.max_output = (size_t)max_message + 256 * 1024;
   st.handle_signals = 0; /* kit_life */
 

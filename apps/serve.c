@@ -828,7 +828,6 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg) {
   st.compress = !cfg->no_compress;
   st.handshake_timeout_ms = cfg->handshake_ms;
   st.ws.max_message_size = cfg->max_message;
-  st.ws.max_frame_size = cfg->max_message;
   /* broadcast JSON may grow a text up to 6 times (\u00XX escapes) */
   st.ws.max_output = 8 * (size_t)cfg->max_message + 65536;
   if (h2ws_server_new(&app->srv, rt, &st) != 0) {

@@ -1,7 +1,12 @@
 /* fuzz/fuzz_h2_server.c - libFuzzer harness for a whole HTTP/2 server
- * session: a valid client preface + SETTINGS, then arbitrary bytes (fed in
+ * session: a valid client preface + SETTINGS (or, when the first byte
+ * says so, none: the bytes are the preface), then arbitrary bytes (fed in
  * input-chosen pieces, output drained after each, time advancing) into a
- * server with a WebSocket echo route and a plain-request responder. */
+ * server with a WebSocket echo route and a plain-request responder.  The
+ * first byte also picks tight limits (stream limit, header caps, flood
+ * rates, CONTINUATION count) so their paths are reached, and the
+ * connection-end contract of h2ws_h2_session_recv is checked after every
+ * connection error. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,13 +86,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   set.max_websockets = 8;
   set.stream_window = 4096;
   set.stream_window_max = 16384;
+  int tight = size && (data[0] & 0x40);
+  int raw_preface = size && data[0] == 0xff;
+  if (tight) {
+    set.max_concurrent_streams = 4; /* refusals, lingering reclaimed */
+    set.max_header_bytes = 512;
+    set.max_header_fields = 12;
+    set.max_continuations = 2;
+    set.max_settings_rate = set.max_ping_rate = 4;
+    set.max_window_update_rate = set.max_priority_rate = 6;
+    set.max_empty_data_rate = set.max_rst_rate = set.max_reset_rate = 3;
+  }
   h2ws_h2_session *s;
   if (h2ws_h2_session_new(&s, H2WS_ROLE_SERVER, &cb, &set, NULL, NULL) != 0)
     return 0;
   uint64_t now = 0;
   size_t nr;
-  h2ws_h2_session_recv(s, preface, sizeof(preface) - 1, &nr, now);
-  drain(s, now);
+  if (!raw_preface) {
+    h2ws_h2_session_recv(s, preface, sizeof(preface) - 1, &nr, now);
+    drain(s, now);
+  }
   size_t off = 0;
   /* the first byte picks the piece size, so splits are explored too */
   size_t piece = size ? (size_t)(data[0] % 64) + 1 : 1;
@@ -98,6 +116,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rv != 0 && rv != H2WS_ERR_PROTO && rv != H2WS_ERR_CALLBACK_FAILURE &&
         rv != H2WS_ERR_NOMEM)
       abort();
+    if (nr != n) abort(); /* every byte is taken, also on an error */
+    if (rv != 0) {
+      /* h2.h: the connection is over: nothing more is read, the same
+       * error again, and a bounded flush (the GOAWAY) empties it */
+      if (h2ws_h2_session_want_read(s)) abort();
+      size_t nr2 = 0;
+      if (h2ws_h2_session_recv(s, data, size, &nr2, now) != rv || nr2 != size)
+        abort();
+      drain(s, now);
+      if (h2ws_h2_session_want_write(s)) abort();
+      break;
+    }
     off += n;
     now += 700;
     h2ws_h2_session_handle_expiry(s, now);

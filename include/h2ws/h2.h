@@ -94,8 +94,8 @@
  * `stream_window_max` (default 4 MiB), as long as the session-wide
  * `stream_window_budget` (default 32 MiB) for that growth lasts.  Worst-case
  * buffered receive memory per session is therefore
- *   max_websockets * stream_window + stream_window_budget
- * (100 * 256 KiB + 32 MiB = 57 MiB with the defaults, plus per-stream
+ *   max_concurrent_streams * stream_window + stream_window_budget
+ * (128 * 256 KiB + 32 MiB = 64 MiB with the defaults, plus per-stream
  * header caps), and a stream that pauses early holds at most its current
  * (small) window.
  * Output memory is bounded by `max_output` plus each engine's own cap.
@@ -156,13 +156,23 @@ typedef struct h2ws_h2_settings {
    * (RFC 8441 §4).  Default 0.  Ignored by clients (a client never needs
    * to send it, and a server ignores it: pitfall 2). */
   int enable_connect_protocol;
-  /* SETTINGS_MAX_CONCURRENT_STREAMS we advertise.  Streams above it are
-   * refused by nghttp2 with RST_STREAM REFUSED_STREAM (never queued,
-   * pitfall 18).  Default 128. */
+  /* Server: SETTINGS_MAX_CONCURRENT_STREAMS we advertise, and exactly
+   * what is accepted: a stream that would make more than this many of
+   * the client's streams open (as HTTP/2 counts them: until both sides
+   * ended or one reset it) gets RST_STREAM REFUSED_STREAM and the
+   * connection and its other streams go on (RFC 9113 §5.1.2, pitfall 18:
+   * never queued).  Default 128. */
   uint32_t max_concurrent_streams;
-  /* WebSockets per session.  Server: an extended CONNECT beyond it gets
-   * RST_STREAM REFUSED_STREAM.  Client: h2ws_h2_client_open_ws() fails
-   * with H2WS_ERR_H2_TOO_MANY_STREAMS.  Default 100. */
+  /* Live WebSockets per session: open or awaiting the application's
+   * answer, and not yet ended by us (a WebSocket whose closing handshake
+   * is done on our side and whose END_STREAM went out no longer counts,
+   * even while its stream waits for the peer's END_STREAM; the stream
+   * itself still counts in max_concurrent_streams, as it does for the
+   * peer).  Server: an extended CONNECT beyond it gets RST_STREAM
+   * REFUSED_STREAM.  Client: h2ws_h2_client_open_ws() fails with
+   * H2WS_ERR_H2_TOO_MANY_STREAMS.  0 (default): a server allows
+   * max_concurrent_streams (every stream the advertised limit lets the
+   * client open may be a WebSocket), a client 100. */
   uint32_t max_websockets;
   /* Connection receive window (bytes).  Default 16 MiB. */
   uint32_t connection_window;
@@ -182,12 +192,59 @@ typedef struct h2ws_h2_settings {
   /* Cap on the batched output buffer returned by h2ws_h2_session_send()
    * (>= 32 KiB).  Default 256 KiB. */
   size_t max_output;
-  /* Cap on the total size of one request's or response's header block as
-   * stored by the binding (names + values).  Server: a request above it
-   * is answered 431.  Default 64 KiB. */
+  /* Cap on one decoded header block (request, response or trailers), as
+   * RFC 9113 §6.5.2 counts it: name + value + 32 per field; advertised as
+   * SETTINGS_MAX_HEADER_LIST_SIZE.  The moment a block passes it (or
+   * max_header_fields) the stream is reset with RST_STREAM
+   * ENHANCE_YOUR_CALM and the rest of the block is decoded (HPACK state
+   * must stay in step) without being validated, stored or handed to the
+   * application, so an HPACK bomb (one large dynamic-table entry
+   * referenced thousands of times) costs almost nothing; siblings are
+   * unharmed.  Client: the WebSocket request fails with
+   * H2WS_ERR_H2_BAD_RESPONSE.  Default 64 KiB. */
   size_t max_header_bytes;
   /* Largest response body h2ws_h2_respond() copies.  Default 16 MiB. */
   size_t max_body_copy;
+  /* Cap on the number of fields in one header block; as
+   * max_header_bytes.  Default 256. */
+  uint32_t max_header_fields;
+  /* CONTINUATION frames allowed after one HEADERS frame (nghttp2's own
+   * limit, set through nghttp2_option_set_max_continuations).  Above:
+   * GOAWAY ENHANCE_YOUR_CALM and the connection ends (CONTINUATION
+   * flood).  Default 8 (with 16 KiB frames: 144 KiB of header block). */
+  uint32_t max_continuations;
+  /*
+   * Flood limits, per connection, each answered with GOAWAY
+   * ENHANCE_YOUR_CALM (RFC 9113 §10.5) and the end of the connection.
+   * Each is a token bucket holding N events and refilled at N per second
+   * (of the `now` the caller passes); 0 disables it.  Honest peers stay
+   * far below the defaults.
+   */
+  /* SETTINGS frames (not ACKs).  Default 100. */
+  uint32_t max_settings_rate;
+  /* PING frames (not ACKs).  Default 100.  (nghttp2 also ends a
+   * connection that leaves more than 1000 ACKs unread: GOAWAY
+   * ENHANCE_YOUR_CALM too.) */
+  uint32_t max_ping_rate;
+  /* WINDOW_UPDATE frames; each DATA frame we send earns the peer 2 more
+   * (its stream's and the connection's credit).  Default 1000. */
+  uint32_t max_window_update_rate;
+  /* PRIORITY frames (we send SETTINGS_NO_RFC7540_PRIORITIES = 1, RFC
+   * 9218: they carry nothing we use).  Default 1000. */
+  uint32_t max_priority_rate;
+  /* DATA frames with no payload and no END_STREAM.  Default 100. */
+  uint32_t max_empty_data_rate;
+  /* RST_STREAM frames received (rapid reset, CVE-2023-44487).  Default
+   * 500.  nghttp2's own reset limiter is set to twice this as a
+   * backstop. */
+  uint32_t max_rst_rate;
+  /* Streams we reset or refuse because of the peer: malformed requests,
+   * streams over max_concurrent_streams / max_websockets (not those
+   * refused during a shutdown), header blocks over the caps, HEADERS on a
+   * WebSocket,
+   * stream errors nghttp2 found (e.g. a WINDOW_UPDATE that overflows a
+   * stream's window: "MadeYouReset").  Default 200. */
+  uint32_t max_reset_rate;
 } h2ws_h2_settings;
 
 void h2ws_h2_settings_default(h2ws_h2_settings *settings);
@@ -312,14 +369,27 @@ int h2ws_h2_session_new(h2ws_h2_session **psession, h2ws_role role,
 void h2ws_h2_session_del(h2ws_h2_session *session);
 
 /*
- * Feeds received bytes.  *pnread = bytes consumed (all of them unless an
- * error is returned).  Fires callbacks, including engine callbacks.
- * Returns 0;
- *   H2WS_ERR_PROTO          the peer violated HTTP/2 at connection level:
- *                           GOAWAY is queued; keep calling send() until
- *                           want_write() is 0, then close;
- *   H2WS_ERR_INVALID_STATE  called from a callback;
- *   H2WS_ERR_CALLBACK_FAILURE, H2WS_ERR_NOMEM  fatal (only _del after).
+ * Feeds received bytes.  *pnread = bytes consumed (all of them, also when
+ * an error is returned: they are discarded).  Fires callbacks, including
+ * engine callbacks.  Returns 0;
+ *   H2WS_ERR_PROTO          the peer violated HTTP/2 or passed one of the
+ *                           limits above (a connection error): the
+ *                           connection is over;
+ *   H2WS_ERR_CALLBACK_FAILURE  an application callback failed: the
+ *                           connection is over;
+ *   H2WS_ERR_NOMEM          out of memory: the connection is over;
+ *   H2WS_ERR_INVALID_STATE  called from a callback (nothing happened).
+ * When the connection is over (every error but INVALID_STATE, and also
+ * when nghttp2 itself ended the connection, returning 0): the session
+ * has queued a GOAWAY with the matching code (PROTOCOL_ERROR,
+ * ENHANCE_YOUR_CALM, FRAME_SIZE_ERROR, ... for the peer's faults,
+ * INTERNAL_ERROR for ours) wherever one can still be written, reads
+ * nothing more (want_read() is 0 at once, later recv calls discard their
+ * input and return the same error), and stops every stream.  The caller
+ * must stop reading, call send() and write what it returns until
+ * want_write() is 0 (only the frames already queued and the GOAWAY: a
+ * bounded amount), then close the transport and _del the session.
+ * h2ws_h2_session_get_stats() tells the GOAWAY's code and reason.
  */
 int h2ws_h2_session_recv(h2ws_h2_session *session, const uint8_t *data,
                          size_t datalen, size_t *pnread, uint64_t now);
@@ -375,6 +445,31 @@ int h2ws_h2_session_shutdown(h2ws_h2_session *session, uint64_t now,
  * on the ACK.  Independent of WebSocket pings (SPEC H13).
  * Returns 0, H2WS_ERR_NOMEM. */
 int h2ws_h2_session_ping(h2ws_h2_session *session, const uint8_t *opaque8);
+
+/* Counters for logs and /metrics. */
+typedef struct h2ws_h2_stats {
+  /* RST_STREAM REFUSED_STREAM we sent: the stream limit
+   * (max_concurrent_streams), the WebSocket limit (max_websockets), a
+   * graceful shutdown. */
+  uint64_t streams_refused;
+  /* Other RST_STREAM we sent with an error code (malformed requests,
+   * header caps, engine failures, lingering streams, stream errors). */
+  uint64_t streams_reset;
+  /* RST_STREAM NO_ERROR we sent after our END_STREAM (RFC 9113 §8.1: the
+   * peer need not end its side). */
+  uint64_t streams_ended_early;
+  /* RST_STREAM frames received. */
+  uint64_t rst_received;
+  /* Nonzero once we sent GOAWAY; its error code (0 NO_ERROR) and, for a
+   * connection error, a short reason ("SETTINGS flood", "bad client
+   * preface", ...; static string, NULL if none). */
+  int goaway_sent;
+  uint32_t goaway_error_code;
+  const char *goaway_reason;
+} h2ws_h2_stats;
+
+void h2ws_h2_session_get_stats(const h2ws_h2_session *session,
+                               h2ws_h2_stats *pstats);
 
 /* Nonzero once the server's SETTINGS arrived (client) / the client's
  * (server).  Client: *penabled gets whether the server advertised

@@ -84,10 +84,21 @@ typedef struct h2ws_pmd_params {
 
 /* Settings, filled with defaults by h2ws_ws_settings_default(). */
 typedef struct h2ws_ws_settings {
-  /* Largest frame payload accepted (close 1009 above).  Default 16 MiB. */
+  /* Optional separate cap on one data frame's content, applied the same
+   * way (uncompressed payload, or its deflate bound when compressed),
+   * and on control frames' payload; 0 (default) means none: only
+   * max_message_size applies.  Values at or above max_message_size
+   * change nothing. */
   uint64_t max_frame_size;
-  /* Largest message accepted, after decompression (close 1009 above).
-   * Default 16 MiB.  Also bounds inflation (no zip bombs, RFC 7692 D3). */
+  /* Largest message accepted, as the application receives it: after
+   * decompression (close 1009 above).  Default 16 MiB.  Also bounds
+   * inflation (no zip bombs, RFC 7692 D3).  This is the one limit an
+   * application needs to set: the engine derives what a frame may carry
+   * on the wire from it.  An uncompressed data frame may carry at most
+   * the limit; a compressed (permessage-deflate) frame, and a compressed
+   * message's frames in total, at most the limit plus deflate's
+   * worst-case growth (n + n/8 + n/64 + 1 KiB), so a message of exactly
+   * the limit is accepted however incompressible it is. */
   uint64_t max_message_size;
   /* Cap on bytes queued for sending; a submit that would exceed it fails
    * with H2WS_ERR_BUFFER_FULL instead of growing.  Control frames (ping,

@@ -125,13 +125,19 @@ static int server_stream_limit_reached(const h2ws_h2_session *s) {
   uint32_t max = nghttp2_session_get_remote_settings(
       s->ngs, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   size_t n = 0;
-  for (const h2_stream *st = s->streams; st; st = st->next) n++;
-  return n >= max; /* every stream of ours holds a slot until closed */
+  /* every stream of ours holds a slot until closed; one we have just
+   * ended with RST_STREAM is closed before a new request leaves (nghttp2
+   * sends RST_STREAM ahead of request HEADERS) */
+  for (const h2_stream *st = s->streams; st; st = st->next)
+    if (!st->ended_early) n++;
+  return n >= max;
 }
 
 /* Sends the extended CONNECT (RFC 8441 §4, SPEC H4). */
 static int creq_submit(h2ws_h2_session *s, h2_creq *r, int32_t *pid) {
-  /* pitfall 18: never queue behind the server's stream limit */
+  /* pitfall 18: never queue behind the server's stream limit (streams
+   * that only linger for the server's END_STREAM give way first) */
+  h2ws__h2_reclaim(s);
   if (server_stream_limit_reached(s)) return H2WS_ERR_H2_TOO_MANY_STREAMS;
   nghttp2_nv *nva = h2ws__malloc(s->mem, (10 + r->nheaders) * sizeof(*nva));
   if (!nva) return H2WS_ERR_NOMEM;
@@ -196,7 +202,7 @@ int h2ws_h2_client_open_ws(h2ws_h2_session *s, const h2ws_h2_ws_options *o,
    * client must not send :protocol. */
   if (s->peer_settings_seen && !s->peer_connect_protocol)
     return H2WS_ERR_H2_NO_EXTENDED_CONNECT;
-  if (s->nws + s->npending >= s->set.max_websockets)
+  if (s->nws + s->npending >= h2ws__h2_max_websockets(s))
     return H2WS_ERR_H2_TOO_MANY_STREAMS;
   h2_creq *r = creq_new(s, o);
   if (!r) return H2WS_ERR_NOMEM;

@@ -100,6 +100,76 @@ int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
   return 0;
 }
 
+/* Nonzero when the streams in use reach 7/8 of the limit that counts
+ * them: ours (server: settings.max_concurrent_streams over the client's
+ * open streams) or the server's SETTINGS_MAX_CONCURRENT_STREAMS over our
+ * streams (client). */
+static int slots_scarce(const h2ws_h2_session *s) {
+  size_t used = 0, max;
+  if (s->role == H2WS_ROLE_SERVER) {
+    used = s->nopen;
+    max = s->set.max_concurrent_streams;
+  } else {
+    for (const h2_stream *st = s->streams; st; st = st->next)
+      if (st->id > 0) used++;
+    max = nghttp2_session_get_remote_settings(
+        s->ngs, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  }
+  return used >= max - max / 8;
+}
+
+static int lingering(const h2_stream *st) {
+  return st->ws && st->local_end && !st->remote_eof && !st->ended_early;
+}
+
+/* RFC 9113 §8.1: after our complete answer (the WebSocket is done on our
+ * side and our END_STREAM went out) RST_STREAM NO_ERROR asks the peer to
+ * stop without error; it must not discard what it received. */
+static void end_early(h2ws_h2_session *s, h2_stream *st) {
+  st->ended_early = 1;
+  st->linger = 0;
+  nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                            NGHTTP2_NO_ERROR);
+}
+
+/* Our END_STREAM went out on a WebSocket stream: the engine is done (the
+ * closing handshake is over, or the WebSocket failed or timed out: it
+ * reads nothing more), so the WebSocket no longer counts as live
+ * (h2ws__h2_local_end, settings.max_websockets) and the stream lingers
+ * for the peer's END_STREAM (pitfall 14: an early reset can make a peer
+ * drop our Close).  The stream still holds a slot, for us and for the
+ * peer, and a peer that never ends its side (nghttpx in front of us does
+ * not once its HTTP/1.1 client left) would hold it until the linger ends:
+ * while slots are plentiful it lingers up to H2_LINGER_MS; once they are
+ * scarce (h2ws__h2_reclaim) lingering streams are ended at once with
+ * RST_STREAM NO_ERROR. */
+void h2ws__h2_ws_local_end(h2ws_h2_session *s, h2_stream *st) {
+  h2ws__h2_local_end(s, st);
+  if (!lingering(st)) return;
+  if (!st->linger) st->linger = s->now + H2_LINGER_MS;
+  h2ws__h2_reclaim(s);
+}
+
+void h2ws__h2_reclaim(h2ws_h2_session *s) {
+  if (!slots_scarce(s)) return;
+  for (h2_stream *st = s->streams; st; st = st->next)
+    if (lingering(st) && st->id > 0) end_early(s, st);
+}
+
+/* The linger is over: NO_ERROR when the closing handshake completed (the
+ * peer's Close arrived), CANCEL when the peer never answered ours. */
+void h2ws__h2_linger_expired(h2ws_h2_session *s, h2_stream *st) {
+  h2ws_ws_stats ws;
+  h2ws_ws_get_stats(st->ws, &ws);
+  if (ws.close_code_received) {
+    end_early(s, st);
+    return;
+  }
+  st->linger = 0;
+  nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                            NGHTTP2_CANCEL);
+}
+
 int h2ws__h2_ws_deliver(h2ws_h2_session *s, h2_stream *st) {
   if (!st->ws) return 0;
   while (!st->paused && st->rlen > 0) {
@@ -226,7 +296,6 @@ ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
   }
   if (ws_should_end(st)) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (!st->remote_eof) st->linger = s->now + H2_LINGER_MS;
     return 0;
   }
   st->deferred = 1;
@@ -268,8 +337,5 @@ int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
     w += pad - 1;
   }
   s->outlen = (size_t)(w - (s->out + s->outoff));
-  if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-    if (!st->remote_eof) st->linger = s->now + H2_LINGER_MS;
-  }
   return 0;
 }

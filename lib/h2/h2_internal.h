@@ -11,6 +11,26 @@
  * stream is reset (so a silent peer cannot hold a stream slot forever). */
 #define H2_LINGER_MS 5000
 
+/* What nghttp2 is told our SETTINGS_MAX_CONCURRENT_STREAMS is (its
+ * default, "unlimited"); the wire carries settings.max_concurrent_streams
+ * (patched into our SETTINGS frame by cb_send) and the binding enforces it
+ * with RST_STREAM REFUSED_STREAM.  nghttp2 1.52 answers a client that
+ * exceeds an acknowledged limit with GOAWAY PROTOCOL_ERROR, where RFC 9113
+ * §5.1.2 asks for a stream error: see docs/h2-errors.md. */
+#define H2_NGHTTP2_MAX_STREAMS 0xffffffffu
+
+/* Client stream ids remembered as opened (a ring of bits over the last
+ * H2_IDWIN odd ids below the highest seen), so a HEADERS frame on a lower
+ * id that was never opened is told apart from a late frame on a stream
+ * that was (RFC 9113 §5.1.1). */
+#define H2_IDWIN 1024
+
+/* A token bucket: `burst` events at once, refilled at `rate` per second
+ * (both 0: no limit).  Tokens are counted in thousandths. */
+typedef struct h2_bucket {
+  uint64_t tokens, cap, rate, last;
+} h2_bucket;
+
 /* What a stream carries. */
 enum {
   H2_KIND_UNKNOWN = 0,  /* server: headers still arriving */
@@ -55,7 +75,13 @@ typedef struct h2_stream {
   size_t arenalen, arenacap;
   h2_field *fields;
   size_t nfields, fieldcap;
-  int too_big;          /* header block above max_header_bytes */
+  int too_big;          /* header block above max_header_bytes/_fields */
+  uint32_t hb_fields;   /* the current header block's fields, and its */
+  size_t hb_bytes;      /* size (name + value + 32 each, RFC 9113 §6.5.2) */
+  int ws_slot;          /* counted in s->nws */
+  int local_end;        /* our END_STREAM (or RST) went out */
+  int incoming;         /* peer-initiated: counted in s->nopen */
+  int ended_early;      /* RST_STREAM NO_ERROR sent after our END_STREAM */
   int answered;         /* a response (or RST) was submitted */
   /* WebSocket */
   h2ws_ws *ws;
@@ -90,9 +116,26 @@ struct h2ws_h2_session {
   uint8_t *out;
   size_t outcap, outoff, outlen; /* readable: out[outoff .. outoff+outlen) */
   int in_call;          /* inside recv/send/resume: reentrancy guard */
+  int in_recv;          /* inside nghttp2_session_mem_recv */
   int fatal;
+  /* Connection end (h2ws_h2_session_recv's contract): once `term` is set
+   * a GOAWAY is queued (unless fatal), input is ignored and recv returns
+   * `term`.  A callback that finds a connection error records it in
+   * conn_error / conn_reason and makes nghttp2 stop (CALLBACK_FAILURE). */
+  int term;
+  const char *term_reason;
+  uint32_t conn_error;
+  const char *conn_reason;
+  int patch_settings;   /* server: our first SETTINGS is still to be sent */
+  size_t nopen;         /* server: peer streams open in nghttp2 */
+  int32_t max_peer_id;  /* server: highest client stream id in a HEADERS */
+  uint64_t opened[H2_IDWIN / 64]; /* see H2_IDWIN */
+  h2_bucket rl_settings, rl_ping, rl_window_update, rl_priority,
+      rl_empty_data, rl_rst, rl_reset;
+  h2ws_h2_stats stats;
   h2_stream *streams;   /* list head */
-  size_t nws;           /* WebSocket streams (open or requested) */
+  size_t nws;           /* live WebSockets (open or requested, not ended
+                           by us): streams with ws_slot */
   size_t window_grown;  /* auto-tuning growth in use (stream_window_budget) */
   /* client: peer SETTINGS gate */
   int peer_settings_seen;
@@ -123,6 +166,18 @@ int h2ws__h2_nv_len(nghttp2_nv *nv, const char *name, size_t namelen,
                     const char *value, size_t valuelen);
 
 /* session.c */
+/* The peer made the binding reset (or refuse) a stream: RST_STREAM with
+ * `code`, counted against max_reset_rate.  Returns 0, or
+ * NGHTTP2_ERR_CALLBACK_FAILURE when that rate is exceeded (a connection
+ * error ENHANCE_YOUR_CALM is recorded: callbacks return it to nghttp2). */
+int h2ws__h2_peer_reset(struct h2ws_h2_session *s, int32_t id, uint32_t code);
+/* Records a connection error found by the binding (the first one wins);
+ * inside recv it stops nghttp2 (returns NGHTTP2_ERR_CALLBACK_FAILURE for
+ * the callback to return), outside it terminates at once (returns 0). */
+int h2ws__h2_conn_error(struct h2ws_h2_session *s, uint32_t code,
+                        const char *reason);
+/* Our END_STREAM (or RST_STREAM) went out on st. */
+void h2ws__h2_local_end(struct h2ws_h2_session *s, h2_stream *st);
 h2_stream *h2ws__h2_stream_new(struct h2ws_h2_session *s, int32_t id, int kind);
 void h2ws__h2_stream_free(struct h2ws_h2_session *s, h2_stream *st);
 /* Frees the stream's collected header fields (arena and index); the
@@ -163,4 +218,9 @@ int h2ws__h2_ws_data(struct h2ws_h2_session *s, h2_stream *st,
 int h2ws__h2_ws_remote_eof(struct h2ws_h2_session *s, h2_stream *st);
 void h2ws__h2_ws_closed(struct h2ws_h2_session *s, h2_stream *st,
                         uint32_t error_code);
+void h2ws__h2_ws_local_end(struct h2ws_h2_session *s, h2_stream *st);
+/* Ends lingering WebSocket streams when stream slots are scarce. */
+void h2ws__h2_reclaim(struct h2ws_h2_session *s);
+void h2ws__h2_linger_expired(struct h2ws_h2_session *s, h2_stream *st);
+size_t h2ws__h2_max_websockets(const struct h2ws_h2_session *s);
 #endif

@@ -95,6 +95,14 @@ int h2ws__h2_check_request(const h2ws_header *f, size_t n, int enabled,
       RST(v, "extended CONNECT without :scheme/:path/:authority");
     if (f[v->path].valuelen == 0) RST(v, "empty :path");
     if (f[v->authority].valuelen == 0) RST(v, "empty :authority");
+    /* RFC 8441 §5: the scheme of the target URI is "https" for wss and
+     * "http" for ws (pitfall 5: never "wss"/"ws"); anything else is a
+     * malformed extended CONNECT: stream error PROTOCOL_ERROR, like a
+     * missing :scheme (docs/h2-errors.md).  Schemes compare
+     * case-insensitively (RFC 3986 §3.1). */
+    if (!str_ieq(f[v->scheme].value, f[v->scheme].valuelen, "https") &&
+        !str_ieq(f[v->scheme].value, f[v->scheme].valuelen, "http"))
+      RST(v, ":scheme of an extended CONNECT is not https or http");
     for (size_t i = 0; i < n; i++) {
       if (!hdr_eq(&f[i], "content-length")) continue;
       /* SPEC pitfall 6: a CONNECT with a non-zero content-length is

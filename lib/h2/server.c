@@ -121,11 +121,13 @@ static int answer_status(h2ws_h2_session *s, h2_stream *st, int status,
   return rv;
 }
 
-static void rst(h2ws_h2_session *s, h2_stream *st, uint32_t code) {
-  nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id, code);
+/* Resets a request the peer got wrong (counted against max_reset_rate:
+ * returns NGHTTP2_ERR_CALLBACK_FAILURE when that rate is exceeded). */
+static int rst(h2ws_h2_session *s, h2_stream *st, uint32_t code) {
   st->answered = 1;
   h2ws__h2_set_kind(s, st, H2_KIND_DONE);
   h2ws__h2_stream_free_headers(s, st);
+  return h2ws__h2_peer_reset(s, st->id, code);
 }
 
 /* Fills the transport-neutral view from the stored request.  `scratch`
@@ -187,16 +189,17 @@ static size_t first_regular(const h2ws_header *h, size_t n) {
   return i;
 }
 
+/* Routes a complete request.  Returns 0, H2WS_ERR_CALLBACK_FAILURE (the
+ * application's callback failed) or NGHTTP2_ERR_CALLBACK_FAILURE (the
+ * reset rate was exceeded: a connection error is recorded). */
 int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
-  int rv = 0;
-  if (st->too_big) {
-    /* RFC 6585 §5: header fields too large */
-    answer_status(s, st, 431, NULL, 0);
-    return 0;
-  }
+  int rv = 0, frv = 0;
   h2ws_header *h = h2ws__h2_stream_headers(st);
   if (!h) {
-    rst(s, st, NGHTTP2_INTERNAL_ERROR);
+    nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                              NGHTTP2_INTERNAL_ERROR);
+    st->answered = 1;
+    h2ws__h2_set_kind(s, st, H2_KIND_DONE);
     return 0;
   }
   h2ws__h2_verdict v;
@@ -206,7 +209,7 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
   case H2_VERDICT_RST:
     /* RFC 9113 §8.1.1: a malformed request is a stream error
      * PROTOCOL_ERROR; the connection keeps serving other streams. */
-    rst(s, st, NGHTTP2_PROTOCOL_ERROR);
+    frv = rst(s, st, NGHTTP2_PROTOCOL_ERROR);
     break;
   case H2_VERDICT_STATUS:
     answer_status(s, st, v.status, NULL, 0);
@@ -230,16 +233,29 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
     break;
   }
   case H2_VERDICT_WS: {
-    if (s->shutting_down || s->nws >= s->set.max_websockets) {
+    if (s->shutting_down) {
+      /* RFC 9113 §8.7: safe to retry elsewhere (not the peer's doing: not
+       * counted against max_reset_rate) */
+      nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                                NGHTTP2_REFUSED_STREAM);
+      st->answered = 1;
+      h2ws__h2_set_kind(s, st, H2_KIND_DONE);
+      h2ws__h2_stream_free_headers(s, st);
+      break;
+    }
+    if (s->nws >= h2ws__h2_max_websockets(s)) {
       /* pitfall 18: never queue; the client retries elsewhere */
-      rst(s, st, NGHTTP2_REFUSED_STREAM);
+      frv = rst(s, st, NGHTTP2_REFUSED_STREAM);
       break;
     }
     h2ws_ws_request req;
     size_t scap = st->arenalen * 2 + 2;
     char *scratch = h2ws__malloc(s->mem, scap);
     if (!scratch) {
-      rst(s, st, NGHTTP2_INTERNAL_ERROR);
+      nghttp2_submit_rst_stream(s->ngs, NGHTTP2_FLAG_NONE, st->id,
+                                NGHTTP2_INTERNAL_ERROR);
+      st->answered = 1;
+      h2ws__h2_set_kind(s, st, H2_KIND_DONE);
       break;
     }
     fill_ws_request(st, h, &v, fr, &req, scratch, scap);
@@ -273,10 +289,11 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
     break;
   }
   default:
-    rst(s, st, NGHTTP2_INTERNAL_ERROR);
+    frv = rst(s, st, NGHTTP2_INTERNAL_ERROR);
     break;
   }
   h2ws__free(s->mem, h);
+  if (frv) return frv;
   return rv < 0 ? H2WS_ERR_CALLBACK_FAILURE : 0;
 }
 

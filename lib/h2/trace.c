@@ -47,6 +47,8 @@ static const char *trace_setting_name(int32_t id) {
   case NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE: return "MAX_HEADER_LIST_SIZE";
   case NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL:
     return "ENABLE_CONNECT_PROTOCOL";
+  case NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES:
+    return "NO_RFC7540_PRIORITIES";
   default: return NULL;
   }
 }
@@ -96,12 +98,18 @@ void h2ws__h2_trace(h2ws_h2_session *s, int sent, const nghttp2_frame *f) {
     }
     tb_add(&b, "SETTINGS");
     for (size_t i = 0; i < f->settings.niv; i++) {
-      const char *name = trace_setting_name(f->settings.iv[i].settings_id);
+      int32_t id = f->settings.iv[i].settings_id;
+      uint32_t v = f->settings.iv[i].value;
+      const char *name = trace_setting_name(id);
+      /* a server's stream limit: the value the wire carries (see
+       * patch_settings in session.c), not the one nghttp2 was given */
+      if (sent && s->role == H2WS_ROLE_SERVER &&
+          id == NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+        v = s->set.max_concurrent_streams;
       if (name)
-        tb_add(&b, " %s=%u", name, f->settings.iv[i].value);
+        tb_add(&b, " %s=%u", name, v);
       else
-        tb_add(&b, " 0x%x=%u", (unsigned)f->settings.iv[i].settings_id,
-               f->settings.iv[i].value);
+        tb_add(&b, " 0x%x=%u", (unsigned)id, v);
     }
     break;
   case NGHTTP2_PUSH_PROMISE:

@@ -396,8 +396,11 @@ static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
   h2_free_dead(h2);
   *pnread = len;
   if (rv == 0) return 0;
-  if (rv == H2WS_ERR_PROTO) return 0; /* GOAWAY queued: keep flushing */
-  return rv;
+  /* h2.h: the connection is over.  Read nothing more (pausing is for
+   * good: h2 has no can_resume), flush the GOAWAY the session queued;
+   * want_shutdown() closes once want_write() is 0 (at once after a fatal
+   * error, which queues nothing). */
+  return H2WS_ERR_PAUSE;
 }
 
 /* Resumes paused streams whose output drained (SPEC H10: the window is

@@ -111,7 +111,7 @@ int h2ws_close_code_is_valid(uint16_t code) {
 
 void h2ws_ws_settings_default(h2ws_ws_settings *s) {
   memset(s, 0, sizeof(*s));
-  s->max_frame_size = 16u << 20;
+  s->max_frame_size = 0; /* no separate frame limit: see frame_cap() */
   s->max_message_size = 16u << 20;
   s->max_output = 1u << 20;
   s->close_timeout_ms = 5000;
@@ -136,7 +136,7 @@ int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
   if (settings) set = *settings;
   else h2ws_ws_settings_default(&set);
   if (set.fragment_size == 0 || set.max_output == 0 ||
-      set.max_frame_size == 0 || set.max_message_size == 0)
+      set.max_message_size == 0)
     return H2WS_ERR_INVALID_ARGUMENT;
   if (set.pmd.enabled &&
       (set.pmd.server_max_window_bits < 8 || set.pmd.server_max_window_bits > 15 ||
@@ -547,6 +547,31 @@ static int data_payload(h2ws_ws *ws, const uint8_t *in, size_t avail,
   return rv;
 }
 
+/* The most a deflate stream needs for `n` bytes of content: zlib's bound
+ * for any parameters (fixed Huffman codes on incompressible data cost 9
+ * bits a byte, plus block headers) and room for the empty blocks of
+ * flushes.  Peers do not all compress like we do, so this is wider than
+ * h2ws__pmd_deflate_bound() (our own deflater). */
+static uint64_t deflated_cap(uint64_t n) {
+  uint64_t extra = (n >> 3) + (n >> 6) + 1024;
+  return n > UINT64_MAX - extra ? UINT64_MAX : n + extra;
+}
+
+/* The one rule for a data frame's payload on the wire (RFC 6455 §7.4.1
+ * 1009).  The application's limits are on what it receives:
+ * max_message_size bounds the message after inflation, and
+ * max_frame_size (0: no separate frame limit) a frame's content; a frame
+ * can never need to hold more than a whole message.  A compressed frame
+ * may carry up to the deflate bound of that content, so a message of
+ * exactly the limit fits whatever its compressibility.  Apps set only
+ * the message limit. */
+static uint64_t frame_cap(const h2ws_ws *ws, int compressed) {
+  uint64_t cap = ws->set.max_message_size;
+  if (ws->set.max_frame_size && ws->set.max_frame_size < cap)
+    cap = ws->set.max_frame_size;
+  return compressed ? deflated_cap(cap) : cap;
+}
+
 /* Checks a complete header (RFC 6455 §5.2-5.5) and sets up the frame. */
 static int frame_begin(h2ws_ws *ws) {
   const h2ws__frame_hdr *h = &ws->hdr;
@@ -581,8 +606,15 @@ static int frame_begin(h2ws_ws *ws) {
     /* RFC 6455 §5.4: fragments of one message are not interleaved. */
     if (ws->msg_active) return ws_fail(ws, H2WS_CLOSE_PROTOCOL_ERROR, H2WS_ERR_PROTO);
   }
-  /* RFC 6455 §7.4.1 1009: frame / message too big for us. */
-  if (h->len > ws->set.max_frame_size)
+  /* RFC 6455 §7.4.1 1009: frame / message too big for us.  Control
+   * frames answer only to an explicit max_frame_size (their payload is
+   * not a message); data frames to frame_cap(), which leaves a compressed
+   * frame room for deflate's growth (the limits are on what the
+   * application sees). */
+  if (control ? (ws->set.max_frame_size && h->len > ws->set.max_frame_size)
+              : h->len > frame_cap(ws, h->opcode == H2WS_OP_CONT
+                                           ? ws->msg_compressed
+                                           : (h->rsv & H2WS__RSV1) != 0))
     return ws_fail(ws, H2WS_CLOSE_TOO_BIG, H2WS_ERR_MSG_TOO_BIG);
   ws->remaining = h->len;
   ws->phase = 0;
@@ -602,11 +634,14 @@ static int frame_begin(h2ws_ws *ws) {
     ws->infl_done = 0;
     h2ws__utf8_reset(&ws->utf8);
   }
-  if (!ws->msg_compressed) {
-    if (h->len > ws->set.max_message_size - ws->msg_wire)
-      return ws_fail(ws, H2WS_CLOSE_TOO_BIG, H2WS_ERR_MSG_TOO_BIG);
-    ws->msg_wire += h->len;
-  }
+  /* The message's wire bytes: at most the limit uncompressed, at most its
+   * deflate bound compressed (no honest compressor needs more for a
+   * message within the limit; the inflated size is checked in deliver). */
+  uint64_t wire_cap = ws->msg_compressed ? deflated_cap(ws->set.max_message_size)
+                                         : ws->set.max_message_size;
+  if (h->len > wire_cap - ws->msg_wire)
+    return ws_fail(ws, H2WS_CLOSE_TOO_BIG, H2WS_ERR_MSG_TOO_BIG);
+  ws->msg_wire += h->len;
   ws->rstate = RS_PAYLOAD;
   if (h->opcode != H2WS_OP_CONT && !ws->set.whole_messages && ws->cb.on_msg_begin) {
     ws->in_callback++;

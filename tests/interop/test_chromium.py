@@ -33,24 +33,12 @@ import urllib.request
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import interop_util as iu  # noqa: E402
+import browser_util as bu  # noqa: E402
 import websockets  # noqa: E402
 
 T = iu.Tally()
 
-CHROMIUM_FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
-    "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-domain-reliability", "--no-pings",
-    "--disable-client-side-phishing-detection", "--metrics-recording-only",
-    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,"
-    "CertificateTransparencyComponentUpdater,DialMediaRouteProvider",
-    "--no-proxy-server",
-    # only loopback: any other host name resolves to nothing
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
-    "--window-size=1280,860",
-    "--remote-debugging-port=0", "--remote-allow-origins=*",
-]
+CHROMIUM_FLAGS = bu.CHROMIUM_FLAGS + ["--window-size=1280,860"]
 
 DEMO_STATE_JS = r"""
 (() => {

@@ -46,7 +46,7 @@ def help_options(binary, cmd):
 def main():
     binary = iu.h2ws_bin()
     secs = man_sections()
-    for cmd in ("client", "serve", "proxy", "load"):
+    for cmd in ("client", "serve", "proxy", "load", "check"):
         sec = secs.get(cmd.upper(), "")
         opts = help_options(binary, cmd)
         T.check(len(opts) >= 10, "%s --help lists its options" % cmd, repr(opts))

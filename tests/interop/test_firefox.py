@@ -32,33 +32,12 @@ import urllib.request
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import interop_util as iu  # noqa: E402
+import browser_util as bu  # noqa: E402
 import websockets  # noqa: E402
 
 T = iu.Tally()
 
-PREFS = {
-    # everything but loopback goes to a dead proxy, never direct
-    "network.proxy.type": 1,
-    "network.proxy.http": "127.0.0.1", "network.proxy.http_port": 9,
-    "network.proxy.ssl": "127.0.0.1", "network.proxy.ssl_port": 9,
-    "network.proxy.no_proxies_on": "127.0.0.1",
-    "network.proxy.allow_hijacking_localhost": False,
-    "network.proxy.failover_direct": False,
-    "network.trr.mode": 5,
-    "network.captive-portal-service.enabled": False,
-    "network.connectivity-service.enabled": False,
-    "services.settings.server": "http://127.0.0.1:9/v1",
-    "dom.push.connection.enabled": False,
-    "app.update.auto": False,
-    "browser.safebrowsing.malware.enabled": False,
-    "browser.safebrowsing.phishing.enabled": False,
-    "browser.safebrowsing.downloads.enabled": False,
-    "datareporting.policy.dataSubmissionEnabled": False,
-    "datareporting.healthreport.uploadEnabled": False,
-    "toolkit.telemetry.enabled": False,
-    "browser.startup.page": 0,
-    "browser.newtabpage.enabled": False,
-}
+PREFS = bu.FIREFOX_PREFS
 
 DEMO_STATE_JS = r"""
 (() => {

@@ -113,7 +113,7 @@ static void fail_every_allocation(int pmd, int whole) {
   init_payload();
   long n;
   for (n = 1; n < 100000; n++) {
-    tu_alloc a = {0, n, 0};
+    tu_alloc a = {0, n, 0, 0};
     h2ws_mem mem = tu_mem(&a);
     int rv = scenario(&mem, pmd, whole);
     if (a.live != 0) fprintf(stderr, "leak at allocation %ld: %ld live\n", n, a.live);
@@ -137,7 +137,7 @@ static void fail_every_allocation_whole_pmd(void) { fail_every_allocation(1, 1);
 /* After warm-up, 1000 messages each way must not allocate at all. */
 static void steady_state_mode(int pmd, int nct, int whole) {
   init_payload();
-  tu_alloc a = {0, 0, 0};
+  tu_alloc a = {0, 0, 0, 0};
   h2ws_mem mem = tu_mem(&a);
   h2ws_ws_settings set = settings(pmd, nct);
   set.whole_messages = whole;
@@ -182,7 +182,7 @@ static void D2_steady_state_pmd_no_context_takeover(void) { steady_state(1, 1); 
 
 /* An idle engine allocates nothing large. */
 static void idle_memory_small(void) {
-  tu_alloc a = {0, 0, 0};
+  tu_alloc a = {0, 0, 0, 0};
   h2ws_mem mem = tu_mem(&a);
   h2ws_ws *ws;
   h2ws_ws_settings set = settings(1, 0);
@@ -198,7 +198,7 @@ static void idle_memory_small(void) {
  * handle_expiry): an idle WebSocket does not keep the memory of its
  * largest message. */
 static void idle_after_large_message(void) {
-  tu_alloc a = {0, 0, 0};
+  tu_alloc a = {0, 0, 0, 0};
   h2ws_mem mem = tu_mem(&a);
   h2ws_ws_settings set = settings(0, 0);
   set.max_output = 2u << 20;
@@ -256,7 +256,7 @@ static void expire_at(peer *c, peer *s, uint64_t now) {
  * only: the large buffers go back after the keep time although the
  * WebSocket stays busy, and a last idle second leaves two engines. */
 static void large_messages_steady_state(void) {
-  tu_alloc a = {0, 0, 0};
+  tu_alloc a = {0, 0, 0, 0};
   h2ws_mem mem = tu_mem(&a);
   h2ws_ws_settings set = settings(0, 0);
   set.max_output = 8u << 20;

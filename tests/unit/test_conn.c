@@ -1112,6 +1112,45 @@ static void D3_zip_bomb_bounded(void) {
   CHECK(strstr(log, " close(1009): rv=-203 |out:") != NULL);
 }
 
+
+/* The frame cap is derived from the message limit: a compressed frame may
+ * carry the limit's deflate bound on the wire, no more (1009 at its
+ * header, before any inflation); control frames are not messages. */
+static void W7_D3_frame_cap_from_message_limit(void) {
+  h2ws_ws_settings s = *with_pmd();
+  s.max_message_size = 1000;
+  /* 1000 + 1000/8 + 1000/64 + 1024 = 2164 bytes of wire are allowed */
+  static uint8_t z[2200], in[2300];
+  memset(z, 0, sizeof z);
+  size_t n = mkframe(in, 1, 4, 2, K, z, 2165);
+  EXPECT_LOG(H2WS_ROLE_SERVER, &s, in, n, " close(1009): rv=-203 |out:880203f1");
+  /* the same total split over two frames of one message: the first holds
+   * 220 empty stored blocks (valid deflate, inflating to nothing) */
+  static uint8_t empty[1100];
+  for (size_t i = 0; i < sizeof empty; i += 5)
+    memcpy(empty + i, "\x00\x00\x00\xff\xff", 5);
+  n = mkframe(in, 0, 4, 2, K, empty, 1100);
+  n += mkframe(in + n, 1, 0, 0, K, z, 1065);
+  EXPECT_LOG(H2WS_ROLE_SERVER, &s, in, n,
+             " begin(2,z) close(1009): rv=-203 |out:880203f1");
+  /* uncompressed: exactly the limit */
+  s.pmd.enabled = 0;
+  n = mkframe(in, 1, 0, 2, K, z, 1001);
+  EXPECT_LOG(H2WS_ROLE_SERVER, &s, in, n, " close(1009): rv=-203 |out:880203f1");
+  /* a 125-byte ping is fine with a 5-byte message limit ... */
+  s.max_message_size = 5;
+  n = mkframe(in, 1, 0, 9, K, z, 125);
+  tc t;
+  CHECK_EQ(tc_new(&t, H2WS_ROLE_SERVER, &s), 0);
+  size_t nread;
+  CHECK_EQ(h2ws_ws_recv(t.ws, in, n, &nread, 0), 0);
+  CHECK_EQ(t.closes, 0);
+  h2ws_ws_del(t.ws);
+  /* ... and an explicit max_frame_size still caps control frames */
+  s.max_frame_size = 10;
+  EXPECT_LOG(H2WS_ROLE_SERVER, &s, in, n, " close(1009): rv=-203 |out:880203f1");
+}
+
 /* ---- reentrancy --------------------------------------------------------- */
 
 static int reenter_rv;
@@ -1208,6 +1247,7 @@ int main(void) {
       {"D2_bad_compressed_data_1007", D2_bad_compressed_data_1007},
       {"D2_send_rsv1_first_only", D2_send_rsv1_first_only},
       {"D3_zip_bomb_bounded", D3_zip_bomb_bounded},
+      {"W7_D3_frame_cap_from_message_limit", W7_D3_frame_cap_from_message_limit},
   };
   return TU_RUN(cases);
 }

@@ -535,7 +535,7 @@ static void D2_fail_every_allocation(void) {
   fill_text(msg, sizeof(msg), 5);
   int saw_nomem = 0, saw_ok = 0;
   for (long fail_at = 1; fail_at < 40; fail_at++) {
-    tu_alloc a = {0, fail_at, 0};
+    tu_alloc a = {0, fail_at, 0, 0};
     h2ws_mem mem = tu_mem(&a);
     h2ws_pmd_params p = params_make(12, 10, 0, 0);
     h2ws__pmd *tx = NULL, *rx = NULL;

@@ -170,7 +170,7 @@ static void pump_raw(h2ws_h2_session *srv, raw *r, uint64_t now) {
 typedef struct { const char *n, *v; } kv;
 
 static int32_t raw_req(raw *r, const kv *h, size_t n, int end_stream) {
-  nghttp2_nv nva[32];
+  nghttp2_nv nva[64];
   for (size_t i = 0; i < n; i++) {
     nva[i].name = (uint8_t *)(uintptr_t)h[i].n;
     nva[i].namelen = strlen(h[i].n);
@@ -855,6 +855,23 @@ static void H5_H6_bad_requests(void) {
        501, NULL},
       {"content-length 0 ok", {BASE_WS, {"sec-websocket-version", "13"},
                                {"content-length", "0"}}, 7, 0, 200, NULL},
+      /* issue 7.3, RFC 8441 §5: :scheme is https or http, never wss/ws */
+      {":scheme wss",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "wss"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {":scheme ws",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "ws"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {":scheme ftp",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "ftp"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 1, 0, NULL},
+      {":scheme http ok",
+       {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "http"},
+        {":path", "/echo"}, {":authority", "x"}, {"sec-websocket-version", "13"}},
+       6, 0, 200, NULL},
   };
   fixture f;
   CHECK_EQ(fixture_init(&f, 1, 65535), 0);
@@ -1358,7 +1375,7 @@ static void H7_client_reports_refusals(void) {
 static long failmalloc_total = 400;
 static void failmalloc_pump(void) {
   for (long k = 0; k <= failmalloc_total; k++) {
-    tu_alloc al = {0, k, 0}; /* k == 0: count only */
+    tu_alloc al = {0, k, 0, 1}; /* k == 0: count only */
     h2ws_mem m = tu_mem(&al);
     app ca, sa;
     memset(&ca, 0, sizeof(ca));
@@ -1440,23 +1457,41 @@ static void pitfall3_protocol_before_ack(void) {
 }
 
 /* Our END_STREAM went out, the peer never ends its side: reset after
- * H2_LINGER_MS so the slot is not held forever. */
+ * H2_LINGER_MS so the slot is not held forever: NO_ERROR when the closing
+ * handshake completed (RFC 9113 §8.1), CANCEL when the peer never
+ * answered our Close. */
 static void H9_linger_reset(void) {
   fixture f;
   CHECK_EQ(fixture_init(&f, 1, 65535), 0);
+  rawbody b;
+  memset(&b, 0, sizeof(b));
+  int32_t id = raw_ws(&f.r, "/echo", &b);
+  pump_raw(f.s, &f.r, 0);
   f.b1.len += ws_frame(f.b1.buf + f.b1.len, 8, "\x03\xe8"); /* no eof */
   nghttp2_session_resume_data(f.r.ngs, f.ws1);
+  memcpy(b.buf, "\x81\x02hi", 4); /* unmasked: the server fails it, 1002 */
+  b.len = 4;
+  nghttp2_session_resume_data(f.r.ngs, id);
   pump_raw(f.s, &f.r, 0);
   CHECK(f.r.eos[f.ws1]);       /* Close echoed, END_STREAM sent */
-  CHECK_EQ(f.r.rst[f.ws1], 0);
+  CHECK(f.r.eos[id]);          /* Close 1002, END_STREAM sent */
+  CHECK_EQ(f.r.rst[f.ws1], 0); /* slots are plentiful: both linger */
+  CHECK_EQ(f.r.rst[id], 0);
   CHECK_EQ(f.a.rec[f.ws1].close_code, 1000);
+  CHECK_EQ(f.a.rec[id].close_code, 1002);
   uint64_t e = h2ws_h2_session_get_expiry(f.s);
   CHECK(e <= 5000);
   h2ws_h2_session_handle_expiry(f.s, 5000);
   pump_raw(f.s, &f.r, 5000);
   CHECK(f.r.rst[f.ws1]);
-  CHECK_EQ(f.r.rst_err[f.ws1], NGHTTP2_CANCEL);
-  CHECK_EQ(f.a.closed_ws, 1);
+  CHECK_EQ(f.r.rst_err[f.ws1], NGHTTP2_NO_ERROR);
+  CHECK(f.r.rst[id]);
+  CHECK_EQ(f.r.rst_err[id], NGHTTP2_CANCEL);
+  CHECK_EQ(f.a.closed_ws, 2);
+  h2ws_h2_stats st;
+  h2ws_h2_session_get_stats(f.s, &st);
+  CHECK_EQ(st.streams_ended_early, 1);
+  CHECK_EQ(st.streams_reset, 1);
   fixture_del(&f);
 }
 
@@ -1602,18 +1637,22 @@ static void pitfall18_stream_limit_refused(void) {
   h2ws_h2_session_send_consumed(s, ol);
   h2ws_h2_session_del(s);
 
-  /* a peer that ignores our acknowledged SETTINGS_MAX_CONCURRENT_STREAMS:
-   * nghttp2 1.52 makes that a connection error (documented in
-   * docs/h2-errors.md); keep max_websockets below the stream limit so
-   * WebSockets hit the stream-level refusal first */
+  /* a peer that ignores our acknowledged SETTINGS_MAX_CONCURRENT_STREAMS
+   * gets a stream error for the extra stream (RFC 9113 §5.1.2), not the
+   * GOAWAY PROTOCOL_ERROR nghttp2 1.52 would send (the binding enforces
+   * the advertised limit itself: docs/h2-errors.md) */
   memset(&a, 0, sizeof(a));
   h2ws_h2_settings_default(&set);
   set.max_concurrent_streams = 2;
   s = new_server(&a, 1, &set);
   ol = three_connects(s, &o);
-  at = find_frame(o, ol, 0, NGHTTP2_GOAWAY);
+  at = find_frame(o, ol, 0, NGHTTP2_RST_STREAM);
   CHECK(at >= 0);
-  CHECK_EQ(u32at(o + at + 13), NGHTTP2_PROTOCOL_ERROR);
+  CHECK_EQ(u32at(o + at + 5), 5);
+  CHECK_EQ(u32at(o + at + 9), NGHTTP2_REFUSED_STREAM);
+  CHECK_EQ(find_frame(o, ol, 0, NGHTTP2_GOAWAY), -1);
+  CHECK_EQ(a.ws_requests, 2);
+  CHECK(h2ws_h2_session_want_read(s));
   h2ws_h2_session_send_consumed(s, ol);
   h2ws_h2_session_del(s);
 }
@@ -1698,14 +1737,16 @@ static void H9_engine_failure_flushes_close(void) {
   fixture_del(&f);
 }
 
-/* A header block above max_header_bytes is answered 431, the connection
- * lives on. */
+/* A header block above max_header_bytes (or max_header_fields) resets
+ * its stream with ENHANCE_YOUR_CALM as soon as the cap is passed (issue 9
+ * B), the connection lives on. */
 static void H5_header_block_too_big(void) {
   app a;
   memset(&a, 0, sizeof(a));
   h2ws_h2_settings set;
   h2ws_h2_settings_default(&set);
   set.max_header_bytes = 1024;
+  set.max_header_fields = 30;
   h2ws_h2_session *s = new_server(&a, 1, &set);
   raw r;
   raw_init(&r, 65535);
@@ -1715,13 +1756,28 @@ static void H5_header_block_too_big(void) {
   kv h[] = {BASE_WS, {"sec-websocket-version", "13"}, {"x-big", big}};
   int32_t id = raw_req(&r, h, 7, 0);
   pump_raw(s, &r, 0);
-  CHECK_EQ(r.status[id], 431);
+  CHECK_EQ(r.status[id], 0);
+  CHECK(r.rst[id]);
+  CHECK_EQ(r.rst_err[id], NGHTTP2_ENHANCE_YOUR_CALM);
   CHECK_EQ(a.ws_requests, 0);
   kv g[] = {{":method", "GET"}, {":scheme", "https"}, {":path", "/p"},
             {":authority", "x"}};
   id = raw_req(&r, g, 4, 1);
   pump_raw(s, &r, 0);
   CHECK_EQ(r.status[id], 200);
+  /* too many (small) fields: the same */
+  kv many[40];
+  for (int i = 0; i < 4; i++) many[i] = g[i];
+  for (int i = 4; i < 40; i++) many[i] = (kv){"x-a", "1"};
+  id = raw_req(&r, many, 40, 1);
+  pump_raw(s, &r, 0);
+  CHECK(r.rst[id]);
+  CHECK_EQ(r.rst_err[id], NGHTTP2_ENHANCE_YOUR_CALM);
+  CHECK_EQ(a.requests, 1);
+  h2ws_h2_stats st;
+  h2ws_h2_session_get_stats(s, &st);
+  CHECK_EQ(st.streams_reset, 2);
+  CHECK_EQ(st.goaway_sent, 0);
   nghttp2_session_del(r.ngs);
   h2ws_h2_session_del(s);
 }

@@ -503,6 +503,108 @@ static void W7_pause_resume_backpressure(void) {
   peers_del(&c, &s);
 }
 
+
+/* ---- W7 / D3: the message limit is on the message as the application sees
+ * it (issue 7.1) ----------------------------------------------------------- */
+
+/* A peer that echoes whole messages and records their sizes. */
+typedef struct lim_peer {
+  size_t sizes[8];
+  size_t nmsgs;
+  uint16_t close_code;
+  int echo;
+  uint32_t rng;
+} lim_peer;
+
+static int lim_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                   void *ud) {
+  lim_peer *p = ud;
+  if (p->nmsgs < 8) p->sizes[p->nmsgs] = n;
+  p->nmsgs++;
+  if (p->echo && h2ws_ws_submit_msg(ws, op, d, n) != 0) return -1;
+  return 0;
+}
+
+static void lim_close(h2ws_ws *ws, uint16_t code, const uint8_t *r, size_t n,
+                      void *ud) {
+  (void)ws; (void)r; (void)n;
+  ((lim_peer *)ud)->close_code = code;
+}
+
+static int lim_rnd(uint8_t *buf, size_t len, void *ud) {
+  lim_peer *p = ud;
+  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)tu_rand(&p->rng);
+  return 0;
+}
+
+static const h2ws_ws_callbacks lim_cbs = {NULL, NULL, NULL, lim_msg, NULL,
+                                          NULL, lim_close, NULL, lim_rnd, NULL};
+
+/* Moves everything queued a -> b in pieces of at most 5000 bytes. */
+static int lim_move(h2ws_ws *a, h2ws_ws *b) {
+  for (;;) {
+    const uint8_t *d;
+    size_t n, nread;
+    if (h2ws_ws_send(a, &d, &n, 0) != 0) return -1;
+    if (n == 0) return 0;
+    if (n > 5000) n = 5000;
+    int rv = h2ws_ws_recv(b, d, n, &nread, 0);
+    if (rv != 0 && rv != H2WS_ERR_MSG_TOO_BIG) return -1;
+    h2ws_ws_send_consumed(a, n);
+  }
+}
+
+/* Random (incompressible: deflate makes it slightly larger) binary
+ * messages of limit - 1 and limit bytes echo, with and without
+ * permessage-deflate, whether max_frame_size is left alone or set to the
+ * limit as the apps used to; limit + 1 is refused with 1009. */
+static void W7_D3_limit_is_after_inflation(void) {
+  enum { L = 200000 };
+  static uint8_t buf[L + 1];
+  uint32_t seed = 12345;
+  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)tu_rand(&seed);
+  for (int pmd = 0; pmd <= 1; pmd++) {
+    for (int explicit_frame = 0; explicit_frame <= 1; explicit_frame++) {
+      h2ws_ws_settings set = pump_settings(pmd, 0, 0, 15, 15);
+      set.whole_messages = 1;
+      set.max_message_size = L;
+      if (explicit_frame) set.max_frame_size = L;
+      lim_peer pc, ps;
+      memset(&pc, 0, sizeof pc);
+      memset(&ps, 0, sizeof ps);
+      pc.rng = 1;
+      ps.echo = 1;
+      h2ws_ws *c = NULL, *s = NULL;
+      CHECK_EQ(h2ws_ws_new(&c, H2WS_ROLE_CLIENT, &lim_cbs, &set, NULL, &pc), 0);
+      CHECK_EQ(h2ws_ws_new(&s, H2WS_ROLE_SERVER, &lim_cbs, &set, NULL, &ps), 0);
+      CHECK_EQ(h2ws_ws_submit_msg(c, H2WS_OP_BINARY, buf, L - 1), 0);
+      CHECK_EQ(h2ws_ws_submit_msg(c, H2WS_OP_BINARY, buf, L), 0);
+      for (int k = 0; k < 4; k++) {
+        CHECK_EQ(lim_move(c, s), 0);
+        CHECK_EQ(lim_move(s, c), 0);
+      }
+      if (pmd) CHECK(h2ws_ws_is_compressed(c));
+      CHECK_EQ(ps.close_code, 0);
+      CHECK_EQ(ps.nmsgs, 2);
+      CHECK_EQ(ps.sizes[0], L - 1);
+      CHECK_EQ(ps.sizes[1], L);
+      CHECK_EQ(pc.nmsgs, 2); /* both echoes accepted by the client too */
+      CHECK_EQ(pc.sizes[1], L);
+      /* one byte more: 1009 */
+      CHECK_EQ(h2ws_ws_submit_msg(c, H2WS_OP_BINARY, buf, L + 1), 0);
+      for (int k = 0; k < 4; k++) {
+        CHECK_EQ(lim_move(c, s), 0);
+        CHECK_EQ(lim_move(s, c), 0);
+      }
+      CHECK_EQ(ps.nmsgs, 2);
+      CHECK_EQ(ps.close_code, 1009);
+      CHECK_EQ(pc.close_code, 1009);
+      h2ws_ws_del(c);
+      h2ws_ws_del(s);
+    }
+  }
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"W1_messages_plain", messages_plain},
@@ -520,6 +622,7 @@ int main(void) {
       {"W6_close_both_at_once", W6_close_both_at_once},
       {"W7_closing_timeout", W7_closing_timeout},
       {"W7_pause_resume_backpressure", W7_pause_resume_backpressure},
+      {"W7_D3_limit_is_after_inflation", W7_D3_limit_is_after_inflation},
   };
   return TU_RUN(cases);
 }
