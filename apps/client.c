@@ -619,15 +619,14 @@ static void client_on_close(h2ws_rt_ws *ws, uint16_t code,
   client_finish(app, rc);
 }
 
-static void client_on_fail(h2ws_rt_ws *ws, int kind, int status,
+static void client_on_fail(h2ws_rt_ws *ws, int error, int status,
                            const char *message, void *ud) {
   client_app *app = ud;
   (void)ws;
   if (app->done) return;
-  int rc = kit_exit_for_fail(kind, status, message);
+  int rc = kit_exit_for_fail(error);
   fprintf(stderr, "h2ws: %s\n", message);
-  client_error_event(app, kit_fail_name(kind, status, message), status,
-                     message, rc);
+  client_error_event(app, kit_fail_name(error), status, message, rc);
   client_finish(app, rc);
 }
 
@@ -706,7 +705,7 @@ int h2ws_cmd_client(int argc, char **argv) {
   h2ws_client_settings cs;
   h2ws_client_settings_default(&cs);
   h2ws_client_ws_options wo;
-  memset(&wo, 0, sizeof wo);
+  h2ws_client_ws_options_default(&wo);
   const char *protos[CLIENT_MAX_PROTOS];
   size_t nprotos = 0;
   const char *hspecs[CLIENT_MAX_HEADERS];

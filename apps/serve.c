@@ -542,7 +542,11 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
   serve_query(v->path, v->pathlen, "tab", s->tab, sizeof s->tab);
   serve_query(v->path, v->pathlen, "nick", s->nick, sizeof s->nick);
   if (chosen) snprintf(s->proto, sizeof s->proto, "%s", chosen);
-  h2ws_rt_accept a = {chosen, &serve_cbs, s};
+  h2ws_rt_accept a;
+  h2ws_rt_accept_default(&a);
+  a.subprotocol = chosen;
+  a.callbacks = &serve_cbs;
+  a.user_data = s;
   if (h2ws_rt_ws_accept(req, &a, NULL) != 0) {
     free(s);
     h2ws_rt_ws_refuse(req, 500);
