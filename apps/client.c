@@ -625,7 +625,7 @@ static void client_on_fail(h2ws_rt_ws *ws, int error, int status,
   (void)ws;
   if (app->done) return;
   int rc = kit_exit_for_fail(error);
-  fprintf(stderr, "h2ws: %s\n", message);
+  fprintf(stderr, "h2ws: %s%s\n", message, kit_fail_hint(error));
   client_error_event(app, kit_fail_name(error), status, message, rc);
   client_finish(app, rc);
 }
