@@ -344,6 +344,27 @@ int h2ws_connect_check_response(int status, int end_stream,
                                 h2ws_pmd_params *ppmd, const char **pprotocol,
                                 size_t *pprotocollen);
 
+/*
+ * Server: the answer to an extended CONNECT the application accepts.
+ * `reg` are the request's regular fields.  Checks `subprotocol` (NULL:
+ * none) against the offered list (RFC 6455 §4.2.2), and agrees
+ * permessage-deflate: with pmd_config against the request's
+ * sec-websocket-extensions (h2ws_pmd_server_negotiate(); a malformed
+ * offer continues without the extension), else *ppmd as the application
+ * agreed it (.enabled = 0 declines).  *ppmd gets what was agreed, `ext`
+ * (extcap >= H2WS_PMD_MAX_VALUE_LEN) the response value, `out` the 2xx
+ * fields (h2ws_handshake_response_headers(); 4 entries suffice).
+ * `scratch` (the size of the decoded fields suffices) joins multi-line
+ * lists.  Returns the number of fields, H2WS_ERR_INVALID_ARGUMENT (a
+ * subprotocol not offered, bad pmd parameters), H2WS_ERR_NOBUF.
+ */
+int h2ws_connect_accept(const h2ws_header *reg, size_t nreg,
+                        const char *subprotocol,
+                        const h2ws_pmd_config *pmd_config,
+                        h2ws_pmd_params *ppmd, char *scratch,
+                        size_t scratchcap, char *ext, size_t extcap,
+                        h2ws_header *out, size_t maxout);
+
 /* ------------------------------------------------------------------------
  * Subprotocols (SPEC W9, RFC 6455 §4.1, §4.2.2, §11.3.4)
  * ------------------------------------------------------------------------ */

@@ -685,48 +685,24 @@ int h2ws_h3_accept_ws(h2ws_h3_session *s, int64_t id,
     return H2WS_ERR_INVALID_ARGUMENT;
   for (size_t i = 0; i < o->nheaders; i++)
     if (!h2ws_response_field_ok(&o->headers[i], 1)) return H2WS_ERR_INVALID_ARGUMENT;
-  size_t sublen = o->subprotocol ? strlen(o->subprotocol) : 0;
+  /* subprotocol and permessage-deflate: the rules shared with HTTP/2 */
   h2ws_pmd_params pmd = o->pmd;
   char ext[H2WS_PMD_MAX_VALUE_LEN];
-  size_t extlen = 0;
-  if (o->subprotocol || o->pmd_config) {
-    h2ws_header *h = fields_view(s, st);
-    size_t scap = st->arenalen + 1;
-    char *scratch = h ? h2ws__malloc(s->mem, scap) : NULL;
-    if (!scratch) {
-      h2ws__free(s->mem, h);
-      return H2WS_ERR_NOMEM;
-    }
-    size_t fr = h2ws_request_first_regular(h, st->nfields);
-    const char *v = NULL;
-    size_t vlen = 0;
-    int ok = 1;
-    if (o->subprotocol) {
-      int rv = h2ws_header_join(h + fr, st->nfields - fr, "sec-websocket-protocol",
-                                scratch, scap, &v, &vlen);
-      ok = rv > 0 && h2ws_subprotocol_client_check(v, vlen, o->subprotocol,
-                                                   sublen) == 0;
-    }
-    if (ok && o->pmd_config) {
-      v = NULL;
-      vlen = 0;
-      if (h2ws_header_join(h + fr, st->nfields - fr, "sec-websocket-extensions",
-                           scratch, scap, &v, &vlen) < 0)
-        v = NULL, vlen = 0;
-      if (h2ws_pmd_server_negotiate(v, vlen, o->pmd_config, &pmd, ext,
-                                    sizeof(ext), &extlen) != 0) {
-        memset(&pmd, 0, sizeof(pmd));
-        extlen = 0;
-      }
-    }
-    h2ws__free(s->mem, scratch);
+  h2ws_header pre[4];
+  h2ws_header *h = fields_view(s, st);
+  size_t scap = st->arenalen + 1;
+  char *scratch = h ? h2ws__malloc(s->mem, scap) : NULL;
+  if (!scratch) {
     h2ws__free(s->mem, h);
-    if (!ok) return H2WS_ERR_INVALID_ARGUMENT;
+    return H2WS_ERR_NOMEM;
   }
-  if (pmd.enabled && !o->pmd_config &&
-      h2ws_pmd_response_build(&pmd, ext, sizeof(ext), &extlen) != 0)
-    return H2WS_ERR_INVALID_ARGUMENT;
-  if (!pmd.enabled) extlen = 0;
+  size_t fr = h2ws_request_first_regular(h, st->nfields);
+  int npre = h2ws_connect_accept(h + fr, st->nfields - fr, o->subprotocol,
+                                 o->pmd_config, &pmd, scratch, scap, ext,
+                                 sizeof(ext), pre, 4);
+  h2ws__free(s->mem, scratch);
+  h2ws__free(s->mem, h);
+  if (npre < 0) return npre == H2WS_ERR_NOBUF ? H2WS_ERR_INTERNAL : npre;
   h2ws_ws_settings wset;
   if (o->settings) wset = *o->settings;
   else h2ws_ws_settings_default(&wset);
@@ -737,13 +713,6 @@ int h2ws_h3_accept_ws(h2ws_h3_session *s, int64_t id,
   h2ws_ws *ws = NULL;
   int rv = h2ws_ws_new(&ws, H2WS_ROLE_SERVER, &wcb, &wset, s->mem, o->user_data);
   if (rv != 0) return rv;
-  h2ws_header pre[4];
-  int npre = h2ws_handshake_response_headers(200, o->subprotocol, sublen,
-                                             extlen ? ext : NULL, extlen, pre, 4);
-  if (npre < 0) {
-    h2ws_ws_del(ws);
-    return H2WS_ERR_INTERNAL;
-  }
   /* RFC 9220 §3 / RFC 8441 §5: 200, no FIN, no accept, no content-length */
   rv = submit_answer(s, st, 200, pre, (size_t)npre, o->headers, o->nheaders,
                      h2ws__h3_ws_read_data);

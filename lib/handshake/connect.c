@@ -315,3 +315,46 @@ int h2ws_connect_check_response(int status, int end_stream,
   if (pprotocollen) *pprotocollen = resp.protocollen;
   return 0;
 }
+
+int h2ws_connect_accept(const h2ws_header *reg, size_t nreg,
+                        const char *subprotocol,
+                        const h2ws_pmd_config *pmd_config,
+                        h2ws_pmd_params *ppmd, char *scratch,
+                        size_t scratchcap, char *ext, size_t extcap,
+                        h2ws_header *out, size_t maxout) {
+  if (!ppmd || !ext || extcap < H2WS_PMD_MAX_VALUE_LEN || !out)
+    return H2WS_ERR_INVALID_ARGUMENT;
+  size_t sublen = subprotocol ? strlen(subprotocol) : 0;
+  size_t extlen = 0;
+  const char *v = NULL;
+  size_t vlen = 0;
+  if (subprotocol) {
+    /* RFC 6455 §4.2.2: only a subprotocol the client offered */
+    int rv = h2ws_header_join(reg, nreg, "sec-websocket-protocol", scratch,
+                              scratchcap, &v, &vlen);
+    if (rv <= 0 || h2ws_subprotocol_client_check(v, vlen, subprotocol, sublen) != 0)
+      return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (pmd_config) {
+    v = NULL;
+    vlen = 0;
+    if (h2ws_header_join(reg, nreg, "sec-websocket-extensions", scratch,
+                         scratchcap, &v, &vlen) < 0)
+      v = NULL, vlen = 0;
+    /* RFC 7692 §5: the first acceptable offer wins; a malformed header
+     * continues without the extension */
+    if (h2ws_pmd_server_negotiate(v, vlen, pmd_config, ppmd, ext, extcap,
+                                  &extlen) != 0) {
+      memset(ppmd, 0, sizeof(*ppmd));
+      extlen = 0;
+    }
+  } else if (ppmd->enabled &&
+             h2ws_pmd_response_build(ppmd, ext, extcap, &extlen) != 0) {
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (!ppmd->enabled) extlen = 0;
+  /* RFC 8441 §5 / RFC 9220 §3: no accept, no content-length */
+  return h2ws_handshake_response_headers(200, subprotocol, sublen,
+                                         extlen ? ext : NULL, extlen, out,
+                                         maxout);
+}

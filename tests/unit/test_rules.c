@@ -407,6 +407,33 @@ static void H7_shared_connect_response(void) {
                                        &proto, &plen), H2WS_ERR_PROTO);
 }
 
+static void H7_shared_connect_accept(void) {
+  h2ws_header reg[] = {HDR("sec-websocket-version", "13"),
+                       HDR("sec-websocket-protocol", "a"),
+                       HDR("sec-websocket-protocol", "b"),
+                       HDR("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")};
+  h2ws_pmd_config cfg;
+  h2ws_pmd_config_default(&cfg);
+  h2ws_pmd_params pmd;
+  memset(&pmd, 0, sizeof(pmd));
+  char scratch[256], ext[H2WS_PMD_MAX_VALUE_LEN];
+  h2ws_header out[4];
+  int n = h2ws_connect_accept(reg, 4, "b", &cfg, &pmd, scratch, sizeof(scratch),
+                              ext, sizeof(ext), out, 4);
+  CHECK_EQ(n, 2);
+  CHECK(pmd.enabled);
+  CHECK(out[0].valuelen == 1 && out[0].value[0] == 'b');
+  CHECK(out[1].namelen == 24 && !memcmp(out[1].value, "permessage-deflate", 18));
+  /* RFC 6455 §4.2.2: never a subprotocol the client did not offer */
+  memset(&pmd, 0, sizeof(pmd));
+  CHECK_EQ(h2ws_connect_accept(reg, 4, "c", NULL, &pmd, scratch, sizeof(scratch),
+                               ext, sizeof(ext), out, 4), H2WS_ERR_INVALID_ARGUMENT);
+  /* no subprotocol, no extension: a bare 200 */
+  memset(&pmd, 0, sizeof(pmd));
+  CHECK_EQ(h2ws_connect_accept(reg, 4, NULL, NULL, &pmd, scratch, sizeof(scratch),
+                               ext, sizeof(ext), out, 4), 0);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"W8_version_13_accepted", W8_version_13_accepted},
@@ -429,6 +456,7 @@ int main(void) {
       {"H5_shared_connect_check", H5_shared_connect_check},
       {"H4_shared_connect_fields", H4_shared_connect_fields},
       {"H7_shared_connect_response", H7_shared_connect_response},
+      {"H7_shared_connect_accept", H7_shared_connect_accept},
   };
   return TU_RUN(cases);
 }
