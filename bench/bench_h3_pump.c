@@ -26,7 +26,7 @@ static int s_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n, void *
   return 0;
 }
 static int c_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n, void *ud) {
-  (void)ws; (void)op; (void)d; (void)ud;
+  (void)ws; (void)op; (void)d; (void)n; (void)ud;
   got++;
   return 0;
 }
@@ -100,8 +100,9 @@ int main(void) {
     if (!h3t_run(&p, got_n, &want, 60000)) abort();
   }
   t = now_s() - t0;
+  double m = (double)want;
   printf("h3 echo 64 KiB x %zu (8 in flight): %.3f s = %.0f msg/s, %.1f MB/s one way\n",
-         want, t, want / t, want * 65536.0 / t / 1e6);
+         want, t, m / t, m * 65536.0 / t / 1e6);
   h3t_free(&p);
   return 0;
 }
