@@ -395,6 +395,16 @@ uint32_t rooms_member_count(const rooms_member *m) {
   return n;
 }
 
+uint32_t rooms_count(rooms *r, const char *room) {
+  if (!r || !room) return 0;
+  rooms_hub *h = r->hub;
+  pthread_mutex_lock(&h->mu);
+  hub_room *hr = room_find(h, room, strlen(room));
+  uint32_t n = hr ? hr->members : 0;
+  pthread_mutex_unlock(&h->mu);
+  return n;
+}
+
 /* ---- publishing ---------------------------------------------------------- */
 
 int rooms_publish(rooms *r, const char *room, h2ws_opcode opcode,

@@ -174,7 +174,9 @@ struct rooms_member {
 };
 
 /* Puts ws in `room` (name: 1..ROOMS_MAX_NAME bytes) as member m; it gets
- * the room's messages published from now on.  Returns 0,
+ * the room's messages delivered from now on (membership counts at
+ * delivery: through Redis, a message published just before the join can
+ * be delivered just after it).  Returns 0,
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (m is a member
  * already), H2WS_ERR_TOO_LARGE (max_rooms), H2WS_ERR_NOMEM. */
 int rooms_join(rooms *r, rooms_member *m, const char *room, h2ws_rt_ws *ws,
@@ -186,6 +188,9 @@ void rooms_leave(rooms_member *m);
 
 /* Members of m's room in this process (every loop), or 0. */
 uint32_t rooms_member_count(const rooms_member *m);
+
+/* Members of `room` in this process (every loop), or 0. */
+uint32_t rooms_count(rooms *r, const char *room);
 
 /* Publishes a message (TEXT: valid UTF-8, not checked) to every member
  * of `room` (this process, and other servers through Redis), the
