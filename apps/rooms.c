@@ -239,13 +239,12 @@ static void loop_deliver(uv_async_t *a) {
   for (size_t i = 0; i < n; i++) {
     rooms_msg *m = batch[i];
     struct rooms_local *lr = m->room->local[r->index];
-    size_t len = 0;
-    h2ws_ws_prepared_payload(m->prep, &len);
     for (rooms_member *mb = lr ? lr->head : NULL, *nx; mb; mb = nx) {
       nx = mb->next;
-      int rv = h2ws_rt_ws_send_prepared(mb->ws, m->prep);
+      int rv = r->cb.deliver ? r->cb.deliver(mb, m->prep, r->user_data)
+                             : h2ws_rt_ws_send_prepared(mb->ws, m->prep);
       copies += rv == 0;
-      if (r->cb.on_sent) r->cb.on_sent(mb, rv, len, r->user_data);
+      if (r->cb.on_sent) r->cb.on_sent(mb, m->prep, rv, r->user_data);
     }
     msg_unref(m, 0);
   }
@@ -314,7 +313,8 @@ void rooms_del(rooms *r) {
 
 int rooms_join(rooms *r, rooms_member *m, const char *room, h2ws_rt_ws *ws,
                void *user_data) {
-  if (!r || !m || !room || !ws) return H2WS_ERR_INVALID_ARGUMENT;
+  if (!r || !m || !room || (!ws && !r->cb.deliver))
+    return H2WS_ERR_INVALID_ARGUMENT;
   size_t n = strlen(room);
   if (n == 0 || n > ROOMS_MAX_NAME) return H2WS_ERR_INVALID_ARGUMENT;
   if (m->local) return H2WS_ERR_INVALID_STATE;

@@ -147,11 +147,19 @@ void rooms_hub_stop(rooms_hub *hub);
  * backend stopped (and its loop run).  NULL allowed. */
 void rooms_hub_del(rooms_hub *hub);
 
-/* What a member's delivery did (for figures): rv is what
- * h2ws_rt_ws_send_prepared() returned for a message of `len` payload
- * bytes.  Must not join or leave. */
+/* A loop's callbacks; each may be NULL.  Called from the loop's delivery;
+ * they must not join or leave. */
 typedef struct rooms_callbacks {
-  void (*on_sent)(rooms_member *m, int rv, size_t len, void *user_data);
+  /* Sends a message to a member.  NULL (default):
+   * h2ws_rt_ws_send_prepared(m->ws, msg).  Set it for members that are
+   * not WebSockets (a bridge, a test).  Returns what the send returned. */
+  int (*deliver)(rooms_member *m, const h2ws_ws_prepared *msg,
+                 void *user_data);
+  /* What a member's delivery did (for figures): rv is what the send
+   * returned for the message `msg` (h2ws_ws_prepared_payload() gives its
+   * payload). */
+  void (*on_sent)(rooms_member *m, const h2ws_ws_prepared *msg, int rv,
+                  void *user_data);
 } rooms_callbacks;
 
 /* Creates the rooms of one loop (callbacks copied, may be NULL).  Call
@@ -173,7 +181,8 @@ struct rooms_member {
   void *user_data;
 };
 
-/* Puts ws in `room` (name: 1..ROOMS_MAX_NAME bytes) as member m; it gets
+/* Puts ws (NULL allowed with a deliver callback) in `room` (name:
+ * 1..ROOMS_MAX_NAME bytes) as member m; it gets
  * the room's messages delivered from now on (membership counts at
  * delivery: through Redis, a message published just before the join can
  * be delivered just after it).  Returns 0,

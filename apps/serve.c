@@ -243,9 +243,12 @@ static void serve_room_send(serve_route *r, h2ws_opcode op, const void *d,
 }
 
 /* The rooms' delivery to one member: its figures, as serve_send(). */
-static void serve_room_sent(rooms_member *m, int rv, size_t len, void *ud) {
+static void serve_room_sent(rooms_member *m, const h2ws_ws_prepared *msg,
+                            int rv, void *ud) {
   serve_sess *s = m->user_data;
   serve_app *app = ud;
+  size_t len = 0;
+  h2ws_ws_prepared_payload(msg, &len);
   if (rv == 0) {
     s->msgs_out++;
     s->bytes_out += len;
@@ -929,7 +932,7 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
     free(app);
     return KIT_EXIT_CONNECT;
   }
-  static const rooms_callbacks rcb = {serve_room_sent};
+  static const rooms_callbacks rcb = {.on_sent = serve_room_sent};
   if (rooms_new(&app->rooms, hub, h2ws_rt_uv_loop(rt), &rcb, app) != 0) {
     fprintf(stderr, "h2ws serve: cannot start the chat rooms\n");
     serve_del(app);

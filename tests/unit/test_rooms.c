@@ -15,6 +15,7 @@
 #include <h2ws/rt.h>
 
 #include "rooms.h"
+#include "rooms_hub.h"
 #include "testutil.h"
 
 /* ---- a counting allocator usable from several threads --------------------- */
@@ -459,6 +460,178 @@ static void hub_bookkeeping(void) {
   rooms_hub_del(hub);
 }
 
+/* ---- the link's rules without Redis: a scripted backend ------------------ */
+
+typedef struct fake_link {
+  int wakes;
+  int subs[8], nsubs; /* +1 subscribe, -1 unsubscribe */
+  struct {
+    uint64_t origin, seq;
+    char text[32];
+  } pub[32];
+  int npub;
+  char got[32][32]; /* what the member received, in order */
+  int ngot;
+} fake_link;
+
+static void fl_wake(void *l) { ((fake_link *)l)->wakes++; }
+static void fl_nop(void *l) { (void)l; }
+static const rooms_backend_ops fl_ops = {fl_wake, fl_nop, fl_nop};
+
+static void fl_publish(void *lp, const hub_room *room, const rooms_msg *m) {
+  fake_link *l = lp;
+  (void)room;
+  size_t n = 0;
+  const uint8_t *p = h2ws_ws_prepared_payload(m->prep, &n);
+  if (l->npub < 32 && n < 32) {
+    l->pub[l->npub].origin = m->origin;
+    l->pub[l->npub].seq = m->seq;
+    memcpy(l->pub[l->npub].text, p, n);
+    l->pub[l->npub].text[n] = '\0';
+  }
+  l->npub++;
+}
+static void fl_subscribe(void *lp, const hub_room *room, int on) {
+  fake_link *l = lp;
+  (void)room;
+  if (l->nsubs < 8) l->subs[l->nsubs] = on ? 1 : -1;
+  l->nsubs++;
+}
+static const rooms_link_io fl_io = {fl_publish, fl_subscribe};
+
+static int fl_deliver(rooms_member *m, const h2ws_ws_prepared *msg, void *ud) {
+  fake_link *l = ud;
+  (void)m;
+  size_t n = 0;
+  const uint8_t *p = h2ws_ws_prepared_payload(msg, &n);
+  if (l->ngot < 32 && n < 32) {
+    memcpy(l->got[l->ngot], p, n);
+    l->got[l->ngot][n] = '\0';
+  }
+  l->ngot++;
+  return 0;
+}
+
+static void keep_cb(uv_timer_t *t) { (void)t; }
+
+/* What Redis would send back: the wire header and the text. */
+static void fl_echo(rooms_hub *h, uint64_t origin, uint64_t seq,
+                    const char *text) {
+  char buf[128];
+  size_t hl = rooms__wire_header(buf, origin, seq, H2WS_OP_TEXT);
+  memcpy(buf + hl, text, strlen(text));
+  rooms__link_message(h, "h2ws:room:R", 11, (const uint8_t *)buf,
+                      hl + strlen(text));
+}
+
+/* Delivery through the link while the room is subscribed, local delivery
+ * before the subscription is confirmed (its echo dropped), the pending
+ * echoes delivered locally when the link goes down (a late echo then
+ * dropped), remote duplicates and malformed messages dropped. */
+static void link_rules_exactly_once(void) {
+  static fake_link fl;
+  memset(&fl, 0, sizeof fl);
+  rooms_hub *h = NULL;
+  CHECK_EQ(rooms_hub_new(&h, NULL), 0);
+  rooms__hub_set_backend(h, &fl_ops, &fl, "fake");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  rooms *r = NULL;
+  const rooms_callbacks cb = {.deliver = fl_deliver};
+  CHECK_EQ(rooms_new(&r, h, &loop, &cb, &fl), 0);
+  /* the rooms' handle does not keep a loop alive: this timer does, so
+   * that uv_run() turns once and delivers */
+  uv_timer_t keep;
+  uv_timer_init(&loop, &keep);
+  uv_timer_start(&keep, keep_cb, 600000, 0);
+  rooms_member m;
+  memset(&m, 0, sizeof m);
+  CHECK_EQ(rooms_join(r, &m, "R", NULL, NULL), 0);
+  /* the link comes up: the room is to be subscribed */
+  rooms__link_up(h);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  CHECK_EQ(fl.nsubs, 1);
+  CHECK_EQ(fl.subs[0], 1);
+  /* not confirmed yet: delivered here at once, and published */
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"a", 1), 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 1);
+  CHECK(!strcmp(fl.got[0], "a"));
+  rooms__link_confirm(h, "h2ws:room:R", 11, 1);
+  /* subscribed: published, delivered only when it comes back */
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"b", 1), 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 1);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  CHECK_EQ(fl.npub, 2);
+  CHECK(!strcmp(fl.pub[0].text, "a") && !strcmp(fl.pub[1].text, "b"));
+  CHECK_EQ(fl.pub[1].seq, fl.pub[0].seq + 1);
+  uint64_t me = fl.pub[0].origin;
+  fl_echo(h, me, fl.pub[0].seq, "a"); /* delivered already: dropped */
+  fl_echo(h, me, fl.pub[1].seq, "b");
+  fl_echo(h, me, fl.pub[1].seq, "b"); /* twice: dropped */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 2);
+  CHECK(!strcmp(fl.got[1], "b"));
+  /* c and d sent, never back: the link goes down, they are delivered
+   * here, in order, once; c's late echo is dropped */
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"c", 1), 0);
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"d", 1), 0);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  CHECK_EQ(rooms__link_stale(h, rooms__now_ms()), 0);
+  CHECK_EQ(rooms__link_stale(h, rooms__now_ms() + 60000), 1);
+  rooms__link_down(h);
+  fl_echo(h, me, fl.pub[2].seq, "c");
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 4);
+  CHECK(!strcmp(fl.got[2], "c") && !strcmp(fl.got[3], "d"));
+  /* link down: local delivery only, nothing to publish */
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"e", 1), 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 5);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  CHECK_EQ(fl.npub, 4);
+  /* another server's messages: new sequence delivered, a repeat or an
+   * older one dropped; not an h2ws message, bad UTF-8: dropped */
+  fl_echo(h, 0x1234, 7, "x7");
+  fl_echo(h, 0x1234, 7, "x7");
+  fl_echo(h, 0x1234, 5, "x5");
+  fl_echo(h, 0x1234, 8, "x8");
+  rooms__link_message(h, "h2ws:room:R", 11, (const uint8_t *)"hello", 5);
+  char bad[64];
+  size_t hl = rooms__wire_header(bad, 0x99, 1, H2WS_OP_TEXT);
+  bad[hl] = (char)0xff;
+  rooms__link_message(h, "h2ws:room:R", 11, (const uint8_t *)bad, hl + 1);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 7);
+  CHECK(!strcmp(fl.got[5], "x7") && !strcmp(fl.got[6], "x8"));
+  rooms_stats st;
+  rooms_hub_get_stats(h, &st);
+  CHECK_EQ(st.duplicates, 5); /* a, b twice, c late, x7 again, x5 */
+  CHECK_EQ(st.malformed, 2);
+  CHECK_EQ(st.local, 4);      /* a (not subscribed), c and d (link lost), e */
+  CHECK_EQ(st.link_downs, 1);
+  /* the last member leaves while up: the room is unsubscribed */
+  rooms__link_up(h);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  rooms__link_confirm(h, "h2ws:room:R", 11, 1);
+  rooms_leave(&m);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  CHECK_EQ(fl.nsubs, 3);
+  CHECK_EQ(fl.subs[2], -1);
+  rooms__link_confirm(h, "h2ws:room:R", 11, 0);
+  rooms_hub_get_stats(h, &st);
+  CHECK_EQ(st.subscribed, 0);
+  CHECK_EQ(st.rooms, 0);
+  rooms__link_down(h);
+  rooms_del(r);
+  uv_close((uv_handle_t *)&keep, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  h->bops = NULL; /* the fake has nothing to free */
+  rooms_hub_del(h);
+}
+
 static void redis_urls(void) {
   rooms_redis_url u;
   char err[200];
@@ -486,6 +659,7 @@ int main(void) {
       {"publish_allocates_the_same_for_n_members",
        publish_allocates_the_same_for_n_members},
       {"hub_bookkeeping", hub_bookkeeping},
+      {"link_rules_exactly_once", link_rules_exactly_once},
       {"redis_urls", redis_urls},
   };
   return TU_RUN(cases);
