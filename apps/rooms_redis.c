@@ -18,8 +18,7 @@ int rooms_redis_parse_url(const char *url, rooms_redis_url *out, char *err,
   memset(out, 0, sizeof *out);
   out->port = 6379;
   if (!url || strncmp(url, "redis://", 8) != 0) {
-    snprintf(err, errlen, "'%s' is not a redis:// URL (redis://HOST[:PORT])",
-             url ? url : "");
+    snprintf(err, errlen, "not a redis:// URL (redis://HOST[:PORT])");
     return -1;
   }
   const char *p = url + 8;
@@ -33,7 +32,7 @@ int rooms_redis_parse_url(const char *url, rooms_redis_url *out, char *err,
     const char *pw = colon ? colon + 1 : p;
     size_t pl = (size_t)(at - pw);
     if (ul >= sizeof out->user || pl >= sizeof out->password) {
-      snprintf(err, errlen, "user or password too long in '%s'", url);
+      snprintf(err, errlen, "user or password too long");
       return -1;
     }
     memcpy(out->user, p, ul);
@@ -44,7 +43,7 @@ int rooms_redis_parse_url(const char *url, rooms_redis_url *out, char *err,
   if (*p == '[') {
     he = memchr(p, ']', (size_t)(end - p));
     if (!he) {
-      snprintf(err, errlen, "unclosed '[' in '%s'", url);
+      snprintf(err, errlen, "unclosed '[' (redis://[IPV6]:PORT)");
       return -1;
     }
     hs = p + 1;
@@ -56,7 +55,7 @@ int rooms_redis_parse_url(const char *url, rooms_redis_url *out, char *err,
   }
   size_t hl = (size_t)(he - hs);
   if (hl == 0 || hl >= sizeof out->host) {
-    snprintf(err, errlen, "no host in '%s' (redis://HOST[:PORT])", url);
+    snprintf(err, errlen, "no host (redis://HOST[:PORT])");
     return -1;
   }
   memcpy(out->host, hs, hl);
@@ -64,23 +63,23 @@ int rooms_redis_parse_url(const char *url, rooms_redis_url *out, char *err,
     char *e = NULL;
     long port = strtol(p + 1, &e, 10);
     if (e != end || port < 1 || port > 65535) {
-      snprintf(err, errlen, "bad port in '%s' (1-65535)", url);
+      snprintf(err, errlen, "bad port (1-65535)");
       return -1;
     }
     out->port = (int)port;
   } else if (p != end) {
-    snprintf(err, errlen, "unexpected '%c' after the host in '%s'", *p, url);
+    snprintf(err, errlen, "unexpected '%c' after the host", *p);
     return -1;
   }
   if (*end == '/') { /* a database number: pub/sub ignores it */
     const char *d = end + 1;
     while (*d >= '0' && *d <= '9') d++;
     if (*d) {
-      snprintf(err, errlen, "bad database in '%s' (a number)", url);
+      snprintf(err, errlen, "bad database (a number after the '/')");
       return -1;
     }
   } else if (*end) {
-    snprintf(err, errlen, "unexpected '%c' in '%s'", *end, url);
+    snprintf(err, errlen, "unexpected '%c' (redis://HOST[:PORT])", *end);
     return -1;
   }
   return 0;
