@@ -463,6 +463,16 @@ const char *kit_fail_name(int error) {
   }
 }
 
+const char *kit_fail_hint(int error) {
+  switch (error) {
+  case H2WS_ERR_RT_TLS_VERIFY:
+    return " (to trust the server's certificate: --cacert FILE; to skip "
+           "verification, for testing only: -k)";
+  default:
+    return "";
+  }
+}
+
 int kit_exit_for_fail(int error) {
   return strcmp(kit_fail_name(error), "handshake") == 0 ? KIT_EXIT_HANDSHAKE
                                                         : KIT_EXIT_CONNECT;

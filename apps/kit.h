@@ -50,6 +50,10 @@ int kit_exit_for_fail(int error);
 /* The same failure named for JSON reports: "connect", "handshake" or
  * "internal" (out of memory, internal errors). */
 const char *kit_fail_name(int error);
+/* What the user can do about a failure, in the commands' own options
+ * (" (to trust the server's certificate: --cacert FILE; ...)"), to append
+ * to the runtime's message; "" when there is nothing to add. */
+const char *kit_fail_hint(int error);
 
 /* ---- shared defaults ----------------------------------------------------- */
 

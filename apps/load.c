@@ -529,7 +529,8 @@ static void load_on_fail(h2ws_rt_ws *ws, int error, int status,
   }
   /* print the first failures whatever -v says: they explain the exit code */
   if (app->verbose || (app->failed <= 3 && app->phase == P_OPENING))
-    fprintf(stderr, "h2ws load: ws %u failed: %s\n", w->idx, message);
+    fprintf(stderr, "h2ws load: ws %u failed: %s%s\n", w->idx, message,
+            kit_fail_hint(error));
   load_ws_ended(w);
 }
 

@@ -878,8 +878,8 @@ static int serve_listen(serve_app *app) {
     int rv = h2ws_server_listen(app->srv, cfg->listen[i], !cfg->cleartext,
                                 &port);
     if (rv != 0) {
-      fprintf(stderr, "h2ws serve: cannot listen on %s: %s\n", cfg->listen[i],
-              h2ws_server_last_error(app->srv));
+      /* the runtime's message names the address */
+      fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
       return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
                                              : KIT_EXIT_CONNECT;
     }

@@ -304,6 +304,17 @@ static int cc_ready(rt_conn *c, void *owner) {
   return 0;
 }
 
+/* The numeric form of an address ("" if unknown). */
+static const char *cc_addr_name(const struct addrinfo *ai, char *buf,
+                                size_t len) {
+  buf[0] = '\0';
+  if (ai->ai_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, buf, len);
+  else if (ai->ai_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, buf, len);
+  return buf;
+}
+
 /* Owner hook: a connection of the pool is gone. */
 static void cc_closed(rt_conn *c, int error, void *owner) {
   rt_cconn *cc = owner;
@@ -319,10 +330,18 @@ static void cc_closed(rt_conn *c, int error, void *owner) {
     return;
   }
   cc->state = CC_DEAD;
-  if (err == H2WS_ERR_RT_CONNECT) {
-    char msg[900];
-    snprintf(msg, sizeof msg, "cannot connect to %s:%d: %.500s", cc->host,
-             cc->port, c->errmsg);
+  if (err == H2WS_ERR_RT_CONNECT || err == H2WS_ERR_RT_CONNECT_REFUSED) {
+    /* name the address (the last one tried when the name has several) */
+    char msg[900], addr[64] = "";
+    if (cc->ai_cur && strcmp(cc->host, cc_addr_name(cc->ai_cur, addr,
+                                                   sizeof addr)) != 0)
+      snprintf(msg, sizeof msg, "cannot connect to %s:%d (%s): %.500s",
+               cc->host, cc->port, addr, c->errmsg);
+    else
+      snprintf(msg, sizeof msg, strchr(cc->host, ':')
+                                    ? "cannot connect to [%s]:%d: %.500s"
+                                    : "cannot connect to %s:%d: %.500s",
+               cc->host, cc->port, c->errmsg);
     cc_fail_waiting(cc, err, msg);
   } else {
     if (!err) err = error == H2WS_ERR_TIMEOUT ? H2WS_ERR_TIMEOUT

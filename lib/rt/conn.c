@@ -219,6 +219,13 @@ static int conn_deliver(rt_conn *c, const uint8_t *data, size_t len) {
 static void conn_eof(rt_conn *c) {
   if (c->eof_seen) return;
   c->eof_seen = 1;
+  /* A cleartext client whose request got no byte at all before the end:
+   * the usual reason is a TLS port (a TLS server drops a plaintext
+   * request without an alert). */
+  if (c->is_client && !c->got_bytes && !c->filter)
+    h2ws__rt_conn_fail(c, H2WS_ERR_CLOSED,
+                       "the server closed the connection without answering "
+                       "(if this port expects TLS, try wss://)");
   if (c->reading) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
@@ -237,6 +244,43 @@ static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   buf->len = sizeof c->readbuf;
 }
 
+/* Up to 40 printable bytes of an answer, for a message. */
+static void conn_printable(const uint8_t *d, size_t n, char *out,
+                           size_t outlen) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k + 1 < outlen && k < 40; i++) {
+    if (d[i] == '\r' || d[i] == '\n') break;
+    out[k++] = d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '.';
+  }
+  out[k] = '\0';
+}
+
+/* A client's first bytes tell a wrong scheme from a broken server: the
+ * answer to a ClientHello that is not a TLS record (RFC 8446 §5.1: content
+ * types 20-24) means wss:// to a cleartext port; a TLS record (alert or
+ * handshake, version 3.x) on a cleartext connection means ws:// to a TLS
+ * port.  Says so, instead of "wrong version number" / "malformed HTTP
+ * response".  Returns nonzero when the connection failed. */
+static int conn_wrong_scheme(rt_conn *c, const uint8_t *d, size_t n) {
+  char seen[48];
+  c->got_bytes = 1;
+  if (c->filter && c->state == RT_CONN_TLS && (d[0] < 0x14 || d[0] > 0x18)) {
+    conn_printable(d, n, seen, sizeof seen);
+    h2ws__rt_conn_fail(c, H2WS_ERR_RT_TLS,
+                       "the server does not speak TLS on this port (it "
+                       "answered \"%s\"): try ws://", seen);
+    return 1;
+  }
+  if (!c->filter && n >= 2 && (d[0] == 0x15 || d[0] == 0x16) && d[1] == 0x03) {
+    h2ws__rt_conn_fail(c, H2WS_ERR_RT_TLS,
+                       "the server expects TLS on this port (it answered "
+                       "with a TLS %s): try wss://",
+                       d[0] == 0x15 ? "alert" : "handshake");
+    return 1;
+  }
+  return 0;
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   rt_conn *c = s->data;
   (void)buf;
@@ -252,6 +296,11 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     } else {
       h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
     }
+    return;
+  }
+  if (c->is_client && !c->got_bytes &&
+      conn_wrong_scheme(c, c->readbuf, (size_t)nread)) {
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
     return;
   }
   if (c->filter) {

@@ -100,6 +100,7 @@ struct rt_conn {
   void *owner_data;
   /* reading */
   int reading, paused, eof_seen, eof_delivered;
+  int got_bytes;       /* client: the first bytes were checked */
   uint64_t deadline;   /* handshake / linger deadline, 0 = none */
   uint64_t handshake_ms; /* budget of each handshake (0: default 10 s) */
   int fail_error;      /* why it failed (an h2ws_error), 0 = not known */

@@ -475,8 +475,9 @@ static void h1_on_eof(rt_conn *c) {
     h1->mode = H1_DONE;
     h2ws__rt_request_cancel(rq);
   } else if (h1->mode == H1_HEAD && h1->is_client) {
-    h2ws__rt_ws_fail(h1->ws, H2WS_ERR_CLOSED, 0,
-                     "connection closed during the handshake");
+    h2ws__rt_ws_fail(h1->ws, H2WS_ERR_CLOSED, 0, "%s",
+                     c->errmsg[0] ? c->errmsg
+                                  : "connection closed during the handshake");
   }
 }
 

@@ -515,7 +515,8 @@ static void h2_abort_all(rt_h2 *h2, int error, const char *why) {
 static void h2_on_eof(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   h2_abort_all(h2, H2WS_ERR_CLOSED,
-               "connection closed before the WebSocket opened");
+               c->errmsg[0] ? c->errmsg
+                            : "connection closed before the WebSocket opened");
 }
 
 static void h2_on_close(rt_conn *c, int error) {

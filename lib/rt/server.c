@@ -599,15 +599,18 @@ int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
   if (options) o = *options;
   else h2ws_listen_options_default(&o);
   if (!srv || h2ws__rt_parse_hostport(hostport, host, sizeof host, &port)) {
-    if (srv) snprintf(srv->err, sizeof srv->err, "bad address '%s'",
-                      hostport ? hostport : "");
+    if (srv)
+      snprintf(srv->err, sizeof srv->err,
+               "cannot listen on '%s': not an address (HOST:PORT or "
+               "[IPV6]:PORT)", hostport ? hostport : "");
     return H2WS_ERR_INVALID_ARGUMENT;
   }
   if (o.tls && !srv->ssl_ctx) {
     if (srv->settings.tls) {
       srv->ssl_ctx = h2ws__rt_tls_server_ref(srv->settings.tls);
       if (!srv->ssl_ctx) {
-        snprintf(srv->err, sizeof srv->err, "cannot use the TLS context");
+        snprintf(srv->err, sizeof srv->err,
+                 "cannot listen on %s: cannot use the TLS context", hostport);
         return H2WS_ERR_RT_TLS;
       }
     } else {
@@ -615,7 +618,14 @@ int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
           srv->settings.cert_file, srv->settings.key_file,
           srv->settings.write_cert_file, srv->settings.h2, srv->err,
           sizeof srv->err);
-      if (!srv->ssl_ctx) return H2WS_ERR_RT_TLS;
+      if (!srv->ssl_ctx) {
+        /* every listen failure names the address first */
+        char why[sizeof srv->err];
+        snprintf(why, sizeof why, "%s", srv->err);
+        snprintf(srv->err, sizeof srv->err, "cannot listen on %s: %.400s",
+                 hostport, why);
+        return H2WS_ERR_RT_TLS;
+      }
     }
   }
   snprintf(portstr, sizeof portstr, "%d", port);
@@ -627,8 +637,8 @@ int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
   uv_getaddrinfo_t gai;
   int r = uv_getaddrinfo(&srv->rt->loop, &gai, NULL, host, portstr, &hints);
   if (r != 0) {
-    snprintf(srv->err, sizeof srv->err, "cannot resolve %s: %s", host,
-             uv_strerror(r));
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s: cannot resolve "
+             "%s: %s", hostport, host, uv_strerror(r));
     return H2WS_ERR_INVALID_ARGUMENT;
   }
   rt_listener *l = h2ws__calloc(srv->rt->mem, 1, sizeof *l);
