@@ -532,8 +532,11 @@ static void client_h2_refused(h2ws_rt_ws *ws, int status, int error,
     if (not_h2)
       h2ws__rt_ws_fail(ws, error, 0, "server does not speak HTTP/2: no "
                        "SETTINGS in answer to the %s (an HTTP/1.1-only "
-                       "server?)", q->tls ? "HTTP/2 preface after ALPN h2"
-                                          : "prior-knowledge preface (h2c)");
+                       "server?)%s%.500s",
+                       q->tls ? "HTTP/2 preface after ALPN h2"
+                              : "prior-knowledge preface (h2c)",
+                       cc && cc->c && cc->c->errmsg[0] ? "; " : "",
+                       cc && cc->c ? cc->c->errmsg : "");
     else
       h2ws__rt_ws_fail(ws, error, 0,
                        "server does not support WebSockets over HTTP/2 "

@@ -485,15 +485,18 @@ static int h2_want_shutdown(rt_conn *c) {
 }
 
 /* Aborts every WebSocket (the transport is gone): 1006 to the
- * application, failure for those not yet open.  A client connection that
- * ends before the server's SETTINGS (not by a timeout) met a server that
- * does not speak HTTP/2 (prior knowledge to an HTTP/1.1 server): its
+ * application, failure for those not yet open.  A client connection on
+ * which the server answered, but not with SETTINGS, before the end (not
+ * a timeout, nor a reason conn.c found, such as TLS on a cleartext port;
+ * a server that says nothing keeps conn.c's "closed without answering")
+ * met a server that does not speak HTTP/2 (prior knowledge to an
+ * HTTP/1.1 server: "HTTP/1.1 400 ..."): its
  * waiting WebSockets go back to the owner (ws_refused,
  * H2WS_ERR_RT_NOT_H2), which may fall back to HTTP/1.1. */
 static void h2_abort_all(rt_h2 *h2, int error, const char *why) {
   rt_conn *c = h2->c;
   int not_h2 = h2->is_client && c->owner->ws_refused &&
-               error != H2WS_ERR_TIMEOUT && error != H2WS_ERR_NOMEM &&
+               error == H2WS_ERR_CLOSED && c->got_bytes &&
                !h2ws_h2_session_peer_settings(h2->s, NULL);
   rt_h2s *hs = h2->streams;
   while (hs) {
