@@ -171,9 +171,9 @@ typedef struct h2ws_rt_ws_callbacks {
    *   H2WS_ERR_H2_NO_EXTENDED_CONNECT  policy H2 and the server does not
    *                           do RFC 8441; H2WS_ERR_RT_ALPN  policy H2 and
    *                           ALPN did not select h2; H2WS_ERR_RT_NOT_H2
-   *                           policy H2 and the server did not answer
-   *                           HTTP/2 (no SETTINGS before the connection
-   *                           ended: an HTTP/1.1-only server);
+   *                           policy H2 and the server answered without
+   *                           HTTP/2 SETTINGS (an HTTP/1.1-only server:
+   *                           "HTTP/1.1 400" to the preface);
    *   H2WS_ERR_H2_BAD_RESPONSE, H2WS_ERR_H2_STREAM_RESET,
    *   H2WS_ERR_H2_GOAWAY  HTTP/2 refused the stream (after one retry on
    *                           a new connection for GOAWAY);
@@ -636,8 +636,8 @@ typedef enum h2ws_rt_policy {
   H2WS_RT_POLICY_H1 = 2,   /* HTTP/1.1 only */
   /* HTTP/2 when the server does WebSockets over it, else HTTP/1.1 (a
    * gateway's backends): wss: as AUTO; ws: prior knowledge (h2c) first,
-   * and a server that does not answer it with HTTP/2 SETTINGS (the
-   * connection ends first: an HTTP/1.1-only server) or whose SETTINGS
+   * and a server that answers it without HTTP/2 SETTINGS (an
+   * HTTP/1.1-only server's error response) or whose SETTINGS
    * lack ENABLE_CONNECT_PROTOCOL = 1 gets the WebSocket over HTTP/1.1 on
    * a NEW connection.  With AUTO and PREFER_H2 the client remembers such
    * an origin for 30 s and goes to HTTP/1.1 at once meanwhile (on_note

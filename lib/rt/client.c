@@ -519,8 +519,8 @@ static void client_h2_refused(h2ws_rt_ws *ws, int status, int error,
        * while). */
       h2ws__rt_ws_note(ws, "%s; falling back to HTTP/1.1 on a new "
                        "connection",
-                       not_h2 ? "server does not speak HTTP/2 (no SETTINGS "
-                                "before the connection ended)"
+                       not_h2 ? "server does not speak HTTP/2 (it answered "
+                                "the preface without SETTINGS)"
                               : "server does not support WebSockets over "
                                 "HTTP/2 (RFC 8441: no "
                                 "SETTINGS_ENABLE_CONNECT_PROTOCOL=1)");
