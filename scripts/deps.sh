@@ -2,7 +2,8 @@
 # scripts/deps.sh - install the Debian packages h2ws needs, only those missing.
 # Usage: scripts/deps.sh build|test|run
 set -euo pipefail
-build=(build-essential cmake pkg-config libnghttp2-dev libuv1-dev libssl-dev zlib1g-dev openssl)
+build=(build-essential cmake pkg-config libnghttp2-dev libuv1-dev libssl-dev zlib1g-dev openssl
+       libnghttp3-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev)
 test=(clang libclang-rt-14-dev python3 python3-h2 python3-hpack python3-hyperframe python3-wsproto python3-hypercorn
       python3-websockets nghttp2-client nghttp2-proxy nodejs chromium firefox-esr
       haproxy apache2 libwebsockets-test-server)
