@@ -5,15 +5,16 @@
 # (python3-websockets clients, permessage-deflate offered: the servers
 # send them the room's prepared, uncompressed frames) get every message
 # once, each sender's in its order, and all six in one order (Redis's).
-# Redis frozen (SIGSTOP) in the middle of a burst, then killed: both
-# servers log the link going down (no heartbeat back), /metrics shows it,
-# the sender's own members still get the whole burst once and in order
-# (what Redis never echoed is delivered locally when the link is lost),
-# the other server's members a part of it, in order, without a
-# duplicate; each server's members keep chatting among themselves.
-# Redis restarted on the same port: the links come back (logged,
-# /metrics reconnects), cross-server delivery resumes.  Both servers
-# exit 0 on SIGTERM.
+# Redis killed (SIGKILL) in the middle of a burst, and later frozen
+# (SIGSTOP) in the middle of one, then killed: both servers log the link
+# going down (a frozen one: no heartbeat back), /metrics shows it, the
+# sender's own members still get the whole burst once and in order (what
+# Redis never echoed is delivered locally when the link is lost), the
+# other server's members a part of it, in order, without a duplicate;
+# each server's members keep chatting among themselves.  Each time Redis
+# is restarted on the same port the links come back (logged, /metrics
+# reconnects) and cross-server delivery resumes.  Both servers exit 0 on
+# SIGTERM.
 #
 # Usage: /usr/bin/python3 test_rooms_redis.py /abs/path/to/h2ws
 import asyncio
@@ -165,75 +166,108 @@ async def scenario(rport, a, b):
     T.check(sa.get("h2ws_rooms_deliveries_total", 0) >= 3 * total,
             "/metrics: each message queued once per local member", repr(sa))
 
-    # --- 2. Redis stops answering in the middle of a burst, then dies ----
-    # SIGSTOP: the servers' writes still succeed (socket buffers) but
-    # nothing comes back, so the rest of the burst is held for its echo
-    # until the heartbeat times out and the link counts as down
+    # --- 2. Redis killed in the middle of a burst, restarted -------------
+    await outage(rport, a, b, ma, mb, 1, frozen=False)
+    # --- 3. Redis stops answering in the middle of a burst (SIGSTOP: the
+    # servers' writes still succeed, nothing comes back, so the rest of the
+    # burst is held for its echo until the heartbeat times out and the link
+    # counts as down), then dies, restarted --------------------------------
+    await outage(rport, a, b, ma, mb, 2, frozen=True)
+    for m in everyone:
+        await m.close()
+
+
+def count_lines(reader, regex):
+    rx = re.compile(regex)
+    with reader.cv:
+        return sum(1 for line in reader.err if rx.search(line))
+
+
+async def wait_lines(reader, regex, n, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count_lines(reader, regex) >= n:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def outage(rport, a, b, ma, mb, k, frozen):
+    """The k-th Redis outage, in the middle of alice's burst."""
+    what = "Redis frozen then killed" if frozen else "Redis killed"
+    everyone = ma + mb
     for m in everyone:
         m.msgs.clear()
     alice, bob = ma[0], mb[0]
     N = 300
-    sender = asyncio.ensure_future(_burst(alice, "k", N, pause_every=20))
-    await until(lambda: len(alice.mine("alice", "k")) >= 60, 10, "burst started")
-    os.kill(rport["proc"].pid, signal.SIGSTOP)
+    prefix = "k%d-" % k
+    sender = asyncio.ensure_future(_burst(alice, prefix, N, pause_every=20))
+    await until(lambda: len(alice.mine("alice", prefix)) >= 60, 10, "burst started")
+    rx_down = r"redis 127\.0\.0\.1:%d: link down: " % rport["port"]
+    if frozen:
+        os.kill(rport["proc"].pid, signal.SIGSTOP)
+    else:
+        iu.stop(rport["proc"], sig=signal.SIGKILL)
     await sender
-    down = [srv.r.wait_for(r"redis 127\.0\.0\.1:%d: link down: " % rport["port"], 10, "err")
-            for srv in (a, b)]
-    T.check(all(down) and "no heartbeat" in down[0].string,
-            "Redis frozen: both servers log the link going down (no heartbeat back)",
-            a.r.text()[-400:])
-    iu.stop(rport["proc"], sig=signal.SIGKILL)
+    ok = all([await wait_lines(srv.r, rx_down, k, 10) for srv in (a, b)])
+    last = [l for l in a.r.err if re.search(rx_down, l)][-1:] or [""]
+    T.check(ok and (("no heartbeat" in last[0]) if frozen else True),
+            "%s: both servers log the link going down" % what, last[0] or a.r.text()[-400:])
+    if frozen:
+        iu.stop(rport["proc"], sig=signal.SIGKILL)
     T.check(wait_metric(a.port, "h2ws_rooms_link_up", lambda v: v == 0) == 0 and
             wait_metric(b.port, "h2ws_rooms_link_up", lambda v: v == 0) == 0,
-            "/metrics: h2ws_rooms_link_up 0 on both")
-    ok = await until(lambda: all(len(m.mine("alice", "k")) >= N for m in ma), 10, "local burst")
-    T.check(ok and all(m.mine("alice", "k") == ["k%d" % i for i in range(N)] for m in ma),
-            "sender's server: its members got the whole burst once, in order, across the "
-            "link loss", repr([len(m.mine("alice", "k")) for m in ma]))
-    T.check(all(in_order_once(m.mine("alice", "k"), "k", N) for m in mb),
-            "other server: what it got of the burst is in order, without a duplicate",
-            repr([len(m.mine("alice", "k")) for m in mb]))
+            "%s: /metrics h2ws_rooms_link_up 0 on both" % what)
+    want = ["%s%d" % (prefix, i) for i in range(N)]
+    ok = await until(lambda: all(len(m.mine("alice", prefix)) >= N for m in ma), 10, "local burst")
+    T.check(ok and all(m.mine("alice", prefix) == want for m in ma),
+            "%s: the sender's server delivered the whole burst to its members once, in "
+            "order, across the link loss" % what, repr([len(m.mine("alice", prefix)) for m in ma]))
+    T.check(all(in_order_once(m.mine("alice", prefix), prefix, N) for m in mb),
+            "%s: what the other server got of the burst is in order, without a duplicate" % what,
+            repr([len(m.mine("alice", prefix)) for m in mb]))
     # local chat goes on on each server
-    await alice.send("local-a")
-    await bob.send("local-b")
-    ok = await until(lambda: all(("alice", "local-a") in m.msgs for m in ma) and
-                     all(("bob", "local-b") in m.msgs for m in mb), 5, "local chat")
-    T.check(ok, "Redis down: each server's members still chat among themselves")
+    la, lb = "local-a%d" % k, "local-b%d" % k
+    await alice.send(la)
+    await bob.send(lb)
+    ok = await until(lambda: all(("alice", la) in m.msgs for m in ma) and
+                     all(("bob", lb) in m.msgs for m in mb), 5, "local chat")
+    T.check(ok, "%s: each server's members still chat among themselves" % what)
     await asyncio.sleep(0.3)
-    T.check(not any(("alice", "local-a") in m.msgs for m in mb) and
-            not any(("bob", "local-b") in m.msgs for m in ma),
-            "Redis down: nothing crosses servers (no link)")
-    T.check(a.proc.poll() is None and b.proc.poll() is None, "both servers keep running")
+    T.check(not any(("alice", la) in m.msgs for m in mb) and
+            not any(("bob", lb) in m.msgs for m in ma),
+            "%s: nothing crosses servers (no link)" % what)
+    T.check(a.proc.poll() is None and b.proc.poll() is None, "%s: both servers keep running" % what)
 
-    # --- 3. Redis back: the links reconnect, delivery crosses again -----
+    # Redis back: the links reconnect, delivery crosses again
     await asyncio.sleep(0.5)  # a few refused attempts first
     rport["proc"] = start_redis(rport["port"])
-    up = [srv.r.wait_for(r"redis 127\.0\.0\.1:%d: link up after \d+ failed attempt" % rport["port"],
-                         15, "err") for srv in (a, b)]
-    T.check(all(up), "both servers log the link coming back (after failed attempts)",
-            b.r.text()[-600:])
+    rx_up = r"redis 127\.0\.0\.1:%d: link up after \d+ failed attempt" % rport["port"]
+    ok = all([await wait_lines(srv.r, rx_up, k, 15) for srv in (a, b)])
+    T.check(ok, "%s, restarted: both servers log the link coming back (after failed attempts)"
+            % what, b.r.text()[-600:])
     T.check(wait_metric(a.port, "h2ws_rooms_subscribed", lambda v: v >= 1) == 1 and
             wait_metric(b.port, "h2ws_rooms_subscribed", lambda v: v >= 1) == 1,
-            "rooms subscribed again")
+            "%s, restarted: rooms subscribed again" % what)
     sa, sb = metrics(a.port), metrics(b.port)
     T.check(sa.get("h2ws_rooms_link_up") == 1 and sb.get("h2ws_rooms_link_up") == 1 and
-            sa.get("h2ws_rooms_link_reconnects_total", 0) >= 1 and
-            sb.get("h2ws_rooms_link_reconnects_total", 0) >= 1 and
-            sa.get("h2ws_rooms_link_lost_total", 0) >= 1 and
-            sa.get("h2ws_rooms_link_failures_total", 0) >= 1,
-            "/metrics: link up, reconnects, losses and failed attempts counted", repr((sa, sb)))
+            sa.get("h2ws_rooms_link_reconnects_total", 0) == k and
+            sb.get("h2ws_rooms_link_reconnects_total", 0) == k and
+            sa.get("h2ws_rooms_link_lost_total", 0) == k and
+            sa.get("h2ws_rooms_link_failures_total", 0) >= k,
+            "%s, restarted: /metrics link up, %d reconnects, losses and failed attempts counted"
+            % (what, k), repr((sa, sb)))
     for m in everyone:
         m.msgs.clear()
-    await alice.send("back-a")
-    await bob.send("back-b")
-    ok = await until(lambda: all(("alice", "back-a") in m.msgs and ("bob", "back-b") in m.msgs
+    ba, bb = "back-a%d" % k, "back-b%d" % k
+    await alice.send(ba)
+    await bob.send(bb)
+    ok = await until(lambda: all(("alice", ba) in m.msgs and ("bob", bb) in m.msgs
                                  for m in everyone), 10, "cross again")
     await asyncio.sleep(0.3)
-    T.check(ok and all(sorted(m.msgs) == [("alice", "back-a"), ("bob", "back-b")] for m in everyone),
-            "after the restart messages cross servers again, once each",
+    T.check(ok and all(sorted(m.msgs) == [("alice", ba), ("bob", bb)] for m in everyone),
+            "%s, restarted: messages cross servers again, once each" % what,
             repr([m.msgs for m in everyone]))
-    for m in everyone:
-        await m.close()
 
 
 async def _burst(m, prefix, n, pause_every=0):
