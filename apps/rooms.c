@@ -27,7 +27,7 @@ struct rooms {
   void *user_data;
   /* inbox: under the hub's mutex, in the hub's order */
   rooms_msg **in;
-  size_t in_len, in_cap;
+  size_t in_len, in_cap, in_bytes;
   /* the batch being delivered (swapped with the inbox): this thread */
   rooms_msg **batch;
   size_t batch_cap;
@@ -54,7 +54,9 @@ void rooms_hub_options_default(rooms_hub_options *o) {
   o->max_rooms = 1024;
   o->max_message = 1u << 20;
   o->max_inbox = 65536;
+  o->max_inbox_bytes = 64u << 20;
   o->max_pending = 4096;
+  o->max_pending_bytes = 16u << 20;
   o->heartbeat_ms = 1000;
   o->link_timeout_ms = 3000;
   o->connect_timeout_ms = 2000;
@@ -188,6 +190,7 @@ static int msg_new(rooms_hub *h, h2ws_opcode op, const uint8_t *data,
   }
   m->refs = 1;
   m->hub = h;
+  m->len = len;
   m->born_ms = rooms__now_ms();
   *pm = m;
   return 0;
@@ -201,6 +204,10 @@ static void fanout_locked(rooms_hub *h, rooms_msg *m) {
   for (int i = 0; i < ROOMS_MAX_LOOPS; i++) {
     rooms *lp = h->loops[i];
     if (!lp || !r->loop_members[i]) continue;
+    if (lp->in_bytes + m->len > h->o.max_inbox_bytes) {
+      h->st.overflow++; /* that loop does not keep up: it loses this one */
+      continue;
+    }
     if (lp->in_len == lp->in_cap) {
       size_t ncap = lp->in_cap ? lp->in_cap * 2 : 64;
       rooms_msg **p = NULL;
@@ -217,6 +224,7 @@ static void fanout_locked(rooms_hub *h, rooms_msg *m) {
     }
     msg_ref(m);
     lp->in[lp->in_len++] = m;
+    lp->in_bytes += m->len;
     if (lp->in_len == 1) uv_async_send(&lp->async);
   }
 }
@@ -232,6 +240,7 @@ static void loop_deliver(uv_async_t *a) {
   r->in = r->batch;
   r->in_cap = r->batch_cap;
   r->in_len = 0;
+  r->in_bytes = 0;
   pthread_mutex_unlock(&h->mu);
   r->batch = batch;
   r->batch_cap = cap;
@@ -469,9 +478,11 @@ int rooms_publish(rooms *r, const char *room, h2ws_opcode opcode,
           h->pend_head = 0;
         }
       }
-      if (h->pend_len < h->pend_cap) {
+      if (h->pend_len < h->pend_cap &&
+          h->pend_bytes + m->len <= h->o.max_pending_bytes) {
         msg_ref(m);
         h->pending[(h->pend_head + h->pend_len++) % h->pend_cap] = m;
+        h->pend_bytes += m->len;
         kept = 1;
       } else {
         h->overloaded = 1; /* Redis does not keep up: the link goes down */
@@ -532,6 +543,7 @@ void rooms__link_down(rooms_hub *h) {
     msg_unref(m, 1);
   }
   h->pend_len = h->pend_head = 0;
+  h->pend_bytes = 0;
   while (h->work) {
     hub_room *r = h->work;
     h->work = r->wnext;
@@ -688,6 +700,7 @@ void rooms__link_message(rooms_hub *h, const char *chan, size_t chanlen,
       if (m->seq > seq) break;
       h->pend_head = (h->pend_head + 1) % h->pend_cap;
       h->pend_len--;
+      h->pend_bytes -= m->len;
       /* earlier ones not seen back were for a room unsubscribed since:
        * nobody here to deliver them to */
       if (m->seq == seq) {

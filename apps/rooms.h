@@ -86,13 +86,15 @@ typedef struct rooms_hub_options {
    * ones are refused (rooms_publish: H2WS_ERR_TOO_LARGE) or dropped.
    * Default 1 MiB. */
   size_t max_message;
-  /* Messages waiting in one loop's inbox; beyond, that loop's copy is
-   * dropped (counted).  Default 65536. */
-  size_t max_inbox;
-  /* Own messages sent to Redis and not back yet; beyond, or when the
-   * oldest is older than link_timeout_ms, the link counts as down.
-   * Default 4096. */
-  size_t max_pending;
+  /* Messages waiting in one loop's inbox, and their payload bytes;
+   * beyond either, that loop's copy is dropped (counted).  Defaults
+   * 65536 and 64 MiB. */
+  size_t max_inbox, max_inbox_bytes;
+  /* Own messages sent to Redis and not back yet, and their payload
+   * bytes; beyond either, or when the oldest is older than
+   * link_timeout_ms, the link counts as down (they are delivered
+   * locally).  Defaults 4096 and 16 MiB. */
+  size_t max_pending, max_pending_bytes;
   /* Redis link: heartbeat period, and the time without a heartbeat (or
    * with an own message not back) after which the link counts as down;
    * the connect (and AUTH) budget; reconnection backoff from

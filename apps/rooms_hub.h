@@ -18,6 +18,7 @@ typedef struct rooms_msg {
   hub_room *room; /* holds a room reference */
   uint64_t origin, seq;
   uint64_t born_ms; /* uv_hrtime in ms, for the pending age */
+  size_t len;       /* payload bytes, for the budgets */
   h2ws_ws_prepared *prep;
 } rooms_msg;
 
@@ -72,6 +73,7 @@ struct rooms_hub {
   size_t out_len, out_cap;
   rooms_msg **pending;         /* PUBLISHed, awaiting the echo (ring) */
   size_t pend_head, pend_len, pend_cap;
+  size_t pend_bytes;
   hub_room *work;              /* rooms whose subscription to revisit */
   struct {
     uint64_t origin, seq, used;

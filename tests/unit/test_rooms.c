@@ -632,6 +632,63 @@ static void link_rules_exactly_once(void) {
   rooms_hub_del(h);
 }
 
+/* The budgets: a loop's inbox (bytes: its copy is dropped, counted),
+ * own messages awaiting their echo (bytes: delivered locally at once and
+ * the link must count as down). */
+static void budgets(void) {
+  static fake_link fl;
+  memset(&fl, 0, sizeof fl);
+  rooms_hub_options o;
+  rooms_hub_options_default(&o);
+  o.max_inbox_bytes = 10;
+  o.max_pending_bytes = 6;
+  rooms_hub *h = NULL;
+  CHECK_EQ(rooms_hub_new(&h, &o), 0);
+  rooms__hub_set_backend(h, &fl_ops, &fl, "fake");
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  uv_timer_t keep;
+  uv_timer_init(&loop, &keep);
+  uv_timer_start(&keep, keep_cb, 600000, 0);
+  rooms *r = NULL;
+  const rooms_callbacks cb = {.deliver = fl_deliver};
+  CHECK_EQ(rooms_new(&r, h, &loop, &cb, &fl), 0);
+  rooms_member m;
+  memset(&m, 0, sizeof m);
+  CHECK_EQ(rooms_join(r, &m, "R", NULL, NULL), 0);
+  /* no link: three 4-byte messages, the loop does not run meanwhile */
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"abcd", 4), 0);
+  rooms_stats st;
+  rooms_hub_get_stats(h, &st);
+  CHECK_EQ(st.overflow, 1);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 2);
+  /* link up, room subscribed: 4 bytes are kept for the echo, 4 more do
+   * not fit the 6: delivered here at once, and the link must go down */
+  rooms__link_up(h);
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 0);
+  rooms__link_confirm(h, "h2ws:room:R", 11, 1);
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"kept", 4), 0);
+  CHECK_EQ(rooms_publish(r, "R", H2WS_OP_TEXT, (const uint8_t *)"over", 4), 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 3);
+  CHECK(!strcmp(fl.got[2], "over"));
+  CHECK_EQ(rooms__link_run(h, &fl_io, &fl), 1);
+  CHECK_EQ(rooms__link_stale(h, rooms__now_ms()), 1);
+  rooms__link_down(h); /* what the link does then: "kept" comes here */
+  uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ(fl.ngot, 4);
+  CHECK(!strcmp(fl.got[3], "kept"));
+  rooms_leave(&m);
+  rooms_del(r);
+  uv_close((uv_handle_t *)&keep, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  h->bops = NULL;
+  rooms_hub_del(h);
+}
+
 static void redis_urls(void) {
   rooms_redis_url u;
   char err[200];
@@ -660,6 +717,7 @@ int main(void) {
        publish_allocates_the_same_for_n_members},
       {"hub_bookkeeping", hub_bookkeeping},
       {"link_rules_exactly_once", link_rules_exactly_once},
+      {"budgets", budgets},
       {"redis_urls", redis_urls},
   };
   return TU_RUN(cases);
