@@ -295,19 +295,29 @@ static void on_disconnect(const redisAsyncContext *c, int status) {
                      : c->errstr);
 }
 
-/* A reply on the publishing connection (AUTH, PING, PUBLISH). */
-static void on_pub_reply(redisAsyncContext *c, void *r, void *priv) {
-  rlink *l = c->data;
-  redisReply *reply = r;
-  (void)priv;
-  if (!reply || c != l->pub) return;
+/* Nonzero if reply is an answer to act on: not the NULL of a context
+ * being freed, from the connection `want` still is, and not an error
+ * (which ends the link: "NOAUTH ...", "WRONGPASS ..."). */
+static int usable_reply(rlink *l, const redisAsyncContext *c,
+                        const redisAsyncContext *want,
+                        const redisReply *reply) {
+  if (!reply || c != want) return 0;
   if (reply->type == REDIS_REPLY_ERROR) {
     char why[300];
     snprintf(why, sizeof why, "Redis answered: %.*s", (int)reply->len,
              reply->str);
     link_fail(l, why);
-    return;
+    return 0;
   }
+  return 1;
+}
+
+/* A reply on the publishing connection (AUTH, PING, PUBLISH). */
+static void on_pub_reply(redisAsyncContext *c, void *r, void *priv) {
+  rlink *l = c->data;
+  redisReply *reply = r;
+  (void)priv;
+  if (!usable_reply(l, c, l->pub, reply)) return;
   if (reply->type == REDIS_REPLY_STATUS && !strcmp(reply->str, "PONG")) {
     l->pub_ready = 1;
     link_maybe_up(l);
@@ -325,14 +335,7 @@ static void on_sub_reply(redisAsyncContext *c, void *r, void *priv) {
   rlink *l = c->data;
   redisReply *reply = r;
   (void)priv;
-  if (!reply || c != l->sub) return;
-  if (reply->type == REDIS_REPLY_ERROR) {
-    char why[300];
-    snprintf(why, sizeof why, "Redis answered: %.*s", (int)reply->len,
-             reply->str);
-    link_fail(l, why);
-    return;
-  }
+  if (!usable_reply(l, c, l->sub, reply)) return;
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
   redisReply *kind = reply->element[0], *chan = reply->element[1];
   if (chan->type != REDIS_REPLY_STRING) return;

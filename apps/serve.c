@@ -158,11 +158,9 @@ static uint64_t serve_now(const serve_app *app) { return h2ws_rt_now(app->rt); }
 
 /* ---- sessions ---------------------------------------------------------- */
 
-static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
-                      size_t len) {
+/* The figures of a send of len bytes that returned rv. */
+static void serve_sent(serve_sess *s, int rv, size_t len) {
   serve_app *app = s->route->app;
-  if (!s->open) return H2WS_ERR_INVALID_STATE;
-  int rv = h2ws_rt_ws_send(s->ws, op, data, len);
   if (rv == 0) {
     s->msgs_out++;
     s->bytes_out += len;
@@ -173,6 +171,13 @@ static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
     /* a member that does not read: it must not hold the others back */
     h2ws_rt_ws_close(s->ws, 1008, "too slow: output backlog");
   }
+}
+
+static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
+                      size_t len) {
+  if (!s->open) return H2WS_ERR_INVALID_STATE;
+  int rv = h2ws_rt_ws_send(s->ws, op, data, len);
+  serve_sent(s, rv, len);
   return rv;
 }
 
@@ -247,20 +252,10 @@ static void serve_room_send(serve_route *r, h2ws_opcode op, const void *d,
 /* The rooms' delivery to one member: its figures, as serve_send(). */
 static void serve_room_sent(rooms_member *m, const h2ws_ws_prepared *msg,
                             int rv, void *ud) {
-  serve_sess *s = m->user_data;
-  serve_app *app = ud;
   size_t len = 0;
+  (void)ud;
   h2ws_ws_prepared_payload(msg, &len);
-  if (rv == 0) {
-    s->msgs_out++;
-    s->bytes_out += len;
-    s->last_ms = serve_now(app);
-    app->msgs_out++;
-    app->bytes_out += len;
-  } else if (rv == H2WS_ERR_BUFFER_FULL) {
-    /* a member that does not read: it must not hold the others back */
-    h2ws_rt_ws_close(s->ws, 1008, "too slow: output backlog");
-  }
+  serve_sent(m->user_data, rv, len);
 }
 
 /* The app's JSON buffer, emptied, with a writer on it.  Sends never fire
