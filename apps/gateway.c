@@ -175,7 +175,11 @@ static const h2ws_rt_ws_callbacks gw_front_cbs;
 /* The backend is ready: answer the client. */
 static int gw_accept(gw_pair *p, const char *subprotocol) {
   h2ws_rt_ws_request *req = p->req;
-  h2ws_rt_accept a = {subprotocol, &gw_front_cbs, p};
+  h2ws_rt_accept a = {
+      .subprotocol = subprotocol,
+      .callbacks = &gw_front_cbs,
+      .user_data = p,
+  };
   h2ws_rt_ws *ws = NULL;
   p->req = NULL;
   gw_stop_timer(p);
@@ -843,7 +847,7 @@ int gateway_add_route(gateway *gw, const char *host, const char *path,
       registered = 1; /* one server route per path picks by host */
     }
   }
-  h2ws_rt_ws_handler wh = {gw_on_request};
+  h2ws_rt_ws_handler wh = {.on_request = gw_on_request};
   size_t pl = strlen(path);
   if (rv == 0 && !registered) {
     if (path[pl - 1] == '/')

@@ -542,7 +542,7 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
   serve_query(v->path, v->pathlen, "tab", s->tab, sizeof s->tab);
   serve_query(v->path, v->pathlen, "nick", s->nick, sizeof s->nick);
   if (chosen) snprintf(s->proto, sizeof s->proto, "%s", chosen);
-  h2ws_rt_accept a = {chosen, &serve_cbs, s};
+  h2ws_rt_accept a = {.subprotocol = chosen, .callbacks = &serve_cbs, .user_data = s};
   if (h2ws_rt_ws_accept(req, &a, NULL) != 0) {
     free(s);
     h2ws_rt_ws_refuse(req, 500);
@@ -719,7 +719,7 @@ static int serve_add_route(serve_app *app, const char *spec) {
 /* Registers the routes with the server.  Returns 0 or an exit code (a
  * message was printed). */
 static int serve_register(serve_app *app) {
-  static const h2ws_rt_ws_handler wh = {serve_on_ws_request};
+  static const h2ws_rt_ws_handler wh = {.on_request = serve_on_ws_request};
   h2ws_server *srv = app->srv;
   for (int i = 0; i < app->nroutes; i++) {
     serve_route *r = &app->routes[i];

@@ -67,7 +67,7 @@ static void dt_answer(uv_timer_t *t) {
   d->view_ok = v && v->pathlen == 9 && memcmp(v->path, "/echo?q=1", 9) == 0;
   d->req = NULL;
   if (d->mode == DO_ACCEPT) {
-    h2ws_rt_accept a = {NULL, &dt_srv_cbs, d};
+    h2ws_rt_accept a = {.callbacks = &dt_srv_cbs, .user_data = d};
     h2ws_rt_ws *ws = NULL;
     CHECK_EQ(h2ws_rt_ws_accept(req, &a, &ws), 0);
     CHECK(ws != NULL);
@@ -143,7 +143,7 @@ static void dt_case(dt *d, int mode, int policy) {
   st.drain_ms = 300;
   st.handshake_timeout_ms = mode == DO_NOTHING ? 300 : 5000;
   CHECK_EQ(h2ws_server_new(&d->srv, d->rt, &st), 0);
-  h2ws_rt_ws_handler h = {dt_request};
+  h2ws_rt_ws_handler h = {.on_request = dt_request};
   CHECK_EQ(h2ws_server_route_ws_prefix(d->srv, "/", &h, d), 0);
   int port = 0;
   CHECK_EQ(h2ws_server_listen(d->srv, "127.0.0.1:0", 0, &port), 0);
