@@ -40,7 +40,7 @@ cp "$work/build.log" "$out/build.log"
 changes=$(ls "$out"/*.changes)
 # lintian on the binary packages; --pedantic to see every tag it has,
 # info included, then only errors fail the build
-lintian --display-info --pedantic --no-tag-display-limit "$changes" >"$out/lintian.txt" 2>&1 || true
+lintian --display-info --pedantic --tag-display-limit 0 "$changes" >"$out/lintian.txt" 2>"$out/lintian.err" || true
 echo "deb: built in ${built}s:"
 for d in "$out"/*.deb; do
   printf '  %-40s %6s KiB\n' "$(basename "$d")" $(( $(stat -c %s "$d") / 1024 ))
