@@ -58,10 +58,12 @@ typedef struct client_app {
   uint64_t sent, received;
   int close_sent;
   /* keepalive: loop time of the last frame from the peer, and of the
-   * ping it has not answered yet (0: none outstanding); our queued output
-   * then (the peer taking it is a sign of life too) */
+   * ping it has not answered yet (0: none outstanding); the bytes the
+   * transport had taken of our output then (the peer taking more is a
+   * sign of life too).  queued_total counts every byte ever queued, so
+   * taken = queued_total - buffered is monotonic whatever stdin refills. */
   uint64_t last_rx_ms, ping_out_ms;
-  size_t out_mark;
+  uint64_t queued_total, taken_mark;
   /* timers */
   uv_timer_t ping_timer, deadline_timer, linger_timer;
   int timers_on, lingering;
@@ -216,7 +218,11 @@ static void client_send_input(client_app *app) {
     h2ws_opcode op = H2WS_OP_BINARY;
     if (!app->raw && !app->binary && h2ws_utf8_is_valid(app->buf, linelen))
       op = H2WS_OP_TEXT;
+    size_t before = h2ws_rt_ws_buffered(app->ws);
     int rv = h2ws_rt_ws_send(app->ws, op, app->buf, linelen);
+    /* a send never flushes (rt.h): the growth is what this one queued */
+    size_t after = h2ws_rt_ws_buffered(app->ws);
+    if (after > before) app->queued_total += after - before;
     if (rv == H2WS_ERR_BUFFER_FULL) {
       app->blocked = 1; /* resumed by on_writable */
       app->scan = 0;
@@ -335,6 +341,12 @@ static void client_pump(client_app *app) {
 
 static void client_ping_cb(uv_timer_t *t);
 
+/* Bytes of our output the transport has taken so far. */
+static uint64_t client_taken(const client_app *app) {
+  size_t b = h2ws_rt_ws_buffered(app->ws);
+  return app->queued_total > b ? app->queued_total - b : 0;
+}
+
 /* (Re)arms the keepalive for the next thing to check. */
 static void client_ping_arm(client_app *app, uint64_t ms) {
   if (app->timers_on && app->ping_ms)
@@ -354,9 +366,9 @@ static void client_ping_cb(uv_timer_t *t) {
   uint64_t now = uv_now(app->loop);
   if (app->ping_out_ms) {
     uint64_t waited = now - app->ping_out_ms;
-    size_t queued = h2ws_rt_ws_buffered(app->ws);
-    if (queued < app->out_mark) { /* it took some: wait again */
-      app->out_mark = queued;
+    uint64_t taken = client_taken(app);
+    if (taken > app->taken_mark) { /* it took some: wait again */
+      app->taken_mark = taken;
       app->ping_out_ms = now;
       client_ping_arm(app, app->ping_timeout_ms);
       return;
@@ -384,7 +396,10 @@ static void client_ping_cb(uv_timer_t *t) {
   uint64_t hr = uv_hrtime();
   uint8_t p[8];
   for (int i = 0; i < 8; i++) p[i] = (uint8_t)(hr >> (56 - 8 * i));
+  size_t before = h2ws_rt_ws_buffered(app->ws);
   int rv = h2ws_rt_ws_ping(app->ws, p, sizeof p);
+  size_t after = h2ws_rt_ws_buffered(app->ws);
+  if (after > before) app->queued_total += after - before;
   if (rv != 0) {
     if (app->verbose)
       fprintf(stderr, "h2ws: ping not sent: %s\n", h2ws_strerror(rv));
@@ -392,7 +407,7 @@ static void client_ping_cb(uv_timer_t *t) {
     return;
   }
   app->ping_out_ms = now;
-  app->out_mark = h2ws_rt_ws_buffered(app->ws);
+  app->taken_mark = client_taken(app);
   client_ping_arm(app, app->ping_timeout_ms);
 }
 
@@ -619,15 +634,14 @@ static void client_on_close(h2ws_rt_ws *ws, uint16_t code,
   client_finish(app, rc);
 }
 
-static void client_on_fail(h2ws_rt_ws *ws, int kind, int status,
+static void client_on_fail(h2ws_rt_ws *ws, int error, int status,
                            const char *message, void *ud) {
   client_app *app = ud;
   (void)ws;
   if (app->done) return;
-  int rc = kit_exit_for_fail(kind, status, message);
-  fprintf(stderr, "h2ws: %s\n", message);
-  client_error_event(app, kit_fail_name(kind, status, message), status,
-                     message, rc);
+  int rc = kit_exit_for_fail(error);
+  fprintf(stderr, "h2ws: %s%s\n", message, kit_fail_hint(error));
+  client_error_event(app, kit_fail_name(error), status, message, rc);
   client_finish(app, rc);
 }
 
@@ -706,7 +720,7 @@ int h2ws_cmd_client(int argc, char **argv) {
   h2ws_client_settings cs;
   h2ws_client_settings_default(&cs);
   h2ws_client_ws_options wo;
-  memset(&wo, 0, sizeof wo);
+  h2ws_client_ws_options_default(&wo);
   const char *protos[CLIENT_MAX_PROTOS];
   size_t nprotos = 0;
   const char *hspecs[CLIENT_MAX_HEADERS];

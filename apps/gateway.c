@@ -175,11 +175,11 @@ static const h2ws_rt_ws_callbacks gw_front_cbs;
 /* The backend is ready: answer the client. */
 static int gw_accept(gw_pair *p, const char *subprotocol) {
   h2ws_rt_ws_request *req = p->req;
-  h2ws_rt_accept a = {
-      .subprotocol = subprotocol,
-      .callbacks = &gw_front_cbs,
-      .user_data = p,
-  };
+  h2ws_rt_accept a;
+  h2ws_rt_accept_default(&a);
+  a.subprotocol = subprotocol;
+  a.callbacks = &gw_front_cbs;
+  a.user_data = p;
   h2ws_rt_ws *ws = NULL;
   p->req = NULL;
   gw_stop_timer(p);
@@ -353,11 +353,11 @@ static void gw_back_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   gw_maybe_free(p);
 }
 
-static void gw_back_fail(h2ws_rt_ws *ws, int kind, int status,
+static void gw_back_fail(h2ws_rt_ws *ws, int error, int status,
                          const char *msg, void *ud) {
   gw_pair *p = ud;
   (void)ws;
-  (void)kind;
+  (void)error; /* the client is refused with 502 whatever the reason */
   (void)status;
   p->back = NULL;
   p->back_done = 1;
@@ -412,7 +412,7 @@ static int gw_open_ws_backend(gw_pair *p, const h2ws_ws_request *v) {
     np = gw_split_protos(v->protocols, v->protocolslen, pbuf, sizeof pbuf,
                          protos, GW_MAX_PROTOS);
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
   o.policy = H2WS_RT_POLICY_H1;
   o.compress = 0;
   o.subprotocols = np ? protos : NULL;

@@ -443,26 +443,38 @@ int kit_transport_tls(h2ws_rt_transport t) {
 
 /* ---- exit codes ------------------------------------------------------------ */
 
-/* A handshake that ended with the connection, before any answer: the
- * WebSocket was lost before it opened (the table's 2), not refused. */
-static int kit_fail_lost(int kind, int status, const char *message) {
-  return kind == H2WS_RT_FAIL_HANDSHAKE && status == 0 && message &&
-         strstr(message, "connection closed during the handshake") != NULL;
-}
-
-int kit_exit_for_fail(int kind, int status, const char *message) {
-  if (kind == H2WS_RT_FAIL_HANDSHAKE && !kit_fail_lost(kind, status, message))
-    return KIT_EXIT_HANDSHAKE;
-  return KIT_EXIT_CONNECT;
-}
-
-const char *kit_fail_name(int kind, int status, const char *message) {
-  if (kit_fail_lost(kind, status, message)) return "connect";
-  switch (kind) {
-  case H2WS_RT_FAIL_CONNECT: return "connect";
-  case H2WS_RT_FAIL_HANDSHAKE: return "handshake";
-  default: return "internal";
+/* The runtime says why with an h2ws_error; the table groups them (a
+ * connection that ended before any answer is H2WS_ERR_CLOSED: lost before
+ * the WebSocket opened, the table's 2, not refused). */
+const char *kit_fail_name(int error) {
+  switch (error) {
+  case H2WS_ERR_HANDSHAKE:
+  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
+  case H2WS_ERR_H2_BAD_RESPONSE:
+  case H2WS_ERR_RT_ALPN:
+    return "handshake";
+  case H2WS_ERR_NOMEM:
+  case H2WS_ERR_INTERNAL:
+  case H2WS_ERR_CALLBACK_FAILURE:
+    return "internal";
+  default: /* DNS, connect, TLS, timeout, connection lost */
+    return "connect";
   }
+}
+
+const char *kit_fail_hint(int error) {
+  switch (error) {
+  case H2WS_ERR_RT_TLS_VERIFY:
+    return " (to trust the server's certificate: --cacert FILE; to skip "
+           "verification, for testing only: -k)";
+  default:
+    return "";
+  }
+}
+
+int kit_exit_for_fail(int error) {
+  return strcmp(kit_fail_name(error), "handshake") == 0 ? KIT_EXIT_HANDSHAKE
+                                                        : KIT_EXIT_CONNECT;
 }
 
 /* ---- addresses ------------------------------------------------------------ */

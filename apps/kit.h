@@ -40,15 +40,20 @@ enum {
   KIT_EXIT_TIMEOUT = 5    /* a deadline the user set (--timeout) passed */
 };
 
-/* Nonzero kind/status/message of on_fail (a WebSocket that never opened)
- * -> the exit code of the table above: HANDSHAKE (refused, bad answer,
- * no RFC 8441 with --h2) is 3, except a connection that ended before any
- * answer ("lost before the WebSocket opened"), which is 2 like CONNECT
- * and INTERNAL. */
-int kit_exit_for_fail(int kind, int status, const char *message);
+/* The h2ws_error of on_fail (a WebSocket that never opened) -> the exit
+ * code of the table above: refused or a bad answer (H2WS_ERR_HANDSHAKE,
+ * H2WS_ERR_H2_NO_EXTENDED_CONNECT and H2WS_ERR_RT_ALPN with --h2,
+ * H2WS_ERR_H2_BAD_RESPONSE) is 3; everything else (DNS, connect, TLS,
+ * timeout, H2WS_ERR_CLOSED: lost before the WebSocket opened, internal)
+ * is 2. */
+int kit_exit_for_fail(int error);
 /* The same failure named for JSON reports: "connect", "handshake" or
- * "internal". */
-const char *kit_fail_name(int kind, int status, const char *message);
+ * "internal" (out of memory, internal errors). */
+const char *kit_fail_name(int error);
+/* What the user can do about a failure, in the commands' own options
+ * (" (to trust the server's certificate: --cacert FILE; ...)"), to append
+ * to the runtime's message; "" when there is nothing to add. */
+const char *kit_fail_hint(int error);
 
 /* ---- shared defaults ----------------------------------------------------- */
 

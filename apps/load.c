@@ -511,24 +511,26 @@ static void load_on_close(h2ws_rt_ws *ws, uint16_t code,
   load_ws_ended(w);
 }
 
-static void load_on_fail(h2ws_rt_ws *ws, int kind, int status,
+static void load_on_fail(h2ws_rt_ws *ws, int error, int status,
                          const char *message, void *ud) {
   load_ws *w = ud;
   load_app *app = w->app;
   (void)ws;
+  (void)status;
   /* after the start it was counted as open_timeout already */
   if (app->phase == P_OPENING) {
     app->failed++;
     /* the classes of the exit-code table (a connection lost during the
      * handshake is a connect failure, not a refusal) */
-    const char *cls = kit_fail_name(kind, status, message);
+    const char *cls = kit_fail_name(error);
     if (!strcmp(cls, "connect")) app->err[ERR_CONNECT]++;
     else if (!strcmp(cls, "handshake")) app->err[ERR_HANDSHAKE]++;
     else app->err[ERR_INTERNAL]++;
   }
   /* print the first failures whatever -v says: they explain the exit code */
   if (app->verbose || (app->failed <= 3 && app->phase == P_OPENING))
-    fprintf(stderr, "h2ws load: ws %u failed: %s\n", w->idx, message);
+    fprintf(stderr, "h2ws load: ws %u failed: %s%s\n", w->idx, message,
+            kit_fail_hint(error));
   load_ws_ended(w);
 }
 
@@ -917,7 +919,7 @@ int h2ws_cmd_load(int argc, char **argv) {
     cs.ws.max_output = (size_t)out;
   }
   h2ws_client_ws_options wo;
-  memset(&wo, 0, sizeof wo);
+  h2ws_client_ws_options_default(&wo);
   wo.policy = app.policy;
   wo.compress = app.compress;
 

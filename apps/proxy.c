@@ -230,8 +230,9 @@ int h2ws_cmd_proxy(int argc, char **argv) {
     int port = 0;
     int rv = h2ws_server_listen(pa.srv, listen[i], !cleartext, &port);
     if (rv != 0) {
-      kit_error(&cmd, "cannot listen on %s: %s", listen[i],
-                h2ws_server_last_error(pa.srv));
+      /* the runtime's message names the address ("cannot listen on
+       * 127.0.0.1:8443: address already in use") */
+      kit_error(&cmd, "%s", h2ws_server_last_error(pa.srv));
       code = rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
                                              : KIT_EXIT_CONNECT;
       goto done;

@@ -542,7 +542,11 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
   serve_query(v->path, v->pathlen, "tab", s->tab, sizeof s->tab);
   serve_query(v->path, v->pathlen, "nick", s->nick, sizeof s->nick);
   if (chosen) snprintf(s->proto, sizeof s->proto, "%s", chosen);
-  h2ws_rt_accept a = {.subprotocol = chosen, .callbacks = &serve_cbs, .user_data = s};
+  h2ws_rt_accept a;
+  h2ws_rt_accept_default(&a);
+  a.subprotocol = chosen;
+  a.callbacks = &serve_cbs;
+  a.user_data = s;
   if (h2ws_rt_ws_accept(req, &a, NULL) != 0) {
     free(s);
     h2ws_rt_ws_refuse(req, 500);
@@ -854,8 +858,8 @@ static int serve_listen(serve_app *app) {
     int rv = h2ws_server_listen(app->srv, cfg->listen[i], !cfg->cleartext,
                                 &port);
     if (rv != 0) {
-      fprintf(stderr, "h2ws serve: cannot listen on %s: %s\n", cfg->listen[i],
-              h2ws_server_last_error(app->srv));
+      /* the runtime's message names the address */
+      fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
       return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
                                              : KIT_EXIT_CONNECT;
     }

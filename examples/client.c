@@ -71,12 +71,12 @@ static void app_on_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
 
 /* Instead of on_open / on_close when the WebSocket never opened: DNS, TCP,
  * TLS failure, or a refusal (e.g. "handshake refused: HTTP 404"). */
-static void app_on_fail(h2ws_rt_ws *ws, int kind, int status,
+static void app_on_fail(h2ws_rt_ws *ws, int error, int status,
                         const char *message, void *ud) {
   app *a = ud;
   (void)ws;
   (void)status;
-  fprintf(stderr, "failed (kind %d): %s\n", kind, message);
+  fprintf(stderr, "failed (%s): %s\n", h2ws_strerror(error), message);
   a->exit_code = 1;
 }
 
@@ -85,9 +85,7 @@ int main(int argc, char **argv) {
   h2ws_client_settings_default(&settings);
   settings.close_idle = 1; /* do not pool the connection: let the loop end */
   h2ws_client_ws_options options;
-  memset(&options, 0, sizeof options);
-  options.policy = H2WS_RT_POLICY_AUTO;
-  options.compress = 1; /* offer permessage-deflate */
+  h2ws_client_ws_options_default(&options); /* AUTO, offers deflate */
 
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {

@@ -57,11 +57,10 @@ static const h2ws_rt_ws_callbacks echo_callbacks = {
 static void echo_on_request(h2ws_rt_ws_request *req, void *ud) {
   const h2ws_ws_request *view = h2ws_rt_ws_request_view(req);
   (void)view; /* e.g. refuse a foreign view->origin with 403 here */
-  h2ws_rt_accept accept = {
-      .subprotocol = NULL, /* none chosen */
-      .callbacks = &echo_callbacks,
-      .user_data = ud,
-  };
+  h2ws_rt_accept accept;
+  h2ws_rt_accept_default(&accept); /* no subprotocol chosen */
+  accept.callbacks = &echo_callbacks;
+  accept.user_data = ud;
   if (h2ws_rt_ws_accept(req, &accept, NULL) != 0)
     h2ws_rt_ws_refuse(req, 500);
 }

@@ -173,6 +173,15 @@ if (cd "$W/pc-ex" && env "${pcenv[@]}" make -s -f "$SRC/examples/Makefile" \
 else
   bad "examples with pkg-config" "$(tail -n 20 "$W/pc-ex.log")"
 fi
+# the README's C quick start, as printed there, compiles and links
+awk '/^## C quick start/{f=1} f && /^```c$/{g=1; next} g && /^```$/{exit} g{print}' README.md >"$W/pc-ex/quick.c"
+if [ -s "$W/pc-ex/quick.c" ] &&
+   cc -O2 -Wall -o "$W/pc-ex/quick" "$W/pc-ex/quick.c" $(PKG_CONFIG_PATH="$PLIB/pkgconfig" pkg-config --cflags --libs h2ws) \
+     >"$W/quick.log" 2>&1; then
+  ok "README's C quick start builds with pkg-config --cflags --libs h2ws"
+else
+  bad "README's C quick start" "$(head -n 20 "$W/quick.log" 2>/dev/null)"
+fi
 # the static libraries with what pkg-config --static says they need (their
 # Requires.private): libh2ws.a and libh2ws-core.a taken by -Bstatic, the
 # rest as the system has it; no libh2ws*.so at run time

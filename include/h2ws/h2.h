@@ -119,29 +119,14 @@ extern "C" {
 typedef struct h2ws_h2_session h2ws_h2_session;
 
 /*
- * Error codes specific to this binding (in the peer range of h2ws_error;
- * h2ws_strerror() may not know them, use h2ws_h2_strerror()).
+ * Error codes specific to this binding: H2WS_ERR_H2_NO_EXTENDED_CONNECT,
+ * H2WS_ERR_H2_STREAM_RESET, H2WS_ERR_H2_BAD_RESPONSE,
+ * H2WS_ERR_H2_TOO_MANY_STREAMS, H2WS_ERR_H2_GOAWAY (-250 .. -254, in the
+ * peer range), defined with every other code in h2ws/h2ws.h; what each
+ * means is said there.  h2ws_strerror() describes them.
  */
-enum {
-  /* Client: the server's SETTINGS did not carry
-   * SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so RFC 8441 WebSockets cannot be
-   * opened on this connection (RFC 8441 §3).  Fall back to HTTP/1.1 or
-   * report "server does not support RFC 8441". */
-  H2WS_ERR_H2_NO_EXTENDED_CONNECT = -250,
-  /* The stream was refused or reset before the WebSocket opened
-   * (RST_STREAM, GOAWAY above our stream id, session ended). */
-  H2WS_ERR_H2_STREAM_RESET = -251,
-  /* Client: the server answered 2xx but its sec-websocket-protocol /
-   * sec-websocket-extensions do not match what was offered. */
-  H2WS_ERR_H2_BAD_RESPONSE = -252,
-  /* Stream limit (settings.max_websockets or the peer's
-   * MAX_CONCURRENT_STREAMS) reached: open a new connection. */
-  H2WS_ERR_H2_TOO_MANY_STREAMS = -253,
-  /* The session is shutting down or received GOAWAY: no new streams. */
-  H2WS_ERR_H2_GOAWAY = -254
-};
 
-/* Describes h2ws errors including the ones above (static string). */
+/* The same as h2ws_strerror() (kept for callers of earlier versions). */
 H2WS_EXTERN const char *h2ws_h2_strerror(int error);
 
 /* Header fields are h2ws_header (h2ws/handshake.h).  Names are lower-case

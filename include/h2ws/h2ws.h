@@ -52,9 +52,14 @@ extern "C" {
  * Error codes, in ranges:
  *   -1 .. -99     flow control (not failures: try again / paused)
  *   -100 .. -199  usage errors (the caller did something illegal)
- *   -200 .. -299  the peer violated the protocol (the library has already
- *                 acted: queued the right close code / RST_STREAM / GOAWAY)
+ *   -200 .. -299  the peer violated the protocol or refused (the library
+ *                 has already acted: queued the right close code /
+ *                 RST_STREAM / GOAWAY); -250 .. -299 are the HTTP/2
+ *                 binding's (h2ws/h2.h)
+ *   -300 .. -399  the runtime (h2ws/rt.h): the network or the transport
+ *                 under the WebSocket failed (DNS, connect, TLS, listen)
  *   -900 .. -999  fatal: after one of these only the _del function is legal
+ * h2ws_strerror() knows every one of them.
  */
 typedef enum h2ws_error {
   H2WS_OK = 0,
@@ -75,6 +80,37 @@ typedef enum h2ws_error {
   H2WS_ERR_HANDSHAKE = -205,     /* opening handshake malformed/refused */
   H2WS_ERR_TIMEOUT = -206,       /* the peer did not answer in time */
   H2WS_ERR_CLOSED = -207,        /* the peer or transport ended the WebSocket */
+  /* HTTP/2 binding (h2ws/h2.h) */
+  /* Client: the server's SETTINGS did not carry
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so RFC 8441 WebSockets cannot be
+   * opened on this connection (RFC 8441 §3).  Fall back to HTTP/1.1 or
+   * report "server does not support RFC 8441". */
+  H2WS_ERR_H2_NO_EXTENDED_CONNECT = -250,
+  /* The stream was refused or reset before the WebSocket opened
+   * (RST_STREAM, GOAWAY above our stream id, session ended). */
+  H2WS_ERR_H2_STREAM_RESET = -251,
+  /* Client: the server answered 2xx but its sec-websocket-protocol /
+   * sec-websocket-extensions do not match what was offered. */
+  H2WS_ERR_H2_BAD_RESPONSE = -252,
+  /* Stream limit (settings.max_websockets or the peer's
+   * MAX_CONCURRENT_STREAMS) reached: open a new connection. */
+  H2WS_ERR_H2_TOO_MANY_STREAMS = -253,
+  /* The session is shutting down or received GOAWAY: no new streams. */
+  H2WS_ERR_H2_GOAWAY = -254,
+  /* runtime (h2ws/rt.h): the network or the transport failed */
+  H2WS_ERR_RT_DNS = -301,             /* the host name did not resolve */
+  H2WS_ERR_RT_CONNECT_REFUSED = -302, /* TCP connect refused: nothing listens */
+  H2WS_ERR_RT_CONNECT = -303,         /* TCP connect failed otherwise
+                                         (unreachable, reset, ...) */
+  H2WS_ERR_RT_TLS = -304,             /* TLS handshake failed (an alert, or
+                                         the peer does not speak TLS) */
+  H2WS_ERR_RT_TLS_VERIFY = -305,      /* the peer's certificate did not
+                                         verify (unknown CA, wrong name,
+                                         expired) */
+  H2WS_ERR_RT_ALPN = -306,            /* ALPN did not select a protocol the
+                                         policy requires (HTTP/2 only) */
+  H2WS_ERR_RT_LISTEN = -307,          /* bind or listen failed (address in
+                                         use, no permission) */
   /* fatal */
   H2WS_ERR_NOMEM = -901,
   H2WS_ERR_CALLBACK_FAILURE = -902, /* a callback returned a failure */

@@ -7,8 +7,10 @@
  *
  * The application sees one WebSocket type, h2ws_rt_ws, whatever carries it:
  * an HTTP/1.1 Upgrade (RFC 6455), a stream of an HTTP/2 connection
- * (RFC 8441 extended CONNECT), over TLS or cleartext.  Messages arrive
- * whole (on_message); h2ws_rt_ws_send() / h2ws_rt_ws_close() act on them.
+ * (RFC 8441 extended CONNECT), over TLS or cleartext; h2ws_rt_ws_get_info()
+ * says which.  Messages arrive whole (on_message); h2ws_rt_ws_send() (or,
+ * beyond max_output, _send_fragment() / _send_source()) and
+ * h2ws_rt_ws_close() act on them.
  *
  * Server:
  *
@@ -47,11 +49,29 @@
  * only starts closing handshakes: their on_close come from the loop);
  * h2ws_client_open() may fire on_fail / on_note at once when the request
  * fails immediately (e.g. the origin's HTTP/2 connection refuses more
- * streams).  h2ws_rt_ws_send / _ping / _close / _resume never fire
- * callbacks: their effects are flushed from the loop, once per iteration
- * (all output of a connection in one TLS write and one uv_write).
+ * streams).  h2ws_rt_ws_send / _send_fragment / _send_source / _ping /
+ * _close / _resume / _abort never fire callbacks: their effects are
+ * flushed from the loop, once per iteration (all output of a connection
+ * in one TLS write and one socket write).
  *
- * Errors: functions return 0 or a negative h2ws_error (h2ws/h2ws.h).
+ * Errors: functions return 0 or a negative h2ws_error (h2ws/h2ws.h); the
+ * runtime's own failures (DNS, connect, TLS, listen) have the codes
+ * H2WS_ERR_RT_* (-300 .. -399), described by h2ws_strerror() like every
+ * other.
+ *
+ * Options and settings structs: always start from their _default()
+ * function (h2ws_server_settings_default(), h2ws_client_settings_default(),
+ * h2ws_client_ws_options_default(), h2ws_rt_accept_default(),
+ * h2ws_listen_options_default(), h2ws_tls_server_settings_default()), then
+ * set what you need: fields may be added, and a zeroed struct does not
+ * mean the defaults (a zeroed h2ws_client_ws_options offers no
+ * compression).
+ *
+ * Several runtimes: the runtime keeps no global state, so several
+ * h2ws_rt may run in one process, one per thread (each object is used
+ * only from its own runtime's thread).  What they may share: an
+ * h2ws_tls_server context (immutable once made).  Workers listening on
+ * one port use h2ws_listen_options.reuseport.
  */
 #ifndef H2WS_RT_H
 #define H2WS_RT_H
@@ -65,6 +85,7 @@ extern "C" {
 #endif
 
 typedef struct h2ws_rt h2ws_rt;
+typedef struct h2ws_tls_server h2ws_tls_server;
 typedef struct h2ws_server h2ws_server;
 typedef struct h2ws_client h2ws_client;
 typedef struct h2ws_rt_ws h2ws_rt_ws;
@@ -129,16 +150,34 @@ typedef struct h2ws_rt_ws_callbacks {
    * opened WebSocket. */
   void (*on_close)(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
                    size_t reasonlen, void *user_data);
-  /* Output space became available after h2ws_rt_ws_send() returned
-   * H2WS_ERR_BUFFER_FULL: retry the send. */
+  /* Output space became available after h2ws_rt_ws_send() or
+   * h2ws_rt_ws_send_fragment() returned H2WS_ERR_BUFFER_FULL (once the
+   * queue is down to half of max_output): retry the send. */
   void (*on_writable)(h2ws_rt_ws *ws, void *user_data);
-  /* Client only: the WebSocket never opened.  `kind` says why (exit-code
-   * classes of the h2ws command), `status` is the HTTP status when the
-   * server answered (else 0), `message` a one-line reason such as
-   * "connection refused", "handshake refused: HTTP 404" or "server does
-   * not support WebSockets over HTTP/2 (RFC 8441)".  Fired instead of
-   * on_open/on_close. */
-  void (*on_fail)(h2ws_rt_ws *ws, int kind, int status, const char *message,
+  /* Client only: the WebSocket never opened.  `error` is the h2ws_error
+   * that says why (h2ws_strerror() describes it):
+   *   H2WS_ERR_RT_DNS, H2WS_ERR_RT_CONNECT_REFUSED, H2WS_ERR_RT_CONNECT,
+   *   H2WS_ERR_RT_TLS, H2WS_ERR_RT_TLS_VERIFY    the connection failed;
+   *   H2WS_ERR_TIMEOUT        the connection or handshake took too long;
+   *   H2WS_ERR_CLOSED         the connection ended before the WebSocket
+   *                           opened (or h2ws_client_del());
+   *   H2WS_ERR_HANDSHAKE      refused (`status` is the HTTP status) or a
+   *                           bad answer (malformed, a subprotocol or
+   *                           extension not offered);
+   *   H2WS_ERR_H2_NO_EXTENDED_CONNECT  policy H2 and the server does not
+   *                           do RFC 8441; H2WS_ERR_RT_ALPN  policy H2 and
+   *                           ALPN did not select h2;
+   *   H2WS_ERR_H2_BAD_RESPONSE, H2WS_ERR_H2_STREAM_RESET,
+   *   H2WS_ERR_H2_GOAWAY, H2WS_ERR_H2_TOO_MANY_STREAMS  HTTP/2 refused the
+   *                           stream (after one retry on a new connection
+   *                           for the last two);
+   *   H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL.
+   * `status` is the HTTP status when the server answered (else 0),
+   * `message` a one-line reason such as "connection refused", "handshake
+   * refused: HTTP 404" or "server does not support WebSockets over HTTP/2
+   * (RFC 8441)".  Fired instead of on_open/on_close.  What it means to a
+   * user (an exit code) is the application's choice. */
+  void (*on_fail)(h2ws_rt_ws *ws, int error, int status, const char *message,
                   void *user_data);
   /* Client only, optional: a line of diagnostics about transport choices
    * ("connected via h2 (TLS, ALPN h2), stream 1", fallback notes). */
@@ -151,22 +190,73 @@ typedef struct h2ws_rt_ws_callbacks {
   void (*reserved[4])(void);
 } h2ws_rt_ws_callbacks;
 
-/* on_fail kinds. */
-enum {
-  H2WS_RT_FAIL_CONNECT = 2,   /* DNS, TCP connect, TLS (incl. verification) */
-  H2WS_RT_FAIL_HANDSHAKE = 3, /* refused (non-101/2xx), bad answer, no
-                                 RFC 8441 support with policy H2 */
-  H2WS_RT_FAIL_INTERNAL = 5   /* out of memory, internal error */
-};
-
 /*
- * Queues a whole message (TEXT must be valid UTF-8; not re-checked).
+ * Queues a whole message (TEXT must be valid UTF-8; not re-checked).  The
+ * payload is copied.  A message must fit in max_output (the engine
+ * setting, default 1 MiB) with what is already queued: a larger one
+ * always fails with H2WS_ERR_BUFFER_FULL; send it with
+ * h2ws_rt_ws_send_fragment() or h2ws_rt_ws_send_source().
  * Returns 0, H2WS_ERR_BUFFER_FULL (retry from on_writable),
- * H2WS_ERR_INVALID_STATE (closing or closed), H2WS_ERR_INVALID_ARGUMENT,
- * H2WS_ERR_NOMEM.
+ * H2WS_ERR_INVALID_STATE (closing or closed, or a fragmented / source
+ * message in progress), H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM.
  */
 H2WS_EXTERN int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                                 size_t datalen);
+
+/*
+ * Streaming sends, for messages larger than max_output (or produced
+ * piece by piece).  Memory stays bounded by max_output: an application
+ * echoing 16 MiB messages keeps the default max_output, copies the
+ * message out of on_message, returns H2WS_ERR_PAUSE (no next message
+ * meanwhile) and streams the copy back; it resumes when the echo is
+ * queued.
+ *
+ * h2ws_rt_ws_send_fragment(): one fragment of a message (RFC 6455 §5.4):
+ * the first with opcode TEXT or BINARY, the following with H2WS_OP_CONT,
+ * fin = 1 on the last.  Each fragment is copied and must fit in
+ * max_output with what is queued; on H2WS_ERR_BUFFER_FULL keep it and
+ * retry from on_writable.  Other data messages cannot be sent until the
+ * last fragment (INVALID_STATE); pings and Close can.  With
+ * permessage-deflate the whole message is compressed.  TEXT fragments
+ * together must be valid UTF-8 (not checked).
+ * Returns as h2ws_rt_ws_send(); also H2WS_ERR_INVALID_STATE for a CONT
+ * without a first fragment or a TEXT/BINARY while one is in progress.
+ */
+H2WS_EXTERN int h2ws_rt_ws_send_fragment(h2ws_rt_ws *ws, h2ws_opcode opcode, int fin,
+                                         const uint8_t *data, size_t datalen);
+
+/*
+ * A data source: the runtime pulls the message's payload from read() as
+ * output room appears (from the loop, never inside
+ * h2ws_rt_ws_send_source()), at most one fragment (the engine's
+ * fragment_size, default 64 KiB) at a time, straight into the output
+ * queue (one copy).  read() copies up to buflen bytes into buf, stores
+ * the count in *pnwritten, sets *peof = 1 with the message's last bytes
+ * and returns 0; or returns H2WS_ERR_WOULDBLOCK when it has nothing yet
+ * (call h2ws_rt_ws_resume_source() when it has); any other negative value
+ * fails the WebSocket.  read() is not called again after it set *peof:
+ * the source's data may be freed then.  Inside read() only
+ * h2ws_rt_ws_resume() and the query functions may be called on ws (the
+ * send functions return H2WS_ERR_INVALID_STATE there).  If the WebSocket
+ * closes first, read() is simply not called again: free the data in
+ * on_close.
+ */
+typedef struct h2ws_rt_source {
+  int (*read)(h2ws_rt_ws *ws, uint8_t *buf, size_t buflen,
+              size_t *pnwritten, int *peof, void *source_data);
+  void *source_data;
+} h2ws_rt_source;
+
+/* Sends a message (TEXT or BINARY) whose payload comes from `source`
+ * (copied).  One source at a time; until it ends other data messages get
+ * H2WS_ERR_INVALID_STATE (pings and Close go between its fragments).
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE. */
+H2WS_EXTERN int h2ws_rt_ws_send_source(h2ws_rt_ws *ws, h2ws_opcode opcode,
+                                       const h2ws_rt_source *source);
+
+/* Resumes a source whose read() returned H2WS_ERR_WOULDBLOCK.
+ * Returns 0, H2WS_ERR_INVALID_STATE (no source in progress, or closed). */
+H2WS_EXTERN int h2ws_rt_ws_resume_source(h2ws_rt_ws *ws);
 
 /* Resumes delivery after on_message returned H2WS_ERR_PAUSE (messages
  * then arrive from the loop, not from inside this call).  Returns 0,
@@ -181,19 +271,52 @@ H2WS_EXTERN int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t data
  * 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (already closing). */
 H2WS_EXTERN int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason);
 
+/* Ends the WebSocket at once, without a closing handshake (prefer
+ * h2ws_rt_ws_close()): HTTP/1.1 closes the connection, HTTP/2 resets the
+ * stream (RST_STREAM CANCEL; the connection's other streams go on).
+ * on_close(1006) follows from the loop, not from inside this call.
+ * Returns 0, H2WS_ERR_INVALID_STATE (not open). */
+H2WS_EXTERN int h2ws_rt_ws_abort(h2ws_rt_ws *ws);
+
 /* Bytes queued for sending on this WebSocket (not yet handed to the
  * transport). */
 H2WS_EXTERN size_t h2ws_rt_ws_buffered(const h2ws_rt_ws *ws);
 
-/* How the WebSocket is carried. */
+/* How the WebSocket is carried (more will come: HTTP/3). */
 typedef enum h2ws_rt_transport {
   H2WS_RT_H1 = 1,     /* HTTP/1.1 Upgrade, cleartext */
   H2WS_RT_H1_TLS = 2, /* HTTP/1.1 Upgrade over TLS */
   H2WS_RT_H2C = 3,    /* HTTP/2 prior knowledge, cleartext */
   H2WS_RT_H2_TLS = 4  /* HTTP/2 over TLS (ALPN h2) */
 } h2ws_rt_transport;
-H2WS_EXTERN h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws);
 
+/* What carries a WebSocket (or a WebSocket request), as the carrier
+ * describes it.  Fields may be added at the end in later versions. */
+typedef struct h2ws_rt_ws_info {
+  h2ws_rt_transport transport; /* 0 while a client WebSocket waits for a
+                                  connection */
+  int http_version;            /* 1, 2 (0 while waiting) */
+  int encrypted;               /* nonzero over TLS */
+  int64_t stream_id;           /* the HTTP/2 stream, 0 on HTTP/1.1 (and
+                                  while a request waits for SETTINGS) */
+  uint64_t conn_id;            /* server connections: 1, 2, ... (not
+                                  reused while the runtime lives); 0 on
+                                  clients */
+  const char *peer;            /* server: the remote IP address as text;
+                                  "" on clients or if unknown.  Valid while
+                                  the WebSocket is open (copy it) */
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
+} h2ws_rt_ws_info;
+
+/* Fills *info.  Valid from on_open (or the accept call) until on_close /
+ * on_fail returns; inside on_close it still describes the carrier that
+ * ended.  Returns 0, H2WS_ERR_INVALID_ARGUMENT. */
+H2WS_EXTERN int h2ws_rt_ws_get_info(const h2ws_rt_ws *ws, h2ws_rt_ws_info *info);
+
+/* Shorthands for fields of h2ws_rt_ws_get_info(). */
+H2WS_EXTERN h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws);
 /* The HTTP/2 stream id, 0 on HTTP/1.1. */
 H2WS_EXTERN int32_t h2ws_rt_ws_stream_id(const h2ws_rt_ws *ws);
 
@@ -250,12 +373,47 @@ typedef struct h2ws_server_settings {
   h2ws_ws_settings ws;
   /* Accept permessage-deflate offers (RFC 7692).  Default 1. */
   int compress;
+  /* A TLS context shared with other servers (h2ws_tls_server_new(); not
+   * owned: it must outlive the server).  NULL (default): the server makes
+   * its own from cert_file / key_file at its first TLS listener. */
+  const h2ws_tls_server *tls;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];
 } h2ws_server_settings;
 
 H2WS_EXTERN void h2ws_server_settings_default(h2ws_server_settings *settings);
+
+/* A server TLS context on its own, to share (workers: one certificate,
+ * generated once, for N servers on N runtimes and threads).  Immutable
+ * once made; safe to use from several threads at once. */
+typedef struct h2ws_tls_server_settings {
+  /* As h2ws_server_settings: PEM chain and key, or both NULL for a
+   * generated self-signed certificate (optionally written, certificate
+   * only, to write_cert_file). */
+  const char *cert_file;
+  const char *key_file;
+  const char *write_cert_file;
+  /* Nonzero (default): ALPN h2 and http/1.1; zero: http/1.1 only (must
+   * agree with the servers' `h2`). */
+  int h2;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
+} h2ws_tls_server_settings;
+
+H2WS_EXTERN void h2ws_tls_server_settings_default(h2ws_tls_server_settings *settings);
+
+/* Creates the context (settings NULL: defaults; mem NULL: libc).  On
+ * failure err (may be NULL) gets a one-line reason.  Returns 0,
+ * H2WS_ERR_RT_TLS (cannot load or generate the certificate),
+ * H2WS_ERR_NOMEM, H2WS_ERR_INVALID_ARGUMENT. */
+H2WS_EXTERN int h2ws_tls_server_new(h2ws_tls_server **ptls,
+                                    const h2ws_tls_server_settings *settings,
+                                    const h2ws_mem *mem, char *err, size_t errlen);
+
+/* Frees the context once no server uses it any more.  NULL allowed. */
+H2WS_EXTERN void h2ws_tls_server_del(h2ws_tls_server *tls);
 
 /* Creates a server on rt (settings copied; file names must stay valid
  * until the listeners are created).  Returns 0, H2WS_ERR_NOMEM,
@@ -273,34 +431,61 @@ H2WS_EXTERN void h2ws_server_del(h2ws_server *srv);
  * on first use); tls = 0: cleartext h2c prior knowledge + HTTP/1.1.
  * *pport (may be NULL) receives the bound port.  Register routes before
  * listening.  Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad address),
- * H2WS_ERR_INTERNAL (bind/listen failed, or TLS setup failed: see
- * h2ws_server_last_error()), H2WS_ERR_NOMEM.
+ * H2WS_ERR_RT_LISTEN (bind/listen failed: see h2ws_server_last_error()),
+ * H2WS_ERR_RT_TLS (TLS setup failed: idem), H2WS_ERR_NOMEM.
  */
 H2WS_EXTERN int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
                                    int *pport);
+
+/* Listener options (h2ws_server_listen2). */
+typedef struct h2ws_listen_options {
+  int tls;       /* as h2ws_server_listen()'s tls.  Default 1. */
+  /* Nonzero: SO_REUSEPORT, so that several listeners (workers, one per
+   * runtime and thread) bind the same address and the kernel spreads
+   * connections over them.  Default 0. */
+  int reuseport;
+  int backlog;   /* listen(2) backlog.  Default 511. */
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
+} h2ws_listen_options;
+
+H2WS_EXTERN void h2ws_listen_options_default(h2ws_listen_options *options);
+
+/* As h2ws_server_listen() with options (NULL: defaults).  Returns as
+ * h2ws_server_listen(). */
+H2WS_EXTERN int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
+                                    const h2ws_listen_options *options, int *pport);
 
 /* A human-readable description of the last failure of
  * h2ws_server_listen() ("address already in use", TLS errors).  Never
  * NULL. */
 H2WS_EXTERN const char *h2ws_server_last_error(const h2ws_server *srv);
 
-/* How the application answers a WebSocket request (h2ws_rt_ws_accept). */
+/* How the application answers a WebSocket request (h2ws_rt_ws_accept).
+ * Start from h2ws_rt_accept_default(). */
 typedef struct h2ws_rt_accept {
   /* Chosen subprotocol (one the client offered, see
-   * h2ws_subprotocol_select()), NUL-terminated, or NULL. */
+   * h2ws_subprotocol_select()), NUL-terminated, or NULL (default). */
   const char *subprotocol;
-  const h2ws_rt_ws_callbacks *callbacks; /* copied */
+  const h2ws_rt_ws_callbacks *callbacks; /* copied; NULL: none */
   void *user_data;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];
 } h2ws_rt_accept;
 
+H2WS_EXTERN void h2ws_rt_accept_default(h2ws_rt_accept *accept);
+
 /* A WebSocket route.  on_request is called for each WebSocket request on
  * the route's path (exact match on the path without query), from h1 or
  * h2; it must call h2ws_rt_ws_accept(), h2ws_rt_ws_refuse() or
  * h2ws_rt_ws_defer() before returning (otherwise the request is refused
- * with 500). */
+ * with 500).  A plain request (no Upgrade, no extended CONNECT) on the
+ * route's path gets 426 Upgrade Required with a text body saying it is a
+ * WebSocket endpoint (HTTP/1.1 also names `Upgrade: websocket`), unless
+ * an HTTP route matches it at least as specifically (an exact HTTP route,
+ * or a prefix at least as long). */
 typedef struct h2ws_rt_ws_handler {
   void (*on_request)(h2ws_rt_ws_request *req, void *user_data);
   /* ABI (docs/abi.md): room for callbacks added within this SONAME;
@@ -393,7 +578,8 @@ typedef void (*h2ws_rt_http_handler)(const h2ws_rt_http_request *req,
                                      void *user_data);
 
 /* Adds a plain HTTP route on an exact path.  Requests with no route get
- * 404.  Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
+ * 404 (426 on a WebSocket route's path).  Returns 0,
+ * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
 H2WS_EXTERN int h2ws_server_route_http(h2ws_server *srv, const char *path,
                                        h2ws_rt_http_handler handler, void *user_data);
 
@@ -432,14 +618,16 @@ typedef struct h2ws_server_stats {
 } h2ws_server_stats;
 H2WS_EXTERN void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st);
 
-/* Where a WebSocket request, or a server WebSocket, comes from.
- * Connection ids number the runtime's accepted connections 1, 2, ... (not
- * reused while the runtime lives): server WebSockets with the same id
- * share one connection (streams of one HTTP/2 connection).  The peer is
- * the remote IP address as text ("" if unknown).  The request functions
- * are valid during on_request; for a WebSocket, from on_open until just
- * before on_close (its connection may already be gone then: copy what
- * you need at open).  On client WebSockets the id is 0 and the peer "". */
+/* Where a WebSocket request, or a server WebSocket, comes from (fields
+ * of h2ws_rt_ws_info).  Connection ids number the runtime's accepted
+ * connections 1, 2, ... (not reused while the runtime lives): server
+ * WebSockets with the same id share one connection (streams of one
+ * HTTP/2 connection).  The peer is the remote IP address as text ("" if
+ * unknown).  The request functions are valid during on_request; for a
+ * WebSocket, from on_open until on_close returns (copy what you need).
+ * On client WebSockets the id is 0 and the peer "". */
+H2WS_EXTERN int h2ws_rt_ws_request_get_info(const h2ws_rt_ws_request *req,
+                                            h2ws_rt_ws_info *info);
 H2WS_EXTERN uint64_t h2ws_rt_ws_request_conn_id(const h2ws_rt_ws_request *req);
 H2WS_EXTERN const char *h2ws_rt_ws_request_peer(const h2ws_rt_ws_request *req);
 H2WS_EXTERN h2ws_rt_transport h2ws_rt_ws_request_transport(
@@ -500,9 +688,12 @@ H2WS_EXTERN int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
  * inside a callback of this client's WebSockets.  NULL allowed. */
 H2WS_EXTERN void h2ws_client_del(h2ws_client *cl);
 
+/* What to open (h2ws_client_open).  Start from
+ * h2ws_client_ws_options_default(). */
 typedef struct h2ws_client_ws_options {
-  h2ws_rt_policy policy;
-  int compress;                        /* offer permessage-deflate */
+  h2ws_rt_policy policy;               /* default AUTO */
+  int compress;                        /* offer permessage-deflate:
+                                          default 1 */
   const char *const *subprotocols;     /* offered, or NULL */
   size_t nsubprotocols;
   const char *origin;                  /* NULL: none */
@@ -522,10 +713,13 @@ typedef struct h2ws_client_ws_options {
   uint64_t reserved[4];
 } h2ws_client_ws_options;
 
+H2WS_EXTERN void h2ws_client_ws_options_default(h2ws_client_ws_options *options);
+
 /*
  * Opens a WebSocket to a ws:// or wss:// URL.  Everything happens on the
  * loop: DNS (uv_getaddrinfo), TCP, TLS, the handshake; then on_open or
  * on_fail.  An open HTTP/2 connection to the same origin is reused.
+ * options NULL: h2ws_client_ws_options_default().
  * *pws (may be NULL) gets the handle at once.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad URL: the message says why in
  * h2ws_client_last_error()), H2WS_ERR_NOMEM.

@@ -36,22 +36,8 @@ size_t h2ws__h2_max_websockets(const h2ws_h2_session *s) {
   return s->role == H2WS_ROLE_SERVER ? s->set.max_concurrent_streams : 100;
 }
 
-const char *h2ws_h2_strerror(int error) {
-  switch (error) {
-  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
-    return "server does not support WebSockets over HTTP/2 (RFC 8441)";
-  case H2WS_ERR_H2_STREAM_RESET:
-    return "HTTP/2 stream reset before the WebSocket opened";
-  case H2WS_ERR_H2_BAD_RESPONSE:
-    return "HTTP/2 WebSocket response does not match the request";
-  case H2WS_ERR_H2_TOO_MANY_STREAMS:
-    return "too many HTTP/2 streams on this connection";
-  case H2WS_ERR_H2_GOAWAY:
-    return "HTTP/2 connection is going away";
-  default:
-    return h2ws_strerror(error);
-  }
-}
+/* One registry: h2ws_strerror() knows the binding's codes too. */
+const char *h2ws_h2_strerror(int error) { return h2ws_strerror(error); }
 
 int h2ws__h2_map_ngerr(int rv) {
   if (rv == 0) return 0;

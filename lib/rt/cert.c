@@ -4,7 +4,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include "rt/internal.h"
+#include "rt/tls.h"
 
 static int cert_add_ext(X509 *x, int nid, const char *value) {
   X509V3_CTX ctx;
@@ -17,7 +17,7 @@ static int cert_add_ext(X509 *x, int nid, const char *value) {
   return ok ? 0 : -1;
 }
 
-int h2ws__cert_generate(EVP_PKEY **ppkey, X509 **px509) {
+int h2ws__rt_cert_generate(EVP_PKEY **ppkey, X509 **px509) {
   EVP_PKEY *pkey = EVP_EC_gen("P-256");
   X509 *x = X509_new();
   X509_NAME *name = NULL;

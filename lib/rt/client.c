@@ -1,17 +1,48 @@
 /* lib/rt/client.c - the client: URL parsing, DNS (uv_getaddrinfo), TCP
  * connect, the transport policy (ALPN, h2 prior knowledge, fallback to a
  * NEW HTTP/1.1 connection when the server does not do RFC 8441) and the
- * per-origin pool of HTTP/2 connections shared by many WebSockets. */
+ * per-origin pool of HTTP/2 connections shared by many WebSockets.  It
+ * owns its connections: they report to it through its rt_owner hooks. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <h2ws/h2.h>
-#include "rt/client.h"
+#include "rt/proto.h"
+#include "rt/tls.h"
+
+#define RT_MAX_PROTOS 16
+#define RT_MAX_HEADERS 32
+#define RT_HEADER_BYTES 4096
+
+/* One WebSocket to open: the client's attachment to its h2ws_rt_ws
+ * (ws->attach, freed with it). */
+struct rt_cws {
+  h2ws_client *cl;
+  h2ws_rt_ws *next;      /* in a connection's waiting list */
+  int tls;               /* wss */
+  char host[256];        /* without brackets */
+  int port;
+  char authority[300];   /* host[:port] as sent (Host / :authority) */
+  char path[2048];       /* path + query */
+  char origin[512];      /* "" = none */
+  char protos[512];      /* "a, b" as sent on HTTP/1.1, "" = none */
+  char protobuf[512];    /* NUL-separated copies for protov */
+  const char *protov[RT_MAX_PROTOS];
+  size_t nprotos;
+  int policy;
+  int compress;
+  int fell_back;         /* already fell back to HTTP/1.1 */
+  int retried;           /* already moved to a new HTTP/2 connection */
+  h2ws_header headers[RT_MAX_HEADERS]; /* extra fields (lower-case names) */
+  size_t nheaders;
+  char hbuf[RT_HEADER_BYTES]; /* their NUL-terminated copies */
+};
 
 enum { CC_RESOLVING = 0, CC_CONNECTING, CC_READY, CC_DEAD };
 
+/* A connection of the pool (one per origin for HTTP/2). */
+typedef struct rt_cconn rt_cconn;
 struct rt_cconn {
   h2ws_client *cl;       /* NULL once orphaned (client deleted) */
   rt_cconn *next;
@@ -35,8 +66,14 @@ struct h2ws_client {
   h2ws_client_settings settings;
   SSL_CTX *ssl_ctx;
   rt_cconn *conns;
+  rt_trace trace;        /* settings.trace, for the WebSockets */
+  rt_proto_config pcfg;  /* what the protocols on our connections know */
   char err[600];
 };
+
+static const rt_owner client_owner;
+
+static struct rt_cws *cws_of(const h2ws_rt_ws *ws) { return ws->attach; }
 
 void h2ws_client_settings_default(h2ws_client_settings *s) {
   memset(s, 0, sizeof *s);
@@ -44,12 +81,10 @@ void h2ws_client_settings_default(h2ws_client_settings *s) {
   s->ws.whole_messages = 1;
 }
 
-const h2ws_ws_settings *h2ws__client_ws_settings(const h2ws_client *cl) {
-  return &cl->settings.ws;
-}
-
-int h2ws__client_close_idle(const rt_cconn *cc) {
-  return cc && cc->cl && cc->cl->settings.close_idle && !cc->waiting;
+void h2ws_client_ws_options_default(h2ws_client_ws_options *o) {
+  memset(o, 0, sizeof *o);
+  o->policy = H2WS_RT_POLICY_AUTO;
+  o->compress = 1;
 }
 
 const char *h2ws_client_last_error(const h2ws_client *cl) {
@@ -65,79 +100,28 @@ int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
   if (settings) cl->settings = *settings;
   else h2ws_client_settings_default(&cl->settings);
   cl->settings.ws.whole_messages = 1;
+  cl->trace.fn = cl->settings.trace;
+  cl->trace.user_data = cl->settings.trace_user_data;
+  cl->pcfg.ws = &cl->settings.ws;
+  cl->pcfg.trace = cl->settings.trace != NULL;
   snprintf(cl->err, sizeof cl->err, "no error");
   *pcl = cl;
   return 0;
 }
 
-/* ---- diagnostics (settings.trace) ---------------------------------------- */
-
-static void client_trace(const h2ws_client *cl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void client_trace(const h2ws_client *cl, const char *fmt, ...) {
-  char line[1600];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  cl->settings.trace(line, cl->settings.trace_user_data);
-}
-
-int h2ws__client_cc_tracing(const rt_cconn *cc) {
-  return cc && cc->cl && cc->cl->settings.trace;
-}
-
-void h2ws__client_cc_trace(const rt_cconn *cc, int sent, const char *line) {
-  if (!h2ws__client_cc_tracing(cc)) return;
-  client_trace(cc->cl, "%s h2 %s", sent ? ">" : "<", line);
-}
-
-void h2ws__client_trace_head(const h2ws_rt_ws *ws, int sent,
-                             const uint8_t *head, size_t len) {
-  if (!ws->client || !ws->client->settings.trace) return;
-  size_t i = 0;
-  while (i < len) {
-    size_t e = i;
-    while (e < len && head[e] != '\r' && head[e] != '\n') e++;
-    if (e > i)
-      client_trace(ws->client, "%s http/1.1 %.*s", sent ? ">" : "<",
-                   (int)(e - i > 1400 ? 1400 : e - i),
-                   (const char *)head + i);
-    i = e + 1;
-  }
-}
-
-static const char *client_opname(h2ws_opcode op) {
-  switch (op) {
-  case H2WS_OP_CONT: return "CONT";
-  case H2WS_OP_TEXT: return "TEXT";
-  case H2WS_OP_BINARY: return "BINARY";
-  case H2WS_OP_CLOSE: return "CLOSE";
-  case H2WS_OP_PING: return "PING";
-  case H2WS_OP_PONG: return "PONG";
-  default: return "RESERVED";
-  }
-}
-
-static void client_ws_trace(h2ws_ws *e, int sent, int fin, unsigned rsv,
-                            h2ws_opcode op, uint64_t len, void *ud) {
-  const h2ws_rt_ws *ws = ud;
-  (void)e;
-  if (!ws || !ws->client || !ws->client->settings.trace) return;
-  char sid[24] = "";
-  if (ws->stream_id) snprintf(sid, sizeof sid, " stream=%d", (int)ws->stream_id);
-  client_trace(ws->client, "%s ws%s %s (0x%x) fin=%d rsv1=%u len=%llu",
-               sent ? ">" : "<", sid, client_opname(op), (unsigned)op, fin,
-               (rsv >> 2) & 1u, (unsigned long long)len);
-}
-
-const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks_for(
-    const h2ws_rt_ws *ws, h2ws_ws_callbacks *buf) {
-  *buf = h2ws__rt_ws_engine_callbacks;
-  if (ws && ws->client && ws->client->settings.trace)
-    buf->on_frame_trace = client_ws_trace;
-  return buf;
+/* The target of a WebSocket as the protocols take it. */
+static void cws_target(const struct rt_cws *q, rt_ws_target *t) {
+  memset(t, 0, sizeof *t);
+  t->tls = q->tls;
+  t->authority = q->authority;
+  t->path = q->path;
+  t->origin = q->origin[0] ? q->origin : NULL;
+  t->protocols = q->protos[0] ? q->protos : NULL;
+  t->protov = q->protov;
+  t->nprotos = q->nprotos;
+  t->compress = q->compress;
+  t->headers = q->nheaders ? q->headers : NULL;
+  t->nheaders = q->nheaders;
 }
 
 /* ---- pool bookkeeping ---------------------------------------------------- */
@@ -150,12 +134,19 @@ static void cc_unlink(rt_cconn *cc) {
   cc->next = NULL;
 }
 
-static void cc_fail_waiting(rt_cconn *cc, int kind, const char *msg) {
-  while (cc->waiting) {
-    h2ws_rt_ws *ws = cc->waiting;
-    cc->waiting = ws->next;
-    ws->next = NULL;
-    h2ws__rt_ws_fail(ws, kind, 0, "%s", msg);
+static h2ws_rt_ws *cc_pop_waiting(rt_cconn *cc) {
+  h2ws_rt_ws *ws = cc->waiting;
+  if (ws) {
+    cc->waiting = cws_of(ws)->next;
+    cws_of(ws)->next = NULL;
+  }
+  return ws;
+}
+
+static void cc_fail_waiting(rt_cconn *cc, int error, const char *msg) {
+  h2ws_rt_ws *ws;
+  while ((ws = cc_pop_waiting(cc)) != NULL) {
+    h2ws__rt_ws_fail(ws, error, 0, "%s", msg);
     h2ws__rt_ws_free(ws);
   }
 }
@@ -166,42 +157,44 @@ static void cc_free(rt_cconn *cc, h2ws_rt *rt) {
   h2ws__free(rt->mem, cc);
 }
 
-void h2ws__client_conn_closed(rt_cconn *cc, rt_conn *c) {
-  if (cc->c != c) return; /* an abandoned attempt (next address tried) */
-  cc->c = NULL;
-  cc->h2s = NULL;
-  cc->state = CC_DEAD;
-  cc_fail_waiting(cc, H2WS_RT_FAIL_CONNECT,
-                  c->errmsg[0] ? c->errmsg : "connection closed");
-  cc_free(cc, c->rt);
-}
-
 /* ---- connecting ---------------------------------------------------------- */
 
 static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws);
 static void cc_try_next(rt_cconn *cc);
+static void client_h2_refused(h2ws_rt_ws *ws, int status, int error);
 
 static void cc_add_waiting(rt_cconn *cc, h2ws_rt_ws *ws) {
   /* FIFO: the first WebSocket gets a dedicated HTTP/1.1 connection. */
-  ws->next = NULL;
+  cws_of(ws)->next = NULL;
   h2ws_rt_ws **pp = &cc->waiting;
-  while (*pp) pp = &(*pp)->next;
+  while (*pp) pp = &cws_of(*pp)->next;
   *pp = ws;
 }
 
-static int cc_ready(rt_conn *c, int error) {
-  rt_cconn *cc = c->owner;
-  if (error) return error; /* conn_closed reports it */
+static int cc_h1_start(rt_cconn *cc, rt_conn *c, h2ws_rt_ws *ws) {
+  rt_ws_target t;
+  cws_target(cws_of(ws), &t);
+  return h2ws__rt_h1_client_start(c, &cc->cl->pcfg, ws, &t);
+}
+
+static int cc_h2_open(rt_h2 *h2, h2ws_rt_ws *ws) {
+  rt_ws_target t;
+  cws_target(cws_of(ws), &t);
+  return h2ws__rt_h2_open(h2, ws, &t);
+}
+
+/* Owner hook: TCP (and TLS) up: HTTP/2 or HTTP/1.1 by ALPN and policy. */
+static int cc_ready(rt_conn *c, void *owner) {
+  rt_cconn *cc = owner;
   cc->state = CC_READY;
   char alpn[32];
-  h2ws__conn_alpn(c, alpn, sizeof alpn);
+  h2ws__rt_conn_alpn(c, alpn, sizeof alpn);
   int use_h2 = cc->h2 && (!cc->tls || strcmp(alpn, "h2") == 0);
   if (cc->h2 && !use_h2) {
     if (cc->policy == H2WS_RT_POLICY_H2) {
-      while (cc->waiting) {
-        h2ws_rt_ws *ws = cc->waiting;
-        cc->waiting = ws->next;
-        h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+      h2ws_rt_ws *ws;
+      while ((ws = cc_pop_waiting(cc)) != NULL) {
+        h2ws__rt_ws_fail(ws, H2WS_ERR_RT_ALPN, 0,
                          "server does not support HTTP/2 (ALPN: %s)",
                          alpn[0] ? alpn : "none");
         h2ws__rt_ws_free(ws);
@@ -210,99 +203,130 @@ static int cc_ready(rt_conn *c, int error) {
     }
     /* ALPN chose http/1.1: this connection serves the first WebSocket;
      * the others get connections of their own. */
-    h2ws_rt_ws *first = cc->waiting;
+    h2ws_rt_ws *first = cc_pop_waiting(cc), *ws;
     cc->h2 = 0;
-    cc->waiting = first->next;
-    while (cc->waiting) {
-      h2ws_rt_ws *ws = cc->waiting;
-      cc->waiting = ws->next;
-      ws->creq->fell_back = 1;
+    while ((ws = cc_pop_waiting(cc)) != NULL) {
+      cws_of(ws)->fell_back = 1;
       cc_dispatch(cc->cl, ws);
     }
     h2ws__rt_ws_note(first, "ALPN selected %s: using HTTP/1.1",
                      alpn[0] ? alpn : "nothing");
-    first->next = NULL;
-    first->creq->fell_back = 1;
-    cc->waiting = NULL;
-    struct rt_cws *q = first->creq;
-    return h2ws__h1_client_start(c, first, q->authority, q->path,
-                                 q->origin[0] ? q->origin : NULL,
-                                 q->protos[0] ? q->protos : NULL,
-                                 q->compress);
+    cws_of(first)->fell_back = 1;
+    return cc_h1_start(cc, c, first);
   }
   if (!use_h2) {
-    h2ws_rt_ws *ws = cc->waiting;
+    h2ws_rt_ws *ws = cc_pop_waiting(cc);
     if (!ws) return H2WS_ERR_CLOSED;
-    cc->waiting = ws->next;
-    ws->next = NULL;
-    struct rt_cws *q = ws->creq;
-    return h2ws__h1_client_start(c, ws, q->authority, q->path,
-                                 q->origin[0] ? q->origin : NULL,
-                                 q->protos[0] ? q->protos : NULL,
-                                 q->compress);
+    return cc_h1_start(cc, c, ws);
   }
-  int rv = h2ws__h2_client_start(c, cc, &cc->h2s);
+  int rv = h2ws__rt_h2_client_start(c, &cc->cl->pcfg, &cc->h2s);
   if (rv < 0) return rv;
-  while (cc->waiting) {
-    h2ws_rt_ws *ws = cc->waiting;
-    cc->waiting = ws->next;
-    ws->next = NULL;
-    rv = h2ws__h2_client_open(cc->h2s, ws);
-    if (rv < 0) h2ws__client_h2_refused(ws, 0, rv);
+  h2ws_rt_ws *ws;
+  while ((ws = cc_pop_waiting(cc)) != NULL) {
+    rv = cc_h2_open(cc->h2s, ws);
+    if (rv < 0) client_h2_refused(ws, 0, rv);
   }
   return 0;
 }
 
-static void cc_connect_cb(uv_connect_t *req, int status) {
-  rt_conn *c = req->data;
-  if (status == UV_ECANCELED || c->state == RT_CONN_CLOSING) return;
-  rt_cconn *cc = c->owner;
-  if (status < 0) {
-    if (cc->ai_cur && cc->ai_cur->ai_next) {
-      cc->c = NULL;
-      c->on_ready = NULL;
-      c->owner = NULL;
-      h2ws__conn_close(c, H2WS_ERR_CLOSED);
-      cc->ai_cur = cc->ai_cur->ai_next;
-      cc_try_next(cc);
-      return;
-    }
-    if (status == UV_ECONNREFUSED)
-      snprintf(c->errmsg, sizeof c->errmsg, "connection refused");
-    else
-      snprintf(c->errmsg, sizeof c->errmsg, "cannot connect to %s:%d: %s",
-               cc->host, cc->port, uv_strerror(status));
-    c->on_ready = NULL;
-    h2ws__conn_close(c, H2WS_ERR_CLOSED);
+/* The numeric form of an address ("" if unknown). */
+static const char *cc_addr_name(const struct addrinfo *ai, char *buf,
+                                size_t len) {
+  buf[0] = '\0';
+  if (ai->ai_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, buf, len);
+  else if (ai->ai_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, buf, len);
+  return buf;
+}
+
+/* Owner hook: a connection of the pool is gone. */
+static void cc_closed(rt_conn *c, int error, void *owner) {
+  rt_cconn *cc = owner;
+  if (cc->c != c) return;
+  cc->c = NULL;
+  cc->h2s = NULL;
+  int err = c->fail_error;
+  if ((err == H2WS_ERR_RT_CONNECT_REFUSED || err == H2WS_ERR_RT_CONNECT) &&
+      cc->cl && cc->ai_cur && cc->ai_cur->ai_next) {
+    /* the next address of the name */
+    cc->ai_cur = cc->ai_cur->ai_next;
+    cc_try_next(cc);
     return;
   }
-  int policy = cc->h2 ? cc->policy : H2WS_RT_POLICY_H1;
-  int rv = h2ws__conn_start(c, cc->tls ? cc->cl->ssl_ctx : NULL, cc->host,
-                            policy);
-  if (rv < 0) h2ws__conn_close(c, rv);
+  cc->state = CC_DEAD;
+  if (err == H2WS_ERR_RT_CONNECT || err == H2WS_ERR_RT_CONNECT_REFUSED) {
+    /* name the address (the last one tried when the name has several) */
+    char msg[900], addr[64] = "";
+    if (cc->ai_cur && strcmp(cc->host, cc_addr_name(cc->ai_cur, addr,
+                                                   sizeof addr)) != 0)
+      snprintf(msg, sizeof msg, "cannot connect to %s:%d (%s): %.500s",
+               cc->host, cc->port, addr, c->errmsg);
+    else
+      snprintf(msg, sizeof msg, strchr(cc->host, ':')
+                                    ? "cannot connect to [%s]:%d: %.500s"
+                                    : "cannot connect to %s:%d: %.500s",
+               cc->host, cc->port, c->errmsg);
+    cc_fail_waiting(cc, err, msg);
+  } else {
+    if (!err) err = error == H2WS_ERR_TIMEOUT ? H2WS_ERR_TIMEOUT
+                                              : H2WS_ERR_CLOSED;
+    cc_fail_waiting(cc, err, c->errmsg[0] ? c->errmsg : "connection closed");
+  }
+  cc_free(cc, c->rt);
 }
+
+/* Owner hook: an HTTP/2 WebSocket request failed before opening. */
+static void cc_ws_refused(h2ws_rt_ws *ws, int status, int error,
+                          void *owner) {
+  (void)owner;
+  client_h2_refused(ws, status, error);
+}
+
+/* Owner hook: may an idle HTTP/2 connection go? */
+static int cc_close_idle(void *owner) {
+  const rt_cconn *cc = owner;
+  return cc->cl && cc->cl->settings.close_idle && !cc->waiting;
+}
+
+/* Owner hook: one HTTP/2 frame line (settings.trace). */
+static void cc_trace(int sent, const char *line, void *owner) {
+  const rt_cconn *cc = owner;
+  char buf[1600];
+  if (!cc->cl || !cc->cl->trace.fn) return;
+  snprintf(buf, sizeof buf, "%s h2 %s", sent ? ">" : "<", line);
+  cc->cl->trace.fn(buf, cc->cl->trace.user_data);
+}
+
+static const rt_owner client_owner = {
+    .ready = cc_ready,
+    .closed = cc_closed,
+    .ws_refused = cc_ws_refused,
+    .close_idle = cc_close_idle,
+    .trace = cc_trace,
+};
 
 static void cc_try_next(rt_cconn *cc) {
   h2ws_client *cl = cc->cl;
   rt_conn *c;
-  if (h2ws__conn_new(&c, cl->rt, 1) != 0) {
-    cc_fail_waiting(cc, H2WS_RT_FAIL_INTERNAL, "out of memory");
+  if (h2ws__rt_conn_new(&c, cl->rt, 1, &client_owner, cc) != 0) {
+    cc_fail_waiting(cc, H2WS_ERR_NOMEM, "out of memory");
     cc_free(cc, cl->rt);
     return;
   }
   cc->c = c;
   cc->state = CC_CONNECTING;
-  c->owner = cc;
-  c->on_ready = cc_ready;
-  c->connect_req.data = c;
-  int r = uv_tcp_connect(&c->connect_req, &c->tcp, cc->ai_cur->ai_addr,
-                         cc_connect_cb);
-  if (r != 0) {
-    snprintf(c->errmsg, sizeof c->errmsg, "cannot connect to %s:%d: %s",
-             cc->host, cc->port, uv_strerror(r));
-    c->on_ready = NULL;
-    h2ws__conn_close(c, H2WS_ERR_CLOSED);
+  rt_filter *f = NULL;
+  if (cc->tls) {
+    int policy = cc->h2 ? cc->policy : H2WS_RT_POLICY_H1;
+    if (h2ws__rt_tls_new(&f, cl->rt->mem, cl->ssl_ctx, 1, cc->host,
+                         policy) != 0) {
+      h2ws__rt_conn_fail(c, H2WS_ERR_NOMEM, "out of memory");
+      h2ws__rt_conn_close(c, H2WS_ERR_NOMEM);
+      return;
+    }
   }
+  h2ws__rt_conn_connect(c, cc->ai_cur->ai_addr, f);
 }
 
 static void cc_resolved(uv_getaddrinfo_t *req, int status,
@@ -319,7 +343,7 @@ static void cc_resolved(uv_getaddrinfo_t *req, int status,
     snprintf(msg, sizeof msg, "cannot resolve %s: %s", cc->host,
              uv_strerror(status));
     if (ai) uv_freeaddrinfo(ai);
-    cc_fail_waiting(cc, H2WS_RT_FAIL_CONNECT, msg);
+    cc_fail_waiting(cc, H2WS_ERR_RT_DNS, msg);
     cc_free(cc, cc->cl->rt);
     return;
   }
@@ -359,7 +383,7 @@ static rt_cconn *cc_new(h2ws_client *cl, struct rt_cws *q, int h2) {
 /* Routes a WebSocket to a connection: a usable HTTP/2 one of the same
  * origin, one being set up, or a new one. */
 static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
-  struct rt_cws *q = ws->creq;
+  struct rt_cws *q = cws_of(ws);
   int want_h2 = !q->fell_back &&
                 (q->policy == H2WS_RT_POLICY_H2 ||
                  (q->policy == H2WS_RT_POLICY_AUTO && q->tls));
@@ -370,10 +394,10 @@ static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
     for (rt_cconn *cc = cl->conns; cc; cc = cc->next) {
       if (!cc->h2 || cc->policy != q->policy || strcmp(cc->origin, origin))
         continue;
-      if (cc->state == CC_READY && cc->h2s && h2ws__h2_usable(cc->h2s)) {
+      if (cc->state == CC_READY && cc->h2s && h2ws__rt_h2_usable(cc->h2s)) {
         /* SPEC H11: one connection per origin for many WebSockets. */
-        int rv = h2ws__h2_client_open(cc->h2s, ws);
-        if (rv < 0) h2ws__client_h2_refused(ws, 0, rv);
+        int rv = cc_h2_open(cc->h2s, ws);
+        if (rv < 0) client_h2_refused(ws, 0, rv);
         return;
       }
       if (cc->state == CC_RESOLVING || cc->state == CC_CONNECTING) {
@@ -384,16 +408,17 @@ static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
   }
   rt_cconn *cc = cc_new(cl, q, want_h2);
   if (!cc) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
+    h2ws__rt_ws_fail(ws, H2WS_ERR_NOMEM, 0, "out of memory");
     h2ws__rt_ws_free(ws);
     return;
   }
   cc_add_waiting(cc, ws);
 }
 
-void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
-  struct rt_cws *q = ws->creq;
-  ws->stream_id = 0;
+/* An HTTP/2 WebSocket request failed before opening (ws has no carrier):
+ * falls back, retries or fails ws. */
+static void client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
+  struct rt_cws *q = cws_of(ws);
   if (error == H2WS_ERR_H2_NO_EXTENDED_CONNECT) {
     if (q->policy == H2WS_RT_POLICY_AUTO && !q->fell_back) {
       /* RFC 8441 §3 / SPEC H3: no :protocol without the setting; fall
@@ -403,10 +428,10 @@ void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
                        "(RFC 8441: no SETTINGS_ENABLE_CONNECT_PROTOCOL=1); "
                        "falling back to HTTP/1.1 on a new connection");
       q->fell_back = 1;
-      cc_dispatch(ws->client, ws);
+      cc_dispatch(q->cl, ws);
       return;
     }
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+    h2ws__rt_ws_fail(ws, error, 0,
                      "server does not support WebSockets over HTTP/2 "
                      "(RFC 8441)");
   } else if ((error == H2WS_ERR_H2_GOAWAY ||
@@ -415,22 +440,22 @@ void h2ws__client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
     /* SPEC H12: after GOAWAY (or with no stream slot left) new
      * WebSockets go to a new connection. */
     h2ws__rt_ws_note(ws, "%s: opening a new connection",
-                     h2ws_h2_strerror(error));
+                     h2ws_strerror(error));
     q->retried = 1;
-    cc_dispatch(ws->client, ws);
+    cc_dispatch(q->cl, ws);
     return;
   } else if (error == H2WS_ERR_HANDSHAKE && status) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, status,
-                     "handshake refused: HTTP %d", status);
+    h2ws__rt_ws_fail(ws, error, status, "handshake refused: HTTP %d",
+                     status);
   } else if (error == H2WS_ERR_H2_BAD_RESPONSE) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, status,
+    h2ws__rt_ws_fail(ws, error, status,
                      "handshake failed: the server's sec-websocket-protocol "
                      "or sec-websocket-extensions was not offered");
   } else if (error == H2WS_ERR_NOMEM) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
+    h2ws__rt_ws_fail(ws, error, 0, "out of memory");
   } else {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_CONNECT, status, "HTTP/2 stream: %s",
-                     h2ws_h2_strerror(error));
+    h2ws__rt_ws_fail(ws, error, status, "HTTP/2 stream: %s",
+                     h2ws_strerror(error));
   }
   h2ws__rt_ws_free(ws);
 }
@@ -614,44 +639,47 @@ int h2ws_client_open(h2ws_client *cl, const char *url,
                      const h2ws_client_ws_options *options,
                      const h2ws_rt_ws_callbacks *callbacks, void *user_data,
                      h2ws_rt_ws **pws) {
+  h2ws_client_ws_options defaults;
   if (!cl || !url || !callbacks) return H2WS_ERR_INVALID_ARGUMENT;
+  if (!options) {
+    h2ws_client_ws_options_default(&defaults);
+    options = &defaults;
+  }
   struct rt_cws *q = h2ws__calloc(cl->rt->mem, 1, sizeof *q);
   if (!q) return H2WS_ERR_NOMEM;
+  q->cl = cl;
   if (client_parse_url(cl, url, q) != 0) {
     h2ws__free(cl->rt->mem, q);
     return H2WS_ERR_INVALID_ARGUMENT;
   }
-  if (options && options->nheaders &&
+  if (options->nheaders &&
       client_copy_headers(cl, q, options->headers, options->nheaders) != 0) {
     h2ws__free(cl->rt->mem, q);
     return H2WS_ERR_INVALID_ARGUMENT;
   }
-  if (options) {
-    q->policy = options->policy;
-    q->compress = options->compress;
-    if (options->origin)
-      snprintf(q->origin, sizeof q->origin, "%s", options->origin);
-    size_t off = 0, plen = 0;
-    for (size_t i = 0; i < options->nsubprotocols && i < RT_MAX_PROTOS; i++) {
-      const char *s = options->subprotocols[i];
-      size_t n = strlen(s);
-      if (off + n + 1 > sizeof q->protobuf ||
-          plen + n + 3 > sizeof q->protos) {
-        snprintf(cl->err, sizeof cl->err, "too many subprotocols");
-        h2ws__free(cl->rt->mem, q);
-        return H2WS_ERR_INVALID_ARGUMENT;
-      }
-      memcpy(q->protobuf + off, s, n + 1);
-      q->protov[q->nprotos++] = q->protobuf + off;
-      off += n + 1;
-      plen += (size_t)snprintf(q->protos + plen, sizeof q->protos - plen,
-                               "%s%s", plen ? ", " : "", s);
+  q->policy = options->policy;
+  q->compress = options->compress;
+  if (options->origin)
+    snprintf(q->origin, sizeof q->origin, "%s", options->origin);
+  size_t off = 0, plen = 0;
+  for (size_t i = 0; i < options->nsubprotocols && i < RT_MAX_PROTOS; i++) {
+    const char *s = options->subprotocols[i];
+    size_t n = strlen(s);
+    if (off + n + 1 > sizeof q->protobuf || plen + n + 3 > sizeof q->protos) {
+      snprintf(cl->err, sizeof cl->err, "too many subprotocols");
+      h2ws__free(cl->rt->mem, q);
+      return H2WS_ERR_INVALID_ARGUMENT;
     }
+    memcpy(q->protobuf + off, s, n + 1);
+    q->protov[q->nprotos++] = q->protobuf + off;
+    off += n + 1;
+    plen += (size_t)snprintf(q->protos + plen, sizeof q->protos - plen,
+                             "%s%s", plen ? ", " : "", s);
   }
   if (q->tls && !cl->ssl_ctx) {
-    cl->ssl_ctx = h2ws__tls_client_ctx(cl->settings.insecure,
-                                       cl->settings.cafile, cl->err,
-                                       sizeof cl->err);
+    cl->ssl_ctx = h2ws__rt_tls_client_ctx(cl->settings.insecure,
+                                          cl->settings.cafile, cl->err,
+                                          sizeof cl->err);
     if (!cl->ssl_ctx) {
       h2ws__free(cl->rt->mem, q);
       return H2WS_ERR_INVALID_ARGUMENT;
@@ -662,8 +690,8 @@ int h2ws_client_open(h2ws_client *cl, const char *url,
     h2ws__free(cl->rt->mem, q);
     return H2WS_ERR_NOMEM;
   }
-  ws->client = cl;
-  ws->creq = q;
+  ws->attach = q;
+  if (cl->trace.fn) ws->trace = &cl->trace;
   ws->max_output = cl->settings.ws.max_output;
   if (pws) *pws = ws;
   cc_dispatch(cl, ws);
@@ -675,11 +703,11 @@ void h2ws_client_del(h2ws_client *cl) {
   while (cl->conns) {
     rt_cconn *cc = cl->conns;
     if (cc->c) {
-      h2ws__conn_close(cc->c, H2WS_ERR_CLOSED); /* frees cc */
+      h2ws__rt_conn_close(cc->c, H2WS_ERR_CLOSED); /* frees cc */
       continue;
     }
     cl->conns = cc->next;
-    cc_fail_waiting(cc, H2WS_RT_FAIL_CONNECT, "client closed");
+    cc_fail_waiting(cc, H2WS_ERR_CLOSED, "client closed");
     if (cc->gai_pending) {
       cc->cl = NULL; /* freed by cc_resolved */
       uv_cancel((uv_req_t *)&cc->gai);

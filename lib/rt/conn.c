@@ -1,12 +1,14 @@
-/* lib/rt/conn.c - one TCP connection: reading with pause/resume, TLS over
- * memory BIOs, batched writes (all protocol output gathered into one
- * SSL_write and one socket write per loop iteration: uv_try_write, the
- * rest by uv_write), write-queue backpressure, the per-connection timer,
- * half-close and teardown. */
+/* lib/rt/conn.c - one TCP connection: reading with pause/resume, the
+ * filter (TLS) between the socket and the protocol, batched writes (all
+ * protocol output gathered into one filter send and one socket write per
+ * loop iteration: uv_try_write from the runtime's scratch buffer, only
+ * the rest copied into a uv_write: no allocation per message), write-queue
+ * backpressure, the per-connection timer, half-close and teardown.
+ * Reports to its owner through the hooks it was made with. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/err.h>
-#include "rt/internal.h"
+#include "rt/conn.h"
 
 /* Default budget of the TLS handshake and, separately, of the HTTP one. */
 #define CONN_HANDSHAKE_MS 10000
@@ -23,45 +25,32 @@ typedef struct conn_wreq {
   uint8_t data[];
 } conn_wreq;
 
-static void conn_tls_pump(rt_conn *c);
+static void conn_filter_pump(rt_conn *c);
 static void conn_handle_close_cb(uv_handle_t *h);
-
-/* ---- lists ----------------------------------------------------------- */
-
-/* Only here so that poll does not block while connections are dirty; the
- * work happens in the loop's check callback. */
-static void conn_idle_noop(uv_idle_t *h) { (void)h; }
-
-static void conn_unlink_dirty(rt_conn *c) {
-  /* is_dirty == 2: in the batch h2ws__conn_flush_all is running; it skips
-   * closing connections by itself. */
-  if (c->is_dirty != 1) return;
-  if (c->dirty_prev) c->dirty_prev->dirty_next = c->dirty_next;
-  else c->rt->dirty = c->dirty_next;
-  if (c->dirty_next) c->dirty_next->dirty_prev = c->dirty_prev;
-  c->dirty_next = c->dirty_prev = NULL;
-  c->is_dirty = 0;
-}
-
-void h2ws__conn_mark(rt_conn *c) {
-  if (!c || c->is_dirty || c->state == RT_CONN_CLOSING) return;
-  c->is_dirty = 1;
-  c->dirty_prev = NULL;
-  c->dirty_next = c->rt->dirty;
-  if (c->rt->dirty) c->rt->dirty->dirty_prev = c;
-  c->rt->dirty = c;
-  if (!uv_is_active((uv_handle_t *)&c->rt->idle))
-    uv_idle_start(&c->rt->idle, conn_idle_noop);
-}
+static void conn_flush(rt_conn *c);
 
 /* ---- life ------------------------------------------------------------ */
 
-int h2ws__conn_new(rt_conn **pc, h2ws_rt *rt, int is_client) {
+static void conn_task_run(rt_task *t) {
+  rt_conn *c = (rt_conn *)((char *)t - offsetof(rt_conn, task));
+  conn_flush(c);
+}
+
+void h2ws__rt_conn_mark(rt_conn *c) {
+  if (!c || c->state == RT_CONN_CLOSING) return;
+  h2ws__rt_task_queue(c->rt, &c->task);
+}
+
+int h2ws__rt_conn_new(rt_conn **pc, h2ws_rt *rt, int is_client,
+                      const rt_owner *owner, void *owner_data) {
   rt_conn *c = h2ws__calloc(rt->mem, 1, sizeof *c);
   if (!c) return H2WS_ERR_NOMEM;
   c->rt = rt;
   c->is_client = is_client;
+  c->owner = owner;
+  c->owner_data = owner_data;
   c->state = RT_CONN_CONNECTING;
+  c->task.run = conn_task_run;
   if (uv_tcp_init(&rt->loop, &c->tcp) != 0) {
     h2ws__free(rt->mem, c);
     return H2WS_ERR_INTERNAL;
@@ -85,50 +74,65 @@ static void conn_handle_close_cb(uv_handle_t *h) {
   else rt->conns = c->all_next;
   if (c->all_next) c->all_next->all_prev = c->all_prev;
   h2ws__free(rt->mem, c->pending);
-  h2ws__free(rt->mem, c->batch);
   h2ws__free(rt->mem, c);
 }
 
-void h2ws__conn_close(rt_conn *c, int error) {
+void h2ws__rt_conn_close(rt_conn *c, int error) {
   if (c->state == RT_CONN_CLOSING) return;
   c->state = RT_CONN_CLOSING;
-  conn_unlink_dirty(c);
+  h2ws__rt_task_cancel(c->rt, &c->task);
   const rt_proto_ops *ops = c->ops;
   c->ops = NULL;
   if (ops && ops->on_close) ops->on_close(c, error);
-  else if (c->on_ready && error && c->is_client) {
-    /* never got to a protocol: tell the owner */
-    rt_conn_ready_cb cb = c->on_ready;
-    c->on_ready = NULL;
-    cb(c, error);
-  }
   c->proto = NULL;
-  if (!c->is_client && c->owner) h2ws__server_conn_closed(c->owner);
-  if (c->is_client && c->owner) h2ws__client_conn_closed(c->owner, c);
-  if (c->ssl) {
-    SSL_free(c->ssl); /* frees both BIOs */
-    c->ssl = NULL;
+  if (c->owner && c->owner->closed) c->owner->closed(c, error, c->owner_data);
+  if (c->filter) {
+    c->filter->ops->del(c->filter);
+    c->filter = NULL;
   }
   uv_close((uv_handle_t *)&c->tcp, conn_handle_close_cb);
   uv_close((uv_handle_t *)&c->timer, conn_handle_close_cb);
 }
 
-void h2ws__conn_set_proto(rt_conn *c, const rt_proto_ops *ops, void *proto) {
-  c->ops = ops;
-  c->proto = proto;
-  h2ws__conn_mark(c);
+void h2ws__rt_conn_close_later(rt_conn *c) {
+  c->close_requested = 1;
+  h2ws__rt_conn_mark(c);
 }
 
-void h2ws__conn_alpn(rt_conn *c, char *out, size_t outlen) {
-  const unsigned char *p = NULL;
-  unsigned int n = 0;
+void h2ws__rt_conn_hold_input(rt_conn *c) {
+  c->paused = 1;
+  h2ws__rt_conn_mark(c);
+}
+
+void h2ws__rt_conn_shutdown(rt_conn *c, uint64_t drain_ms) {
+  if (c->state == RT_CONN_CLOSING) return;
+  if (c->state == RT_CONN_OPEN && c->ops && c->ops->shutdown)
+    c->ops->shutdown(c, drain_ms);
+  else /* handshake or sniffing: nothing to save */
+    h2ws__rt_conn_close_later(c);
+}
+
+void h2ws__rt_conn_fail(rt_conn *c, int error, const char *fmt, ...) {
+  va_list ap;
+  if (c->fail_error) return;
+  c->fail_error = error;
+  va_start(ap, fmt);
+  vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+  va_end(ap);
+}
+
+void h2ws__rt_conn_set_proto(rt_conn *c, const rt_proto_ops *ops,
+                             void *proto) {
+  c->ops = ops;
+  c->proto = proto;
+  h2ws__rt_conn_mark(c);
+}
+
+int h2ws__rt_conn_encrypted(const rt_conn *c) { return c->filter != NULL; }
+
+void h2ws__rt_conn_alpn(const rt_conn *c, char *out, size_t outlen) {
   out[0] = '\0';
-  if (!c->ssl) return;
-  SSL_get0_alpn_selected(c->ssl, &p, &n);
-  if (p && n < outlen) {
-    memcpy(out, p, n);
-    out[n] = '\0';
-  }
+  if (c->filter) c->filter->ops->alpn(c->filter, out, outlen);
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -167,11 +171,7 @@ static long conn_offer(rt_conn *c, const uint8_t *data, size_t len,
   while (c->state == RT_CONN_OPEN && c->ops) {
     const rt_proto_ops *ops = c->ops;
     size_t n = 0;
-    /* servers' routing asks which connection a request arrived on */
-    rt_conn *prev = c->rt->recv_conn;
-    c->rt->recv_conn = c;
     int rv = ops->recv(c, data + off, len - off, &n);
-    c->rt->recv_conn = prev;
     if (n > len - off) n = len - off;
     off += n;
     if (rv == H2WS_ERR_PAUSE) {
@@ -219,6 +219,13 @@ static int conn_deliver(rt_conn *c, const uint8_t *data, size_t len) {
 static void conn_eof(rt_conn *c) {
   if (c->eof_seen) return;
   c->eof_seen = 1;
+  /* A cleartext client whose request got no byte at all before the end:
+   * the usual reason is a TLS port (a TLS server drops a plaintext
+   * request without an alert). */
+  if (c->is_client && !c->got_bytes && !c->filter)
+    h2ws__rt_conn_fail(c, H2WS_ERR_CLOSED,
+                       "the server closed the connection without answering "
+                       "(if this port expects TLS, try wss://)");
   if (c->reading) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
@@ -227,7 +234,7 @@ static void conn_eof(rt_conn *c) {
     c->eof_delivered = 1;
     c->ops->on_eof(c);
   }
-  h2ws__conn_mark(c);
+  h2ws__rt_conn_mark(c);
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -237,6 +244,43 @@ static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   buf->len = sizeof c->readbuf;
 }
 
+/* Up to 40 printable bytes of an answer, for a message. */
+static void conn_printable(const uint8_t *d, size_t n, char *out,
+                           size_t outlen) {
+  size_t k = 0;
+  for (size_t i = 0; i < n && k + 1 < outlen && k < 40; i++) {
+    if (d[i] == '\r' || d[i] == '\n') break;
+    out[k++] = d[i] >= 0x20 && d[i] < 0x7f ? (char)d[i] : '.';
+  }
+  out[k] = '\0';
+}
+
+/* A client's first bytes tell a wrong scheme from a broken server: the
+ * answer to a ClientHello that is not a TLS record (RFC 8446 §5.1: content
+ * types 20-24) means wss:// to a cleartext port; a TLS record (alert or
+ * handshake, version 3.x) on a cleartext connection means ws:// to a TLS
+ * port.  Says so, instead of "wrong version number" / "malformed HTTP
+ * response".  Returns nonzero when the connection failed. */
+static int conn_wrong_scheme(rt_conn *c, const uint8_t *d, size_t n) {
+  char seen[48];
+  c->got_bytes = 1;
+  if (c->filter && c->state == RT_CONN_TLS && (d[0] < 0x14 || d[0] > 0x18)) {
+    conn_printable(d, n, seen, sizeof seen);
+    h2ws__rt_conn_fail(c, H2WS_ERR_RT_TLS,
+                       "the server does not speak TLS on this port (it "
+                       "answered \"%s\"): try ws://", seen);
+    return 1;
+  }
+  if (!c->filter && n >= 2 && (d[0] == 0x15 || d[0] == 0x16) && d[1] == 0x03) {
+    h2ws__rt_conn_fail(c, H2WS_ERR_RT_TLS,
+                       "the server expects TLS on this port (it answered "
+                       "with a TLS %s): try wss://",
+                       d[0] == 0x15 ? "alert" : "handshake");
+    return 1;
+  }
+  return 0;
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   rt_conn *c = s->data;
   (void)buf;
@@ -244,30 +288,36 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0) return;
   if (nread < 0) {
     if (nread == UV_EOF) {
-      if (c->ssl && c->state == RT_CONN_TLS) {
-        h2ws__conn_close(c, H2WS_ERR_CLOSED);
+      if (c->filter && c->state == RT_CONN_TLS) {
+        h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
         return;
       }
       conn_eof(c);
     } else {
-      h2ws__conn_close(c, H2WS_ERR_CLOSED);
+      h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
     }
     return;
   }
-  if (c->ssl) {
-    if (BIO_write(c->rbio, c->readbuf, (int)nread) != (int)nread) {
-      h2ws__conn_close(c, H2WS_ERR_NOMEM);
+  if (c->is_client && !c->got_bytes &&
+      conn_wrong_scheme(c, c->readbuf, (size_t)nread)) {
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+    return;
+  }
+  if (c->filter) {
+    int rv = c->filter->ops->feed(c->filter, c->readbuf, (size_t)nread);
+    if (rv < 0) {
+      h2ws__rt_conn_close(c, rv);
       return;
     }
-    conn_tls_pump(c);
+    conn_filter_pump(c);
   } else if (c->state == RT_CONN_OPEN) {
     int rv = conn_deliver(c, c->readbuf, (size_t)nread);
     if (rv < 0) {
-      h2ws__conn_close(c, rv);
+      h2ws__rt_conn_close(c, rv);
       return;
     }
   }
-  h2ws__conn_mark(c);
+  h2ws__rt_conn_mark(c);
 }
 
 static void conn_start_reading(rt_conn *c) {
@@ -283,116 +333,122 @@ static void conn_ready(rt_conn *c) {
    * SETTINGS and the extended CONNECT answer): the protocol clears it
    * when its handshake is done (no slowloris). */
   c->deadline = h2ws__rt_now(c->rt) + c->handshake_ms;
-  rt_conn_ready_cb cb = c->on_ready;
-  c->on_ready = NULL;
-  int rv = cb ? cb(c, 0) : H2WS_ERR_INTERNAL;
-  if (rv < 0) h2ws__conn_close(c, rv);
-  else h2ws__conn_mark(c);
+  int rv = c->owner->ready(c, c->owner_data);
+  if (rv < 0) h2ws__rt_conn_close(c, rv);
+  else h2ws__rt_conn_mark(c);
 }
 
-/* Runs the TLS state machine on what is in rbio: handshake, then
- * plaintext to the protocol until it pauses or rbio is empty. */
-static void conn_tls_pump(rt_conn *c) {
+/* Runs the filter on what was fed: its handshake, then plaintext to the
+ * protocol until it pauses or the filter has no more. */
+static void conn_filter_pump(rt_conn *c) {
+  rt_filter *f = c->filter;
   if (c->closing_after_write) return;
   if (c->state == RT_CONN_TLS) {
-    ERR_clear_error();
-    int r = SSL_do_handshake(c->ssl);
-    if (r != 1) {
-      int e = SSL_get_error(c->ssl, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        h2ws__conn_mark(c);
-        return;
-      }
-      long vr = SSL_get_verify_result(c->ssl);
-      if (vr != X509_V_OK) {
-        snprintf(c->errmsg, sizeof c->errmsg,
-                 "TLS certificate verification failed: %s",
-                 X509_verify_cert_error_string(vr));
-      } else {
-        unsigned long ee = ERR_peek_last_error();
-        char buf[160] = "handshake failed";
-        if (ee) ERR_error_string_n(ee, buf, sizeof buf);
-        snprintf(c->errmsg, sizeof c->errmsg, "TLS error: %s", buf);
-      }
-      ERR_clear_error();
+    char msg[sizeof c->errmsg];
+    int rv = f->ops->handshake(f, msg, sizeof msg);
+    if (rv == H2WS_ERR_WOULDBLOCK) {
+      h2ws__rt_conn_mark(c);
+      return;
+    }
+    if (rv < 0) {
+      h2ws__rt_conn_fail(c, rv, "%s", msg);
       /* Send the alert if there is one, then close. */
       c->closing_after_write = 1;
-      h2ws__conn_mark(c);
+      h2ws__rt_conn_mark(c);
       return;
     }
     conn_ready(c);
     if (c->state != RT_CONN_OPEN) return;
   }
-  /* Not stopped by eof_seen: after a pause, records still in rbio are
-   * delivered before the (deferred) end of stream. */
+  /* Not stopped by eof_seen: after a pause, records still in the filter
+   * are delivered before the (deferred) end of stream. */
   while (c->state == RT_CONN_OPEN && !c->paused) {
-    ERR_clear_error();
-    int n = SSL_read(c->ssl, c->readbuf, (int)sizeof c->readbuf);
-    if (n > 0) {
-      int rv = conn_deliver(c, c->readbuf, (size_t)n);
+    size_t n = 0;
+    int rv = f->ops->recv(f, c->readbuf, sizeof c->readbuf, &n);
+    if (rv == 0) {
+      rv = conn_deliver(c, c->readbuf, n);
       if (rv < 0) {
-        h2ws__conn_close(c, rv);
+        h2ws__rt_conn_close(c, rv);
         return;
       }
       continue;
     }
-    int e = SSL_get_error(c->ssl, n);
-    if (e == SSL_ERROR_WANT_READ) break;
-    if (e == SSL_ERROR_ZERO_RETURN) { /* close_notify */
+    if (rv == H2WS_ERR_WOULDBLOCK) break;
+    if (rv == H2WS_ERR_CLOSED) { /* close_notify */
       conn_eof(c);
       break;
     }
-    ERR_clear_error();
-    h2ws__conn_close(c, H2WS_ERR_PROTO);
+    h2ws__rt_conn_close(c, H2WS_ERR_PROTO);
     return;
   }
-  h2ws__conn_mark(c);
+  h2ws__rt_conn_mark(c);
 }
 
-int h2ws__conn_start(rt_conn *c, SSL_CTX *ctx, const char *host,
-                     int policy) {
+int h2ws__rt_conn_start(rt_conn *c, rt_filter *filter) {
   uint64_t now = h2ws__rt_now(c->rt);
   if (!c->handshake_ms) c->handshake_ms = CONN_HANDSHAKE_MS;
   c->deadline = now + c->handshake_ms;
   uv_tcp_nodelay(&c->tcp, 1);
-  if (!ctx) {
+  c->filter = filter;
+  if (!filter) {
     conn_start_reading(c);
     conn_ready(c);
     return 0;
   }
-  c->ssl = SSL_new(ctx);
-  c->rbio = BIO_new(BIO_s_mem());
-  c->wbio = BIO_new(BIO_s_mem());
-  if (!c->ssl || !c->rbio || !c->wbio) {
-    BIO_free(c->rbio);
-    BIO_free(c->wbio);
-    c->rbio = c->wbio = NULL;
-    return H2WS_ERR_NOMEM;
-  }
-  /* An empty read BIO means "retry later", not end of stream. */
-  BIO_set_mem_eof_return(c->rbio, -1);
-  BIO_set_mem_eof_return(c->wbio, -1);
-  SSL_set_bio(c->ssl, c->rbio, c->wbio);
   c->state = RT_CONN_TLS;
-  if (c->is_client) {
-    SSL_set_connect_state(c->ssl);
-    if (h2ws__tls_client_alpn(c->ssl, policy) != 0) return H2WS_ERR_NOMEM;
-    if (host) {
-      X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
-      if (X509_VERIFY_PARAM_set1_ip_asc(vp, host) != 1) {
-        /* not an IP literal: a DNS name, for SNI and verification */
-        ERR_clear_error();
-        SSL_set_tlsext_host_name(c->ssl, host);
-        SSL_set1_host(c->ssl, host);
-      }
-    }
-    conn_start_reading(c);
-    conn_tls_pump(c); /* produces the ClientHello */
-  } else {
-    SSL_set_accept_state(c->ssl);
-    conn_start_reading(c);
+  conn_start_reading(c);
+  if (c->is_client) conn_filter_pump(c); /* produces the ClientHello */
+  h2ws__rt_conn_mark(c);
+  return 0;
+}
+
+int h2ws__rt_conn_accept(rt_conn *c, uv_stream_t *listener) {
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0)
+    return H2WS_ERR_CLOSED;
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    if (ss.ss_family == AF_INET)
+      uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
+    else
+      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
   }
-  h2ws__conn_mark(c);
+  return 0;
+}
+
+/* The connect's outcome: the filter waits in c->filter (not started). */
+static void conn_connect_cb(uv_connect_t *req, int status) {
+  rt_conn *c = req->data;
+  if (status == UV_ECANCELED || c->state == RT_CONN_CLOSING) return;
+  rt_filter *f = c->filter;
+  c->filter = NULL;
+  if (status < 0) {
+    c->filter = f; /* freed by the close */
+    if (status == UV_ECONNREFUSED)
+      h2ws__rt_conn_fail(c, H2WS_ERR_RT_CONNECT_REFUSED, "connection refused");
+    else
+      h2ws__rt_conn_fail(c, H2WS_ERR_RT_CONNECT, "%s", uv_strerror(status));
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+    return;
+  }
+  int rv = h2ws__rt_conn_start(c, f);
+  if (rv < 0) h2ws__rt_conn_close(c, rv);
+}
+
+int h2ws__rt_conn_connect(rt_conn *c, const struct sockaddr *addr,
+                          rt_filter *filter) {
+  c->filter = filter; /* kept until connected (freed if closed before) */
+  c->connect_req.data = c;
+  int r = uv_tcp_connect(&c->connect_req, &c->tcp, addr, conn_connect_cb);
+  if (r != 0) {
+    int err = r == UV_ECONNREFUSED ? H2WS_ERR_RT_CONNECT_REFUSED
+                                   : H2WS_ERR_RT_CONNECT;
+    h2ws__rt_conn_fail(c, err, "%s", err == H2WS_ERR_RT_CONNECT_REFUSED
+                                          ? "connection refused"
+                                          : uv_strerror(r));
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+    return err;
+  }
   return 0;
 }
 
@@ -406,10 +462,10 @@ static void conn_write_cb(uv_write_t *req, int status) {
   h2ws__free(c->rt->mem, w);
   if (c->state == RT_CONN_CLOSING) return;
   if (status < 0) {
-    h2ws__conn_close(c, H2WS_ERR_CLOSED);
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
     return;
   }
-  h2ws__conn_mark(c);
+  h2ws__rt_conn_mark(c);
 }
 
 /* Writes what the socket takes now (uv_try_write: no request, no POLLOUT
@@ -424,79 +480,86 @@ static size_t conn_try_write(rt_conn *c, const uint8_t *data, size_t len) {
   return n > 0 ? (size_t)n : 0;
 }
 
-/* Cleartext: writes the gathered batch directly if the socket takes it
- * (the buffer stays with the connection for the next batch); otherwise
- * hands the rest to one uv_write without copying it (the buffer then
- * belongs to the write request). */
-static int conn_write_batch(rt_conn *c, size_t len) {
-  size_t done = conn_try_write(c, c->batch, len);
-  c->nwrites++;
-  if (done == len) return 0;
-  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
-  if (!w) return H2WS_ERR_NOMEM;
+/* Hands w (len bytes at data) to one uv_write. */
+static int conn_uv_write(rt_conn *c, conn_wreq *w, uint8_t *data,
+                         size_t len) {
   w->c = c;
-  w->len = len - done;
-  w->owned = c->batch;
-  c->batch_hint = c->batch_cap;
-  c->batch = NULL;
-  c->batch_cap = 0;
-  uv_buf_t b = uv_buf_init((char *)w->owned + done, (unsigned)(len - done));
+  w->len = len;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
     h2ws__free(c->rt->mem, w->owned);
     h2ws__free(c->rt->mem, w);
     return H2WS_ERR_CLOSED;
   }
-  c->write_bytes += w->len;
+  c->write_bytes += len;
   return 0;
 }
 
-/* Moves the ciphertext TLS produced to the socket: directly if it takes
- * it, the rest into one uv_write. */
-static int conn_flush_wbio(rt_conn *c) {
-  size_t n = BIO_ctrl_pending(c->wbio);
+/* Writes (data, len), which lives in a buffer lent for this flush: what
+ * the socket takes at once costs nothing more; only the rest is copied,
+ * into the write request that keeps it. */
+static int conn_write_lent(rt_conn *c, const uint8_t *data, size_t len) {
+  size_t done = conn_try_write(c, data, len);
+  c->nwrites++;
+  if (done == len) return 0;
+  size_t rest = len - done;
+  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w + rest);
+  if (!w) return H2WS_ERR_NOMEM;
+  memcpy(w->data, data + done, rest);
+  w->owned = NULL;
+  return conn_uv_write(c, w, w->data, rest);
+}
+
+/* Moves what the filter produced to the socket: through the runtime's
+ * scratch buffer when the socket is free (no allocation), else straight
+ * into one write request. */
+static int conn_flush_filter(rt_conn *c) {
+  rt_filter *f = c->filter;
+  size_t n = f->ops->pending(f);
   if (n == 0) return 0;
+  if (c->write_bytes == 0) {
+    uint8_t *buf = h2ws__rt_scratch(c->rt, 1, n);
+    if (!buf) return H2WS_ERR_NOMEM;
+    size_t got = f->ops->take(f, buf, n);
+    return got ? conn_write_lent(c, buf, got) : 0;
+  }
   conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w + n);
   if (!w) return H2WS_ERR_NOMEM;
-  int got = BIO_read(c->wbio, w->data, (int)n);
-  if (got <= 0) {
+  size_t got = f->ops->take(f, w->data, n);
+  if (got == 0) {
     h2ws__free(c->rt->mem, w);
     return 0;
   }
   c->nwrites++;
-  size_t done = conn_try_write(c, w->data, (size_t)got);
-  if (done == (size_t)got) {
-    h2ws__free(c->rt->mem, w);
-    return 0;
-  }
   w->owned = NULL;
-  w->c = c;
-  w->len = (size_t)got - done;
-  uv_buf_t b = uv_buf_init((char *)w->data + done, (unsigned)w->len);
-  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) != 0) {
-    h2ws__free(c->rt->mem, w);
-    return H2WS_ERR_CLOSED;
-  }
-  c->write_bytes += w->len;
-  return 0;
+  return conn_uv_write(c, w, w->data, got);
 }
 
-static int conn_batch_reserve(rt_conn *c, size_t want) {
-  if (want <= c->batch_cap) return 0;
-  size_t cap = c->batch_cap ? c->batch_cap
-                             : c->batch_hint ? c->batch_hint : 16384;
+/* Where a flush gathers: the runtime's scratch buffer, or a buffer of the
+ * connection's own that the next uv_write takes over. */
+typedef struct conn_batch {
+  uint8_t *buf;
+  size_t cap;
+  int own;
+} conn_batch;
+
+static int conn_batch_reserve(rt_conn *c, conn_batch *b, size_t want) {
+  if (want <= b->cap) return 0;
+  size_t cap = b->cap ? b->cap : c->batch_hint ? c->batch_hint : 16384;
   while (cap < want) cap *= 2;
   if (cap > RT_BATCH_CAP) cap = RT_BATCH_CAP;
-  uint8_t *p = h2ws__realloc(c->rt->mem, c->batch, cap);
+  uint8_t *p = b->own ? h2ws__realloc(c->rt->mem, b->buf, cap)
+                      : h2ws__rt_scratch(c->rt, 0, cap);
   if (!p) return H2WS_ERR_NOMEM;
-  c->batch = p;
-  c->batch_cap = cap;
+  b->buf = p;
+  b->cap = cap;
   return 0;
 }
 
 /* Gathers the protocol's output (as much as the write-queue cap allows)
- * into the batch buffer.  *pdrained = 1 if the protocol had nothing more.
- * Returns bytes gathered or a negative error. */
-static long conn_gather(rt_conn *c, int *pdrained) {
+ * into b.  *pdrained = 1 if the protocol had nothing more.  Returns bytes
+ * gathered or a negative error (b's own buffer is then freed). */
+static long conn_gather(rt_conn *c, conn_batch *b, int *pdrained) {
   size_t len = 0;
   *pdrained = 0;
   while (c->write_bytes + len < RT_WRITE_QUEUE_CAP && len < RT_BATCH_CAP &&
@@ -504,20 +567,45 @@ static long conn_gather(rt_conn *c, int *pdrained) {
     const uint8_t *p;
     size_t n = 0;
     int rv = c->ops->send(c, &p, &n);
-    if (rv < 0) return rv;
-    if (n == 0) {
+    if (rv == 0 && n == 0) {
       *pdrained = 1;
       break;
     }
     size_t take = n;
     if (take > RT_BATCH_CAP - len) take = RT_BATCH_CAP - len;
-    rv = conn_batch_reserve(c, len + take);
-    if (rv < 0) return rv;
-    memcpy(c->batch + len, p, take);
+    if (rv == 0) rv = conn_batch_reserve(c, b, len + take);
+    if (rv < 0) {
+      if (b->own) h2ws__free(c->rt->mem, b->buf);
+      b->buf = NULL;
+      return rv;
+    }
+    memcpy(b->buf + len, p, take);
     len += take;
     c->ops->send_consumed(c, take);
   }
   return (long)len;
+}
+
+/* Sends what was gathered: through the filter, or to the socket (the
+ * scratch buffer: only what the socket did not take is copied; an own
+ * buffer: handed to uv_write as it is). */
+static int conn_write_batch(rt_conn *c, conn_batch *b, size_t len) {
+  if (c->filter) {
+    int rv = c->filter->ops->send(c->filter, b->buf, len);
+    if (b->own) h2ws__free(c->rt->mem, b->buf);
+    if (rv == 0) c->nfilter_writes++;
+    return rv;
+  }
+  if (!b->own) return conn_write_lent(c, b->buf, len);
+  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
+  if (!w) {
+    h2ws__free(c->rt->mem, b->buf);
+    return H2WS_ERR_NOMEM;
+  }
+  c->nwrites++;
+  w->owned = b->buf;
+  c->batch_hint = b->cap;
+  return conn_uv_write(c, w, b->buf, len);
 }
 
 static void conn_shutdown_cb(uv_shutdown_t *req, int status) {
@@ -525,7 +613,7 @@ static void conn_shutdown_cb(uv_shutdown_t *req, int status) {
   (void)status;
   if (c->state == RT_CONN_CLOSING) return;
   c->shutdown_done = 1;
-  h2ws__conn_mark(c);
+  h2ws__rt_conn_mark(c);
 }
 
 static void conn_timer_cb(uv_timer_t *t) {
@@ -533,15 +621,14 @@ static void conn_timer_cb(uv_timer_t *t) {
   uint64_t now = h2ws__rt_now(c->rt);
   if (c->state == RT_CONN_CLOSING) return;
   if (c->deadline && now >= c->deadline) {
-    if (!c->errmsg[0])
-      snprintf(c->errmsg, sizeof c->errmsg, "timed out (%s)",
-               c->shut_down ? "closing" : "handshake");
-    h2ws__conn_close(c, H2WS_ERR_TIMEOUT);
+    h2ws__rt_conn_fail(c, H2WS_ERR_TIMEOUT, "timed out (%s)",
+                       c->shut_down ? "closing" : "handshake");
+    h2ws__rt_conn_close(c, H2WS_ERR_TIMEOUT);
     return;
   }
   if (c->state == RT_CONN_OPEN && c->ops && c->ops->handle_expiry)
     c->ops->handle_expiry(c, now);
-  h2ws__conn_mark(c);
+  h2ws__rt_conn_mark(c);
 }
 
 static void conn_update_timer(rt_conn *c) {
@@ -557,12 +644,12 @@ static void conn_update_timer(rt_conn *c) {
   uv_timer_start(&c->timer, conn_timer_cb, exp > now ? exp - now : 0, 0);
 }
 
-/* One connection's work for this loop iteration. */
+/* One connection's work for this loop iteration (its task). */
 static void conn_flush(rt_conn *c) {
   int rv = 0;
   if (c->state == RT_CONN_CLOSING) return;
   if (c->close_requested) {
-    h2ws__conn_close(c, 0);
+    h2ws__rt_conn_close(c, 0);
     return;
   }
   if (c->state == RT_CONN_CONNECTING) return;
@@ -574,7 +661,7 @@ static void conn_flush(rt_conn *c) {
     if (rv < 0) goto fail;
     if (c->state != RT_CONN_OPEN) return;
     if (!c->paused) {
-      if (c->ssl) conn_tls_pump(c);
+      if (c->filter) conn_filter_pump(c);
       if (c->state != RT_CONN_OPEN) return;
       if (!c->paused && c->eof_seen && !c->eof_delivered) {
         c->eof_delivered = 1;
@@ -586,49 +673,33 @@ static void conn_flush(rt_conn *c) {
   int drained = 1;
   uint64_t nwrites0 = c->nwrites;
   if (c->state == RT_CONN_OPEN && !c->shut_down) {
-    long n = conn_gather(c, &drained);
+    /* While uv_write holds earlier bytes nothing can go out at once, and
+     * a cleartext batch would only be copied again: gather into a buffer
+     * the write request takes over.  Otherwise into the scratch buffer. */
+    conn_batch b = {NULL, 0, !c->filter && c->write_bytes != 0};
+    long n = conn_gather(c, &b, &drained);
     if (n < 0) {
       rv = (int)n;
       goto fail;
     }
     if (n > 0) {
-      if (c->ssl) {
-        ERR_clear_error();
-        /* Memory BIO: one SSL_write takes it all (many records). */
-        if (SSL_write(c->ssl, c->batch, (int)n) != (int)n) {
-          rv = H2WS_ERR_INTERNAL;
-          goto fail;
-        }
-        c->ntls_writes++;
-      } else {
-        rv = conn_write_batch(c, (size_t)n);
-        if (rv < 0) goto fail;
-      }
+      rv = conn_write_batch(c, &b, (size_t)n);
+      if (rv < 0) goto fail;
+    } else if (b.own) {
+      h2ws__free(c->rt->mem, b.buf);
     }
-    if (c->write_bytes == 0 && drained) {
-      /* do not keep a batch buffer on an idle connection (one the socket
-       * took at once stays here otherwise; a malloc per batch costs far
-       * less than the memory of every idle connection) */
-      if (c->batch) {
-        h2ws__free(c->rt->mem, c->batch);
-        c->batch = NULL;
-        c->batch_cap = 0;
-      }
-      c->batch_hint = 0;
-    }
+    if (c->write_bytes == 0 && drained) c->batch_hint = 0;
   }
   int want_shut = c->closing_after_write ||
                   (c->state == RT_CONN_OPEN && c->ops && drained &&
                    c->ops->want_shutdown && c->ops->want_shutdown(c));
-  if (c->ssl && want_shut && !c->tls_close_notify_sent &&
+  if (c->filter && want_shut && !c->filter_shut &&
       c->state == RT_CONN_OPEN) {
-    ERR_clear_error();
-    SSL_shutdown(c->ssl); /* queues close_notify */
-    ERR_clear_error();
-    c->tls_close_notify_sent = 1;
+    c->filter->ops->shutdown(c->filter);
+    c->filter_shut = 1;
   }
-  if (c->ssl) {
-    rv = conn_flush_wbio(c);
+  if (c->filter) {
+    rv = conn_flush_filter(c);
     if (rv < 0) goto fail;
   }
   /* What the socket took at once has no write callback to mark the
@@ -636,13 +707,13 @@ static void conn_flush(rt_conn *c) {
    * or waits for its output to drain before reading again. */
   if (c->nwrites != nwrites0 && c->write_bytes == 0 &&
       (!drained || c->paused))
-    h2ws__conn_mark(c);
+    h2ws__rt_conn_mark(c);
   if (want_shut && !c->shut_down) {
     c->shut_down = 1;
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
                     conn_shutdown_cb) != 0) {
-      h2ws__conn_close(c, c->closing_after_write ? H2WS_ERR_CLOSED : 0);
+      h2ws__rt_conn_close(c, c->closing_after_write ? H2WS_ERR_CLOSED : 0);
       return;
     }
     uint64_t linger = h2ws__rt_now(c->rt) + CONN_LINGER_MS;
@@ -652,29 +723,11 @@ static void conn_flush(rt_conn *c) {
    * (or it was a failed TLS handshake: nothing more to wait for). */
   if (c->shut_down && c->shutdown_done &&
       (c->eof_seen || c->closing_after_write)) {
-    h2ws__conn_close(c, c->closing_after_write ? H2WS_ERR_CLOSED : 0);
+    h2ws__rt_conn_close(c, c->closing_after_write ? H2WS_ERR_CLOSED : 0);
     return;
   }
   conn_update_timer(c);
   return;
 fail:
-  h2ws__conn_close(c, rv);
-}
-
-void h2ws__conn_flush_all(h2ws_rt *rt) {
-  /* Flushing can mark other connections (e.g. a client pool); loop until
-   * the list is empty, bounded to avoid livelock. */
-  for (int round = 0; round < 8 && rt->dirty; round++) {
-    rt_conn *list = rt->dirty;
-    rt->dirty = NULL;
-    for (rt_conn *c = list; c; c = c->dirty_next) c->is_dirty = 2;
-    while (list) {
-      rt_conn *c = list;
-      list = c->dirty_next;
-      if (list) list->dirty_prev = NULL;
-      c->dirty_next = c->dirty_prev = NULL;
-      c->is_dirty = 0;
-      conn_flush(c);
-    }
-  }
+  h2ws__rt_conn_close(c, rv);
 }

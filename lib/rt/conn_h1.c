@@ -1,37 +1,45 @@
 /* lib/rt/conn_h1.c - HTTP/1.1 on a connection, both roles: the Upgrade
  * handshake (head parsed by the handshake layer, bytes after the head go
  * to the engine), plain GET answers, then the WebSocket engine on the raw
- * byte stream; FIN after the closing handshake, 1006 on EOF without one. */
+ * byte stream; FIN after the closing handshake, 1006 on EOF without one.
+ * The connection is the WebSocket's carrier (one per connection). */
 #include <stdio.h>
 #include <string.h>
 #include <openssl/rand.h>
-#include "rt/internal.h"
-#include "rt/client.h"
+#include "rt/proto.h"
 
 #define H1_MAX_HEADERS 64
+/* Default budget of a deferred answer (the connection's handshake one). */
+#define H1_DEFER_MS 10000
 
 enum { H1_HEAD = 0, H1_WS, H1_DONE, H1_DEFER };
 
-struct rt_h1 {
+typedef struct rt_h1 {
+  rt_carrier carrier; /* what the WebSocket sees */
   rt_conn *c;
-  h2ws_server *srv;
+  const rt_proto_config *cfg;
   h2ws_rt_ws *ws;
+  h2ws_ws *engine;    /* ours: made at the 101, freed with the connection */
   h2ws_rt_ws_request *dreq; /* deferred request: input held until answered */
   int is_client;
   int mode;
+  int ws_done;        /* the engine is done: FIN once the output is out */
   uint8_t *out; /* head / plain response queued before engine output */
   size_t outlen, outoff;
   /* client */
   char key[25];
   char *offered; /* Sec-WebSocket-Protocol we sent, or NULL */
   int compress;
-};
+} rt_h1;
 
 static const rt_proto_ops h1_ops;
-
-int h2ws__proto_is_h1(const rt_conn *c) { return c->ops == &h1_ops; }
+static const rt_carrier_ops h1_carrier_ops;
 
 static uint64_t h1_now(rt_h1 *h1) { return h2ws__rt_now(h1->c->rt); }
+
+static h2ws_rt_transport h1_transport(const rt_h1 *h1) {
+  return h2ws__rt_conn_encrypted(h1->c) ? H2WS_RT_H1_TLS : H2WS_RT_H1;
+}
 
 static int h1_set_out(rt_h1 *h1, const uint8_t *head, size_t headlen,
                       const uint8_t *body, size_t bodylen) {
@@ -62,11 +70,11 @@ static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
                    size_t *pnread) {
   size_t n = 0;
   *pnread = 0;
-  if (!h1->ws || !h1->ws->engine || len == 0) {
+  if (!h1->engine || len == 0) {
     *pnread = len;
     return 0;
   }
-  int rv = h2ws_ws_recv(h1->ws->engine, data, len, &n, h1_now(h1));
+  int rv = h2ws_ws_recv(h1->engine, data, len, &n, h1_now(h1));
   *pnread = n;
   if (rv == 0 || rv == H2WS_ERR_PAUSE) return rv;
   if (rv == H2WS_ERR_PROTO || rv == H2WS_ERR_BAD_UTF8 ||
@@ -78,26 +86,86 @@ static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
 }
 
 static int h1_make_engine(rt_h1 *h1, h2ws_role role,
-                          const h2ws_ws_settings *base,
                           const h2ws_pmd_params *pmd) {
-  h2ws_ws_settings st = *base;
+  h2ws_ws_settings st = *h1->cfg->ws;
   h2ws_ws *e;
   st.whole_messages = 1;
   st.pmd = *pmd;
   h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
-  int rv = h2ws_ws_new(&e, role, h2ws__rt_ws_engine_callbacks_for(h1->ws, &wcb),
+  int rv = h2ws_ws_new(&e, role, h2ws__rt_ws_engine_callbacks(h1->ws, &wcb),
                        &st, h1->c->rt->mem, h1->ws);
   if (rv < 0) return rv;
-  h1->ws->engine = e;
+  h1->engine = e;
   h1->ws->max_output = st.max_output;
-  h1->ws->compressed = pmd->enabled;
-  h1->ws->conn = h1->c;
-  h1->ws->h1 = h1;
-  h1->ws->transport = h1->c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1;
-  h1->ws->state = RT_WS_OPEN;
+  h1->ws->compressed = pmd->enabled != 0;
+  h2ws__rt_ws_attach(h1->ws, &h1->carrier);
+  h2ws__rt_ws_start(h1->ws, e);
   h1->mode = H1_WS;
   return 0;
 }
+
+/* Frees the WebSocket the connection carries (and our engine). */
+static void h1_drop_ws(rt_h1 *h1) {
+  h2ws_ws_del(h1->engine);
+  h1->engine = NULL;
+  if (h1->ws) h2ws__rt_ws_free(h1->ws);
+  h1->ws = NULL;
+}
+
+/* One trace line per line of a handshake head (the client's -v). */
+static void h1_trace_head(const h2ws_rt_ws *ws, int sent, const uint8_t *head,
+                          size_t len) {
+  if (!ws->trace) return;
+  size_t i = 0;
+  while (i < len) {
+    size_t e = i;
+    while (e < len && head[e] != '\r' && head[e] != '\n') e++;
+    if (e > i)
+      h2ws__rt_ws_tracef(ws, "%s http/1.1 %.*s", sent ? ">" : "<",
+                         (int)(e - i > 1400 ? 1400 : e - i),
+                         (const char *)head + i);
+    i = e + 1;
+  }
+}
+
+/* ---- carrier ----------------------------------------------------------- */
+
+static rt_h1 *h1_of(const rt_carrier *ca) {
+  return (rt_h1 *)((char *)ca - offsetof(rt_h1, carrier));
+}
+
+static void h1_ca_wake(rt_carrier *ca) { h2ws__rt_conn_mark(h1_of(ca)->c); }
+
+/* The flush resumes reading once h1_can_resume says so. */
+static void h1_ca_resume(rt_carrier *ca) { h2ws__rt_conn_mark(h1_of(ca)->c); }
+
+static void h1_ca_half_close(rt_carrier *ca) {
+  rt_h1 *h1 = h1_of(ca);
+  h1->ws_done = 1;
+  h2ws__rt_conn_mark(h1->c);
+}
+
+static void h1_ca_abort(rt_carrier *ca) {
+  h2ws__rt_conn_close_later(h1_of(ca)->c);
+}
+
+static void h1_ca_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
+  const rt_h1 *h1 = h1_of(ca);
+  info->transport = h1_transport(h1);
+  info->http_version = 1;
+  info->encrypted = h2ws__rt_conn_encrypted(h1->c);
+  info->stream_id = 0;
+  info->conn_id = h1->c->id;
+  info->peer = h1->c->peer;
+}
+
+static const rt_carrier_ops h1_carrier_ops = {
+    .wake = h1_ca_wake,
+    .resume = h1_ca_resume,
+    .half_close = h1_ca_half_close,
+    .abort = h1_ca_abort,
+    .describe = h1_ca_describe,
+};
 
 /* ---- server ------------------------------------------------------------ */
 
@@ -109,17 +177,29 @@ static int h1_plain(rt_h1 *h1, const h2ws_h1_head *head) {
   method[head->methodlen] = '\0';
   memcpy(path, head->target, head->targetlen);
   path[head->targetlen] = '\0';
-  h2ws_rt_http_request req = {method, path, h1->c->ssl ? H2WS_RT_H1_TLS
-                                                       : H2WS_RT_H1};
+  h2ws_rt_http_request req = {method, path, h1_transport(h1)};
   h2ws_rt_http_response resp;
-  h2ws__server_http_request(h1->srv, &req, &resp);
-  h2ws_header hs[2] = {
+  memset(&resp, 0, sizeof resp);
+  resp.status = 404;
+  resp.content_type = "text/plain; charset=utf-8";
+  if (h1->c->owner->http_request)
+    h1->c->owner->http_request(&req, &resp, h1->c->owner_data);
+  h2ws_header hs[3] = {
       {"Content-Type", 12, resp.content_type, strlen(resp.content_type)},
       /* One request per connection keeps this path simple. */
-      {"Connection", 10, "close", 5}};
+      {"Connection", 10, "close", 5},
+      /* RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (and
+       * §7.8: Upgrade is then also a connection option). */
+      {"Upgrade", 7, "websocket", 9}};
+  size_t nhs = 2;
+  if (resp.status == 426) {
+    hs[1].value = "Upgrade, close";
+    hs[1].valuelen = 14;
+    nhs = 3;
+  }
   uint8_t buf[1024];
   size_t n;
-  if (h2ws_h1_build_response(resp.status, hs, 2, (int64_t)resp.bodylen, buf,
+  if (h2ws_h1_build_response(resp.status, hs, nhs, (int64_t)resp.bodylen, buf,
                              sizeof buf, &n) != 0)
     return h1_error(h1, 500);
   h1->mode = H1_DONE;
@@ -140,16 +220,13 @@ static int h1_accepted(rt_h1 *h1, h2ws_rt_ws_request *rq, const char *key,
                                       rq->pmd_resplen, NULL, 0, buf,
                                       sizeof buf, &n);
   if (rv == 0) rv = h1_set_out(h1, buf, n, NULL, 0);
-  if (rv == 0)
-    rv = h1_make_engine(h1, H2WS_ROLE_SERVER,
-                        h2ws__server_ws_settings(h1->srv), &rq->pmd);
+  if (rv == 0) rv = h1_make_engine(h1, H2WS_ROLE_SERVER, &rq->pmd);
   if (rv != 0) {
-    h2ws__rt_ws_free(h1->ws);
-    h1->ws = NULL;
+    h1_drop_ws(h1);
     h1_error(h1, 500);
     return rv < 0 ? rv : H2WS_ERR_INTERNAL;
   }
-  if (h1->ws->cbs.on_open) h1->ws->cbs.on_open(h1->ws, h1->ws->user_data);
+  h2ws__rt_ws_opened(h1->ws);
   return 0;
 }
 
@@ -163,11 +240,10 @@ static int h1_answer(h2ws_rt_ws_request *rq) {
     rv = h1_accepted(h1, rq, rq->copy.key, rq->copy.keylen);
   else
     h1_error(h1, rq->status);
-  h2ws__rt_ws_request_free(rq);
+  h2ws__rt_request_free(rq);
   /* the held input is offered again at the next flush (conn.c resumes a
    * paused connection and runs its pending bytes; reading never stopped) */
-  h1->c->paused = 1;
-  h2ws__conn_mark(h1->c);
+  h2ws__rt_conn_hold_input(h1->c);
   return rv;
 }
 
@@ -176,13 +252,14 @@ static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
   h2ws_h1_head head;
   h2ws_header headers[H1_MAX_HEADERS];
   size_t headlen = 0;
+  rt_conn *c = h1->c;
   *pnread = 0;
   int rv = h2ws_h1_parse_request(data, len, 0, &head, headers,
                                  H1_MAX_HEADERS, &headlen);
   if (rv == H2WS_ERR_WOULDBLOCK) return 0;
   *pnread = len; /* after an answer nothing more is read */
   if (rv != 0) return h1_error(h1, head.error_status ? head.error_status : 400);
-  h1->c->deadline = 0;
+  c->deadline = 0;
   h2ws_ws_request req;
   char scratch[H2WS_H1_DEFAULT_MAX_HEAD];
   int status = 0;
@@ -191,17 +268,23 @@ static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
                              sizeof scratch, &status);
   if (rv == H2WS_H1_NOT_WEBSOCKET) return h1_plain(h1, &head);
   if (rv != 0) return h1_error(h1, status ? status : 400);
-  h2ws_rt_ws_request *rq = h2ws__rt_ws_request_new(h1->c->rt);
+  h2ws_rt_ws_request *rq = h2ws__rt_request_new(c->rt);
   if (!rq) return h1_error(h1, 503);
   rq->view = &req;
-  h2ws__server_ws_request(h1->srv, rq,
-                          h1->c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1);
+  rq->info.transport = h1_transport(h1);
+  rq->info.http_version = 1;
+  rq->info.encrypted = h2ws__rt_conn_encrypted(c);
+  rq->info.conn_id = c->id;
+  rq->info.peer = c->peer;
+  rq->answered = -1;
+  rq->status = 404;
+  if (c->owner->ws_request) c->owner->ws_request(rq, c->owner_data);
   if (rq->answered == 2) {
     /* Deferred (h2ws_rt_ws_defer): the bytes after the head stay in the
      * connection's pending input (capped) until the answer; none reaches
      * a WebSocket before it (SPEC pitfall 9).  Reading goes on, so a
      * client that leaves is noticed (h1_on_eof). */
-    uint64_t budget = h1->c->handshake_ms ? h1->c->handshake_ms : 10000;
+    uint64_t budget = c->handshake_ms ? c->handshake_ms : H1_DEFER_MS;
     rq->parked = 1;
     rq->tctx = h1;
     rq->on_answer = h1_answer;
@@ -209,16 +292,16 @@ static int h1_server_head(rt_h1 *h1, const uint8_t *data, size_t len,
     h1->dreq = rq;
     h1->mode = H1_DEFER;
     *pnread = headlen;
-    h2ws__conn_mark(h1->c);
+    h2ws__rt_conn_mark(c);
     return 0;
   }
   if (rq->answered != 1) {
     int st = rq->status;
-    h2ws__rt_ws_request_free(rq);
+    h2ws__rt_request_free(rq);
     return h1_error(h1, st);
   }
   rv = h1_accepted(h1, rq, req.key, req.keylen);
-  h2ws__rt_ws_request_free(rq);
+  h2ws__rt_request_free(rq);
   if (rv != 0) return 0; /* 500 queued */
   size_t n2 = 0;
   rv = h1_feed(h1, data + headlen, len - headlen, &n2);
@@ -240,11 +323,11 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
   if (rv == H2WS_ERR_WOULDBLOCK) return 0;
   *pnread = len;
   if (rv != 0) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 0,
+    h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, 0,
                      "handshake failed: malformed HTTP response");
     return H2WS_ERR_HANDSHAKE;
   }
-  h2ws__client_trace_head(ws, 0, data, headlen);
+  h1_trace_head(ws, 0, data, headlen);
   h2ws_ws_response resp;
   memset(&resp, 0, sizeof resp);
   rv = h2ws_h1_check_response_101(&head, headers, head.nheaders, h1->key, 24,
@@ -265,14 +348,14 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
                                             chosen);
     }
     if (head.status != 101)
-      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, head.status,
+      h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, head.status,
                        "handshake refused: HTTP %d", head.status);
     else if (bad_proto)
-      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+      h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, 101,
                        "handshake failed: the server chose subprotocol "
                        "'%s', which was not offered", chosen);
     else
-      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+      h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, 101,
                        "handshake failed: invalid 101 response");
     return H2WS_ERR_HANDSHAKE;
   }
@@ -283,35 +366,33 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
     h2ws_pmd_config_default(&cfg);
     if (h2ws_pmd_client_accept(resp.extensions, resp.extensionslen, &cfg,
                                &pmd) != 0) {
-      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+      h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, 101,
                        "handshake failed: bad Sec-WebSocket-Extensions");
       return H2WS_ERR_HANDSHAKE;
     }
   } else if (resp.extensions) {
     /* RFC 6455 §9.1: an extension we did not offer. */
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_HANDSHAKE, 101,
+    h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, 101,
                      "handshake failed: unexpected Sec-WebSocket-Extensions");
     return H2WS_ERR_HANDSHAKE;
   }
   rv = h2ws__rt_ws_set_subprotocol(ws, resp.protocol, resp.protocollen);
-  if (rv == 0)
-    rv = h1_make_engine(h1, H2WS_ROLE_CLIENT,
-                        h2ws__client_ws_settings(ws->client), &pmd);
+  if (rv == 0) rv = h1_make_engine(h1, H2WS_ROLE_CLIENT, &pmd);
   if (rv != 0) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "%s", h2ws_strerror(rv));
+    h2ws__rt_ws_fail(ws, rv, 0, "%s", h2ws_strerror(rv));
     return rv;
   }
   h1->c->deadline = 0;
   h2ws__rt_ws_note(ws, "connected via http/1.1 (%s)",
-                   h1->c->ssl ? "TLS" : "cleartext");
-  if (ws->cbs.on_open) ws->cbs.on_open(ws, ws->user_data);
+                   h2ws__rt_conn_encrypted(h1->c) ? "TLS" : "cleartext");
+  h2ws__rt_ws_opened(ws);
   size_t n2 = 0;
   rv = h1_feed(h1, data + headlen, len - headlen, &n2);
   *pnread = headlen + n2;
   return rv;
 }
 
-/* ---- ops --------------------------------------------------------------- */
+/* ---- protocol ops ------------------------------------------------------- */
 
 static int h1_recv(rt_conn *c, const uint8_t *data, size_t len,
                    size_t *pnread) {
@@ -338,8 +419,8 @@ static int h1_send(rt_conn *c, const uint8_t **p, size_t *n) {
     *n = h1->outlen - h1->outoff;
     return 0;
   }
-  if (h1->mode == H1_WS && h1->ws && h1->ws->engine)
-    return h2ws_ws_send(h1->ws->engine, p, n, h1_now(h1));
+  if (h1->mode == H1_WS && h1->engine)
+    return h2ws_ws_send(h1->engine, p, n, h1_now(h1));
   *p = NULL;
   *n = 0;
   return 0;
@@ -356,7 +437,7 @@ static void h1_send_consumed(rt_conn *c, size_t n) {
     }
     return;
   }
-  if (h1->ws && h1->ws->engine) h2ws_ws_send_consumed(h1->ws->engine, n);
+  if (h1->engine) h2ws_ws_send_consumed(h1->engine, n);
 }
 
 static int h1_want_shutdown(rt_conn *c) {
@@ -365,12 +446,10 @@ static int h1_want_shutdown(rt_conn *c) {
   switch (h1->mode) {
   case H1_DONE:
     return 1;
-  case H1_WS: {
-    h2ws_ws *e = h1->ws->engine;
-    if (h2ws_ws_want_write(e)) return 0;
+  case H1_WS:
+    if (h2ws_ws_want_write(h1->engine)) return 0;
     /* RFC 6455 §7.1.1: after the closing handshake, the TCP FIN. */
-    return h2ws_ws_is_done(e) || c->eof_seen;
-  }
+    return h1->ws_done || c->eof_seen;
   default:
     return c->eof_seen;
   }
@@ -388,16 +467,17 @@ static void h1_on_eof(rt_conn *c) {
   rt_h1 *h1 = c->proto;
   if (h1->mode == H1_WS) {
     /* RFC 6455 §7.1.5: no Close before the end: 1006. */
-    h2ws_ws_recv_eof(h1->ws->engine, h1_now(h1));
+    h2ws_ws_recv_eof(h1->engine, h1_now(h1));
   } else if (h1->mode == H1_DEFER && h1->dreq) {
     /* the client left before the answer */
     h2ws_rt_ws_request *rq = h1->dreq;
     h1->dreq = NULL;
     h1->mode = H1_DONE;
-    h2ws__rt_ws_request_cancel(rq);
+    h2ws__rt_request_cancel(rq);
   } else if (h1->mode == H1_HEAD && h1->is_client) {
-    h2ws__rt_ws_fail(h1->ws, H2WS_RT_FAIL_HANDSHAKE, 0,
-                     "connection closed during the handshake");
+    h2ws__rt_ws_fail(h1->ws, H2WS_ERR_CLOSED, 0, "%s",
+                     c->errmsg[0] ? c->errmsg
+                                  : "connection closed during the handshake");
   }
 }
 
@@ -407,20 +487,23 @@ static void h1_on_close(rt_conn *c, int error) {
   if (h1->dreq) {
     h2ws_rt_ws_request *rq = h1->dreq;
     h1->dreq = NULL;
-    h2ws__rt_ws_request_cancel(rq); /* the client left unanswered */
+    h2ws__rt_request_cancel(rq); /* the client left unanswered */
   }
   if (ws) {
-    if (ws->state == RT_WS_OPEN && ws->engine) h2ws_ws_abort(ws->engine);
+    if (ws->state == RT_WS_OPEN && h1->engine) h2ws_ws_abort(h1->engine);
     if (ws->state == RT_WS_OPEN)
       h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL, NULL, 0);
-    if (ws->state == RT_WS_WAITING)
-      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_CONNECT, 0, "%s",
+    if (ws->state == RT_WS_WAITING) {
+      int err = c->fail_error     ? c->fail_error
+                : error == H2WS_ERR_TIMEOUT ? H2WS_ERR_TIMEOUT
+                                            : H2WS_ERR_CLOSED;
+      h2ws__rt_ws_fail(ws, err, 0, "%s",
                        c->errmsg[0] ? c->errmsg
                        : error == H2WS_ERR_TIMEOUT
                            ? "timed out"
                            : "connection closed during the handshake");
-    h2ws_ws_del(ws->engine);
-    h2ws__rt_ws_free(ws);
+    }
+    h1_drop_ws(h1);
   }
   h2ws__free(c->rt->mem, h1->offered);
   h2ws__free(c->rt->mem, h1->out);
@@ -430,8 +513,7 @@ static void h1_on_close(rt_conn *c, int error) {
 static uint64_t h1_get_expiry(rt_conn *c) {
   rt_h1 *h1 = c->proto;
   if (h1->mode == H1_DEFER && h1->dreq) return h1->dreq->deadline;
-  if (h1->mode == H1_WS && h1->ws->engine)
-    return h2ws_ws_get_expiry(h1->ws->engine);
+  if (h1->mode == H1_WS && h1->engine) return h2ws_ws_get_expiry(h1->engine);
   return H2WS_NO_EXPIRY;
 }
 
@@ -442,12 +524,28 @@ static void h1_handle_expiry(rt_conn *c, uint64_t now) {
     h2ws_rt_ws_request *rq = h1->dreq;
     h1->dreq = NULL;
     h1_error(h1, 504);
-    h2ws__server_count_refusal(h1->srv, 504);
-    h2ws__rt_ws_request_cancel(rq);
+    if (c->owner->refused) c->owner->refused(504, c->owner_data);
+    h2ws__rt_request_cancel(rq);
     return;
   }
-  if (h1->mode == H1_WS && h1->ws->engine)
-    h2ws_ws_handle_expiry(h1->ws->engine, now);
+  if (h1->mode == H1_WS && h1->engine)
+    h2ws_ws_handle_expiry(h1->engine, now);
+}
+
+/* Graceful shutdown (server draining). */
+static void h1_shutdown(rt_conn *c, uint64_t drain_ms) {
+  rt_h1 *h1 = c->proto;
+  (void)drain_ms; /* the engine's close timeout bounds the handshake */
+  if (h1->mode == H1_WS && h1->ws && h1->ws->state == RT_WS_OPEN) {
+    static const char why[] = "server shutting down";
+    h2ws_ws_submit_close(h1->engine, H2WS_CLOSE_GOING_AWAY,
+                         (const uint8_t *)why, sizeof why - 1,
+                         h2ws__rt_now(c->rt));
+    h2ws__rt_conn_mark(c);
+  } else if (h1->mode == H1_HEAD || h1->mode == H1_DEFER) {
+    /* at the next flush: we may be inside this connection's handler */
+    h2ws__rt_conn_close_later(c);
+  }
 }
 
 static const rt_proto_ops h1_ops = {
@@ -460,87 +558,77 @@ static const rt_proto_ops h1_ops = {
     .on_close = h1_on_close,
     .get_expiry = h1_get_expiry,
     .handle_expiry = h1_handle_expiry,
+    .shutdown = h1_shutdown,
 };
 
-int h2ws__h1_server_start(rt_conn *c, h2ws_server *srv) {
+static rt_h1 *h1_new(rt_conn *c, const rt_proto_config *cfg) {
   rt_h1 *h1 = h2ws__calloc(c->rt->mem, 1, sizeof *h1);
-  if (!h1) return H2WS_ERR_NOMEM;
+  if (!h1) return NULL;
+  h1->carrier.ops = &h1_carrier_ops;
   h1->c = c;
-  h1->srv = srv;
-  h2ws__conn_set_proto(c, &h1_ops, h1);
+  h1->cfg = cfg;
+  return h1;
+}
+
+int h2ws__rt_h1_server_start(rt_conn *c, const rt_proto_config *cfg) {
+  rt_h1 *h1 = h1_new(c, cfg);
+  if (!h1) return H2WS_ERR_NOMEM;
+  h2ws__rt_conn_set_proto(c, &h1_ops, h1);
   return 0;
 }
 
-void h2ws__h1_shutdown(rt_conn *c, rt_h1 *h1) {
-  if (h1->mode == H1_WS && h1->ws && h1->ws->state == RT_WS_OPEN) {
-    static const char why[] = "server shutting down";
-    h2ws_ws_submit_close(h1->ws->engine, H2WS_CLOSE_GOING_AWAY,
-                         (const uint8_t *)why, sizeof why - 1,
-                         h2ws__rt_now(c->rt));
-    h2ws__conn_mark(c);
-  } else if (h1->mode == H1_HEAD || h1->mode == H1_DEFER) {
-    /* at the next flush: we may be inside this connection's handler */
-    c->close_requested = 1;
-    h2ws__conn_mark(c);
-  }
-}
-
-int h2ws__h1_client_start(rt_conn *c, h2ws_rt_ws *ws, const char *host,
-                          const char *path, const char *origin,
-                          const char *protocols, int compress) {
+int h2ws__rt_h1_client_start(rt_conn *c, const rt_proto_config *cfg,
+                             h2ws_rt_ws *ws, const rt_ws_target *t) {
   const h2ws_mem *mem = c->rt->mem;
-  rt_h1 *h1 = h2ws__calloc(mem, 1, sizeof *h1);
+  rt_h1 *h1 = h1_new(c, cfg);
   if (!h1) {
-    h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_INTERNAL, 0, "out of memory");
+    h2ws__rt_ws_fail(ws, H2WS_ERR_NOMEM, 0, "out of memory");
     h2ws__rt_ws_free(ws);
     return H2WS_ERR_NOMEM;
   }
-  h1->c = c;
   h1->ws = ws;
   h1->is_client = 1;
-  h1->compress = compress;
-  ws->conn = c;
-  ws->h1 = h1;
-  ws->transport = c->ssl ? H2WS_RT_H1_TLS : H2WS_RT_H1;
-  h2ws__conn_set_proto(c, &h1_ops, h1); /* from here on_close frees ws */
+  h1->compress = t->compress;
+  h2ws__rt_ws_attach(ws, &h1->carrier);
+  h2ws__rt_conn_set_proto(c, &h1_ops, h1); /* from here on_close frees ws */
   uint8_t rnd[16];
   if (RAND_bytes(rnd, sizeof rnd) != 1) return H2WS_ERR_INTERNAL;
   /* RFC 6455 §4.1: a fresh random 16-byte key per connection. */
   h2ws_h1_make_key(rnd, h1->key);
-  if (protocols) {
-    size_t n = strlen(protocols);
+  if (t->protocols) {
+    size_t n = strlen(t->protocols);
     h1->offered = h2ws__malloc(mem, n + 1);
     if (!h1->offered) return H2WS_ERR_NOMEM;
-    memcpy(h1->offered, protocols, n + 1);
+    memcpy(h1->offered, t->protocols, n + 1);
   }
   char ext[H2WS_PMD_MAX_VALUE_LEN];
   size_t extlen = 0;
-  if (compress) {
-    h2ws_pmd_config cfg;
-    h2ws_pmd_config_default(&cfg);
-    if (h2ws_pmd_offer_build(&cfg, ext, sizeof ext, &extlen) != 0)
+  if (t->compress) {
+    h2ws_pmd_config pcfg;
+    h2ws_pmd_config_default(&pcfg);
+    if (h2ws_pmd_offer_build(&pcfg, ext, sizeof ext, &extlen) != 0)
       return H2WS_ERR_INTERNAL;
   }
   h2ws_h1_request_opts o;
   memset(&o, 0, sizeof o);
-  o.path = path;
-  o.pathlen = strlen(path);
-  o.host = host;
-  o.hostlen = strlen(host);
+  o.path = t->path;
+  o.pathlen = strlen(t->path);
+  o.host = t->authority;
+  o.hostlen = strlen(t->authority);
   o.key = h1->key;
   o.keylen = 24;
   o.protocols = h1->offered;
   o.protocolslen = h1->offered ? strlen(h1->offered) : 0;
   o.extensions = extlen ? ext : NULL;
   o.extensionslen = extlen;
-  o.origin = origin;
-  o.originlen = origin ? strlen(origin) : 0;
-  o.headers = ws->creq ? ws->creq->headers : NULL; /* checked at open */
-  o.nheaders = ws->creq ? ws->creq->nheaders : 0;
+  o.origin = t->origin;
+  o.originlen = t->origin ? strlen(t->origin) : 0;
+  o.headers = t->headers; /* checked at open */
+  o.nheaders = t->nheaders;
   uint8_t buf[8192];
   size_t n;
   int rv = h2ws_h1_build_request(&o, buf, sizeof buf, &n);
   if (rv != 0) return rv;
-  h2ws__client_trace_head(ws, 1, buf, n);
+  h1_trace_head(ws, 1, buf, n);
   return h1_set_out(h1, buf, n, NULL, 0);
 }

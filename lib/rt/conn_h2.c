@@ -1,95 +1,184 @@
 /* lib/rt/conn_h2.c - HTTP/2 on a connection, both roles, through the
- * sans-I/O binding (h2ws/h2.h): WebSocket streams as h2ws_rt_ws, plain
- * requests to the server's routes, paused streams resumed when their
- * output drains, graceful shutdown. */
+ * sans-I/O binding (h2ws/h2.h): each WebSocket stream is a carrier
+ * (rt_h2s) of an h2ws_rt_ws, plain requests go to the owner, paused
+ * streams are resumed when their output drains, graceful shutdown. */
 #include <stdio.h>
 #include <string.h>
 #include <h2ws/h2.h>
-#include "rt/internal.h"
-#include "rt/client.h"
+#include "rt/proto.h"
+
+/* Default budget of a deferred answer (the connection's handshake one). */
+#define H2_DEFER_MS 10000
+/* RFC 9113 §7: CANCEL, for h2ws_rt_ws_abort. */
+#define H2_CANCEL 0x8u
+
+/* One WebSocket stream: the carrier its h2ws_rt_ws sees. */
+typedef struct rt_h2s rt_h2s;
+struct rt_h2s {
+  rt_carrier carrier;
+  rt_h2 *h2;
+  h2ws_rt_ws *ws;
+  int32_t sid;         /* 0 while a client request waits for SETTINGS */
+  int abort;           /* reset at the next flush */
+  rt_h2s *next, *prev; /* h2->streams, or h2->dead */
+};
 
 struct rt_h2 {
   rt_conn *c;
+  const rt_proto_config *cfg;
   h2ws_h2_session *s;
-  h2ws_server *srv;    /* server */
-  rt_cconn *owner;     /* client */
   int is_client;
   int goaway;
   int idle_closing;
   int full;             /* client: no stream slot left (until one ends) */
+  int naborts;          /* streams with abort set */
   uint64_t last_active; /* server: last input, for the idle timeout */
-  uint64_t idle_ms;     /* server: 0 = no idle timeout */
-  h2ws_rt_ws *wss;     /* live WebSockets (open or waiting) */
-  h2ws_rt_ws *dead;    /* released by the session, freed outside callbacks */
+  rt_h2s *streams;      /* live WebSockets (open or waiting) */
+  rt_h2s *dead;         /* released by the session, freed outside callbacks */
   h2ws_rt_ws_request *deferred; /* server: requests awaiting the app */
 };
 
 static const rt_proto_ops h2_ops;
-
-int h2ws__proto_is_h2(const rt_conn *c) { return c->ops == &h2_ops; }
+static const rt_carrier_ops h2_carrier_ops;
 
 static uint64_t h2_now(rt_h2 *h2) { return h2ws__rt_now(h2->c->rt); }
 
-static void h2_link(rt_h2 *h2, h2ws_rt_ws *ws) {
-  ws->h2 = h2;
-  ws->conn = h2->c;
-  ws->prev = NULL;
-  ws->next = h2->wss;
-  if (h2->wss) h2->wss->prev = ws;
-  h2->wss = ws;
+static h2ws_rt_transport h2_transport(const rt_h2 *h2) {
+  return h2ws__rt_conn_encrypted(h2->c) ? H2WS_RT_H2_TLS : H2WS_RT_H2C;
 }
 
-static void h2_unlink(rt_h2 *h2, h2ws_rt_ws *ws) {
-  if (ws->prev) ws->prev->next = ws->next;
-  else if (h2->wss == ws) h2->wss = ws->next;
-  if (ws->next) ws->next->prev = ws->prev;
-  ws->next = ws->prev = NULL;
+/* ---- streams (carriers) ------------------------------------------------- */
+
+static rt_h2s *h2s_of(const rt_carrier *ca) {
+  return (rt_h2s *)((char *)ca - offsetof(rt_h2s, carrier));
+}
+
+static rt_h2s *h2s_of_ws(const h2ws_rt_ws *ws) {
+  return ws->carrier ? h2s_of(ws->carrier) : NULL;
+}
+
+/* A carrier for ws on this connection, linked into h2->streams. */
+static rt_h2s *h2s_new(rt_h2 *h2, h2ws_rt_ws *ws) {
+  rt_h2s *hs = h2ws__calloc(h2->c->rt->mem, 1, sizeof *hs);
+  if (!hs) return NULL;
+  hs->carrier.ops = &h2_carrier_ops;
+  hs->h2 = h2;
+  hs->ws = ws;
+  hs->next = h2->streams;
+  if (h2->streams) h2->streams->prev = hs;
+  h2->streams = hs;
+  h2ws__rt_ws_attach(ws, &hs->carrier);
+  return hs;
+}
+
+static void h2s_unlink(rt_h2 *h2, rt_h2s *hs) {
+  if (hs->prev) hs->prev->next = hs->next;
+  else if (h2->streams == hs) h2->streams = hs->next;
+  if (hs->next) hs->next->prev = hs->prev;
+  hs->next = hs->prev = NULL;
+  if (hs->abort) {
+    hs->abort = 0;
+    h2->naborts--;
+  }
+}
+
+/* The stream gives its WebSocket back (refused before opening, or a
+ * failed open): the WebSocket has no carrier any more. */
+static void h2s_release(rt_h2 *h2, rt_h2s *hs) {
+  h2s_unlink(h2, hs);
+  h2ws__rt_ws_attach(hs->ws, NULL);
+  h2ws__free(h2->c->rt->mem, hs);
 }
 
 static void h2_free_dead(rt_h2 *h2) {
   while (h2->dead) {
-    h2ws_rt_ws *ws = h2->dead;
-    h2->dead = ws->next;
-    h2ws__rt_ws_free(ws);
+    rt_h2s *hs = h2->dead;
+    h2->dead = hs->next;
+    h2ws__rt_ws_free(hs->ws);
+    h2ws__free(h2->c->rt->mem, hs);
   }
 }
 
-static h2ws_rt_transport h2_transport(rt_h2 *h2) {
-  return h2->c->ssl ? H2WS_RT_H2_TLS : H2WS_RT_H2C;
+static void h2_ca_wake(rt_carrier *ca) {
+  h2ws__rt_conn_mark(h2s_of(ca)->h2->c);
 }
+
+/* The flush resumes the stream (h2_resume) once it can take input. */
+static void h2_ca_resume(rt_carrier *ca) {
+  h2ws__rt_conn_mark(h2s_of(ca)->h2->c);
+}
+
+/* The binding ends the stream (END_STREAM) itself once the engine is done
+ * and its output is out; only a flush is needed. */
+static void h2_ca_half_close(rt_carrier *ca) {
+  h2ws__rt_conn_mark(h2s_of(ca)->h2->c);
+}
+
+static void h2_ca_abort(rt_carrier *ca) {
+  rt_h2s *hs = h2s_of(ca);
+  if (!hs->abort) {
+    hs->abort = 1;
+    hs->h2->naborts++;
+  }
+  h2ws__rt_conn_mark(hs->h2->c);
+}
+
+static void h2_ca_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
+  const rt_h2s *hs = h2s_of(ca);
+  info->transport = h2_transport(hs->h2);
+  info->http_version = 2;
+  info->encrypted = h2ws__rt_conn_encrypted(hs->h2->c);
+  info->stream_id = hs->sid;
+  info->conn_id = hs->h2->c->id;
+  info->peer = hs->h2->c->peer;
+}
+
+static const rt_carrier_ops h2_carrier_ops = {
+    .wake = h2_ca_wake,
+    .resume = h2_ca_resume,
+    .half_close = h2_ca_half_close,
+    .abort = h2_ca_abort,
+    .describe = h2_ca_describe,
+};
 
 /* ---- session callbacks ------------------------------------------------- */
 
 /* The application accepted rq on stream sid: 200 and the engine.  On a
  * deferred accept the stream's held DATA is delivered from inside
- * h2ws_h2_accept_ws(), so the WebSocket is open and linked before it.
+ * h2ws_h2_accept_ws(), so the WebSocket is open and carried before it.
  * Returns 0, or an error after refusing with 500 (ws freed). */
 static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
   h2ws_rt_ws *ws = rq->ws;
   h2ws_h2_accept_options o;
   h2ws_h2_accept_options_default(&o);
-  h2ws_ws_settings st = *h2ws__server_ws_settings(h2->srv);
+  h2ws_ws_settings st = *h2->cfg->ws;
   st.whole_messages = 1;
+  h2ws_ws_callbacks wcb;
   o.subprotocol = ws->subprotocol;
   o.pmd = rq->pmd;
-  o.callbacks = &h2ws__rt_ws_engine_callbacks;
+  o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;
   o.user_data = ws;
-  ws->stream_id = sid;
-  ws->transport = h2_transport(h2);
-  ws->state = RT_WS_OPEN;
-  h2_link(h2, ws);
+  rt_h2s *hs = h2s_new(h2, ws);
+  if (!hs) {
+    h2ws__rt_ws_free(ws);
+    h2ws_h2_refuse(h2->s, sid, 500, NULL, 0);
+    return H2WS_ERR_NOMEM;
+  }
+  hs->sid = sid;
+  h2ws__rt_ws_start(ws, NULL);
   h2ws_ws *e = NULL;
   int rv = h2ws_h2_accept_ws(h2->s, sid, &o, &e);
   if (rv != 0) {
-    h2_unlink(h2, ws);
+    h2s_release(h2, hs);
     h2ws__rt_ws_free(ws);
     h2ws_h2_refuse(h2->s, sid, 500, NULL, 0);
     return rv < 0 ? rv : H2WS_ERR_INTERNAL;
   }
-  ws->engine = e;
-  if (ws->state == RT_WS_OPEN && ws->cbs.on_open)
-    ws->cbs.on_open(ws, ws->user_data);
+  /* held DATA delivered inside may have ended it already (then the
+   * engine is gone and the stream is on the dead list) */
+  if (ws->state == RT_WS_OPEN) ws->engine = e;
+  h2ws__rt_ws_opened(ws);
   return 0;
 }
 
@@ -109,9 +198,9 @@ static int h2_answer(h2ws_rt_ws_request *rq) {
     rv = h2_accepted(h2, rq->sid, rq);
   else
     h2ws_h2_refuse(h2->s, rq->sid, rq->status, NULL, 0);
-  h2ws__rt_ws_request_free(rq);
+  h2ws__rt_request_free(rq);
   h2_free_dead(h2);
-  h2ws__conn_mark(h2->c);
+  h2ws__rt_conn_mark(h2->c);
   return rv;
 }
 
@@ -125,7 +214,7 @@ static void h2_deferred_cancel(rt_h2 *h2, int32_t sid) {
       continue;
     }
     *pp = rq->dnext;
-    h2ws__rt_ws_request_cancel(rq);
+    h2ws__rt_request_cancel(rq);
   }
 }
 
@@ -133,18 +222,27 @@ static int h2_on_ws_request(h2ws_h2_session *s, int32_t sid,
                             const struct h2ws_ws_request *req,
                             const h2ws_h2_request *hreq, void *ud) {
   rt_h2 *h2 = ud;
+  rt_conn *c = h2->c;
   (void)hreq;
-  h2ws_rt_ws_request *rq = h2ws__rt_ws_request_new(h2->c->rt);
+  h2ws_rt_ws_request *rq = h2ws__rt_request_new(c->rt);
   if (!rq)
     return h2ws_h2_refuse(s, sid, 503, NULL, 0) == H2WS_ERR_NOMEM
                ? H2WS_ERR_NOMEM
                : 0;
   rq->view = req;
-  h2ws__server_ws_request(h2->srv, rq, h2_transport(h2));
+  rq->info.transport = h2_transport(h2);
+  rq->info.http_version = 2;
+  rq->info.encrypted = h2ws__rt_conn_encrypted(c);
+  rq->info.stream_id = sid;
+  rq->info.conn_id = c->id;
+  rq->info.peer = c->peer;
+  rq->answered = -1;
+  rq->status = 404;
+  if (c->owner->ws_request) c->owner->ws_request(rq, c->owner_data);
   if (rq->answered == 2) {
     /* Deferred (h2ws_rt_ws_defer): the binding keeps the stream's DATA
      * within its window until the answer (SPEC pitfall 9). */
-    uint64_t budget = h2->c->handshake_ms ? h2->c->handshake_ms : 10000;
+    uint64_t budget = c->handshake_ms ? c->handshake_ms : H2_DEFER_MS;
     rq->parked = 1;
     rq->tctx = h2;
     rq->sid = sid;
@@ -156,13 +254,13 @@ static int h2_on_ws_request(h2ws_h2_session *s, int32_t sid,
   }
   if (rq->answered != 1) {
     int status = rq->status;
-    h2ws__rt_ws_request_free(rq);
+    h2ws__rt_request_free(rq);
     return h2ws_h2_refuse(s, sid, status, NULL, 0) == H2WS_ERR_NOMEM
                ? H2WS_ERR_NOMEM
                : 0;
   }
   h2_accepted(h2, sid, rq);
-  h2ws__rt_ws_request_free(rq);
+  h2ws__rt_request_free(rq);
   return 0;
 }
 
@@ -177,6 +275,7 @@ static void h2_on_stream_close(h2ws_h2_session *s, int32_t sid,
 static int h2_on_request(h2ws_h2_session *s, int32_t sid,
                          const h2ws_h2_request *req, void *ud) {
   rt_h2 *h2 = ud;
+  rt_conn *c = h2->c;
   if (!req->method || !req->path ||
       (strcmp(req->method, "GET") && strcmp(req->method, "HEAD"))) {
     /* RFC 9110 §9.3.6 / pitfall 10: a plain CONNECT is not a tunnel
@@ -191,7 +290,13 @@ static int h2_on_request(h2ws_h2_session *s, int32_t sid,
   }
   h2ws_rt_http_request hr = {req->method, req->path, h2_transport(h2)};
   h2ws_rt_http_response resp;
-  h2ws__server_http_request(h2->srv, &hr, &resp);
+  memset(&resp, 0, sizeof resp);
+  resp.status = 404;
+  resp.content_type = "text/plain; charset=utf-8";
+  if (c->owner->http_request)
+    c->owner->http_request(&hr, &resp, c->owner_data);
+  /* A 426 carries no Upgrade header here: RFC 9113 §8.2.2 forbids it on
+   * HTTP/2 (the body says what to do instead). */
   h2ws_header hs[1] = {
       {"content-type", 12, resp.content_type, strlen(resp.content_type)}};
   int is_head = strcmp(req->method, "HEAD") == 0;
@@ -209,36 +314,37 @@ static void h2_on_ws_closed(h2ws_h2_session *s, int32_t sid, h2ws_ws *e,
   (void)code;
   h2ws_rt_ws *ws = h2ws_ws_get_user_data(e);
   if (!ws) return;
-  if (ws->state == RT_WS_OPEN) h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL,
-                                                  NULL, 0);
+  rt_h2s *hs = h2s_of_ws(ws);
+  if (ws->state == RT_WS_OPEN)
+    h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL, NULL, 0);
   ws->engine = NULL; /* freed by the session after this returns */
   h2->full = 0;
-  h2_unlink(h2, ws);
-  ws->next = h2->dead;
-  h2->dead = ws;
+  if (!hs) return;
+  h2s_unlink(h2, hs);
+  hs->next = h2->dead;
+  h2->dead = hs;
 }
 
 static int h2_on_ws_open(h2ws_h2_session *s, int32_t sid, h2ws_ws *e,
                          const char *subprotocol, void *req_ud, void *ud) {
   rt_h2 *h2 = ud;
   h2ws_rt_ws *ws = req_ud;
+  rt_h2s *hs = h2s_of_ws(ws);
   (void)s;
-  ws->engine = e;
-  ws->stream_id = sid;
-  ws->transport = h2_transport(h2);
-  ws->compressed = h2ws_ws_is_compressed(e);
+  if (hs) hs->sid = sid;
+  ws->compressed = h2ws_ws_is_compressed(e) != 0;
   if (h2ws__rt_ws_set_subprotocol(ws, subprotocol,
                                   subprotocol ? strlen(subprotocol) : 0))
     return H2WS_ERR_NOMEM;
-  ws->state = RT_WS_OPEN;
+  h2ws__rt_ws_start(ws, e);
   h2->c->deadline = 0;
-  if (h2->c->ssl)
+  if (h2ws__rt_conn_encrypted(h2->c))
     h2ws__rt_ws_note(ws, "connected via h2 (TLS, ALPN h2), stream %d",
                      (int)sid);
   else
     h2ws__rt_ws_note(ws, "connected via h2c prior knowledge, stream %d",
                      (int)sid);
-  if (ws->cbs.on_open) ws->cbs.on_open(ws, ws->user_data);
+  h2ws__rt_ws_opened(ws);
   return 0;
 }
 
@@ -246,13 +352,18 @@ static int h2_on_ws_refused(h2ws_h2_session *s, int32_t sid, int status,
                             int error, void *req_ud, void *ud) {
   rt_h2 *h2 = ud;
   h2ws_rt_ws *ws = req_ud;
+  rt_h2s *hs = h2s_of_ws(ws);
+  rt_conn *c = h2->c;
   (void)s;
   (void)sid;
-  h2->c->deadline = 0;
-  h2_unlink(h2, ws);
-  ws->h2 = NULL;
-  ws->conn = NULL;
-  h2ws__client_h2_refused(ws, status, error);
+  c->deadline = 0;
+  if (hs) h2s_release(h2, hs);
+  if (c->owner->ws_refused) {
+    c->owner->ws_refused(ws, status, error, c->owner_data);
+  } else {
+    h2ws__rt_ws_fail(ws, error, status, "%s", h2ws_strerror(error));
+    h2ws__rt_ws_free(ws);
+  }
   return 0;
 }
 
@@ -266,15 +377,15 @@ static void h2_on_goaway(h2ws_h2_session *s, int32_t last, uint32_t code,
   h2->goaway = 1;
 }
 
-/* Client -v: HTTP/2 frames to the client's trace. */
+/* Client -v: HTTP/2 frames to the owner's trace. */
 static void h2_on_frame_trace(h2ws_h2_session *s, int sent, const char *line,
                               void *ud) {
   rt_h2 *h2 = ud;
   (void)s;
-  h2ws__client_cc_trace(h2->owner, sent, line);
+  if (h2->c->owner->trace) h2->c->owner->trace(sent, line, h2->c->owner_data);
 }
 
-/* ---- ops --------------------------------------------------------------- */
+/* ---- protocol ops -------------------------------------------------------- */
 
 static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
                    size_t *pnread) {
@@ -293,16 +404,27 @@ static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
 }
 
 /* Resumes paused streams whose output drained (SPEC H10: the window is
- * reopened only when the application can take more). */
+ * reopened only when the application can take more), and resets the
+ * streams the application aborted. */
 static int h2_resume(rt_h2 *h2) {
   int rv = 0;
-  for (h2ws_rt_ws *ws = h2->wss; ws; ws = ws->next) {
-    if (ws->state != RT_WS_OPEN || !ws->stream_id) continue;
-    if (!h2ws_h2_ws_is_paused(h2->s, ws->stream_id)) continue;
-    if (!h2ws__rt_ws_can_resume(ws)) continue;
-    rv = h2ws_h2_resume_ws(h2->s, ws->stream_id, h2_now(h2));
-    if (rv == H2WS_ERR_NOMEM) break;
-    rv = 0;
+  for (rt_h2s *hs = h2->streams; hs;) {
+    rt_h2s *next = hs->next;
+    h2ws_rt_ws *ws = hs->ws;
+    if (hs->abort && hs->sid) {
+      hs->abort = 0;
+      h2->naborts--;
+      rv = h2ws_h2_reset(h2->s, hs->sid, H2_CANCEL);
+      if (rv == H2WS_ERR_NOMEM) break;
+      rv = 0;
+    } else if (ws->state == RT_WS_OPEN && hs->sid &&
+               h2ws_h2_ws_is_paused(h2->s, hs->sid) &&
+               h2ws__rt_ws_can_resume(ws)) {
+      rv = h2ws_h2_resume_ws(h2->s, hs->sid, h2_now(h2));
+      if (rv == H2WS_ERR_NOMEM) break;
+      rv = 0;
+    }
+    hs = next;
   }
   h2_free_dead(h2);
   return rv;
@@ -325,14 +447,14 @@ static void h2_send_consumed(rt_conn *c, size_t n) {
 static int h2_want_shutdown(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   if (c->eof_seen) return 1;
-  if (h2->is_client && !h2->wss && !h2->idle_closing &&
-      h2ws__client_close_idle(h2->owner)) {
-    /* the last WebSocket ended and the client does not keep idle
+  if (h2->is_client && !h2->streams && !h2->idle_closing &&
+      c->owner->close_idle && c->owner->close_idle(c->owner_data)) {
+    /* the last WebSocket ended and the owner does not keep idle
      * connections: GOAWAY, then FIN */
     h2->idle_closing = 1;
     h2->goaway = 1;
     h2ws_h2_session_shutdown(h2->s, h2_now(h2), 0);
-    h2ws__conn_mark(c);
+    h2ws__rt_conn_mark(c);
     return 0;
   }
   return !h2ws_h2_session_want_read(h2->s) &&
@@ -340,38 +462,43 @@ static int h2_want_shutdown(rt_conn *c) {
 }
 
 /* Aborts every WebSocket (the transport is gone): 1006 to the
- * application, refusal for those not yet open. */
-static void h2_abort_all(rt_h2 *h2, const char *why) {
-  h2ws_rt_ws *ws = h2->wss;
-  while (ws) {
-    h2ws_rt_ws *next = ws->next;
+ * application, failure for those not yet open. */
+static void h2_abort_all(rt_h2 *h2, int error, const char *why) {
+  rt_h2s *hs = h2->streams;
+  while (hs) {
+    rt_h2s *next = hs->next;
+    h2ws_rt_ws *ws = hs->ws;
     if (ws->state == RT_WS_OPEN) {
       if (ws->engine) h2ws_ws_abort(ws->engine);
       h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL, NULL, 0);
     } else if (ws->state == RT_WS_WAITING) {
-      h2ws__rt_ws_fail(ws, H2WS_RT_FAIL_CONNECT, 0, "%s", why);
+      h2ws__rt_ws_fail(ws, error, 0, "%s", why);
     }
-    ws = next;
+    hs = next;
   }
 }
 
 static void h2_on_eof(rt_conn *c) {
   rt_h2 *h2 = c->proto;
-  h2_abort_all(h2, "connection closed before the WebSocket opened");
+  h2_abort_all(h2, H2WS_ERR_CLOSED,
+               c->errmsg[0] ? c->errmsg
+                            : "connection closed before the WebSocket opened");
 }
 
 static void h2_on_close(rt_conn *c, int error) {
   rt_h2 *h2 = c->proto;
   (void)error;
   h2_deferred_cancel(h2, 0);
-  h2_abort_all(h2, c->errmsg[0] ? c->errmsg
-                                 : "connection closed before the WebSocket "
-                                   "opened");
-  while (h2->wss) {
-    h2ws_rt_ws *ws = h2->wss;
-    h2_unlink(h2, ws);
-    ws->engine = NULL; /* the session frees its engines */
-    h2ws__rt_ws_free(ws);
+  h2_abort_all(h2, c->fail_error ? c->fail_error : H2WS_ERR_CLOSED,
+               c->errmsg[0] ? c->errmsg
+                            : "connection closed before the WebSocket "
+                              "opened");
+  while (h2->streams) {
+    rt_h2s *hs = h2->streams;
+    h2s_unlink(h2, hs);
+    hs->ws->engine = NULL; /* the session frees its engines */
+    h2ws__rt_ws_free(hs->ws);
+    h2ws__free(c->rt->mem, hs);
   }
   h2_free_dead(h2);
   h2ws_h2_session_del(h2->s);
@@ -382,9 +509,10 @@ static void h2_on_close(rt_conn *c, int error) {
  * silent for idle_ms (pitfall 17: a connection with an open WebSocket is
  * never idle). */
 static uint64_t h2_idle_deadline(rt_h2 *h2) {
-  if (!h2->idle_ms || h2->idle_closing || h2ws_h2_session_num_ws(h2->s))
+  if (!h2->cfg->idle_ms || h2->is_client || h2->idle_closing ||
+      h2ws_h2_session_num_ws(h2->s))
     return H2WS_NO_EXPIRY;
-  return h2->last_active + h2->idle_ms;
+  return h2->last_active + h2->cfg->idle_ms;
 }
 
 static uint64_t h2_get_expiry(rt_conn *c) {
@@ -405,8 +533,8 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
       /* the application never answered: 504, then tell it */
       h2_deferred_unlink(h2, rq);
       h2ws_h2_refuse(h2->s, rq->sid, 504, NULL, 0);
-      h2ws__server_count_refusal(h2->srv, 504);
-      h2ws__rt_ws_request_cancel(rq);
+      if (c->owner->refused) c->owner->refused(504, c->owner_data);
+      h2ws__rt_request_cancel(rq);
     }
     rq = next;
   }
@@ -415,6 +543,13 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
     h2ws_h2_session_shutdown(h2->s, now, 0); /* GOAWAY */
   }
   h2_free_dead(h2);
+}
+
+/* Graceful shutdown (server draining): Close 1001, GOAWAY after drain. */
+static void h2_shutdown(rt_conn *c, uint64_t drain_ms) {
+  rt_h2 *h2 = c->proto;
+  h2ws_h2_session_shutdown(h2->s, h2_now(h2), drain_ms);
+  h2ws__rt_conn_mark(c);
 }
 
 static const rt_proto_ops h2_ops = {
@@ -426,22 +561,22 @@ static const rt_proto_ops h2_ops = {
     .on_close = h2_on_close,
     .get_expiry = h2_get_expiry,
     .handle_expiry = h2_handle_expiry,
+    .shutdown = h2_shutdown,
 };
 
-static int h2_start(rt_conn *c, h2ws_role role, h2ws_server *srv,
-                    rt_cconn *owner, rt_h2 **ph2) {
+static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
+                    rt_h2 **ph2) {
   rt_h2 *h2 = h2ws__calloc(c->rt->mem, 1, sizeof *h2);
   if (!h2) return H2WS_ERR_NOMEM;
   h2->c = c;
-  h2->srv = srv;
-  h2->owner = owner;
+  h2->cfg = cfg;
   h2->is_client = role == H2WS_ROLE_CLIENT;
   h2ws_h2_settings st;
   h2ws_h2_settings_default(&st);
   h2ws_h2_callbacks cb;
   memset(&cb, 0, sizeof cb);
-  if (srv) {
-    st.enable_connect_protocol = h2ws__server_h2_websockets(srv);
+  if (!h2->is_client) {
+    st.enable_connect_protocol = cfg->h2_websockets;
     cb.on_ws_request = h2_on_ws_request;
     cb.on_request = h2_on_request;
     cb.on_stream_close = h2_on_stream_close;
@@ -449,7 +584,7 @@ static int h2_start(rt_conn *c, h2ws_role role, h2ws_server *srv,
     cb.on_ws_open = h2_on_ws_open;
     cb.on_ws_refused = h2_on_ws_refused;
     cb.on_goaway = h2_on_goaway;
-    if (h2ws__client_cc_tracing(owner)) cb.on_frame_trace = h2_on_frame_trace;
+    if (cfg->trace) cb.on_frame_trace = h2_on_frame_trace;
   }
   cb.on_ws_closed = h2_on_ws_closed;
   int rv = h2ws_h2_session_new(&h2->s, role, &cb, &st, c->rt->mem, h2);
@@ -460,67 +595,60 @@ static int h2_start(rt_conn *c, h2ws_role role, h2ws_server *srv,
   /* A server has nothing to wait for (idle connections are timed out
    * separately); a client keeps the handshake deadline until its first
    * WebSocket is answered. */
-  if (srv) c->deadline = 0;
+  if (!h2->is_client) c->deadline = 0;
   h2->last_active = h2ws__rt_now(c->rt);
-  h2->idle_ms = srv ? h2ws__server_idle_ms(srv) : 0;
-  h2ws__conn_set_proto(c, &h2_ops, h2);
+  h2ws__rt_conn_set_proto(c, &h2_ops, h2);
   if (ph2) *ph2 = h2;
   return 0;
 }
 
-int h2ws__h2_server_start(rt_conn *c, h2ws_server *srv) {
-  return h2_start(c, H2WS_ROLE_SERVER, srv, NULL, NULL);
+int h2ws__rt_h2_server_start(rt_conn *c, const rt_proto_config *cfg) {
+  return h2_start(c, H2WS_ROLE_SERVER, cfg, NULL);
 }
 
-void h2ws__h2_shutdown(rt_h2 *h2, uint64_t drain_ms) {
-  h2ws_h2_session_shutdown(h2->s, h2_now(h2), drain_ms);
-  h2ws__conn_mark(h2->c);
+int h2ws__rt_h2_client_start(rt_conn *c, const rt_proto_config *cfg,
+                             rt_h2 **ph2) {
+  return h2_start(c, H2WS_ROLE_CLIENT, cfg, ph2);
 }
 
-int h2ws__h2_client_start(rt_conn *c, rt_cconn *owner, rt_h2 **ph2) {
-  return h2_start(c, H2WS_ROLE_CLIENT, NULL, owner, ph2);
-}
-
-int h2ws__h2_usable(const rt_h2 *h2) {
+int h2ws__rt_h2_usable(const rt_h2 *h2) {
   return !h2->goaway && !h2->full && h2->c->state == RT_CONN_OPEN &&
-         !h2->c->eof_seen &&
-         !h2->c->shut_down && h2ws_h2_session_want_read(h2->s);
+         !h2->c->eof_seen && !h2->c->shut_down &&
+         h2ws_h2_session_want_read(h2->s);
 }
 
 /* ---- client requests --------------------------------------------------- */
 
-int h2ws__h2_client_open(rt_h2 *h2, h2ws_rt_ws *ws) {
-  struct rt_cws *q = ws->creq;
+int h2ws__rt_h2_open(rt_h2 *h2, h2ws_rt_ws *ws, const rt_ws_target *t) {
   h2ws_h2_ws_options o;
   h2ws_h2_ws_options_default(&o);
-  o.scheme = q->tls ? "https" : "http"; /* RFC 8441 §4, pitfall 5 */
-  o.authority = q->authority;
-  o.path = q->path;
-  o.subprotocols = q->nprotos ? q->protov : NULL;
-  o.nsubprotocols = q->nprotos;
-  o.origin = q->origin[0] ? q->origin : NULL;
-  o.pmd_offer.enabled = q->compress; /* defaults otherwise */
-  o.headers = q->nheaders ? q->headers : NULL; /* checked at open */
-  o.nheaders = q->nheaders;
-  h2ws_ws_settings st = *h2ws__client_ws_settings(ws->client);
+  o.scheme = t->tls ? "https" : "http"; /* RFC 8441 §4, pitfall 5 */
+  o.authority = t->authority;
+  o.path = t->path;
+  o.subprotocols = t->nprotos ? t->protov : NULL;
+  o.nsubprotocols = t->nprotos;
+  o.origin = t->origin;
+  o.pmd_offer.enabled = t->compress; /* defaults otherwise */
+  o.headers = t->nheaders ? t->headers : NULL; /* checked at open */
+  o.nheaders = t->nheaders;
+  h2ws_ws_settings st = *h2->cfg->ws;
   st.whole_messages = 1;
   h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
-  o.callbacks = h2ws__rt_ws_engine_callbacks_for(ws, &wcb);
+  o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;
   o.user_data = ws;
   int32_t sid = 0;
+  rt_h2s *hs = h2s_new(h2, ws);
+  if (!hs) return H2WS_ERR_NOMEM;
   ws->max_output = st.max_output;
-  h2_link(h2, ws);
   int rv = h2ws_h2_client_open_ws(h2->s, &o, &sid);
   if (rv == H2WS_ERR_H2_TOO_MANY_STREAMS) h2->full = 1;
   if (rv == H2WS_ERR_H2_GOAWAY) h2->goaway = 1;
   if (rv != 0) {
-    h2_unlink(h2, ws);
-    ws->h2 = NULL;
-    ws->conn = NULL;
+    h2s_release(h2, hs);
     return rv;
   }
-  ws->stream_id = sid;
-  h2ws__conn_mark(h2->c);
+  hs->sid = sid;
+  h2ws__rt_conn_mark(h2->c);
   return 0;
 }

@@ -1,22 +1,79 @@
-/* lib/rt/loop.c - the runtime object: one libuv loop, the once-per-
- * iteration flush of dirty connections, time, address parsing. */
+/* lib/rt/loop.c - the runtime object: one libuv loop, the tasks run once
+ * per iteration (connections' flushes), time, address parsing. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "rt/internal.h"
+#include "rt/loop.h"
+
+/* Only here so that poll does not block while tasks wait; the work
+ * happens in the check callback. */
+static void loop_idle_noop(uv_idle_t *h) { (void)h; }
+
+void h2ws__rt_task_queue(h2ws_rt *rt, rt_task *t) {
+  if (t->queued) return;
+  t->queued = 1;
+  t->prev = NULL;
+  t->next = rt->tasks;
+  if (rt->tasks) rt->tasks->prev = t;
+  rt->tasks = t;
+  if (!uv_is_active((uv_handle_t *)&rt->idle))
+    uv_idle_start(&rt->idle, loop_idle_noop);
+}
+
+uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want) {
+  if (want <= rt->scratch_cap[which]) return rt->scratch[which];
+  size_t cap = rt->scratch_cap[which] ? rt->scratch_cap[which] : 16384;
+  while (cap < want) cap *= 2;
+  uint8_t *p = h2ws__realloc(rt->mem, rt->scratch[which], cap);
+  if (!p) return NULL;
+  rt->scratch[which] = p;
+  rt->scratch_cap[which] = cap;
+  return p;
+}
+
+void h2ws__rt_task_cancel(h2ws_rt *rt, rt_task *t) {
+  /* queued == 2: in the batch loop_run_tasks is running */
+  if (t->queued != 1) return;
+  if (t->prev) t->prev->next = t->next;
+  else rt->tasks = t->next;
+  if (t->next) t->next->prev = t->prev;
+  t->next = t->prev = NULL;
+  t->queued = 0;
+}
+
+/* Runs the queue.  Running a task can queue others (a client pool's
+ * connection); loop until the queue is empty, bounded against livelock
+ * (what is left runs at the next iteration: the idle handle keeps poll
+ * from blocking). */
+static void loop_run_tasks(h2ws_rt *rt) {
+  for (int round = 0; round < 8 && rt->tasks; round++) {
+    rt_task *list = rt->tasks;
+    rt->tasks = NULL;
+    for (rt_task *t = list; t; t = t->next) t->queued = 2;
+    while (list) {
+      rt_task *t = list;
+      list = t->next;
+      if (list) list->prev = NULL;
+      t->next = t->prev = NULL;
+      t->queued = 0;
+      t->run(t);
+    }
+  }
+}
 
 static void loop_check_cb(uv_check_t *h) {
   h2ws_rt *rt = h->data;
-  h2ws__conn_flush_all(rt);
-  if (!rt->dirty) uv_idle_stop(&rt->idle);
+  loop_run_tasks(rt);
+  if (!rt->tasks) uv_idle_stop(&rt->idle);
 }
 
 int h2ws_rt_new(h2ws_rt **prt, const h2ws_mem *mem) {
   if (!prt) return H2WS_ERR_INVALID_ARGUMENT;
   if (!mem) mem = h2ws__mem_default();
   /* A write to a socket the peer reset must fail with EPIPE, not kill the
-   * process (libuv writes with write(2), which raises SIGPIPE). */
+   * process (libuv writes with write(2), which raises SIGPIPE).  Process
+   * wide, but the same for every runtime: harmless with several. */
   signal(SIGPIPE, SIG_IGN);
   h2ws_rt *rt = h2ws__calloc(mem, 1, sizeof *rt);
   if (!rt) return H2WS_ERR_NOMEM;
@@ -53,6 +110,8 @@ void h2ws_rt_del(h2ws_rt *rt) {
   uv_walk(&rt->loop, loop_close_walk, NULL);
   uv_run(&rt->loop, UV_RUN_DEFAULT);
   uv_loop_close(&rt->loop);
+  h2ws__free(rt->mem, rt->scratch[0]);
+  h2ws__free(rt->mem, rt->scratch[1]);
   h2ws__free(rt->mem, rt);
 }
 
@@ -62,8 +121,8 @@ uint64_t h2ws_rt_now(h2ws_rt *rt) { return uv_now(&rt->loop); }
 
 uint64_t h2ws__rt_now(h2ws_rt *rt) { return uv_now(&rt->loop); }
 
-int h2ws__parse_hostport(const char *s, char *host, size_t hostlen,
-                         int *pport) {
+int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,
+                            int *pport) {
   const char *colon;
   size_t hl;
   if (!s || !*s) return -1;

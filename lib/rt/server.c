@@ -1,16 +1,22 @@
 /* lib/rt/server.c - the server: listeners (TLS with ALPN, or cleartext with
- * h2-preface sniffing), routes and the application's accept/refuse
- * decision, signals and graceful shutdown. */
+ * h2-preface sniffing; SO_REUSEPORT for workers), routes and the
+ * application's accept/refuse decision, plain requests (426 on WebSocket
+ * routes), signals and graceful shutdown.  It owns its connections: they
+ * report to it through its rt_owner hooks. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include "rt/internal.h"
+#include <sys/socket.h>
+#include "rt/proto.h"
+#include "rt/server.h"
+#include "rt/tls.h"
 
+typedef struct rt_route rt_route;
 struct rt_route {
   rt_route *next;
   char *path;
   int is_ws;
-  int prefix;  /* plain HTTP: matches path and everything under it */
+  int prefix;  /* matches path and everything under it */
   void *owned; /* user_data the server frees (static.c's state) */
   h2ws_rt_ws_handler ws;
   h2ws_rt_http_handler http;
@@ -30,7 +36,8 @@ struct h2ws_server {
   h2ws_server_settings settings;
   rt_route *routes;
   rt_listener *listeners;
-  SSL_CTX *ssl_ctx;
+  SSL_CTX *ssl_ctx;      /* ours, or a reference to settings.tls's */
+  rt_proto_config pcfg;  /* what the protocols on our connections know */
   uv_signal_t sigint, sigterm;
   uv_timer_t drain_timer;
   int handles_open;
@@ -41,9 +48,11 @@ struct h2ws_server {
   uint64_t conns_total;
   uint64_t refused[200]; /* WebSocket refusals by status - 400 */
   uint8_t *http_body;    /* the last response body we allocated: freed at
-                            the next request (the transport copied it) */
+                            the next request (the protocol copied it) */
   char err[600];
 };
+
+static const rt_owner server_owner;
 
 /* RFC 9113 §3.4: the client connection preface. */
 static const char server_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -61,6 +70,14 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->ws.whole_messages = 1;
   s->compress = 1;
 }
+
+void h2ws_listen_options_default(h2ws_listen_options *o) {
+  memset(o, 0, sizeof *o);
+  o->tls = 1;
+  o->backlog = 511;
+}
+
+void h2ws_rt_accept_default(h2ws_rt_accept *a) { memset(a, 0, sizeof *a); }
 
 static void server_handle_closed(uv_handle_t *h) {
   h2ws_server *srv = h->data;
@@ -126,11 +143,16 @@ static void server_close_handles(h2ws_server *srv) {
   }
 }
 
+/* Our connections: every one of the runtime's made with our hooks. */
+static int server_owns(const h2ws_server *srv, const rt_conn *c) {
+  return c->owner == &server_owner && c->owner_data == srv;
+}
+
 void h2ws_server_del(h2ws_server *srv) {
   if (!srv) return;
   h2ws_rt *rt = srv->rt;
   for (rt_conn *c = rt->conns; c; c = c->all_next)
-    if (!c->is_client && c->owner == srv) h2ws__conn_close(c, 0);
+    if (server_owns(srv, c)) h2ws__rt_conn_close(c, 0);
   server_close_handles(srv);
   if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
     uv_close((uv_handle_t *)&srv->drain_timer, server_handle_closed);
@@ -150,24 +172,6 @@ void h2ws_server_del(h2ws_server *srv) {
 
 const char *h2ws_server_last_error(const h2ws_server *srv) {
   return srv ? srv->err : "no server";
-}
-
-const h2ws_ws_settings *h2ws__server_ws_settings(const h2ws_server *srv) {
-  return &srv->settings.ws;
-}
-
-int h2ws__server_h2_websockets(const h2ws_server *srv) {
-  /* SPEC pitfall 1: advertise RFC 8441 only where a WebSocket route
-   * exists. */
-  return srv->settings.h2_websockets && srv->has_ws_route;
-}
-
-uint64_t h2ws__server_idle_ms(const h2ws_server *srv) {
-  return srv->settings.idle_timeout_ms;
-}
-
-int h2ws__server_shutting_down(const h2ws_server *srv) {
-  return srv->shutting;
 }
 
 /* ---- routes ----------------------------------------------------------- */
@@ -233,8 +237,8 @@ int h2ws_server_route_http_prefix(h2ws_server *srv, const char *prefix,
   return rv;
 }
 
-int h2ws__server_route_owned(h2ws_server *srv, const char *prefix,
-                             h2ws_rt_http_handler handler, void *owned) {
+int h2ws__rt_server_route_owned(h2ws_server *srv, const char *prefix,
+                                h2ws_rt_http_handler handler, void *owned) {
   rt_route *r = NULL;
   int rv = server_add_route(srv, prefix, 0, NULL, handler, owned, &r);
   if (rv != 0) return rv;
@@ -243,19 +247,22 @@ int h2ws__server_route_owned(h2ws_server *srv, const char *prefix,
   return 0;
 }
 
-h2ws_rt *h2ws__server_rt(const h2ws_server *srv) { return srv->rt; }
-
-uint8_t *h2ws__server_body_alloc(h2ws_server *srv, size_t n) {
+uint8_t *h2ws__rt_server_body_alloc(h2ws_server *srv, size_t n) {
   h2ws__free(srv->rt->mem, srv->http_body);
   srv->http_body = h2ws__malloc(srv->rt->mem, n ? n : 1);
   return srv->http_body;
 }
 
+/* How specific a match is: an exact route beats every prefix route, a
+ * longer prefix a shorter one. */
+#define ROUTE_EXACT ((size_t)-1)
+
 /* Exact routes first, then the longest prefix route whose path is the
  * request's path or a parent of it ("/files" matches "/files" and
- * "/files/a", not "/filesx"). */
+ * "/files/a", not "/filesx").  *pspec (may be NULL) gets how specific the
+ * match is. */
 static rt_route *server_find(h2ws_server *srv, const char *path,
-                             size_t pathlen, int is_ws) {
+                             size_t pathlen, int is_ws, size_t *pspec) {
   size_t n = 0;
   rt_route *best = NULL;
   size_t bestlen = 0;
@@ -264,7 +271,10 @@ static rt_route *server_find(h2ws_server *srv, const char *path,
     if (r->is_ws != is_ws) continue;
     size_t rl = strlen(r->path);
     if (!r->prefix) {
-      if (rl == n && memcmp(r->path, path, n) == 0) return r;
+      if (rl == n && memcmp(r->path, path, n) == 0) {
+        if (pspec) *pspec = ROUTE_EXACT;
+        return r;
+      }
       continue;
     }
     if (rl > n || memcmp(r->path, path, rl) != 0) continue;
@@ -274,6 +284,7 @@ static rt_route *server_find(h2ws_server *srv, const char *path,
       bestlen = rl;
     }
   }
+  if (pspec) *pspec = bestlen;
   return best;
 }
 
@@ -281,30 +292,29 @@ static void server_count_refusal(h2ws_server *srv, int status) {
   if (status >= 400 && status < 600) srv->refused[status - 400]++;
 }
 
-void h2ws__server_count_refusal(h2ws_server *srv, int status) {
-  if (srv) server_count_refusal(srv, status);
-}
+/* ---- owner hooks: what the protocols ask ------------------------------- */
 
-void h2ws__server_ws_request(h2ws_server *srv, h2ws_rt_ws_request *req,
-                             h2ws_rt_transport transport) {
+/* A WebSocket request on any transport: routing, then the application's
+ * decision; on return req->answered is 1, -1 or 2 (deferred). */
+static void server_ws_request(h2ws_rt_ws_request *req, void *owner) {
+  h2ws_server *srv = owner;
   req->srv = srv;
   req->answered = 0;
-  req->transport = transport;
-  req->conn = srv->rt->recv_conn;
   if (srv->shutting) {
     req->answered = -1;
     req->status = 503;
     server_count_refusal(srv, 503);
     return;
   }
-  req->route = server_find(srv, req->view->path, req->view->pathlen, 1);
-  if (!req->route) {
+  rt_route *r = server_find(srv, req->view->path, req->view->pathlen, 1, NULL);
+  req->route = r;
+  if (!r) {
     req->answered = -1;
     req->status = 404;
     server_count_refusal(srv, 404);
     return;
   }
-  req->route->ws.on_request(req, req->route->user_data);
+  r->ws.on_request(req, r->user_data);
   if (!req->answered) {
     req->answered = -1;
     req->status = 500;
@@ -312,44 +322,28 @@ void h2ws__server_ws_request(h2ws_server *srv, h2ws_rt_ws_request *req,
   if (req->answered == -1) server_count_refusal(srv, req->status);
 }
 
-uint64_t h2ws_rt_ws_request_conn_id(const h2ws_rt_ws_request *req) {
-  return req && req->conn ? req->conn->id : 0;
-}
-
-const char *h2ws_rt_ws_request_peer(const h2ws_rt_ws_request *req) {
-  return req && req->conn ? req->conn->peer : "";
-}
-
-h2ws_rt_transport h2ws_rt_ws_request_transport(
-    const h2ws_rt_ws_request *req) {
-  return req ? req->transport : H2WS_RT_H1;
-}
-
-uint64_t h2ws_rt_ws_conn_id(const h2ws_rt_ws *ws) {
-  return ws && ws->conn && !ws->conn->is_client ? ws->conn->id : 0;
-}
-
-const char *h2ws_rt_ws_peer(const h2ws_rt_ws *ws) {
-  return ws && ws->conn && !ws->conn->is_client ? ws->conn->peer : "";
-}
-
-void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
-  memset(st, 0, sizeof *st);
-  if (!srv) return;
-  st->connections_open = srv->nconns;
-  st->connections_total = srv->conns_total;
-  memcpy(st->refused, srv->refused, sizeof st->refused);
-}
-
-void h2ws__server_http_request(h2ws_server *srv,
-                               const h2ws_rt_http_request *req,
-                               h2ws_rt_http_response *resp) {
+static void server_http_request(const h2ws_rt_http_request *req,
+                                h2ws_rt_http_response *resp, void *owner) {
   static const char not_found[] = "not found\n";
   static const char no_method[] = "method not allowed\n";
+  static const char ws_only[] =
+      "426 Upgrade Required: this is a WebSocket endpoint; connect with a "
+      "WebSocket client (ws:// or wss://), not a plain request\n";
+  h2ws_server *srv = owner;
   memset(resp, 0, sizeof *resp);
   resp->status = 200;
   resp->content_type = "text/plain; charset=utf-8";
-  rt_route *r = server_find(srv, req->path, strlen(req->path), 0);
+  size_t plen = strlen(req->path), hspec = 0, wspec = 0;
+  rt_route *r = server_find(srv, req->path, plen, 0, &hspec);
+  rt_route *w = server_find(srv, req->path, plen, 1, &wspec);
+  if (w && (!r || wspec > hspec)) {
+    /* RFC 9110 §15.5.22: the resource needs another protocol (issue 7:
+     * was 404).  The protocol adds Upgrade where it may (HTTP/1.1). */
+    resp->status = 426;
+    resp->body = (const uint8_t *)ws_only;
+    resp->bodylen = sizeof ws_only - 1;
+    return;
+  }
   if (r && strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
     resp->status = 405;
     resp->body = (const uint8_t *)no_method;
@@ -367,9 +361,19 @@ void h2ws__server_http_request(h2ws_server *srv,
   if (!resp->content_type) resp->content_type = "text/plain; charset=utf-8";
 }
 
-const h2ws_ws_request *h2ws_rt_ws_request_view(const h2ws_rt_ws_request *req) {
-  return req ? req->view : NULL;
+static void server_refused(int status, void *owner) {
+  server_count_refusal(owner, status);
 }
+
+void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
+  memset(st, 0, sizeof *st);
+  if (!srv) return;
+  st->connections_open = srv->nconns;
+  st->connections_total = srv->conns_total;
+  memcpy(st->refused, srv->refused, sizeof st->refused);
+}
+
+/* ---- the application's answer ------------------------------------------ */
 
 static int server_accept(h2ws_rt_ws_request *req,
                          const h2ws_rt_accept *accept, h2ws_rt_ws **pws) {
@@ -411,7 +415,7 @@ static int server_accept(h2ws_rt_ws_request *req,
   }
   ws->max_output = srv->settings.ws.max_output;
   ws->auto_pause = 1;
-  ws->compressed = req->pmd.enabled;
+  ws->compressed = req->pmd.enabled != 0;
   req->subprotocol = ws->subprotocol;
   req->ws = ws;
   req->answered = 1;
@@ -428,8 +432,8 @@ static int server_refuse(h2ws_rt_ws_request *req, int status) {
 }
 
 /* A deferred request (h2ws_rt_ws_defer sets answered = 2) can be answered
- * until it is; once the transport holds it (parked), the answer goes out
- * through the transport's hook, which also frees it. */
+ * until it is; once the protocol holds it (parked), the answer goes out
+ * through the protocol's hook, which also frees it. */
 int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
                       h2ws_rt_ws **pws) {
   h2ws_rt_ws *ws = NULL;
@@ -462,7 +466,7 @@ int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status) {
   return rv;
 }
 
-/* ---- connections ------------------------------------------------------ */
+/* ---- connections: the cleartext sniffer -------------------------------- */
 
 static int sniff_recv(rt_conn *c, const uint8_t *data, size_t len,
                       size_t *pnread) {
@@ -471,9 +475,9 @@ static int sniff_recv(rt_conn *c, const uint8_t *data, size_t len,
   *pnread = 0;
   if (memcmp(data, server_preface, n) == 0) {
     if (len < 24) return 0; /* wait for the rest of the preface */
-    return h2ws__h2_server_start(c, srv);
+    return h2ws__rt_h2_server_start(c, &srv->pcfg);
   }
-  return h2ws__h1_server_start(c, srv);
+  return h2ws__rt_h1_server_start(c, &srv->pcfg);
 }
 
 static int sniff_send(rt_conn *c, const uint8_t **p, size_t *n) {
@@ -502,25 +506,31 @@ static const rt_proto_ops sniff_ops = {
     .on_close = sniff_on_close,
 };
 
-int h2ws__proto_server_cleartext(rt_conn *c, h2ws_server *srv) {
-  h2ws__conn_set_proto(c, &sniff_ops, srv);
-  return 0;
-}
+/* ---- owner hooks: the connections' life --------------------------------- */
 
-static int server_conn_ready(rt_conn *c, int error) {
-  h2ws_server *srv = c->owner;
-  if (error) return error;
-  if (!c->ssl) {
-    if (!srv->settings.h2) return h2ws__h1_server_start(c, srv);
-    return h2ws__proto_server_cleartext(c, srv);
+static int server_conn_ready(rt_conn *c, void *owner) {
+  h2ws_server *srv = owner;
+  /* what the protocols know, as it is now (routes may have been added) */
+  srv->pcfg.ws = &srv->settings.ws;
+  /* SPEC pitfall 1: advertise RFC 8441 only where a WebSocket route
+   * exists. */
+  srv->pcfg.h2_websockets = srv->settings.h2_websockets && srv->has_ws_route;
+  srv->pcfg.idle_ms = srv->settings.idle_timeout_ms;
+  if (!h2ws__rt_conn_encrypted(c)) {
+    if (!srv->settings.h2) return h2ws__rt_h1_server_start(c, &srv->pcfg);
+    h2ws__rt_conn_set_proto(c, &sniff_ops, srv);
+    return 0;
   }
   char alpn[32];
-  h2ws__conn_alpn(c, alpn, sizeof alpn);
-  if (strcmp(alpn, "h2") == 0) return h2ws__h2_server_start(c, srv);
-  return h2ws__h1_server_start(c, srv);
+  h2ws__rt_conn_alpn(c, alpn, sizeof alpn);
+  if (strcmp(alpn, "h2") == 0) return h2ws__rt_h2_server_start(c, &srv->pcfg);
+  return h2ws__rt_h1_server_start(c, &srv->pcfg);
 }
 
-void h2ws__server_conn_closed(h2ws_server *srv) {
+static void server_conn_closed(rt_conn *c, int error, void *owner) {
+  h2ws_server *srv = owner;
+  (void)c;
+  (void)error;
   if (srv->nconns > 0) srv->nconns--;
   if (srv->shutting && srv->nconns == 0 && srv->timer_on) {
     srv->timer_on = 0;
@@ -528,51 +538,95 @@ void h2ws__server_conn_closed(h2ws_server *srv) {
   }
 }
 
+static const rt_owner server_owner = {
+    .ready = server_conn_ready,
+    .closed = server_conn_closed,
+    .ws_request = server_ws_request,
+    .http_request = server_http_request,
+    .refused = server_refused,
+};
+
+/* ---- listeners --------------------------------------------------------- */
+
 static void server_on_connection(uv_stream_t *ls, int status) {
   rt_listener *l = ls->data;
   h2ws_server *srv = l->srv;
   rt_conn *c;
   if (status < 0 || srv->shutting) return;
-  if (h2ws__conn_new(&c, srv->rt, 0) != 0) return;
-  c->owner = srv;
+  if (h2ws__rt_conn_new(&c, srv->rt, 0, &server_owner, srv) != 0) return;
   c->id = ++srv->rt->next_conn_id;
   srv->nconns++;
   srv->conns_total++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0 ||
+  if (h2ws__rt_conn_accept(c, ls) != 0 ||
       srv->nconns > srv->settings.max_connections) {
-    h2ws__conn_close(c, H2WS_ERR_TOO_LARGE);
+    h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
     return;
   }
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    if (ss.ss_family == AF_INET)
-      uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof c->peer);
-    else
-      uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof c->peer);
-  }
-  c->on_ready = server_conn_ready;
   c->handshake_ms = srv->settings.handshake_timeout_ms;
-  int rv = h2ws__conn_start(c, l->tls ? srv->ssl_ctx : NULL, NULL, -1);
-  if (rv < 0) h2ws__conn_close(c, rv);
+  rt_filter *f = NULL;
+  if (l->tls && h2ws__rt_tls_new(&f, srv->rt->mem, srv->ssl_ctx, 0, NULL,
+                                 -1) != 0) {
+    h2ws__rt_conn_close(c, H2WS_ERR_NOMEM);
+    return;
+  }
+  int rv = h2ws__rt_conn_start(c, f);
+  if (rv < 0) h2ws__rt_conn_close(c, rv);
 }
 
-int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
-                       int *pport) {
+/* Sets the listener's socket options (created before bind for them). */
+static int server_sockopts(rt_listener *l, const h2ws_listen_options *o) {
+  if (!o->reuseport) return 0;
+#ifdef SO_REUSEPORT
+  /* Workers: several listeners on one address, the kernel spreads the
+   * connections over them. */
+  uv_os_fd_t fd;
+  int one = 1;
+  int r = uv_fileno((uv_handle_t *)&l->tcp, &fd);
+  if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one))
+    r = UV_EINVAL;
+  return r;
+#else
+  (void)l;
+  return UV_ENOTSUP;
+#endif
+}
+
+int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
+                        const h2ws_listen_options *options, int *pport) {
   char host[256], portstr[16];
   int port;
-  if (!srv || h2ws__parse_hostport(hostport, host, sizeof host, &port)) {
-    if (srv) snprintf(srv->err, sizeof srv->err, "bad address '%s'",
-                      hostport ? hostport : "");
+  h2ws_listen_options o;
+  if (options) o = *options;
+  else h2ws_listen_options_default(&o);
+  if (!srv || h2ws__rt_parse_hostport(hostport, host, sizeof host, &port)) {
+    if (srv)
+      snprintf(srv->err, sizeof srv->err,
+               "cannot listen on '%s': not an address (HOST:PORT or "
+               "[IPV6]:PORT)", hostport ? hostport : "");
     return H2WS_ERR_INVALID_ARGUMENT;
   }
-  if (tls && !srv->ssl_ctx) {
-    srv->ssl_ctx = h2ws__tls_server_ctx(srv->settings.cert_file,
-                                        srv->settings.key_file,
-                                        srv->settings.write_cert_file,
-                                        srv->settings.h2, srv->err,
-                                        sizeof srv->err);
-    if (!srv->ssl_ctx) return H2WS_ERR_INTERNAL;
+  if (o.tls && !srv->ssl_ctx) {
+    if (srv->settings.tls) {
+      srv->ssl_ctx = h2ws__rt_tls_server_ref(srv->settings.tls);
+      if (!srv->ssl_ctx) {
+        snprintf(srv->err, sizeof srv->err,
+                 "cannot listen on %s: cannot use the TLS context", hostport);
+        return H2WS_ERR_RT_TLS;
+      }
+    } else {
+      srv->ssl_ctx = h2ws__rt_tls_server_ctx(
+          srv->settings.cert_file, srv->settings.key_file,
+          srv->settings.write_cert_file, srv->settings.h2, srv->err,
+          sizeof srv->err);
+      if (!srv->ssl_ctx) {
+        /* every listen failure names the address first */
+        char why[sizeof srv->err];
+        snprintf(why, sizeof why, "%s", srv->err);
+        snprintf(srv->err, sizeof srv->err, "cannot listen on %s: %.400s",
+                 hostport, why);
+        return H2WS_ERR_RT_TLS;
+      }
+    }
   }
   snprintf(portstr, sizeof portstr, "%d", port);
   struct addrinfo hints;
@@ -583,8 +637,8 @@ int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
   uv_getaddrinfo_t gai;
   int r = uv_getaddrinfo(&srv->rt->loop, &gai, NULL, host, portstr, &hints);
   if (r != 0) {
-    snprintf(srv->err, sizeof srv->err, "cannot resolve %s: %s", host,
-             uv_strerror(r));
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s: cannot resolve "
+             "%s: %s", hostport, host, uv_strerror(r));
     return H2WS_ERR_INVALID_ARGUMENT;
   }
   rt_listener *l = h2ws__calloc(srv->rt->mem, 1, sizeof *l);
@@ -593,21 +647,32 @@ int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
     return H2WS_ERR_NOMEM;
   }
   l->srv = srv;
-  l->tls = tls;
-  uv_tcp_init(&srv->rt->loop, &l->tcp);
+  l->tls = o.tls;
+  r = uv_tcp_init_ex(&srv->rt->loop, &l->tcp,
+                     (unsigned)gai.addrinfo->ai_family);
+  if (r != 0) {
+    uv_freeaddrinfo(gai.addrinfo);
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s: %s", hostport,
+             uv_strerror(r));
+    h2ws__free(srv->rt->mem, l);
+    return H2WS_ERR_RT_LISTEN;
+  }
   l->tcp.data = l;
   l->next = srv->listeners;
   srv->listeners = l;
   srv->handles_open++;
-  r = uv_tcp_bind(&l->tcp, gai.addrinfo->ai_addr, 0);
+  r = server_sockopts(l, &o);
+  if (r == 0) r = uv_tcp_bind(&l->tcp, gai.addrinfo->ai_addr, 0);
   uv_freeaddrinfo(gai.addrinfo);
-  if (r == 0) r = uv_listen((uv_stream_t *)&l->tcp, 511, server_on_connection);
+  if (r == 0)
+    r = uv_listen((uv_stream_t *)&l->tcp, o.backlog > 0 ? o.backlog : 511,
+                  server_on_connection);
   if (r != 0) {
     snprintf(srv->err, sizeof srv->err, "cannot listen on %s: %s", hostport,
              uv_strerror(r));
     l->closing = 1;
     uv_close((uv_handle_t *)&l->tcp, server_listener_closed);
-    return H2WS_ERR_INTERNAL;
+    return H2WS_ERR_RT_LISTEN;
   }
   if (pport) {
     struct sockaddr_storage ss;
@@ -621,31 +686,30 @@ int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
   return 0;
 }
 
+int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
+                       int *pport) {
+  h2ws_listen_options o;
+  h2ws_listen_options_default(&o);
+  o.tls = tls;
+  return h2ws_server_listen2(srv, hostport, &o, pport);
+}
+
 /* ---- shutdown --------------------------------------------------------- */
 
 static void server_drain_done(uv_timer_t *t) {
   h2ws_server *srv = t->data;
   srv->timer_on = 0;
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
-    if (!c->is_client && c->owner == srv) h2ws__conn_close(c, 0);
+    if (server_owns(srv, c)) h2ws__rt_conn_close(c, 0);
 }
 
 int h2ws_server_shutdown(h2ws_server *srv) {
   if (!srv || srv->shutting) return 0;
   srv->shutting = 1;
   server_close_handles(srv);
-  for (rt_conn *c = srv->rt->conns; c; c = c->all_next) {
-    if (c->is_client || c->owner != srv || c->state == RT_CONN_CLOSING)
-      continue;
-    if (h2ws__proto_is_h2(c))
-      h2ws__h2_shutdown(c->proto, srv->settings.drain_ms);
-    else if (h2ws__proto_is_h1(c))
-      h2ws__h1_shutdown(c, c->proto);
-    else { /* handshake or sniffing: nothing to save */
-      c->close_requested = 1;
-      h2ws__conn_mark(c);
-    }
-  }
+  for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
+    if (server_owns(srv, c))
+      h2ws__rt_conn_shutdown(c, srv->settings.drain_ms);
   if (srv->nconns > 0) {
     /* A bound on the drain, a little after the protocols' own. */
     srv->timer_on = 1;

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include "rt/internal.h"
+#include "rt/server.h"
 
 #define STATIC_MAX_FILE (64u * 1024u * 1024u)
 
@@ -131,7 +131,7 @@ static void static_handle(const h2ws_rt_http_request *req,
   FILE *f = fopen(real, "rb");
   if (!f) return static_text(resp, 403, "forbidden\n");
   size_t size = (size_t)sb.st_size;
-  uint8_t *buf = h2ws__server_body_alloc(st->srv, size);
+  uint8_t *buf = h2ws__rt_server_body_alloc(st->srv, size);
   if (!buf) {
     fclose(f);
     return static_text(resp, 500, "out of memory\n");
@@ -153,14 +153,14 @@ int h2ws_server_route_static(h2ws_server *srv, const char *prefix,
     return H2WS_ERR_INVALID_ARGUMENT;
   if (!realpath(dir, real) || stat(real, &sb) != 0 || !S_ISDIR(sb.st_mode))
     return H2WS_ERR_INVALID_ARGUMENT;
-  h2ws_rt *rt = h2ws__server_rt(srv);
+  h2ws_rt *rt = h2ws_server_rt(srv);
   rt_static *st = h2ws__calloc(rt->mem, 1, sizeof *st);
   if (!st) return H2WS_ERR_NOMEM;
   st->srv = srv;
   st->prefixlen = strlen(prefix);
   /* "/files/" and "/files" both leave "/x" or "x": decoding strips '/' */
   memcpy(st->root, real, strlen(real) + 1);
-  int rv = h2ws__server_route_owned(srv, prefix, static_handle, st);
+  int rv = h2ws__rt_server_route_owned(srv, prefix, static_handle, st);
   if (rv != 0) h2ws__free(rt->mem, st);
   return rv;
 }

@@ -1,17 +1,25 @@
 /* lib/rt/ws.c - the transport-neutral WebSocket handle the application
  * sees (h2ws_rt_ws): engine events translated to h2ws_rt_ws_callbacks,
- * sending, closing, automatic backpressure. */
+ * sending (whole messages, fragments, data sources), closing, aborting,
+ * automatic backpressure, the info query.  Knows its carrier only through
+ * rt_carrier_ops: nothing here assumes TCP or a stream id's type. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <openssl/rand.h>
-#include "rt/internal.h"
+#include "rt/carrier.h"
 
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data) {
   (void)user_data;
   /* RFC 6455 §5.3: masking keys must be unpredictable. */
   return RAND_bytes(buf, (int)len) == 1 ? 0 : H2WS_ERR_INTERNAL;
 }
+
+static void ws_wake(h2ws_rt_ws *ws) {
+  if (ws->carrier) ws->carrier->ops->wake(ws->carrier);
+}
+
+/* ---- engine callbacks ---------------------------------------------------- */
 
 static int ws_on_msg(h2ws_ws *e, h2ws_opcode op, const uint8_t *data,
                      size_t len, void *ud) {
@@ -51,10 +59,15 @@ static int ws_on_pong(h2ws_ws *e, const uint8_t *data, size_t len,
   return 0;
 }
 
+/* The engine is done (the closing handshake completed, the WebSocket
+ * failed, timed out or was aborted): the application hears it, then the
+ * carrier ends our direction. */
 static void ws_on_close(h2ws_ws *e, uint16_t code, const uint8_t *reason,
                         size_t reasonlen, void *ud) {
+  h2ws_rt_ws *ws = ud;
   (void)e;
-  h2ws__rt_ws_closed(ud, code, reason, reasonlen);
+  h2ws__rt_ws_closed(ws, code, reason, reasonlen);
+  if (ws->carrier) ws->carrier->ops->half_close(ws->carrier);
 }
 
 static void ws_on_writable(h2ws_ws *e, void *ud) {
@@ -64,7 +77,35 @@ static void ws_on_writable(h2ws_ws *e, void *ud) {
     ws->cbs.on_writable(ws, ws->user_data);
 }
 
-const h2ws_ws_callbacks h2ws__rt_ws_engine_callbacks = {
+static const char *ws_opname(h2ws_opcode op) {
+  switch (op) {
+  case H2WS_OP_CONT: return "CONT";
+  case H2WS_OP_TEXT: return "TEXT";
+  case H2WS_OP_BINARY: return "BINARY";
+  case H2WS_OP_CLOSE: return "CLOSE";
+  case H2WS_OP_PING: return "PING";
+  case H2WS_OP_PONG: return "PONG";
+  default: return "RESERVED";
+  }
+}
+
+/* The client's -v: one line per frame. */
+static void ws_on_frame_trace(h2ws_ws *e, int sent, int fin, unsigned rsv,
+                              h2ws_opcode op, uint64_t len, void *ud) {
+  const h2ws_rt_ws *ws = ud;
+  (void)e;
+  if (!ws || !ws->trace) return;
+  char sid[32] = "";
+  h2ws_rt_ws_info info;
+  h2ws_rt_ws_get_info(ws, &info);
+  if (info.stream_id)
+    snprintf(sid, sizeof sid, " stream=%lld", (long long)info.stream_id);
+  h2ws__rt_ws_tracef(ws, "%s ws%s %s (0x%x) fin=%d rsv1=%u len=%llu",
+                     sent ? ">" : "<", sid, ws_opname(op), (unsigned)op, fin,
+                     (rsv >> 2) & 1u, (unsigned long long)len);
+}
+
+static const h2ws_ws_callbacks ws_engine_callbacks = {
     .on_msg = ws_on_msg,
     .on_ping = ws_on_ping,
     .on_pong = ws_on_pong,
@@ -72,6 +113,15 @@ const h2ws_ws_callbacks h2ws__rt_ws_engine_callbacks = {
     .on_writable = ws_on_writable,
     .random = h2ws__rt_random,
 };
+
+const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks(const h2ws_rt_ws *ws,
+                                                      h2ws_ws_callbacks *buf) {
+  *buf = ws_engine_callbacks;
+  if (ws && ws->trace) buf->on_frame_trace = ws_on_frame_trace;
+  return buf;
+}
+
+/* ---- life ------------------------------------------------------------------ */
 
 h2ws_rt_ws *h2ws__rt_ws_new(h2ws_rt *rt, const h2ws_rt_ws_callbacks *cbs,
                             void *user_data) {
@@ -87,8 +137,23 @@ h2ws_rt_ws *h2ws__rt_ws_new(h2ws_rt *rt, const h2ws_rt_ws_callbacks *cbs,
 void h2ws__rt_ws_free(h2ws_rt_ws *ws) {
   if (!ws) return;
   h2ws__free(ws->rt->mem, ws->subprotocol);
-  h2ws__free(ws->rt->mem, ws->creq);
+  h2ws__free(ws->rt->mem, ws->attach);
   h2ws__free(ws->rt->mem, ws);
+}
+
+void h2ws__rt_ws_attach(h2ws_rt_ws *ws, rt_carrier *carrier) {
+  ws->carrier = carrier;
+  if (!carrier) ws->engine = NULL;
+}
+
+void h2ws__rt_ws_start(h2ws_rt_ws *ws, h2ws_ws *engine) {
+  ws->engine = engine;
+  ws->state = RT_WS_OPEN;
+}
+
+void h2ws__rt_ws_opened(h2ws_rt_ws *ws) {
+  if (ws->state == RT_WS_OPEN && ws->cbs.on_open)
+    ws->cbs.on_open(ws, ws->user_data);
 }
 
 void h2ws__rt_ws_closed(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
@@ -99,7 +164,7 @@ void h2ws__rt_ws_closed(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
     ws->cbs.on_close(ws, code, reason, reasonlen, ws->user_data);
 }
 
-void h2ws__rt_ws_fail(h2ws_rt_ws *ws, int kind, int status, const char *fmt,
+void h2ws__rt_ws_fail(h2ws_rt_ws *ws, int error, int status, const char *fmt,
                       ...) {
   char msg[256];
   va_list ap;
@@ -112,7 +177,7 @@ void h2ws__rt_ws_fail(h2ws_rt_ws *ws, int kind, int status, const char *fmt,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (ws->cbs.on_fail) ws->cbs.on_fail(ws, kind, status, msg, ws->user_data);
+  if (ws->cbs.on_fail) ws->cbs.on_fail(ws, error, status, msg, ws->user_data);
 }
 
 void h2ws__rt_ws_note(h2ws_rt_ws *ws, const char *fmt, ...) {
@@ -123,6 +188,16 @@ void h2ws__rt_ws_note(h2ws_rt_ws *ws, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   ws->cbs.on_note(ws, msg, ws->user_data);
+}
+
+void h2ws__rt_ws_tracef(const h2ws_rt_ws *ws, const char *fmt, ...) {
+  char line[1600];
+  va_list ap;
+  if (!ws || !ws->trace) return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  ws->trace->fn(line, ws->trace->user_data);
 }
 
 int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len) {
@@ -142,14 +217,61 @@ int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws) {
          h2ws_ws_output_len(ws->engine) <= ws->max_output / 4;
 }
 
-/* ---- public ----------------------------------------------------------- */
+/* ---- public: sending ------------------------------------------------------- */
+
+static int ws_check_open(const h2ws_rt_ws *ws) {
+  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
+  if (ws->state != RT_WS_OPEN || !ws->engine) return H2WS_ERR_INVALID_STATE;
+  return 0;
+}
 
 int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
                     size_t datalen) {
-  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
-  if (ws->state != RT_WS_OPEN || !ws->engine) return H2WS_ERR_INVALID_STATE;
-  int rv = h2ws_ws_submit_msg(ws->engine, opcode, data, datalen);
-  if (rv == 0) h2ws__conn_mark(ws->conn);
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
+  rv = h2ws_ws_submit_msg(ws->engine, opcode, data, datalen);
+  if (rv == 0) ws_wake(ws);
+  return rv;
+}
+
+int h2ws_rt_ws_send_fragment(h2ws_rt_ws *ws, h2ws_opcode opcode, int fin,
+                             const uint8_t *data, size_t datalen) {
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
+  rv = h2ws_ws_submit_fragment(ws->engine, opcode, fin, data, datalen);
+  if (rv == 0) ws_wake(ws);
+  return rv;
+}
+
+/* The engine's source read: hands over to the application's, with the
+ * runtime's handle. */
+static int ws_source_read(h2ws_ws *e, uint8_t *buf, size_t buflen,
+                          size_t *pnwritten, int *peof, void *source_data) {
+  h2ws_rt_ws *ws = h2ws_ws_get_user_data(e);
+  if (!ws || !ws->src_read) return H2WS_ERR_INTERNAL;
+  int rv = ws->src_read(ws, buf, buflen, pnwritten, peof, source_data);
+  if (rv == 0 && *peof) ws->src_read = NULL; /* not called again */
+  return rv;
+}
+
+int h2ws_rt_ws_send_source(h2ws_rt_ws *ws, h2ws_opcode opcode,
+                           const h2ws_rt_source *source) {
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
+  if (!source || !source->read) return H2WS_ERR_INVALID_ARGUMENT;
+  h2ws_data_source ds = {ws_source_read, source->source_data};
+  rv = h2ws_ws_submit_source(ws->engine, opcode, &ds);
+  if (rv) return rv;
+  ws->src_read = source->read;
+  ws_wake(ws);
+  return 0;
+}
+
+int h2ws_rt_ws_resume_source(h2ws_rt_ws *ws) {
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
+  rv = h2ws_ws_resume_source(ws->engine);
+  if (rv == 0) ws_wake(ws);
   return rv;
 }
 
@@ -157,37 +279,73 @@ int h2ws_rt_ws_resume(h2ws_rt_ws *ws) {
   if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
   if (ws->state != RT_WS_OPEN) return H2WS_ERR_INVALID_STATE;
   ws->app_paused = 0;
-  h2ws__conn_mark(ws->conn);
+  if (ws->carrier) ws->carrier->ops->resume(ws->carrier);
   return 0;
 }
 
 int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen) {
-  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
-  if (ws->state != RT_WS_OPEN || !ws->engine) return H2WS_ERR_INVALID_STATE;
-  int rv = h2ws_ws_submit_ping(ws->engine, data, datalen);
-  if (rv == 0) h2ws__conn_mark(ws->conn);
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
+  rv = h2ws_ws_submit_ping(ws->engine, data, datalen);
+  if (rv == 0) ws_wake(ws);
   return rv;
 }
 
 int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason) {
-  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
-  if (ws->state != RT_WS_OPEN || !ws->engine) return H2WS_ERR_INVALID_STATE;
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
   size_t rl = reason ? strlen(reason) : 0;
-  int rv = h2ws_ws_submit_close(ws->engine, code, (const uint8_t *)reason, rl,
-                                h2ws__rt_now(ws->rt));
-  if (rv == 0) h2ws__conn_mark(ws->conn);
+  rv = h2ws_ws_submit_close(ws->engine, code, (const uint8_t *)reason, rl,
+                            h2ws__rt_now(ws->rt));
+  if (rv == 0) ws_wake(ws);
   return rv;
+}
+
+int h2ws_rt_ws_abort(h2ws_rt_ws *ws) {
+  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
+  if (ws->state != RT_WS_OPEN || !ws->carrier) return H2WS_ERR_INVALID_STATE;
+  ws->carrier->ops->abort(ws->carrier);
+  return 0;
 }
 
 size_t h2ws_rt_ws_buffered(const h2ws_rt_ws *ws) {
   return ws && ws->engine ? h2ws_ws_output_len(ws->engine) : 0;
 }
 
-h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws) {
-  return ws->transport;
+/* ---- public: queries ------------------------------------------------------- */
+
+int h2ws_rt_ws_get_info(const h2ws_rt_ws *ws, h2ws_rt_ws_info *info) {
+  if (!info) return H2WS_ERR_INVALID_ARGUMENT;
+  memset(info, 0, sizeof *info);
+  info->peer = "";
+  if (!ws) return H2WS_ERR_INVALID_ARGUMENT;
+  if (ws->carrier) ws->carrier->ops->describe(ws->carrier, info);
+  return 0;
 }
 
-int32_t h2ws_rt_ws_stream_id(const h2ws_rt_ws *ws) { return ws->stream_id; }
+h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws) {
+  h2ws_rt_ws_info info;
+  h2ws_rt_ws_get_info(ws, &info);
+  return info.transport;
+}
+
+int32_t h2ws_rt_ws_stream_id(const h2ws_rt_ws *ws) {
+  h2ws_rt_ws_info info;
+  h2ws_rt_ws_get_info(ws, &info);
+  return (int32_t)info.stream_id;
+}
+
+uint64_t h2ws_rt_ws_conn_id(const h2ws_rt_ws *ws) {
+  h2ws_rt_ws_info info;
+  h2ws_rt_ws_get_info(ws, &info);
+  return info.conn_id;
+}
+
+const char *h2ws_rt_ws_peer(const h2ws_rt_ws *ws) {
+  h2ws_rt_ws_info info;
+  h2ws_rt_ws_get_info(ws, &info);
+  return info.peer;
+}
 
 const char *h2ws_rt_ws_subprotocol(const h2ws_rt_ws *ws) {
   return ws->subprotocol;
@@ -198,67 +356,3 @@ int h2ws_rt_ws_compressed(const h2ws_rt_ws *ws) { return ws->compressed; }
 h2ws_ws *h2ws_rt_ws_engine(h2ws_rt_ws *ws) { return ws->engine; }
 
 void *h2ws_rt_ws_get_user_data(const h2ws_rt_ws *ws) { return ws->user_data; }
-
-/* ---- deferred answers --------------------------------------------------- */
-
-h2ws_rt_ws_request *h2ws__rt_ws_request_new(h2ws_rt *rt) {
-  h2ws_rt_ws_request *req = h2ws__calloc(rt->mem, 1, sizeof *req);
-  if (req) req->mem = rt->mem;
-  return req;
-}
-
-void h2ws__rt_ws_request_free(h2ws_rt_ws_request *req) {
-  if (!req) return;
-  h2ws__free(req->mem, req->arena);
-  h2ws__free(req->mem, req);
-}
-
-void h2ws__rt_ws_request_cancel(h2ws_rt_ws_request *req) {
-  if (!req) return;
-  if (req->on_cancel) req->on_cancel(req, req->cancel_ud);
-  h2ws__rt_ws_request_free(req);
-}
-
-/* Copies one field of the view into the arena. */
-static void ws_copy_field(char **pdst, const char **pf, size_t len) {
-  if (!*pf) return;
-  memcpy(*pdst, *pf, len);
-  (*pdst)[len] = '\0';
-  *pf = *pdst;
-  *pdst += len + 1;
-}
-
-int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
-                     void (*on_cancel)(h2ws_rt_ws_request *req,
-                                       void *user_data),
-                     void *user_data) {
-  if (!req || !req->view) return H2WS_ERR_INVALID_ARGUMENT;
-  if (req->answered || req->deferred || !req->mem)
-    return H2WS_ERR_INVALID_STATE;
-  /* The view points into the transport's buffers, which do not outlive
-   * on_request: keep what the answer (and the application) needs. */
-  h2ws_ws_request v = *req->view;
-  size_t n = v.pathlen + v.authoritylen + v.schemelen + v.originlen +
-             v.versionlen + v.protocolslen + v.extensionslen + v.keylen + 8;
-  char *arena = h2ws__malloc(req->mem, n);
-  if (!arena) return H2WS_ERR_NOMEM;
-  char *p = arena;
-  ws_copy_field(&p, &v.path, v.pathlen);
-  ws_copy_field(&p, &v.authority, v.authoritylen);
-  ws_copy_field(&p, &v.scheme, v.schemelen);
-  ws_copy_field(&p, &v.origin, v.originlen);
-  ws_copy_field(&p, &v.version, v.versionlen);
-  ws_copy_field(&p, &v.protocols, v.protocolslen);
-  ws_copy_field(&p, &v.extensions, v.extensionslen);
-  ws_copy_field(&p, &v.key, v.keylen);
-  v.headers = NULL; /* not kept */
-  v.nheaders = 0;
-  req->arena = arena;
-  req->copy = v;
-  req->view = &req->copy;
-  req->deferred = 1;
-  req->answered = 2; /* server.c: neither refused with 500 nor answered */
-  req->on_cancel = on_cancel;
-  req->cancel_ud = user_data;
-  return 0;
-}

@@ -1,4 +1,5 @@
-/* lib/ws/error.c - h2ws_strerror. */
+/* lib/ws/error.c - h2ws_strerror (the one registry of every layer's error
+ * codes, h2ws/h2ws.h). */
 #include <h2ws/h2ws.h>
 
 const char *h2ws_strerror(int error) {
@@ -18,6 +19,23 @@ const char *h2ws_strerror(int error) {
   case H2WS_ERR_HANDSHAKE: return "opening handshake failed";
   case H2WS_ERR_TIMEOUT: return "timed out";
   case H2WS_ERR_CLOSED: return "closed";
+  case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
+    return "server does not support WebSockets over HTTP/2 (RFC 8441)";
+  case H2WS_ERR_H2_STREAM_RESET:
+    return "HTTP/2 stream reset before the WebSocket opened";
+  case H2WS_ERR_H2_BAD_RESPONSE:
+    return "HTTP/2 WebSocket response does not match the request";
+  case H2WS_ERR_H2_TOO_MANY_STREAMS:
+    return "too many HTTP/2 streams on this connection";
+  case H2WS_ERR_H2_GOAWAY: return "HTTP/2 connection is going away";
+  case H2WS_ERR_RT_DNS: return "cannot resolve the host name";
+  case H2WS_ERR_RT_CONNECT_REFUSED: return "connection refused";
+  case H2WS_ERR_RT_CONNECT: return "cannot connect";
+  case H2WS_ERR_RT_TLS: return "TLS handshake failed";
+  case H2WS_ERR_RT_TLS_VERIFY: return "TLS certificate verification failed";
+  case H2WS_ERR_RT_ALPN:
+    return "ALPN did not select the protocol required (HTTP/2)";
+  case H2WS_ERR_RT_LISTEN: return "cannot listen on the address";
   case H2WS_ERR_NOMEM: return "out of memory";
   case H2WS_ERR_CALLBACK_FAILURE: return "a callback failed";
   case H2WS_ERR_INTERNAL: return "internal error";

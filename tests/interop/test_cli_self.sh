@@ -254,7 +254,7 @@ fi
 # ---- nobody listening: exit 2 ----------------------------------------------
 FREEPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 1)
 run_client refusedconn "$TMP/small.in" "ws://127.0.0.1:$FREEPORT/echo"
-if [ "$RC" -eq 2 ] && grep -qx "h2ws: connection refused" "$TMP/refusedconn.cerr"; then
+if [ "$RC" -eq 2 ] && grep -qx "h2ws: cannot connect to 127.0.0.1:$FREEPORT: connection refused" "$TMP/refusedconn.cerr"; then
   ok "connection-refused-exit-2"
 else
   bad "connection-refused-exit-2" "exit $RC: $(cat "$TMP/refusedconn.cerr")"

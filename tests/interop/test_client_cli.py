@@ -119,6 +119,10 @@ class FakeH1:
         if self.mode == "closehead":
             c.close()
             return
+        if self.mode == "halfhead":
+            c.sendall(b"HTTP/1.1 101 Switching")
+            c.close()
+            return
         key = ""
         for line in head.split("\r\n")[1:]:
             name, _, value = line.partition(":")
@@ -327,8 +331,11 @@ def test_echo_and_trace(tls, cert):
     # default verification against the self-signed server; --insecure
     rc, out, err = run([u], b"x\n")
     T.check(rc == 2 and re.search(
-        r"^h2ws: TLS certificate verification failed: self-signed certificate$", err, re.M),
-        "TLS verify: one line with OpenSSL's reason, exit 2", show(rc, out, err))
+        r"^h2ws: TLS certificate verification failed: self-signed certificate "
+        r"\(to trust the server's certificate: --cacert FILE; to skip verification, "
+        r"for testing only: -k\)$", err, re.M) and len(err.splitlines()) == 1,
+        "TLS verify: one line with OpenSSL's reason and what to do (--cacert / -k), exit 2",
+        show(rc, out, err))
     rc, out, err = run([u, "--insecure"], b"x\n")
     T.check(rc == 0 and out == b"x\n", "--insecure: no verification, exit 0", show(rc, out, err))
 
@@ -461,14 +468,62 @@ def test_header_usage_errors(tls):
                 "-H %r refused: usage error, exit 1" % h, show(rc, out, err))
 
 
+def test_wrong_scheme(tls, clear):
+    """wss:// to a cleartext port and ws:// to a TLS port say what is wrong
+    (issue 7.7), instead of OpenSSL's "wrong version number" or a bare
+    "connection closed during the handshake"."""
+    for extra in ([], ["--h2"], ["--h1"]):
+        rc, out, err = run(["wss://127.0.0.1:%d/echo" % clear, "-k"] + extra, b"x\n")
+        T.check(rc == 2 and err.strip() ==
+                'h2ws: the server does not speak TLS on this port (it answered '
+                '"HTTP/1.1 400 Bad Request"): try ws://',
+                "wss:// to a cleartext port %s: says it is not TLS, try ws://, exit 2" % extra,
+                show(rc, out, err))
+    for extra in ([], ["--h2"]):
+        rc, out, err = run(["ws://127.0.0.1:%d/echo" % tls] + extra, b"x\n")
+        T.check(rc == 2 and err.strip() ==
+                "h2ws: the server closed the connection without answering "
+                "(if this port expects TLS, try wss://)",
+                "ws:// to a TLS port %s: says it may expect TLS, try wss://, exit 2" % extra,
+                show(rc, out, err))
+    # a TLS server that answers a plaintext request with a TLS alert
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(4)
+    def alert_server():
+        for _ in range(1):
+            try:
+                c, _ = lst.accept()
+            except OSError:
+                return
+            c.recv(4096)
+            c.sendall(bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]))  # fatal protocol_version
+            c.close()
+    th = threading.Thread(target=alert_server, daemon=True)
+    th.start()
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/echo" % lst.getsockname()[1]], b"x\n")
+    finally:
+        lst.close()
+    T.check(rc == 2 and err.strip() ==
+            "h2ws: the server expects TLS on this port (it answered with a TLS alert): try wss://",
+            "ws:// to a server that answers with a TLS alert: says TLS, try wss://, exit 2",
+            show(rc, out, err))
+
+
 def test_errors(tls, no8441):
     rc, out, err = run(["ws://nonexistent.invalid/echo"], b"x\n")
     T.check(rc == 2 and re.search(r"^h2ws: cannot resolve nonexistent\.invalid: .+$", err, re.M),
             "DNS failure: one line, exit 2", show(rc, out, err))
     port = iu.free_port()
     rc, out, err = run(["ws://127.0.0.1:%d/echo" % port], b"x\n")
-    T.check(rc == 2 and err.strip() == "h2ws: connection refused",
-            "connection refused: one line, exit 2", show(rc, out, err))
+    T.check(rc == 2 and err.strip() == "h2ws: cannot connect to 127.0.0.1:%d: connection refused" % port,
+            "connection refused: one line naming the address, exit 2", show(rc, out, err))
+    rc, out, err = run(["ws://localhost:%d/echo" % port, "--h1"], b"x\n")
+    T.check(rc == 2 and re.match(r"^h2ws: cannot connect to localhost:%d \((127\.0\.0\.1|::1)\): "
+                                 r"connection refused$" % port, err.strip()),
+            "connection refused by a name: the name and the address tried, exit 2",
+            show(rc, out, err))
     u = "wss://127.0.0.1:%d/echo" % no8441
     rc, out, err = run([u, "-k", "--h2"], b"x\n")
     T.check(rc == 3 and err.strip() ==
@@ -757,10 +812,19 @@ def test_exit_codes(tls):
     try:
         rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port, "--json"], b"x\n")
         ev = jlines(out)
-        T.check(rc == 2 and err.strip() == "h2ws: connection closed during the handshake" and
+        T.check(rc == 2 and err.strip() == "h2ws: the server closed the connection without "
+                "answering (if this port expects TLS, try wss://)" and
                 ev and ev[-1]["kind"] == "connect" and ev[-1]["exit"] == 2,
                 "exit 2: connection closed during the handshake (lost before the "
                 "WebSocket opened), kind connect", show(rc, out, err))
+    finally:
+        f.close()
+    f = FakeH1("halfhead")
+    try:
+        rc, out, err = run(["ws://127.0.0.1:%d/x" % f.port], b"x\n")
+        T.check(rc == 2 and err.strip() == "h2ws: connection closed during the handshake",
+                "exit 2: connection closed in the middle of the 101, kind connect",
+                show(rc, out, err))
     finally:
         f.close()
     rc, out, err = run(["wss://127.0.0.1:%d/nope" % tls, "-k"], b"x\n")
@@ -915,6 +979,7 @@ def main():
     T.run("headers h1", test_headers_h1)
     T.run("header usage errors", test_header_usage_errors, tls)
     T.run("errors", test_errors, tls, no8441)
+    T.run("wrong scheme", test_wrong_scheme, tls, clear)
     T.run("limits and scripts", test_limits_and_scripts, tls)
     T.run("stdout gone", test_stdout_gone, tls)
     T.run("peer stops answering", test_peer_stops_answering, clear)

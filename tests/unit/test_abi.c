@@ -52,6 +52,10 @@ static void test_defaults_zero_reserved(void) {
   RESERVED_ZERO_AFTER(h2ws_h2_ws_options, h2ws_h2_ws_options_default(&v));
   RESERVED_ZERO_AFTER(h2ws_server_settings, h2ws_server_settings_default(&v));
   RESERVED_ZERO_AFTER(h2ws_client_settings, h2ws_client_settings_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_client_ws_options, h2ws_client_ws_options_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_tls_server_settings, h2ws_tls_server_settings_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_listen_options, h2ws_listen_options_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_rt_accept, h2ws_rt_accept_default(&v));
   /* and the structs they embed */
   h2ws_h2_ws_options o;
   memset(&o, 0xA5, sizeof o);

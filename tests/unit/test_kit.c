@@ -345,25 +345,22 @@ static void test_lifecycle(void) {
 /* The exit-code table: a refusal is 3, a connection lost before any
  * answer is 2 like a connect failure (issue 7: it used to exit 3). */
 static void test_exit_codes(void) {
-  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_CONNECT, 0, "connection refused"),
-           KIT_EXIT_CONNECT);
-  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_HANDSHAKE, 404,
-                             "handshake refused: HTTP 404"),
+  /* on_fail reports an h2ws_error */
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_CONNECT_REFUSED), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_DNS), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_TLS_VERIFY), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_TIMEOUT), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_HANDSHAKE), KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_H2_NO_EXTENDED_CONNECT),
            KIT_EXIT_HANDSHAKE);
-  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_HANDSHAKE, 0,
-                             "server does not support WebSockets over HTTP/2 "
-                             "(RFC 8441)"),
-           KIT_EXIT_HANDSHAKE);
-  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_HANDSHAKE, 0,
-                             "connection closed during the handshake"),
-           KIT_EXIT_CONNECT);
-  CHECK_EQ(kit_exit_for_fail(H2WS_RT_FAIL_INTERNAL, 0, "out of memory"),
-           KIT_EXIT_CONNECT);
-  CHECK(!strcmp(kit_fail_name(H2WS_RT_FAIL_HANDSHAKE, 0,
-                              "connection closed during the handshake"),
-                "connect"));
-  CHECK(!strcmp(kit_fail_name(H2WS_RT_FAIL_HANDSHAKE, 502, "x"), "handshake"));
-  CHECK(!strcmp(kit_fail_name(H2WS_RT_FAIL_INTERNAL, 0, "x"), "internal"));
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_H2_BAD_RESPONSE), KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_ALPN), KIT_EXIT_HANDSHAKE);
+  /* "connection closed during the handshake" */
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_CLOSED), KIT_EXIT_CONNECT);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_NOMEM), KIT_EXIT_CONNECT);
+  CHECK(!strcmp(kit_fail_name(H2WS_ERR_CLOSED), "connect"));
+  CHECK(!strcmp(kit_fail_name(H2WS_ERR_HANDSHAKE), "handshake"));
+  CHECK(!strcmp(kit_fail_name(H2WS_ERR_NOMEM), "internal"));
 }
 
 static void test_addresses(void) {

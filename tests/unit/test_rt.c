@@ -6,7 +6,9 @@
  * certificate. */
 #include <string.h>
 #include <openssl/x509v3.h>
-#include "rt/internal.h"
+#include "rt/conn.h"
+#include "rt/carrier.h"
+#include "rt/tls.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -44,7 +46,9 @@ static void rt_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
     h2ws_rt_ws_refuse(req, 403);
     return;
   }
-  h2ws_rt_accept a = {.callbacks = &echo_cbs};
+  h2ws_rt_accept a;
+  h2ws_rt_accept_default(&a);
+  a.callbacks = &echo_cbs;
   h2ws_rt_ws_accept(req, &a, NULL);
 }
 
@@ -56,7 +60,7 @@ typedef struct scen {
   int timed_out;
   /* per WebSocket results (up to 4) */
   int nws;
-  int opened[4], failed[4], fail_kind[4], fail_status[4];
+  int opened[4], failed[4], fail_error[4], fail_status[4];
   char fail_msg[4][256];
   uint16_t close_code[4];
   int closed[4];
@@ -122,12 +126,12 @@ static void sc_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   sc_check_done(x->s);
 }
 
-static void sc_fail(h2ws_rt_ws *ws, int kind, int status, const char *msg,
+static void sc_fail(h2ws_rt_ws *ws, int error, int status, const char *msg,
                     void *ud) {
   wsctx *x = ud;
   (void)ws;
   x->s->failed[x->i] = 1;
-  x->s->fail_kind[x->i] = kind;
+  x->s->fail_error[x->i] = error;
   x->s->fail_status[x->i] = status;
   snprintf(x->s->fail_msg[x->i], sizeof x->s->fail_msg[x->i], "%s", msg);
   sc_check_done(x->s);
@@ -196,7 +200,7 @@ static void sc_end(scen *s) {
 static void sc_one(scen *s, wsctx *x, const char *url, int policy,
                    int compress) {
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
   o.policy = policy;
   o.compress = compress;
   x->s = s;
@@ -209,23 +213,23 @@ static void sc_one(scen *s, wsctx *x, const char *url, int policy,
 static void test_parse_hostport(void) {
   char h[64];
   int p;
-  CHECK_EQ(h2ws__parse_hostport("127.0.0.1:8443", h, sizeof h, &p), 0);
+  CHECK_EQ(h2ws__rt_parse_hostport("127.0.0.1:8443", h, sizeof h, &p), 0);
   CHECK(strcmp(h, "127.0.0.1") == 0);
   CHECK_EQ(p, 8443);
-  CHECK_EQ(h2ws__parse_hostport("[::1]:0", h, sizeof h, &p), 0);
+  CHECK_EQ(h2ws__rt_parse_hostport("[::1]:0", h, sizeof h, &p), 0);
   CHECK(strcmp(h, "::1") == 0);
   CHECK_EQ(p, 0);
-  CHECK_EQ(h2ws__parse_hostport("localhost", h, sizeof h, &p), -1);
-  CHECK_EQ(h2ws__parse_hostport(":80", h, sizeof h, &p), -1);
-  CHECK_EQ(h2ws__parse_hostport("a:70000", h, sizeof h, &p), -1);
-  CHECK_EQ(h2ws__parse_hostport("a:8x", h, sizeof h, &p), -1);
-  CHECK_EQ(h2ws__parse_hostport("[::1]80", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__rt_parse_hostport("localhost", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__rt_parse_hostport(":80", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__rt_parse_hostport("a:70000", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__rt_parse_hostport("a:8x", h, sizeof h, &p), -1);
+  CHECK_EQ(h2ws__rt_parse_hostport("[::1]80", h, sizeof h, &p), -1);
 }
 
 static void test_cert_generated(void) {
   EVP_PKEY *k = NULL;
   X509 *x = NULL;
-  CHECK_EQ(h2ws__cert_generate(&k, &x), 0);
+  CHECK_EQ(h2ws__rt_cert_generate(&k, &x), 0);
   int ok = X509_verify(x, k) == 1 &&
            X509_check_host(x, "localhost", 0, 0, NULL) == 1 &&
            X509_check_ip_asc(x, "127.0.0.1", 0) == 1 &&
@@ -301,7 +305,7 @@ static void test_H3_fallback_and_forced_h2(void) {
   CHECK_EQ(s.close_code[0], 1000);
   CHECK(strstr(s.notes, "falling back to HTTP/1.1") != NULL);
   CHECK(s.failed[1]);
-  CHECK_EQ(s.fail_kind[1], H2WS_RT_FAIL_HANDSHAKE);
+  CHECK_EQ(s.fail_error[1], H2WS_ERR_H2_NO_EXTENDED_CONNECT);
   CHECK(strcmp(s.fail_msg[1], "server does not support WebSockets over "
                               "HTTP/2 (RFC 8441)") == 0);
 }
@@ -342,7 +346,7 @@ static void refuse_case(int tls, const char *scheme, int policy,
   sc_end(&s);
   CHECK(!timed_out);
   CHECK(s.failed[0]);
-  CHECK_EQ(s.fail_kind[0], H2WS_RT_FAIL_HANDSHAKE);
+  CHECK_EQ(s.fail_error[0], H2WS_ERR_HANDSHAKE);
   CHECK_EQ(s.fail_status[0], status);
   char want[64];
   snprintf(want, sizeof want, "handshake refused: HTTP %d", status);
@@ -374,8 +378,12 @@ static void test_connection_refused(void) {
   sc_end(&s);
   CHECK(!timed_out);
   CHECK(s.failed[0]);
-  CHECK_EQ(s.fail_kind[0], H2WS_RT_FAIL_CONNECT);
-  CHECK(strcmp(s.fail_msg[0], "connection refused") == 0);
+  CHECK_EQ(s.fail_error[0], H2WS_ERR_RT_CONNECT_REFUSED);
+  /* the message names the address (issue 7.7) */
+  char want[64];
+  snprintf(want, sizeof want, "cannot connect to 127.0.0.1:%d: connection refused",
+           port);
+  CHECK(strcmp(s.fail_msg[0], want) == 0);
 }
 
 static void test_tls_verify_failure(void) {
@@ -391,7 +399,8 @@ static void test_tls_verify_failure(void) {
   CHECK_EQ(h2ws_client_new(&strict, s.rt, &cs), 0);
   snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", port);
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   x.s = &s;
   x.i = s.nws++;
   CHECK_EQ(h2ws_client_open(strict, url, &o, &sc_cbs, &x, NULL), 0);
@@ -401,7 +410,7 @@ static void test_tls_verify_failure(void) {
   sc_end(&s);
   CHECK(!timed_out);
   CHECK(s.failed[0]);
-  CHECK_EQ(s.fail_kind[0], H2WS_RT_FAIL_CONNECT);
+  CHECK_EQ(s.fail_error[0], H2WS_ERR_RT_TLS_VERIFY);
   CHECK(strstr(s.fail_msg[0], "certificate verif") != NULL);
 }
 
@@ -499,7 +508,8 @@ static void test_W7_h1_pause_backpressure(void) {
   static const h2ws_rt_ws_callbacks cbs = {
       .on_open = fc_open, .on_message = fc_msg, .on_close = fc_close};
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = H2WS_RT_POLICY_H1;
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
   CHECK_EQ(h2ws_client_open(cl, url, &o, &cbs, &f, &f.a), 0);
@@ -533,7 +543,8 @@ static void test_H10_paused_stream_stalls_alone(void) {
   static const h2ws_rt_ws_callbacks cbs = {
       .on_open = fc_open, .on_message = fc_msg, .on_close = fc_close};
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = H2WS_RT_POLICY_H2;
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
   CHECK_EQ(h2ws_client_open(cl, url, &o, &cbs, &f, &f.a), 0);
@@ -621,7 +632,8 @@ static void abort_case(int policy) {
   static const h2ws_rt_ws_callbacks cbs = {.on_open = ab_open,
                                            .on_close = ab_close};
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = policy;
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/abort", port);
   CHECK_EQ(h2ws_client_open(s.cl, url, &o, &cbs, &a, NULL), 0);
@@ -721,11 +733,18 @@ typedef struct bt {
   int got;
 } bt;
 
+/* The client's one live connection. */
+static rt_conn *bt_client_conn(h2ws_rt *rt) {
+  for (rt_conn *c = rt->conns; c; c = c->all_next)
+    if (c->is_client && c->state != RT_CONN_CLOSING) return c;
+  return NULL;
+}
+
 static void bt_open(h2ws_rt_ws *ws, void *ud) {
   bt *b = ud;
-  rt_conn *c = ws->conn;
+  rt_conn *c = bt_client_conn(b->s->rt);
   b->w0 = c->nwrites;
-  b->t0 = c->ntls_writes;
+  b->t0 = c->nfilter_writes;
   for (int i = 0; i < 100; i++)
     h2ws_rt_ws_send(ws, H2WS_OP_TEXT, (const uint8_t *)"0123456789", 10);
 }
@@ -737,8 +756,9 @@ static int bt_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
   (void)d;
   (void)n;
   if (b->got++ == 0) {
-    b->w1 = ws->conn->nwrites;
-    b->t1 = ws->conn->ntls_writes;
+    rt_conn *c = bt_client_conn(b->s->rt);
+    b->w1 = c->nwrites;
+    b->t1 = c->nfilter_writes;
   }
   if (b->got == 100) h2ws_rt_ws_close(ws, 1000, NULL);
   return 0;
@@ -765,7 +785,8 @@ static void batch_case(int tls, int policy) {
   static const h2ws_rt_ws_callbacks cbs = {
       .on_open = bt_open, .on_message = bt_msg, .on_close = bt_close};
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = policy;
   snprintf(url, sizeof url, "%s://127.0.0.1:%d/echo", tls ? "wss" : "ws",
            port);
@@ -830,11 +851,11 @@ static void many_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   many_end(m);
 }
 
-static void many_fail(h2ws_rt_ws *ws, int kind, int status, const char *msg,
+static void many_fail(h2ws_rt_ws *ws, int error, int status, const char *msg,
                       void *ud) {
   many *m = ud;
   (void)ws;
-  (void)kind;
+  (void)error;
   (void)status;
   (void)msg;
   m->failed++;
@@ -883,7 +904,8 @@ static void origin_case(int tls, const char *scheme, int policy,
   CHECK(port > 0);
   snprintf(url, sizeof url, "%s://127.0.0.1:%d/echo?origin", scheme, port);
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = policy;
   o.origin = origin;
   x.s = &s;
@@ -946,7 +968,8 @@ static void idl_tick(uv_timer_t *t) {
     d->step = 3;
     snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", d->s->nws);
     h2ws_client_ws_options o;
-    memset(&o, 0, sizeof o);
+    h2ws_client_ws_options_default(&o);
+    o.compress = 0;
     o.policy = H2WS_RT_POLICY_H2;
     h2ws_client_open(d->s->cl, url, &o, &idl_cbs, d, &d->ws);
   }
@@ -989,11 +1012,11 @@ static void idl_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   }
 }
 
-static void idl_fail(h2ws_rt_ws *ws, int kind, int status, const char *m,
+static void idl_fail(h2ws_rt_ws *ws, int error, int status, const char *m,
                      void *ud) {
   idl *d = ud;
   (void)ws;
-  (void)kind;
+  (void)error;
   (void)status;
   (void)m;
   d->failed++;
@@ -1032,7 +1055,8 @@ static void test_pitfall17_idle_timeout_spares_websockets(void) {
   uv_timer_init(&s.rt->loop, &d.t);
   d.t.data = &d;
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = H2WS_RT_POLICY_H2;
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo", port);
   CHECK_EQ(h2ws_client_open(s.cl, url, &o, &idl_cbs, &d, &d.ws), 0);

@@ -67,7 +67,10 @@ static void dt_answer(uv_timer_t *t) {
   d->view_ok = v && v->pathlen == 9 && memcmp(v->path, "/echo?q=1", 9) == 0;
   d->req = NULL;
   if (d->mode == DO_ACCEPT) {
-    h2ws_rt_accept a = {.callbacks = &dt_srv_cbs, .user_data = d};
+    h2ws_rt_accept a;
+    h2ws_rt_accept_default(&a);
+    a.callbacks = &dt_srv_cbs;
+    a.user_data = d;
     h2ws_rt_ws *ws = NULL;
     CHECK_EQ(h2ws_rt_ws_accept(req, &a, &ws), 0);
     CHECK(ws != NULL);
@@ -109,11 +112,11 @@ static void dt_cl_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   dt_stop(d);
 }
 
-static void dt_cl_fail(h2ws_rt_ws *ws, int kind, int status, const char *m,
+static void dt_cl_fail(h2ws_rt_ws *ws, int error, int status, const char *m,
                        void *ud) {
   dt *d = ud;
   (void)ws;
-  (void)kind;
+  (void)error;
   (void)m;
   d->failed++;
   d->fail_status = status;
@@ -162,7 +165,8 @@ static void dt_case(dt *d, int mode, int policy) {
   char url[64];
   snprintf(url, sizeof url, "ws://127.0.0.1:%d/echo?q=1", port);
   h2ws_client_ws_options o;
-  memset(&o, 0, sizeof o);
+  h2ws_client_ws_options_default(&o);
+  o.compress = 0;
   o.policy = (h2ws_rt_policy)policy;
   CHECK_EQ(h2ws_client_open(d->cl, url, &o, &dt_cl_cbs, d, NULL), 0);
   h2ws_rt_run(d->rt);

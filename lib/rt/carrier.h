@@ -1,0 +1,109 @@
+/* lib/rt/carrier.h - the WebSocket handle (ws.c) and what carries it.
+ * An h2ws_rt_ws rides a carrier - an HTTP/1.1 connection, an HTTP/2
+ * stream, later an HTTP/3 stream - and knows it only through the ops
+ * below.  The carrier owns the engine (it creates it, feeds it and pulls
+ * its output); ws.c submits to the engine and tells the carrier. */
+#ifndef H2WS_LIB_RT_CARRIER_H
+#define H2WS_LIB_RT_CARRIER_H
+
+#include "rt/loop.h"
+
+typedef struct rt_carrier rt_carrier;
+
+/* None of them fires an application callback: they act at the carrier's
+ * next flush. */
+typedef struct rt_carrier_ops {
+  /* Output was queued on the engine (send, ping, close, a source). */
+  void (*wake)(rt_carrier *ca);
+  /* The application lifted its pause: return the withheld credit once
+   * h2ws__rt_ws_can_resume() says so (HTTP/1.1: read the socket again;
+   * HTTP/2: the stream's WINDOW_UPDATE). */
+  void (*resume)(rt_carrier *ca);
+  /* The engine is done (its on_close fired): end our direction after
+   * the output (FIN / END_STREAM). */
+  void (*half_close)(rt_carrier *ca);
+  /* Reset now, without a closing handshake (close the connection /
+   * RST_STREAM CANCEL); on_close(1006) follows from the loop. */
+  void (*abort)(rt_carrier *ca);
+  /* Fills info (transport, stream, connection, peer). */
+  void (*describe)(const rt_carrier *ca, h2ws_rt_ws_info *info);
+} rt_carrier_ops;
+
+/* Every carrier starts with this. */
+struct rt_carrier {
+  const rt_carrier_ops *ops;
+};
+
+/* A trace sink (the client's -v). */
+typedef struct rt_trace {
+  void (*fn)(const char *line, void *user_data);
+  void *user_data;
+} rt_trace;
+
+enum rt_ws_state {
+  RT_WS_WAITING = 0, /* client: connecting / handshake in flight */
+  RT_WS_OPEN,        /* engine running */
+  RT_WS_CLOSED,      /* on_close or on_fail fired; awaiting release */
+};
+
+/* Kept small: one per WebSocket (memory per idle WebSocket). */
+struct h2ws_rt_ws {
+  h2ws_rt *rt;
+  rt_carrier *carrier; /* NULL while waiting for one (client) */
+  h2ws_ws *engine;     /* the carrier's */
+  h2ws_rt_ws_callbacks cbs;
+  void *user_data;
+  char *subprotocol;
+  size_t max_output;
+  uint8_t state;      /* enum rt_ws_state */
+  uint8_t compressed;
+  uint8_t app_paused; /* on_message returned PAUSE: until resume */
+  uint8_t auto_pause; /* server: pause input while output > max_output/2 */
+  const rt_trace *trace; /* frame and handshake trace, or NULL */
+  void *attach;      /* the owner's per-WebSocket state (rt memory), freed
+                        with the WebSocket */
+  /* a data source in progress (h2ws_rt_ws_send_source) */
+  int (*src_read)(h2ws_rt_ws *ws, uint8_t *buf, size_t buflen,
+                  size_t *pnwritten, int *peof, void *source_data);
+};
+
+h2ws_rt_ws *h2ws__rt_ws_new(h2ws_rt *rt, const h2ws_rt_ws_callbacks *cbs,
+                            void *user_data);
+/* Frees the object and its attachment (after on_close / on_fail, or if
+ * never used).  The engine is the carrier's to free. */
+void h2ws__rt_ws_free(h2ws_rt_ws *ws);
+/* The engine callbacks for ws (they translate to h2ws_rt_ws_callbacks;
+ * the engine's user_data must be ws), with the frame trace when ws has
+ * one.  Fills *buf and returns it. */
+const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks(const h2ws_rt_ws *ws,
+                                                      h2ws_ws_callbacks *buf);
+/* The carrier takes ws (engine may still be NULL); NULL detaches it (the
+ * carrier is going away or gave the WebSocket back: no engine then). */
+void h2ws__rt_ws_attach(h2ws_rt_ws *ws, rt_carrier *carrier);
+/* The engine runs: state OPEN (before any engine callback can fire). */
+void h2ws__rt_ws_start(h2ws_rt_ws *ws, h2ws_ws *engine);
+/* Fires on_open if the WebSocket is (still) open. */
+void h2ws__rt_ws_opened(h2ws_rt_ws *ws);
+/* Fires on_close once if the WebSocket was open (the carrier ended or
+ * reset it: 1006). */
+void h2ws__rt_ws_closed(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
+                        size_t reasonlen);
+/* Client: fires on_fail once (state -> CLOSED) with an h2ws_error, the
+ * HTTP status (or 0) and a one-line message; on an open WebSocket it
+ * fires on_close(1006) instead. */
+void h2ws__rt_ws_fail(h2ws_rt_ws *ws, int error, int status, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+void h2ws__rt_ws_note(h2ws_rt_ws *ws, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* One trace line (nothing without a trace). */
+void h2ws__rt_ws_tracef(const h2ws_rt_ws *ws, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Sets the subprotocol copy; returns 0 or H2WS_ERR_NOMEM. */
+int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len);
+/* Nonzero if a paused WebSocket may get input again (not paused by the
+ * application; server: output drained below a quarter of max_output). */
+int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws);
+/* The masking RNG (RFC 6455 §5.3: unpredictable keys). */
+int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
+
+#endif

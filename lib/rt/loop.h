@@ -1,0 +1,58 @@
+/* lib/rt/loop.h - the bottom of the runtime: the h2ws_rt object (one libuv
+ * loop), tasks run once per loop iteration before it blocks, time,
+ * address parsing.  Knows no layer above it: work is queued as tasks
+ * whose run() the upper layer provides. */
+#ifndef H2WS_LIB_RT_LOOP_H
+#define H2WS_LIB_RT_LOOP_H
+
+#include <uv.h>
+#include <h2ws/rt.h>
+#include "ws/mem.h"
+
+/* A unit of work run from the loop's check phase, once per iteration in
+ * which it was queued (a connection's flush).  Embedded in its owner. */
+typedef struct rt_task rt_task;
+struct rt_task {
+  void (*run)(rt_task *t);
+  rt_task *next, *prev;
+  int queued; /* 0 idle; 1 in rt->tasks; 2 in the batch being run */
+};
+
+typedef struct rt_conn rt_conn; /* conn.c */
+
+struct h2ws_rt {
+  const h2ws_mem *mem;
+  uv_loop_t loop;
+  uv_check_t check;      /* runs the queued tasks once per iteration */
+  uv_idle_t idle;        /* keeps poll from blocking while tasks wait */
+  rt_task *tasks;        /* queued, doubly linked */
+  rt_conn *conns;        /* every live TCP connection (conn.c keeps it) */
+  uint64_t next_conn_id; /* server connections: ids 1, 2, ... */
+  /* Buffers lent to the flush in progress (one connection at a time, never
+   * across iterations): what a connection gathers and what its filter
+   * produces.  Grown on demand, kept: no allocation per message. */
+  uint8_t *scratch[2];
+  size_t scratch_cap[2];
+};
+
+/* Queues t (nothing if already queued): its run() is called before the
+ * loop blocks again. */
+void h2ws__rt_task_queue(h2ws_rt *rt, rt_task *t);
+/* Takes t off the queue (a task in the batch being run is skipped by
+ * its own run(), which checks its object's state). */
+void h2ws__rt_task_cancel(h2ws_rt *rt, rt_task *t);
+
+/* Scratch buffer `which` (0: gathered plaintext, 1: filter output) with
+ * room for at least `want` bytes (its contents kept when it grows), or
+ * NULL (out of memory).  Valid until the next call for the same buffer. */
+uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want);
+
+/* The loop's time in milliseconds (uv_now), the `now` of every call into
+ * the protocol layers. */
+uint64_t h2ws__rt_now(h2ws_rt *rt);
+
+/* Parses "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
+int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,
+                            int *pport);
+
+#endif

@@ -1,0 +1,553 @@
+/* tests/unit/test_rt_carrier.c - the runtime's layers driven in memory,
+ * without sockets: the WebSocket handle (ws.c) on a carrier made here (a
+ * transport ws.c has never heard of: what HTTP/3 will be) - every carrier
+ * op, the info query, sends whole, in fragments and from a source, pause
+ * and resume, close and abort; the TLS filter between two memory pumps
+ * (handshake, ALPN, data both ways, close_notify, verification and
+ * protocol failures with their error codes); and every options struct's
+ * _default(). */
+#include <string.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+#include "rt/carrier.h"
+#include "rt/tls.h"
+#include "testutil.h"
+
+/* ---- a carrier of our own --------------------------------------------- */
+
+typedef struct fake {
+  rt_carrier carrier;
+  int wake, resume, half_close, abort, describe;
+} fake;
+
+static fake *fake_of(const rt_carrier *ca) { return (fake *)ca; }
+static void fk_wake(rt_carrier *ca) { fake_of(ca)->wake++; }
+static void fk_resume(rt_carrier *ca) { fake_of(ca)->resume++; }
+static void fk_half_close(rt_carrier *ca) { fake_of(ca)->half_close++; }
+static void fk_abort(rt_carrier *ca) { fake_of(ca)->abort++; }
+static void fk_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
+  fake_of(ca)->describe++;
+  info->transport = H2WS_RT_H2C;
+  info->http_version = 3; /* whatever the carrier says */
+  info->encrypted = 1;
+  info->stream_id = (int64_t)1 << 40; /* a QUIC-sized stream id */
+  info->conn_id = 42;
+  info->peer = "fake-peer";
+}
+static const rt_carrier_ops fake_ops = {fk_wake, fk_resume, fk_half_close,
+                                        fk_abort, fk_describe};
+
+/* What the application saw. */
+typedef struct app {
+  int opened, closed, msgs, pause_next;
+  uint16_t code;
+  size_t last_len;
+  uint8_t last[4096];
+  h2ws_opcode last_op;
+} app;
+
+static void ap_open(h2ws_rt_ws *ws, void *ud) {
+  (void)ws;
+  ((app *)ud)->opened++;
+}
+static int ap_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
+                  void *ud) {
+  app *a = ud;
+  (void)ws;
+  a->msgs++;
+  a->last_op = op;
+  a->last_len = n;
+  memcpy(a->last, d, n < sizeof a->last ? n : sizeof a->last);
+  if (a->pause_next) {
+    a->pause_next = 0;
+    return H2WS_ERR_PAUSE;
+  }
+  return 0;
+}
+static void ap_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                     size_t rl, void *ud) {
+  app *a = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  a->closed++;
+  a->code = code;
+}
+static const h2ws_rt_ws_callbacks ap_cbs = {
+    .on_open = ap_open, .on_message = ap_msg, .on_close = ap_close};
+
+/* A peer engine (client role) to talk to the handle under test. */
+typedef struct peer {
+  h2ws_ws *e;
+  int msgs;
+  size_t len;
+  uint8_t buf[1 << 20];
+  uint16_t code;
+} peer;
+
+static int pe_msg(h2ws_ws *e, h2ws_opcode op, const uint8_t *d, size_t n,
+                  void *ud) {
+  peer *p = ud;
+  (void)e;
+  (void)op;
+  p->msgs++;
+  p->len = n;
+  memcpy(p->buf, d, n < sizeof p->buf ? n : sizeof p->buf);
+  return 0;
+}
+static void pe_close(h2ws_ws *e, uint16_t code, const uint8_t *r, size_t rl,
+                     void *ud) {
+  (void)e;
+  (void)r;
+  (void)rl;
+  ((peer *)ud)->code = code;
+}
+static int pe_random(uint8_t *b, size_t n, void *ud) {
+  (void)ud;
+  memset(b, 0x5a, n);
+  return 0;
+}
+
+/* Moves everything queued on `from` into `to` (what a carrier's flush
+ * does with a real transport). */
+static int pump(h2ws_ws *from, h2ws_ws *to) {
+  int moved = 0;
+  for (;;) {
+    const uint8_t *p;
+    size_t n = 0, used = 0;
+    if (h2ws_ws_send(from, &p, &n, 0) != 0 || n == 0) return moved;
+    int rv = h2ws_ws_recv(to, p, n, &used, 0);
+    if (rv != 0 && rv != H2WS_ERR_PAUSE) return -1;
+    h2ws_ws_send_consumed(from, n);
+    moved += (int)n;
+    if (rv == H2WS_ERR_PAUSE) return moved;
+  }
+}
+
+typedef struct rig {
+  h2ws_rt *rt;
+  h2ws_rt_ws *ws;
+  h2ws_ws *engine; /* the "carrier's" engine */
+  fake ca;
+  app a;
+  peer *p;
+} rig;
+
+static int rig_new(rig *r, size_t max_output) {
+  memset(r, 0, sizeof *r);
+  r->p = calloc(1, sizeof *r->p);
+  if (h2ws_rt_new(&r->rt, NULL) != 0) return -1;
+  r->ws = h2ws__rt_ws_new(r->rt, &ap_cbs, &r->a);
+  if (!r->ws) return -1;
+  h2ws_ws_settings st;
+  h2ws_ws_settings_default(&st);
+  st.whole_messages = 1;
+  st.max_output = max_output;
+  st.fragment_size = 16384;
+  h2ws_ws_callbacks cb;
+  if (h2ws_ws_new(&r->engine, H2WS_ROLE_SERVER,
+                  h2ws__rt_ws_engine_callbacks(r->ws, &cb), &st, NULL,
+                  r->ws) != 0)
+    return -1;
+  r->ca.carrier.ops = &fake_ops;
+  h2ws__rt_ws_attach(r->ws, &r->ca.carrier);
+  h2ws__rt_ws_start(r->ws, r->engine);
+  h2ws__rt_ws_opened(r->ws);
+  h2ws_ws_callbacks pcb;
+  memset(&pcb, 0, sizeof pcb);
+  pcb.on_msg = pe_msg;
+  pcb.on_close = pe_close;
+  pcb.random = pe_random;
+  h2ws_ws_settings pst;
+  h2ws_ws_settings_default(&pst);
+  pst.whole_messages = 1;
+  return h2ws_ws_new(&r->p->e, H2WS_ROLE_CLIENT, &pcb, &pst, NULL, r->p);
+}
+
+static void rig_del(rig *r) {
+  h2ws_ws_del(r->p->e);
+  h2ws_ws_del(r->engine);
+  h2ws__rt_ws_free(r->ws);
+  h2ws_rt_del(r->rt);
+  free(r->p);
+}
+
+/* Every op of the carrier interface is what ws.c uses, and the public
+ * queries come from describe(): a transport ws.c does not know works. */
+static void test_carrier_ops_and_info(void) {
+  rig r;
+  CHECK_EQ(rig_new(&r, 1 << 20), 0);
+  CHECK_EQ(r.a.opened, 1);
+  /* describe -> info and the accessors built on it */
+  h2ws_rt_ws_info info;
+  CHECK_EQ(h2ws_rt_ws_get_info(r.ws, &info), 0);
+  CHECK_EQ(info.transport, H2WS_RT_H2C);
+  CHECK_EQ(info.http_version, 3);
+  CHECK(info.encrypted);
+  CHECK(info.stream_id == (int64_t)1 << 40);
+  CHECK_EQ(info.conn_id, 42);
+  CHECK(strcmp(info.peer, "fake-peer") == 0);
+  CHECK_EQ(h2ws_rt_ws_transport(r.ws), H2WS_RT_H2C);
+  CHECK_EQ(h2ws_rt_ws_conn_id(r.ws), 42);
+  CHECK(strcmp(h2ws_rt_ws_peer(r.ws), "fake-peer") == 0);
+  CHECK(r.ca.describe >= 4);
+  /* send -> wake; the bytes are on the engine for the carrier to pull */
+  CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"hi", 2), 0);
+  CHECK_EQ(r.ca.wake, 1);
+  CHECK(h2ws_rt_ws_buffered(r.ws) > 0);
+  CHECK(pump(r.engine, r.p->e) > 0);
+  CHECK_EQ(r.p->msgs, 1);
+  CHECK(r.p->len == 2 && memcmp(r.p->buf, "hi", 2) == 0);
+  CHECK_EQ(h2ws_rt_ws_ping(r.ws, (const uint8_t *)"p", 1), 0);
+  CHECK_EQ(r.ca.wake, 2);
+  /* input: the application pauses; only resume() lifts it */
+  r.a.pause_next = 1;
+  CHECK_EQ(h2ws_ws_submit_msg(r.p->e, H2WS_OP_BINARY,
+                              (const uint8_t *)"abc", 3), 0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(r.a.msgs, 1);
+  CHECK_EQ(r.a.last_op, H2WS_OP_BINARY);
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(r.ca.resume, 0);
+  CHECK_EQ(h2ws_rt_ws_resume(r.ws), 0);
+  CHECK_EQ(r.ca.resume, 1);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  /* the peer closes: on_close, then the carrier is told to half-close */
+  CHECK_EQ(r.ca.half_close, 0);
+  CHECK_EQ(h2ws_ws_submit_close(r.p->e, 1000, NULL, 0, 0), 0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(r.a.closed, 1);
+  CHECK_EQ(r.a.code, 1000);
+  CHECK_EQ(r.ca.half_close, 1);
+  /* closed: nothing more goes through, abort included */
+  CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"x", 1),
+           H2WS_ERR_INVALID_STATE);
+  CHECK_EQ(h2ws_rt_ws_abort(r.ws), H2WS_ERR_INVALID_STATE);
+  CHECK_EQ(r.ca.abort, 0);
+  rig_del(&r);
+}
+
+static void test_abort_goes_to_carrier(void) {
+  rig r;
+  CHECK_EQ(rig_new(&r, 1 << 20), 0);
+  CHECK_EQ(h2ws_rt_ws_abort(r.ws), 0);
+  CHECK_EQ(r.ca.abort, 1);
+  CHECK_EQ(r.a.closed, 0); /* on_close comes from the carrier, later */
+  CHECK_EQ(h2ws_rt_ws_abort(NULL), H2WS_ERR_INVALID_ARGUMENT);
+  /* without a carrier (a client WebSocket waiting): no info, no abort */
+  h2ws__rt_ws_attach(r.ws, NULL);
+  h2ws_rt_ws_info info;
+  CHECK_EQ(h2ws_rt_ws_get_info(r.ws, &info), 0);
+  CHECK_EQ(info.transport, 0);
+  CHECK(strcmp(info.peer, "") == 0);
+  CHECK_EQ(h2ws_rt_ws_abort(r.ws), H2WS_ERR_INVALID_STATE);
+  rig_del(&r);
+}
+
+/* A message larger than max_output goes as fragments (each fitting); the
+ * peer sees one message. */
+static void test_fragments_beyond_max_output(void) {
+  rig r;
+  static uint8_t big[300000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 7);
+  CHECK_EQ(rig_new(&r, 64 * 1024), 0);
+  /* the whole message cannot be queued */
+  CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_BINARY, big, sizeof big),
+           H2WS_ERR_BUFFER_FULL);
+  size_t off = 0, chunk = 40000, max_queued = 0;
+  int first = 1, full = 0;
+  while (off < sizeof big) {
+    size_t n = sizeof big - off < chunk ? sizeof big - off : chunk;
+    int rv = h2ws_rt_ws_send_fragment(r.ws, first ? H2WS_OP_BINARY
+                                                  : H2WS_OP_CONT,
+                                      off + n == sizeof big, big + off, n);
+    if (rv == H2WS_ERR_BUFFER_FULL) { /* the carrier drains */
+      full++;
+      CHECK(pump(r.engine, r.p->e) > 0);
+      continue;
+    }
+    CHECK_EQ(rv, 0);
+    if (h2ws_rt_ws_buffered(r.ws) > max_queued)
+      max_queued = h2ws_rt_ws_buffered(r.ws);
+    /* no other data message while one is in fragments */
+    if (first)
+      CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"x", 1),
+               H2WS_ERR_INVALID_STATE);
+    first = 0;
+    off += n;
+  }
+  pump(r.engine, r.p->e);
+  CHECK(full > 0);
+  CHECK(max_queued <= 64 * 1024);
+  CHECK_EQ(r.p->msgs, 1);
+  CHECK_EQ(r.p->len, sizeof big);
+  CHECK_MEM(r.p->buf, big, sizeof big);
+  CHECK(r.ca.wake >= 8);
+  rig_del(&r);
+}
+
+/* A data source: pulled by the carrier's flush, never past max_output,
+ * read() not called again after eof; resume from inside read() is legal. */
+typedef struct src {
+  const uint8_t *data;
+  size_t len, off;
+  int calls, after_eof, wouldblock_once, resumed_inside;
+  size_t max_queued;
+  h2ws_rt_ws *ws;
+} src;
+
+static int src_read(h2ws_rt_ws *ws, uint8_t *buf, size_t buflen, size_t *pn,
+                    int *peof, void *ud) {
+  src *s = ud;
+  s->calls++;
+  if (s->off == s->len) s->after_eof++;
+  if (s->wouldblock_once && s->off > 0) {
+    s->wouldblock_once = 0;
+    return H2WS_ERR_WOULDBLOCK;
+  }
+  /* the send functions refuse inside read(), resume does not */
+  if (h2ws_rt_ws_send(ws, H2WS_OP_TEXT, (const uint8_t *)"x", 1) !=
+      H2WS_ERR_INVALID_STATE)
+    return H2WS_ERR_INTERNAL;
+  if (h2ws_rt_ws_resume(ws) == 0) s->resumed_inside++;
+  size_t n = s->len - s->off < buflen ? s->len - s->off : buflen;
+  memcpy(buf, s->data + s->off, n);
+  s->off += n;
+  *pn = n;
+  *peof = s->off == s->len;
+  if (h2ws_rt_ws_buffered(ws) > s->max_queued)
+    s->max_queued = h2ws_rt_ws_buffered(ws);
+  return 0;
+}
+
+static void test_source_beyond_max_output(void) {
+  rig r;
+  static uint8_t big[500000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 13 + 1);
+  CHECK_EQ(rig_new(&r, 64 * 1024), 0);
+  src s;
+  memset(&s, 0, sizeof s);
+  s.data = big;
+  s.len = sizeof big;
+  s.wouldblock_once = 1;
+  h2ws_rt_source so = {src_read, &s};
+  CHECK_EQ(h2ws_rt_ws_send_source(r.ws, H2WS_OP_BINARY, &so), 0);
+  CHECK_EQ(r.ca.wake, 1);
+  CHECK_EQ(s.calls, 0); /* pulled by the flush, not inside the call */
+  CHECK_EQ(h2ws_rt_ws_send_source(r.ws, H2WS_OP_BINARY, &so),
+           H2WS_ERR_INVALID_STATE); /* one at a time */
+  int rounds = 0;
+  while (r.p->msgs == 0 && rounds++ < 1000) {
+    int moved = pump(r.engine, r.p->e);
+    CHECK(moved >= 0);
+    if (moved == 0) { /* the source said WOULDBLOCK */
+      CHECK_EQ(h2ws_rt_ws_resume_source(r.ws), 0);
+    }
+  }
+  CHECK_EQ(r.p->msgs, 1);
+  CHECK_EQ(r.p->len, sizeof big);
+  CHECK_MEM(r.p->buf, big, sizeof big);
+  CHECK_EQ(s.after_eof, 0);
+  CHECK(s.resumed_inside > 0);
+  CHECK(s.max_queued <= 64 * 1024 + 16); /* queue bounded by max_output */
+  pump(r.engine, r.p->e);
+  CHECK_EQ(s.after_eof, 0);
+  CHECK_EQ(h2ws_rt_ws_resume_source(r.ws), H2WS_ERR_INVALID_STATE);
+  CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"ok", 2), 0);
+  pump(r.engine, r.p->e);
+  CHECK_EQ(r.p->msgs, 2);
+  CHECK_EQ(h2ws_rt_ws_send_source(r.ws, H2WS_OP_BINARY, NULL),
+           H2WS_ERR_INVALID_ARGUMENT);
+  rig_del(&r);
+}
+
+/* ---- the TLS filter in memory ----------------------------------------- */
+
+/* Moves what a's filter produced into b's; returns bytes moved. */
+static size_t tls_move(rt_filter *a, rt_filter *b) {
+  uint8_t buf[65536];
+  size_t moved = 0, n;
+  while ((n = a->ops->take(a, buf, sizeof buf)) > 0) {
+    if (b->ops->feed(b, buf, n) != 0) return 0;
+    moved += n;
+  }
+  return moved;
+}
+
+/* Runs both handshakes; returns the client's result (0 when both are
+ * done), with the messages. */
+static int tls_handshake(rt_filter *cl, rt_filter *sv, int *psrv_rv,
+                         char *cerr, char *serr) {
+  int crv = H2WS_ERR_WOULDBLOCK, srv = H2WS_ERR_WOULDBLOCK;
+  for (int i = 0; i < 20; i++) {
+    if (crv == H2WS_ERR_WOULDBLOCK) crv = cl->ops->handshake(cl, cerr, 256);
+    tls_move(cl, sv);
+    if (srv == H2WS_ERR_WOULDBLOCK) srv = sv->ops->handshake(sv, serr, 256);
+    tls_move(sv, cl);
+    if (crv != H2WS_ERR_WOULDBLOCK && srv != H2WS_ERR_WOULDBLOCK) break;
+  }
+  *psrv_rv = srv;
+  return crv;
+}
+
+static void test_tls_filter_in_memory(void) {
+  char err[256], cerr[256] = "", serr[256] = "";
+  char certfile[] = "/tmp/h2ws_test_rt_carrier_XXXXXX";
+  int fd = mkstemp(certfile);
+  CHECK(fd >= 0);
+  close(fd);
+  /* a shared server context that also writes its certificate */
+  h2ws_tls_server *shared;
+  h2ws_tls_server_settings ts;
+  h2ws_tls_server_settings_default(&ts);
+  ts.write_cert_file = certfile;
+  CHECK_EQ(h2ws_tls_server_new(&shared, &ts, NULL, err, sizeof err), 0);
+  SSL_CTX *sctx = h2ws__rt_tls_server_ref(shared);
+  CHECK(sctx != NULL);
+  SSL_CTX *cctx = h2ws__rt_tls_client_ctx(0, certfile, err, sizeof err);
+  CHECK(cctx != NULL);
+  const h2ws_mem *mem = NULL;
+  rt_filter *cl, *sv;
+  for (int round = 0; round < 2; round++) {
+    /* verified against the written certificate, by name and by IP */
+    const char *host = round == 0 ? "localhost" : "127.0.0.1";
+    CHECK_EQ(h2ws__rt_tls_new(&cl, h2ws__mem_default(), cctx, 1, host,
+                              H2WS_RT_POLICY_AUTO), 0);
+    CHECK_EQ(h2ws__rt_tls_new(&sv, h2ws__mem_default(), sctx, 0, NULL, -1),
+             0);
+    int srv_rv;
+    CHECK_EQ(tls_handshake(cl, sv, &srv_rv, cerr, serr), 0);
+    CHECK_EQ(srv_rv, 0);
+    char alpn[16];
+    cl->ops->alpn(cl, alpn, sizeof alpn);
+    CHECK(strcmp(alpn, "h2") == 0);
+    sv->ops->alpn(sv, alpn, sizeof alpn);
+    CHECK(strcmp(alpn, "h2") == 0);
+    /* data both ways: one send, one recv */
+    uint8_t buf[256];
+    size_t n = 0;
+    CHECK_EQ(cl->ops->send(cl, (const uint8_t *)"hello", 5), 0);
+    CHECK(cl->ops->pending(cl) > 5); /* ciphertext */
+    tls_move(cl, sv);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), 0);
+    CHECK(n == 5 && memcmp(buf, "hello", 5) == 0);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(sv->ops->send(sv, (const uint8_t *)"back", 4), 0);
+    tls_move(sv, cl);
+    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n), 0);
+    CHECK(n == 4 && memcmp(buf, "back", 4) == 0);
+    /* close_notify: the peer's recv reports the end */
+    cl->ops->shutdown(cl);
+    tls_move(cl, sv);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), H2WS_ERR_CLOSED);
+    cl->ops->del(cl);
+    sv->ops->del(sv);
+  }
+  (void)mem;
+  /* a wrong name: verification fails with its code and OpenSSL's reason */
+  CHECK_EQ(h2ws__rt_tls_new(&cl, h2ws__mem_default(), cctx, 1, "example.com",
+                            H2WS_RT_POLICY_H1), 0);
+  CHECK_EQ(h2ws__rt_tls_new(&sv, h2ws__mem_default(), sctx, 0, NULL, -1), 0);
+  int srv_rv;
+  CHECK_EQ(tls_handshake(cl, sv, &srv_rv, cerr, serr),
+           H2WS_ERR_RT_TLS_VERIFY);
+  CHECK(strstr(cerr, "TLS certificate verification failed: ") == cerr);
+  cl->ops->del(cl);
+  sv->ops->del(sv);
+  /* a client trusting nothing: self-signed certificate */
+  SSL_CTX *strict = h2ws__rt_tls_client_ctx(0, NULL, err, sizeof err);
+  CHECK_EQ(h2ws__rt_tls_new(&cl, h2ws__mem_default(), strict, 1, "localhost",
+                            H2WS_RT_POLICY_AUTO), 0);
+  CHECK_EQ(h2ws__rt_tls_new(&sv, h2ws__mem_default(), sctx, 0, NULL, -1), 0);
+  CHECK_EQ(tls_handshake(cl, sv, &srv_rv, cerr, serr),
+           H2WS_ERR_RT_TLS_VERIFY);
+  CHECK(strstr(cerr, "self-signed") != NULL);
+  cl->ops->del(cl);
+  sv->ops->del(sv);
+  /* not TLS at all: the server's handshake fails with H2WS_ERR_RT_TLS */
+  CHECK_EQ(h2ws__rt_tls_new(&sv, h2ws__mem_default(), sctx, 0, NULL, -1), 0);
+  static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  CHECK_EQ(sv->ops->feed(sv, (const uint8_t *)junk, sizeof junk - 1), 0);
+  CHECK_EQ(sv->ops->handshake(sv, serr, sizeof serr), H2WS_ERR_RT_TLS);
+  CHECK(strstr(serr, "TLS error: ") == serr);
+  sv->ops->del(sv);
+  SSL_CTX_free(strict);
+  SSL_CTX_free(cctx);
+  SSL_CTX_free(sctx);
+  h2ws_tls_server_del(shared);
+  unlink(certfile);
+  /* a certificate that cannot be read */
+  ts.write_cert_file = NULL;
+  ts.cert_file = "/nonexistent/cert.pem";
+  ts.key_file = "/nonexistent/key.pem";
+  CHECK_EQ(h2ws_tls_server_new(&shared, &ts, NULL, err, sizeof err),
+           H2WS_ERR_RT_TLS);
+  CHECK(strstr(err, "/nonexistent/cert.pem") != NULL);
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+static void test_defaults(void) {
+  h2ws_server_settings ss;
+  memset(&ss, 0x55, sizeof ss);
+  h2ws_server_settings_default(&ss);
+  CHECK_EQ(ss.handle_signals, 1);
+  CHECK_EQ(ss.drain_ms, 2000);
+  CHECK_EQ(ss.h2, 1);
+  CHECK_EQ(ss.h2_websockets, 1);
+  CHECK_EQ(ss.idle_timeout_ms, 120000);
+  CHECK_EQ(ss.handshake_timeout_ms, 10000);
+  CHECK_EQ(ss.max_connections, 10000);
+  CHECK_EQ(ss.compress, 1);
+  CHECK_EQ(ss.ws.whole_messages, 1);
+  CHECK_EQ(ss.ws.max_output, 1024 * 1024);
+  CHECK(ss.cert_file == NULL && ss.key_file == NULL && ss.tls == NULL);
+
+  h2ws_client_settings cs;
+  memset(&cs, 0x55, sizeof cs);
+  h2ws_client_settings_default(&cs);
+  CHECK_EQ(cs.insecure, 0);
+  CHECK(cs.cafile == NULL && cs.trace == NULL);
+  CHECK_EQ(cs.close_idle, 0);
+  CHECK_EQ(cs.ws.whole_messages, 1);
+
+  h2ws_client_ws_options wo;
+  memset(&wo, 0x55, sizeof wo);
+  h2ws_client_ws_options_default(&wo);
+  CHECK_EQ(wo.policy, H2WS_RT_POLICY_AUTO);
+  CHECK_EQ(wo.compress, 1); /* a zeroed struct would offer none */
+  CHECK(wo.subprotocols == NULL && wo.nsubprotocols == 0);
+  CHECK(wo.origin == NULL && wo.headers == NULL && wo.nheaders == 0);
+
+  h2ws_rt_accept ac;
+  memset(&ac, 0x55, sizeof ac);
+  h2ws_rt_accept_default(&ac);
+  CHECK(ac.subprotocol == NULL && ac.callbacks == NULL &&
+        ac.user_data == NULL);
+
+  h2ws_listen_options lo;
+  memset(&lo, 0x55, sizeof lo);
+  h2ws_listen_options_default(&lo);
+  CHECK_EQ(lo.tls, 1);
+  CHECK_EQ(lo.reuseport, 0);
+  CHECK_EQ(lo.backlog, 511);
+
+  h2ws_tls_server_settings ts;
+  memset(&ts, 0x55, sizeof ts);
+  h2ws_tls_server_settings_default(&ts);
+  CHECK_EQ(ts.h2, 1);
+  CHECK(ts.cert_file == NULL && ts.key_file == NULL &&
+        ts.write_cert_file == NULL);
+}
+
+int main(void) {
+  static const tu_case cases[] = {
+      {"carrier_ops_and_info", test_carrier_ops_and_info},
+      {"abort_goes_to_carrier", test_abort_goes_to_carrier},
+      {"fragments_beyond_max_output", test_fragments_beyond_max_output},
+      {"source_beyond_max_output", test_source_beyond_max_output},
+      {"tls_filter_in_memory", test_tls_filter_in_memory},
+      {"defaults", test_defaults},
+  };
+  return TU_RUN(cases);
+}
