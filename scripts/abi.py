@@ -259,7 +259,7 @@ def sources(src):
     groups = [
         ("lib", lambda p: p.endswith(".c"), "path", words),
         ("apps", lambda p: p.endswith(".c"), "path", words),
-        ("apps/assets", lambda p: True, "path", words),
+        ("apps/assets", lambda p: True, "name", words),
         ("include/h2ws", lambda p: p.endswith(".h"), "path", words),
         ("tests/unit", lambda p: os.path.basename(p).startswith("test_") and p.endswith(".c"), "stem", words),
         ("tests/interop", lambda p: re.match(r"test_.*\.(py|sh|js)$", os.path.basename(p)), "name", words),
