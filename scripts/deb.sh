@@ -9,8 +9,7 @@
 # The build runs in a copy of the tree (the files git tracks or would
 # track), because dpkg-buildpackage writes its results next to the source
 # directory and leaves debian/ build state behind.  DEB_BUILD_OPTIONS is
-# passed through: nocheck skips building and running the unit tests
-# (scripts/pkg-test.sh uses it: make test runs them in its own builds).
+# passed through: nocheck skips building and running the unit tests.
 set -euo pipefail
 out=${1:?usage: $0 OUTDIR}
 cd "$(dirname "$0")/.."
