@@ -1,10 +1,11 @@
 /* fuzz/fuzz_connect_headers.c - libFuzzer harness for the extended-CONNECT
- * request validation (lib/h2/headers.c): arbitrary header lists, checked
- * for verdict invariants (RFC 8441 §4, RFC 9113 §8.2-§8.5). */
+ * request validation HTTP/2 and HTTP/3 share (lib/handshake/connect.c):
+ * arbitrary header lists, checked for verdict invariants (RFC 8441 §4,
+ * RFC 9220 §3, RFC 9113 §8.2-§8.5, RFC 9114 §4.2-§4.4). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "h2/h2_internal.h"
+#include <h2ws/handshake.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,12 +35,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     off += vl;
     n++;
   }
-  h2ws__h2_verdict v;
-  int r = h2ws__h2_check_request(h, n, enabled, &v);
+  h2ws_request_check v;
+  int r = h2ws_request_check_fields(h, n, enabled, &v);
   if (r != v.verdict || !v.why) abort();
   switch (r) {
-  case H2_VERDICT_WS:
-  case H2_VERDICT_STATUS:
+  case H2WS_REQUEST_WEBSOCKET:
+  case H2WS_REQUEST_STATUS:
     /* only a complete extended CONNECT on an advertising server gets here */
     if (!enabled || v.protocol < 0 || v.method < 0 || v.scheme < 0 ||
         v.path < 0 || v.authority < 0)
@@ -49,12 +50,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (h[v.method].valuelen != 7 || memcmp(h[v.method].value, "CONNECT", 7))
       abort();
     if (h[v.path].valuelen == 0 || h[v.authority].valuelen == 0) abort();
-    if (r == H2_VERDICT_STATUS && v.status != 501) abort();
+    if (r == H2WS_REQUEST_STATUS && v.status != 501) abort();
     break;
-  case H2_VERDICT_PLAIN:
+  case H2WS_REQUEST_PLAIN:
     if (v.protocol >= 0 || v.method < 0) abort();
     break;
-  case H2_VERDICT_RST:
+  case H2WS_REQUEST_MALFORMED:
     return 0;
   default:
     abort();
@@ -63,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * name, or a pseudo-header after a regular one */
   int regular = 0;
   for (size_t i = 0; i < n; i++) {
-    if (h2ws__h2_is_forbidden_header(h[i].name, h[i].namelen)) abort();
+    if (h2ws_header_is_connection_specific(h[i].name, h[i].namelen)) abort();
     for (size_t k = 0; k < h[i].namelen; k++)
       if (h[i].name[k] >= 'A' && h[i].name[k] <= 'Z') abort();
     if (h[i].namelen && h[i].name[0] == ':') {

@@ -2,7 +2,8 @@
 # scripts/abi.py - the ABI of the shared libraries, checked against the
 # files in abi/ (docs/abi.md explains the rules):
 #
-#   abi/libh2ws-core.so.1.symbols, abi/libh2ws.so.1.symbols
+#   abi/libh2ws-core.so.1.symbols, abi/libh2ws-h3.so.1.symbols,
+#   abi/libh2ws.so.1.symbols
 #       the functions each library exports, one a line
 #   abi/layout.txt
 #       size, alignment and member offsets of every public struct, the value
@@ -40,8 +41,8 @@ import h2ws_headers as hh  # noqa: E402
 ABI = os.path.join(ROOT, "abi")
 INCLUDE = os.path.join(ROOT, "include", "h2ws")
 # which library exports the functions of which header
-LIB_OF_HEADER = {"rt.h": "libh2ws"}
-LIBS = ("libh2ws-core", "libh2ws")
+LIB_OF_HEADER = {"rt.h": "libh2ws", "h3.h": "libh2ws-h3"}
+LIBS = ("libh2ws-core", "libh2ws-h3", "libh2ws")
 UPDATE_HINT = """
 If the change is deliberate (docs/abi.md says what may change and what the
 version numbers do then), regenerate the lists from the build and commit them:
@@ -262,6 +263,7 @@ def sources(src):
         ("apps/assets", lambda p: True, "name", words),
         ("include/h2ws", lambda p: p.endswith(".h"), "path", words),
         ("tests/unit", lambda p: os.path.basename(p).startswith("test_") and p.endswith(".c"), "stem", words),
+        ("tests/unit", lambda p: os.path.basename(p).startswith("support_") and p.endswith(".c"), "path", words),
         ("tests/interop", lambda p: re.match(r"test_.*\.(py|sh|js)$", os.path.basename(p)), "name", words),
         ("fuzz", lambda p: re.match(r"fuzz_.*\.c$", os.path.basename(p)), "stem", words),
         ("bench", lambda p: re.match(r"bench_.*\.c$", os.path.basename(p)), "stem", words),

@@ -170,6 +170,9 @@ def man_page(header, headers, ver):
            ".SH SYNOPSIS", ".nf", tr("#include <%s>" % header.include), ".fi"]
     if header.name == "rt.h":
         out += [".PP", "Link with", ".BR \"pkg\\-config \\-\\-libs h2ws\"", "or CMake's", ".BR h2ws::h2ws ."]
+    elif header.name == "h3.h":
+        out += [".PP", "Link with", ".B \"pkg\\-config \\-\\-libs h2ws\\-h3\"",
+                "(sans I/O, on nghttp3, ngtcp2 and GnuTLS) or CMake's", ".BR h2ws::h3 ."]
     else:
         out += [".PP", "Link with", ".B \"pkg\\-config \\-\\-libs h2ws\\-core\"",
                 "(the sans\\-I/O layers only: no libuv, no libssl) or CMake's",
@@ -253,10 +256,11 @@ def markdown(headers, ver):
            "(`make docs` regenerates it; ctest `api_reference_current` fails when it is "
            "stale).  Installed, the same text is one man page per header: "
            "`man 3 h2ws`, `man h2ws-ws`, `man h2ws_ws_recv`.", "",
-           "Link with `pkg-config --libs h2ws` (the runtime, `<h2ws/rt.h>`) or "
-           "`pkg-config --libs h2ws-core` (the sans-I/O layers only, every other header: "
-           "no libuv, no libssl); with CMake, `find_package(h2ws)` and `h2ws::h2ws` or "
-           "`h2ws::core`.  [docs/abi.md](abi.md) says what stays compatible.", ""]
+           "Link with `pkg-config --libs h2ws` (the runtime, `<h2ws/rt.h>`), "
+           "`pkg-config --libs h2ws-h3` (the HTTP/3 binding, `<h2ws/h3.h>`) or "
+           "`pkg-config --libs h2ws-core` (the sans-I/O layers, every other header: "
+           "no libuv, no libssl); with CMake, `find_package(h2ws)` and `h2ws::h2ws`, "
+           "`h2ws::h3` or `h2ws::core`.  [docs/abi.md](abi.md) says what stays compatible.", ""]
     for h in headers:
         out.append("- [`<%s>`](#%s): %s" % (h.include, anchor(page_name(h)), md(summary(h))))
     out.append("")

@@ -2,7 +2,8 @@
 # scripts/deps.sh - install the Debian packages h2ws needs, only those missing.
 # Usage: scripts/deps.sh build|test|run|pkg
 set -euo pipefail
-build=(build-essential cmake pkg-config python3 libnghttp2-dev libuv1-dev libssl-dev zlib1g-dev openssl)
+build=(build-essential cmake pkg-config python3 libnghttp2-dev libuv1-dev libssl-dev zlib1g-dev openssl
+       libnghttp3-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev)
 # the Debian packages and their checks (make deb, scripts/pkg-test.sh); man
 # renders the generated pages in test_cli_docs
 pkg=(dpkg-dev debhelper lintian man-db)

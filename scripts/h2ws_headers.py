@@ -13,7 +13,7 @@
 import os
 import re
 
-HEADERS = ("h2ws.h", "ws.h", "frame.h", "handshake.h", "pmd.h", "h2.h", "rt.h")
+HEADERS = ("h2ws.h", "ws.h", "frame.h", "handshake.h", "pmd.h", "h2.h", "h3.h", "rt.h")
 
 
 class HeaderError(Exception):

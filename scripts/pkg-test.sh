@@ -61,8 +61,10 @@ has() {
 }
 has libh2ws-core$so "usr/lib/$MA/libh2ws-core\.so\.$so\.[0-9.]+"
 has libh2ws$so "usr/lib/$MA/libh2ws\.so\.$so\.[0-9.]+"
+has libh2ws-h3-$so "usr/lib/$MA/libh2ws-h3\.so\.$so\.[0-9.]+"
 has libh2ws-dev usr/include/h2ws/rt.h usr/include/h2ws/ws.h "usr/lib/$MA/libh2ws\.a" \
-  "usr/lib/$MA/libh2ws-core\.a" "usr/lib/$MA/pkgconfig/h2ws\.pc" "usr/lib/$MA/pkgconfig/h2ws-core\.pc" \
+  "usr/lib/$MA/libh2ws-core\.a" "usr/lib/$MA/libh2ws-h3\.a" usr/include/h2ws/h3.h \
+  "usr/lib/$MA/pkgconfig/h2ws\.pc" "usr/lib/$MA/pkgconfig/h2ws-core\.pc" "usr/lib/$MA/pkgconfig/h2ws-h3\.pc" \
   "usr/lib/$MA/cmake/h2ws/h2ws-config\.cmake" usr/share/man/man3/h2ws-rt.3.gz
 has h2ws usr/bin/h2ws usr/share/man/man1/h2ws.1.gz usr/share/man/man1/h2ws-serve.1.gz \
   usr/share/man/man1/h2ws-client.1.gz usr/share/man/man1/h2ws-proxy.1.gz \
@@ -102,7 +104,7 @@ core_only() {
 step "the packages in a scratch root, examples with pkg-config"
 ROOT=$W/root
 mkdir -p "$ROOT"
-for p in libh2ws-core$so libh2ws$so libh2ws-dev h2ws; do
+for p in libh2ws-core$so libh2ws-h3-$so libh2ws$so libh2ws-dev h2ws; do
   dpkg-deb -x "$(ls "$W"/deb/"${p}"_*.deb | head -1)" "$ROOT" 2>/dev/null || bad "dpkg-deb -x $p"
 done
 RLIB=$ROOT/usr/lib/$MA
@@ -205,6 +207,26 @@ else
   bad "static link with pkg-config --static" "$(tail -n 20 "$W/static.log")"
 fi
 
+# the HTTP/3 binding: a program on <h2ws/h3.h> links h2ws-h3 alone (and
+# what it requires: h2ws-core, GnuTLS), not the runtime
+cat >"$W/pc-ex/h3_probe.c" <<'EOF'
+#include <stdio.h>
+#include <h2ws/h3.h>
+int main(void) {
+  h2ws_h3_settings s;
+  h2ws_h3_settings_default(&s);
+  printf("h3 %s\n", h2ws_version());
+  return 0;
+}
+EOF
+if cc -O2 -Wall -Werror -o "$W/pc-ex/h3_probe" "$W/pc-ex/h3_probe.c" -Wl,-rpath,"$PLIB" \
+     $(PKG_CONFIG_PATH="$PLIB/pkgconfig" pkg-config --cflags --libs h2ws-h3) >"$W/h3.log" 2>&1 &&
+   [ "$("$W/pc-ex/h3_probe")" = "h3 $ver" ] && ! ldd "$W/pc-ex/h3_probe" | grep -qE 'libh2ws\.so|libuv'; then
+  ok "a program on <h2ws/h3.h> builds with pkg-config h2ws-h3 and runs without the runtime"
+else
+  bad "h2ws-h3 consumer" "$(tail -n 20 "$W/h3.log")"
+fi
+
 step "examples from the install tree: find_package(h2ws)"
 if cmake -S examples -B "$W/cmake-ex" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_BUILD_TYPE=Release \
      -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$W/cmake-ex.log" 2>&1 &&
@@ -225,12 +247,16 @@ add_executable(static_server $SRC/examples/echo_server.c)
 target_link_libraries(static_server PRIVATE h2ws::h2ws_static)
 add_executable(static_pump $SRC/examples/engine_pump.c)
 target_link_libraries(static_pump PRIVATE h2ws::core_static)
+find_package(h2ws 0.1 REQUIRED COMPONENTS h3)
+add_executable(h3_probe $W/pc-ex/h3_probe.c)
+target_link_libraries(h3_probe PRIVATE h2ws::h3)
 EOF
 if cmake -S "$W/cmake-static-src" -B "$W/cmake-static" -DCMAKE_PREFIX_PATH="$P" >"$W/cmake-static.log" 2>&1 &&
    cmake --build "$W/cmake-static" -j"$JOBS" >>"$W/cmake-static.log" 2>&1 &&
    ! readelf -d "$W/cmake-static/static_server" | grep -q libh2ws &&
+   [ "$("$W/cmake-static/h3_probe")" = "h3 $ver" ] &&
    "$W/cmake-static/static_pump" "static" 2>&1 | grep -qx 'client got text: static'; then
-  ok "find_package(h2ws COMPONENTS static): h2ws::h2ws_static, h2ws::core_static link and run"
+  ok "find_package(h2ws COMPONENTS static / h3): h2ws::h2ws_static, h2ws::core_static, h2ws::h3 link and run"
 else
   bad "find_package static" "$(tail -n 20 "$W/cmake-static.log")"
 fi

@@ -4,6 +4,10 @@
  * share, and the HTTP/1.1 Upgrade itself (a strict, bounded head parser,
  * Sec-WebSocket-Accept, request / response builders and checks).
  *
+ * The extended-CONNECT section below is what the HTTP/2 and HTTP/3
+ * bindings share: both judge a decoded request with the same call, so a
+ * request gets the same answer on either (docs/h2-errors.md).
+ *
  * permessage-deflate negotiation lives in h2ws/pmd.h; the runtime (or any
  * embedder) calls both: this header decides whether a request is a valid
  * WebSocket request and which subprotocol is used, pmd.h which extension
@@ -29,6 +33,7 @@
 #define H2WS_HANDSHAKE_H
 
 #include <h2ws/h2ws.h>
+#include <h2ws/pmd.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -219,6 +224,158 @@ typedef struct h2ws_ws_response {
  */
 H2WS_EXTERN int h2ws_handshake_check_response(const h2ws_ws_response *resp,
                                               const char *offered, size_t offeredlen);
+
+/* ------------------------------------------------------------------------
+ * Extended CONNECT (RFC 8441 on HTTP/2, RFC 9220 on HTTP/3): the rules
+ * both bindings share.  A request arrives as a decoded field list (HPACK
+ * or QPACK), pseudo-headers included, in wire order.
+ * ------------------------------------------------------------------------ */
+
+/* What h2ws_request_check_fields() decided. */
+typedef enum h2ws_request_verdict {
+  /* Malformed (RFC 9113 §8.1.1 / RFC 9114 §4.1.2): a stream error,
+   * PROTOCOL_ERROR on HTTP/2, H3_MESSAGE_ERROR on HTTP/3. */
+  H2WS_REQUEST_MALFORMED = 1,
+  /* A well-formed extended CONNECT we answer with `status` (501: a
+   * :protocol other than websocket). */
+  H2WS_REQUEST_STATUS,
+  /* An ordinary request (plain CONNECT included): the application's. */
+  H2WS_REQUEST_PLAIN,
+  /* A well-formed WebSocket extended CONNECT: build the h2ws_ws_request
+   * with h2ws_request_to_ws() and apply h2ws_handshake_check_request(). */
+  H2WS_REQUEST_WEBSOCKET
+} h2ws_request_verdict;
+
+typedef struct h2ws_request_check {
+  int verdict;     /* an h2ws_request_verdict */
+  int status;      /* for H2WS_REQUEST_STATUS */
+  const char *why; /* short static reason, for logs and tests */
+  /* indices into the field list, -1 when absent */
+  int method, scheme, authority, path, protocol, host;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
+} h2ws_request_check;
+
+/*
+ * Judges a decoded request field list, pseudo-headers included
+ * (`enabled`: this server advertised SETTINGS_ENABLE_CONNECT_PROTOCOL = 1;
+ * it counts from the moment the SETTINGS was sent, pitfall 3).  Malformed:
+ * an empty name, an upper-case name, a pseudo-header after a regular
+ * field, an unknown or repeated pseudo-header, a connection-specific field
+ * (h2ws_header_is_connection_specific()), te other than "trailers", no
+ * :method; :protocol on a method other than CONNECT or without the
+ * setting; an extended CONNECT without :scheme, :path or :authority, with
+ * an empty :path or :authority, a :scheme other than https / http
+ * (case-insensitive), or a content-length other than 0; a plain CONNECT
+ * with :scheme or :path or without :authority; another request without
+ * :scheme or :path.  Status 501: a :protocol other than websocket.
+ * Fills *v and returns v->verdict.
+ */
+H2WS_EXTERN int h2ws_request_check_fields(const h2ws_header *fields, size_t n, int enabled,
+                                          h2ws_request_check *v);
+
+/* Nonzero for connection, upgrade, keep-alive, proxy-connection and
+ * transfer-encoding (any case): fields that make an HTTP/2 or HTTP/3
+ * message malformed (RFC 9113 §8.2.2, RFC 9114 §4.2). */
+H2WS_EXTERN int h2ws_header_is_connection_specific(const char *name, size_t namelen);
+
+/* Index of the first regular (non-pseudo) field. */
+H2WS_EXTERN size_t h2ws_request_first_regular(const h2ws_header *fields, size_t n);
+
+/*
+ * Fills the transport-neutral view of a request h2ws_request_check_fields()
+ * called H2WS_REQUEST_WEBSOCKET (v from that call).  Pointers borrow
+ * `fields`; `scratch` (scratchcap bytes; twice the size of the decoded
+ * fields always suffices) receives sec-websocket-protocol and
+ * sec-websocket-extensions when they came on several lines.  The key is
+ * not used (RFC 8441 §5).
+ */
+H2WS_EXTERN void h2ws_request_to_ws(const h2ws_header *fields, size_t n,
+                                    const h2ws_request_check *v, h2ws_transport transport,
+                                    int64_t stream_id, h2ws_ws_request *req, char *scratch,
+                                    size_t scratchcap);
+
+/* Nonzero if an application may add `h` to an answer: a lower-case name
+ * without control characters, not a pseudo-header, not connection-specific,
+ * no CR / LF / NUL in the value; with ws_accept (the 2xx of a WebSocket)
+ * also none of content-length, sec-websocket-accept and the
+ * sec-websocket-protocol / -extensions the binding writes itself. */
+H2WS_EXTERN int h2ws_response_field_ok(const h2ws_header *h, int ws_accept);
+
+/* Nonzero if an application may add `h` to an extended CONNECT: as
+ * h2ws_response_field_ok(), and none of sec-websocket-key (RFC 8441 §5),
+ * content-length, sec-websocket-version / -protocol / -extensions and
+ * origin (the binding writes those). */
+H2WS_EXTERN int h2ws_connect_field_ok(const h2ws_header *h);
+
+/* What a client's extended CONNECT carries (strings NUL-terminated). */
+typedef struct h2ws_connect_request {
+  const char *scheme;    /* "https" or "http" */
+  const char *authority;
+  const char *path;
+  const char *protocols; /* offered subprotocols, joined with ", ", or NULL */
+  const char *origin;    /* or NULL */
+  const h2ws_pmd_config *pmd_offer; /* or NULL / .enabled = 0: no offer */
+  const h2ws_header *headers; /* extra fields (h2ws_connect_field_ok()) */
+  size_t nheaders;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
+} h2ws_connect_request;
+
+/*
+ * The field list of a client's extended CONNECT, in this order: :method
+ * CONNECT, :protocol websocket (lower-case, pitfall 8), :scheme, :path,
+ * :authority, sec-websocket-version 13 (pitfall 7), sec-websocket-protocol,
+ * sec-websocket-extensions (the offer, written into `ext`, extcap bytes:
+ * H2WS_PMD_MAX_VALUE_LEN suffices), origin, the extra fields.  No key.
+ * `out` has room for maxout entries (8 + nheaders suffice).  Returns the
+ * number of fields, H2WS_ERR_NOBUF or H2WS_ERR_INVALID_ARGUMENT.
+ */
+H2WS_EXTERN int h2ws_connect_fields(const h2ws_connect_request *r, h2ws_header *out,
+                                    size_t maxout, char *ext, size_t extcap);
+
+/*
+ * Client: judges the answer to an extended CONNECT.  `status` is the final
+ * :status (0 if unreadable), end_stream nonzero if the answer ended the
+ * stream, `reg` the regular fields.  Returns 0 for a 2xx without the end
+ * of the stream whose sec-websocket-protocol is one offered (`offered`,
+ * NULL if none) and whose sec-websocket-extensions answers our offer
+ * (h2ws_pmd_client_accept(); any answer when we offered nothing fails),
+ * without content-length; *ppmd, *pprotocol / *pprotocollen (borrowed
+ * from reg; NULL if none) get what was agreed.  H2WS_ERR_HANDSHAKE: not a
+ * 2xx, or the stream ended (a refusal: report the status).
+ * H2WS_ERR_PROTO: a 2xx that does not match the request (the bindings
+ * report it as their *_BAD_RESPONSE).
+ */
+H2WS_EXTERN int h2ws_connect_check_response(int status, int end_stream,
+                                            const h2ws_header *reg, size_t nreg,
+                                            const char *offered, size_t offeredlen,
+                                            const h2ws_pmd_config *pmd_offer,
+                                            h2ws_pmd_params *ppmd, const char **pprotocol,
+                                            size_t *pprotocollen);
+
+/*
+ * Server: the answer to an extended CONNECT the application accepts.
+ * `reg` are the request's regular fields.  Checks `subprotocol` (NULL:
+ * none) against the offered list (RFC 6455 §4.2.2), and agrees
+ * permessage-deflate: with pmd_config against the request's
+ * sec-websocket-extensions (h2ws_pmd_server_negotiate(); a malformed
+ * offer continues without the extension), else *ppmd as the application
+ * agreed it (.enabled = 0 declines).  *ppmd gets what was agreed, `ext`
+ * (extcap >= H2WS_PMD_MAX_VALUE_LEN) the response value, `out` the 2xx
+ * fields (h2ws_handshake_response_headers(); 4 entries suffice).
+ * `scratch` (the size of the decoded fields suffices) joins multi-line
+ * lists.  Returns the number of fields, H2WS_ERR_INVALID_ARGUMENT (a
+ * subprotocol not offered, bad pmd parameters), H2WS_ERR_NOBUF.
+ */
+H2WS_EXTERN int h2ws_connect_accept(const h2ws_header *reg, size_t nreg,
+                                    const char *subprotocol,
+                                    const h2ws_pmd_config *pmd_config,
+                                    h2ws_pmd_params *ppmd, char *scratch,
+                                    size_t scratchcap, char *ext, size_t extcap,
+                                    h2ws_header *out, size_t maxout);
 
 /* ------------------------------------------------------------------------
  * Subprotocols (SPEC W9, RFC 6455 §4.1, §4.2.2, §11.3.4)

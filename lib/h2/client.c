@@ -27,28 +27,8 @@ void h2ws__h2_creq_free(h2ws_h2_session *s, h2_creq *r) {
   h2ws__free(s->mem, r);
 }
 
-static int valid_header(const h2ws_header *h) {
-  if (!h->name || h->namelen == 0 || h->name[0] == ':') return 0;
-  if (h->valuelen && !h->value) return 0;
-  for (size_t i = 0; i < h->namelen; i++) {
-    char c = h->name[i];
-    if ((c >= 'A' && c <= 'Z') || c <= ' ' || c == 0x7f) return 0;
-  }
-  for (size_t i = 0; i < h->valuelen; i++)
-    if (h->value[i] == '\r' || h->value[i] == '\n' || h->value[i] == 0)
-      return 0;
-  if (h2ws__h2_is_forbidden_header(h->name, h->namelen)) return 0;
-  /* RFC 8441 §5 / SPEC H6: no key on HTTP/2; no body on the CONNECT; the
-   * binding writes the WebSocket fields itself */
-  static const char *const bad[] = {"sec-websocket-key", "content-length",
-                                    "sec-websocket-version",
-                                    "sec-websocket-protocol",
-                                    "sec-websocket-extensions", "origin"};
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    if (h->namelen == strlen(bad[i]) && !memcmp(h->name, bad[i], h->namelen))
-      return 0;
-  return 1;
-}
+/* Extra request fields the application may add (shared with HTTP/3). */
+static int valid_header(const h2ws_header *h) { return h2ws_connect_field_ok(h); }
 
 static char *blob_put(char **w, const char *src, size_t n) {
   char *start = *w;
@@ -139,29 +119,36 @@ static int creq_submit(h2ws_h2_session *s, h2_creq *r, int32_t *pid) {
    * that only linger for the server's END_STREAM give way first) */
   h2ws__h2_reclaim(s);
   if (server_stream_limit_reached(s)) return H2WS_ERR_H2_TOO_MANY_STREAMS;
-  nghttp2_nv *nva = h2ws__malloc(s->mem, (10 + r->nheaders) * sizeof(*nva));
-  if (!nva) return H2WS_ERR_NOMEM;
+  /* RFC 8441 §4 / SPEC H4: the shared field list (lib/handshake) */
+  size_t maxf = 8 + r->nheaders;
+  h2ws_header *f = h2ws__malloc(s->mem, maxf * sizeof(*f));
+  nghttp2_nv *nva = h2ws__malloc(s->mem, maxf * sizeof(*nva));
+  if (!f || !nva) {
+    h2ws__free(s->mem, f);
+    h2ws__free(s->mem, nva);
+    return H2WS_ERR_NOMEM;
+  }
   char ext[H2WS_PMD_MAX_VALUE_LEN];
-  size_t extlen = 0;
+  h2ws_connect_request cr;
+  memset(&cr, 0, sizeof(cr));
+  cr.scheme = r->scheme;
+  cr.authority = r->authority;
+  cr.path = r->path;
+  cr.protocols = r->protocols;
+  cr.origin = r->origin;
+  cr.pmd_offer = &r->pmd_offer;
+  cr.headers = r->headers;
+  cr.nheaders = r->nheaders;
+  int nf = h2ws_connect_fields(&cr, f, maxf, ext, sizeof(ext));
   size_t n = 0;
-  h2ws__h2_nv(&nva[n++], ":method", "CONNECT");
-  /* pitfall 8: :protocol sent lower-case */
-  h2ws__h2_nv(&nva[n++], ":protocol", "websocket");
-  /* pitfall 5: :scheme is https/http, never wss/ws */
-  h2ws__h2_nv(&nva[n++], ":scheme", r->scheme);
-  h2ws__h2_nv(&nva[n++], ":path", r->path);
-  h2ws__h2_nv(&nva[n++], ":authority", r->authority);
-  /* pitfall 7: still required on HTTP/2 */
-  h2ws__h2_nv(&nva[n++], "sec-websocket-version", "13");
-  if (r->protocols) h2ws__h2_nv(&nva[n++], "sec-websocket-protocol", r->protocols);
-  if (r->pmd_offer.enabled &&
-      h2ws_pmd_offer_build(&r->pmd_offer, ext, sizeof(ext), &extlen) == 0 &&
-      extlen > 0)
-    h2ws__h2_nv(&nva[n++], "sec-websocket-extensions", ext);
-  if (r->origin) h2ws__h2_nv(&nva[n++], "origin", r->origin);
-  for (size_t i = 0; i < r->nheaders; i++)
-    h2ws__h2_nv_len(&nva[n++], r->headers[i].name, r->headers[i].namelen,
-                    r->headers[i].value, r->headers[i].valuelen);
+  for (int i = 0; i < nf; i++)
+    h2ws__h2_nv_len(&nva[n++], f[i].name, f[i].namelen, f[i].value,
+                    f[i].valuelen);
+  h2ws__free(s->mem, f);
+  if (nf < 0) {
+    h2ws__free(s->mem, nva);
+    return nf;
+  }
   h2_stream *st = h2ws__h2_stream_new(s, 0, H2_KIND_UNKNOWN);
   if (!st) {
     h2ws__free(s->mem, nva);
@@ -314,33 +301,16 @@ int h2ws__h2_client_response(h2ws_h2_session *s, h2_stream *st,
        * END_STREAM; anything else is a refusal reported with its status */
       ws_refused(s, st, status, H2WS_ERR_HANDSHAKE);
     } else {
-      h2ws_ws_response resp;
-      memset(&resp, 0, sizeof(resp));
-      resp.transport = H2WS_TRANSPORT_H2;
-      resp.status = status;
-      const h2ws_header *x = h2ws_header_find(reg, nreg, "sec-websocket-protocol");
-      if (x) {
-        resp.protocol = x->value;
-        resp.protocollen = x->valuelen;
-      }
-      x = h2ws_header_find(reg, nreg, "sec-websocket-extensions");
-      if (x) {
-        resp.extensions = x->value;
-        resp.extensionslen = x->valuelen;
-      }
-      resp.headers = reg;
-      resp.nheaders = nreg;
       h2ws_pmd_params pmd;
-      memset(&pmd, 0, sizeof(pmd));
-      int bad = h2ws_handshake_check_response(
-                    &resp, r->protocols, r->protocols ? strlen(r->protocols) : 0) != 0;
-      /* RFC 6455 §9.1: an extension we did not offer fails the handshake */
-      if (!bad && resp.extensions && !r->pmd_offer.enabled) bad = 1;
-      if (!bad && r->pmd_offer.enabled &&
-          h2ws_pmd_client_accept(resp.extensions, resp.extensionslen,
-                                 &r->pmd_offer, &pmd) != 0)
-        bad = 1;
-      if (!bad && h2ws_header_find(reg, nreg, "content-length")) bad = 1;
+      const char *proto = NULL;
+      size_t protolen = 0;
+      /* the shared rules (lib/handshake): 2xx, subprotocol offered,
+       * extensions answering our offer, no content-length */
+      int bad = h2ws_connect_check_response(
+                    status, 0, reg, nreg, r->protocols,
+                    r->protocols ? strlen(r->protocols) : 0, &r->pmd_offer,
+                    &pmd, &proto, &protolen) != 0;
+      (void)protolen;
       h2ws_ws *ws = NULL;
       if (bad) {
         ws_refused(s, st, status, H2WS_ERR_H2_BAD_RESPONSE);
@@ -354,7 +324,7 @@ int h2ws__h2_client_response(h2ws_h2_session *s, h2_stream *st,
           st->ws = ws;
           h2ws__h2_set_kind(s, st, H2_KIND_WS);
           if (s->cb.on_ws_open)
-            rv = s->cb.on_ws_open(s, st->id, ws, resp.protocol, r->user_data,
+            rv = s->cb.on_ws_open(s, st->id, ws, proto, r->user_data,
                                   s->user_data);
         }
       }
@@ -396,7 +366,7 @@ int h2ws_h2_client_request(h2ws_h2_session *s, const char *method,
   for (size_t i = 0; i < nheaders; i++) {
     if (!headers[i].name || headers[i].namelen == 0 ||
         headers[i].name[0] == ':' ||
-        h2ws__h2_is_forbidden_header(headers[i].name, headers[i].namelen))
+        h2ws_header_is_connection_specific(headers[i].name, headers[i].namelen))
       return H2WS_ERR_INVALID_ARGUMENT;
   }
   if (s->goaway_recv || s->shutting_down) return H2WS_ERR_H2_GOAWAY;

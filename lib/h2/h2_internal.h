@@ -41,22 +41,6 @@ enum {
   H2_KIND_DONE          /* answered / refused, nothing more to do */
 };
 
-/* Verdicts of h2ws__h2_check_request(). */
-enum {
-  H2_VERDICT_RST = 1,   /* malformed: RST_STREAM PROTOCOL_ERROR */
-  H2_VERDICT_STATUS,    /* answer with v->status (426 adds the version) */
-  H2_VERDICT_PLAIN,     /* an ordinary request: application decides */
-  H2_VERDICT_WS         /* a well-formed WebSocket request */
-};
-
-typedef struct h2ws__h2_verdict {
-  int verdict;
-  int status;             /* for H2_VERDICT_STATUS */
-  const char *why;        /* short reason for logs/tests */
-  /* indices into the field list, -1 when absent */
-  int method, scheme, authority, path, protocol, host;
-} h2ws__h2_verdict;
-
 /* A stored header field (offsets into the stream's arena). */
 typedef struct h2_field {
   uint32_t name, namelen, value, valuelen;
@@ -151,16 +135,12 @@ struct h2ws_h2_session {
 };
 
 /* headers.c */
-int h2ws__h2_check_request(const h2ws_header *fields, size_t nfields,
-                           int connect_protocol_enabled,
-                           h2ws__h2_verdict *v);
 int h2ws__h2_stream_add_field(h2_stream *st, size_t cap, const uint8_t *name,
                               size_t namelen, const uint8_t *value,
                               size_t valuelen);
 /* Builds an array of h2ws_header pointing into st's arena
  * (caller frees with the session allocator); NULL on NOMEM. */
 h2ws_header *h2ws__h2_stream_headers(h2_stream *st);
-int h2ws__h2_is_forbidden_header(const char *name, size_t namelen);
 int h2ws__h2_nv(nghttp2_nv *nv, const char *name, const char *value);
 int h2ws__h2_nv_len(nghttp2_nv *nv, const char *name, size_t namelen,
                     const char *value, size_t valuelen);

@@ -5,30 +5,10 @@
 #include <stdio.h>
 #include "h2/h2_internal.h"
 
-/* An application-supplied header is sendable: a lower-case name, not a
- * pseudo-header, not connection-specific (RFC 9113 §8.2.2), no CR/LF/NUL. */
+/* An application-supplied header is sendable (the rules are shared with
+ * HTTP/3: h2ws_response_field_ok()). */
 static int header_ok(const h2ws_header *h, int ws_accept) {
-  if (!h->name || h->namelen == 0 || h->name[0] == ':') return 0;
-  if (h->valuelen && !h->value) return 0;
-  for (size_t i = 0; i < h->namelen; i++) {
-    char c = h->name[i];
-    if ((c >= 'A' && c <= 'Z') || c <= ' ' || c == 0x7f) return 0;
-  }
-  for (size_t i = 0; i < h->valuelen; i++) {
-    char c = h->value[i];
-    if (c == '\r' || c == '\n' || c == 0) return 0;
-  }
-  if (h2ws__h2_is_forbidden_header(h->name, h->namelen)) return 0;
-  if (ws_accept) {
-    /* RFC 8441 §5 / SPEC H7: no accept, no content-length in the 2xx */
-    static const char *const bad[] = {"content-length", "sec-websocket-accept",
-                                      "sec-websocket-protocol",
-                                      "sec-websocket-extensions"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-      if (h->namelen == strlen(bad[i]) && !memcmp(h->name, bad[i], h->namelen))
-        return 0;
-  }
-  return 1;
+  return h2ws_response_field_ok(h, ws_accept);
 }
 
 static void status_str(char buf[4], int status) {
@@ -130,55 +110,6 @@ static int rst(h2ws_h2_session *s, h2_stream *st, uint32_t code) {
   return h2ws__h2_peer_reset(s, st->id, code);
 }
 
-/* Fills the transport-neutral view from the stored request.  `scratch`
- * (at least arenalen bytes) receives joined multi-line lists. */
-static void fill_ws_request(h2_stream *st, const h2ws_header *h,
-                            const h2ws__h2_verdict *v, size_t first_regular,
-                            h2ws_ws_request *req, char *scratch,
-                            size_t scratchcap) {
-  const h2ws_header *reg = h + first_regular;
-  size_t nreg = st->nfields - first_regular;
-  const h2ws_header *x;
-  memset(req, 0, sizeof(*req));
-  req->transport = H2WS_TRANSPORT_H2;
-  req->path = h[v->path].value;
-  req->pathlen = h[v->path].valuelen;
-  req->authority = h[v->authority].value;
-  req->authoritylen = h[v->authority].valuelen;
-  req->scheme = h[v->scheme].value;
-  req->schemelen = h[v->scheme].valuelen;
-  if ((x = h2ws_header_find(reg, nreg, "origin"))) {
-    req->origin = x->value;
-    req->originlen = x->valuelen;
-  }
-  if ((x = h2ws_header_find(reg, nreg, "sec-websocket-version"))) {
-    req->version = x->value;
-    req->versionlen = x->valuelen;
-  }
-  /* RFC 8441 §5: a sec-websocket-key is ignored on HTTP/2 */
-  size_t half = scratchcap / 2;
-  if (h2ws_header_join(reg, nreg, "sec-websocket-protocol", scratch, half,
-                       &req->protocols, &req->protocolslen) < 0) {
-    req->protocols = NULL;
-    req->protocolslen = 0;
-  }
-  if (h2ws_header_join(reg, nreg, "sec-websocket-extensions", scratch + half,
-                       scratchcap - half, &req->extensions,
-                       &req->extensionslen) < 0) {
-    req->extensions = NULL;
-    req->extensionslen = 0;
-  }
-  req->headers = reg;
-  req->nheaders = nreg;
-  req->stream_id = st->id;
-}
-
-static size_t first_regular(const h2ws_header *h, size_t n) {
-  size_t i = 0;
-  while (i < n && h[i].namelen > 0 && h[i].name[0] == ':') i++;
-  return i;
-}
-
 /* Routes a complete request.  Returns 0, H2WS_ERR_CALLBACK_FAILURE (the
  * application's callback failed) or NGHTTP2_ERR_CALLBACK_FAILURE (the
  * reset rate was exceeded: a connection error is recorded). */
@@ -192,19 +123,20 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
     h2ws__h2_set_kind(s, st, H2_KIND_DONE);
     return 0;
   }
-  h2ws__h2_verdict v;
-  h2ws__h2_check_request(h, st->nfields, s->set.enable_connect_protocol, &v);
-  size_t fr = first_regular(h, st->nfields);
+  h2ws_request_check v;
+  h2ws_request_check_fields(h, st->nfields, s->set.enable_connect_protocol,
+                            &v);
+  size_t fr = h2ws_request_first_regular(h, st->nfields);
   switch (v.verdict) {
-  case H2_VERDICT_RST:
+  case H2WS_REQUEST_MALFORMED:
     /* RFC 9113 §8.1.1: a malformed request is a stream error
      * PROTOCOL_ERROR; the connection keeps serving other streams. */
     frv = rst(s, st, NGHTTP2_PROTOCOL_ERROR);
     break;
-  case H2_VERDICT_STATUS:
+  case H2WS_REQUEST_STATUS:
     answer_status(s, st, v.status, NULL, 0);
     break;
-  case H2_VERDICT_PLAIN: {
+  case H2WS_REQUEST_PLAIN: {
     h2ws__h2_set_kind(s, st, H2_KIND_PLAIN);
     h2ws_h2_request r;
     memset(&r, 0, sizeof(r));
@@ -222,7 +154,7 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
       answer_status(s, st, 404, NULL, 0);
     break;
   }
-  case H2_VERDICT_WS: {
+  case H2WS_REQUEST_WEBSOCKET: {
     if (s->shutting_down) {
       /* RFC 9113 §8.7: safe to retry elsewhere (not the peer's doing: not
        * counted against max_reset_rate) */
@@ -248,7 +180,8 @@ int h2ws__h2_server_request(h2ws_h2_session *s, h2_stream *st) {
       h2ws__h2_set_kind(s, st, H2_KIND_DONE);
       break;
     }
-    fill_ws_request(st, h, &v, fr, &req, scratch, scap);
+    h2ws_request_to_ws(h, st->nfields, &v, H2WS_TRANSPORT_H2, st->id, &req,
+                       scratch, scap);
     /* RFC 6455 §4.1 via the shared rules: sec-websocket-version 13 is
      * required on HTTP/2 too (pitfall 7): 400 missing or repeated; any
      * other value, "8" or "thirteen" alike, is a version we do not speak:
@@ -298,53 +231,24 @@ int h2ws_h2_accept_ws(h2ws_h2_session *s, int32_t stream_id,
     return H2WS_ERR_INVALID_ARGUMENT;
   for (size_t i = 0; i < o->nheaders; i++)
     if (!header_ok(&o->headers[i], 1)) return H2WS_ERR_INVALID_ARGUMENT;
-  size_t sublen = o->subprotocol ? strlen(o->subprotocol) : 0;
+  /* subprotocol and permessage-deflate: the rules shared with HTTP/3 */
   h2ws_pmd_params pmd = o->pmd;
   char ext[H2WS_PMD_MAX_VALUE_LEN];
-  size_t extlen = 0;
-  if (o->subprotocol || o->pmd_config) {
-    h2ws_header *h = h2ws__h2_stream_headers(st);
-    size_t scap = st->arenalen + 1;
-    char *scratch = h ? h2ws__malloc(s->mem, scap) : NULL;
-    if (!scratch) {
-      h2ws__free(s->mem, h);
-      return H2WS_ERR_NOMEM;
-    }
-    size_t fr = first_regular(h, st->nfields);
-    const char *v = NULL;
-    size_t vlen = 0;
-    int ok = 1;
-    if (o->subprotocol) {
-      /* RFC 6455 §4.2.2: only a subprotocol the client offered */
-      int rv = h2ws_header_join(h + fr, st->nfields - fr,
-                                "sec-websocket-protocol", scratch, scap, &v,
-                                &vlen);
-      ok = rv > 0 && h2ws_subprotocol_client_check(v, vlen, o->subprotocol,
-                                                   sublen) == 0;
-    }
-    if (ok && o->pmd_config) {
-      v = NULL;
-      vlen = 0;
-      if (h2ws_header_join(h + fr, st->nfields - fr, "sec-websocket-extensions",
-                           scratch, scap, &v, &vlen) < 0)
-        v = NULL, vlen = 0;
-      /* RFC 7692 §5: the first acceptable offer wins; a malformed header
-       * continues without the extension */
-      if (h2ws_pmd_server_negotiate(v, vlen, o->pmd_config, &pmd, ext,
-                                    sizeof(ext), &extlen) != 0) {
-        memset(&pmd, 0, sizeof(pmd));
-        extlen = 0;
-      }
-    }
-    h2ws__free(s->mem, scratch);
+  h2ws_header pre[4];
+  h2ws_header *h = h2ws__h2_stream_headers(st);
+  size_t scap = st->arenalen + 1;
+  char *scratch = h ? h2ws__malloc(s->mem, scap) : NULL;
+  if (!scratch) {
     h2ws__free(s->mem, h);
-    if (!ok) return H2WS_ERR_INVALID_ARGUMENT;
+    return H2WS_ERR_NOMEM;
   }
-  if (pmd.enabled && !o->pmd_config) {
-    if (h2ws_pmd_response_build(&pmd, ext, sizeof(ext), &extlen) != 0)
-      return H2WS_ERR_INVALID_ARGUMENT;
-  }
-  if (!pmd.enabled) extlen = 0;
+  size_t fr = h2ws_request_first_regular(h, st->nfields);
+  int npre = h2ws_connect_accept(h + fr, st->nfields - fr, o->subprotocol,
+                                 o->pmd_config, &pmd, scratch, scap, ext,
+                                 sizeof(ext), pre, 4);
+  h2ws__free(s->mem, scratch);
+  h2ws__free(s->mem, h);
+  if (npre < 0) return npre == H2WS_ERR_NOBUF ? H2WS_ERR_INTERNAL : npre;
   h2ws_ws_settings wset;
   if (o->settings) wset = *o->settings;
   else h2ws_ws_settings_default(&wset);
@@ -355,16 +259,7 @@ int h2ws_h2_accept_ws(h2ws_h2_session *s, int32_t stream_id,
   h2ws_ws *ws = NULL;
   int rv = h2ws_ws_new(&ws, H2WS_ROLE_SERVER, &wcb, &wset, s->mem, o->user_data);
   if (rv != 0) return rv;
-  const char *extp = extlen ? ext : NULL;
-  /* RFC 8441 §5 / SPEC H7: 200, no END_STREAM, no sec-websocket-accept,
-   * no content-length; sec-websocket-protocol / -extensions if agreed. */
-  h2ws_header pre[4];
-  int npre = h2ws_handshake_response_headers(200, o->subprotocol, sublen, extp,
-                                             extlen, pre, 4);
-  if (npre < 0) {
-    h2ws_ws_del(ws);
-    return H2WS_ERR_INTERNAL;
-  }
+  /* RFC 8441 §5 / SPEC H7: 200, no END_STREAM */
   nghttp2_data_provider prd;
   prd.source.ptr = st;
   prd.read_callback = h2ws__h2_ws_read_cb;

@@ -74,8 +74,10 @@ def start_firefox(firefox, d, name="firefox", extra_prefs=None, env=None):
     return b, (m.group(1) if m else None), br
 
 
-class _Rpc:
-    """Request / answer over a remote-protocol WebSocket (ids matched)."""
+class Rpc:
+    """Request / answer over a remote-protocol WebSocket (ids matched).  A
+    call that gets no answer in time raises TimeoutError naming the method
+    (so a slow browser says where it was slow)."""
 
     def __init__(self, ws, error_of):
         self.ws = ws
@@ -87,7 +89,10 @@ class _Rpc:
         mid = self.n
         await self.ws.send(json.dumps(dict({"id": mid, "method": method, "params": params or {}}, **extra)))
         while True:
-            r = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            try:
+                r = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            except asyncio.TimeoutError:
+                raise TimeoutError("%s: no answer within %s s" % (method, timeout)) from None
             if r.get("id") == mid:
                 err = self.error_of(r)
                 if err:
@@ -100,7 +105,7 @@ async def chromium_page_value(devtools_url, page_url, expr, timeout):
     (a JSON string or null) until it is not null; returns it parsed, or
     None after timeout seconds.  Closes the browser."""
     async with websockets.connect(devtools_url, max_size=None, close_timeout=2) as ws:
-        rpc = _Rpc(ws, lambda r: r.get("error"))
+        rpc = Rpc(ws, lambda r: r.get("error"))
         target = await rpc.call("Target.createTarget", {"url": page_url})
         sess = (await rpc.call("Target.attachToTarget", {"targetId": target["targetId"],
                                                          "flatten": True}))["sessionId"]
@@ -127,7 +132,7 @@ async def chromium_page_value(devtools_url, page_url, expr, timeout):
 async def firefox_page_value(bidi_url, page_url, expr, timeout):
     """The same over WebDriver BiDi (certificate errors accepted)."""
     async with websockets.connect(bidi_url + "/session", max_size=None, close_timeout=2) as ws:
-        rpc = _Rpc(ws, lambda r: r.get("type") == "error" and "%s %s" % (r.get("error"), r.get("message")))
+        rpc = Rpc(ws, lambda r: r.get("type") == "error" and "%s %s" % (r.get("error"), r.get("message")))
         await rpc.call("session.new", {"capabilities": {"alwaysMatch": {"acceptInsecureCerts": True}}})
         try:
             ctx = (await rpc.call("browsingContext.getTree", {}))["contexts"][0]["context"]

@@ -20,7 +20,9 @@ def run_check(binary, url, extra=(), timeout=150):
 
 
 def compare(T, name, doc, pinned):
-    """One check per case: its verdict equals the pin (default PASS)."""
+    """One check per case: its verdict equals the pin (default PASS).  A
+    pin may be a tuple of verdicts where the peer itself is racy (each such
+    pin says why in a comment): any of them passes."""
     if doc is None or "cases" not in doc:
         T.check(False, name + ": h2ws check printed its JSON report", repr(doc)[:300])
         return
@@ -35,8 +37,9 @@ def compare(T, name, doc, pinned):
     bad = []
     for cid, (v, d) in seen.items():
         want = pinned.get(cid, "PASS")
-        if v != want:
-            bad.append("%s: %s (pinned %s): %s" % (cid, v, want, d))
+        if v not in (want if isinstance(want, tuple) else (want,)):
+            bad.append("%s: %s (pinned %s): %s" % (cid, v, "/".join(want) if isinstance(want, tuple)
+                                                   else want, d))
     T.check(not bad, "%s: all %d verdicts as pinned" % (name, len(seen)), "\n    " + "\n    ".join(bad))
 
 

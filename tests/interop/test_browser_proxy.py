@@ -134,21 +134,13 @@ class Backend:
 
 async def drive(devtools_url, page_url):
     async with websockets.connect(devtools_url, max_size=None, close_timeout=2) as ws:
-        counter = [0]
+        rpc = bu.Rpc(ws, lambda r: r.get("error"))
 
-        async def call(method, params=None, session=None, timeout=30):
-            counter[0] += 1
-            mid = counter[0]
-            msg = {"id": mid, "method": method, "params": params or {}}
-            if session:
-                msg["sessionId"] = session
-            await ws.send(json.dumps(msg))
-            while True:
-                r = json.loads(await asyncio.wait_for(ws.recv(), timeout))
-                if r.get("id") == mid:
-                    if "error" in r:
-                        raise RuntimeError("%s: %s" % (method, r["error"]))
-                    return r["result"]
+        # generous deadlines: under the ASan build on a loaded 2-core
+        # machine Chromium and the proxy are slow, not wrong
+        async def call(method, params=None, session=None, timeout=60):
+            extra = {"sessionId": session} if session else {}
+            return await rpc.call(method, params, timeout=timeout, **extra)
 
         target = await call("Target.createTarget", {"url": page_url})
         sess = (await call("Target.attachToTarget", {"targetId": target["targetId"],
@@ -168,7 +160,7 @@ async def drive(devtools_url, page_url):
                 break
             await asyncio.sleep(0.1)
         r = await call("Runtime.evaluate", {"expression": PAGE_TEST_JS, "awaitPromise": True,
-                                            "returnByValue": True}, sess, timeout=60)
+                                            "returnByValue": True}, sess, timeout=120)
         result = r["result"].get("value")
         if result is None:
             result = {"exception": r.get("exceptionDetails", r)}

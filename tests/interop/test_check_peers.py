@@ -64,7 +64,11 @@ PINNED = {
         'close.code-echoed': 'WARN',
         'trailers.no-end-stream': 'WARN',
         'flow.window-zero': 'FAIL',
-        'flow.small-grants': 'FAIL',
+        # racy in Apache itself: with an initial window of 0 its mod_http2
+        # usually never sends the 200 HEADERS (which are not flow-controlled,
+        # RFC 9113 §6.9), so the case FAILs; about one run in eight it does
+        # answer and then honours the 16-byte grants (PASS)
+        'flow.small-grants': ('FAIL', 'PASS'),
         'streams.many': 'FAIL',
         'streams.limit': 'FAIL',
     },

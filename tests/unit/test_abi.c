@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <h2ws/h2.h>
+#include <h2ws/h3.h>
 #include <h2ws/handshake.h>
 #include <h2ws/pmd.h>
 #include <h2ws/rt.h>
@@ -50,6 +51,9 @@ static void test_defaults_zero_reserved(void) {
   RESERVED_ZERO_AFTER(h2ws_h2_settings, h2ws_h2_settings_default(&v));
   RESERVED_ZERO_AFTER(h2ws_h2_accept_options, h2ws_h2_accept_options_default(&v));
   RESERVED_ZERO_AFTER(h2ws_h2_ws_options, h2ws_h2_ws_options_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_h3_settings, h2ws_h3_settings_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_h3_accept_options, h2ws_h3_accept_options_default(&v));
+  RESERVED_ZERO_AFTER(h2ws_h3_ws_options, h2ws_h3_ws_options_default(&v));
   RESERVED_ZERO_AFTER(h2ws_server_settings, h2ws_server_settings_default(&v));
   RESERVED_ZERO_AFTER(h2ws_client_settings, h2ws_client_settings_default(&v));
   RESERVED_ZERO_AFTER(h2ws_client_ws_options, h2ws_client_ws_options_default(&v));

@@ -307,6 +307,134 @@ static void W8_reason_phrases(void) {
   CHECK(strcmp(h2ws_http_reason(799), "Unknown") == 0);
 }
 
+/* The extended-CONNECT rules HTTP/2 and HTTP/3 share (lib/handshake/
+ * connect.c): one call judges a decoded field list for both bindings. */
+static void H5_shared_connect_check(void) {
+  h2ws_header ok[] = {HDR(":method", "CONNECT"), HDR(":protocol", "websocket"),
+                      HDR(":scheme", "https"), HDR(":path", "/chat"),
+                      HDR(":authority", "example.com"),
+                      HDR("sec-websocket-version", "13"),
+                      HDR("sec-websocket-protocol", "a"),
+                      HDR("sec-websocket-protocol", "b")};
+  h2ws_request_check v;
+  CHECK_EQ(h2ws_request_check_fields(ok, 8, 1, &v), H2WS_REQUEST_WEBSOCKET);
+  CHECK_EQ(v.path, 3);
+  /* without the setting the same request is malformed (RFC 8441 §4) */
+  CHECK_EQ(h2ws_request_check_fields(ok, 8, 0, &v), H2WS_REQUEST_MALFORMED);
+  char scratch[256];
+  h2ws_ws_request req;
+  CHECK_EQ(h2ws_request_check_fields(ok, 8, 1, &v), H2WS_REQUEST_WEBSOCKET);
+  h2ws_request_to_ws(ok, 8, &v, H2WS_TRANSPORT_H3, 4, &req, scratch,
+                     sizeof(scratch));
+  CHECK_EQ(req.transport, H2WS_TRANSPORT_H3);
+  CHECK_EQ(req.stream_id, 4);
+  CHECK_EQ(req.nheaders, 3);
+  CHECK_EQ(req.protocolslen, 4);
+  CHECK_MEM(req.protocols, "a, b", 4);
+  CHECK_EQ(h2ws_handshake_check_request(&req), 0);
+  h2ws_header wss[] = {HDR(":method", "CONNECT"), HDR(":protocol", "websocket"),
+                       HDR(":scheme", "wss"), HDR(":path", "/"),
+                       HDR(":authority", "h")};
+  CHECK_EQ(h2ws_request_check_fields(wss, 5, 1, &v), H2WS_REQUEST_MALFORMED);
+  h2ws_header foo[] = {HDR(":method", "CONNECT"), HDR(":protocol", "foo"),
+                       HDR(":scheme", "http"), HDR(":path", "/"),
+                       HDR(":authority", "h")};
+  CHECK_EQ(h2ws_request_check_fields(foo, 5, 1, &v), H2WS_REQUEST_STATUS);
+  CHECK_EQ(v.status, 501);
+  h2ws_header get[] = {HDR(":method", "GET"), HDR(":scheme", "https"),
+                       HDR(":path", "/"), HDR(":authority", "h"),
+                       HDR("upgrade", "websocket")};
+  CHECK_EQ(h2ws_request_check_fields(get, 5, 1, &v), H2WS_REQUEST_MALFORMED);
+  CHECK_EQ(h2ws_request_check_fields(get, 4, 1, &v), H2WS_REQUEST_PLAIN);
+  CHECK(h2ws_header_is_connection_specific("Keep-Alive", 10));
+  CHECK(!h2ws_header_is_connection_specific("origin", 6));
+}
+
+static void H4_shared_connect_fields(void) {
+  h2ws_pmd_config pmd;
+  h2ws_pmd_config_default(&pmd);
+  h2ws_header extra[] = {HDR("x-a", "1")};
+  h2ws_connect_request r = {.scheme = "https", .authority = "h:443", .path = "/p?q",
+                            .protocols = "chat, v2", .origin = "https://o",
+                            .pmd_offer = &pmd, .headers = extra, .nheaders = 1};
+  h2ws_header f[10];
+  char ext[H2WS_PMD_MAX_VALUE_LEN];
+  int n = h2ws_connect_fields(&r, f, 10, ext, sizeof(ext));
+  CHECK_EQ(n, 10);
+  static const char *const names[] = {":method", ":protocol", ":scheme",
+                                      ":path", ":authority",
+                                      "sec-websocket-version",
+                                      "sec-websocket-protocol",
+                                      "sec-websocket-extensions", "origin"};
+  for (int i = 0; i < 9 && i < n; i++)
+    CHECK(f[i].namelen == strlen(names[i]) && !memcmp(f[i].name, names[i], f[i].namelen));
+  CHECK_EQ(h2ws_connect_fields(&r, f, 9, ext, sizeof(ext)), H2WS_ERR_NOBUF);
+  /* the list a client sends is one the shared server check accepts */
+  h2ws_request_check v;
+  CHECK_EQ(h2ws_request_check_fields(f, 10, 1, &v), H2WS_REQUEST_WEBSOCKET);
+  h2ws_header key = HDR("sec-websocket-key", "x");
+  h2ws_header up = HDR("upgrade", "websocket");
+  CHECK(!h2ws_connect_field_ok(&key));
+  CHECK(!h2ws_connect_field_ok(&up));
+  CHECK(h2ws_connect_field_ok(&extra[0]));
+  h2ws_header cl = HDR("content-length", "0");
+  CHECK(!h2ws_response_field_ok(&cl, 1));
+  CHECK(h2ws_response_field_ok(&cl, 0));
+}
+
+static void H7_shared_connect_response(void) {
+  h2ws_pmd_config pmd;
+  h2ws_pmd_config_default(&pmd);
+  h2ws_header good[] = {HDR("sec-websocket-protocol", "chat"),
+                        HDR("sec-websocket-extensions", "permessage-deflate")};
+  h2ws_pmd_params p;
+  const char *proto;
+  size_t plen;
+  CHECK_EQ(h2ws_connect_check_response(200, 0, good, 2, "chat, v2", 8, &pmd,
+                                       &p, &proto, &plen), 0);
+  CHECK(p.enabled);
+  CHECK_EQ(plen, 4);
+  CHECK_EQ(h2ws_connect_check_response(200, 1, good, 2, "chat", 4, &pmd, &p,
+                                       &proto, &plen), H2WS_ERR_HANDSHAKE);
+  CHECK_EQ(h2ws_connect_check_response(404, 0, NULL, 0, NULL, 0, NULL, &p,
+                                       &proto, &plen), H2WS_ERR_HANDSHAKE);
+  /* an extension we did not offer, a subprotocol we did not offer */
+  CHECK_EQ(h2ws_connect_check_response(200, 0, good, 2, "chat", 4, NULL, &p,
+                                       &proto, &plen), H2WS_ERR_PROTO);
+  CHECK_EQ(h2ws_connect_check_response(200, 0, good, 1, "v2", 2, NULL, &p,
+                                       &proto, &plen), H2WS_ERR_PROTO);
+  h2ws_header cl[] = {HDR("content-length", "0")};
+  CHECK_EQ(h2ws_connect_check_response(200, 0, cl, 1, NULL, 0, NULL, &p,
+                                       &proto, &plen), H2WS_ERR_PROTO);
+}
+
+static void H7_shared_connect_accept(void) {
+  h2ws_header reg[] = {HDR("sec-websocket-version", "13"),
+                       HDR("sec-websocket-protocol", "a"),
+                       HDR("sec-websocket-protocol", "b"),
+                       HDR("sec-websocket-extensions", "permessage-deflate; client_max_window_bits")};
+  h2ws_pmd_config cfg;
+  h2ws_pmd_config_default(&cfg);
+  h2ws_pmd_params pmd;
+  memset(&pmd, 0, sizeof(pmd));
+  char scratch[256], ext[H2WS_PMD_MAX_VALUE_LEN];
+  h2ws_header out[4];
+  int n = h2ws_connect_accept(reg, 4, "b", &cfg, &pmd, scratch, sizeof(scratch),
+                              ext, sizeof(ext), out, 4);
+  CHECK_EQ(n, 2);
+  CHECK(pmd.enabled);
+  CHECK(out[0].valuelen == 1 && out[0].value[0] == 'b');
+  CHECK(out[1].namelen == 24 && !memcmp(out[1].value, "permessage-deflate", 18));
+  /* RFC 6455 §4.2.2: never a subprotocol the client did not offer */
+  memset(&pmd, 0, sizeof(pmd));
+  CHECK_EQ(h2ws_connect_accept(reg, 4, "c", NULL, &pmd, scratch, sizeof(scratch),
+                               ext, sizeof(ext), out, 4), H2WS_ERR_INVALID_ARGUMENT);
+  /* no subprotocol, no extension: a bare 200 */
+  memset(&pmd, 0, sizeof(pmd));
+  CHECK_EQ(h2ws_connect_accept(reg, 4, NULL, NULL, &pmd, scratch, sizeof(scratch),
+                               ext, sizeof(ext), out, 4), 0);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"W8_version_13_accepted", W8_version_13_accepted},
@@ -326,6 +454,10 @@ int main(void) {
       {"W8_token_lists", W8_token_lists},
       {"W9_header_join", W9_header_join},
       {"W8_reason_phrases", W8_reason_phrases},
+      {"H5_shared_connect_check", H5_shared_connect_check},
+      {"H4_shared_connect_fields", H4_shared_connect_fields},
+      {"H7_shared_connect_response", H7_shared_connect_response},
+      {"H7_shared_connect_accept", H7_shared_connect_accept},
   };
   return TU_RUN(cases);
 }
