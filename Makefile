@@ -72,7 +72,7 @@ release: deps-build
 install: release
 	DESTDIR=$(DESTDIR) $(CMAKE) --install build-release --prefix $(PREFIX)
 
-# The Debian packages (libh2ws-core1, libh2ws1, libh2ws-dev, h2ws) and
+# The Debian packages (libh2ws-core1, libh2ws-h3-1, libh2ws1, libh2ws-dev, h2ws) and
 # lintian's report, in build-deb/ (scripts/deb.sh).
 deb:
 	@scripts/deps.sh pkg

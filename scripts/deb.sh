@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/deb.sh OUTDIR - builds the Debian packages of the working tree
-# (libh2ws-core1, libh2ws1, libh2ws-dev, h2ws) with `dpkg-buildpackage -us
+# (libh2ws-core1, libh2ws-h3-1, libh2ws1, libh2ws-dev, h2ws) with `dpkg-buildpackage -us
 # -uc -b` and runs lintian on them.  OUTDIR receives the .deb files, the
 # .changes and .buildinfo, and lintian.txt.  Fails if the build fails or
 # lintian reports an error (E:); warnings are printed (docs/abi.md, "The
