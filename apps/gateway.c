@@ -1,8 +1,10 @@
 /* apps/gateway.c - the WebSocket gateway: a client WebSocket (HTTP/2 or
- * HTTP/1.1) paired with one backend connection (ws://, wss:// through the
- * runtime's client, tcp:// on the loop with libuv), answered only once the
- * backend is ready (deferred accept), messages, closes and backpressure
- * forwarded both ways. */
+ * HTTP/1.1) paired with one backend WebSocket (ws://, wss:// through the
+ * runtime's client: an HTTP/1.1 connection of its own, or a stream of a
+ * shared HTTP/2 connection with --backend-h2) or TCP connection (tcp://,
+ * on the loop with libuv), answered only once the backend is ready
+ * (deferred accept), messages, closes and backpressure forwarded both
+ * ways. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,22 @@
 
 #define GW_MAX_PROTOS 16
 #define GW_TCP_READ 65536
+/* An HTTP/2 backend connection without WebSockets stays this long, for
+ * the next one (below the usual servers' keep-alive timeouts, e.g.
+ * Hypercorn's 5 s). */
+#define GW_BACKEND_IDLE_MS 2000
+
+/* The runtime's client of the backends: one per set of client settings,
+ * shared by the routes that use them, so that WebSockets of all routes to
+ * one HTTP/2 backend share its connection (its pool keeps one connection
+ * per origin). */
+typedef struct gw_client {
+  struct gw_client *next;
+  h2ws_client *client; /* NULL once aborted */
+  int insecure;
+  char cafile[1024];
+  size_t max_message;
+} gw_client;
 
 typedef struct gw_route {
   struct gw_route *next;
@@ -25,7 +43,7 @@ typedef struct gw_route {
   char host[256]; /* tcp:// */
   int port;
   int append_path; /* ws URL path ends with '/' */
-  h2ws_client *client;
+  gw_client *client; /* ws://, wss:// */
   char path[1024];  /* the server route it belongs to */
   char vhost[256];  /* "" any :authority / Host, else this name */
 } gw_route;
@@ -67,6 +85,7 @@ struct gateway {
   h2ws_server *srv;
   h2ws_rt *rt;
   gw_route *routes;
+  gw_client *clients;
   gw_pair *pairs; /* every live pair (gateway_abort_backends) */
   uint64_t next_id;
 };
@@ -192,9 +211,16 @@ static int gw_accept(gw_pair *p, const char *subprotocol) {
   }
   if (!p->front_done) {
     p->front = ws;
-    gw_log(p, "open (%s, stream %d)",
-           kit_transport_name(h2ws_rt_ws_transport(ws)),
-           (int)h2ws_rt_ws_stream_id(ws));
+    if (p->back)
+      gw_log(p, "open (%s, stream %d; backend %s, stream %d)",
+             kit_transport_name(h2ws_rt_ws_transport(ws)),
+             (int)h2ws_rt_ws_stream_id(ws),
+             kit_transport_name(h2ws_rt_ws_transport(p->back)),
+             (int)h2ws_rt_ws_stream_id(p->back));
+    else
+      gw_log(p, "open (%s, stream %d)",
+             kit_transport_name(h2ws_rt_ws_transport(ws)),
+             (int)h2ws_rt_ws_stream_id(ws));
   }
   return 0;
 }
@@ -413,7 +439,15 @@ static int gw_open_ws_backend(gw_pair *p, const h2ws_ws_request *v) {
                          protos, GW_MAX_PROTOS);
   h2ws_client_ws_options o;
   h2ws_client_ws_options_default(&o);
-  o.policy = H2WS_RT_POLICY_H1;
+  /* --backend-h2: an extended CONNECT stream on the route's shared
+   * HTTP/2 connection (h2c prior knowledge for ws://, ALPN h2 for
+   * wss://), sent only once the backend's SETTINGS allow it (the
+   * runtime's client waits for them); else HTTP/1.1, or none (only) */
+  o.policy = rt->opts.backend_h2 == GATEWAY_BACKEND_H2_ONLY
+                 ? H2WS_RT_POLICY_H2
+             : rt->opts.backend_h2 == GATEWAY_BACKEND_H2
+                 ? H2WS_RT_POLICY_PREFER_H2
+                 : H2WS_RT_POLICY_H1;
   o.compress = 0;
   o.subprotocols = np ? protos : NULL;
   o.nsubprotocols = np;
@@ -422,7 +456,8 @@ static int gw_open_ws_backend(gw_pair *p, const h2ws_ws_request *v) {
     origin[v->originlen] = '\0';
     o.origin = origin;
   }
-  return h2ws_client_open(rt->client, url, &o, &gw_back_cbs, p, &p->back);
+  return h2ws_client_open(rt->client->client, url, &o, &gw_back_cbs, p,
+                          &p->back);
 }
 
 /* ---- tcp:// backend -------------------------------------------------------- */
@@ -703,8 +738,8 @@ static void gw_on_request(h2ws_rt_ws_request *req, void *ud) {
   if (rt->is_tcp) {
     rv = gw_open_tcp_backend(p);
     if (rv != 0) p->back_done = 1;
-  } else if (!rt->client) {
-    rv = H2WS_ERR_INVALID_STATE; /* shutting down */
+  } else if (!rt->client->client) {
+    rv = H2WS_ERR_INVALID_STATE; /* backends aborted */
   } else {
     v = h2ws_rt_ws_request_view(req); /* the copy */
     rv = gw_open_ws_backend(p, v);
@@ -744,6 +779,43 @@ static int gw_parse_tcp(gw_route *r, const char *url) {
   long port = strtol(colon + 1, &e, 10);
   if (e != end || port <= 0 || port > 65535) return -1;
   r->port = (int)port;
+  return 0;
+}
+
+/* The backend client for routes with these options (made on first use).
+ * Returns 0, H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL. */
+static int gw_client_get(gateway *gw, const gateway_options *o,
+                         gw_client **pc) {
+  const char *ca = o->backend_cafile ? o->backend_cafile : "";
+  for (gw_client *c = gw->clients; c; c = c->next)
+    if (c->client && c->insecure == o->insecure_backend &&
+        c->max_message == o->max_message && !strcmp(c->cafile, ca)) {
+      *pc = c;
+      return 0;
+    }
+  gw_client *c = calloc(1, sizeof *c);
+  if (!c) return H2WS_ERR_NOMEM;
+  c->insecure = o->insecure_backend;
+  c->max_message = o->max_message;
+  snprintf(c->cafile, sizeof c->cafile, "%s", ca);
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.insecure = o->insecure_backend;
+  cs.cafile = c->cafile[0] ? c->cafile : NULL; /* kept with c */
+  /* HTTP/2 backend connections go once idle for GW_BACKEND_IDLE_MS
+   * (HTTP/1.1 ones end with their WebSocket) */
+  cs.close_idle = 1;
+  cs.idle_timeout_ms = GW_BACKEND_IDLE_MS;
+  cs.ws.max_message_size = o->max_message;
+  cs.ws.max_output = o->max_message + 256 * 1024;
+  int rv = h2ws_client_new(&c->client, gw->rt, &cs);
+  if (rv != 0) {
+    free(c);
+    return rv;
+  }
+  c->next = gw->clients;
+  gw->clients = c;
+  *pc = c;
   return 0;
 }
 
@@ -808,24 +880,16 @@ int gateway_add_route(gateway *gw, const char *host, const char *path,
     const char *slash = strchr(hp, '/');
     r->append_path = slash && backend_url[strlen(backend_url) - 1] == '/' &&
                      !strchr(slash, '?');
-    h2ws_client_settings cs;
-    h2ws_client_settings_default(&cs);
-    cs.insecure = r->opts.insecure_backend;
-    cs.cafile = r->opts.backend_cafile;
-    cs.close_idle = 1;
-    cs.ws.max_message_size = r->opts.max_message;
-    cs.ws.max_output = r->opts.max_message + 256 * 1024;
-    rv = h2ws_client_new(&r->client, r->rt, &cs);
-    if (rv != 0) {
-      free(r);
-      return rv;
-    }
     /* validate the URL once, up front */
     if (gw_check_ws_url(hp) != 0) {
       fprintf(stderr, "h2ws: bad backend URL '%s'\n", backend_url);
-      h2ws_client_del(r->client);
       free(r);
       return H2WS_ERR_INVALID_ARGUMENT;
+    }
+    rv = gw_client_get(gw, &r->opts, &r->client);
+    if (rv != 0) {
+      free(r);
+      return rv;
     }
   } else {
     fprintf(stderr,
@@ -856,8 +920,7 @@ int gateway_add_route(gateway *gw, const char *host, const char *path,
       rv = h2ws_server_route_ws(gw->srv, path, &wh, r);
   }
   if (rv != 0) {
-    h2ws_client_del(r->client);
-    free(r);
+    free(r); /* its client stays with the gateway */
     return rv;
   }
   r->next = gw->routes;
@@ -872,11 +935,17 @@ void gateway_abort_backends(gateway *gw) {
       p->back_done = 1;
       gw_tcp_shut(p); /* freed from the close callback, not here */
     }
-  for (gw_route *r = gw->routes; r; r = r->next) {
-    h2ws_client *cl = r->client;
-    r->client = NULL; /* new requests: 503 */
+  for (gw_client *c = gw->clients; c; c = c->next) {
+    h2ws_client *cl = c->client;
+    c->client = NULL; /* new requests: 502 */
     h2ws_client_del(cl);
   }
+}
+
+void gateway_shutdown(gateway *gw) {
+  if (!gw) return;
+  for (gw_client *c = gw->clients; c; c = c->next)
+    h2ws_client_close_idle(c->client);
 }
 
 void gateway_del(gateway *gw) {
@@ -909,8 +978,13 @@ void gateway_del(gateway *gw) {
   while (gw->routes) {
     gw_route *r = gw->routes;
     gw->routes = r->next;
-    h2ws_client_del(r->client);
     free(r);
+  }
+  while (gw->clients) {
+    gw_client *c = gw->clients;
+    gw->clients = c->next;
+    h2ws_client_del(c->client);
+    free(c);
   }
   free(gw);
 }

@@ -1,7 +1,9 @@
 /* apps/gateway.h - the WebSocket gateway (h2ws proxy, and routes of
  * h2ws serve): each WebSocket accepted from a client, over HTTP/2
- * (RFC 8441) or HTTP/1.1, is forwarded to a fixed backend, an HTTP/1.1
- * WebSocket server (ws://, wss://) or a raw TCP service (tcp://). */
+ * (RFC 8441) or HTTP/1.1, is forwarded to a fixed backend: a WebSocket
+ * server (ws://, wss://) over HTTP/1.1, or over HTTP/2 with many
+ * WebSockets as streams of one backend connection (backend_h2), or a raw
+ * TCP service (tcp://). */
 #ifndef H2WS_APPS_GATEWAY_H
 #define H2WS_APPS_GATEWAY_H
 
@@ -17,10 +19,27 @@
  *    HTTP/1.1 Upgrade (fresh Sec-WebSocket-Key, Host = the backend's host,
  *    the client's Origin and offered subprotocols) with 101, Upgrade:
  *    websocket, Connection: upgrade and exactly one matching
- *    Sec-WebSocket-Accept; tcp:// backends must accept the TCP
- *    connection.  Anything else (refused, non-101, bad or repeated accept,
- *    timeout) answers 502, and no client data reaches the backend (SPEC
- *    pitfall 9: the request runs deferred, the client's input is held).
+ *    Sec-WebSocket-Accept, or (backend_h2) their extended CONNECT with
+ *    200 and matching sec-websocket-* fields; tcp:// backends must accept
+ *    the TCP connection.  Anything else (refused, other status, bad or
+ *    repeated accept, reset, timeout) answers 502, and no client data
+ *    reaches the backend (SPEC pitfall 9: the request runs deferred, the
+ *    client's input is held).
+ *  - HTTP/2 backends (backend_h2, ws:// and wss:// only): each WebSocket
+ *    is an RFC 8441 extended CONNECT stream; all WebSockets of the
+ *    gateway to one backend origin share one connection (per worker:
+ *    per gateway), h2c with prior knowledge for ws://, TLS with ALPN h2
+ *    for wss://.  The CONNECT leaves only after the backend's SETTINGS
+ *    carried ENABLE_CONNECT_PROTOCOL = 1.  Without it (or when the
+ *    backend does not speak HTTP/2 at all, or ALPN picks http/1.1)
+ *    GATEWAY_BACKEND_H2 uses an HTTP/1.1 Upgrade on a new connection
+ *    (and goes there at once for 30 s), GATEWAY_BACKEND_H2_ONLY answers
+ *    502.  At the backend's SETTINGS_MAX_CONCURRENT_STREAMS another
+ *    connection is opened; after its GOAWAY new WebSockets go to a new
+ *    connection while the open ones finish on the old one.  A
+ *    connection without WebSockets is closed after 2 s.  A stalled
+ *    client stalls only its own backend stream (that stream's window
+ *    stays closed), and the other way round.
  *  - The subprotocol the backend chose is the one the client gets.
  *  - Backend path: the URL's path when it does not end with '/'; when it
  *    does, the URL's path followed by the client's path and query (without
@@ -36,14 +55,26 @@
  *    connection.
  *  - Backpressure: a message the other side cannot queue (its output is at
  *    its cap) pauses the delivering side until that side drains, so a slow
- *    backend stalls only its own stream.
+ *    backend stalls only its own stream, and a slow client only its own
+ *    backend WebSocket (an HTTP/1.1 connection, or an HTTP/2 stream whose
+ *    window then stays closed).
  *  - The client's :authority / Host is never connected to (SPEC pitfall
  *    10): only the configured backend URL is.
  *  - Per hop, not forwarded: permessage-deflate (negotiated with the
  *    client as the server allows; never offered to the backend), pings
  *    (each side's are answered by the gateway), other request headers.
  */
+/* How ws:// and wss:// backends are reached (gateway_options.backend_h2). */
+enum {
+  GATEWAY_BACKEND_H1 = 0,     /* HTTP/1.1 Upgrade, a connection each */
+  GATEWAY_BACKEND_H2 = 1,     /* HTTP/2 streams when the backend does
+                                 RFC 8441, else HTTP/1.1 */
+  GATEWAY_BACKEND_H2_ONLY = 2 /* HTTP/2 streams, else 502 */
+};
+
 typedef struct gateway_options {
+  /* GATEWAY_BACKEND_H1 (default), _H2 or _H2_ONLY. */
+  int backend_h2;
   /* wss:// backends: skip certificate verification. */
   int insecure_backend;
   /* wss:// backends: extra trusted CA (PEM file), or NULL. */
@@ -86,6 +117,12 @@ int gateway_new(gateway **pgw, h2ws_server *srv);
  */
 int gateway_add_route(gateway *gw, const char *host, const char *path,
                       const char *backend_url, const gateway_options *opts);
+
+/* A graceful stop has begun (the server's shutdown closes the clients,
+ * which closes their backend WebSockets): HTTP/2 backend connections
+ * left without WebSockets are closed at once instead of after their idle
+ * time, so the loop can end.  Idempotent. */
+void gateway_shutdown(gateway *gw);
 
 /* Ends every backend connection still open or opening (their clients
  * get 1011 / 502), for a shutdown that must not wait for slow backends.

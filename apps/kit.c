@@ -452,6 +452,7 @@ const char *kit_fail_name(int error) {
   case H2WS_ERR_H2_NO_EXTENDED_CONNECT:
   case H2WS_ERR_H2_BAD_RESPONSE:
   case H2WS_ERR_RT_ALPN:
+  case H2WS_ERR_RT_NOT_H2:
     return "handshake";
   case H2WS_ERR_NOMEM:
   case H2WS_ERR_INTERNAL:

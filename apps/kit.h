@@ -42,8 +42,8 @@ enum {
 
 /* The h2ws_error of on_fail (a WebSocket that never opened) -> the exit
  * code of the table above: refused or a bad answer (H2WS_ERR_HANDSHAKE,
- * H2WS_ERR_H2_NO_EXTENDED_CONNECT and H2WS_ERR_RT_ALPN with --h2,
- * H2WS_ERR_H2_BAD_RESPONSE) is 3; everything else (DNS, connect, TLS,
+ * H2WS_ERR_H2_NO_EXTENDED_CONNECT, H2WS_ERR_RT_ALPN and H2WS_ERR_RT_NOT_H2
+ * with --h2, H2WS_ERR_H2_BAD_RESPONSE) is 3; everything else (DNS, connect, TLS,
  * timeout, H2WS_ERR_CLOSED: lost before the WebSocket opened, internal)
  * is 2. */
 int kit_exit_for_fail(int error);

@@ -1,6 +1,8 @@
 /* apps/proxy.c - `h2ws proxy`: the gateway command; WebSockets over
  * HTTP/2 (RFC 8441) and HTTP/1.1 on one port, forwarded to an existing
- * ws:// / wss:// / tcp:// backend (apps/gateway.c), other GETs from --root.
+ * ws:// / wss:// backend (over HTTP/1.1, or over HTTP/2 with
+ * --backend-h2) or tcp:// service (apps/gateway.c), other GETs from
+ * --root.
  * Options from one apps/kit.h table; shutdown through kit_life. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,9 @@ static const char proxy_about[] =
     "Gateway: gives an existing HTTP/1.1 WebSocket service, or a TCP\n"
     "service, WebSockets over HTTP/2 (RFC 8441) without touching it.\n"
     "Clients connect over HTTP/2 (extended CONNECT) or HTTP/1.1\n"
-    "(Upgrade) on one port, TLS by default (ALPN h2 / http/1.1).\n";
+    "(Upgrade) on one port, TLS by default (ALPN h2 / http/1.1).\n"
+    "With --backend-h2 the backend is reached over HTTP/2 too: each\n"
+    "client WebSocket becomes a stream of one backend connection.\n";
 
 static const char proxy_epilog[] =
     "TIME is a duration: 10s, 500ms, 2m; a plain number is seconds.\n"
@@ -27,9 +31,10 @@ static const char proxy_epilog[] =
     "The client is answered (200 / 101) only after the backend accepted:\n"
     "a ws:// backend must answer its Upgrade (fresh Sec-WebSocket-Key)\n"
     "with 101, Upgrade: websocket, Connection: upgrade and exactly one\n"
-    "matching Sec-WebSocket-Accept.  Anything else (refused, other\n"
-    "status, bad accept, timeout) answers 502, and no client data\n"
-    "reaches the backend.  Origin and offered subprotocols are passed\n"
+    "matching Sec-WebSocket-Accept (over HTTP/2: its extended CONNECT\n"
+    "with 200).  Anything else (refused, other status, bad accept,\n"
+    "reset, timeout) answers 502, and no client data reaches the\n"
+    "backend.  Origin and offered subprotocols are passed\n"
     "on; the backend's choice is the client's.  Close codes and reasons\n"
     "pass through both ways; a backend that ends without a Close gives\n"
     "the client 1011 (1006 cannot be sent); a client that vanishes\n"
@@ -37,6 +42,23 @@ static const char proxy_epilog[] =
     "WebSocket.  The client's :authority / Host is never connected to.\n"
     "A tcp:// backend's bytes reach the client as binary messages cut\n"
     "wherever its TCP reads fall, not one per line or per message sent.\n"
+    "\n"
+    "HTTP/2 backends (--backend-h2, --backend-h2-only; ws:// and wss://\n"
+    "backends): each client WebSocket, whatever carries it, becomes an\n"
+    "RFC 8441 extended CONNECT stream; all of them share one backend\n"
+    "connection (h2c prior knowledge for ws://, TLS with ALPN h2 for\n"
+    "wss://) up to the backend's SETTINGS_MAX_CONCURRENT_STREAMS, beyond\n"
+    "which a second connection is opened.  The CONNECT is sent only\n"
+    "after the backend's SETTINGS carry ENABLE_CONNECT_PROTOCOL=1, and\n"
+    "the client is answered only after the backend's 200.  A backend\n"
+    "that does not do this (no HTTP/2, or no RFC 8441) gets an HTTP/1.1\n"
+    "Upgrade on a new connection with --backend-h2 (for the next 30 s\n"
+    "at once), and the client 502 with --backend-h2-only.  After the\n"
+    "backend's GOAWAY new WebSockets go to a new connection; the open\n"
+    "ones finish on the old one.  A stalled client stalls only its own\n"
+    "backend stream (its window stays closed), and the other way round.\n"
+    "An HTTP/2 backend connection left without WebSockets is closed\n"
+    "after 2 s (at once on SIGINT / SIGTERM).\n"
     "\n"
     "SIGINT / SIGTERM: graceful shutdown (close 1001, drain of at most\n"
     "2 s, GOAWAY); backends still opening or closing are cut 0.5 s\n"
@@ -59,6 +81,7 @@ static void proxy_life_stop(void *ud, int signum) {
   proxy_app *pa = ud;
   (void)signum;
   h2ws_server_shutdown(pa->srv);
+  gateway_shutdown(pa->gw); /* idle HTTP/2 backend connections: now */
 }
 
 /* After the drain, or a second signal: whatever backend is still opening
@@ -101,7 +124,8 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   const kit_opt opts[] = {
       {.name = "to", .kind = KIT_STR, .dest = &to, .arg = "URL",
        .help = "every WebSocket, on any path, goes to URL:\n"
-               "  ws://HOST[:PORT]/PATH   HTTP/1.1 WebSocket\n"
+               "  ws://HOST[:PORT]/PATH   WebSocket server\n"
+               "    (HTTP/1.1; HTTP/2 with --backend-h2)\n"
                "  wss://HOST[:PORT]/PATH  the same over TLS\n"
                "  tcp://HOST:PORT         raw TCP (websockify-\n"
                "    style: messages -> bytes, bytes -> binary\n"
@@ -137,6 +161,17 @@ int h2ws_cmd_proxy(int argc, char **argv) {
                "self-signed for localhost / 127.0.0.1)"},
       {.name = "write-cert", .kind = KIT_STR, .dest = &st.write_cert_file,
        .arg = "FILE", .help = "write the generated certificate to FILE"},
+      {.name = "backend-h2", .kind = KIT_FLAG, .dest = &go.backend_h2,
+       .value = GATEWAY_BACKEND_H2, .group = 1,
+       .help = "ws:// and wss:// backends over HTTP/2: each\n"
+               "WebSocket an RFC 8441 stream of one shared\n"
+               "backend connection (h2c prior knowledge /\n"
+               "TLS ALPN h2); a backend without WebSockets\n"
+               "over HTTP/2 gets HTTP/1.1 (see below)"},
+      {.name = "backend-h2-only", .kind = KIT_FLAG, .dest = &go.backend_h2,
+       .value = GATEWAY_BACKEND_H2_ONLY, .group = 1,
+       .help = "as --backend-h2, but a backend without\n"
+               "WebSockets over HTTP/2 gives the client 502"},
       {.name = "insecure-backend", .kind = KIT_FLAG,
        .dest = &go.insecure_backend,
        .help = "wss:// backends: no certificate check"},

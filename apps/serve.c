@@ -43,6 +43,8 @@ typedef struct serve_route {
   char path[256];
   serve_kind kind;
   const char *arg; /* static: DIR, proxy: URL */
+  int backend_h2;  /* proxy: GATEWAY_BACKEND_H1, _H2 (proxy-h2:) or
+                      _H2_ONLY (proxy-h2-only:) */
 } serve_route;
 
 /* One WebSocket (from the request to on_close). */
@@ -708,6 +710,14 @@ static int serve_add_route(serve_app *app, const char *spec) {
   } else if (!strncmp(k, "proxy:", 6) && k[6]) {
     r.kind = SK_PROXY;
     r.arg = k + 6;
+  } else if (!strncmp(k, "proxy-h2:", 9) && k[9]) {
+    r.kind = SK_PROXY;
+    r.arg = k + 9;
+    r.backend_h2 = GATEWAY_BACKEND_H2;
+  } else if (!strncmp(k, "proxy-h2-only:", 14) && k[14]) {
+    r.kind = SK_PROXY;
+    r.arg = k + 14;
+    r.backend_h2 = GATEWAY_BACKEND_H2_ONLY;
   } else
     return -1;
   for (int i = 0; i < app->nroutes; i++)
@@ -742,9 +752,18 @@ static int serve_register(serve_app *app) {
       gateway_options go;
       gateway_options_default(&go);
       go.max_message = (size_t)app->cfg->max_message;
+      go.backend_h2 = r->backend_h2;
       if (!app->gw && (rv = gateway_new(&app->gw, srv)) != 0) break;
+      if (r->backend_h2 && !strncasecmp(r->arg, "tcp://", 6)) {
+        fprintf(stderr, "h2ws serve: --route %s: a tcp:// backend is raw "
+                "TCP, not HTTP/2: use proxy:%s\n", r->path, r->arg);
+        return KIT_EXIT_USAGE;
+      }
       if (gateway_add_route(app->gw, NULL, r->path, r->arg, &go) != 0) {
-        fprintf(stderr, "h2ws serve: bad proxy route %s=proxy:%s\n", r->path,
+        fprintf(stderr, "h2ws serve: bad proxy route %s=%s%s\n", r->path,
+                r->backend_h2 == GATEWAY_BACKEND_H2_ONLY ? "proxy-h2-only:"
+                : r->backend_h2                           ? "proxy-h2:"
+                                                          : "proxy:",
                 r->arg);
         return KIT_EXIT_USAGE;
       }
@@ -797,7 +816,8 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg) {
     if (serve_add_route(app, cfg->routes[i]) != 0) {
       fprintf(stderr,
               "h2ws serve: bad --route '%s' (PATH=echo|broadcast|stats|"
-              "static:DIR|proxy:URL; at most %d routes)\n",
+              "static:DIR|proxy:URL|proxy-h2:URL|proxy-h2-only:URL; at most "
+              "%d routes)\n",
               cfg->routes[i], SERVE_MAX_ROUTES);
       free(app);
       return KIT_EXIT_USAGE;
@@ -880,8 +900,12 @@ static int serve_listen(serve_app *app) {
   return 0;
 }
 
-/* Graceful stop: close 1001, drain, GOAWAY (the runtime's shutdown). */
-static void serve_stop(serve_app *app) { h2ws_server_shutdown(app->srv); }
+/* Graceful stop: close 1001, drain, GOAWAY (the runtime's shutdown);
+ * idle HTTP/2 backend connections of proxy routes go at once. */
+static void serve_stop(serve_app *app) {
+  h2ws_server_shutdown(app->srv);
+  gateway_shutdown(app->gw);
+}
 
 /* After the drain budget, or at a second signal: cut the proxy routes'
  * backends still opening or closing (a silent backend cannot hold the
@@ -1014,6 +1038,16 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "                ending in '/' covers every\n"
                "                path under it.  Not in the\n"
                "                access log, /stats or limits\n"
+               "  proxy-h2:URL  the same over HTTP/2 (ws://,\n"
+               "                wss://): each WebSocket a\n"
+               "                stream of one shared backend\n"
+               "                connection (RFC 8441), as\n"
+               "                'h2ws proxy --backend-h2';\n"
+               "                HTTP/1.1 if the backend does\n"
+               "                not do WebSockets over HTTP/2\n"
+               "  proxy-h2-only:URL\n"
+               "                as proxy-h2:, but 502 if the\n"
+               "                backend does not do them\n"
                "defaults: /echo=echo /chat=broadcast\n"
                "/stats=stats"},
       {.name = "protocol", .kind = KIT_STRS, .dest = cfg.protos,

@@ -687,6 +687,13 @@ H2WS_EXTERN int h2ws_h2_reset(h2ws_h2_session *session, int32_t stream_id,
 /* Number of open WebSocket streams. */
 H2WS_EXTERN size_t h2ws_h2_session_num_ws(const h2ws_h2_session *session);
 
+/* Client: how many WebSockets this session can carry at once (a pool
+ * opens another connection beyond it): settings.max_websockets in force
+ * until the server's SETTINGS arrived, then the smaller of it and the
+ * server's SETTINGS_MAX_CONCURRENT_STREAMS (0: the server allows none).
+ * Server: settings.max_websockets in force.  0 for NULL. */
+H2WS_EXTERN size_t h2ws_h2_session_ws_limit(const h2ws_h2_session *session);
+
 #ifdef __cplusplus
 }
 #endif

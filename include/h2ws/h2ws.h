@@ -111,6 +111,10 @@ typedef enum h2ws_error {
                                          policy requires (HTTP/2 only) */
   H2WS_ERR_RT_LISTEN = -307,          /* bind or listen failed (address in
                                          use, no permission) */
+  H2WS_ERR_RT_NOT_H2 = -308,          /* HTTP/2: the server answered the
+                                         preface without SETTINGS (an
+                                         HTTP/1.1-only server, prior
+                                         knowledge) */
   /* fatal */
   H2WS_ERR_NOMEM = -901,
   H2WS_ERR_CALLBACK_FAILURE = -902, /* a callback returned a failure */

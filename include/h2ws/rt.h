@@ -36,9 +36,13 @@
  *
  *   wss:// negotiates ALPN.  Over HTTP/2 the client waits for the server's
  *   SETTINGS and uses extended CONNECT if ENABLE_CONNECT_PROTOCOL = 1; else
- *   policy AUTO opens a NEW HTTP/1.1 connection (fallback) and policy H2
- *   fails.  ws:// is HTTP/1.1 unless policy H2 (prior knowledge).  One
- *   HTTP/2 connection per origin is shared by all WebSockets of a client.
+ *   policies AUTO and PREFER_H2 open a NEW HTTP/1.1 connection (fallback)
+ *   and policy H2 fails.  ws:// is HTTP/1.1 unless policy H2 or PREFER_H2
+ *   (prior knowledge, h2c).  One HTTP/2 connection per origin is shared
+ *   by all WebSockets of a client, as many as the server's
+ *   SETTINGS_MAX_CONCURRENT_STREAMS allows; beyond it (or after the
+ *   server's GOAWAY) new WebSockets go to another connection, while those
+ *   open on the old one go on.
  *
  * Threading: everything runs on the loop's thread; no function may be
  * called from another thread.
@@ -166,11 +170,16 @@ typedef struct h2ws_rt_ws_callbacks {
    *                           extension not offered);
    *   H2WS_ERR_H2_NO_EXTENDED_CONNECT  policy H2 and the server does not
    *                           do RFC 8441; H2WS_ERR_RT_ALPN  policy H2 and
-   *                           ALPN did not select h2;
+   *                           ALPN did not select h2; H2WS_ERR_RT_NOT_H2
+   *                           policy H2 and the server answered without
+   *                           HTTP/2 SETTINGS (an HTTP/1.1-only server:
+   *                           "HTTP/1.1 400" to the preface);
    *   H2WS_ERR_H2_BAD_RESPONSE, H2WS_ERR_H2_STREAM_RESET,
-   *   H2WS_ERR_H2_GOAWAY, H2WS_ERR_H2_TOO_MANY_STREAMS  HTTP/2 refused the
-   *                           stream (after one retry on a new connection
-   *                           for the last two);
+   *   H2WS_ERR_H2_GOAWAY  HTTP/2 refused the stream (after one retry on
+   *                           a new connection for GOAWAY);
+   *   H2WS_ERR_H2_TOO_MANY_STREAMS  the server allows no stream at all (a
+   *                           full connection is no error: the WebSocket
+   *                           goes to another one);
    *   H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL.
    * `status` is the HTTP status when the server answered (else 0),
    * `message` a one-line reason such as "connection refused", "handshake
@@ -645,9 +654,19 @@ H2WS_EXTERN int h2ws_server_shutdown(h2ws_server *srv);
  * ------------------------------------------------------------------------ */
 
 typedef enum h2ws_rt_policy {
-  H2WS_RT_POLICY_AUTO = 0, /* wss: ALPN; h2 without RFC 8441 -> new h1 */
+  H2WS_RT_POLICY_AUTO = 0, /* wss: ALPN; h2 without RFC 8441 -> new h1;
+                              ws: HTTP/1.1 */
   H2WS_RT_POLICY_H2 = 1,   /* HTTP/2 only (ws: prior knowledge) */
-  H2WS_RT_POLICY_H1 = 2    /* HTTP/1.1 only */
+  H2WS_RT_POLICY_H1 = 2,   /* HTTP/1.1 only */
+  /* HTTP/2 when the server does WebSockets over it, else HTTP/1.1 (a
+   * gateway's backends): wss: as AUTO; ws: prior knowledge (h2c) first,
+   * and a server that answers it without HTTP/2 SETTINGS (an
+   * HTTP/1.1-only server's error response) or whose SETTINGS
+   * lack ENABLE_CONNECT_PROTOCOL = 1 gets the WebSocket over HTTP/1.1 on
+   * a NEW connection.  With AUTO and PREFER_H2 the client remembers such
+   * an origin for 30 s and goes to HTTP/1.1 at once meanwhile (on_note
+   * says so). */
+  H2WS_RT_POLICY_PREFER_H2 = 3
 } h2ws_rt_policy;
 
 typedef struct h2ws_client_settings {
@@ -662,6 +681,11 @@ typedef struct h2ws_client_settings {
    * reuse, and keeps h2ws_rt_run() running, until h2ws_client_del() or
    * the server closes it.  Command-line tools set it so the loop ends. */
   int close_idle;
+  /* With close_idle: how long an HTTP/2 connection stays in the pool
+   * with no WebSocket before it is shut down (GOAWAY), so that the next
+   * WebSocket soon after reuses it (a gateway's backends).  Milliseconds;
+   * 0 (default): at once. */
+  uint64_t idle_timeout_ms;
   /* Optional diagnostics (the h2ws client's -v): one line per event, for
    * every connection and WebSocket of this client: HTTP/2 frames
    * ("> h2 SETTINGS ...", "< h2 HEADERS stream=1 ... | :status: 200",
@@ -730,6 +754,14 @@ H2WS_EXTERN int h2ws_client_open(h2ws_client *cl, const char *url,
                                  h2ws_rt_ws **pws);
 
 H2WS_EXTERN const char *h2ws_client_last_error(const h2ws_client *cl);
+
+/* For a graceful stop: shuts down (GOAWAY) every HTTP/2 connection of the
+ * client that carries no WebSocket, and from now on each one as soon as
+ * its last WebSocket ends (close_idle on, idle_timeout_ms 0), so that
+ * h2ws_rt_run() can return once the WebSockets are closed.  Open
+ * WebSockets are not touched; new ones can still be opened.  NULL
+ * allowed. */
+H2WS_EXTERN void h2ws_client_close_idle(h2ws_client *cl);
 
 #ifdef __cplusplus
 }

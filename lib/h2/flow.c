@@ -141,13 +141,17 @@ static void end_early(h2ws_h2_session *s, h2_stream *st) {
  * peer, and a peer that never ends its side (nghttpx in front of us does
  * not once its HTTP/1.1 client left) would hold it until the linger ends:
  * while slots are plentiful it lingers up to H2_LINGER_MS; once they are
- * scarce (h2ws__h2_reclaim) lingering streams are ended at once with
- * RST_STREAM NO_ERROR. */
+ * scarce (h2ws__h2_reclaim) a server ends lingering streams at once with
+ * RST_STREAM NO_ERROR.  A client does so only when a new WebSocket needs
+ * the slot (creq_submit): a server's END_STREAM follows its Close at
+ * once, our reset right behind our last Close could make the server take
+ * it for an abort, NO_ERROR is a server's early-response signal (RFC 9113
+ * §8.1), and a pool opens another connection instead of waiting. */
 void h2ws__h2_ws_local_end(h2ws_h2_session *s, h2_stream *st) {
   h2ws__h2_local_end(s, st);
   if (!lingering(st)) return;
   if (!st->linger) st->linger = s->now + H2_LINGER_MS;
-  h2ws__h2_reclaim(s);
+  if (s->role == H2WS_ROLE_SERVER) h2ws__h2_reclaim(s);
 }
 
 void h2ws__h2_reclaim(h2ws_h2_session *s) {

@@ -978,6 +978,15 @@ int h2ws_h2_session_ping(h2ws_h2_session *s, const uint8_t *opaque8) {
   return rv == 0 ? 0 : h2ws__h2_map_ngerr(rv);
 }
 
+size_t h2ws_h2_session_ws_limit(const h2ws_h2_session *s) {
+  if (!s) return 0;
+  size_t max = h2ws__h2_max_websockets(s);
+  if (s->role == H2WS_ROLE_SERVER || !s->peer_settings_seen) return max;
+  uint32_t peer = nghttp2_session_get_remote_settings(
+      s->ngs, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  return peer < max ? peer : max;
+}
+
 int h2ws_h2_session_peer_settings(const h2ws_h2_session *s, int *penabled) {
   if (!s) return 0;
   if (penabled) *penabled = s->peer_connect_protocol;

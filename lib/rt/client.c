@@ -1,8 +1,11 @@
 /* lib/rt/client.c - the client: URL parsing, DNS (uv_getaddrinfo), TCP
  * connect, the transport policy (ALPN, h2 prior knowledge, fallback to a
- * NEW HTTP/1.1 connection when the server does not do RFC 8441) and the
- * per-origin pool of HTTP/2 connections shared by many WebSockets.  It
- * owns its connections: they report to it through its rt_owner hooks. */
+ * NEW HTTP/1.1 connection when the server does not do HTTP/2 or RFC 8441)
+ * and the per-origin pool of HTTP/2 connections shared by many
+ * WebSockets: as many WebSockets on one connection as the server's
+ * stream limit allows, a second connection beyond it, a new one after
+ * GOAWAY.  It owns its connections: they report to it through its
+ * rt_owner hooks. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,14 @@
 #define RT_MAX_PROTOS 16
 #define RT_MAX_HEADERS 32
 #define RT_HEADER_BYTES 4096
+/* How long a client remembers that an origin does not do WebSockets over
+ * HTTP/2 (policies AUTO and PREFER_H2 then go to HTTP/1.1 at once). */
+#define RT_NO_H2_MEMORY_MS 30000u
+/* Origins remembered per client (the oldest is forgotten first). */
+#define RT_MAX_ORIGINS 64
+/* Moves of one WebSocket from a full HTTP/2 connection to another (a
+ * backstop: each move follows a connection that took other streams). */
+#define RT_MAX_HOPS 64
 
 /* One WebSocket to open: the client's attachment to its h2ws_rt_ws
  * (ws->attach, freed with it). */
@@ -33,7 +44,9 @@ struct rt_cws {
   int policy;
   int compress;
   int fell_back;         /* already fell back to HTTP/1.1 */
-  int retried;           /* already moved to a new HTTP/2 connection */
+  int retried;           /* already moved to a new HTTP/2 connection after
+                            GOAWAY */
+  int hops;              /* moves away from full HTTP/2 connections */
   h2ws_header headers[RT_MAX_HEADERS]; /* extra fields (lower-case names) */
   size_t nheaders;
   char hbuf[RT_HEADER_BYTES]; /* their NUL-terminated copies */
@@ -59,6 +72,16 @@ struct rt_cconn {
   rt_conn *c;
   rt_h2 *h2s;            /* once HTTP/2 runs */
   h2ws_rt_ws *waiting;   /* WebSockets waiting for this connection */
+  size_t nwaiting;
+};
+
+/* What the pool learned about an origin it reached over HTTP/2. */
+typedef struct rt_origin rt_origin;
+struct rt_origin {
+  rt_origin *next;
+  char key[320];         /* as rt_cconn.origin */
+  size_t ws_limit;       /* WebSockets one connection carries, 0 unknown */
+  uint64_t no_h2_until;  /* loop time: HTTP/1.1 at once until then */
 };
 
 struct h2ws_client {
@@ -66,6 +89,8 @@ struct h2ws_client {
   h2ws_client_settings settings;
   SSL_CTX *ssl_ctx;
   rt_cconn *conns;
+  rt_origin *origins;    /* newest first, at most RT_MAX_ORIGINS */
+  size_t norigins;
   rt_trace trace;        /* settings.trace, for the WebSockets */
   rt_proto_config pcfg;  /* what the protocols on our connections know */
   char err[600];
@@ -104,6 +129,7 @@ int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
   cl->trace.user_data = cl->settings.trace_user_data;
   cl->pcfg.ws = &cl->settings.ws;
   cl->pcfg.trace = cl->settings.trace != NULL;
+  cl->pcfg.idle_ms = cl->settings.idle_timeout_ms;
   snprintf(cl->err, sizeof cl->err, "no error");
   *pcl = cl;
   return 0;
@@ -124,6 +150,51 @@ static void cws_target(const struct rt_cws *q, rt_ws_target *t) {
   t->nheaders = q->nheaders;
 }
 
+/* ---- what the pool knows of origins --------------------------------------- */
+
+static void cws_origin_key(const struct rt_cws *q, char *key, size_t keylen) {
+  snprintf(key, keylen, "%s://%s:%d", q->tls ? "https" : "http", q->host,
+           q->port);
+}
+
+static rt_origin *origin_find(h2ws_client *cl, const char *key) {
+  for (rt_origin *o = cl->origins; o; o = o->next)
+    if (!strcmp(o->key, key)) return o;
+  return NULL;
+}
+
+/* The record of `key`, made if needed (NULL: out of memory). */
+static rt_origin *origin_get(h2ws_client *cl, const char *key) {
+  rt_origin *o = origin_find(cl, key);
+  if (o) return o;
+  if (cl->norigins >= RT_MAX_ORIGINS) { /* forget the oldest */
+    rt_origin **pp = &cl->origins;
+    while ((*pp)->next) pp = &(*pp)->next;
+    h2ws__free(cl->rt->mem, *pp);
+    *pp = NULL;
+    cl->norigins--;
+  }
+  o = h2ws__calloc(cl->rt->mem, 1, sizeof *o);
+  if (!o) return NULL;
+  snprintf(o->key, sizeof o->key, "%s", key);
+  o->next = cl->origins;
+  cl->origins = o;
+  cl->norigins++;
+  return o;
+}
+
+/* Nonzero while the origin is remembered as not doing WebSockets over
+ * HTTP/2. */
+static int origin_no_h2(h2ws_client *cl, const char *key) {
+  const rt_origin *o = origin_find(cl, key);
+  return o && o->no_h2_until > h2ws__rt_now(cl->rt);
+}
+
+static void origin_set_no_h2(h2ws_client *cl, const char *key) {
+  rt_origin *o = origin_get(cl, key);
+  if (o) o->no_h2_until = h2ws__rt_now(cl->rt) + RT_NO_H2_MEMORY_MS;
+}
+
 /* ---- pool bookkeeping ---------------------------------------------------- */
 
 static void cc_unlink(rt_cconn *cc) {
@@ -139,6 +210,7 @@ static h2ws_rt_ws *cc_pop_waiting(rt_cconn *cc) {
   if (ws) {
     cc->waiting = cws_of(ws)->next;
     cws_of(ws)->next = NULL;
+    cc->nwaiting--;
   }
   return ws;
 }
@@ -161,7 +233,8 @@ static void cc_free(rt_cconn *cc, h2ws_rt *rt) {
 
 static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws);
 static void cc_try_next(rt_cconn *cc);
-static void client_h2_refused(h2ws_rt_ws *ws, int status, int error);
+static void client_h2_refused(h2ws_rt_ws *ws, int status, int error,
+                              rt_cconn *cc);
 
 static void cc_add_waiting(rt_cconn *cc, h2ws_rt_ws *ws) {
   /* FIFO: the first WebSocket gets a dedicated HTTP/1.1 connection. */
@@ -169,6 +242,7 @@ static void cc_add_waiting(rt_cconn *cc, h2ws_rt_ws *ws) {
   h2ws_rt_ws **pp = &cc->waiting;
   while (*pp) pp = &cws_of(*pp)->next;
   *pp = ws;
+  cc->nwaiting++;
 }
 
 static int cc_h1_start(rt_cconn *cc, rt_conn *c, h2ws_rt_ws *ws) {
@@ -205,6 +279,7 @@ static int cc_ready(rt_conn *c, void *owner) {
      * the others get connections of their own. */
     h2ws_rt_ws *first = cc_pop_waiting(cc), *ws;
     cc->h2 = 0;
+    origin_set_no_h2(cc->cl, cc->origin);
     while ((ws = cc_pop_waiting(cc)) != NULL) {
       cws_of(ws)->fell_back = 1;
       cc_dispatch(cc->cl, ws);
@@ -224,7 +299,7 @@ static int cc_ready(rt_conn *c, void *owner) {
   h2ws_rt_ws *ws;
   while ((ws = cc_pop_waiting(cc)) != NULL) {
     rv = cc_h2_open(cc->h2s, ws);
-    if (rv < 0) client_h2_refused(ws, 0, rv);
+    if (rv < 0) client_h2_refused(ws, 0, rv, cc);
   }
   return 0;
 }
@@ -279,8 +354,7 @@ static void cc_closed(rt_conn *c, int error, void *owner) {
 /* Owner hook: an HTTP/2 WebSocket request failed before opening. */
 static void cc_ws_refused(h2ws_rt_ws *ws, int status, int error,
                           void *owner) {
-  (void)owner;
-  client_h2_refused(ws, status, error);
+  client_h2_refused(ws, status, error, owner);
 }
 
 /* Owner hook: may an idle HTTP/2 connection go? */
@@ -381,26 +455,37 @@ static rt_cconn *cc_new(h2ws_client *cl, struct rt_cws *q, int h2) {
 }
 
 /* Routes a WebSocket to a connection: a usable HTTP/2 one of the same
- * origin, one being set up, or a new one. */
+ * origin, one being set up that has room (as many waiting WebSockets as
+ * a connection to that origin carried, when that is known), or a new
+ * one. */
 static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
   struct rt_cws *q = cws_of(ws);
   int want_h2 = !q->fell_back &&
                 (q->policy == H2WS_RT_POLICY_H2 ||
+                 q->policy == H2WS_RT_POLICY_PREFER_H2 ||
                  (q->policy == H2WS_RT_POLICY_AUTO && q->tls));
+  char origin[320];
+  cws_origin_key(q, origin, sizeof origin);
+  if (want_h2 && q->policy != H2WS_RT_POLICY_H2 && origin_no_h2(cl, origin)) {
+    h2ws__rt_ws_note(ws, "%s did not do WebSockets over HTTP/2 moments ago: "
+                     "using HTTP/1.1", origin);
+    q->fell_back = 1;
+    want_h2 = 0;
+  }
   if (want_h2) {
-    char origin[320];
-    snprintf(origin, sizeof origin, "%s://%s:%d", q->tls ? "https" : "http",
-             q->host, q->port);
+    const rt_origin *o = origin_find(cl, origin);
+    size_t room = o ? o->ws_limit : 0;
     for (rt_cconn *cc = cl->conns; cc; cc = cc->next) {
       if (!cc->h2 || cc->policy != q->policy || strcmp(cc->origin, origin))
         continue;
       if (cc->state == CC_READY && cc->h2s && h2ws__rt_h2_usable(cc->h2s)) {
         /* SPEC H11: one connection per origin for many WebSockets. */
         int rv = cc_h2_open(cc->h2s, ws);
-        if (rv < 0) client_h2_refused(ws, 0, rv);
+        if (rv < 0) client_h2_refused(ws, 0, rv, cc);
         return;
       }
-      if (cc->state == CC_RESOLVING || cc->state == CC_CONNECTING) {
+      if ((cc->state == CC_RESOLVING || cc->state == CC_CONNECTING) &&
+          (!room || cc->nwaiting < room)) {
         cc_add_waiting(cc, ws);
         return;
       }
@@ -415,30 +500,70 @@ static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
   cc_add_waiting(cc, ws);
 }
 
-/* An HTTP/2 WebSocket request failed before opening (ws has no carrier):
- * falls back, retries or fails ws. */
-static void client_h2_refused(h2ws_rt_ws *ws, int status, int error) {
+/* An HTTP/2 WebSocket request failed before opening (ws has no carrier)
+ * on connection cc (NULL if unknown): falls back, retries or fails ws. */
+static void client_h2_refused(h2ws_rt_ws *ws, int status, int error,
+                              rt_cconn *cc) {
   struct rt_cws *q = cws_of(ws);
-  if (error == H2WS_ERR_H2_NO_EXTENDED_CONNECT) {
-    if (q->policy == H2WS_RT_POLICY_AUTO && !q->fell_back) {
+  int may_fall_back = !q->fell_back &&
+                      (q->policy == H2WS_RT_POLICY_AUTO ||
+                       q->policy == H2WS_RT_POLICY_PREFER_H2);
+  char origin[320];
+  cws_origin_key(q, origin, sizeof origin);
+  if (error == H2WS_ERR_H2_NO_EXTENDED_CONNECT ||
+      error == H2WS_ERR_RT_NOT_H2) {
+    int not_h2 = error == H2WS_ERR_RT_NOT_H2;
+    if (may_fall_back) {
       /* RFC 8441 §3 / SPEC H3: no :protocol without the setting; fall
-       * back to HTTP/1.1 on a NEW connection. */
-      h2ws__rt_ws_note(ws,
-                       "server does not support WebSockets over HTTP/2 "
-                       "(RFC 8441: no SETTINGS_ENABLE_CONNECT_PROTOCOL=1); "
-                       "falling back to HTTP/1.1 on a new connection");
+       * back to HTTP/1.1 on a NEW connection (and go there at once for a
+       * while). */
+      h2ws__rt_ws_note(ws, "%s; falling back to HTTP/1.1 on a new "
+                       "connection",
+                       not_h2 ? "server does not speak HTTP/2 (it answered "
+                                "the preface without SETTINGS)"
+                              : "server does not support WebSockets over "
+                                "HTTP/2 (RFC 8441: no "
+                                "SETTINGS_ENABLE_CONNECT_PROTOCOL=1)");
+      origin_set_no_h2(q->cl, origin);
       q->fell_back = 1;
       cc_dispatch(q->cl, ws);
       return;
     }
-    h2ws__rt_ws_fail(ws, error, 0,
-                     "server does not support WebSockets over HTTP/2 "
-                     "(RFC 8441)");
-  } else if ((error == H2WS_ERR_H2_GOAWAY ||
-              error == H2WS_ERR_H2_TOO_MANY_STREAMS) &&
-             !q->retried) {
-    /* SPEC H12: after GOAWAY (or with no stream slot left) new
-     * WebSockets go to a new connection. */
+    if (not_h2)
+      h2ws__rt_ws_fail(ws, error, 0, "server does not speak HTTP/2: no "
+                       "SETTINGS in answer to the %s (an HTTP/1.1-only "
+                       "server?)%s%.500s",
+                       q->tls ? "HTTP/2 preface after ALPN h2"
+                              : "prior-knowledge preface (h2c)",
+                       cc && cc->c && cc->c->errmsg[0] ? "; " : "",
+                       cc && cc->c ? cc->c->errmsg : "");
+    else
+      h2ws__rt_ws_fail(ws, error, 0,
+                       "server does not support WebSockets over HTTP/2 "
+                       "(RFC 8441)");
+  } else if (error == H2WS_ERR_H2_TOO_MANY_STREAMS) {
+    /* The server's stream limit (or the binding's cap) is reached on
+     * cc: the WebSocket goes to another connection, a new one if none
+     * has room (SPEC H12).  What cc carries is the origin's limit from
+     * now on, so that WebSockets waiting for new connections are spread
+     * over as many as they need. */
+    size_t limit = cc && cc->h2s ? h2ws__rt_h2_ws_limit(cc->h2s) : 0;
+    if (limit) {
+      rt_origin *o = origin_get(q->cl, origin);
+      if (o) o->ws_limit = limit;
+    }
+    if ((limit || !cc) && q->hops < RT_MAX_HOPS) {
+      if (!q->hops++)
+        h2ws__rt_ws_note(ws, "%s (%zu): opening a new connection",
+                         h2ws_strerror(error), limit);
+      cc_dispatch(q->cl, ws);
+      return;
+    }
+    h2ws__rt_ws_fail(ws, error, 0, "HTTP/2 stream: %s%s",
+                     h2ws_strerror(error),
+                     limit ? "" : " (the server allows none)");
+  } else if (error == H2WS_ERR_H2_GOAWAY && !q->retried) {
+    /* SPEC H12: after GOAWAY new WebSockets go to a new connection. */
     h2ws__rt_ws_note(ws, "%s: opening a new connection",
                      h2ws_strerror(error));
     q->retried = 1;
@@ -716,6 +841,19 @@ void h2ws_client_del(h2ws_client *cl) {
       h2ws__free(cl->rt->mem, cc);
     }
   }
+  while (cl->origins) {
+    rt_origin *o = cl->origins;
+    cl->origins = o->next;
+    h2ws__free(cl->rt->mem, o);
+  }
   SSL_CTX_free(cl->ssl_ctx);
   h2ws__free(cl->rt->mem, cl);
+}
+
+void h2ws_client_close_idle(h2ws_client *cl) {
+  if (!cl) return;
+  cl->settings.close_idle = 1;
+  cl->pcfg.idle_ms = 0;
+  for (rt_cconn *cc = cl->conns; cc; cc = cc->next)
+    if (cc->state == CC_READY && cc->h2s) h2ws__rt_h2_close_if_idle(cc->h2s);
 }

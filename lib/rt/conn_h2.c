@@ -33,6 +33,8 @@ struct rt_h2 {
   int full;             /* client: no stream slot left (until one ends) */
   int naborts;          /* streams with abort set */
   uint64_t last_active; /* server: last input, for the idle timeout */
+  int idle;             /* client: carries no WebSocket, since idle_since */
+  uint64_t idle_since;
   rt_h2s *streams;      /* live WebSockets (open or waiting) */
   rt_h2s *dead;         /* released by the session, freed outside callbacks */
   h2ws_rt_ws_request *deferred; /* server: requests awaiting the app */
@@ -67,6 +69,7 @@ static rt_h2s *h2s_new(rt_h2 *h2, h2ws_rt_ws *ws) {
   hs->next = h2->streams;
   if (h2->streams) h2->streams->prev = hs;
   h2->streams = hs;
+  h2->idle = 0;
   h2ws__rt_ws_attach(ws, &hs->carrier);
   return hs;
 }
@@ -355,8 +358,11 @@ static int h2_on_ws_refused(h2ws_h2_session *s, int32_t sid, int status,
   rt_h2s *hs = h2s_of_ws(ws);
   rt_conn *c = h2->c;
   (void)s;
-  (void)sid;
   c->deadline = 0;
+  /* the pool's cue: a full connection takes no more until a stream ends
+   * (a refused stream that had been sent frees its slot) */
+  if (error == H2WS_ERR_H2_TOO_MANY_STREAMS) h2->full = 1;
+  else if (sid) h2->full = 0;
   if (hs) h2s_release(h2, hs);
   if (c->owner->ws_refused) {
     c->owner->ws_refused(ws, status, error, c->owner_data);
@@ -444,26 +450,54 @@ static void h2_send_consumed(rt_conn *c, size_t n) {
   h2ws_h2_session_send_consumed(h2->s, n);
 }
 
+/* Client: nonzero if the connection carries no WebSocket and its owner
+ * lets idle connections go (after cfg->idle_ms of idleness), or it can
+ * take none any more (GOAWAY: at once). */
+static int h2_client_idle(rt_h2 *h2) {
+  rt_conn *c = h2->c;
+  return h2->is_client && !h2->streams && !h2->idle_closing &&
+         (h2->goaway ||
+          (c->owner->close_idle && c->owner->close_idle(c->owner_data)));
+}
+
 static int h2_want_shutdown(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   if (c->eof_seen) return 1;
-  if (h2->is_client && !h2->streams && !h2->idle_closing &&
-      c->owner->close_idle && c->owner->close_idle(c->owner_data)) {
-    /* the last WebSocket ended and the owner does not keep idle
-     * connections: GOAWAY, then FIN */
-    h2->idle_closing = 1;
-    h2->goaway = 1;
-    h2ws_h2_session_shutdown(h2->s, h2_now(h2), 0);
-    h2ws__rt_conn_mark(c);
-    return 0;
+  if (h2_client_idle(h2)) {
+    uint64_t now = h2_now(h2);
+    if (!h2->idle) {
+      h2->idle = 1;
+      h2->idle_since = now;
+    }
+    if (h2->goaway || now >= h2->idle_since + h2->cfg->idle_ms) {
+      /* no WebSocket for idle_ms (0: the last one just ended) and the
+       * owner does not keep idle connections, or the server's GOAWAY
+       * left nothing to wait for: GOAWAY, then FIN */
+      h2->idle_closing = 1;
+      h2->goaway = 1;
+      h2ws_h2_session_shutdown(h2->s, now, 0);
+      h2ws__rt_conn_mark(c);
+    }
+    return 0; /* else the timer (h2_idle_deadline) comes back */
   }
   return !h2ws_h2_session_want_read(h2->s) &&
          !h2ws_h2_session_want_write(h2->s);
 }
 
 /* Aborts every WebSocket (the transport is gone): 1006 to the
- * application, failure for those not yet open. */
+ * application, failure for those not yet open.  A client connection on
+ * which the server answered, but not with SETTINGS, before the end (not
+ * a timeout, nor a reason conn.c found, such as TLS on a cleartext port;
+ * a server that says nothing keeps conn.c's "closed without answering")
+ * met a server that does not speak HTTP/2 (prior knowledge to an
+ * HTTP/1.1 server: "HTTP/1.1 400 ..."): its
+ * waiting WebSockets go back to the owner (ws_refused,
+ * H2WS_ERR_RT_NOT_H2), which may fall back to HTTP/1.1. */
 static void h2_abort_all(rt_h2 *h2, int error, const char *why) {
+  rt_conn *c = h2->c;
+  int not_h2 = h2->is_client && c->owner->ws_refused &&
+               error == H2WS_ERR_CLOSED && c->got_bytes &&
+               !h2ws_h2_session_peer_settings(h2->s, NULL);
   rt_h2s *hs = h2->streams;
   while (hs) {
     rt_h2s *next = hs->next;
@@ -471,6 +505,9 @@ static void h2_abort_all(rt_h2 *h2, int error, const char *why) {
     if (ws->state == RT_WS_OPEN) {
       if (ws->engine) h2ws_ws_abort(ws->engine);
       h2ws__rt_ws_closed(ws, H2WS_CLOSE_ABNORMAL, NULL, 0);
+    } else if (ws->state == RT_WS_WAITING && not_h2) {
+      h2s_release(h2, hs);
+      c->owner->ws_refused(ws, 0, H2WS_ERR_RT_NOT_H2, c->owner_data);
     } else if (ws->state == RT_WS_WAITING) {
       h2ws__rt_ws_fail(ws, error, 0, "%s", why);
     }
@@ -507,9 +544,14 @@ static void h2_on_close(rt_conn *c, int error) {
 
 /* Server: when the connection carries no WebSocket and the peer has been
  * silent for idle_ms (pitfall 17: a connection with an open WebSocket is
- * never idle). */
+ * never idle).  Client: idle_ms after its last WebSocket ended, if the
+ * owner lets idle connections go (want_shutdown acts then). */
 static uint64_t h2_idle_deadline(rt_h2 *h2) {
-  if (!h2->cfg->idle_ms || h2->is_client || h2->idle_closing ||
+  if (h2->is_client)
+    return h2->idle && h2->cfg->idle_ms && !h2->goaway && h2_client_idle(h2)
+               ? h2->idle_since + h2->cfg->idle_ms
+               : H2WS_NO_EXPIRY;
+  if (!h2->cfg->idle_ms || h2->idle_closing ||
       h2ws_h2_session_num_ws(h2->s))
     return H2WS_NO_EXPIRY;
   return h2->last_active + h2->cfg->idle_ms;
@@ -538,7 +580,7 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
     }
     rq = next;
   }
-  if (now >= h2_idle_deadline(h2)) {
+  if (!h2->is_client && now >= h2_idle_deadline(h2)) {
     h2->idle_closing = 1;
     h2ws_h2_session_shutdown(h2->s, now, 0); /* GOAWAY */
   }
@@ -609,6 +651,14 @@ int h2ws__rt_h2_server_start(rt_conn *c, const rt_proto_config *cfg) {
 int h2ws__rt_h2_client_start(rt_conn *c, const rt_proto_config *cfg,
                              rt_h2 **ph2) {
   return h2_start(c, H2WS_ROLE_CLIENT, cfg, ph2);
+}
+
+size_t h2ws__rt_h2_ws_limit(const rt_h2 *h2) {
+  return h2ws_h2_session_ws_limit(h2->s);
+}
+
+void h2ws__rt_h2_close_if_idle(rt_h2 *h2) {
+  h2ws__rt_conn_mark(h2->c); /* want_shutdown decides */
 }
 
 int h2ws__rt_h2_usable(const rt_h2 *h2) {

@@ -15,7 +15,11 @@
 typedef struct rt_proto_config {
   const h2ws_ws_settings *ws; /* engine settings of its WebSockets */
   int h2_websockets;          /* server: advertise RFC 8441 */
-  uint64_t idle_ms;           /* server HTTP/2: idle timeout, 0 none */
+  uint64_t idle_ms;           /* HTTP/2 idle timeout: server: no WebSocket
+                                 and no input for this long, 0 none;
+                                 client: no WebSocket for this long (when
+                                 the owner's close_idle lets it go), 0 at
+                                 once.  Read live: the owner may change it */
   int trace;                  /* client HTTP/2: frame lines to owner->trace */
 } rt_proto_config;
 
@@ -52,5 +56,12 @@ int h2ws__rt_h2_client_start(rt_conn *c, const rt_proto_config *cfg,
 int h2ws__rt_h2_open(rt_h2 *h2, h2ws_rt_ws *ws, const rt_ws_target *t);
 /* Nonzero if the session can take new WebSockets. */
 int h2ws__rt_h2_usable(const rt_h2 *h2);
+/* Client: how many WebSockets the session carries at most
+ * (h2ws_h2_session_ws_limit: the binding's cap, and once known the
+ * server's SETTINGS_MAX_CONCURRENT_STREAMS; 0: the server allows none). */
+size_t h2ws__rt_h2_ws_limit(const rt_h2 *h2);
+/* Client: re-checks at the next flush whether an idle connection should
+ * go (after the owner's close_idle or the config's idle_ms changed). */
+void h2ws__rt_h2_close_if_idle(rt_h2 *h2);
 
 #endif

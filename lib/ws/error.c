@@ -36,6 +36,9 @@ const char *h2ws_strerror(int error) {
   case H2WS_ERR_RT_ALPN:
     return "ALPN did not select the protocol required (HTTP/2)";
   case H2WS_ERR_RT_LISTEN: return "cannot listen on the address";
+  case H2WS_ERR_RT_NOT_H2:
+    return "server does not speak HTTP/2 (no SETTINGS in answer to the "
+           "prior-knowledge preface)";
   case H2WS_ERR_NOMEM: return "out of memory";
   case H2WS_ERR_CALLBACK_FAILURE: return "a callback failed";
   case H2WS_ERR_INTERNAL: return "internal error";

@@ -1697,6 +1697,41 @@ static void pitfall18_client_never_queues(void) {
   h2ws_h2_session_del(s);
 }
 
+/* Client: a WebSocket the server closed is done on our side (Close
+ * answered, our END_STREAM out) while the server's END_STREAM is still
+ * on its way.  However scarce the server's stream slots (a gateway's 100
+ * backend WebSockets closing at once), the client does not reset such
+ * streams on its own, right behind its last Close; a slot is reclaimed
+ * only when a new WebSocket needs it (pitfall18_client_never_queues). */
+static void client_lingering_not_reset_when_scarce(void) {
+  app ca, sa;
+  memset(&ca, 0, sizeof(ca));
+  memset(&sa, 0, sizeof(sa));
+  h2ws_h2_settings set;
+  h2ws_h2_settings_default(&set);
+  set.max_concurrent_streams = 8; /* scarce from 7 on */
+  h2ws_h2_session *c = new_client(&ca, NULL);
+  h2ws_h2_session *s = new_server(&sa, 1, &set);
+  for (int i = 0; i < 8; i++) CHECK(open_ws(c, &ca, "/echo", 2 * i + 1) >= 0);
+  pump2(c, s, 0);
+  CHECK_EQ(ca.opened, 8);
+  for (int i = 0; i < 8; i++)
+    CHECK_EQ(h2ws_ws_submit_close(h2ws_h2_get_ws(s, 2 * i + 1), 1000, NULL,
+                                  0, 0),
+             0);
+  pump2(c, s, 0);
+  for (int i = 0; i < 8; i++) CHECK_EQ(ca.rec[2 * i + 1].close_code, 1000);
+  h2ws_h2_stats st;
+  h2ws_h2_session_get_stats(c, &st);
+  CHECK_EQ(st.streams_ended_early, 0);
+  CHECK_EQ(st.streams_reset, 0);
+  h2ws_h2_session_get_stats(s, &st);
+  CHECK_EQ(st.rst_received, 0);
+  CHECK_EQ(ca.closed_streams, 8); /* each ended by both END_STREAMs */
+  h2ws_h2_session_del(c);
+  h2ws_h2_session_del(s);
+}
+
 /* The growth budget caps auto-tuning across streams. */
 static void H10_window_budget(void) {
   app ca, sa;
@@ -1847,6 +1882,8 @@ int main(void) {
       {"H7_deferred_accept_with_early_data", H7_deferred_accept_with_early_data},
       {"pitfall3_protocol_before_ack", pitfall3_protocol_before_ack},
       {"H9_linger_reset", H9_linger_reset},
+      {"client_lingering_not_reset_when_scarce",
+       client_lingering_not_reset_when_scarce},
       {"H9_engine_failure_flushes_close", H9_engine_failure_flushes_close},
       {"H11_plain_bodies", H11_plain_bodies},
       {"pitfall18_stream_limit_refused", pitfall18_stream_limit_refused},

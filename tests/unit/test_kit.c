@@ -355,6 +355,7 @@ static void test_exit_codes(void) {
            KIT_EXIT_HANDSHAKE);
   CHECK_EQ(kit_exit_for_fail(H2WS_ERR_H2_BAD_RESPONSE), KIT_EXIT_HANDSHAKE);
   CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_ALPN), KIT_EXIT_HANDSHAKE);
+  CHECK_EQ(kit_exit_for_fail(H2WS_ERR_RT_NOT_H2), KIT_EXIT_HANDSHAKE);
   /* "connection closed during the handshake" */
   CHECK_EQ(kit_exit_for_fail(H2WS_ERR_CLOSED), KIT_EXIT_CONNECT);
   CHECK_EQ(kit_exit_for_fail(H2WS_ERR_NOMEM), KIT_EXIT_CONNECT);

@@ -1072,6 +1072,227 @@ static void test_pitfall17_idle_timeout_spares_websockets(void) {
   CHECK_EQ(d.stream2, 1);    /* a new connection */
 }
 
+/* ---- PREFER_H2 and the pool's idle connections -------------------------- */
+
+/* WebSockets opened one after the other (the next gap_ms after the
+ * previous one ended), each sending one message and closing on its echo. */
+typedef struct seq {
+  scen s;
+  int n, i, policy;
+  char url[128];
+  uint64_t gap_ms, last_end, gone_at;
+  uv_timer_t t;
+  h2ws_rt_transport tr[4];
+  int ok[4], fail_error[4];
+  char fail_msg[4][256];
+  char notes[2048];
+} seq;
+
+static void seq_next(seq *q);
+
+static void seq_tick(uv_timer_t *t) { seq_next(t->data); }
+
+static void seq_ended(seq *q) {
+  q->last_end = uv_now(&q->s.rt->loop);
+  if (++q->i < q->n) uv_timer_start(&q->t, seq_tick, q->gap_ms, 0);
+}
+
+static void seq_open(h2ws_rt_ws *ws, void *ud) {
+  seq *q = ud;
+  q->tr[q->i] = h2ws_rt_ws_transport(ws);
+  h2ws_rt_ws_send(ws, H2WS_OP_TEXT, (const uint8_t *)"x", 1);
+}
+
+static int seq_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
+                   size_t n, void *ud) {
+  (void)op;
+  (void)d;
+  (void)n;
+  (void)ud;
+  h2ws_rt_ws_close(ws, 1000, NULL);
+  return 0;
+}
+
+static void seq_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
+                      size_t rl, void *ud) {
+  seq *q = ud;
+  (void)ws;
+  (void)r;
+  (void)rl;
+  q->ok[q->i] = code == 1000;
+  seq_ended(q);
+}
+
+static void seq_fail(h2ws_rt_ws *ws, int error, int status, const char *m,
+                     void *ud) {
+  seq *q = ud;
+  (void)ws;
+  (void)status;
+  q->fail_error[q->i] = error;
+  snprintf(q->fail_msg[q->i], sizeof q->fail_msg[q->i], "%s", m);
+  seq_ended(q);
+}
+
+static void seq_note(h2ws_rt_ws *ws, const char *m, void *ud) {
+  seq *q = ud;
+  (void)ws;
+  size_t l = strlen(q->notes);
+  snprintf(q->notes + l, sizeof q->notes - l, "%s\n", m);
+}
+
+static const h2ws_rt_ws_callbacks seq_cbs = {
+    .on_open = seq_open, .on_message = seq_msg, .on_close = seq_close,
+    .on_fail = seq_fail, .on_note = seq_note};
+
+static void seq_next(seq *q) {
+  h2ws_client_ws_options o;
+  h2ws_client_ws_options_default(&o);
+  o.policy = q->policy;
+  o.compress = 0;
+  CHECK_EQ(h2ws_client_open(q->s.cl, q->url, &o, &seq_cbs, q, NULL), 0);
+}
+
+static uint64_t seq_server_conns(seq *q, int open) {
+  h2ws_server_stats st;
+  h2ws_server_get_stats(q->s.srv, &st);
+  return open ? st.connections_open : st.connections_total;
+}
+
+/* A cleartext server (h2: HTTP/2 at all; h2_ws: RFC 8441), a client with
+ * close_idle and idle_ms, n WebSockets gap_ms apart; runs until the
+ * client's last connection is gone (the server sees none open; close_now:
+ * h2ws_client_close_idle() once the last WebSocket ended), then ends
+ * everything.  q->gone_at: when that was. */
+static void seq_run(seq *q, int h2, int h2_ws, int policy, int n,
+                    uint64_t gap_ms, uint64_t idle_ms, int close_now) {
+  scen *s = &q->s;
+  memset(q, 0, sizeof *q);
+  CHECK_EQ(h2ws_rt_new(&s->rt, NULL), 0);
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  st.handle_signals = 0;
+  st.h2 = h2;
+  st.h2_websockets = h2_ws;
+  CHECK_EQ(h2ws_server_new(&s->srv, s->rt, &st), 0);
+  h2ws_rt_ws_handler h = {.on_request = rt_on_ws_request};
+  CHECK_EQ(h2ws_server_route_ws(s->srv, "/echo", &h, NULL), 0);
+  int port = 0;
+  CHECK_EQ(h2ws_server_listen(s->srv, "127.0.0.1:0", 0, &port), 0);
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.close_idle = 1;
+  cs.idle_timeout_ms = idle_ms;
+  CHECK_EQ(h2ws_client_new(&s->cl, s->rt, &cs), 0);
+  uv_timer_init(&s->rt->loop, &s->guard);
+  s->guard.data = s;
+  uv_timer_start(&s->guard, sc_guard, 8000, 0);
+  uv_unref((uv_handle_t *)&s->guard);
+  uv_timer_init(&s->rt->loop, &q->t);
+  q->t.data = q;
+  q->n = n;
+  q->policy = policy;
+  q->gap_ms = gap_ms;
+  snprintf(q->url, sizeof q->url, "ws://127.0.0.1:%d/echo", port);
+  seq_next(q);
+  int asked = 0;
+  while (!s->timed_out) {
+    if (q->i >= q->n) {
+      if (close_now && !asked++) h2ws_client_close_idle(s->cl);
+      if (seq_server_conns(q, 1) == 0) break;
+    }
+    uv_run(&s->rt->loop, UV_RUN_ONCE);
+  }
+  q->gone_at = uv_now(&s->rt->loop);
+  uv_close((uv_handle_t *)&q->t, NULL);
+}
+
+static void seq_end(seq *q) { sc_end(&q->s); }
+
+/* PREFER_H2 on ws://: prior knowledge, RFC 8441 on h2c. */
+static void test_prefer_h2_h2c(void) {
+  seq q;
+  seq_run(&q, 1, 1, H2WS_RT_POLICY_PREFER_H2, 1, 0, 0, 0);
+  CHECK(!q.s.timed_out);
+  CHECK(q.ok[0]);
+  CHECK_EQ(q.tr[0], H2WS_RT_H2C);
+  CHECK_EQ(seq_server_conns(&q, 0), 1);
+  seq_end(&q);
+}
+
+/* PREFER_H2 on ws:// to an HTTP/1.1-only server: the prior-knowledge
+ * connection ends without SETTINGS, the WebSocket goes over HTTP/1.1 on a
+ * new connection, and the next one goes there at once (3 connections
+ * for 2 WebSockets, not 4). */
+static void test_prefer_h2_h1_only_server(void) {
+  seq q;
+  seq_run(&q, 0, 0, H2WS_RT_POLICY_PREFER_H2, 2, 0, 0, 0);
+  CHECK(!q.s.timed_out);
+  CHECK(q.ok[0] && q.ok[1]);
+  CHECK_EQ(q.tr[0], H2WS_RT_H1);
+  CHECK_EQ(q.tr[1], H2WS_RT_H1);
+  CHECK(strstr(q.notes, "does not speak HTTP/2") != NULL);
+  CHECK(strstr(q.notes, "moments ago: using HTTP/1.1") != NULL);
+  CHECK_EQ(seq_server_conns(&q, 0), 3);
+  seq_end(&q);
+}
+
+/* PREFER_H2 to an h2c server without RFC 8441: HTTP/1.1, remembered. */
+static void test_prefer_h2_no_8441(void) {
+  seq q;
+  seq_run(&q, 1, 0, H2WS_RT_POLICY_PREFER_H2, 2, 0, 0, 0);
+  CHECK(!q.s.timed_out);
+  CHECK(q.ok[0] && q.ok[1]);
+  CHECK_EQ(q.tr[0], H2WS_RT_H1);
+  CHECK_EQ(q.tr[1], H2WS_RT_H1);
+  CHECK(strstr(q.notes, "SETTINGS_ENABLE_CONNECT_PROTOCOL") != NULL);
+  CHECK_EQ(seq_server_conns(&q, 0), 3);
+  seq_end(&q);
+}
+
+/* Policy H2 on ws:// to an HTTP/1.1-only server: a clear failure. */
+static void test_h2_to_h1_only_server_fails(void) {
+  seq q;
+  seq_run(&q, 0, 0, H2WS_RT_POLICY_H2, 1, 0, 0, 0);
+  CHECK(!q.s.timed_out);
+  CHECK(!q.ok[0]);
+  CHECK_EQ(q.fail_error[0], H2WS_ERR_RT_NOT_H2);
+  CHECK(strstr(q.fail_msg[0], "server does not speak HTTP/2: no SETTINGS "
+                              "in answer to the prior-knowledge preface") ==
+        q.fail_msg[0]);
+  CHECK_EQ(seq_server_conns(&q, 0), 1);
+  seq_end(&q);
+}
+
+/* idle_timeout_ms: a WebSocket 100 ms after the last one reuses the idle
+ * connection; it goes idle_ms after the last WebSocket ended. */
+static void test_idle_connection_reused_then_closed(void) {
+  seq q;
+  seq_run(&q, 1, 1, H2WS_RT_POLICY_H2, 3, 100, 400, 0);
+  CHECK(!q.s.timed_out);
+  CHECK(q.ok[0] && q.ok[1] && q.ok[2]);
+  CHECK_EQ(seq_server_conns(&q, 0), 1);
+  CHECK(q.gone_at >= q.last_end + 350);
+  CHECK(q.gone_at < q.last_end + 1500);
+  seq_end(&q);
+  /* gaps longer than idle_ms: a connection each */
+  seq_run(&q, 1, 1, H2WS_RT_POLICY_H2, 2, 300, 50, 0);
+  CHECK(!q.s.timed_out);
+  CHECK(q.ok[0] && q.ok[1]);
+  CHECK_EQ(seq_server_conns(&q, 0), 2);
+  seq_end(&q);
+}
+
+/* h2ws_client_close_idle(): an idle connection kept for a minute goes at
+ * once (a gateway's graceful stop). */
+static void test_close_idle_now(void) {
+  seq q;
+  seq_run(&q, 1, 1, H2WS_RT_POLICY_H2, 1, 0, 60000, 1);
+  CHECK(!q.s.timed_out);
+  CHECK(q.ok[0]);
+  CHECK(q.gone_at < q.last_end + 1000);
+  seq_end(&q);
+}
+
 static void test_bad_urls(void) {
   h2ws_rt *rt;
   h2ws_client *cl;
@@ -1091,6 +1312,13 @@ int main(void) {
       {"parse_hostport", test_parse_hostport},
       {"cert_generated", test_cert_generated},
       {"bad_urls", test_bad_urls},
+      {"prefer_h2_h2c", test_prefer_h2_h2c},
+      {"prefer_h2_h1_only_server", test_prefer_h2_h1_only_server},
+      {"prefer_h2_no_8441", test_prefer_h2_no_8441},
+      {"h2_to_h1_only_server_fails", test_h2_to_h1_only_server_fails},
+      {"idle_connection_reused_then_closed",
+       test_idle_connection_reused_then_closed},
+      {"close_idle_now", test_close_idle_now},
       {"W9_origin_h2", test_W9_origin_h2},
       {"W9_origin_h1", test_W9_origin_h1},
       {"pitfall17_idle_timeout_spares_websockets",

@@ -2,10 +2,18 @@
 # Interop peer: an ASGI WebSocket echo app served by Hypercorn (third-party
 # RFC 8441 server) on 127.0.0.1, TLS with ALPN h2 + http/1.1 (cleartext
 # without --cert). Prints
-# "PORT <n>" once listening and "WEBSOCKET http/<version> <path>" per
-# WebSocket. --no-connect-protocol makes Hypercorn's HTTP/2
+# "PORT <n>" once listening and "WEBSOCKET http/<version> <path>
+# client=<ip>:<port>" per WebSocket (equal client ports: one connection).
+# --no-connect-protocol makes Hypercorn's HTTP/2
 # side omit SETTINGS_ENABLE_CONNECT_PROTOCOL (a real h2 server with
 # WebSockets over HTTP/1.1 only), for the client fallback test.
+# --max-streams N sets its SETTINGS_MAX_CONCURRENT_STREAMS.
+# Paths: /nope refuses; /slow... accepts after 0.5 s, then echoes;
+# /close/<code> closes with <code> after the first
+# message; /flood/<name> sends 16 KiB binary messages as fast as the
+# stream's flow control lets it, printing "FLOOD <name> <count>" every 8;
+# any other path echoes.  Every end prints "DISCONNECT <path> <code>" with
+# the close code the peer sent.
 import argparse
 import asyncio
 import signal
@@ -34,19 +42,30 @@ async def app(scope, receive, send):
         if msg["type"] != "websocket.connect":
             return
         # tells the tests which transport really carried the WebSocket
-        print("WEBSOCKET http/%s %s" % (scope.get("http_version"), scope["path"]), flush=True)
-        if scope["path"] == "/nope":
+        client = scope.get("client") or ("?", 0)
+        path = scope["path"]
+        print("WEBSOCKET http/%s %s client=%s:%s" % (scope.get("http_version"), path,
+                                                    client[0], client[1]), flush=True)
+        if path == "/nope":
             await send({"type": "websocket.close", "code": 1008})
             return
+        if path.startswith("/slow"):
+            await asyncio.sleep(0.5)  # the answer (200 / 101) comes late
         await send({"type": "websocket.accept"})
+        if path.startswith("/flood/"):
+            await flood(path[len("/flood/"):], receive, send)
+            return
         while True:
             msg = await receive()
             if msg["type"] == "websocket.receive":
-                if msg.get("bytes") is not None:
+                if path.startswith("/close/"):
+                    await send({"type": "websocket.close", "code": int(path[7:])})
+                elif msg.get("bytes") is not None:
                     await send({"type": "websocket.send", "bytes": msg["bytes"]})
                 else:
                     await send({"type": "websocket.send", "text": msg.get("text") or ""})
             elif msg["type"] == "websocket.disconnect":
+                print("DISCONNECT %s %s" % (path, msg.get("code")), flush=True)
                 return
     elif scope["type"] == "http":
         while True:
@@ -59,6 +78,29 @@ async def app(scope, receive, send):
                     "headers": [(b"content-type", b"text/html" if ok else b"text/plain"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def flood(name, receive, send):
+    chunk = bytes(16384)
+    n = 0
+    done = asyncio.Event()
+
+    async def watch():
+        while True:
+            msg = await receive()
+            if msg["type"] == "websocket.disconnect":
+                print("DISCONNECT /flood/%s %s" % (name, msg.get("code")), flush=True)
+                done.set()
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    while not done.is_set():
+        await send({"type": "websocket.send", "bytes": chunk})
+        n += 1
+        if n % 8 == 0:
+            print("FLOOD %s %d" % (name, n), flush=True)
+        await asyncio.sleep(0)
+    watcher.cancel()
 
 
 def drop_connect_protocol():
@@ -82,6 +124,7 @@ def main():
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--no-connect-protocol", action="store_true")
+    ap.add_argument("--max-streams", type=int)
     a = ap.parse_args()
     if a.no_connect_protocol:
         drop_connect_protocol()
@@ -95,6 +138,8 @@ def main():
         cfg.certfile = a.cert
         cfg.keyfile = a.key
     cfg.alpn_protocols = ["h2", "http/1.1"]
+    if a.max_streams:
+        cfg.h2_max_concurrent_streams = a.max_streams
     cfg.graceful_timeout = 1
     print("PORT %d" % sock.getsockname()[1], flush=True)
     stop = asyncio.Event()

@@ -3,6 +3,9 @@
 # (RFC 6455 Upgrade) on 127.0.0.1; plain TCP (an nghttpx backend) or, with
 # --cert/--key, TLS with ALPN http/1.1 only. Prints "PORT <n>" once listening.
 # Path /abort echoes one message, then drops the connection without a close.
+# Path /flood/<name> sends 16 KiB binary messages as fast as the connection
+# takes them (each send waits while the socket's write buffer is full),
+# printing "FLOOD <name> <count>" every 8 messages.
 import argparse
 import asyncio
 import signal
@@ -15,6 +18,13 @@ import websockets
 async def echo(ws, path=None):
     path = path if path is not None else ws.path
     try:
+        if path.startswith("/flood/"):
+            chunk, n = bytes(16384), 0
+            while True:
+                await ws.send(chunk)
+                n += 1
+                if n % 8 == 0:
+                    print("FLOOD %s %d" % (path[7:], n), flush=True)
         if path == "/abort":
             # echo one message, then drop the TCP connection (no close frame)
             await ws.send(await ws.recv())
