@@ -19,9 +19,9 @@
 #     libraries through COMPONENTS static), each set run as above, with no
 #     LD_LIBRARY_PATH: the installed programs find their libraries.
 #
-# It takes about a minute on the CI machine (two builds of the libraries
-# and the command, lintian, three builds of the examples and three runs of
-# test_examples.sh): docs/abi.md has the figures.
+# It takes one to two minutes on the CI machine (two builds of the
+# libraries and the command, lintian, three builds of the examples and
+# three runs of test_examples.sh): docs/abi.md has the figures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SRC=$PWD
