@@ -911,7 +911,7 @@ int gateway_add_route(gateway *gw, const char *host, const char *path,
       registered = 1; /* one server route per path picks by host */
     }
   }
-  h2ws_rt_ws_handler wh = {gw_on_request};
+  h2ws_rt_ws_handler wh = {.on_request = gw_on_request};
   size_t pl = strlen(path);
   if (rv == 0 && !registered) {
     if (path[pl - 1] == '/')

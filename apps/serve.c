@@ -823,7 +823,7 @@ static int serve_add_route(serve_app *app, const char *spec) {
 /* Registers the routes with the server.  Returns 0 or an exit code (a
  * message was printed). */
 static int serve_register(serve_app *app) {
-  static const h2ws_rt_ws_handler wh = {serve_on_ws_request};
+  static const h2ws_rt_ws_handler wh = {.on_request = serve_on_ws_request};
   h2ws_server *srv = app->srv;
   for (int i = 0; i < app->nroutes; i++) {
     serve_route *r = &app->routes[i];

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <h2ws/ws.h> /* the engine only: links against h2ws_ws (and zlib) */
+#include <h2ws/ws.h> /* the engine only: links libh2ws-core (pkg-config h2ws-core) */
 
 /* Masking keys must be unpredictable (RFC 6455 §5.3): use the system's
  * random source.  Required for client engines. */

@@ -100,8 +100,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   s.pmd.client_no_context_takeover = (flags >> 5) & 1;
   s.pmd.server_max_window_bits = (flags & 64) ? 8 : 15;
   s.pmd.client_max_window_bits = (flags & 128) ? 9 : 15;
-  static const h2ws_ws_callbacks cb = {fz_begin, fz_data, fz_end, fz_msg, fz_ctrl,
-                                       fz_ctrl,  fz_close, NULL,  fz_random, NULL};
+  static const h2ws_ws_callbacks cb = {
+      .on_msg_begin = fz_begin,
+      .on_msg_data = fz_data,
+      .on_msg_end = fz_end,
+      .on_msg = fz_msg,
+      .on_ping = fz_ctrl,
+      .on_pong = fz_ctrl,
+      .on_close = fz_close,
+      .random = fz_random,
+  };
   fz f = {(flags >> 2) & 1, 0x12345u + flags + (uint32_t)size, 0, 0};
   h2ws_ws *ws;
   if (h2ws_ws_new(&ws, FUZZ_ROLE, &cb, &s, NULL, &f) != 0) return 0;

@@ -29,8 +29,7 @@ static int on_ws_request(h2ws_h2_session *s, int32_t id,
   (void)ud;
   if (req->pathlen < 5 || memcmp(req->path, "/echo", 5) != 0)
     return h2ws_h2_refuse(s, id, 404, NULL, 0) == 0 ? 0 : -1;
-  static const h2ws_ws_callbacks cb = {NULL, NULL, NULL, echo_msg, NULL,
-                                       NULL, NULL, NULL, NULL, NULL};
+  static const h2ws_ws_callbacks cb = {.on_msg = echo_msg};
   h2ws_ws_settings set;
   h2ws_ws_settings_default(&set);
   set.whole_messages = 1;

@@ -70,8 +70,8 @@ typedef struct h2ws_frame_header {
  * len_form (e.g. len 70000 with H2WS_FRAME_LEN_16).  Only the low 4 bits
  * of opcode and the low 3 bits of rsv are used.
  */
-size_t h2ws_frame_write_header(uint8_t *out, size_t outlen,
-                               const h2ws_frame_header *hdr);
+H2WS_EXTERN size_t h2ws_frame_write_header(uint8_t *out, size_t outlen,
+                                           const h2ws_frame_header *hdr);
 
 /*
  * Writes a whole frame: the header (as h2ws_frame_write_header; hdr->len
@@ -80,9 +80,9 @@ size_t h2ws_frame_write_header(uint8_t *out, size_t outlen,
  * written, or 0 when out is too small.  payload may be NULL when
  * payloadlen is 0.
  */
-size_t h2ws_frame_encode(uint8_t *out, size_t outlen,
-                         const h2ws_frame_header *hdr, const uint8_t *payload,
-                         size_t payloadlen);
+H2WS_EXTERN size_t h2ws_frame_encode(uint8_t *out, size_t outlen,
+                                     const h2ws_frame_header *hdr, const uint8_t *payload,
+                                     size_t payloadlen);
 
 /*
  * Parses one header from the start of (in, inlen).  Returns the header's
@@ -92,16 +92,16 @@ size_t h2ws_frame_encode(uint8_t *out, size_t outlen,
  * other check is made: opcodes, RSV bits, masking direction and control
  * frame rules are the caller's to judge.
  */
-int h2ws_frame_parse_header(const uint8_t *in, size_t inlen,
-                            h2ws_frame_header *hdr);
+H2WS_EXTERN int h2ws_frame_parse_header(const uint8_t *in, size_t inlen,
+                                        h2ws_frame_header *hdr);
 
 /*
  * XOR-masks (or unmasks) len bytes: dst[i] = src[i] ^ key[(phase + i) % 4]
  * (RFC 6455 §5.3).  dst may equal src.  Returns the phase of the byte
  * after the last, so a payload masked in pieces gives the same bytes.
  */
-size_t h2ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t len,
-                       const uint8_t key[4], size_t phase);
+H2WS_EXTERN size_t h2ws_frame_mask(uint8_t *dst, const uint8_t *src, size_t len,
+                                   const uint8_t key[4], size_t phase);
 
 #ifdef __cplusplus
 }

@@ -127,7 +127,7 @@ typedef struct h2ws_h2_session h2ws_h2_session;
  */
 
 /* The same as h2ws_strerror() (kept for callers of earlier versions). */
-const char *h2ws_h2_strerror(int error);
+H2WS_EXTERN const char *h2ws_h2_strerror(int error);
 
 /* Header fields are h2ws_header (h2ws/handshake.h).  Names are lower-case
  * on HTTP/2.  Fields passed to callbacks are NUL-terminated, but use the
@@ -245,9 +245,12 @@ typedef struct h2ws_h2_settings {
    * stream errors nghttp2 found (e.g. a WINDOW_UPDATE that overflows a
    * stream's window: "MadeYouReset").  Default 200. */
   uint32_t max_reset_rate;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h2_settings;
 
-void h2ws_h2_settings_default(h2ws_h2_settings *settings);
+H2WS_EXTERN void h2ws_h2_settings_default(h2ws_h2_settings *settings);
 
 /* Body source for h2ws_h2_respond_source(): copy up to buflen bytes into
  * buf, store the count in *pnwritten, set *peof = 1 with the last bytes,
@@ -348,6 +351,9 @@ typedef struct h2ws_h2_callbacks {
    * session functions.  NULL (default) costs nothing. */
   void (*on_frame_trace)(h2ws_h2_session *session, int sent,
                          const char *line, void *user_data);
+  /* ABI (docs/abi.md): room for callbacks added within this SONAME;
+   * leave NULL. */
+  void (*reserved[4])(void);
 } h2ws_h2_callbacks;
 
 /*
@@ -359,14 +365,14 @@ typedef struct h2ws_h2_callbacks {
  * (pitfall 3).
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM.
  */
-int h2ws_h2_session_new(h2ws_h2_session **psession, h2ws_role role,
-                        const h2ws_h2_callbacks *callbacks,
-                        const h2ws_h2_settings *settings, const h2ws_mem *mem,
-                        void *user_data);
+H2WS_EXTERN int h2ws_h2_session_new(h2ws_h2_session **psession, h2ws_role role,
+                                    const h2ws_h2_callbacks *callbacks,
+                                    const h2ws_h2_settings *settings, const h2ws_mem *mem,
+                                    void *user_data);
 
 /* Frees the session, every engine (on_ws_closed is NOT fired) and all
  * buffers.  NULL is allowed.  Not from a callback. */
-void h2ws_h2_session_del(h2ws_h2_session *session);
+H2WS_EXTERN void h2ws_h2_session_del(h2ws_h2_session *session);
 
 /*
  * Feeds received bytes.  *pnread = bytes consumed (all of them, also when
@@ -391,8 +397,8 @@ void h2ws_h2_session_del(h2ws_h2_session *session);
  * bounded amount), then close the transport and _del the session.
  * h2ws_h2_session_get_stats() tells the GOAWAY's code and reason.
  */
-int h2ws_h2_session_recv(h2ws_h2_session *session, const uint8_t *data,
-                         size_t datalen, size_t *pnread, uint64_t now);
+H2WS_EXTERN int h2ws_h2_session_recv(h2ws_h2_session *session, const uint8_t *data,
+                                     size_t datalen, size_t *pnread, uint64_t now);
 
 /*
  * Output, pulled.  Serializes as many pending frames as fit into the
@@ -405,26 +411,26 @@ int h2ws_h2_session_recv(h2ws_h2_session *session, const uint8_t *data,
  * Returns 0, H2WS_ERR_INVALID_STATE (from a callback),
  * H2WS_ERR_CALLBACK_FAILURE, H2WS_ERR_NOMEM (fatal).
  */
-int h2ws_h2_session_send(h2ws_h2_session *session, const uint8_t **pdata,
-                         size_t *pdatalen, uint64_t now);
+H2WS_EXTERN int h2ws_h2_session_send(h2ws_h2_session *session, const uint8_t **pdata,
+                                     size_t *pdatalen, uint64_t now);
 
 /* Marks n bytes returned by h2ws_h2_session_send() as written. */
-void h2ws_h2_session_send_consumed(h2ws_h2_session *session, size_t n);
+H2WS_EXTERN void h2ws_h2_session_send_consumed(h2ws_h2_session *session, size_t n);
 
 /* Nonzero while the session expects input. */
-int h2ws_h2_session_want_read(const h2ws_h2_session *session);
+H2WS_EXTERN int h2ws_h2_session_want_read(const h2ws_h2_session *session);
 
 /* Nonzero if h2ws_h2_session_send() has (or may produce) bytes: buffered
  * output, nghttp2 frames, or an engine with output. */
-int h2ws_h2_session_want_write(const h2ws_h2_session *session);
+H2WS_EXTERN int h2ws_h2_session_want_write(const h2ws_h2_session *session);
 
 /* Earliest deadline of the session (shutdown drain) and its engines
  * (closing handshakes), or H2WS_NO_EXPIRY. */
-uint64_t h2ws_h2_session_get_expiry(const h2ws_h2_session *session);
+H2WS_EXTERN uint64_t h2ws_h2_session_get_expiry(const h2ws_h2_session *session);
 
 /* Handles every deadline passed at `now`.  Then call send().
  * Returns 0, H2WS_ERR_INVALID_STATE (from a callback), H2WS_ERR_NOMEM. */
-int h2ws_h2_session_handle_expiry(h2ws_h2_session *session, uint64_t now);
+H2WS_EXTERN int h2ws_h2_session_handle_expiry(h2ws_h2_session *session, uint64_t now);
 
 /*
  * Graceful shutdown (SPEC H12, pitfall 16): stops accepting new streams
@@ -438,13 +444,13 @@ int h2ws_h2_session_handle_expiry(h2ws_h2_session *session, uint64_t now);
  * the runtime closes the connection.
  * Returns 0, H2WS_ERR_NOMEM.
  */
-int h2ws_h2_session_shutdown(h2ws_h2_session *session, uint64_t now,
-                             uint64_t drain_ms);
+H2WS_EXTERN int h2ws_h2_session_shutdown(h2ws_h2_session *session, uint64_t now,
+                                         uint64_t drain_ms);
 
 /* Sends an HTTP/2 PING (opaque 8 bytes, NULL = zeros); on_ping_ack fires
  * on the ACK.  Independent of WebSocket pings (SPEC H13).
  * Returns 0, H2WS_ERR_NOMEM. */
-int h2ws_h2_session_ping(h2ws_h2_session *session, const uint8_t *opaque8);
+H2WS_EXTERN int h2ws_h2_session_ping(h2ws_h2_session *session, const uint8_t *opaque8);
 
 /* Counters for logs and /metrics. */
 typedef struct h2ws_h2_stats {
@@ -466,19 +472,22 @@ typedef struct h2ws_h2_stats {
   int goaway_sent;
   uint32_t goaway_error_code;
   const char *goaway_reason;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h2_stats;
 
-void h2ws_h2_session_get_stats(const h2ws_h2_session *session,
-                               h2ws_h2_stats *pstats);
+H2WS_EXTERN void h2ws_h2_session_get_stats(const h2ws_h2_session *session,
+                                           h2ws_h2_stats *pstats);
 
 /* Nonzero once the server's SETTINGS arrived (client) / the client's
  * (server).  Client: *penabled gets whether the server advertised
  * ENABLE_CONNECT_PROTOCOL = 1 (valid when the return value is nonzero). */
-int h2ws_h2_session_peer_settings(const h2ws_h2_session *session,
-                                  int *penabled);
+H2WS_EXTERN int h2ws_h2_session_peer_settings(const h2ws_h2_session *session,
+                                              int *penabled);
 
 /* The session's user_data. */
-void *h2ws_h2_session_get_user_data(const h2ws_h2_session *session);
+H2WS_EXTERN void *h2ws_h2_session_get_user_data(const h2ws_h2_session *session);
 
 /* ----------------------------------------------------------------------
  * Server side
@@ -510,10 +519,13 @@ typedef struct h2ws_h2_accept_options {
   size_t nheaders;
   /* The engine's user_data. */
   void *user_data;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h2_accept_options;
 
 /* Zeroes options (no subprotocol, pmd disabled, default settings). */
-void h2ws_h2_accept_options_default(h2ws_h2_accept_options *options);
+H2WS_EXTERN void h2ws_h2_accept_options_default(h2ws_h2_accept_options *options);
 
 /*
  * Accepts the WebSocket request on stream_id (from on_ws_request): queues
@@ -529,8 +541,8 @@ void h2ws_h2_accept_options_default(h2ws_h2_accept_options *options);
  * (it is delivered here); from outside a callback that is the only case
  * where engine callbacks run outside recv/send/resume/handle_expiry.
  */
-int h2ws_h2_accept_ws(h2ws_h2_session *session, int32_t stream_id,
-                      const h2ws_h2_accept_options *options, h2ws_ws **pws);
+H2WS_EXTERN int h2ws_h2_accept_ws(h2ws_h2_session *session, int32_t stream_id,
+                                  const h2ws_h2_accept_options *options, h2ws_ws **pws);
 
 /*
  * Refuses a request (WebSocket or plain) with `status` (>= 300, e.g. 404
@@ -538,8 +550,8 @@ int h2ws_h2_accept_ws(h2ws_h2_session *session, int32_t stream_id,
  * END_STREAM.  Returns 0, H2WS_ERR_INVALID_ARGUMENT (not a pending
  * request or bad status), H2WS_ERR_NOMEM.
  */
-int h2ws_h2_refuse(h2ws_h2_session *session, int32_t stream_id, int status,
-                   const h2ws_header *headers, size_t nheaders);
+H2WS_EXTERN int h2ws_h2_refuse(h2ws_h2_session *session, int32_t stream_id, int status,
+                               const h2ws_header *headers, size_t nheaders);
 
 /*
  * Answers an ordinary request: status, headers, and a body copied now
@@ -547,20 +559,20 @@ int h2ws_h2_refuse(h2ws_h2_session *session, int32_t stream_id, int status,
  * settings.max_body_copy bytes).  Returns 0, H2WS_ERR_INVALID_ARGUMENT,
  * H2WS_ERR_TOO_LARGE, H2WS_ERR_NOMEM.
  */
-int h2ws_h2_respond(h2ws_h2_session *session, int32_t stream_id, int status,
-                    const h2ws_header *headers, size_t nheaders,
-                    const uint8_t *body, size_t bodylen);
+H2WS_EXTERN int h2ws_h2_respond(h2ws_h2_session *session, int32_t stream_id, int status,
+                                const h2ws_header *headers, size_t nheaders,
+                                const uint8_t *body, size_t bodylen);
 
 /* As h2ws_h2_respond() with a streamed body (source copied).
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
-int h2ws_h2_respond_source(h2ws_h2_session *session, int32_t stream_id,
-                           int status, const h2ws_header *headers,
-                           size_t nheaders,
-                           const h2ws_h2_body_source *source);
+H2WS_EXTERN int h2ws_h2_respond_source(h2ws_h2_session *session, int32_t stream_id,
+                                       int status, const h2ws_header *headers,
+                                       size_t nheaders,
+                                       const h2ws_h2_body_source *source);
 
 /* Resumes a body source that returned H2WS_ERR_WOULDBLOCK.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT. */
-int h2ws_h2_resume_body(h2ws_h2_session *session, int32_t stream_id);
+H2WS_EXTERN int h2ws_h2_resume_body(h2ws_h2_session *session, int32_t stream_id);
 
 /* ----------------------------------------------------------------------
  * Client side
@@ -591,10 +603,13 @@ typedef struct h2ws_h2_ws_options {
   /* Passed as request_user_data to on_ws_open / on_ws_refused and used as
    * the engine's user_data. */
   void *user_data;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h2_ws_options;
 
 /* Zeroes options (scheme "https", path "/", no pmd offer). */
-void h2ws_h2_ws_options_default(h2ws_h2_ws_options *options);
+H2WS_EXTERN void h2ws_h2_ws_options_default(h2ws_h2_ws_options *options);
 
 /*
  * Opens a WebSocket over this client session (RFC 8441 §4: :method
@@ -619,9 +634,9 @@ void h2ws_h2_ws_options_default(h2ws_h2_ws_options *options);
  * known not to support RFC 8441); H2WS_ERR_H2_TOO_MANY_STREAMS;
  * H2WS_ERR_H2_GOAWAY (GOAWAY received or shutdown); H2WS_ERR_NOMEM.
  */
-int h2ws_h2_client_open_ws(h2ws_h2_session *session,
-                           const h2ws_h2_ws_options *options,
-                           int32_t *pstream_id);
+H2WS_EXTERN int h2ws_h2_client_open_ws(h2ws_h2_session *session,
+                                       const h2ws_h2_ws_options *options,
+                                       int32_t *pstream_id);
 
 /*
  * Sends an ordinary request (e.g. GET) on a client session; the answer
@@ -629,18 +644,18 @@ int h2ws_h2_client_open_ws(h2ws_h2_session *session,
  * (END_STREAM on HEADERS).  Returns 0, H2WS_ERR_INVALID_ARGUMENT,
  * H2WS_ERR_H2_GOAWAY, H2WS_ERR_NOMEM; *pstream_id gets the stream id.
  */
-int h2ws_h2_client_request(h2ws_h2_session *session, const char *method,
-                           const char *scheme, const char *authority,
-                           const char *path, const h2ws_header *headers,
-                           size_t nheaders, const uint8_t *body,
-                           size_t bodylen, int32_t *pstream_id);
+H2WS_EXTERN int h2ws_h2_client_request(h2ws_h2_session *session, const char *method,
+                                       const char *scheme, const char *authority,
+                                       const char *path, const h2ws_header *headers,
+                                       size_t nheaders, const uint8_t *body,
+                                       size_t bodylen, int32_t *pstream_id);
 
 /* ----------------------------------------------------------------------
  * Both sides: WebSocket streams
  */
 
 /* The engine of an open WebSocket stream, or NULL. */
-h2ws_ws *h2ws_h2_get_ws(const h2ws_h2_session *session, int32_t stream_id);
+H2WS_EXTERN h2ws_ws *h2ws_h2_get_ws(const h2ws_h2_session *session, int32_t stream_id);
 
 /*
  * Resumes delivery on a stream whose engine callback returned
@@ -651,14 +666,14 @@ h2ws_ws *h2ws_h2_get_ws(const h2ws_h2_session *session, int32_t stream_id);
  * such WebSocket), H2WS_ERR_INVALID_STATE (from a callback), or an engine
  * error (the engine has already queued its Close), H2WS_ERR_NOMEM.
  */
-int h2ws_h2_resume_ws(h2ws_h2_session *session, int32_t stream_id,
-                      uint64_t now);
+H2WS_EXTERN int h2ws_h2_resume_ws(h2ws_h2_session *session, int32_t stream_id,
+                                  uint64_t now);
 
 /* Nonzero if delivery on the stream is paused. */
-int h2ws_h2_ws_is_paused(const h2ws_h2_session *session, int32_t stream_id);
+H2WS_EXTERN int h2ws_h2_ws_is_paused(const h2ws_h2_session *session, int32_t stream_id);
 
 /* Bytes received and buffered (not yet fed to the engine) on a stream. */
-size_t h2ws_h2_ws_buffered(const h2ws_h2_session *session, int32_t stream_id);
+H2WS_EXTERN size_t h2ws_h2_ws_buffered(const h2ws_h2_session *session, int32_t stream_id);
 
 /*
  * Resets a stream (RST_STREAM with the HTTP/2 error code, e.g. 0x8
@@ -666,18 +681,18 @@ size_t h2ws_h2_ws_buffered(const h2ws_h2_session *session, int32_t stream_id);
  * h2ws_ws_submit_close(): a reset can make the peer drop a Close frame
  * (pitfall 14).  Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM.
  */
-int h2ws_h2_reset(h2ws_h2_session *session, int32_t stream_id,
-                  uint32_t h2_error_code);
+H2WS_EXTERN int h2ws_h2_reset(h2ws_h2_session *session, int32_t stream_id,
+                              uint32_t h2_error_code);
 
 /* Number of open WebSocket streams. */
-size_t h2ws_h2_session_num_ws(const h2ws_h2_session *session);
+H2WS_EXTERN size_t h2ws_h2_session_num_ws(const h2ws_h2_session *session);
 
 /* Client: how many WebSockets this session can carry at once (a pool
  * opens another connection beyond it): settings.max_websockets in force
  * until the server's SETTINGS arrived, then the smaller of it and the
  * server's SETTINGS_MAX_CONCURRENT_STREAMS (0: the server allows none).
  * Server: settings.max_websockets in force.  0 for NULL. */
-size_t h2ws_h2_session_ws_limit(const h2ws_h2_session *session);
+H2WS_EXTERN size_t h2ws_h2_session_ws_limit(const h2ws_h2_session *session);
 
 #ifdef __cplusplus
 }

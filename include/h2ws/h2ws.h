@@ -22,7 +22,31 @@
 extern "C" {
 #endif
 
+/*
+ * H2WS_EXTERN marks every function the shared libraries export; the
+ * library is built with -fvisibility=hidden, so what does not carry it is
+ * internal (docs/abi.md).  For a program it expands to nothing.
+ */
+#if defined(H2WS_BUILDING) && defined(__GNUC__) && __GNUC__ >= 4
+#define H2WS_EXTERN __attribute__((visibility("default")))
+#else
+#define H2WS_EXTERN
+#endif
+
+/*
+ * The version of the headers compiled against.  H2WS_VERSION_NUM is
+ * 0xMMmmpp (major, minor, patch), so `H2WS_VERSION_NUM >= 0x000200` tests
+ * for 0.2.0 or later at compile time; h2ws_version_num() gives the library
+ * actually loaded.  This is the project's version; the shared libraries'
+ * ABI has its own number, the SONAME's (libh2ws.so.1): docs/abi.md says
+ * how the two move.
+ */
+#define H2WS_VERSION_MAJOR 0
+#define H2WS_VERSION_MINOR 1
+#define H2WS_VERSION_PATCH 0
 #define H2WS_VERSION "0.1.0"
+#define H2WS_VERSION_NUM                                                      \
+  ((H2WS_VERSION_MAJOR << 16) | (H2WS_VERSION_MINOR << 8) | H2WS_VERSION_PATCH)
 
 /*
  * Error codes, in ranges:
@@ -98,7 +122,17 @@ typedef enum h2ws_error {
 } h2ws_error;
 
 /* Returns a static, human-readable description of an h2ws_error code. */
-const char *h2ws_strerror(int error);
+H2WS_EXTERN const char *h2ws_strerror(int error);
+
+/*
+ * Returns the version of the library loaded at run time, as a static
+ * string ("0.1.0"), which may be newer than the H2WS_VERSION a program
+ * was compiled with (the same SONAME keeps older programs working).
+ */
+H2WS_EXTERN const char *h2ws_version(void);
+
+/* Returns the loaded library's version as H2WS_VERSION_NUM (0xMMmmpp). */
+H2WS_EXTERN uint32_t h2ws_version_num(void);
 
 /*
  * Custom allocator.  Every h2ws object takes an optional `const h2ws_mem *`;

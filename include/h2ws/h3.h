@@ -123,7 +123,7 @@ enum {
 };
 
 /* Describes h2ws errors including the ones above (static string). */
-const char *h2ws_h3_strerror(int error);
+H2WS_EXTERN const char *h2ws_h3_strerror(int error);
 
 /* HTTP/3 error codes (RFC 9114 §8.1) the binding uses on the wire. */
 #define H2WS_H3_NO_ERROR 0x100u
@@ -227,9 +227,12 @@ typedef struct h2ws_h3_settings {
   const char *server_name;
   /* Client: nonzero (default) to verify the server's certificate. */
   int verify_peer;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h3_settings;
 
-void h2ws_h3_settings_default(h2ws_h3_settings *settings);
+H2WS_EXTERN void h2ws_h3_settings_default(h2ws_h3_settings *settings);
 
 /*
  * Session callbacks.  `random` is required; any other may be NULL.
@@ -302,6 +305,9 @@ typedef struct h2ws_h3_callbacks {
                      size_t cidlen, void *user_data);
   void (*on_cid_retired)(h2ws_h3_session *session, const uint8_t *cid,
                          size_t cidlen, void *user_data);
+  /* ABI (docs/abi.md): room for callbacks added within this SONAME;
+   * leave NULL. */
+  void (*reserved[4])(void);
 } h2ws_h3_callbacks;
 
 /*
@@ -314,12 +320,12 @@ typedef struct h2ws_h3_callbacks {
  * server_name, bad settings or path), H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL
  * (GnuTLS refused the setup).
  */
-int h2ws_h3_client_new(h2ws_h3_session **psession,
-                       const h2ws_h3_callbacks *callbacks,
-                       const h2ws_h3_settings *settings,
-                       gnutls_certificate_credentials_t cred,
-                       const h2ws_h3_path *path, uint64_t now,
-                       const h2ws_mem *mem, void *user_data);
+H2WS_EXTERN int h2ws_h3_client_new(h2ws_h3_session **psession,
+                                   const h2ws_h3_callbacks *callbacks,
+                                   const h2ws_h3_settings *settings,
+                                   gnutls_certificate_credentials_t cred,
+                                   const h2ws_h3_path *path, uint64_t now,
+                                   const h2ws_mem *mem, void *user_data);
 
 /*
  * Server: makes a session from the first datagram of a new connection
@@ -341,19 +347,19 @@ int h2ws_h3_client_new(h2ws_h3_session **psession,
  * H2WS_ERR_INVALID_ARGUMENT (no random callback, no token secret, bad
  * settings or path), H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL (GnuTLS).
  */
-int h2ws_h3_server_new(h2ws_h3_session **psession,
-                       const h2ws_h3_callbacks *callbacks,
-                       const h2ws_h3_settings *settings,
-                       gnutls_certificate_credentials_t cred,
-                       const h2ws_h3_path *path, const uint8_t *datagram,
-                       size_t datagramlen, uint8_t *reply, size_t replycap,
-                       size_t *preplylen, uint64_t now, const h2ws_mem *mem,
-                       void *user_data);
+H2WS_EXTERN int h2ws_h3_server_new(h2ws_h3_session **psession,
+                                   const h2ws_h3_callbacks *callbacks,
+                                   const h2ws_h3_settings *settings,
+                                   gnutls_certificate_credentials_t cred,
+                                   const h2ws_h3_path *path, const uint8_t *datagram,
+                                   size_t datagramlen, uint8_t *reply, size_t replycap,
+                                   size_t *preplylen, uint64_t now, const h2ws_mem *mem,
+                                   void *user_data);
 
 /* Frees the session, every engine (on_ws_closed is NOT fired) and its
  * TLS session.  Sends nothing: call h2ws_h3_session_close() first for a
  * CONNECTION_CLOSE.  NULL is allowed.  Not from a callback. */
-void h2ws_h3_session_del(h2ws_h3_session *session);
+H2WS_EXTERN void h2ws_h3_session_del(h2ws_h3_session *session);
 
 /*
  * Feeds one received UDP datagram (split GRO-coalesced reads first).
@@ -371,9 +377,9 @@ void h2ws_h3_session_del(h2ws_h3_session *session);
  *   H2WS_ERR_NOMEM            out of memory (likewise);
  *   H2WS_ERR_INVALID_STATE    called from a callback (nothing happened).
  */
-int h2ws_h3_session_recv(h2ws_h3_session *session, const h2ws_h3_path *path,
-                         const uint8_t *datagram, size_t datagramlen,
-                         uint64_t now);
+H2WS_EXTERN int h2ws_h3_session_recv(h2ws_h3_session *session, const h2ws_h3_path *path,
+                                     const uint8_t *datagram, size_t datagramlen,
+                                     uint64_t now);
 
 /* A batch of datagrams (h2ws_h3_session_send()). */
 typedef struct h2ws_h3_batch {
@@ -383,6 +389,9 @@ typedef struct h2ws_h3_batch {
   size_t segment_size;  /* each is this long but the last (<=): GSO */
   h2ws_h3_path path;    /* send from path.local to path.remote */
   uint8_t ecn;          /* ECN codepoint for the IP header (0..3) */
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h3_batch;
 
 /*
@@ -396,23 +405,23 @@ typedef struct h2ws_h3_batch {
  * H2WS_ERR_INVALID_STATE (from a callback), H2WS_ERR_CALLBACK_FAILURE,
  * H2WS_ERR_NOMEM.
  */
-int h2ws_h3_session_send(h2ws_h3_session *session, h2ws_h3_batch *pbatch,
-                         uint64_t now);
+H2WS_EXTERN int h2ws_h3_session_send(h2ws_h3_session *session, h2ws_h3_batch *pbatch,
+                                     uint64_t now);
 
 /* Nonzero while the session expects datagrams; 0 once the connection is
  * over (closed, drained, timed out): delete it then. */
-int h2ws_h3_session_want_read(const h2ws_h3_session *session);
+H2WS_EXTERN int h2ws_h3_session_want_read(const h2ws_h3_session *session);
 
 /* Earliest deadline of QUIC, the engines and the drain, or
  * H2WS_NO_EXPIRY.  After it passes call handle_expiry() then send(). */
-uint64_t h2ws_h3_session_get_expiry(const h2ws_h3_session *session);
+H2WS_EXTERN uint64_t h2ws_h3_session_get_expiry(const h2ws_h3_session *session);
 
 /* Handles every deadline passed at `now` (retransmissions, the idle
  * timeout, closing handshakes, the drain).  Returns 0,
  * H2WS_ERR_H3_CLOSED (the idle timeout or the handshake deadline passed:
  * the connection is over, silently as QUIC wants), H2WS_ERR_INVALID_STATE,
  * H2WS_ERR_NOMEM. */
-int h2ws_h3_session_handle_expiry(h2ws_h3_session *session, uint64_t now);
+H2WS_EXTERN int h2ws_h3_session_handle_expiry(h2ws_h3_session *session, uint64_t now);
 
 /*
  * Graceful shutdown (SPEC H12): new streams are refused
@@ -424,14 +433,14 @@ int h2ws_h3_session_handle_expiry(h2ws_h3_session *session, uint64_t now);
  * (as on HTTP/2: a browser resets its streams on GOAWAY).
  * Returns 0, H2WS_ERR_NOMEM.
  */
-int h2ws_h3_session_shutdown(h2ws_h3_session *session, uint64_t now,
-                             uint64_t drain_ms);
+H2WS_EXTERN int h2ws_h3_session_shutdown(h2ws_h3_session *session, uint64_t now,
+                                         uint64_t drain_ms);
 
 /* Immediate close: CONNECTION_CLOSE with the HTTP/3 error code (e.g.
  * H2WS_H3_NO_ERROR) comes out of the next send(); every WebSocket ends
  * with 1006.  Returns 0. */
-int h2ws_h3_session_close(h2ws_h3_session *session, uint64_t h3_error_code,
-                          uint64_t now);
+H2WS_EXTERN int h2ws_h3_session_close(h2ws_h3_session *session, uint64_t h3_error_code,
+                                      uint64_t now);
 
 /* Counters and the end of the connection. */
 typedef struct h2ws_h3_stats {
@@ -450,23 +459,26 @@ typedef struct h2ws_h3_stats {
   int app_error;
   uint64_t error_code;
   const char *reason;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h3_stats;
 
-void h2ws_h3_session_get_stats(const h2ws_h3_session *session,
-                               h2ws_h3_stats *pstats);
+H2WS_EXTERN void h2ws_h3_session_get_stats(const h2ws_h3_session *session,
+                                           h2ws_h3_stats *pstats);
 
 /* Nonzero once the peer's HTTP/3 SETTINGS arrived; client: *penabled gets
  * whether the server advertised ENABLE_CONNECT_PROTOCOL = 1. */
-int h2ws_h3_session_peer_settings(const h2ws_h3_session *session,
-                                  int *penabled);
+H2WS_EXTERN int h2ws_h3_session_peer_settings(const h2ws_h3_session *session,
+                                              int *penabled);
 
 /* Our connection IDs in use (the endpoint routes them here): writes up to
  * max of them (20 bytes each, lengths in lens) and returns how many. */
-size_t h2ws_h3_session_get_cids(const h2ws_h3_session *session,
-                                uint8_t (*cids)[20], size_t *lens,
-                                size_t max);
+H2WS_EXTERN size_t h2ws_h3_session_get_cids(const h2ws_h3_session *session,
+                                            uint8_t (*cids)[20], size_t *lens,
+                                            size_t max);
 
-void *h2ws_h3_session_get_user_data(const h2ws_h3_session *session);
+H2WS_EXTERN void *h2ws_h3_session_get_user_data(const h2ws_h3_session *session);
 
 /* ----------------------------------------------------------------------
  * Server side (same shapes as h2ws/h2.h)
@@ -480,9 +492,12 @@ typedef struct h2ws_h3_accept_options {
   const h2ws_header *headers;
   size_t nheaders;
   void *user_data;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h3_accept_options;
 
-void h2ws_h3_accept_options_default(h2ws_h3_accept_options *options);
+H2WS_EXTERN void h2ws_h3_accept_options_default(h2ws_h3_accept_options *options);
 
 /*
  * Accepts the WebSocket request on stream_id: :status 200 without FIN, no
@@ -494,21 +509,21 @@ void h2ws_h3_accept_options_default(h2ws_h3_accept_options *options);
  * subprotocol not offered, bad engine settings, a forbidden extra
  * header), H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL.
  */
-int h2ws_h3_accept_ws(h2ws_h3_session *session, int64_t stream_id,
-                      const h2ws_h3_accept_options *options, h2ws_ws **pws);
+H2WS_EXTERN int h2ws_h3_accept_ws(h2ws_h3_session *session, int64_t stream_id,
+                                  const h2ws_h3_accept_options *options, h2ws_ws **pws);
 
 /* Refuses a pending request with status 300..599 (426 adds
  * sec-websocket-version: 13) and FIN.  Returns 0,
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
-int h2ws_h3_refuse(h2ws_h3_session *session, int64_t stream_id, int status,
-                   const h2ws_header *headers, size_t nheaders);
+H2WS_EXTERN int h2ws_h3_refuse(h2ws_h3_session *session, int64_t stream_id, int status,
+                               const h2ws_header *headers, size_t nheaders);
 
 /* Answers an ordinary request with a copied body (NULL / 0: none).
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_TOO_LARGE,
  * H2WS_ERR_NOMEM. */
-int h2ws_h3_respond(h2ws_h3_session *session, int64_t stream_id, int status,
-                    const h2ws_header *headers, size_t nheaders,
-                    const uint8_t *body, size_t bodylen);
+H2WS_EXTERN int h2ws_h3_respond(h2ws_h3_session *session, int64_t stream_id, int status,
+                                const h2ws_header *headers, size_t nheaders,
+                                const uint8_t *body, size_t bodylen);
 
 /* ----------------------------------------------------------------------
  * Client side
@@ -526,10 +541,13 @@ typedef struct h2ws_h3_ws_options {
   const h2ws_ws_callbacks *callbacks; /* copied; .random required */
   const h2ws_ws_settings *settings;
   void *user_data;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h3_ws_options;
 
 /* Zeroes options (scheme "https", path "/", no pmd offer). */
-void h2ws_h3_ws_options_default(h2ws_h3_ws_options *options);
+H2WS_EXTERN void h2ws_h3_ws_options_default(h2ws_h3_ws_options *options);
 
 /*
  * Opens a WebSocket (RFC 9220: the extended CONNECT of RFC 8441 §4 on a
@@ -544,9 +562,9 @@ void h2ws_h3_ws_options_default(h2ws_h3_ws_options *options);
  * H2WS_ERR_H3_TOO_MANY_STREAMS, H2WS_ERR_H3_GOAWAY, H2WS_ERR_H3_CLOSED,
  * H2WS_ERR_NOMEM.
  */
-int h2ws_h3_client_open_ws(h2ws_h3_session *session,
-                           const h2ws_h3_ws_options *options,
-                           int64_t *pstream_id);
+H2WS_EXTERN int h2ws_h3_client_open_ws(h2ws_h3_session *session,
+                                       const h2ws_h3_ws_options *options,
+                                       int64_t *pstream_id);
 
 /* Sends an ordinary request (body copied, NULL / 0: FIN with the
  * headers) once the handshake allows streams; the answer comes through
@@ -554,34 +572,34 @@ int h2ws_h3_client_open_ws(h2ws_h3_session *session,
  * H2WS_ERR_INVALID_STATE (no stream can be opened yet: wait for
  * on_handshake_done), H2WS_ERR_H3_TOO_MANY_STREAMS, H2WS_ERR_H3_GOAWAY,
  * H2WS_ERR_TOO_LARGE, H2WS_ERR_NOMEM. */
-int h2ws_h3_client_request(h2ws_h3_session *session, const char *method,
-                           const char *scheme, const char *authority,
-                           const char *path, const h2ws_header *headers,
-                           size_t nheaders, const uint8_t *body,
-                           size_t bodylen, int64_t *pstream_id);
+H2WS_EXTERN int h2ws_h3_client_request(h2ws_h3_session *session, const char *method,
+                                       const char *scheme, const char *authority,
+                                       const char *path, const h2ws_header *headers,
+                                       size_t nheaders, const uint8_t *body,
+                                       size_t bodylen, int64_t *pstream_id);
 
 /* ----------------------------------------------------------------------
  * Both sides: WebSocket streams (as h2ws/h2.h)
  */
-h2ws_ws *h2ws_h3_get_ws(const h2ws_h3_session *session, int64_t stream_id);
+H2WS_EXTERN h2ws_ws *h2ws_h3_get_ws(const h2ws_h3_session *session, int64_t stream_id);
 
 /* Resumes a paused stream: feeds what it buffered and returns its credit.
  * Not from a callback.  Returns 0, H2WS_ERR_PAUSE (paused again),
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE. */
-int h2ws_h3_resume_ws(h2ws_h3_session *session, int64_t stream_id,
-                      uint64_t now);
+H2WS_EXTERN int h2ws_h3_resume_ws(h2ws_h3_session *session, int64_t stream_id,
+                                  uint64_t now);
 
-int h2ws_h3_ws_is_paused(const h2ws_h3_session *session, int64_t stream_id);
-size_t h2ws_h3_ws_buffered(const h2ws_h3_session *session, int64_t stream_id);
+H2WS_EXTERN int h2ws_h3_ws_is_paused(const h2ws_h3_session *session, int64_t stream_id);
+H2WS_EXTERN size_t h2ws_h3_ws_buffered(const h2ws_h3_session *session, int64_t stream_id);
 
 /* Resets a request stream both ways (RESET_STREAM and STOP_SENDING with
  * the HTTP/3 code, e.g. H2WS_H3_REQUEST_CANCELLED): a WebSocket on it
  * ends with 1006 on both sides.  Prefer h2ws_ws_submit_close().
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
-int h2ws_h3_reset(h2ws_h3_session *session, int64_t stream_id,
-                  uint64_t h3_error_code);
+H2WS_EXTERN int h2ws_h3_reset(h2ws_h3_session *session, int64_t stream_id,
+                              uint64_t h3_error_code);
 
-size_t h2ws_h3_session_num_ws(const h2ws_h3_session *session);
+H2WS_EXTERN size_t h2ws_h3_session_num_ws(const h2ws_h3_session *session);
 
 /* ----------------------------------------------------------------------
  * Stateless helpers for the endpoint that routes datagrams
@@ -602,14 +620,14 @@ typedef struct h2ws_h3_packet_info {
  * when it is a long header of a version we do not speak (answer with
  * h2ws_h3_write_version_negotiation() if the datagram is at least 1200
  * bytes); H2WS_ERR_PROTO when it is not a QUIC packet (drop it). */
-int h2ws_h3_packet_decode(const uint8_t *datagram, size_t datagramlen,
-                          h2ws_h3_packet_info *pinfo);
+H2WS_EXTERN int h2ws_h3_packet_decode(const uint8_t *datagram, size_t datagramlen,
+                                      h2ws_h3_packet_info *pinfo);
 
 /* Writes a Version Negotiation packet answering `info` (RFC 9000 §6).
  * `unused` is a random byte.  Returns 0 or H2WS_ERR_NOBUF. */
-int h2ws_h3_write_version_negotiation(const h2ws_h3_packet_info *info,
-                                      uint8_t unused, uint8_t *buf,
-                                      size_t bufcap, size_t *plen);
+H2WS_EXTERN int h2ws_h3_write_version_negotiation(const h2ws_h3_packet_info *info,
+                                                  uint8_t unused, uint8_t *buf,
+                                                  size_t bufcap, size_t *plen);
 
 /* Writes a Stateless Reset (RFC 9000 §10.3) for a short-header datagram
  * to a connection ID we do not know, with the token derived from
@@ -618,12 +636,12 @@ int h2ws_h3_write_version_negotiation(const h2ws_h3_packet_info *info,
  * datagram that caused it (no amplification; nothing for one below 41
  * bytes).  `random` fills the unpredictable bytes.  Returns 0 (*plen 0:
  * send nothing), H2WS_ERR_NOBUF, H2WS_ERR_INTERNAL. */
-int h2ws_h3_write_stateless_reset(const h2ws_h3_packet_info *info,
-                                  size_t datagramlen, const uint8_t *secret,
-                                  size_t secretlen,
-                                  int (*random)(uint8_t *, size_t, void *),
-                                  void *random_user_data, uint8_t *buf,
-                                  size_t bufcap, size_t *plen);
+H2WS_EXTERN int h2ws_h3_write_stateless_reset(const h2ws_h3_packet_info *info,
+                                              size_t datagramlen, const uint8_t *secret,
+                                              size_t secretlen,
+                                              int (*random)(uint8_t *, size_t, void *),
+                                              void *random_user_data, uint8_t *buf,
+                                              size_t bufcap, size_t *plen);
 
 #ifdef __cplusplus
 }

@@ -54,12 +54,12 @@ typedef struct h2ws_header {
 
 /* Returns the first header named `name` (NUL-terminated, compared
  * case-insensitively), or NULL. */
-const h2ws_header *h2ws_header_find(const h2ws_header *headers, size_t n,
-                                    const char *name);
+H2WS_EXTERN const h2ws_header *h2ws_header_find(const h2ws_header *headers, size_t n,
+                                                const char *name);
 
 /* Returns how many headers are named `name` (case-insensitive). */
-size_t h2ws_header_count(const h2ws_header *headers, size_t n,
-                         const char *name);
+H2WS_EXTERN size_t h2ws_header_count(const h2ws_header *headers, size_t n,
+                                     const char *name);
 
 /*
  * Combines every header named `name` into one comma-separated list, as
@@ -71,9 +71,9 @@ size_t h2ws_header_count(const h2ws_header *headers, size_t n,
  * Returns the number of occurrences (>= 0), or H2WS_ERR_NOBUF when `buf`
  * (bufcap bytes, may be NULL/0) cannot hold the joined list.
  */
-int h2ws_header_join(const h2ws_header *headers, size_t n, const char *name,
-                     char *buf, size_t bufcap, const char **pvalue,
-                     size_t *pvaluelen);
+H2WS_EXTERN int h2ws_header_join(const h2ws_header *headers, size_t n, const char *name,
+                                 char *buf, size_t bufcap, const char **pvalue,
+                                 size_t *pvaluelen);
 
 /*
  * Returns 1 if the comma-separated list (RFC 9110 §5.6.1: elements separated
@@ -83,12 +83,12 @@ int h2ws_header_join(const h2ws_header *headers, size_t n, const char *name,
  * only matches if it is exactly the token (e.g. "websocket/13" does not
  * match "websocket").
  */
-int h2ws_token_list_contains(const char *list, size_t listlen,
-                             const char *token);
+H2WS_EXTERN int h2ws_token_list_contains(const char *list, size_t listlen,
+                                         const char *token);
 
 /* Static reason phrase for an HTTP status ("Bad Request"); "Unknown" for
  * codes it does not know.  Never NULL. */
-const char *h2ws_http_reason(int status);
+H2WS_EXTERN const char *h2ws_http_reason(int status);
 
 /* ------------------------------------------------------------------------
  * Transport-neutral WebSocket request (filled from an HTTP/1.1 head by
@@ -140,6 +140,9 @@ typedef struct h2ws_ws_request {
   size_t nheaders;
   /* The h2/h3 stream carrying the WebSocket; 0 on h1. */
   int64_t stream_id;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_ws_request;
 
 /*
@@ -165,11 +168,11 @@ typedef struct h2ws_ws_request {
  * headers) are the HTTP/2 binding's, checked before this.
  * Returns 400 as well for req == NULL.
  */
-int h2ws_handshake_check_request(const h2ws_ws_request *req);
+H2WS_EXTERN int h2ws_handshake_check_request(const h2ws_ws_request *req);
 
 /* Returns 1 if key is the base64 (24 characters, "==" padding, canonical)
  * of exactly 16 bytes (RFC 6455 §4.1 item 7), else 0. */
-int h2ws_handshake_key_is_valid(const char *key, size_t keylen);
+H2WS_EXTERN int h2ws_handshake_key_is_valid(const char *key, size_t keylen);
 
 /*
  * Fills `out` (at most maxout entries) with the regular headers of a server
@@ -182,10 +185,10 @@ int h2ws_handshake_key_is_valid(const char *key, size_t keylen);
  * Names are lower-case static strings; values point at the arguments.
  * Returns the number of entries written, or H2WS_ERR_NOBUF.
  */
-int h2ws_handshake_response_headers(int status, const char *protocol,
-                                    size_t protocollen, const char *extensions,
-                                    size_t extensionslen, h2ws_header *out,
-                                    size_t maxout);
+H2WS_EXTERN int h2ws_handshake_response_headers(int status, const char *protocol,
+                                                size_t protocollen, const char *extensions,
+                                                size_t extensionslen, h2ws_header *out,
+                                                size_t maxout);
 
 /*
  * A server's answer as the client sees it, whatever carried it.  Filled by
@@ -203,6 +206,9 @@ typedef struct h2ws_ws_response {
   size_t extensionslen;
   const h2ws_header *headers;
   size_t nheaders;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_ws_response;
 
 /*
@@ -216,8 +222,8 @@ typedef struct h2ws_ws_response {
  * resp->status; a gateway answers 502).  H2WS_ERR_INVALID_ARGUMENT if resp
  * is NULL.
  */
-int h2ws_handshake_check_response(const h2ws_ws_response *resp,
-                                  const char *offered, size_t offeredlen);
+H2WS_EXTERN int h2ws_handshake_check_response(const h2ws_ws_response *resp,
+                                              const char *offered, size_t offeredlen);
 
 /* ------------------------------------------------------------------------
  * Extended CONNECT (RFC 8441 on HTTP/2, RFC 9220 on HTTP/3): the rules
@@ -246,6 +252,9 @@ typedef struct h2ws_request_check {
   const char *why; /* short static reason, for logs and tests */
   /* indices into the field list, -1 when absent */
   int method, scheme, authority, path, protocol, host;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_request_check;
 
 /*
@@ -263,16 +272,16 @@ typedef struct h2ws_request_check {
  * :scheme or :path.  Status 501: a :protocol other than websocket.
  * Fills *v and returns v->verdict.
  */
-int h2ws_request_check_fields(const h2ws_header *fields, size_t n, int enabled,
-                              h2ws_request_check *v);
+H2WS_EXTERN int h2ws_request_check_fields(const h2ws_header *fields, size_t n, int enabled,
+                                          h2ws_request_check *v);
 
 /* Nonzero for connection, upgrade, keep-alive, proxy-connection and
  * transfer-encoding (any case): fields that make an HTTP/2 or HTTP/3
  * message malformed (RFC 9113 §8.2.2, RFC 9114 §4.2). */
-int h2ws_header_is_connection_specific(const char *name, size_t namelen);
+H2WS_EXTERN int h2ws_header_is_connection_specific(const char *name, size_t namelen);
 
 /* Index of the first regular (non-pseudo) field. */
-size_t h2ws_request_first_regular(const h2ws_header *fields, size_t n);
+H2WS_EXTERN size_t h2ws_request_first_regular(const h2ws_header *fields, size_t n);
 
 /*
  * Fills the transport-neutral view of a request h2ws_request_check_fields()
@@ -282,23 +291,23 @@ size_t h2ws_request_first_regular(const h2ws_header *fields, size_t n);
  * sec-websocket-extensions when they came on several lines.  The key is
  * not used (RFC 8441 §5).
  */
-void h2ws_request_to_ws(const h2ws_header *fields, size_t n,
-                        const h2ws_request_check *v, h2ws_transport transport,
-                        int64_t stream_id, h2ws_ws_request *req, char *scratch,
-                        size_t scratchcap);
+H2WS_EXTERN void h2ws_request_to_ws(const h2ws_header *fields, size_t n,
+                                    const h2ws_request_check *v, h2ws_transport transport,
+                                    int64_t stream_id, h2ws_ws_request *req, char *scratch,
+                                    size_t scratchcap);
 
 /* Nonzero if an application may add `h` to an answer: a lower-case name
  * without control characters, not a pseudo-header, not connection-specific,
  * no CR / LF / NUL in the value; with ws_accept (the 2xx of a WebSocket)
  * also none of content-length, sec-websocket-accept and the
  * sec-websocket-protocol / -extensions the binding writes itself. */
-int h2ws_response_field_ok(const h2ws_header *h, int ws_accept);
+H2WS_EXTERN int h2ws_response_field_ok(const h2ws_header *h, int ws_accept);
 
 /* Nonzero if an application may add `h` to an extended CONNECT: as
  * h2ws_response_field_ok(), and none of sec-websocket-key (RFC 8441 §5),
  * content-length, sec-websocket-version / -protocol / -extensions and
  * origin (the binding writes those). */
-int h2ws_connect_field_ok(const h2ws_header *h);
+H2WS_EXTERN int h2ws_connect_field_ok(const h2ws_header *h);
 
 /* What a client's extended CONNECT carries (strings NUL-terminated). */
 typedef struct h2ws_connect_request {
@@ -310,6 +319,9 @@ typedef struct h2ws_connect_request {
   const h2ws_pmd_config *pmd_offer; /* or NULL / .enabled = 0: no offer */
   const h2ws_header *headers; /* extra fields (h2ws_connect_field_ok()) */
   size_t nheaders;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_connect_request;
 
 /*
@@ -321,8 +333,8 @@ typedef struct h2ws_connect_request {
  * `out` has room for maxout entries (8 + nheaders suffice).  Returns the
  * number of fields, H2WS_ERR_NOBUF or H2WS_ERR_INVALID_ARGUMENT.
  */
-int h2ws_connect_fields(const h2ws_connect_request *r, h2ws_header *out,
-                        size_t maxout, char *ext, size_t extcap);
+H2WS_EXTERN int h2ws_connect_fields(const h2ws_connect_request *r, h2ws_header *out,
+                                    size_t maxout, char *ext, size_t extcap);
 
 /*
  * Client: judges the answer to an extended CONNECT.  `status` is the final
@@ -337,12 +349,12 @@ int h2ws_connect_fields(const h2ws_connect_request *r, h2ws_header *out,
  * H2WS_ERR_PROTO: a 2xx that does not match the request (the bindings
  * report it as their *_BAD_RESPONSE).
  */
-int h2ws_connect_check_response(int status, int end_stream,
-                                const h2ws_header *reg, size_t nreg,
-                                const char *offered, size_t offeredlen,
-                                const h2ws_pmd_config *pmd_offer,
-                                h2ws_pmd_params *ppmd, const char **pprotocol,
-                                size_t *pprotocollen);
+H2WS_EXTERN int h2ws_connect_check_response(int status, int end_stream,
+                                            const h2ws_header *reg, size_t nreg,
+                                            const char *offered, size_t offeredlen,
+                                            const h2ws_pmd_config *pmd_offer,
+                                            h2ws_pmd_params *ppmd, const char **pprotocol,
+                                            size_t *pprotocollen);
 
 /*
  * Server: the answer to an extended CONNECT the application accepts.
@@ -358,12 +370,12 @@ int h2ws_connect_check_response(int status, int end_stream,
  * lists.  Returns the number of fields, H2WS_ERR_INVALID_ARGUMENT (a
  * subprotocol not offered, bad pmd parameters), H2WS_ERR_NOBUF.
  */
-int h2ws_connect_accept(const h2ws_header *reg, size_t nreg,
-                        const char *subprotocol,
-                        const h2ws_pmd_config *pmd_config,
-                        h2ws_pmd_params *ppmd, char *scratch,
-                        size_t scratchcap, char *ext, size_t extcap,
-                        h2ws_header *out, size_t maxout);
+H2WS_EXTERN int h2ws_connect_accept(const h2ws_header *reg, size_t nreg,
+                                    const char *subprotocol,
+                                    const h2ws_pmd_config *pmd_config,
+                                    h2ws_pmd_params *ppmd, char *scratch,
+                                    size_t scratchcap, char *ext, size_t extcap,
+                                    h2ws_header *out, size_t maxout);
 
 /* ------------------------------------------------------------------------
  * Subprotocols (SPEC W9, RFC 6455 §4.1, §4.2.2, §11.3.4)
@@ -385,9 +397,9 @@ int h2ws_connect_accept(const h2ws_header *reg, size_t nreg,
  * a valid token list (a non-token character, or no element at all), and
  * H2WS_ERR_INVALID_ARGUMENT if pchosen or pchosenlen is NULL.
  */
-int h2ws_subprotocol_select(const char *offered, size_t offeredlen,
-                            const char *const *supported, size_t nsupported,
-                            const char **pchosen, size_t *pchosenlen);
+H2WS_EXTERN int h2ws_subprotocol_select(const char *offered, size_t offeredlen,
+                                        const char *const *supported, size_t nsupported,
+                                        const char **pchosen, size_t *pchosenlen);
 
 /*
  * Client side: checks the server's Sec-WebSocket-Protocol `chosen` (NULL if
@@ -398,8 +410,8 @@ int h2ws_subprotocol_select(const char *offered, size_t offeredlen,
  * or any value although the client offered none (RFC 6455 §4.1: the client
  * MUST _Fail the WebSocket Connection_).
  */
-int h2ws_subprotocol_client_check(const char *offered, size_t offeredlen,
-                                  const char *chosen, size_t chosenlen);
+H2WS_EXTERN int h2ws_subprotocol_client_check(const char *offered, size_t offeredlen,
+                                              const char *chosen, size_t chosenlen);
 
 /* ------------------------------------------------------------------------
  * HTTP/1.1 heads: strict, bounded parsing with no allocation
@@ -481,9 +493,9 @@ typedef struct h2ws_h1_head {
  * ("PRI * HTTP/2.0") is refused like any unknown method: a runtime that
  * accepts h2c must look for the preface before calling this.
  */
-int h2ws_h1_parse_request(const uint8_t *data, size_t len, size_t maxhead,
-                          h2ws_h1_head *head, h2ws_header *headers,
-                          size_t maxheaders, size_t *pheadlen);
+H2WS_EXTERN int h2ws_h1_parse_request(const uint8_t *data, size_t len, size_t maxhead,
+                                      h2ws_h1_head *head, h2ws_header *headers,
+                                      size_t maxheaders, size_t *pheadlen);
 
 /*
  * Same for a response head ("HTTP/1.x SP 3DIGIT [SP reason] CRLF" then
@@ -491,9 +503,9 @@ int h2ws_h1_parse_request(const uint8_t *data, size_t len, size_t maxhead,
  * head->error_status is 502.  `head->status` is set once the status line
  * has been parsed.
  */
-int h2ws_h1_parse_response(const uint8_t *data, size_t len, size_t maxhead,
-                           h2ws_h1_head *head, h2ws_header *headers,
-                           size_t maxheaders, size_t *pheadlen);
+H2WS_EXTERN int h2ws_h1_parse_response(const uint8_t *data, size_t len, size_t maxhead,
+                                       h2ws_h1_head *head, h2ws_header *headers,
+                                       size_t maxheaders, size_t *pheadlen);
 
 /*
  * Server side: decides whether a parsed request is a WebSocket Upgrade and
@@ -519,9 +531,9 @@ int h2ws_h1_parse_response(const uint8_t *data, size_t len, size_t maxhead,
  *                          version; 431 scratch too small for joined lists.
  *   H2WS_ERR_INVALID_ARGUMENT  NULL head or req.
  */
-int h2ws_h1_request_to_ws(const h2ws_h1_head *head, const h2ws_header *headers,
-                          size_t n, h2ws_ws_request *req, char *scratch,
-                          size_t scratchcap, int *pstatus);
+H2WS_EXTERN int h2ws_h1_request_to_ws(const h2ws_h1_head *head, const h2ws_header *headers,
+                                      size_t n, h2ws_ws_request *req, char *scratch,
+                                      size_t scratchcap, int *pstatus);
 
 /*
  * Sec-WebSocket-Accept (RFC 6455 §4.2.2 item 5.4):
@@ -531,12 +543,12 @@ int h2ws_h1_request_to_ws(const h2ws_h1_head *head, const h2ws_header *headers,
  * H2WS_ERR_INVALID_ARGUMENT (NULL out, or key longer than 256 bytes) or
  * H2WS_ERR_INTERNAL (libcrypto failed).
  */
-int h2ws_h1_accept_key(const char *key, size_t keylen, char out[29]);
+H2WS_EXTERN int h2ws_h1_accept_key(const char *key, size_t keylen, char out[29]);
 
 /* Sec-WebSocket-Key from 16 random bytes the caller supplies (RFC 6455 §4.1
  * item 7: freshly chosen for each connection): writes 24 characters and a
  * NUL to out. */
-void h2ws_h1_make_key(const uint8_t random16[16], char out[25]);
+H2WS_EXTERN void h2ws_h1_make_key(const uint8_t random16[16], char out[25]);
 
 /* What h2ws_h1_build_request() sends.  Absent (NULL) optional fields are
  * not sent. */
@@ -555,6 +567,9 @@ typedef struct h2ws_h1_request_opts {
   size_t originlen;
   const h2ws_header *headers; /* extra headers sent as given, or NULL */
   size_t nheaders;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_h1_request_opts;
 
 /*
@@ -565,8 +580,8 @@ typedef struct h2ws_h1_request_opts {
  * '/', space/CTL in path, a header name that is not a token, CR/LF/NUL in a
  * value).
  */
-int h2ws_h1_build_request(const h2ws_h1_request_opts *opts, uint8_t *buf,
-                          size_t bufcap, size_t *plen);
+H2WS_EXTERN int h2ws_h1_build_request(const h2ws_h1_request_opts *opts, uint8_t *buf,
+                                      size_t bufcap, size_t *plen);
 
 /*
  * Server: builds "HTTP/1.1 101 Switching Protocols" with Upgrade:
@@ -575,11 +590,11 @@ int h2ws_h1_build_request(const h2ws_h1_request_opts *opts, uint8_t *buf,
  * Sec-WebSocket-Extensions (if extensions != NULL) and the extra headers.
  * Returns 0, H2WS_ERR_NOBUF, H2WS_ERR_INVALID_ARGUMENT or H2WS_ERR_INTERNAL.
  */
-int h2ws_h1_build_response_101(const char *key, size_t keylen,
-                               const char *protocol, size_t protocollen,
-                               const char *extensions, size_t extensionslen,
-                               const h2ws_header *headers, size_t nheaders,
-                               uint8_t *buf, size_t bufcap, size_t *plen);
+H2WS_EXTERN int h2ws_h1_build_response_101(const char *key, size_t keylen,
+                                           const char *protocol, size_t protocollen,
+                                           const char *extensions, size_t extensionslen,
+                                           const h2ws_header *headers, size_t nheaders,
+                                           uint8_t *buf, size_t bufcap, size_t *plen);
 
 /*
  * Server: a complete refusal: status line, Connection: close,
@@ -590,9 +605,9 @@ int h2ws_h1_build_response_101(const char *key, size_t keylen,
  * Returns 0, H2WS_ERR_NOBUF or H2WS_ERR_INVALID_ARGUMENT (status outside
  * 100..999, bad extra header).
  */
-int h2ws_h1_build_error(int status, const h2ws_header *headers,
-                        size_t nheaders, uint8_t *buf, size_t bufcap,
-                        size_t *plen);
+H2WS_EXTERN int h2ws_h1_build_error(int status, const h2ws_header *headers,
+                                    size_t nheaders, uint8_t *buf, size_t bufcap,
+                                    size_t *plen);
 
 /*
  * A plain HTTP/1.1 response head: status line, the given headers, then
@@ -600,9 +615,9 @@ int h2ws_h1_build_error(int status, const h2ws_header *headers,
  * empty line.  The caller sends the body itself.  Returns 0,
  * H2WS_ERR_NOBUF or H2WS_ERR_INVALID_ARGUMENT.
  */
-int h2ws_h1_build_response(int status, const h2ws_header *headers,
-                           size_t nheaders, int64_t content_length,
-                           uint8_t *buf, size_t bufcap, size_t *plen);
+H2WS_EXTERN int h2ws_h1_build_response(int status, const h2ws_header *headers,
+                                       size_t nheaders, int64_t content_length,
+                                       uint8_t *buf, size_t bufcap, size_t *plen);
 
 /*
  * Client: checks a parsed response to the Upgrade request sent with `key`
@@ -618,11 +633,11 @@ int h2ws_h1_build_response(int status, const h2ws_header *headers,
  * 502; SPEC pitfall 9: forward no client data before success).
  * H2WS_ERR_INVALID_ARGUMENT for NULL head or key.
  */
-int h2ws_h1_check_response_101(const h2ws_h1_head *head,
-                               const h2ws_header *headers, size_t n,
-                               const char *key, size_t keylen,
-                               const char *offered, size_t offeredlen,
-                               h2ws_ws_response *resp);
+H2WS_EXTERN int h2ws_h1_check_response_101(const h2ws_h1_head *head,
+                                           const h2ws_header *headers, size_t n,
+                                           const char *key, size_t keylen,
+                                           const char *offered, size_t offeredlen,
+                                           h2ws_ws_response *resp);
 
 #ifdef __cplusplus
 }

@@ -101,9 +101,9 @@ typedef struct h2ws_ext {
  * when it is well-formed but needs more than maxexts / maxparams entries;
  * H2WS_ERR_INVALID_ARGUMENT on NULL output pointers.
  */
-int h2ws_ext_parse(const char *value, size_t len, h2ws_ext *exts,
-                   size_t maxexts, size_t *pnexts, h2ws_ext_param *params,
-                   size_t maxparams, size_t *pnparams);
+H2WS_EXTERN int h2ws_ext_parse(const char *value, size_t len, h2ws_ext *exts,
+                               size_t maxexts, size_t *pnexts, h2ws_ext_param *params,
+                               size_t maxparams, size_t *pnparams);
 
 /*
  * Copies a parameter's value into buf (bufcap bytes), removing the quoted-
@@ -111,8 +111,8 @@ int h2ws_ext_parse(const char *value, size_t len, h2ws_ext *exts,
  * length without the NUL.  A parameter without value yields "".
  * Returns 0 or H2WS_ERR_NOBUF.
  */
-int h2ws_ext_param_value_copy(const h2ws_ext_param *param, char *buf,
-                              size_t bufcap, size_t *plen);
+H2WS_EXTERN int h2ws_ext_param_value_copy(const h2ws_ext_param *param, char *buf,
+                                          size_t bufcap, size_t *plen);
 
 /* ------------------------------------------------------------------------
  * permessage-deflate negotiation (RFC 7692 §7.1)
@@ -183,11 +183,14 @@ typedef struct h2ws_pmd_config {
   /* server only: skip offers without client_max_window_bits when
    * client_max_window_bits < 15 (see above).  Default 0. */
   int require_client_window;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_pmd_config;
 
 /* Fills cfg with the defaults documented above: enabled, both windows 15,
  * context takeover on both sides, require_client_window 0. */
-void h2ws_pmd_config_default(h2ws_pmd_config *cfg);
+H2WS_EXTERN void h2ws_pmd_config_default(h2ws_pmd_config *cfg);
 
 /*
  * Client: writes our offer, a NUL-terminated Sec-WebSocket-Extensions
@@ -199,8 +202,8 @@ void h2ws_pmd_config_default(h2ws_pmd_config *cfg);
  * Returns 0, H2WS_ERR_NOBUF, H2WS_ERR_INVALID_ARGUMENT (NULL pointer,
  * window bits outside 8..15).
  */
-int h2ws_pmd_offer_build(const h2ws_pmd_config *cfg, char *buf,
-                         size_t buflen, size_t *plen);
+H2WS_EXTERN int h2ws_pmd_offer_build(const h2ws_pmd_config *cfg, char *buf,
+                                     size_t buflen, size_t *plen);
 
 /*
  * Client: checks the server's Sec-WebSocket-Extensions answer (resp may be
@@ -225,9 +228,9 @@ int h2ws_pmd_offer_build(const h2ws_pmd_config *cfg, char *buf,
  * (15 if unbounded).  Returns 0, H2WS_ERR_HANDSHAKE,
  * H2WS_ERR_INVALID_ARGUMENT (NULL cfg / pparams, bad cfg).
  */
-int h2ws_pmd_client_accept(const char *resp, size_t resplen,
-                           const h2ws_pmd_config *cfg,
-                           h2ws_pmd_params *pparams);
+H2WS_EXTERN int h2ws_pmd_client_accept(const char *resp, size_t resplen,
+                                       const h2ws_pmd_config *cfg,
+                                       h2ws_pmd_params *pparams);
 
 /*
  * Server: picks the first acceptable permessage-deflate offer in the
@@ -263,10 +266,10 @@ int h2ws_pmd_client_accept(const char *resp, size_t resplen,
  * or continue without extensions); H2WS_ERR_NOBUF (resp too small);
  * H2WS_ERR_INVALID_ARGUMENT (NULL cfg / pparams / resp, bad cfg).
  */
-int h2ws_pmd_server_negotiate(const char *offers, size_t len,
-                              const h2ws_pmd_config *cfg,
-                              h2ws_pmd_params *pparams, char *resp,
-                              size_t resplen, size_t *presplen);
+H2WS_EXTERN int h2ws_pmd_server_negotiate(const char *offers, size_t len,
+                                          const h2ws_pmd_config *cfg,
+                                          h2ws_pmd_params *pparams, char *resp,
+                                          size_t resplen, size_t *presplen);
 
 /*
  * Writes the response value describing `params` (as a server sends it)
@@ -280,8 +283,8 @@ int h2ws_pmd_server_negotiate(const char *offers, size_t len,
  * Returns 0, H2WS_ERR_NOBUF, H2WS_ERR_INVALID_ARGUMENT (NULL pointer,
  * params not enabled or window bits outside 8..15).
  */
-int h2ws_pmd_response_build(const h2ws_pmd_params *params, char *buf,
-                            size_t buflen, size_t *plen);
+H2WS_EXTERN int h2ws_pmd_response_build(const h2ws_pmd_params *params, char *buf,
+                                        size_t buflen, size_t *plen);
 
 #ifdef __cplusplus
 }

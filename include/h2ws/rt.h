@@ -104,24 +104,24 @@ typedef struct h2ws_rt_ws_request h2ws_rt_ws_request;
  * Sets SIGPIPE to ignored for the process (writes to a reset socket then
  * fail with EPIPE instead of killing it).
  * Returns 0, H2WS_ERR_NOMEM, H2WS_ERR_INTERNAL (libuv failed). */
-int h2ws_rt_new(h2ws_rt **prt, const h2ws_mem *mem);
+H2WS_EXTERN int h2ws_rt_new(h2ws_rt **prt, const h2ws_mem *mem);
 
 /* Runs the loop until nothing is left to do: no listener, no connection,
  * no pending request (and no application handle on the loop).
  * Returns 0 or H2WS_ERR_INTERNAL. */
-int h2ws_rt_run(h2ws_rt *rt);
+H2WS_EXTERN int h2ws_rt_run(h2ws_rt *rt);
 
 /* Frees the runtime.  Servers and clients must have been deleted.  Closes
  * any handle left on the loop.  NULL allowed. */
-void h2ws_rt_del(h2ws_rt *rt);
+H2WS_EXTERN void h2ws_rt_del(h2ws_rt *rt);
 
 /* The libuv loop (uv_loop_t *), for applications adding their own
  * handles (stdin, timers).  Valid until h2ws_rt_del(). */
-void *h2ws_rt_uv_loop(h2ws_rt *rt);
+H2WS_EXTERN void *h2ws_rt_uv_loop(h2ws_rt *rt);
 
 /* The loop's time in milliseconds (uv_now), as passed to the protocol
  * layers. */
-uint64_t h2ws_rt_now(h2ws_rt *rt);
+H2WS_EXTERN uint64_t h2ws_rt_now(h2ws_rt *rt);
 
 /* ------------------------------------------------------------------------
  * WebSockets, whatever carries them
@@ -194,6 +194,9 @@ typedef struct h2ws_rt_ws_callbacks {
   /* A pong arrived (the answer to h2ws_rt_ws_ping(), or unsolicited). */
   void (*on_pong)(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen,
                   void *user_data);
+  /* ABI (docs/abi.md): room for callbacks added within this SONAME;
+   * leave NULL. */
+  void (*reserved[4])(void);
 } h2ws_rt_ws_callbacks;
 
 /*
@@ -206,8 +209,8 @@ typedef struct h2ws_rt_ws_callbacks {
  * H2WS_ERR_INVALID_STATE (closing or closed, or a fragmented / source
  * message in progress), H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM.
  */
-int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
-                    size_t datalen);
+H2WS_EXTERN int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                                size_t datalen);
 
 /*
  * Queues a prepared message (h2ws/ws.h: h2ws_ws_prepared_new()), the
@@ -221,7 +224,7 @@ int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
  * must fit max_output with what is queued.
  * Returns as h2ws_rt_ws_send().
  */
-int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
+H2WS_EXTERN int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
 
 /*
  * Streaming sends, for messages larger than max_output (or produced
@@ -242,8 +245,8 @@ int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
  * Returns as h2ws_rt_ws_send(); also H2WS_ERR_INVALID_STATE for a CONT
  * without a first fragment or a TEXT/BINARY while one is in progress.
  */
-int h2ws_rt_ws_send_fragment(h2ws_rt_ws *ws, h2ws_opcode opcode, int fin,
-                             const uint8_t *data, size_t datalen);
+H2WS_EXTERN int h2ws_rt_ws_send_fragment(h2ws_rt_ws *ws, h2ws_opcode opcode, int fin,
+                                         const uint8_t *data, size_t datalen);
 
 /*
  * A data source: the runtime pulls the message's payload from read() as
@@ -271,36 +274,36 @@ typedef struct h2ws_rt_source {
  * (copied).  One source at a time; until it ends other data messages get
  * H2WS_ERR_INVALID_STATE (pings and Close go between its fragments).
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE. */
-int h2ws_rt_ws_send_source(h2ws_rt_ws *ws, h2ws_opcode opcode,
-                           const h2ws_rt_source *source);
+H2WS_EXTERN int h2ws_rt_ws_send_source(h2ws_rt_ws *ws, h2ws_opcode opcode,
+                                       const h2ws_rt_source *source);
 
 /* Resumes a source whose read() returned H2WS_ERR_WOULDBLOCK.
  * Returns 0, H2WS_ERR_INVALID_STATE (no source in progress, or closed). */
-int h2ws_rt_ws_resume_source(h2ws_rt_ws *ws);
+H2WS_EXTERN int h2ws_rt_ws_resume_source(h2ws_rt_ws *ws);
 
 /* Resumes delivery after on_message returned H2WS_ERR_PAUSE (messages
  * then arrive from the loop, not from inside this call).  Returns 0,
  * H2WS_ERR_INVALID_STATE (not open). */
-int h2ws_rt_ws_resume(h2ws_rt_ws *ws);
+H2WS_EXTERN int h2ws_rt_ws_resume(h2ws_rt_ws *ws);
 
 /* Sends a ping (payload <= 125 bytes).  Returns as h2ws_ws_submit_ping(). */
-int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen);
+H2WS_EXTERN int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen);
 
 /* Starts the closing handshake with code and reason (NUL-terminated UTF-8
  * <= 123 bytes, may be NULL).  on_close fires when it completes.  Returns
  * 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (already closing). */
-int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason);
+H2WS_EXTERN int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason);
 
 /* Ends the WebSocket at once, without a closing handshake (prefer
  * h2ws_rt_ws_close()): HTTP/1.1 closes the connection, HTTP/2 resets the
  * stream (RST_STREAM CANCEL; the connection's other streams go on).
  * on_close(1006) follows from the loop, not from inside this call.
  * Returns 0, H2WS_ERR_INVALID_STATE (not open). */
-int h2ws_rt_ws_abort(h2ws_rt_ws *ws);
+H2WS_EXTERN int h2ws_rt_ws_abort(h2ws_rt_ws *ws);
 
 /* Bytes queued for sending on this WebSocket (not yet handed to the
  * transport). */
-size_t h2ws_rt_ws_buffered(const h2ws_rt_ws *ws);
+H2WS_EXTERN size_t h2ws_rt_ws_buffered(const h2ws_rt_ws *ws);
 
 /* How the WebSocket is carried (more will come: HTTP/3). */
 typedef enum h2ws_rt_transport {
@@ -325,29 +328,32 @@ typedef struct h2ws_rt_ws_info {
   const char *peer;            /* server: the remote IP address as text;
                                   "" on clients or if unknown.  Valid while
                                   the WebSocket is open (copy it) */
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_rt_ws_info;
 
 /* Fills *info.  Valid from on_open (or the accept call) until on_close /
  * on_fail returns; inside on_close it still describes the carrier that
  * ended.  Returns 0, H2WS_ERR_INVALID_ARGUMENT. */
-int h2ws_rt_ws_get_info(const h2ws_rt_ws *ws, h2ws_rt_ws_info *info);
+H2WS_EXTERN int h2ws_rt_ws_get_info(const h2ws_rt_ws *ws, h2ws_rt_ws_info *info);
 
 /* Shorthands for fields of h2ws_rt_ws_get_info(). */
-h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws);
+H2WS_EXTERN h2ws_rt_transport h2ws_rt_ws_transport(const h2ws_rt_ws *ws);
 /* The HTTP/2 stream id, 0 on HTTP/1.1. */
-int32_t h2ws_rt_ws_stream_id(const h2ws_rt_ws *ws);
+H2WS_EXTERN int32_t h2ws_rt_ws_stream_id(const h2ws_rt_ws *ws);
 
 /* The negotiated subprotocol (NUL-terminated) or NULL. */
-const char *h2ws_rt_ws_subprotocol(const h2ws_rt_ws *ws);
+H2WS_EXTERN const char *h2ws_rt_ws_subprotocol(const h2ws_rt_ws *ws);
 
 /* Nonzero if permessage-deflate is in use. */
-int h2ws_rt_ws_compressed(const h2ws_rt_ws *ws);
+H2WS_EXTERN int h2ws_rt_ws_compressed(const h2ws_rt_ws *ws);
 
 /* The engine, for statistics (h2ws_ws_get_stats) and other queries.  Do
  * not call h2ws_ws_recv/send/del on it.  NULL before on_open. */
-h2ws_ws *h2ws_rt_ws_engine(h2ws_rt_ws *ws);
+H2WS_EXTERN h2ws_ws *h2ws_rt_ws_engine(h2ws_rt_ws *ws);
 
-void *h2ws_rt_ws_get_user_data(const h2ws_rt_ws *ws);
+H2WS_EXTERN void *h2ws_rt_ws_get_user_data(const h2ws_rt_ws *ws);
 
 /* ------------------------------------------------------------------------
  * Server
@@ -394,9 +400,12 @@ typedef struct h2ws_server_settings {
    * owned: it must outlive the server).  NULL (default): the server makes
    * its own from cert_file / key_file at its first TLS listener. */
   const h2ws_tls_server *tls;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_server_settings;
 
-void h2ws_server_settings_default(h2ws_server_settings *settings);
+H2WS_EXTERN void h2ws_server_settings_default(h2ws_server_settings *settings);
 
 /* A server TLS context on its own, to share (workers: one certificate,
  * generated once, for N servers on N runtimes and threads).  Immutable
@@ -411,30 +420,33 @@ typedef struct h2ws_tls_server_settings {
   /* Nonzero (default): ALPN h2 and http/1.1; zero: http/1.1 only (must
    * agree with the servers' `h2`). */
   int h2;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_tls_server_settings;
 
-void h2ws_tls_server_settings_default(h2ws_tls_server_settings *settings);
+H2WS_EXTERN void h2ws_tls_server_settings_default(h2ws_tls_server_settings *settings);
 
 /* Creates the context (settings NULL: defaults; mem NULL: libc).  On
  * failure err (may be NULL) gets a one-line reason.  Returns 0,
  * H2WS_ERR_RT_TLS (cannot load or generate the certificate),
  * H2WS_ERR_NOMEM, H2WS_ERR_INVALID_ARGUMENT. */
-int h2ws_tls_server_new(h2ws_tls_server **ptls,
-                        const h2ws_tls_server_settings *settings,
-                        const h2ws_mem *mem, char *err, size_t errlen);
+H2WS_EXTERN int h2ws_tls_server_new(h2ws_tls_server **ptls,
+                                    const h2ws_tls_server_settings *settings,
+                                    const h2ws_mem *mem, char *err, size_t errlen);
 
 /* Frees the context once no server uses it any more.  NULL allowed. */
-void h2ws_tls_server_del(h2ws_tls_server *tls);
+H2WS_EXTERN void h2ws_tls_server_del(h2ws_tls_server *tls);
 
 /* Creates a server on rt (settings copied; file names must stay valid
  * until the listeners are created).  Returns 0, H2WS_ERR_NOMEM,
  * H2WS_ERR_INTERNAL. */
-int h2ws_server_new(h2ws_server **psrv, h2ws_rt *rt,
-                    const h2ws_server_settings *settings);
+H2WS_EXTERN int h2ws_server_new(h2ws_server **psrv, h2ws_rt *rt,
+                                const h2ws_server_settings *settings);
 
 /* Frees the server; must not be running (call after h2ws_rt_run returned,
  * or after h2ws_server_shutdown completed).  NULL allowed. */
-void h2ws_server_del(h2ws_server *srv);
+H2WS_EXTERN void h2ws_server_del(h2ws_server *srv);
 
 /*
  * Listens on "HOST:PORT" ("[::1]:PORT" for IPv6; port 0 picks a free
@@ -445,8 +457,8 @@ void h2ws_server_del(h2ws_server *srv);
  * H2WS_ERR_RT_LISTEN (bind/listen failed: see h2ws_server_last_error()),
  * H2WS_ERR_RT_TLS (TLS setup failed: idem), H2WS_ERR_NOMEM.
  */
-int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
-                       int *pport);
+H2WS_EXTERN int h2ws_server_listen(h2ws_server *srv, const char *hostport, int tls,
+                                   int *pport);
 
 /* Listener options (h2ws_server_listen2). */
 typedef struct h2ws_listen_options {
@@ -456,19 +468,22 @@ typedef struct h2ws_listen_options {
    * connections over them.  Default 0. */
   int reuseport;
   int backlog;   /* listen(2) backlog.  Default 511. */
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_listen_options;
 
-void h2ws_listen_options_default(h2ws_listen_options *options);
+H2WS_EXTERN void h2ws_listen_options_default(h2ws_listen_options *options);
 
 /* As h2ws_server_listen() with options (NULL: defaults).  Returns as
  * h2ws_server_listen(). */
-int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
-                        const h2ws_listen_options *options, int *pport);
+H2WS_EXTERN int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
+                                    const h2ws_listen_options *options, int *pport);
 
 /* A human-readable description of the last failure of
  * h2ws_server_listen() ("address already in use", TLS errors).  Never
  * NULL. */
-const char *h2ws_server_last_error(const h2ws_server *srv);
+H2WS_EXTERN const char *h2ws_server_last_error(const h2ws_server *srv);
 
 /* How the application answers a WebSocket request (h2ws_rt_ws_accept).
  * Start from h2ws_rt_accept_default(). */
@@ -478,9 +493,12 @@ typedef struct h2ws_rt_accept {
   const char *subprotocol;
   const h2ws_rt_ws_callbacks *callbacks; /* copied; NULL: none */
   void *user_data;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_rt_accept;
 
-void h2ws_rt_accept_default(h2ws_rt_accept *accept);
+H2WS_EXTERN void h2ws_rt_accept_default(h2ws_rt_accept *accept);
 
 /* A WebSocket route.  on_request is called for each WebSocket request on
  * the route's path (exact match on the path without query), from h1 or
@@ -493,40 +511,43 @@ void h2ws_rt_accept_default(h2ws_rt_accept *accept);
  * or a prefix at least as long). */
 typedef struct h2ws_rt_ws_handler {
   void (*on_request)(h2ws_rt_ws_request *req, void *user_data);
+  /* ABI (docs/abi.md): room for callbacks added within this SONAME;
+   * leave NULL. */
+  void (*reserved[4])(void);
 } h2ws_rt_ws_handler;
 
 /* Adds a WebSocket route (handler copied, path copied).  Returns 0,
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
-int h2ws_server_route_ws(h2ws_server *srv, const char *path,
-                         const h2ws_rt_ws_handler *handler, void *user_data);
+H2WS_EXTERN int h2ws_server_route_ws(h2ws_server *srv, const char *path,
+                                     const h2ws_rt_ws_handler *handler, void *user_data);
 
 /* A WebSocket prefix route: matches `prefix` and every path under it
  * (the same matching as h2ws_server_route_http_prefix(); "/" matches
  * every path).  Exact routes win, then the longest prefix.  Returns as
  * h2ws_server_route_ws(). */
-int h2ws_server_route_ws_prefix(h2ws_server *srv, const char *prefix,
-                                const h2ws_rt_ws_handler *handler,
-                                void *user_data);
+H2WS_EXTERN int h2ws_server_route_ws_prefix(h2ws_server *srv, const char *prefix,
+                                            const h2ws_rt_ws_handler *handler,
+                                            void *user_data);
 
 /* The runtime the server runs on (for handlers that open connections of
  * their own, e.g. a gateway's backend client).  NULL for NULL. */
-h2ws_rt *h2ws_server_rt(const h2ws_server *srv);
+H2WS_EXTERN h2ws_rt *h2ws_server_rt(const h2ws_server *srv);
 
 /* The request (transport-neutral view, h2ws/handshake.h); valid during
  * on_request. */
-const h2ws_ws_request *h2ws_rt_ws_request_view(const h2ws_rt_ws_request *req);
+H2WS_EXTERN const h2ws_ws_request *h2ws_rt_ws_request_view(const h2ws_rt_ws_request *req);
 
 /* Accepts: permessage-deflate is negotiated from the offer when the
  * server's `compress` setting allows.  *pws (may be NULL) gets the
  * WebSocket; on_open fires from the loop once it is established.
  * Returns 0, H2WS_ERR_INVALID_STATE (already answered),
  * H2WS_ERR_INVALID_ARGUMENT (subprotocol not offered), H2WS_ERR_NOMEM. */
-int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
-                      h2ws_rt_ws **pws);
+H2WS_EXTERN int h2ws_rt_ws_accept(h2ws_rt_ws_request *req, const h2ws_rt_accept *accept,
+                                  h2ws_rt_ws **pws);
 
 /* Refuses with an HTTP status (>= 400).  Returns 0,
  * H2WS_ERR_INVALID_STATE, H2WS_ERR_INVALID_ARGUMENT. */
-int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status);
+H2WS_EXTERN int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status);
 
 /*
  * Deferred answer (a gateway that must hear its backend first, SPEC
@@ -555,10 +576,10 @@ int h2ws_rt_ws_refuse(h2ws_rt_ws_request *req, int status);
  * Returns 0, H2WS_ERR_INVALID_STATE (already answered or deferred),
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM (then answer at once).
  */
-int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
-                     void (*on_cancel)(h2ws_rt_ws_request *req,
-                                       void *user_data),
-                     void *user_data);
+H2WS_EXTERN int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
+                                 void (*on_cancel)(h2ws_rt_ws_request *req,
+                                                   void *user_data),
+                                 void *user_data);
 
 /* A plain HTTP request (GET / for a page) on h1 or h2. */
 typedef struct h2ws_rt_http_request {
@@ -582,17 +603,17 @@ typedef void (*h2ws_rt_http_handler)(const h2ws_rt_http_request *req,
 /* Adds a plain HTTP route on an exact path.  Requests with no route get
  * 404 (426 on a WebSocket route's path).  Returns 0,
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_NOMEM. */
-int h2ws_server_route_http(h2ws_server *srv, const char *path,
-                           h2ws_rt_http_handler handler, void *user_data);
+H2WS_EXTERN int h2ws_server_route_http(h2ws_server *srv, const char *path,
+                                       h2ws_rt_http_handler handler, void *user_data);
 
 /* Adds a plain HTTP route for a path and everything under it ("/files"
  * matches "/files" and "/files/a/b", not "/filesx"; "/" matches every
  * path).  Exact routes win over prefix routes, longer prefixes over
  * shorter ones.  The handler sees the full path.  Returns as
  * h2ws_server_route_http(). */
-int h2ws_server_route_http_prefix(h2ws_server *srv, const char *prefix,
-                                  h2ws_rt_http_handler handler,
-                                  void *user_data);
+H2WS_EXTERN int h2ws_server_route_http_prefix(h2ws_server *srv, const char *prefix,
+                                              h2ws_rt_http_handler handler,
+                                              void *user_data);
 
 /* Serves the files under directory `dir` at `prefix` (a prefix route):
  * GET and HEAD; the rest of the path (percent-decoded) names a file under
@@ -603,8 +624,8 @@ int h2ws_server_route_http_prefix(h2ws_server *srv, const char *prefix,
  * ...; else application/octet-stream).  Files are read at each request.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT (dir is not a directory),
  * H2WS_ERR_NOMEM. */
-int h2ws_server_route_static(h2ws_server *srv, const char *prefix,
-                             const char *dir);
+H2WS_EXTERN int h2ws_server_route_static(h2ws_server *srv, const char *prefix,
+                                         const char *dir);
 
 /* Counters of a server (for /metrics). */
 typedef struct h2ws_server_stats {
@@ -614,8 +635,11 @@ typedef struct h2ws_server_stats {
    * down: 503) or the application (h2ws_rt_ws_refuse), by status:
    * refused[status - 400]. */
   uint64_t refused[200];
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_server_stats;
-void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st);
+H2WS_EXTERN void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st);
 
 /* Where a WebSocket request, or a server WebSocket, comes from (fields
  * of h2ws_rt_ws_info).  Connection ids number the runtime's accepted
@@ -625,19 +649,19 @@ void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st);
  * unknown).  The request functions are valid during on_request; for a
  * WebSocket, from on_open until on_close returns (copy what you need).
  * On client WebSockets the id is 0 and the peer "". */
-int h2ws_rt_ws_request_get_info(const h2ws_rt_ws_request *req,
-                                h2ws_rt_ws_info *info);
-uint64_t h2ws_rt_ws_request_conn_id(const h2ws_rt_ws_request *req);
-const char *h2ws_rt_ws_request_peer(const h2ws_rt_ws_request *req);
-h2ws_rt_transport h2ws_rt_ws_request_transport(
-    const h2ws_rt_ws_request *req);
-uint64_t h2ws_rt_ws_conn_id(const h2ws_rt_ws *ws);
-const char *h2ws_rt_ws_peer(const h2ws_rt_ws *ws);
+H2WS_EXTERN int h2ws_rt_ws_request_get_info(const h2ws_rt_ws_request *req,
+                                            h2ws_rt_ws_info *info);
+H2WS_EXTERN uint64_t h2ws_rt_ws_request_conn_id(const h2ws_rt_ws_request *req);
+H2WS_EXTERN const char *h2ws_rt_ws_request_peer(const h2ws_rt_ws_request *req);
+H2WS_EXTERN h2ws_rt_transport h2ws_rt_ws_request_transport(
+                const h2ws_rt_ws_request *req);
+H2WS_EXTERN uint64_t h2ws_rt_ws_conn_id(const h2ws_rt_ws *ws);
+H2WS_EXTERN const char *h2ws_rt_ws_peer(const h2ws_rt_ws *ws);
 
 /* Graceful shutdown (what SIGINT/SIGTERM do): stop listening, Close 1001
  * on every WebSocket, wait up to drain_ms, GOAWAY on HTTP/2, close every
  * connection.  h2ws_rt_run() then returns.  Returns 0. */
-int h2ws_server_shutdown(h2ws_server *srv);
+H2WS_EXTERN int h2ws_server_shutdown(h2ws_server *srv);
 
 /* ------------------------------------------------------------------------
  * Client
@@ -687,17 +711,20 @@ typedef struct h2ws_client_settings {
    * until the call returns.  NULL (default): no tracing, no cost. */
   void (*trace)(const char *line, void *trace_user_data);
   void *trace_user_data;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_client_settings;
 
-void h2ws_client_settings_default(h2ws_client_settings *settings);
+H2WS_EXTERN void h2ws_client_settings_default(h2ws_client_settings *settings);
 
-int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
-                    const h2ws_client_settings *settings);
+H2WS_EXTERN int h2ws_client_new(h2ws_client **pcl, h2ws_rt *rt,
+                                const h2ws_client_settings *settings);
 
 /* Closes every connection of the client at once (WebSockets still open
  * get on_close 1006, those not yet open on_fail) and frees it.  Not from
  * inside a callback of this client's WebSockets.  NULL allowed. */
-void h2ws_client_del(h2ws_client *cl);
+H2WS_EXTERN void h2ws_client_del(h2ws_client *cl);
 
 /* What to open (h2ws_client_open).  Start from
  * h2ws_client_ws_options_default(). */
@@ -719,9 +746,12 @@ typedef struct h2ws_client_ws_options {
    * that are not tokens and values with CR, LF or NUL. */
   const h2ws_header *headers;
   size_t nheaders;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_client_ws_options;
 
-void h2ws_client_ws_options_default(h2ws_client_ws_options *options);
+H2WS_EXTERN void h2ws_client_ws_options_default(h2ws_client_ws_options *options);
 
 /*
  * Opens a WebSocket to a ws:// or wss:// URL.  Everything happens on the
@@ -732,12 +762,12 @@ void h2ws_client_ws_options_default(h2ws_client_ws_options *options);
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad URL: the message says why in
  * h2ws_client_last_error()), H2WS_ERR_NOMEM.
  */
-int h2ws_client_open(h2ws_client *cl, const char *url,
-                     const h2ws_client_ws_options *options,
-                     const h2ws_rt_ws_callbacks *callbacks, void *user_data,
-                     h2ws_rt_ws **pws);
+H2WS_EXTERN int h2ws_client_open(h2ws_client *cl, const char *url,
+                                 const h2ws_client_ws_options *options,
+                                 const h2ws_rt_ws_callbacks *callbacks, void *user_data,
+                                 h2ws_rt_ws **pws);
 
-const char *h2ws_client_last_error(const h2ws_client *cl);
+H2WS_EXTERN const char *h2ws_client_last_error(const h2ws_client *cl);
 
 /* For a graceful stop: shuts down (GOAWAY) every HTTP/2 connection of the
  * client that carries no WebSocket, and from now on each one as soon as
@@ -745,7 +775,7 @@ const char *h2ws_client_last_error(const h2ws_client *cl);
  * h2ws_rt_run() can return once the WebSockets are closed.  Open
  * WebSockets are not touched; new ones can still be opened.  NULL
  * allowed. */
-void h2ws_client_close_idle(h2ws_client *cl);
+H2WS_EXTERN void h2ws_client_close_idle(h2ws_client *cl);
 
 #ifdef __cplusplus
 }

@@ -66,7 +66,7 @@ enum {
 
 /* Returns nonzero if `code` may appear in a Close frame on the wire
  * (1000-1003, 1007-1014, 3000-4999; RFC 6455 §7.4). */
-int h2ws_close_code_is_valid(uint16_t code);
+H2WS_EXTERN int h2ws_close_code_is_valid(uint16_t code);
 
 /*
  * Negotiated permessage-deflate parameters (RFC 7692 §7.1), as agreed by
@@ -123,9 +123,12 @@ typedef struct h2ws_ws_settings {
   /* Messages at least this large are compressed when pmd is enabled;
    * smaller ones are sent uncompressed (RSV1 clear).  Default 32. */
   size_t compress_threshold;
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_ws_settings;
 
-void h2ws_ws_settings_default(h2ws_ws_settings *settings);
+H2WS_EXTERN void h2ws_ws_settings_default(h2ws_ws_settings *settings);
 
 /*
  * Callbacks.  Any may be NULL.  Unless stated otherwise a callback returns
@@ -191,6 +194,9 @@ typedef struct h2ws_ws_callbacks {
   void (*on_frame_trace)(h2ws_ws *ws, int sent, int fin, unsigned rsv,
                          h2ws_opcode opcode, uint64_t length,
                          void *user_data);
+  /* ABI (docs/abi.md): room for callbacks added within this SONAME;
+   * leave NULL. */
+  void (*reserved[4])(void);
 } h2ws_ws_callbacks;
 
 /*
@@ -200,13 +206,13 @@ typedef struct h2ws_ws_callbacks {
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad settings, client without a
  * random callback, invalid pmd window bits) or H2WS_ERR_NOMEM.
  */
-int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
-                const h2ws_ws_callbacks *callbacks,
-                const h2ws_ws_settings *settings, const h2ws_mem *mem,
-                void *user_data);
+H2WS_EXTERN int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
+                            const h2ws_ws_callbacks *callbacks,
+                            const h2ws_ws_settings *settings, const h2ws_mem *mem,
+                            void *user_data);
 
 /* Frees the engine and everything it owns.  NULL is allowed. */
-void h2ws_ws_del(h2ws_ws *ws);
+H2WS_EXTERN void h2ws_ws_del(h2ws_ws *ws);
 
 /*
  * Feeds received transport bytes.  Any split of the input (one byte at a
@@ -231,20 +237,20 @@ void h2ws_ws_del(h2ws_ws *ws);
  *   H2WS_ERR_CALLBACK_FAILURE, H2WS_ERR_NOMEM  fatal.
  * Bytes received after the peer's Close frame are discarded.
  */
-int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
-                 size_t *pnread, uint64_t now);
+H2WS_EXTERN int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
+                             size_t *pnread, uint64_t now);
 
 /*
  * The transport ended in order (TCP FIN, HTTP/2 END_STREAM).  If the
  * closing handshake had not been received this fires on_close(1006).
  */
-void h2ws_ws_recv_eof(h2ws_ws *ws, uint64_t now);
+H2WS_EXTERN void h2ws_ws_recv_eof(h2ws_ws *ws, uint64_t now);
 
 /*
  * The transport was reset (TCP RST, HTTP/2 RST_STREAM).  Fires
  * on_close(1006) unless on_close already fired; drops queued output.
  */
-void h2ws_ws_abort(h2ws_ws *ws);
+H2WS_EXTERN void h2ws_ws_abort(h2ws_ws *ws);
 
 /*
  * Output, pulled.  Sets *pdata / *pdatalen to the next contiguous run of
@@ -255,39 +261,39 @@ void h2ws_ws_abort(h2ws_ws *ws);
  * Returns 0, H2WS_ERR_INVALID_STATE (from a callback), H2WS_ERR_NOMEM,
  * H2WS_ERR_CALLBACK_FAILURE (a data source failed).
  */
-int h2ws_ws_send(h2ws_ws *ws, const uint8_t **pdata, size_t *pdatalen,
-                 uint64_t now);
+H2WS_EXTERN int h2ws_ws_send(h2ws_ws *ws, const uint8_t **pdata, size_t *pdatalen,
+                             uint64_t now);
 
 /* Marks n bytes returned by h2ws_ws_send() as written. */
-void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n);
+H2WS_EXTERN void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n);
 
 /* Queued output bytes (what h2ws_ws_send() would return in total). */
-size_t h2ws_ws_output_len(const h2ws_ws *ws);
+H2WS_EXTERN size_t h2ws_ws_output_len(const h2ws_ws *ws);
 
 /* Nonzero if the engine still expects input (no Close received yet and no
  * fatal error or abort). */
-int h2ws_ws_want_read(const h2ws_ws *ws);
+H2WS_EXTERN int h2ws_ws_want_read(const h2ws_ws *ws);
 
 /* Nonzero if output is queued or a ready data source can produce some. */
-int h2ws_ws_want_write(const h2ws_ws *ws);
+H2WS_EXTERN int h2ws_ws_want_write(const h2ws_ws *ws);
 
 /* Nonzero once this side has sent a Close (fully flushed or not) and
  * received the peer's Close, or once the WebSocket failed (a peer
  * violation: our Close is queued), was aborted, saw the transport end
  * (h2ws_ws_recv_eof) or timed out: after flushing output the transport
  * should half-close (FIN / END_STREAM). */
-int h2ws_ws_is_done(const h2ws_ws *ws);
+H2WS_EXTERN int h2ws_ws_is_done(const h2ws_ws *ws);
 
 /* Next deadline (closing-handshake timeout, or the release of an idle
  * large buffer), or H2WS_NO_EXPIRY. */
-uint64_t h2ws_ws_get_expiry(const h2ws_ws *ws);
+H2WS_EXTERN uint64_t h2ws_ws_get_expiry(const h2ws_ws *ws);
 
 /* Handles deadlines that have passed at `now`: a closing handshake that
  * timed out fires on_close(1006) and makes is_done() true; whole-message
  * and output buffers above 256 KiB that no message needed for 1 s are
  * given back (a busy WebSocket keeps them: no allocation per message).
  * Returns 0. */
-int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now);
+H2WS_EXTERN int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now);
 
 /*
  * Sends a whole message (H2WS_OP_TEXT or H2WS_OP_BINARY).  The payload is
@@ -302,8 +308,8 @@ int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now);
  * H2WS_ERR_NOMEM (fatal if the deflater had started on the message),
  * H2WS_ERR_CALLBACK_FAILURE (the random callback failed).
  */
-int h2ws_ws_submit_msg(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
-                       size_t datalen);
+H2WS_EXTERN int h2ws_ws_submit_msg(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                                   size_t datalen);
 
 /*
  * Sends one fragment of a message: the first with opcode TEXT or BINARY,
@@ -312,8 +318,8 @@ int h2ws_ws_submit_msg(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
  * fragmented message is compressed (RSV1 on the first fragment only).
  * Returns as h2ws_ws_submit_msg().
  */
-int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
-                            const uint8_t *data, size_t datalen);
+H2WS_EXTERN int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
+                                        const uint8_t *data, size_t datalen);
 
 /*
  * Prepared messages: a message framed once and queued to many WebSockets
@@ -331,24 +337,24 @@ int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
  */
 typedef struct h2ws_ws_prepared h2ws_ws_prepared;
 
-int h2ws_ws_prepared_new(h2ws_ws_prepared **pprep, h2ws_opcode opcode,
+H2WS_EXTERN int h2ws_ws_prepared_new(h2ws_ws_prepared **pprep, h2ws_opcode opcode,
                          const uint8_t *data, size_t datalen,
                          const h2ws_mem *mem);
 
 /* Frees it.  NULL allowed. */
-void h2ws_ws_prepared_del(h2ws_ws_prepared *prep);
+H2WS_EXTERN void h2ws_ws_prepared_del(h2ws_ws_prepared *prep);
 
 /* The frame exactly as every server engine queues it (header + payload);
  * *plen (may be NULL) gets its length.  Valid until _del. */
-const uint8_t *h2ws_ws_prepared_wire(const h2ws_ws_prepared *prep,
+H2WS_EXTERN const uint8_t *h2ws_ws_prepared_wire(const h2ws_ws_prepared *prep,
                                      size_t *plen);
 
 /* The payload (inside the wire bytes) and its length. */
-const uint8_t *h2ws_ws_prepared_payload(const h2ws_ws_prepared *prep,
+H2WS_EXTERN const uint8_t *h2ws_ws_prepared_payload(const h2ws_ws_prepared *prep,
                                         size_t *plen);
 
 /* TEXT or BINARY. */
-h2ws_opcode h2ws_ws_prepared_opcode(const h2ws_ws_prepared *prep);
+H2WS_EXTERN h2ws_opcode h2ws_ws_prepared_opcode(const h2ws_ws_prepared *prep);
 
 /*
  * Queues a prepared message, copied once into the output queue: a server
@@ -367,15 +373,15 @@ h2ws_opcode h2ws_ws_prepared_opcode(const h2ws_ws_prepared *prep);
  * H2WS_ERR_NOMEM, H2WS_ERR_CALLBACK_FAILURE (client: the random callback
  * failed).
  */
-int h2ws_ws_submit_prepared(h2ws_ws *ws, const h2ws_ws_prepared *prep);
+H2WS_EXTERN int h2ws_ws_submit_prepared(h2ws_ws *ws, const h2ws_ws_prepared *prep);
 
 /* Sends a ping / a pong, payload at most 125 bytes.  Control frames go
  * between the frames already queued (also between the fragments of a
  * message being sent) and may use a small reserve above max_output.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE,
  * H2WS_ERR_BUFFER_FULL (reserve exhausted too), H2WS_ERR_NOMEM. */
-int h2ws_ws_submit_ping(h2ws_ws *ws, const uint8_t *data, size_t datalen);
-int h2ws_ws_submit_pong(h2ws_ws *ws, const uint8_t *data, size_t datalen);
+H2WS_EXTERN int h2ws_ws_submit_ping(h2ws_ws *ws, const uint8_t *data, size_t datalen);
+H2WS_EXTERN int h2ws_ws_submit_pong(h2ws_ws *ws, const uint8_t *data, size_t datalen);
 
 /*
  * Starts the closing handshake: queues a Close with `code` (a valid wire
@@ -384,8 +390,8 @@ int h2ws_ws_submit_pong(h2ws_ws *ws, const uint8_t *data, size_t datalen);
  * `now`.  Returns 0, H2WS_ERR_INVALID_ARGUMENT (bad code, reason too long
  * or not UTF-8), H2WS_ERR_INVALID_STATE (a Close was already sent).
  */
-int h2ws_ws_submit_close(h2ws_ws *ws, uint16_t code, const uint8_t *reason,
-                         size_t reasonlen, uint64_t now);
+H2WS_EXTERN int h2ws_ws_submit_close(h2ws_ws *ws, uint16_t code, const uint8_t *reason,
+                                     size_t reasonlen, uint64_t now);
 
 /*
  * Data source for large or streamed messages.  The engine calls read()
@@ -410,18 +416,18 @@ typedef struct h2ws_data_source {
  * source message at a time; other submits fail with INVALID_STATE until it
  * ends, except control frames, which are interleaved.
  * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE. */
-int h2ws_ws_submit_source(h2ws_ws *ws, h2ws_opcode opcode,
-                          const h2ws_data_source *source);
+H2WS_EXTERN int h2ws_ws_submit_source(h2ws_ws *ws, h2ws_opcode opcode,
+                                      const h2ws_data_source *source);
 
 /* Resumes a source that returned H2WS_ERR_WOULDBLOCK. */
-int h2ws_ws_resume_source(h2ws_ws *ws);
+H2WS_EXTERN int h2ws_ws_resume_source(h2ws_ws *ws);
 
 /* The role given at creation. */
-h2ws_role h2ws_ws_get_role(const h2ws_ws *ws);
+H2WS_EXTERN h2ws_role h2ws_ws_get_role(const h2ws_ws *ws);
 
 /* Nonzero if permessage-deflate is in use (negotiated and configured at
  * creation through settings.pmd). */
-int h2ws_ws_is_compressed(const h2ws_ws *ws);
+H2WS_EXTERN int h2ws_ws_is_compressed(const h2ws_ws *ws);
 
 /* Statistics for logs and metrics. */
 typedef struct h2ws_ws_stats {
@@ -430,17 +436,20 @@ typedef struct h2ws_ws_stats {
                                    deflate) */
   uint16_t close_code_sent;     /* 0 if none */
   uint16_t close_code_received; /* 0 if none, 1005 if without code */
+  /* ABI (docs/abi.md): room for members added within this SONAME;
+   * leave zero. */
+  uint64_t reserved[4];
 } h2ws_ws_stats;
-void h2ws_ws_get_stats(const h2ws_ws *ws, h2ws_ws_stats *pstats);
+H2WS_EXTERN void h2ws_ws_get_stats(const h2ws_ws *ws, h2ws_ws_stats *pstats);
 
 /* The user_data given at creation; h2ws_ws_set_user_data replaces it. */
-void *h2ws_ws_get_user_data(const h2ws_ws *ws);
-void h2ws_ws_set_user_data(h2ws_ws *ws, void *user_data);
+H2WS_EXTERN void *h2ws_ws_get_user_data(const h2ws_ws *ws);
+H2WS_EXTERN void h2ws_ws_set_user_data(h2ws_ws *ws, void *user_data);
 
 /* Incremental UTF-8 validation, exposed for transports and applications
  * (e.g. validating text before sending it).  Returns nonzero if
  * (data, datalen) is complete, valid UTF-8. */
-int h2ws_utf8_is_valid(const uint8_t *data, size_t datalen);
+H2WS_EXTERN int h2ws_utf8_is_valid(const uint8_t *data, size_t datalen);
 
 #ifdef __cplusplus
 }

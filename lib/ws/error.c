@@ -1,7 +1,6 @@
 /* lib/ws/error.c - h2ws_strerror (the one registry of every layer's error
- * codes, h2ws/h2ws.h) and the default (libc) allocator. */
-#include <stdlib.h>
-#include "ws/mem.h"
+ * codes, h2ws/h2ws.h). */
+#include <h2ws/h2ws.h>
 
 const char *h2ws_strerror(int error) {
   switch (error) {
@@ -46,12 +45,3 @@ const char *h2ws_strerror(int error) {
   default: return "unknown error";
   }
 }
-
-static void *mem_malloc(size_t n, void *ud) { (void)ud; return malloc(n); }
-static void mem_free(void *p, void *ud) { (void)ud; free(p); }
-static void *mem_calloc(size_t k, size_t n, void *ud) { (void)ud; return calloc(k, n); }
-static void *mem_realloc(void *p, size_t n, void *ud) { (void)ud; return realloc(p, n); }
-
-static const h2ws_mem mem_libc = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
-
-const h2ws_mem *h2ws__mem_default(void) { return &mem_libc; }

@@ -38,8 +38,12 @@ static int a_rnd(uint8_t *buf, size_t len, void *ud) {
   return 0;
 }
 
-static const h2ws_ws_callbacks a_cbs = {NULL, a_data, a_end, NULL, NULL,
-                                        NULL, a_close, NULL, a_rnd, NULL};
+static const h2ws_ws_callbacks a_cbs = {
+    .on_msg_data = a_data,
+    .on_msg_end = a_end,
+    .on_close = a_close,
+    .random = a_rnd,
+};
 
 /* Moves a's output into b until a has nothing left; returns 0 or error. */
 static int move(peer *a, peer *b) {

@@ -126,8 +126,16 @@ static int rnd(uint8_t *buf, size_t len, void *ud) {
   return 0;
 }
 
-static const h2ws_ws_callbacks tc_cbs = {on_begin, on_data, on_end, on_msg,
-                                         on_ping,  on_pong, on_close, NULL, rnd, NULL};
+static const h2ws_ws_callbacks tc_cbs = {
+    .on_msg_begin = on_begin,
+    .on_msg_data = on_data,
+    .on_msg_end = on_end,
+    .on_msg = on_msg,
+    .on_ping = on_ping,
+    .on_pong = on_pong,
+    .on_close = on_close,
+    .random = rnd,
+};
 
 static int tc_new(tc *t, h2ws_role role, const h2ws_ws_settings *s) {
   memset(t, 0, sizeof(*t));

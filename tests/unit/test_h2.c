@@ -342,11 +342,18 @@ static int test_random(uint8_t *buf, size_t len, void *ud) {
 }
 
 static const h2ws_ws_callbacks srv_ws_cb = {
-    rec_on_begin, NULL, NULL, srv_on_msg, NULL, rec_on_pong, rec_on_close,
-    NULL,         NULL, NULL};
+    .on_msg_begin = rec_on_begin,
+    .on_msg = srv_on_msg,
+    .on_pong = rec_on_pong,
+    .on_close = rec_on_close,
+};
 static const h2ws_ws_callbacks cli_ws_cb = {
-    rec_on_begin, NULL, NULL, cli_on_msg, NULL, rec_on_pong, rec_on_close,
-    NULL,         test_random, NULL};
+    .on_msg_begin = rec_on_begin,
+    .on_msg = cli_on_msg,
+    .on_pong = rec_on_pong,
+    .on_close = rec_on_close,
+    .random = test_random,
+};
 
 static int srv_on_ws_request(h2ws_h2_session *s, int32_t id,
                              const h2ws_ws_request *req,

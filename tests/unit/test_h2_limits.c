@@ -43,8 +43,7 @@ static void rec_close(h2ws_ws *ws, uint16_t code, const uint8_t *r, size_t n,
   ((ws_rec *)ud)->close = code;
 }
 
-static const h2ws_ws_callbacks ws_cb = {NULL, NULL,      NULL, rec_msg, NULL,
-                                        NULL, rec_close, NULL, NULL,    NULL};
+static const h2ws_ws_callbacks ws_cb = {.on_msg = rec_msg, .on_close = rec_close};
 
 static int on_ws_request(h2ws_h2_session *s, int32_t id,
                          const h2ws_ws_request *req,

@@ -115,8 +115,16 @@ static int p_rnd(uint8_t *buf, size_t len, void *ud) {
   return 0;
 }
 
-static const h2ws_ws_callbacks p_cbs = {p_begin, p_data, p_end,   p_msg, p_ping,
-                                        p_pong,  p_close, NULL,   p_rnd, NULL};
+static const h2ws_ws_callbacks p_cbs = {
+    .on_msg_begin = p_begin,
+    .on_msg_data = p_data,
+    .on_msg_end = p_end,
+    .on_msg = p_msg,
+    .on_ping = p_ping,
+    .on_pong = p_pong,
+    .on_close = p_close,
+    .random = p_rnd,
+};
 
 static int peers_new(peer *c, peer *s, const h2ws_ws_settings *set) {
   memset(c, 0, sizeof(*c));
@@ -537,8 +545,11 @@ static int lim_rnd(uint8_t *buf, size_t len, void *ud) {
   return 0;
 }
 
-static const h2ws_ws_callbacks lim_cbs = {NULL, NULL, NULL, lim_msg, NULL,
-                                          NULL, lim_close, NULL, lim_rnd, NULL};
+static const h2ws_ws_callbacks lim_cbs = {
+    .on_msg = lim_msg,
+    .on_close = lim_close,
+    .random = lim_rnd,
+};
 
 /* Moves everything queued a -> b in pieces of at most 5000 bytes. */
 static int lim_move(h2ws_ws *a, h2ws_ws *b) {

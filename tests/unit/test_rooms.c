@@ -112,7 +112,7 @@ static void *s_thread(void *arg) {
   st.handle_signals = 0;
   st.drain_ms = 500;
   h2ws_server_new(&sv->s, sv->rt, &st);
-  static const h2ws_rt_ws_handler wh = {s_request};
+  static const h2ws_rt_ws_handler wh = {.on_request = s_request};
   h2ws_server_route_ws(sv->s, "/chat", &wh, sv);
   if (rooms_new(&sv->r, sv->hub, h2ws_rt_uv_loop(sv->rt), NULL, NULL) != 0 ||
       h2ws_server_listen(sv->s, "127.0.0.1:0", 0, &sv->port) != 0)

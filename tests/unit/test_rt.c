@@ -169,7 +169,7 @@ static int sc_start(scen *s, int tls, int h2_ws, int compress) {
   st.h2_websockets = h2_ws;
   st.compress = compress;
   if (h2ws_server_new(&s->srv, s->rt, &st) != 0) return -1;
-  h2ws_rt_ws_handler h = {rt_on_ws_request};
+  h2ws_rt_ws_handler h = {.on_request = rt_on_ws_request};
   if (h2ws_server_route_ws(s->srv, "/echo", &h, NULL) != 0) return -1;
   int port = 0;
   if (h2ws_server_listen(s->srv, "127.0.0.1:0", tls, &port) != 0) return -1;
@@ -590,7 +590,7 @@ static void ab_srv_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
 static void ab_srv_request(h2ws_rt_ws_request *req, void *ud) {
   static const h2ws_rt_ws_callbacks cbs = {.on_message = rt_echo,
                                            .on_close = ab_srv_close};
-  h2ws_rt_accept a = {NULL, &cbs, ud};
+  h2ws_rt_accept a = {.callbacks = &cbs, .user_data = ud};
   h2ws_rt_ws_accept(req, &a, NULL);
 }
 
@@ -623,7 +623,7 @@ static void abort_case(int policy) {
   memset(&a, 0, sizeof a);
   int port = sc_start(&s, 0, 1, 1);
   CHECK(port > 0);
-  h2ws_rt_ws_handler h = {ab_srv_request};
+  h2ws_rt_ws_handler h = {.on_request = ab_srv_request};
   CHECK_EQ(h2ws_server_route_ws(s.srv, "/abort", &h, NULL), 0);
   a.s = &s;
   ab_cur = &a;
@@ -1039,7 +1039,7 @@ static void test_pitfall17_idle_timeout_spares_websockets(void) {
   st.handle_signals = 0;
   st.idle_timeout_ms = 200;
   CHECK_EQ(h2ws_server_new(&s.srv, s.rt, &st), 0);
-  h2ws_rt_ws_handler h = {rt_on_ws_request};
+  h2ws_rt_ws_handler h = {.on_request = rt_on_ws_request};
   CHECK_EQ(h2ws_server_route_ws(s.srv, "/echo", &h, NULL), 0);
   int port = 0;
   CHECK_EQ(h2ws_server_listen(s.srv, "127.0.0.1:0", 0, &port), 0);
@@ -1174,7 +1174,7 @@ static void seq_run(seq *q, int h2, int h2_ws, int policy, int n,
   st.h2 = h2;
   st.h2_websockets = h2_ws;
   CHECK_EQ(h2ws_server_new(&s->srv, s->rt, &st), 0);
-  h2ws_rt_ws_handler h = {rt_on_ws_request};
+  h2ws_rt_ws_handler h = {.on_request = rt_on_ws_request};
   CHECK_EQ(h2ws_server_route_ws(s->srv, "/echo", &h, NULL), 0);
   int port = 0;
   CHECK_EQ(h2ws_server_listen(s->srv, "127.0.0.1:0", 0, &port), 0);

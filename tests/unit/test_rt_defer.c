@@ -146,7 +146,7 @@ static void dt_case(dt *d, int mode, int policy) {
   st.drain_ms = 300;
   st.handshake_timeout_ms = mode == DO_NOTHING ? 300 : 5000;
   CHECK_EQ(h2ws_server_new(&d->srv, d->rt, &st), 0);
-  h2ws_rt_ws_handler h = {dt_request};
+  h2ws_rt_ws_handler h = {.on_request = dt_request};
   CHECK_EQ(h2ws_server_route_ws_prefix(d->srv, "/", &h, d), 0);
   int port = 0;
   CHECK_EQ(h2ws_server_listen(d->srv, "127.0.0.1:0", 0, &port), 0);

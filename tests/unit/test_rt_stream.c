@@ -142,7 +142,7 @@ static int env_start(env *e, int tls, int compress) {
   st.compress = compress;
   st.ws.max_output = MAX_OUT; /* far below the messages */
   if (h2ws_server_new(&e->srv, e->rt, &st) != 0) return -1;
-  h2ws_rt_ws_handler h = {sx_request};
+  h2ws_rt_ws_handler h = {.on_request = sx_request};
   if (h2ws_server_route_ws(e->srv, "/echo", &h, NULL) != 0) return -1;
   if (h2ws_server_route_ws_prefix(e->srv, "/ws", &h, NULL) != 0) return -1;
   if (h2ws_server_route_http(e->srv, "/page", page, NULL) != 0) return -1;
@@ -569,7 +569,7 @@ static void test_404_elsewhere(void) {
   h2ws_server_settings_default(&st);
   st.handle_signals = 0;
   CHECK_EQ(h2ws_server_new(&srv, rt, &st), 0);
-  h2ws_rt_ws_handler h = {sx_request};
+  h2ws_rt_ws_handler h = {.on_request = sx_request};
   CHECK_EQ(h2ws_server_route_ws(srv, "/echo", &h, NULL), 0);
   CHECK_EQ(h2ws_server_listen(srv, "127.0.0.1:0", 0, &e.port), 0);
   e.rt = rt;
@@ -751,7 +751,7 @@ static int wk_new(worker *w, const h2ws_tls_server *tls, int *pport) {
   st.handle_signals = 0;
   st.tls = tls;
   if (h2ws_server_new(&w->srv, w->rt, &st) != 0) return -1;
-  h2ws_rt_ws_handler h = {wk_request};
+  h2ws_rt_ws_handler h = {.on_request = wk_request};
   if (h2ws_server_route_ws(w->srv, "/echo", &h, NULL) != 0) return -1;
   h2ws_listen_options lo;
   h2ws_listen_options_default(&lo);
@@ -1058,7 +1058,7 @@ static void alloc_case(int tls, int policy) {
   h2ws_server_settings_default(&st);
   st.handle_signals = 0;
   CHECK_EQ(h2ws_server_new(&a.srv, rt, &st), 0);
-  h2ws_rt_ws_handler h = {wk_request}; /* an echo */
+  h2ws_rt_ws_handler h = {.on_request = wk_request}; /* an echo */
   CHECK_EQ(h2ws_server_route_ws(a.srv, "/echo", &h, NULL), 0);
   int port;
   CHECK_EQ(h2ws_server_listen(a.srv, "127.0.0.1:0", tls, &port), 0);

@@ -354,8 +354,9 @@ static void H4_shared_connect_fields(void) {
   h2ws_pmd_config pmd;
   h2ws_pmd_config_default(&pmd);
   h2ws_header extra[] = {HDR("x-a", "1")};
-  h2ws_connect_request r = {"https", "h:443", "/p?q", "chat, v2", "https://o",
-                            &pmd, extra, 1};
+  h2ws_connect_request r = {.scheme = "https", .authority = "h:443", .path = "/p?q",
+                            .protocols = "chat, v2", .origin = "https://o",
+                            .pmd_offer = &pmd, .headers = extra, .nheaders = 1};
   h2ws_header f[10];
   char ext[H2WS_PMD_MAX_VALUE_LEN];
   int n = h2ws_connect_fields(&r, f, 10, ext, sizeof(ext));
