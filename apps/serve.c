@@ -19,6 +19,7 @@
 #include "assets.h"
 #include "gateway.h"
 #include "kit.h"
+#include "rooms.h"
 
 int h2ws_cmd_serve(int argc, char **argv);
 
@@ -63,6 +64,7 @@ typedef struct serve_sess {
   char proto[64];
   uint64_t created_ms, start_ms, last_ms;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  rooms_member member; /* broadcast routes: in the room of its path */
 } serve_sess;
 
 /* What the command line decided (h2ws_cmd_serve fills it). */
@@ -82,6 +84,7 @@ typedef struct serve_config {
   uint64_t max_message;  /* bytes */
   uint64_t idle_ms;      /* 0: never */
   uint64_t handshake_ms;
+  const char *redis;     /* --redis URL, or NULL */
   FILE *log;             /* access log, or NULL */
 } serve_config;
 
@@ -89,6 +92,8 @@ struct serve_app {
   h2ws_rt *rt;
   h2ws_server *srv;
   gateway *gw; /* proxy routes, or NULL */
+  rooms_hub *hub; /* the process's rooms (shared by workers; not owned) */
+  rooms *rooms;   /* this loop's members of broadcast routes */
   const serve_config *cfg;
   int h2;
   serve_route routes[SERVE_MAX_ROUTES];
@@ -153,11 +158,9 @@ static uint64_t serve_now(const serve_app *app) { return h2ws_rt_now(app->rt); }
 
 /* ---- sessions ---------------------------------------------------------- */
 
-static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
-                      size_t len) {
+/* The figures of a send of len bytes that returned rv. */
+static void serve_sent(serve_sess *s, int rv, size_t len) {
   serve_app *app = s->route->app;
-  if (!s->open) return H2WS_ERR_INVALID_STATE;
-  int rv = h2ws_rt_ws_send(s->ws, op, data, len);
   if (rv == 0) {
     s->msgs_out++;
     s->bytes_out += len;
@@ -168,6 +171,13 @@ static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
     /* a member that does not read: it must not hold the others back */
     h2ws_rt_ws_close(s->ws, 1008, "too slow: output backlog");
   }
+}
+
+static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
+                      size_t len) {
+  if (!s->open) return H2WS_ERR_INVALID_STATE;
+  int rv = h2ws_rt_ws_send(s->ws, op, data, len);
+  serve_sent(s, rv, len);
   return rv;
 }
 
@@ -223,19 +233,29 @@ static void serve_access_log(serve_sess *s, uint16_t code) {
 
 /* ---- chat rooms (broadcast routes) ------------------------------------ */
 
-static uint32_t serve_room_members(serve_route *r) {
-  uint32_t n = 0;
-  for (serve_sess *s = r->app->sessions; s; s = s->next)
-    if (s->route == r && s->open) n++;
-  return n;
+/* A broadcast route is a room named by its path, in the rooms module
+ * (apps/rooms.h): shared by every loop of the process and, with --redis,
+ * by every server on that Redis.  A message is built once (JSON, then its
+ * prepared frame) and copied to each member by the rooms' delivery. */
+
+/* Members of s's room in this process (with --redis: on this server;
+ * each server counts its own). */
+static uint32_t serve_room_members(const serve_sess *s) {
+  return rooms_count(s->route->app->rooms, s->route->path);
 }
 
 static void serve_room_send(serve_route *r, h2ws_opcode op, const void *d,
                             size_t n) {
-  for (serve_sess *s = r->app->sessions, *nx; s; s = nx) {
-    nx = s->next;
-    if (s->route == r && s->open) serve_send(s, op, d, n);
-  }
+  rooms_publish(r->app->rooms, r->path, op, d, n);
+}
+
+/* The rooms' delivery to one member: its figures, as serve_send(). */
+static void serve_room_sent(rooms_member *m, const h2ws_ws_prepared *msg,
+                            int rv, void *ud) {
+  size_t len = 0;
+  (void)ud;
+  h2ws_ws_prepared_payload(msg, &len);
+  serve_sent(m->user_data, rv, len);
 }
 
 /* The app's JSON buffer, emptied, with a writer on it.  Sends never fire
@@ -260,7 +280,7 @@ static void serve_room_notice(serve_sess *who, const char *type,
     kit_json_cstr(&j, extra);
   }
   kit_json_key(&j, "members");
-  kit_json_uint(&j, serve_room_members(who->route));
+  kit_json_uint(&j, serve_room_members(who));
   kit_json_end(&j);
   if (!b->bad) serve_room_send(who->route, H2WS_OP_TEXT, b->p, b->len);
 }
@@ -419,6 +439,10 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
     if (!s->nick[0])
       snprintf(s->nick, sizeof s->nick, "guest-%llu",
                (unsigned long long)++app->guest);
+    if (rooms_join(app->rooms, &s->member, s->route->path, ws, s) != 0) {
+      h2ws_rt_ws_close(ws, 1011, "cannot join the room");
+      return;
+    }
     serve_room_notice(s, "join", NULL, NULL);
   } else if (s->route->kind == SK_STATS) {
     serve_stats_push(s);
@@ -473,8 +497,10 @@ static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
     app->ws_open[s->transport]--;
     serve_count_close(app, code);
     serve_access_log(s, code);
-    if (s->route->kind == SK_BROADCAST)
+    if (s->route->kind == SK_BROADCAST && s->member.local) {
+      rooms_leave(&s->member);
       serve_room_notice(s, "leave", NULL, NULL);
+    }
   }
   serve_unlink(s);
 }
@@ -674,6 +700,70 @@ static void serve_metrics(const h2ws_rt_http_request *req,
   for (int i = 0; i < app->ncloses; i++)
     kit_buf_printf(b, "h2ws_close_total{code=\"%u\"} %llu\n",
                    app->closes[i].code, (unsigned long long)app->closes[i].n);
+  rooms_stats rs;
+  rooms_hub_get_stats(app->hub, &rs);
+  kit_buf_printf(b,
+                 "# HELP h2ws_rooms Chat rooms with members or messages in "
+                 "flight.\n# TYPE h2ws_rooms gauge\nh2ws_rooms %llu\n"
+                 "# HELP h2ws_rooms_members Members of chat rooms in this "
+                 "process.\n# TYPE h2ws_rooms_members gauge\n"
+                 "h2ws_rooms_members %llu\n"
+                 "# HELP h2ws_rooms_deliveries_total Room messages queued "
+                 "to members (one prepared frame copied each time).\n"
+                 "# TYPE h2ws_rooms_deliveries_total counter\n"
+                 "h2ws_rooms_deliveries_total %llu\n"
+                 "# HELP h2ws_rooms_local_total Room messages published "
+                 "here and delivered without Redis (no link, room not "
+                 "subscribed yet, link lost before the echo).\n"
+                 "# TYPE h2ws_rooms_local_total counter\n"
+                 "h2ws_rooms_local_total %llu\n",
+                 (unsigned long long)rs.rooms, (unsigned long long)rs.members,
+                 (unsigned long long)rs.deliveries,
+                 (unsigned long long)rs.local);
+  if (rs.backend) {
+    const char *srv = rooms_hub_backend_name(app->hub);
+    kit_buf_printf(
+        b,
+        "# HELP h2ws_rooms_link_up 1 while the Redis link is up "
+        "(heartbeats come back), else 0.\n"
+        "# TYPE h2ws_rooms_link_up gauge\n"
+        "h2ws_rooms_link_up{server=\"%s\"} %d\n"
+        "# HELP h2ws_rooms_link_reconnects_total Times the Redis link came "
+        "up again after being down.\n"
+        "# TYPE h2ws_rooms_link_reconnects_total counter\n"
+        "h2ws_rooms_link_reconnects_total{server=\"%s\"} %llu\n"
+        "# HELP h2ws_rooms_link_lost_total Times an up Redis link was "
+        "lost.\n# TYPE h2ws_rooms_link_lost_total counter\n"
+        "h2ws_rooms_link_lost_total{server=\"%s\"} %llu\n"
+        "# HELP h2ws_rooms_link_failures_total Connection attempts to "
+        "Redis that failed.\n"
+        "# TYPE h2ws_rooms_link_failures_total counter\n"
+        "h2ws_rooms_link_failures_total{server=\"%s\"} %llu\n"
+        "# HELP h2ws_rooms_subscribed Rooms subscribed on Redis.\n"
+        "# TYPE h2ws_rooms_subscribed gauge\n"
+        "h2ws_rooms_subscribed{server=\"%s\"} %llu\n"
+        "# HELP h2ws_rooms_published_total Room messages PUBLISHed to "
+        "Redis.\n# TYPE h2ws_rooms_published_total counter\n"
+        "h2ws_rooms_published_total{server=\"%s\"} %llu\n"
+        "# HELP h2ws_rooms_received_total Room messages received from "
+        "Redis (this server's own included).\n"
+        "# TYPE h2ws_rooms_received_total counter\n"
+        "h2ws_rooms_received_total{server=\"%s\"} %llu\n"
+        "# HELP h2ws_rooms_dropped_total Room messages from Redis not "
+        "delivered, by reason.\n"
+        "# TYPE h2ws_rooms_dropped_total counter\n"
+        "h2ws_rooms_dropped_total{reason=\"duplicate\"} %llu\n"
+        "h2ws_rooms_dropped_total{reason=\"malformed\"} %llu\n"
+        "h2ws_rooms_dropped_total{reason=\"overflow\"} %llu\n",
+        srv, rs.link_up, srv,
+        (unsigned long long)(rs.link_ups > 0 ? rs.link_ups - 1 : 0), srv,
+        (unsigned long long)rs.link_downs, srv,
+        (unsigned long long)rs.link_failures, srv,
+        (unsigned long long)rs.subscribed, srv,
+        (unsigned long long)rs.published, srv,
+        (unsigned long long)rs.received, (unsigned long long)rs.duplicates,
+        (unsigned long long)rs.malformed, (unsigned long long)rs.overflow);
+  }
   long rss = serve_rss();
   if (rss >= 0)
     kit_buf_printf(b,
@@ -802,7 +892,8 @@ static void serve_del(serve_app *app);
 
 /* Creates a server on rt as cfg says (cfg must outlive it).  Returns 0
  * or an exit code (a message was printed). */
-static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg) {
+static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
+                     rooms_hub *hub) {
   serve_app *app = calloc(1, sizeof *app);
   *papp = NULL;
   if (!app) {
@@ -811,6 +902,7 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg) {
   }
   app->rt = rt;
   app->cfg = cfg;
+  app->hub = hub;
   app->h2 = !cfg->no_h2;
   for (size_t i = 0; i < cfg->nroutes; i++)
     if (serve_add_route(app, cfg->routes[i]) != 0) {
@@ -853,6 +945,12 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg) {
   if (h2ws_server_new(&app->srv, rt, &st) != 0) {
     fprintf(stderr, "h2ws serve: cannot start the server\n");
     free(app);
+    return KIT_EXIT_CONNECT;
+  }
+  static const rooms_callbacks rcb = {.on_sent = serve_room_sent};
+  if (rooms_new(&app->rooms, hub, h2ws_rt_uv_loop(rt), &rcb, app) != 0) {
+    fprintf(stderr, "h2ws serve: cannot start the chat rooms\n");
+    serve_del(app);
     return KIT_EXIT_CONNECT;
   }
   int code = serve_register(app);
@@ -924,6 +1022,7 @@ static void serve_del(serve_app *app) {
   }
   gateway_abort_backends(app->gw);
   h2ws_server_del(app->srv); /* on_close for what is left */
+  rooms_del(app->rooms);     /* every member has left */
   h2ws_rt_run(app->rt);      /* the handles' close callbacks */
   gateway_del(app->gw);
   kit_buf_free(&app->json);
@@ -970,7 +1069,20 @@ static const char serve_epilog[] =
     "h2ws_websockets_open{transport,tls}, h2ws_websockets_total,\n"
     "h2ws_messages_total{direction=in|out}, h2ws_bytes_total{direction},\n"
     "h2ws_handshake_refused_total{status}, h2ws_close_total{code},\n"
+    "h2ws_rooms, h2ws_rooms_members, h2ws_rooms_deliveries_total,\n"
+    "h2ws_rooms_local_total; with --redis also h2ws_rooms_link_up{server}\n"
+    "(1 up, 0 down), h2ws_rooms_link_reconnects_total,\n"
+    "h2ws_rooms_link_lost_total, h2ws_rooms_link_failures_total,\n"
+    "h2ws_rooms_subscribed, h2ws_rooms_published_total,\n"
+    "h2ws_rooms_received_total, h2ws_rooms_dropped_total{reason};\n"
     "process_resident_memory_bytes.\n"
+    "\n"
+    "Chat rooms: a broadcast route is a room named by its PATH.  A message\n"
+    "is turned into JSON and framed once, then copied to each member\n"
+    "(members with permessage-deflate get it uncompressed).  With --redis\n"
+    "every message goes through Redis (channel h2ws:room:PATH) and is\n"
+    "delivered when it comes back, so all servers see one order; each\n"
+    "server counts its own members in the notices' \"members\".\n"
     "\n"
     "SIGINT / SIGTERM: graceful shutdown (close 1001 on every WebSocket,\n"
     "drain of at most 2 s, GOAWAY; proxy routes' backends still opening\n"
@@ -980,6 +1092,22 @@ static const char serve_epilog[] =
     "  0  stopped by SIGINT / SIGTERM\n"
     "  1  usage error (bad option, route, directory or log file)\n"
     "  2  cannot listen (address in use, TLS certificate or key unusable)\n";
+
+/* The rooms' diagnostics (the Redis link: up, down and why, retries). */
+static void serve_rooms_log(const char *line, void *ud) {
+  (void)ud;
+  fprintf(stderr, "h2ws serve: %s\n", line);
+  fflush(stderr);
+}
+
+/* --redis URL: checked when parsed (a usage error, not a retry loop). */
+static int serve_opt_redis(const char *value, void *dest, char *err,
+                           size_t errlen) {
+  rooms_redis_url u;
+  if (rooms_redis_parse_url(value, &u, err, errlen) != 0) return -1;
+  *(const char **)dest = value;
+  return 0;
+}
 
 int h2ws_cmd_serve(int argc, char **argv) {
   serve_config cfg;
@@ -1024,7 +1152,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "                every member as JSON\n"
                "                {\"type\":\"msg\",\"from\",\"text\"},\n"
                "                join/leave/nick notices; nick\n"
-               "                from ?nick=NAME or \"/nick NAME\"\n"
+               "                from ?nick=NAME or \"/nick NAME\";\n"
+               "                shared with other servers by\n"
+               "                --redis\n"
                "  stats         live figures of the caller's\n"
                "                connection (JSON, every second\n"
                "                and on each message)\n"
@@ -1050,6 +1180,18 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "                backend does not do them\n"
                "defaults: /echo=echo /chat=broadcast\n"
                "/stats=stats"},
+      {.name = "redis", .kind = KIT_FUNC, .dest = &cfg.redis, .fn = serve_opt_redis,
+       .arg = "URL",
+       .help = "share the broadcast rooms with every server on\n"
+               "this Redis (redis://[:PASSWORD@]HOST[:PORT]):\n"
+               "a message reaches the room's members on all of\n"
+               "them, once, in one order (Redis's).  While\n"
+               "Redis is unreachable each server's members\n"
+               "still chat among themselves (local delivery;\n"
+               "one log line on stderr when the link goes down\n"
+               "or comes back), and the link reconnects with\n"
+               "backoff (0.1 s doubling to 2 s).  Default: rooms\n"
+               "are this server's own"},
       {.name = "protocol", .kind = KIT_STRS, .dest = cfg.protos,
        .count = &cfg.nprotos, .cap = SERVE_MAX_LIST, .arg = "NAME",
        .help = "accept subprotocol NAME when the client offers\n"
@@ -1125,22 +1267,40 @@ int h2ws_cmd_serve(int argc, char **argv) {
 
   h2ws_rt *rt = NULL;
   serve_app *app = NULL;
+  rooms_hub *hub = NULL;
   kit_life life;
   memset(&life, 0, sizeof life);
   int code;
-  if (h2ws_rt_new(&rt, NULL) != 0) {
+  rooms_hub_options ro;
+  rooms_hub_options_default(&ro);
+  /* a room message is at most what a member's output queue takes */
+  ro.max_message = 8 * (size_t)cfg.max_message + 65536;
+  ro.log = serve_rooms_log;
+  if (h2ws_rt_new(&rt, NULL) != 0 || rooms_hub_new(&hub, &ro) != 0) {
     kit_error(&cmd, "cannot start the runtime");
     code = KIT_EXIT_CONNECT;
-  } else if ((code = serve_new(&app, rt, &cfg)) == 0 &&
+  } else if ((code = serve_new(&app, rt, &cfg, hub)) == 0 &&
              (code = serve_listen(app)) == 0) {
-    h2ws_server_settings st;
-    h2ws_server_settings_default(&st);
-    kit_life_start(&life, h2ws_rt_uv_loop(rt), st.drain_ms + 500,
-                   serve_life_stop, serve_life_force, app);
-    h2ws_rt_run(rt);
+    char err[300] = "";
+    /* the link runs on this loop; until it is up, rooms are local */
+    if (cfg.redis && rooms_hub_start_redis(hub, cfg.redis,
+                                           h2ws_rt_uv_loop(rt), err,
+                                           sizeof err) != 0) {
+      kit_error(&cmd, "--redis: %s", err);
+      code = KIT_EXIT_USAGE;
+    } else {
+      h2ws_server_settings st;
+      h2ws_server_settings_default(&st);
+      kit_life_start(&life, h2ws_rt_uv_loop(rt), st.drain_ms + 500,
+                     serve_life_stop, serve_life_force, app);
+      h2ws_rt_run(rt);
+    }
   }
   kit_life_close(&life);
   serve_del(app);
+  rooms_hub_stop(hub); /* the link's connections and handles close */
+  if (rt) h2ws_rt_run(rt);
+  rooms_hub_del(hub);
   h2ws_rt_del(rt);
   if (cfg.log && cfg.log != stderr && cfg.log != stdout) fclose(cfg.log);
   return code;

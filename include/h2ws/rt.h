@@ -213,6 +213,20 @@ H2WS_EXTERN int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_
                                 size_t datalen);
 
 /*
+ * Queues a prepared message (h2ws/ws.h: h2ws_ws_prepared_new()), the
+ * broadcast primitive: build the message once, then send it to each
+ * member.  Each call copies the prepared bytes into this WebSocket's
+ * output queue (one copy, no re-encoding: the HTTP/2 stream or the
+ * HTTP/1.1 connection carries the same frame bytes to every member); with
+ * permessage-deflate the message goes uncompressed (RSV1 clear, legal per
+ * RFC 7692 §6), since each member's compressor has a context of its own.
+ * `prep` is not referenced after the call.  Like h2ws_rt_ws_send() it
+ * must fit max_output with what is queued.
+ * Returns as h2ws_rt_ws_send().
+ */
+H2WS_EXTERN int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
+
+/*
  * Streaming sends, for messages larger than max_output (or produced
  * piece by piece).  Memory stays bounded by max_output: an application
  * echoing 16 MiB messages keeps the default max_output, copies the

@@ -321,6 +321,60 @@ H2WS_EXTERN int h2ws_ws_submit_msg(h2ws_ws *ws, h2ws_opcode opcode, const uint8_
 H2WS_EXTERN int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
                                         const uint8_t *data, size_t datalen);
 
+/*
+ * Prepared messages: a message framed once and queued to many WebSockets
+ * (a broadcast to N members costs one encoding and N copies, not N
+ * encodings).  h2ws_ws_prepared_new() copies the payload once, behind the
+ * frame header a server sends: one final frame (FIN), RSV bits clear,
+ * unmasked, minimal length.  The object is immutable: it may be queued to
+ * any number of engines, on any number of threads at once, and the
+ * engines keep no reference to it (each submit copies), so the caller
+ * frees it with h2ws_ws_prepared_del() whenever it wants after its last
+ * submit.  `mem` may be NULL (libc).
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT (opcode not TEXT/BINARY, NULL data
+ * with a length), H2WS_ERR_NOMEM.  TEXT must be valid UTF-8 (not
+ * re-checked).
+ */
+typedef struct h2ws_ws_prepared h2ws_ws_prepared;
+
+H2WS_EXTERN int h2ws_ws_prepared_new(h2ws_ws_prepared **pprep, h2ws_opcode opcode,
+                         const uint8_t *data, size_t datalen,
+                         const h2ws_mem *mem);
+
+/* Frees it.  NULL allowed. */
+H2WS_EXTERN void h2ws_ws_prepared_del(h2ws_ws_prepared *prep);
+
+/* The frame exactly as every server engine queues it (header + payload);
+ * *plen (may be NULL) gets its length.  Valid until _del. */
+H2WS_EXTERN const uint8_t *h2ws_ws_prepared_wire(const h2ws_ws_prepared *prep,
+                                     size_t *plen);
+
+/* The payload (inside the wire bytes) and its length. */
+H2WS_EXTERN const uint8_t *h2ws_ws_prepared_payload(const h2ws_ws_prepared *prep,
+                                        size_t *plen);
+
+/* TEXT or BINARY. */
+H2WS_EXTERN h2ws_opcode h2ws_ws_prepared_opcode(const h2ws_ws_prepared *prep);
+
+/*
+ * Queues a prepared message, copied once into the output queue: a server
+ * engine copies the prepared frame as it is; a client engine writes its
+ * own masked header and masks the payload in that copy (RFC 6455 §5.3).
+ * Nothing is re-encoded and, on a server, nothing is allocated once the
+ * output queue has grown.  With permessage-deflate the message goes
+ * uncompressed (RSV1 clear, RFC 7692 §6 lets an endpoint choose per
+ * message): each member's compressor has its own context, so compressing
+ * would be one encoding per member; an uncompressed message leaves that
+ * context as it was.  Counts in the stats and the frame trace like
+ * h2ws_ws_submit_msg().
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (a Close
+ * was sent, or a fragmented / source message is in progress),
+ * H2WS_ERR_BUFFER_FULL (it does not fit max_output with what is queued),
+ * H2WS_ERR_NOMEM, H2WS_ERR_CALLBACK_FAILURE (client: the random callback
+ * failed).
+ */
+H2WS_EXTERN int h2ws_ws_submit_prepared(h2ws_ws *ws, const h2ws_ws_prepared *prep);
+
 /* Sends a ping / a pong, payload at most 125 bytes.  Control frames go
  * between the frames already queued (also between the fragments of a
  * message being sent) and may use a small reserve above max_output.

@@ -234,6 +234,14 @@ int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
   return rv;
 }
 
+int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep) {
+  int rv = ws_check_open(ws);
+  if (rv) return rv;
+  rv = h2ws_ws_submit_prepared(ws->engine, prep);
+  if (rv == 0) ws_wake(ws);
+  return rv;
+}
+
 int h2ws_rt_ws_send_fragment(h2ws_rt_ws *ws, h2ws_opcode opcode, int fin,
                              const uint8_t *data, size_t datalen) {
   int rv = ws_check_open(ws);

@@ -8,6 +8,7 @@
 #include "ws/frame.h"
 #include "ws/mask.h"
 #include "ws/mem.h"
+#include "ws/prepared.h"
 #include "ws/utf8.h"
 
 /* Stack scratch for unmasking (server) and inflating: no heap per frame. */
@@ -1091,6 +1092,42 @@ int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
   ws->frag_compressed = compress;
   ws->stats.bytes_out += datalen;
   if (fin) ws->stats.msgs_out++;
+  return 0;
+}
+
+/*
+ * A prepared message: queued as it was framed, never re-encoded.  A
+ * server copies the prepared frame (header and payload) with one memcpy;
+ * a client needs its own masking key per frame (RFC 6455 §5.3), so it
+ * writes a masked header and masks the payload in that same single copy.
+ * Never compressed, even with permessage-deflate: RSV1 clear marks an
+ * uncompressed message (RFC 7692 §6: the bit "indicate[s] whether a
+ * message is compressed or not", so an endpoint may choose per message),
+ * and an uncompressed message does not touch the compressor's context
+ * (its LZ77 window holds only what it compressed), so a member with
+ * context takeover keeps a valid stream for its later messages.
+ */
+int h2ws_ws_submit_prepared(h2ws_ws *ws, const h2ws_ws_prepared *prep) {
+  if (!ws || !prep) return H2WS_ERR_INVALID_ARGUMENT;
+  int rv = submit_check(ws);
+  if (rv) return rv;
+  if (ws->frag_active || ws->src_active) return H2WS_ERR_INVALID_STATE;
+  rv = data_room(ws, prep->len, 0);
+  if (rv) return rv;
+  if (ws->role == H2WS_ROLE_CLIENT) {
+    rv = out_frame(ws, 1, 0, prep->opcode, prep->wire + prep->hsize,
+                   prep->len);
+    if (rv) return rv;
+  } else {
+    size_t n = prep->hsize + prep->len;
+    rv = out_reserve(ws, n);
+    if (rv) return rv;
+    memcpy(ws->out + ws->out_len, prep->wire, n);
+    ws->out_len += n;
+    ws_trace(ws, 1, 1, 0, prep->opcode, prep->len);
+  }
+  ws->stats.msgs_out++;
+  ws->stats.bytes_out += prep->len;
   return 0;
 }
 
