@@ -854,3 +854,177 @@ void kit_life_close(kit_life *l) {
   uv_close((uv_handle_t *)&l->sigterm, NULL);
   uv_close((uv_handle_t *)&l->timer, NULL);
 }
+
+/* ---- workers ------------------------------------------------------------ */
+
+typedef struct kit_workers kit_workers;
+
+typedef struct kit_wk {
+  kit_workers *set;
+  void *ud;
+  uv_async_t async; /* on loop i: a stop or force was asked (want) */
+  uv_thread_t thread;
+  int async_open; /* under set->mu: the async may be sent */
+  int want;       /* under set->mu: 1 stop, 2 force */
+  int did;        /* on the worker's thread: what was done of want */
+} kit_wk;
+
+struct kit_workers {
+  uv_mutex_t mu;
+  uv_loop_t ctl;
+  uv_async_t ended; /* on ctl: a worker's thread is about to end */
+  kit_life life;
+  kit_wk *wk;
+  size_t n, nstarted, nended; /* nended under mu */
+  int ended_open;             /* under mu */
+  void (*run)(void *ud);
+  void (*fini)(void *ud);
+  void (*on_stop)(void *ud);
+  void (*on_force)(void *ud);
+};
+
+/* On worker i's thread: what the control thread asked, each once. */
+static void kit_wk_async_cb(uv_async_t *a) {
+  kit_wk *w = a->data;
+  kit_workers *set = w->set;
+  uv_mutex_lock(&set->mu);
+  int want = w->want;
+  uv_mutex_unlock(&set->mu);
+  if (want >= 1 && w->did < 1) {
+    w->did = 1;
+    if (set->on_stop) set->on_stop(w->ud);
+  }
+  if (want >= 2 && w->did < 2) {
+    w->did = 2;
+    if (set->on_force) set->on_force(w->ud);
+  }
+}
+
+static void kit_wk_main(void *arg) {
+  kit_wk *w = arg;
+  kit_workers *set = w->set;
+  set->run(w->ud);
+  uv_mutex_lock(&set->mu);
+  w->async_open = 0; /* no send after this; closed on its own thread */
+  uv_close((uv_handle_t *)&w->async, NULL);
+  uv_mutex_unlock(&set->mu);
+  if (set->fini) set->fini(w->ud); /* runs the loop: the close completes */
+  uv_mutex_lock(&set->mu);
+  set->nended++;
+  if (set->ended_open) uv_async_send(&set->ended);
+  uv_mutex_unlock(&set->mu);
+}
+
+/* On the control thread: ask every worker still running. */
+static void kit_workers_ask(kit_workers *set, int want) {
+  uv_mutex_lock(&set->mu);
+  for (size_t i = 0; i < set->nstarted; i++) {
+    kit_wk *w = &set->wk[i];
+    if (w->want < want) w->want = want;
+    if (w->async_open) uv_async_send(&w->async);
+  }
+  uv_mutex_unlock(&set->mu);
+}
+
+static void kit_workers_stop_cb(void *ud, int signum) {
+  (void)signum;
+  kit_workers_ask(ud, 1);
+}
+
+static void kit_workers_force_cb(void *ud) { kit_workers_ask(ud, 2); }
+
+/* Every thread has ended: the control loop's handles close, it returns. */
+static void kit_workers_ended_cb(uv_async_t *a) {
+  kit_workers *set = a->data;
+  uv_mutex_lock(&set->mu);
+  int all = set->nended == set->nstarted && set->ended_open;
+  if (all) {
+    set->ended_open = 0;
+    uv_close((uv_handle_t *)&set->ended, NULL);
+  }
+  uv_mutex_unlock(&set->mu);
+  if (all) kit_life_close(&set->life);
+}
+
+int kit_workers_run(size_t n, uv_loop_t *const *loops, void *const *ud,
+                    void (*run)(void *ud), void (*fini)(void *ud),
+                    void (*on_stop)(void *ud), void (*on_force)(void *ud),
+                    uint64_t grace_ms) {
+  kit_workers set;
+  memset(&set, 0, sizeof set);
+  set.n = n;
+  set.run = run;
+  set.fini = fini;
+  set.on_stop = on_stop;
+  set.on_force = on_force;
+  set.wk = calloc(n ? n : 1, sizeof *set.wk);
+  if (!set.wk) return -1;
+  if (uv_mutex_init(&set.mu) != 0) {
+    free(set.wk);
+    return -1;
+  }
+  int rv = 0;
+  if (uv_loop_init(&set.ctl) != 0) {
+    uv_mutex_destroy(&set.mu);
+    free(set.wk);
+    return -1;
+  }
+  if (uv_async_init(&set.ctl, &set.ended, kit_workers_ended_cb) != 0) {
+    rv = -1;
+  } else if (kit_life_start(&set.life, &set.ctl, grace_ms,
+                            kit_workers_stop_cb, kit_workers_force_cb,
+                            &set) != 0) {
+    uv_close((uv_handle_t *)&set.ended, NULL);
+    rv = -1;
+  }
+  set.ended.data = &set;
+  set.ended_open = rv == 0;
+  for (size_t i = 0; i < n && rv == 0; i++) {
+    kit_wk *w = &set.wk[i];
+    w->set = &set;
+    w->ud = ud[i];
+    if (uv_async_init(loops[i], &w->async, kit_wk_async_cb) != 0) {
+      rv = -1;
+      break;
+    }
+    w->async.data = w;
+    uv_unref((uv_handle_t *)&w->async); /* the servers decide when to end */
+    uv_mutex_lock(&set.mu);
+    w->async_open = 1;
+    uv_mutex_unlock(&set.mu);
+    if (uv_thread_create(&w->thread, kit_wk_main, w) != 0) {
+      uv_mutex_lock(&set.mu);
+      w->async_open = 0;
+      uv_mutex_unlock(&set.mu);
+      uv_close((uv_handle_t *)&w->async, NULL);
+      uv_run(loops[i], UV_RUN_NOWAIT);
+      rv = -1;
+      break;
+    }
+    uv_mutex_lock(&set.mu);
+    set.nstarted++;
+    uv_mutex_unlock(&set.mu);
+  }
+  if (rv != 0) kit_life_stop(&set.life, 0); /* stop those that started */
+  if (set.ended_open) {
+    uv_async_send(&set.ended); /* in case every thread ended already */
+    uv_run(&set.ctl, UV_RUN_DEFAULT);
+  } else {
+    /* no control loop: ask directly */
+    kit_workers_ask(&set, 2);
+  }
+  for (size_t i = 0; i < set.nstarted; i++) uv_thread_join(&set.wk[i].thread);
+  kit_life_close(&set.life);
+  uv_run(&set.ctl, UV_RUN_DEFAULT); /* close callbacks */
+  uv_loop_close(&set.ctl);
+  uv_mutex_destroy(&set.mu);
+  free(set.wk);
+  return rv;
+}
+
+unsigned kit_default_workers(void) {
+  unsigned n = uv_available_parallelism();
+  if (n < 1) n = 1;
+  if (n > KIT_MAX_WORKERS) n = KIT_MAX_WORKERS;
+  return n;
+}

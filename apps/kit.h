@@ -292,4 +292,37 @@ void kit_life_stop(kit_life *l, int signum);
 /* Closes the handles (before the loop's last run). */
 void kit_life_close(kit_life *l);
 
+/* ---- workers: N event loops, one thread each ------------------------------
+ *
+ * `--workers N` of serve and proxy: N servers, each on its own runtime
+ * (h2ws_rt, one libuv loop) and thread, listening on the same addresses
+ * with SO_REUSEPORT.  Threads, not processes: the chat rooms (apps/rooms.h)
+ * and the figures of /metrics are shared in memory, one certificate is
+ * generated once, one access log FILE takes whole lines under its lock,
+ * and the process exits once with one status.
+ *
+ * kit_workers_run() starts thread i running run(ud[i]) (which runs loop
+ * i until it returns), and watches SIGINT / SIGTERM on a loop of its own
+ * on the calling thread, as kit_life does: the first signal calls
+ * on_stop(ud[i]) on each worker's thread (through a uv_async on loop i:
+ * the servers' graceful shutdown), a second signal or grace_ms later
+ * on_force(ud[i]).  When run() returns, fini(ud[i]) runs on that thread
+ * (the server's cleanup, which runs the loop once more: the kit's async
+ * is closed by then).  Returns when every thread has ended: 0, or -1 if
+ * a thread or handle could not be made (the workers that started were
+ * stopped and joined).  Call it with the loops idle (nothing runs them);
+ * everything made on them before is handed to the threads.
+ */
+#define KIT_MAX_WORKERS 64
+
+int kit_workers_run(size_t n, uv_loop_t *const *loops, void *const *ud,
+                    void (*run)(void *ud), void (*fini)(void *ud),
+                    void (*on_stop)(void *ud), void (*on_force)(void *ud),
+                    uint64_t grace_ms);
+
+/* The default of --workers: the number of CPUs this process may use
+ * (uv_available_parallelism(): online CPUs, the affinity mask), at
+ * least 1 and at most KIT_MAX_WORKERS. */
+unsigned kit_default_workers(void);
+
 #endif

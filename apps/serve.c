@@ -4,10 +4,15 @@
  * log line per WebSocket and /metrics (Prometheus text format).
  *
  * The server is an object (serve_app): its routes, sessions and figures
- * live in it, so that several can run in one process (one per worker
- * loop); h2ws_cmd_serve() parses the options (apps/kit.h table) into a
- * serve_config, creates one and runs it under the kit's lifecycle. */
+ * live in it, so that several run in one process, one per worker thread
+ * and loop (--workers N); what the workers share is in a serve_shared:
+ * the figures each publishes for /metrics and /stats, the process-wide
+ * --max-ws count, the guest numbers of the chat, the TLS context.
+ * h2ws_cmd_serve() parses the options (apps/kit.h table) into a
+ * serve_config, creates the servers and runs them under the kit's
+ * lifecycle (kit_life for one worker, kit_workers_run for several). */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +43,35 @@ typedef enum serve_kind {
 } serve_kind;
 
 typedef struct serve_app serve_app;
+
+typedef struct serve_code {
+  uint16_t code;
+  uint64_t n;
+} serve_code;
+
+/* The figures of one worker (/metrics, /stats' "server"), as it last
+ * published them (serve_publish). */
+typedef struct serve_figures {
+  h2ws_server_stats st;
+  uint64_t ws_open[5]; /* by h2ws_rt_transport */
+  uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out, nsessions;
+  serve_code closes[SERVE_MAX_CODES];
+  int ncloses;
+} serve_figures;
+
+/* What the workers of one process share.  Each worker writes only its
+ * own fig[] slot, under mu: at every tick (250 ms), at each WebSocket
+ * request, open and close, and before it answers /metrics or /stats, so
+ * a sum is at most one tick old for the other workers' open WebSockets,
+ * exact for what has ended, and never goes back (each slot only grows). */
+typedef struct serve_shared {
+  pthread_mutex_t mu;
+  unsigned nworkers;
+  serve_figures *fig;
+  uint64_t sessions; /* atomic: WebSockets of every worker (--max-ws) */
+  uint64_t guest;    /* atomic: "guest-N" of the chat, process-wide */
+  const h2ws_tls_server *tls; /* several workers: one context, or NULL */
+} serve_shared;
 
 typedef struct serve_route {
   serve_app *app;
@@ -85,7 +119,9 @@ typedef struct serve_config {
   uint64_t idle_ms;      /* 0: never */
   uint64_t handshake_ms;
   const char *redis;     /* --redis URL, or NULL */
-  FILE *log;             /* access log, or NULL */
+  FILE *log;             /* access log, or NULL; shared by the workers
+                            (each line written under the FILE's lock) */
+  uint64_t workers;      /* --workers: 0 = one per CPU */
 } serve_config;
 
 struct serve_app {
@@ -95,6 +131,8 @@ struct serve_app {
   rooms_hub *hub; /* the process's rooms (shared by workers; not owned) */
   rooms *rooms;   /* this loop's members of broadcast routes */
   const serve_config *cfg;
+  serve_shared *shared;
+  unsigned worker; /* 0 .. shared->nworkers - 1 */
   int h2;
   serve_route routes[SERVE_MAX_ROUTES];
   int nroutes;
@@ -103,14 +141,10 @@ struct serve_app {
   uv_timer_t tick;
   int tick_on;
   unsigned ticks;
-  uint64_t guest;
-  /* figures (/metrics, /stats) */
+  /* figures (/metrics, /stats): this worker's, published to shared */
   uint64_t ws_open[5]; /* by h2ws_rt_transport */
   uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out;
-  struct {
-    uint16_t code;
-    uint64_t n;
-  } closes[SERVE_MAX_CODES];
+  serve_code closes[SERVE_MAX_CODES];
   int ncloses;
   /* reused for every JSON message and /metrics answer (no allocation per
    * message once grown) */
@@ -156,6 +190,85 @@ static void serve_query(const char *path, size_t pathlen, const char *name,
 
 static uint64_t serve_now(const serve_app *app) { return h2ws_rt_now(app->rt); }
 
+/* ---- figures shared by the workers ------------------------------------- */
+
+/* Copies this worker's figures into its slot (from its own thread). */
+static void serve_publish(serve_app *app) {
+  serve_shared *sh = app->shared;
+  serve_figures *f = &sh->fig[app->worker];
+  h2ws_server_stats st;
+  h2ws_server_get_stats(app->srv, &st);
+  pthread_mutex_lock(&sh->mu);
+  f->st = st;
+  memcpy(f->ws_open, app->ws_open, sizeof f->ws_open);
+  f->ws_total = app->ws_total;
+  f->msgs_in = app->msgs_in;
+  f->msgs_out = app->msgs_out;
+  f->bytes_in = app->bytes_in;
+  f->bytes_out = app->bytes_out;
+  f->nsessions = app->nsessions;
+  memcpy(f->closes, app->closes, sizeof f->closes);
+  f->ncloses = app->ncloses;
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* With several workers: publish at each event that changes the figures
+ * a test or a scrape would look at right after (one worker reads its
+ * own live figures: nothing to do). */
+static void serve_publish_event(serve_app *app) {
+  if (app->shared->nworkers > 1) serve_publish(app);
+}
+
+static void serve_add_code(serve_code *codes, int *n, uint16_t code,
+                           uint64_t k) {
+  for (int i = 0; i < *n; i++)
+    if (codes[i].code == code) {
+      codes[i].n += k;
+      return;
+    }
+  if (*n < SERVE_MAX_CODES) {
+    codes[*n].code = code;
+    codes[(*n)++].n = k;
+  }
+}
+
+/* A worker's own line in /metrics (--workers above 1). */
+typedef struct serve_per_worker {
+  uint64_t connections_total, ws_total, msgs_in;
+} serve_per_worker;
+
+/* The process's figures: every worker's slot summed, this worker's
+ * published first.  per (may be NULL) receives each worker's line. */
+static void serve_total(serve_app *app, serve_figures *t,
+                        serve_per_worker *per) {
+  serve_shared *sh = app->shared;
+  serve_publish(app);
+  memset(t, 0, sizeof *t);
+  pthread_mutex_lock(&sh->mu);
+  for (unsigned w = 0; w < sh->nworkers; w++) {
+    const serve_figures *f = &sh->fig[w];
+    if (per) {
+      per[w].connections_total = f->st.connections_total;
+      per[w].ws_total = f->ws_total;
+      per[w].msgs_in = f->msgs_in;
+    }
+    t->st.connections_open += f->st.connections_open;
+    t->st.connections_total += f->st.connections_total;
+    for (size_t i = 0; i < 200; i++) t->st.refused[i] += f->st.refused[i];
+    for (size_t i = 0; i < 5; i++) t->ws_open[i] += f->ws_open[i];
+    t->ws_total += f->ws_total;
+    t->msgs_in += f->msgs_in;
+    t->msgs_out += f->msgs_out;
+    t->bytes_in += f->bytes_in;
+    t->bytes_out += f->bytes_out;
+    t->nsessions += f->nsessions;
+    for (int i = 0; i < f->ncloses; i++)
+      serve_add_code(t->closes, &t->ncloses, f->closes[i].code,
+                     f->closes[i].n);
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
+
 /* ---- sessions ---------------------------------------------------------- */
 
 /* The figures of a send of len bytes that returned rv. */
@@ -182,15 +295,7 @@ static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
 }
 
 static void serve_count_close(serve_app *app, uint16_t code) {
-  for (int i = 0; i < app->ncloses; i++)
-    if (app->closes[i].code == code) {
-      app->closes[i].n++;
-      return;
-    }
-  if (app->ncloses < SERVE_MAX_CODES) {
-    app->closes[app->ncloses].code = code;
-    app->closes[app->ncloses++].n = 1;
-  }
+  serve_add_code(app->closes, &app->ncloses, code, 1);
 }
 
 static void serve_log_path(FILE *f, const char *p) {
@@ -213,6 +318,8 @@ static void serve_access_log(serve_sess *s, uint16_t code) {
   struct tm tm;
   gmtime_r(&t, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  /* one FILE for every worker: the line is written whole under its lock */
+  flockfile(log);
   fprintf(log,
           "h2ws-access ts=%s remote=%s transport=%s tls=%s conn=%llu "
           "stream=%d path=",
@@ -229,6 +336,7 @@ static void serve_access_log(serve_sess *s, uint16_t code) {
           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
           code);
   fflush(log);
+  funlockfile(log);
 }
 
 /* ---- chat rooms (broadcast routes) ------------------------------------ */
@@ -338,6 +446,12 @@ static void serve_stats_push(serve_sess *me) {
   kit_json_cstr(&j, kit_transport_proto(me->transport));
   kit_json_key(&j, "tls");
   kit_json_bool(&j, kit_transport_tls(me->transport));
+  if (app->shared->nworkers > 1) {
+    /* the worker carrying this connection; "connections" below are
+     * this worker's (a connection lives on one worker) */
+    kit_json_key(&j, "worker");
+    kit_json_uint(&j, app->worker);
+  }
   kit_json_end(&j);
   kit_json_key(&j, "connections");
   kit_json_arr(&j);
@@ -404,20 +518,25 @@ static void serve_stats_push(serve_sess *me) {
     kit_json_end(&j);
   }
   kit_json_end(&j); /* connections */
-  h2ws_server_stats st;
-  h2ws_server_get_stats(app->srv, &st);
+  /* the server's totals: every worker's */
+  serve_figures t;
+  serve_total(app, &t, NULL);
   kit_json_key(&j, "server");
   kit_json_obj(&j);
   kit_json_key(&j, "connections_open");
-  kit_json_uint(&j, st.connections_open);
+  kit_json_uint(&j, t.st.connections_open);
   kit_json_key(&j, "websockets_open");
-  kit_json_uint(&j, app->nsessions);
+  kit_json_uint(&j, t.nsessions);
   kit_json_key(&j, "websockets_total");
-  kit_json_uint(&j, app->ws_total);
+  kit_json_uint(&j, t.ws_total);
   kit_json_key(&j, "messages_in");
-  kit_json_uint(&j, app->msgs_in);
+  kit_json_uint(&j, t.msgs_in);
   kit_json_key(&j, "messages_out");
-  kit_json_uint(&j, app->msgs_out);
+  kit_json_uint(&j, t.msgs_out);
+  if (app->shared->nworkers > 1) {
+    kit_json_key(&j, "workers");
+    kit_json_uint(&j, app->shared->nworkers);
+  }
   kit_json_end(&j);
   kit_json_end(&j);
   if (!b->bad) serve_send(me, H2WS_OP_TEXT, b->p, b->len);
@@ -438,7 +557,8 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
   if (s->route->kind == SK_BROADCAST) {
     if (!s->nick[0])
       snprintf(s->nick, sizeof s->nick, "guest-%llu",
-               (unsigned long long)++app->guest);
+               (unsigned long long)__atomic_add_fetch(
+                   &app->shared->guest, 1, __ATOMIC_RELAXED));
     if (rooms_join(app->rooms, &s->member, s->route->path, ws, s) != 0) {
       h2ws_rt_ws_close(ws, 1011, "cannot join the room");
       return;
@@ -447,6 +567,7 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
   } else if (s->route->kind == SK_STATS) {
     serve_stats_push(s);
   }
+  serve_publish_event(app);
 }
 
 static int serve_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
@@ -481,6 +602,7 @@ static void serve_unlink(serve_sess *s) {
   else app->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   app->nsessions--;
+  __atomic_sub_fetch(&app->shared->sessions, 1, __ATOMIC_RELAXED);
   free(s);
 }
 
@@ -502,7 +624,9 @@ static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
       serve_room_notice(s, "leave", NULL, NULL);
     }
   }
+  serve_app *app = s->route->app;
   serve_unlink(s);
+  serve_publish_event(app);
 }
 
 static const h2ws_rt_ws_callbacks serve_cbs = {
@@ -523,8 +647,7 @@ static int serve_origin_ok(const serve_app *app, const h2ws_ws_request *v) {
   return 0;
 }
 
-static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
-  serve_route *r = ud;
+static void serve_ws_request(h2ws_rt_ws_request *req, serve_route *r) {
   serve_app *app = r->app;
   const serve_config *cfg = app->cfg;
   const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
@@ -534,7 +657,8 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
     h2ws_rt_ws_refuse(req, 403);
     return;
   }
-  if (cfg->max_ws && app->nsessions >= cfg->max_ws) {
+  if (cfg->max_ws && __atomic_load_n(&app->shared->sessions,
+                                     __ATOMIC_RELAXED) >= cfg->max_ws) {
     h2ws_rt_ws_refuse(req, 503);
     return;
   }
@@ -584,6 +708,14 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
   if (app->sessions) app->sessions->prev = s;
   app->sessions = s;
   app->nsessions++;
+  __atomic_add_fetch(&app->shared->sessions, 1, __ATOMIC_RELAXED);
+}
+
+static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
+  serve_route *r = ud;
+  serve_ws_request(req, r);
+  /* the connection's accept, a refusal: in the totals at once */
+  serve_publish_event(r->app);
 }
 
 /* Every tick: idle WebSockets are closed; every second the live figures
@@ -593,6 +725,7 @@ static void serve_on_tick(uv_timer_t *t) {
   uint64_t now = serve_now(app);
   uint64_t idle_ms = app->cfg->idle_ms;
   app->ticks++;
+  serve_publish_event(app);
   for (serve_sess *s = app->sessions, *nx; s; s = nx) {
     nx = s->next;
     if (!s->open) {
@@ -649,10 +782,13 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                           h2ws_rt_http_response *resp, void *ud) {
   serve_app *app = ud;
   kit_buf *b = &app->metrics;
-  h2ws_server_stats st;
   (void)req;
   kit_buf_reset(b);
-  h2ws_server_get_stats(app->srv, &st);
+  /* every worker's figures, summed; per worker below */
+  serve_figures t;
+  serve_per_worker per[KIT_MAX_WORKERS];
+  serve_total(app, &t, per);
+  const h2ws_server_stats st = t.st;
   kit_buf_printf(b,
                  "# HELP h2ws_connections_open Accepted connections not yet "
                  "closed.\n# TYPE h2ws_connections_open gauge\n"
@@ -670,7 +806,7 @@ static void serve_metrics(const h2ws_rt_http_request *req,
     kit_buf_printf(b, "h2ws_websockets_open{transport=\"%s\",tls=\"%s\"} %llu\n",
                    kit_transport_proto(order[i]),
                    kit_transport_tls(order[i]) ? "yes" : "no",
-                   (unsigned long long)app->ws_open[order[i]]);
+                   (unsigned long long)t.ws_open[order[i]]);
   kit_buf_printf(b,
                  "# HELP h2ws_websockets_total WebSockets opened.\n"
                  "# TYPE h2ws_websockets_total counter\n"
@@ -683,11 +819,11 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  "# TYPE h2ws_bytes_total counter\n"
                  "h2ws_bytes_total{direction=\"in\"} %llu\n"
                  "h2ws_bytes_total{direction=\"out\"} %llu\n",
-                 (unsigned long long)app->ws_total,
-                 (unsigned long long)app->msgs_in,
-                 (unsigned long long)app->msgs_out,
-                 (unsigned long long)app->bytes_in,
-                 (unsigned long long)app->bytes_out);
+                 (unsigned long long)t.ws_total,
+                 (unsigned long long)t.msgs_in,
+                 (unsigned long long)t.msgs_out,
+                 (unsigned long long)t.bytes_in,
+                 (unsigned long long)t.bytes_out);
   kit_buf_puts(b, "# HELP h2ws_handshake_refused_total WebSocket requests "
                   "refused, by HTTP status.\n"
                   "# TYPE h2ws_handshake_refused_total counter\n");
@@ -697,9 +833,31 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                      i + 400, (unsigned long long)st.refused[i]);
   kit_buf_puts(b, "# HELP h2ws_close_total WebSockets ended, by close code.\n"
                   "# TYPE h2ws_close_total counter\n");
-  for (int i = 0; i < app->ncloses; i++)
+  for (int i = 0; i < t.ncloses; i++)
     kit_buf_printf(b, "h2ws_close_total{code=\"%u\"} %llu\n",
-                   app->closes[i].code, (unsigned long long)app->closes[i].n);
+                   t.closes[i].code, (unsigned long long)t.closes[i].n);
+  unsigned nw = app->shared->nworkers;
+  if (nw > 1) {
+    kit_buf_puts(b, "# HELP h2ws_worker_connections_total Connections "
+                    "accepted, by worker (--workers).\n"
+                    "# TYPE h2ws_worker_connections_total counter\n");
+    for (unsigned w = 0; w < nw; w++)
+      kit_buf_printf(b, "h2ws_worker_connections_total{worker=\"%u\"} %llu\n",
+                     w, (unsigned long long)per[w].connections_total);
+    kit_buf_puts(b, "# HELP h2ws_worker_websockets_total WebSockets opened, "
+                    "by worker.\n"
+                    "# TYPE h2ws_worker_websockets_total counter\n");
+    for (unsigned w = 0; w < nw; w++)
+      kit_buf_printf(b, "h2ws_worker_websockets_total{worker=\"%u\"} %llu\n",
+                     w, (unsigned long long)per[w].ws_total);
+    kit_buf_puts(b, "# HELP h2ws_worker_messages_total WebSocket data "
+                    "messages received, by worker.\n"
+                    "# TYPE h2ws_worker_messages_total counter\n");
+    for (unsigned w = 0; w < nw; w++)
+      kit_buf_printf(b, "h2ws_worker_messages_total{worker=\"%u\","
+                        "direction=\"in\"} %llu\n",
+                     w, (unsigned long long)per[w].msgs_in);
+  }
   rooms_stats rs;
   rooms_hub_get_stats(app->hub, &rs);
   kit_buf_printf(b,
@@ -890,10 +1048,10 @@ static int serve_register(serve_app *app) {
 
 static void serve_del(serve_app *app);
 
-/* Creates a server on rt as cfg says (cfg must outlive it).  Returns 0
- * or an exit code (a message was printed). */
+/* Creates worker `worker`'s server on rt as cfg says (cfg and shared
+ * must outlive it).  Returns 0 or an exit code (a message was printed). */
 static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
-                     rooms_hub *hub) {
+                     rooms_hub *hub, serve_shared *shared, unsigned worker) {
   serve_app *app = calloc(1, sizeof *app);
   *papp = NULL;
   if (!app) {
@@ -903,6 +1061,8 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   app->rt = rt;
   app->cfg = cfg;
   app->hub = hub;
+  app->shared = shared;
+  app->worker = worker;
   app->h2 = !cfg->no_h2;
   for (size_t i = 0; i < cfg->nroutes; i++)
     if (serve_add_route(app, cfg->routes[i]) != 0) {
@@ -939,6 +1099,7 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   st.h2_websockets = !cfg->no_h2_websockets;
   st.compress = !cfg->no_compress;
   st.handshake_timeout_ms = cfg->handshake_ms;
+  st.tls = shared->tls; /* workers: one certificate for all */
   st.ws.max_message_size = cfg->max_message;
   /* broadcast JSON may grow a text up to 6 times (\u00XX escapes) */
   st.ws.max_output = 8 * (size_t)cfg->max_message + 65536;
@@ -967,14 +1128,29 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   return 0;
 }
 
-/* Listens on every --listen address and prints the "listening on" lines.
- * Returns 0, or 1 (bad address) / 2 (cannot listen: in use, TLS setup). */
-static int serve_listen(serve_app *app) {
+/* Listens on every --listen address.  Worker 0 prints the "listening
+ * on" lines and sets ports[i] to each bound port; the other workers bind
+ * those ports (port 0 resolved), all with SO_REUSEPORT when there are
+ * several.  Returns 0, or 1 (bad address) / 2 (cannot listen: in use,
+ * TLS setup). */
+static int serve_listen(serve_app *app, int *ports) {
   const serve_config *cfg = app->cfg;
+  h2ws_listen_options lo;
+  h2ws_listen_options_default(&lo);
+  lo.tls = !cfg->cleartext;
+  lo.reuseport = app->shared->nworkers > 1;
   for (size_t i = 0; i < cfg->nlisten; i++) {
     int port = 0;
-    int rv = h2ws_server_listen(app->srv, cfg->listen[i], !cfg->cleartext,
-                                &port);
+    char addr[320];
+    const char *where = cfg->listen[i];
+    if (app->worker > 0) {
+      kit_listen_host(cfg->listen[i], addr, sizeof addr - 8);
+      snprintf(addr + strlen(addr), 8, ":%d", ports[i]);
+      where = addr;
+    }
+    int rv = h2ws_server_listen2(app->srv, where, &lo, &port);
+    if (rv == 0 && app->worker > 0) continue;
+    if (rv == 0) ports[i] = port;
     if (rv != 0) {
       /* the runtime's message names the address */
       fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
@@ -1109,6 +1285,111 @@ static int serve_opt_redis(const char *value, void *dest, char *err,
   return 0;
 }
 
+/* One worker: its loop until the servers stopped; then its cleanup on
+ * its own thread.  The Redis link (on worker 0's loop) is stopped once
+ * every worker has ended: other workers may publish until then. */
+static void serve_worker_run(void *ud) {
+  serve_app *app = ud;
+  h2ws_rt_run(app->rt);
+}
+
+static void serve_worker_fini(void *ud) { serve_del(ud); }
+
+static void serve_worker_stop(void *ud) { serve_stop(ud); }
+static void serve_worker_force(void *ud) { serve_force(ud); }
+
+/* Creates the runtimes and servers of every worker, listens, and runs
+ * them: one worker on this thread under kit_life (as before workers
+ * existed), several on threads of their own (kit_workers_run).  Returns
+ * the exit code. */
+static int serve_run(const kit_cmd *cmd, const serve_config *cfgc,
+                     serve_shared *sh) {
+  unsigned n = sh->nworkers;
+  h2ws_rt *rts[KIT_MAX_WORKERS] = {0};
+  serve_app *apps[KIT_MAX_WORKERS] = {0};
+  int ports[SERVE_MAX_LISTEN] = {0};
+  h2ws_tls_server *tls = NULL;
+  rooms_hub *hub = NULL;
+  int code = 0;
+  rooms_hub_options ro;
+  rooms_hub_options_default(&ro);
+  /* a room message is at most what a member's output queue takes */
+  ro.max_message = 8 * (size_t)cfgc->max_message + 65536;
+  ro.log = serve_rooms_log;
+  if (rooms_hub_new(&hub, &ro) != 0) {
+    kit_error(cmd, "cannot start the runtime");
+    return KIT_EXIT_CONNECT;
+  }
+  if (n > 1 && !cfgc->cleartext) {
+    /* one certificate (generated once) for every worker */
+    char err[300] = "";
+    h2ws_tls_server_settings ts;
+    h2ws_tls_server_settings_default(&ts);
+    ts.cert_file = cfgc->cert;
+    ts.key_file = cfgc->key;
+    ts.write_cert_file = cfgc->write_cert;
+    ts.h2 = !cfgc->no_h2;
+    if (h2ws_tls_server_new(&tls, &ts, NULL, err, sizeof err) != 0) {
+      kit_error(cmd, "%s", err);
+      code = KIT_EXIT_CONNECT;
+    }
+    sh->tls = tls;
+  }
+  for (unsigned w = 0; w < n && code == 0; w++) {
+    if (h2ws_rt_new(&rts[w], NULL) != 0) {
+      kit_error(cmd, "cannot start the runtime");
+      code = KIT_EXIT_CONNECT;
+    } else if ((code = serve_new(&apps[w], rts[w], cfgc, hub, sh, w)) == 0) {
+      code = serve_listen(apps[w], ports);
+    }
+  }
+  char err[300] = "";
+  /* the link runs on worker 0's loop; until it is up, rooms are local */
+  if (code == 0 && cfgc->redis &&
+      rooms_hub_start_redis(hub, cfgc->redis, h2ws_rt_uv_loop(rts[0]), err,
+                            sizeof err) != 0) {
+    kit_error(cmd, "--redis: %s", err);
+    code = KIT_EXIT_USAGE;
+  }
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  if (code == 0 && n == 1) {
+    kit_life life;
+    memset(&life, 0, sizeof life);
+    kit_life_start(&life, h2ws_rt_uv_loop(rts[0]), st.drain_ms + 500,
+                   serve_life_stop, serve_life_force, apps[0]);
+    h2ws_rt_run(rts[0]);
+    kit_life_close(&life);
+    serve_worker_fini(apps[0]);
+    apps[0] = NULL;
+  } else if (code == 0) {
+    uv_loop_t *loops[KIT_MAX_WORKERS];
+    void *uds[KIT_MAX_WORKERS];
+    for (unsigned w = 0; w < n; w++) {
+      loops[w] = h2ws_rt_uv_loop(rts[w]);
+      uds[w] = apps[w];
+    }
+    if (kit_workers_run(n, loops, uds, serve_worker_run, serve_worker_fini,
+                        serve_worker_stop, serve_worker_force,
+                        st.drain_ms + 500) != 0) {
+      kit_error(cmd, "cannot start the worker threads");
+      code = KIT_EXIT_CONNECT;
+    }
+    /* the workers freed their servers on their threads, except those of
+     * workers that could not start */
+    for (unsigned w = 0; w < n; w++) apps[w] = NULL;
+  }
+  /* setup failed: no loop ran */
+  for (unsigned w = 0; w < n; w++) serve_del(apps[w]);
+  rooms_hub_stop(hub); /* the link's connections and handles close */
+  for (unsigned w = 0; w < n; w++)
+    if (rts[w]) h2ws_rt_run(rts[w]);
+  rooms_hub_del(hub);
+  for (unsigned w = 0; w < n; w++) h2ws_rt_del(rts[w]);
+  h2ws_tls_server_del(tls);
+  return code;
+}
+
 int h2ws_cmd_serve(int argc, char **argv) {
   serve_config cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -1137,6 +1418,14 @@ int h2ws_cmd_serve(int argc, char **argv) {
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cfg.cleartext,
        .help = "no TLS: HTTP/2 with prior knowledge (h2c) and\n"
                "HTTP/1.1 on the same port"},
+      {.name = "workers", .kind = KIT_UINT, .dest = &cfg.workers, .arg = "N",
+       .min = 1, .max = KIT_MAX_WORKERS,
+       .help = "N event loops, one thread each, accepting on\n"
+               "the same addresses (SO_REUSEPORT: the kernel\n"
+               "spreads connections); one certificate, one\n"
+               "access log, /metrics and /stats summed over\n"
+               "them, chat rooms spanning them (default: one\n"
+               "per CPU; 1 to 64)"},
       {.section = "\ncontent:", .name = "root", .kind = KIT_STR,
        .dest = &cfg.root, .arg = "DIR",
        .help = "serve static files from DIR at / (GET, HEAD;\n"
@@ -1265,43 +1554,21 @@ int h2ws_cmd_serve(int argc, char **argv) {
     return KIT_EXIT_USAGE;
   }
 
-  h2ws_rt *rt = NULL;
-  serve_app *app = NULL;
-  rooms_hub *hub = NULL;
-  kit_life life;
-  memset(&life, 0, sizeof life);
-  int code;
-  rooms_hub_options ro;
-  rooms_hub_options_default(&ro);
-  /* a room message is at most what a member's output queue takes */
-  ro.max_message = 8 * (size_t)cfg.max_message + 65536;
-  ro.log = serve_rooms_log;
-  if (h2ws_rt_new(&rt, NULL) != 0 || rooms_hub_new(&hub, &ro) != 0) {
-    kit_error(&cmd, "cannot start the runtime");
+  if (cfg.workers == 0) cfg.workers = kit_default_workers();
+  serve_shared sh;
+  memset(&sh, 0, sizeof sh);
+  sh.nworkers = (unsigned)cfg.workers;
+  int code = KIT_EXIT_OK;
+  sh.fig = calloc(sh.nworkers, sizeof *sh.fig);
+  if (!sh.fig || pthread_mutex_init(&sh.mu, NULL) != 0) {
+    kit_error(&cmd, "out of memory");
+    free(sh.fig);
     code = KIT_EXIT_CONNECT;
-  } else if ((code = serve_new(&app, rt, &cfg, hub)) == 0 &&
-             (code = serve_listen(app)) == 0) {
-    char err[300] = "";
-    /* the link runs on this loop; until it is up, rooms are local */
-    if (cfg.redis && rooms_hub_start_redis(hub, cfg.redis,
-                                           h2ws_rt_uv_loop(rt), err,
-                                           sizeof err) != 0) {
-      kit_error(&cmd, "--redis: %s", err);
-      code = KIT_EXIT_USAGE;
-    } else {
-      h2ws_server_settings st;
-      h2ws_server_settings_default(&st);
-      kit_life_start(&life, h2ws_rt_uv_loop(rt), st.drain_ms + 500,
-                     serve_life_stop, serve_life_force, app);
-      h2ws_rt_run(rt);
-    }
+  } else {
+    code = serve_run(&cmd, &cfg, &sh);
+    pthread_mutex_destroy(&sh.mu);
+    free(sh.fig);
   }
-  kit_life_close(&life);
-  serve_del(app);
-  rooms_hub_stop(hub); /* the link's connections and handles close */
-  if (rt) h2ws_rt_run(rt);
-  rooms_hub_del(hub);
-  h2ws_rt_del(rt);
   if (cfg.log && cfg.log != stderr && cfg.log != stdout) fclose(cfg.log);
   return code;
 }
