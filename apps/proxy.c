@@ -3,7 +3,11 @@
  * ws:// / wss:// backend (over HTTP/1.1, or over HTTP/2 with
  * --backend-h2) or tcp:// service (apps/gateway.c), other GETs from
  * --root.
- * Options from one apps/kit.h table; shutdown through kit_life. */
+ * Options from one apps/kit.h table; shutdown through kit_life (one
+ * worker) or kit_workers_run (--workers N: N runtimes on threads, each
+ * with its server and gateway, on the same addresses with SO_REUSEPORT,
+ * one TLS context). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,11 +73,25 @@ static const char proxy_epilog[] =
     "  1  usage error (bad option, route, backend URL or directory)\n"
     "  2  cannot listen (address in use, TLS certificate or key unusable)\n";
 
+/* One worker: its runtime, server and gateway (used on its thread). */
 typedef struct proxy_app {
   h2ws_rt *rt;
   h2ws_server *srv;
   gateway *gw;
 } proxy_app;
+
+/* What every worker is made from (the command line). */
+typedef struct proxy_setup {
+  const kit_cmd *cmd;
+  const char **listen, **routes;
+  size_t nlisten, nroutes;
+  const char *to, *root;
+  int cleartext;
+  unsigned nworkers;
+  const gateway_options *go;
+  const h2ws_server_settings *st;
+  int ports[PROXY_MAX]; /* worker 0's bound ports, for the others */
+} proxy_setup;
 
 /* First signal: the server's graceful shutdown (Close 1001, drain,
  * GOAWAY). */
@@ -93,6 +111,24 @@ static void proxy_life_force(void *ud) {
   uv_stop(h2ws_rt_uv_loop(pa->rt));
 }
 
+static void proxy_worker_stop(void *ud) { proxy_life_stop(ud, SIGTERM); }
+
+static void proxy_worker_run(void *ud) {
+  proxy_app *pa = ud;
+  h2ws_rt_run(pa->rt);
+}
+
+/* After the loop returned (or never ran): everything but the runtime. */
+static void proxy_worker_fini(void *ud) {
+  proxy_app *pa = ud;
+  gateway_abort_backends(pa->gw);
+  h2ws_server_del(pa->srv);
+  pa->srv = NULL;
+  if (pa->rt) h2ws_rt_run(pa->rt); /* the handles' close callbacks */
+  gateway_del(pa->gw);
+  pa->gw = NULL;
+}
+
 /* "[HOST]/PATH=URL" -> host ("" for any), path, url.  Returns 0 or -1. */
 static int proxy_split_route(const char *spec, char *host, size_t hostlen,
                              char *path, size_t pathlen, const char **url) {
@@ -109,6 +145,61 @@ static int proxy_split_route(const char *spec, char *host, size_t hostlen,
   return 0;
 }
 
+/* Worker w: runtime, server, gateway routes, listeners (worker 0 prints
+ * the "listening on" lines and resolves port 0 for the others).
+ * Returns 0 or an exit code (a message was printed). */
+static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
+  const kit_cmd *cmd = ps->cmd;
+  if (h2ws_rt_new(&pa->rt, NULL) != 0 ||
+      h2ws_server_new(&pa->srv, pa->rt, ps->st) != 0 ||
+      gateway_new(&pa->gw, pa->srv) != 0) {
+    kit_error(cmd, "cannot start the runtime");
+    return KIT_EXIT_CONNECT;
+  }
+  for (size_t i = 0; i < ps->nroutes; i++) {
+    char host[256], path[1024];
+    const char *url;
+    proxy_split_route(ps->routes[i], host, sizeof host, path, sizeof path,
+                      &url);
+    if (gateway_add_route(pa->gw, host[0] ? host : NULL, path, url, ps->go) !=
+        0)
+      return KIT_EXIT_USAGE;
+  }
+  if (ps->to && gateway_add_route(pa->gw, NULL, "/", ps->to, ps->go) != 0)
+    return KIT_EXIT_USAGE;
+  if (ps->root && h2ws_server_route_static(pa->srv, "/", ps->root) != 0) {
+    kit_error(cmd, "--root: '%s' is not a directory", ps->root);
+    return KIT_EXIT_USAGE;
+  }
+  h2ws_listen_options lo;
+  h2ws_listen_options_default(&lo);
+  lo.tls = !ps->cleartext;
+  lo.reuseport = ps->nworkers > 1;
+  for (size_t i = 0; i < ps->nlisten; i++) {
+    int port = 0;
+    char addr[320];
+    const char *where = ps->listen[i];
+    if (w > 0) {
+      kit_listen_host(ps->listen[i], addr, sizeof addr - 8);
+      snprintf(addr + strlen(addr), 8, ":%d", ps->ports[i]);
+      where = addr;
+    }
+    int rv = h2ws_server_listen2(pa->srv, where, &lo, &port);
+    if (rv != 0) {
+      /* the runtime's message names the address ("cannot listen on
+       * 127.0.0.1:8443: address already in use") */
+      kit_error(cmd, "%s", h2ws_server_last_error(pa->srv));
+      return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
+                                             : KIT_EXIT_CONNECT;
+    }
+    if (w > 0) continue;
+    ps->ports[i] = port;
+    kit_print_listening(ps->listen[i], !ps->cleartext, port, 1);
+  }
+  fflush(stdout);
+  return 0;
+}
+
 int h2ws_cmd_proxy(int argc, char **argv) {
   const char *listen[PROXY_MAX];
   const char *routes[PROXY_MAX];
@@ -117,6 +208,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   const char *to = NULL, *root = NULL;
   uint64_t backend_ms = 10000, handshake_ms = 10000;
   uint64_t max_message = KIT_DEFAULT_MAX_MESSAGE;
+  uint64_t workers = 0;
   gateway_options go;
   gateway_options_default(&go);
   h2ws_server_settings st;
@@ -154,6 +246,12 @@ int h2ws_cmd_proxy(int argc, char **argv) {
                "HTTP/2 connection); without it: 404"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cleartext,
        .help = "no TLS: h2c prior knowledge + HTTP/1.1"},
+      {.name = "workers", .kind = KIT_UINT, .dest = &workers, .arg = "N",
+       .min = 1, .max = KIT_MAX_WORKERS,
+       .help = "N event loops, one thread each, accepting on\n"
+               "the same addresses (SO_REUSEPORT), one\n"
+               "certificate; each has its own backend\n"
+               "connections (default: one per CPU; 1 to 64)"},
       {.name = "cert", .kind = KIT_STR, .dest = &st.cert_file, .arg = "FILE",
        .help = "PEM certificate chain (with --key)"},
       {.name = "key", .kind = KIT_STR, .dest = &st.key_file, .arg = "FILE",
@@ -230,60 +328,58 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   st.ws.max_output = (size_t)max_message + 256 * 1024;
   st.handle_signals = 0; /* kit_life */
 
-  proxy_app pa;
-  memset(&pa, 0, sizeof pa);
-  kit_life life;
-  memset(&life, 0, sizeof life);
+  if (workers == 0) workers = kit_default_workers();
+  unsigned n = (unsigned)workers;
+  proxy_setup ps = {.cmd = &cmd, .listen = listen, .routes = routes,
+                    .nlisten = nlisten, .nroutes = nroutes, .to = to,
+                    .root = root, .cleartext = cleartext, .nworkers = n,
+                    .go = &go, .st = &st};
+  proxy_app pa[KIT_MAX_WORKERS];
+  memset(pa, 0, sizeof pa);
+  h2ws_tls_server *tls = NULL;
   int code = KIT_EXIT_OK;
-  if (h2ws_rt_new(&pa.rt, NULL) != 0 ||
-      h2ws_server_new(&pa.srv, pa.rt, &st) != 0 ||
-      gateway_new(&pa.gw, pa.srv) != 0) {
-    kit_error(&cmd, "cannot start the runtime");
-    code = KIT_EXIT_CONNECT;
-    goto done;
+  if (n > 1 && !cleartext) {
+    /* one certificate (generated once) for every worker */
+    char err[300] = "";
+    h2ws_tls_server_settings ts;
+    h2ws_tls_server_settings_default(&ts);
+    ts.cert_file = st.cert_file;
+    ts.key_file = st.key_file;
+    ts.write_cert_file = st.write_cert_file;
+    if (h2ws_tls_server_new(&tls, &ts, NULL, err, sizeof err) != 0) {
+      kit_error(&cmd, "%s", err);
+      code = KIT_EXIT_CONNECT;
+    }
+    st.tls = tls;
   }
-  for (size_t i = 0; i < nroutes; i++) {
-    char host[256], path[1024];
-    const char *url;
-    proxy_split_route(routes[i], host, sizeof host, path, sizeof path, &url);
-    if (gateway_add_route(pa.gw, host[0] ? host : NULL, path, url, &go) !=
-        0) {
-      code = KIT_EXIT_USAGE;
-      goto done;
+  for (unsigned w = 0; w < n && code == KIT_EXIT_OK; w++)
+    code = proxy_worker_new(&pa[w], &ps, w);
+  if (code == KIT_EXIT_OK && n == 1) {
+    kit_life life;
+    memset(&life, 0, sizeof life);
+    kit_life_start(&life, h2ws_rt_uv_loop(pa[0].rt), st.drain_ms + 500,
+                   proxy_life_stop, proxy_life_force, &pa[0]);
+    h2ws_rt_run(pa[0].rt);
+    kit_life_close(&life);
+  } else if (code == KIT_EXIT_OK) {
+    uv_loop_t *loops[KIT_MAX_WORKERS];
+    void *uds[KIT_MAX_WORKERS];
+    for (unsigned w = 0; w < n; w++) {
+      loops[w] = h2ws_rt_uv_loop(pa[w].rt);
+      uds[w] = &pa[w];
+    }
+    if (kit_workers_run(n, loops, uds, proxy_worker_run, proxy_worker_fini,
+                        proxy_worker_stop, proxy_life_force,
+                        st.drain_ms + 500) != 0) {
+      kit_error(&cmd, "cannot start the worker threads");
+      code = KIT_EXIT_CONNECT;
     }
   }
-  if (to && gateway_add_route(pa.gw, NULL, "/", to, &go) != 0) {
-    code = KIT_EXIT_USAGE;
-    goto done;
+  /* what the workers did not free (one worker, or setup failed) */
+  for (unsigned w = 0; w < n; w++) {
+    proxy_worker_fini(&pa[w]);
+    h2ws_rt_del(pa[w].rt);
   }
-  if (root && h2ws_server_route_static(pa.srv, "/", root) != 0) {
-    kit_error(&cmd, "--root: '%s' is not a directory", root);
-    code = KIT_EXIT_USAGE;
-    goto done;
-  }
-  for (size_t i = 0; i < nlisten; i++) {
-    int port = 0;
-    int rv = h2ws_server_listen(pa.srv, listen[i], !cleartext, &port);
-    if (rv != 0) {
-      /* the runtime's message names the address ("cannot listen on
-       * 127.0.0.1:8443: address already in use") */
-      kit_error(&cmd, "%s", h2ws_server_last_error(pa.srv));
-      code = rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
-                                             : KIT_EXIT_CONNECT;
-      goto done;
-    }
-    kit_print_listening(listen[i], !cleartext, port, 1);
-  }
-  fflush(stdout);
-  kit_life_start(&life, h2ws_rt_uv_loop(pa.rt), st.drain_ms + 500,
-                 proxy_life_stop, proxy_life_force, &pa);
-  h2ws_rt_run(pa.rt);
-done:
-  kit_life_close(&life);
-  gateway_abort_backends(pa.gw);
-  h2ws_server_del(pa.srv);
-  if (pa.rt) h2ws_rt_run(pa.rt); /* the handles' close callbacks */
-  gateway_del(pa.gw);
-  h2ws_rt_del(pa.rt);
+  h2ws_tls_server_del(tls);
   return code;
 }
