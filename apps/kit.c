@@ -2,6 +2,7 @@
  * sizes and durations, transport names, buffer + JSON writer, lifecycle. */
 #include "kit.h"
 
+#include <errno.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- numbers with units ----------------------------------------------- */
 
@@ -546,6 +548,35 @@ void kit_listen_host(const char *addr, char *host, size_t hostlen) {
   if (hl >= hostlen) hl = hostlen - 1;
   memcpy(host, addr, hl);
   host[hl] = '\0';
+}
+
+int kit_listen_in_use(const char *addr) {
+  char host[300];
+  const char *colon = strrchr(addr, ':');
+  if (!colon || !strcmp(colon + 1, "0")) return 0;
+  kit_listen_host(addr, host, sizeof host);
+  char *h = host;
+  size_t hl = strlen(h);
+  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+    h[hl - 1] = '\0';
+    h++;
+  }
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  if (getaddrinfo(h, colon + 1, &hints, &res) != 0 || !res) return 0;
+  int taken = 0;
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    int one = 1; /* as the listeners: TIME_WAIT does not count */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    taken = bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return taken;
 }
 
 void kit_print_listening(const char *addr, int tls, int port, int h2) {

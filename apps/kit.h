@@ -208,6 +208,13 @@ int kit_host_is_loopback(const char *host);
 void kit_print_listening(const char *addr, int tls, int port, int h2);
 /* The host part of a --listen address (everything before the last ':'). */
 void kit_listen_host(const char *addr, char *host, size_t hostlen);
+/* 1 if a socket already listens on the --listen address "HOST:PORT"
+ * (a bind without SO_REUSEPORT fails with EADDRINUSE), else 0 (port 0,
+ * free, or another error, which the listen itself then reports).
+ * Workers bind with SO_REUSEPORT, which would share the port with
+ * another server of the same user instead of refusing it: they ask this
+ * first. */
+int kit_listen_in_use(const char *addr);
 
 /* ---- growable buffer and JSON ------------------------------------------- */
 

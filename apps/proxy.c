@@ -64,6 +64,12 @@ static const char proxy_epilog[] =
     "An HTTP/2 backend connection left without WebSockets is closed\n"
     "after 2 s (at once on SIGINT / SIGTERM).\n"
     "\n"
+    "Workers (--workers N): N threads, each with its own event loop,\n"
+    "server and backend connections, listening on the same addresses\n"
+    "with SO_REUSEPORT (the kernel spreads new connections); one\n"
+    "certificate for all.  HTTP/2 backends then get up to N shared\n"
+    "connections, one per worker.\n"
+    "\n"
     "SIGINT / SIGTERM: graceful shutdown (close 1001, drain of at most\n"
     "2 s, GOAWAY); backends still opening or closing are cut 0.5 s\n"
     "later; a second signal cuts the drain.  Then exit 0.\n"
@@ -183,6 +189,11 @@ static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
       kit_listen_host(ps->listen[i], addr, sizeof addr - 8);
       snprintf(addr + strlen(addr), 8, ":%d", ps->ports[i]);
       where = addr;
+    }
+    if (w == 0 && lo.reuseport && kit_listen_in_use(where)) {
+      /* SO_REUSEPORT would share it with whoever has it */
+      kit_error(cmd, "cannot listen on %s: address already in use", where);
+      return KIT_EXIT_CONNECT;
     }
     int rv = h2ws_server_listen2(pa->srv, where, &lo, &port);
     if (rv != 0) {
@@ -347,7 +358,8 @@ int h2ws_cmd_proxy(int argc, char **argv) {
     ts.key_file = st.key_file;
     ts.write_cert_file = st.write_cert_file;
     if (h2ws_tls_server_new(&tls, &ts, NULL, err, sizeof err) != 0) {
-      kit_error(&cmd, "%s", err);
+      /* as one worker's first TLS listener says it */
+      kit_error(&cmd, "cannot listen on %s: %s", listen[0], err);
       code = KIT_EXIT_CONNECT;
     }
     st.tls = tls;

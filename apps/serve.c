@@ -329,12 +329,15 @@ static void serve_access_log(serve_sess *s, uint16_t code) {
   serve_log_path(log, s->path);
   fprintf(log,
           " subprotocol=%s compressed=%s duration_ms=%llu msgs_in=%llu "
-          "msgs_out=%llu bytes_in=%llu bytes_out=%llu close=%u\n",
+          "msgs_out=%llu bytes_in=%llu bytes_out=%llu close=%u",
           s->proto[0] ? s->proto : "-", s->compressed ? "yes" : "no",
           (unsigned long long)(serve_now(app) - s->start_ms),
           (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
           code);
+  /* several workers: connection ids are per worker (runtime) */
+  if (app->shared->nworkers > 1) fprintf(log, " worker=%u", app->worker);
+  fputc('\n', log);
   fflush(log);
   funlockfile(log);
 }
@@ -1148,7 +1151,14 @@ static int serve_listen(serve_app *app, int *ports) {
       snprintf(addr + strlen(addr), 8, ":%d", ports[i]);
       where = addr;
     }
-    int rv = h2ws_server_listen2(app->srv, where, &lo, &port);
+    int rv = 0;
+    if (app->worker == 0 && lo.reuseport && kit_listen_in_use(where)) {
+      /* SO_REUSEPORT would share it with whoever has it */
+      fprintf(stderr, "h2ws serve: cannot listen on %s: address already in "
+              "use\n", where);
+      return KIT_EXIT_CONNECT;
+    }
+    rv = h2ws_server_listen2(app->srv, where, &lo, &port);
     if (rv == 0 && app->worker > 0) continue;
     if (rv == 0) ports[i] = port;
     if (rv != 0) {
@@ -1239,7 +1249,9 @@ static const char serve_epilog[] =
     "with equal conn share one connection); stream: HTTP/2 stream id (0 on\n"
     "HTTP/1.1); path: without the query, bytes outside printable ASCII as\n"
     "%XX; subprotocol: - when none; bytes: message payload; close: the\n"
-    "close code (1006: no closing handshake).\n"
+    "close code (1006: no closing handshake).  With --workers above 1\n"
+    "the line ends with worker=K (0 to N-1): connection ids are per\n"
+    "worker.\n"
     "\n"
     "/metrics: h2ws_connections_open, h2ws_connections_total,\n"
     "h2ws_websockets_open{transport,tls}, h2ws_websockets_total,\n"
@@ -1251,7 +1263,21 @@ static const char serve_epilog[] =
     "h2ws_rooms_link_lost_total, h2ws_rooms_link_failures_total,\n"
     "h2ws_rooms_subscribed, h2ws_rooms_published_total,\n"
     "h2ws_rooms_received_total, h2ws_rooms_dropped_total{reason};\n"
-    "process_resident_memory_bytes.\n"
+    "process_resident_memory_bytes.  With --workers above 1 every series\n"
+    "is the sum over the workers (another worker's figures of WebSockets\n"
+    "still open are up to 0.25 s old), plus\n"
+    "h2ws_worker_connections_total{worker}, h2ws_worker_websockets_total\n"
+    "{worker} and h2ws_worker_messages_total{worker,direction=\"in\"}.\n"
+    "\n"
+    "Workers: --workers N runs N threads, each with its own event loop\n"
+    "and server, listening on the same addresses (SO_REUSEPORT: the\n"
+    "kernel spreads new connections; a connection stays on its worker).\n"
+    "One certificate (generated once), one access log, chat rooms that\n"
+    "span the workers, --max-ws counted over all of them; /stats lists\n"
+    "the WebSockets of the caller's worker (\"you\": {\"worker\": K}) and\n"
+    "the totals of all; proxy routes have backend connections per worker.\n"
+    "A port some other socket listens on is refused as with one worker\n"
+    "(checked before binding with SO_REUSEPORT, which would share it).\n"
     "\n"
     "Chat rooms: a broadcast route is a room named by its PATH.  A message\n"
     "is turned into JSON and framed once, then copied to each member\n"
@@ -1330,7 +1356,8 @@ static int serve_run(const kit_cmd *cmd, const serve_config *cfgc,
     ts.write_cert_file = cfgc->write_cert;
     ts.h2 = !cfgc->no_h2;
     if (h2ws_tls_server_new(&tls, &ts, NULL, err, sizeof err) != 0) {
-      kit_error(cmd, "%s", err);
+      /* as one worker's first TLS listener says it */
+      kit_error(cmd, "cannot listen on %s: %s", cfgc->listen[0], err);
       code = KIT_EXIT_CONNECT;
     }
     sh->tls = tls;

@@ -12,13 +12,16 @@
 #    the test did (connections, WebSockets, messages each way, closes);
 #  - /chat members on different workers (each learns its worker from /stats
 #    on the same HTTP/2 connection) see each other's messages exactly once;
-#  - one access log with whole lines, one per WebSocket;
+#  - one access log with whole lines, one per WebSocket, with the worker
+#    (connection ids are per worker);
 #  - SIGTERM closes the WebSockets of every worker with 1001 and the process
 #    exits 0 within seconds;
 #  - --cleartext the same (h2c and HTTP/1.1);
 #  - proxy --workers 2 echoes through to a websockets backend, with two
 #    listening sockets on its port, and stops the same way;
-#  - --workers 0 / 65 / garbage: a usage error (exit 1) naming the option.
+#  - --workers 0 / 65 / garbage: a usage error (exit 1) naming the option;
+#    a port another server listens on: refused (exit 2) although workers
+#    bind with SO_REUSEPORT.
 #
 # Usage: /usr/bin/python3 test_workers.py /abs/path/to/h2ws
 import asyncio
@@ -42,7 +45,8 @@ T = iu.Tally(limit=240)
 ACCESS_RX = re.compile(
     r"^h2ws-access ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ remote=\S+ transport=(h2|h2c|http/1\.1) "
     r"tls=(yes|no) conn=\d+ stream=\d+ path=\S+ subprotocol=\S+ compressed=(yes|no) "
-    r"duration_ms=\d+ msgs_in=\d+ msgs_out=\d+ bytes_in=\d+ bytes_out=\d+ close=\d+$")
+    r"duration_ms=\d+ msgs_in=\d+ msgs_out=\d+ bytes_in=\d+ bytes_out=\d+ close=\d+ "
+    r"worker=(\d+)$")
 
 
 class Server:
@@ -301,6 +305,11 @@ def check_access_log(path, nws, tag):
     T.check(len(lines) == nws and not bad,
             "%s: one access log, one whole line per WebSocket (%d)" % (tag, nws),
             "%d lines, bad: %r" % (len(lines), bad[:3]))
+    workers = sorted({ACCESS_RX.match(x).group(4) for x in lines if ACCESS_RX.match(x)})
+    closes = [x.rsplit(" close=", 1)[1].split()[0] for x in lines]
+    T.check(workers == ["0", "1"] and closes.count("1001") >= 32,
+            "%s: access log lines name both workers; the SIGTERM closes logged as 1001" % tag,
+            repr((workers, closes.count("1001"))))
 
 
 # ---- scenarios -------------------------------------------------------------
@@ -396,6 +405,24 @@ def cli_errors(binary):
             T.check(r.returncode == 1 and "--workers" in r.stderr and "listening" not in r.stdout,
                     "%s --workers %r: usage error naming the option" % (cmd, bad),
                     "rc=%r stderr=%r" % (r.returncode, r.stderr))
+    # SO_REUSEPORT would share a port in use with the same user's server:
+    # refused as with one worker
+    port = iu.free_port()
+    first = iu.spawn([binary, "serve", "--cleartext", "--listen", "127.0.0.1:%d" % port,
+                      "--workers", "2"])
+    fr = iu.LineReader(first)
+    try:
+        T.check(fr.wait_for(r"listening on", timeout=10) is not None, "serve --workers 2 on port %d" % port)
+        for cmd in ("serve", "proxy"):
+            argv = [binary, cmd, "--cleartext", "--listen", "127.0.0.1:%d" % port, "--workers", "2"]
+            if cmd == "proxy":
+                argv += ["--to", "ws://127.0.0.1:9/"]
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            T.check(r.returncode == 2 and "cannot listen on 127.0.0.1:%d: address already in use" % port
+                    in r.stderr, "%s --workers 2 on a port in use: refused, exit 2" % cmd,
+                    "rc=%r %r" % (r.returncode, r.stderr))
+    finally:
+        T.check(iu.stop(first) == 0, "serve --workers 2: SIGTERM while idle, exit 0")
     # one worker: no per-worker series (as before workers existed)
     p, r, port = iu.start_h2ws_serve(binary, cleartext=True, extra=["--workers", "1"])
     try:
