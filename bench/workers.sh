@@ -47,7 +47,8 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # one_run W: starts serve --workers W, drives it, writes one JSON line to
 # $TMP/line.json (not in a subshell: PIDS must reach the cleanup)
 one_run() {
-  local w=$1 out="$TMP/serve-$w.out"
+  local w=$1 out="$TMP/serve-$w-$RANDOM$RANDOM.out"
+  : >"$out" # (made here: the port is read from it at once)
   # (not under timeout: its CPU is read from its own /proc entry; it is
   # stopped below, or by the cleanup)
   "$BIN" serve --cleartext --listen 127.0.0.1:0 --workers "$w" \
@@ -75,6 +76,7 @@ one_run() {
   done
   local rc=0
   for g in "${lpids[@]}"; do wait "$g" || rc=$?; done
+  [ "$rc" -eq 0 ] || cat "$TMP/load-$w-"*.err >&2
   local t1 c1
   t1=$(date +%s.%N)
   c1=$(cpu_ticks "$spid")
@@ -116,17 +118,20 @@ done
 /usr/bin/python3 - "$RES" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(x) for x in open(sys.argv[1])]
-print("| round | workers | msg/s | server CPU (cores) | load generator CPU (cores) | WebSockets | lost |")
-print("|---|---|---|---|---|---|---|")
+print("| round | workers | msg/s | server CPU (cores) | load generator CPU (cores) "
+      "| msg/s per server core | WebSockets | lost |")
+print("|---|---|---|---|---|---|---|---|")
 for x in rows:
-    print("| %d | %d | %.0f | %.2f | %.2f | %d | %d |" % (x["round"], x["workers"], x["msg_per_s"],
-          x["server_cores"], x["load_cores"], x["ws_opened"], x["lost"]))
+    x["per_core"] = x["msg_per_s"] / x["server_cores"] if x["server_cores"] > 0 else 0
+    print("| %d | %d | %.0f | %.2f | %.2f | %.0f | %d | %d |" % (x["round"], x["workers"],
+          x["msg_per_s"], x["server_cores"], x["load_cores"], x["per_core"], x["ws_opened"], x["lost"]))
 med = {}
 for w in (1, 2):
     xs = [x for x in rows if x["workers"] == w]
-    med[w] = {k: statistics.median(x[k] for x in xs) for k in ("msg_per_s", "server_cores", "load_cores")}
-    print("| median | %d | %.0f | %.2f | %.2f | | |" % (w, med[w]["msg_per_s"], med[w]["server_cores"],
-          med[w]["load_cores"]))
+    med[w] = {k: statistics.median(x[k] for x in xs)
+              for k in ("msg_per_s", "server_cores", "load_cores", "per_core")}
+    print("| median | %d | %.0f | %.2f | %.2f | %.0f | | |" % (w, med[w]["msg_per_s"],
+          med[w]["server_cores"], med[w]["load_cores"], med[w]["per_core"]))
 ratios = []
 for r in sorted({x["round"] for x in rows}):
     a = [x for x in rows if x["round"] == r and x["workers"] == 1]
