@@ -151,8 +151,9 @@ static int proxy_split_route(const char *spec, char *host, size_t hostlen,
   return 0;
 }
 
-/* Worker w: runtime, server, gateway routes, listeners (worker 0 prints
- * the "listening on" lines and resolves port 0 for the others).
+/* Worker w: runtime, server, gateway routes, listeners (worker 0
+ * resolves port 0 for the others, the last prints the "listening on"
+ * lines).
  * Returns 0 or an exit code (a message was printed). */
 static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
   const kit_cmd *cmd = ps->cmd;
@@ -203,9 +204,10 @@ static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
       return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
                                              : KIT_EXIT_CONNECT;
     }
-    if (w > 0) continue;
-    ps->ports[i] = port;
-    kit_print_listening(ps->listen[i], !ps->cleartext, port, 1);
+    if (w == 0) ps->ports[i] = port;
+    /* the last worker prints: every worker listens there by then */
+    if (w + 1 < ps->nworkers) continue;
+    kit_print_listening(ps->listen[i], !ps->cleartext, ps->ports[i], 1);
   }
   fflush(stdout);
   return 0;

@@ -1131,10 +1131,11 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   return 0;
 }
 
-/* Listens on every --listen address.  Worker 0 prints the "listening
- * on" lines and sets ports[i] to each bound port; the other workers bind
- * those ports (port 0 resolved), all with SO_REUSEPORT when there are
- * several.  Returns 0, or 1 (bad address) / 2 (cannot listen: in use,
+/* Listens on every --listen address.  Worker 0 sets ports[i] to each
+ * bound port; the other workers bind those ports (port 0 resolved), all
+ * with SO_REUSEPORT when there are several; the last worker prints the
+ * "listening on" lines (so a client that waits for them finds every
+ * worker listening).  Returns 0, or 1 (bad address) / 2 (cannot listen: in use,
  * TLS setup). */
 static int serve_listen(serve_app *app, int *ports) {
   const serve_config *cfg = app->cfg;
@@ -1159,14 +1160,16 @@ static int serve_listen(serve_app *app, int *ports) {
       return KIT_EXIT_CONNECT;
     }
     rv = h2ws_server_listen2(app->srv, where, &lo, &port);
-    if (rv == 0 && app->worker > 0) continue;
-    if (rv == 0) ports[i] = port;
+    if (rv == 0 && app->worker == 0) ports[i] = port;
     if (rv != 0) {
       /* the runtime's message names the address */
       fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
       return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
                                              : KIT_EXIT_CONNECT;
     }
+    /* the last worker prints: every worker listens there by then */
+    if (app->worker + 1 < app->shared->nworkers) continue;
+    port = ports[i];
     kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);

@@ -17,6 +17,7 @@
 #  - SIGTERM closes the WebSockets of every worker with 1001 and the process
 #    exits 0 within seconds;
 #  - --cleartext the same (h2c and HTTP/1.1);
+#  - --max-ws counts every worker's WebSockets (503 on either beyond it);
 #  - proxy --workers 2 echoes through to a websockets backend, with two
 #    listening sockets on its port, and stops the same way;
 #  - --workers 0 / 65 / garbage: a usage error (exit 1) naming the option;
@@ -395,6 +396,40 @@ def count_listeners(port):
     return n
 
 
+async def max_ws_async(binary):
+    """--max-ws counts the WebSockets of every worker: with 16 open (on
+    both workers), each further one is refused with 503 whichever worker
+    takes it (per-worker limits would let about half through)."""
+    tag = "serve --workers 2 --max-ws 16"
+    srv = await asyncio.get_running_loop().run_in_executor(None, lambda: Server(
+        [binary, "serve", "--listen", "127.0.0.1:0", "--cleartext", "--workers", "2",
+         "--max-ws", "16", "--access-log", "off"], False))
+    try:
+        held = [await websockets.connect(srv.url("/echo"), compression=None, open_timeout=15)
+                for _ in range(16)]
+        srv.conns += 16
+        srv.ws += 16
+        statuses = []
+        for _ in range(12):
+            try:
+                ws = await websockets.connect(srv.url("/echo"), compression=None, open_timeout=15)
+                statuses.append(101)
+                await ws.close()
+            except websockets.exceptions.InvalidStatusCode as e:
+                statuses.append(e.status_code)
+        m = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: settle(srv, lambda m: m.get("h2ws_websockets_total") == 16))
+        pw = per_worker(m, "h2ws_worker_websockets_total")
+        T.check(sorted(pw) == [0, 1] and all(v > 0 for v in pw.values()),
+                "%s: the 16 open WebSockets are on both workers" % tag, repr(pw))
+        T.check(statuses == [503] * 12, "%s: 12 more refused with 503 on either worker" % tag,
+                repr(statuses))
+        for ws in held:
+            await ws.close()
+    finally:
+        T.check(iu.stop(srv.p) == 0, "%s: SIGTERM exit 0" % tag)
+
+
 def cli_errors(binary):
     for cmd in ("serve", "proxy"):
         for bad in ("0", "65", "two", "-1", ""):
@@ -440,6 +475,7 @@ def main():
     T.run("serve TLS", serve_scenario, binary, True)
     T.run("serve cleartext", serve_scenario, binary, False)
     T.run("proxy", lambda: asyncio.run(proxy_async(binary)))
+    T.run("max-ws", lambda: asyncio.run(max_ws_async(binary)))
     T.finish()
 
 
