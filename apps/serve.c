@@ -64,10 +64,35 @@ typedef struct serve_figures {
  * request, open and close, and before it answers /metrics or /stats, so
  * a sum is at most one tick old for the other workers' open WebSockets,
  * exact for what has ended, and never goes back (each slot only grows). */
+/* A WebSocket of a tab (?tab=, the demo page) as its worker last
+ * published it, for /stats on the other workers: over HTTP/1.1 a tab's
+ * connections may be on several workers. */
+#define SERVE_TAB_MAX 64
+typedef struct serve_tab_ws {
+  char tab[40];
+  char peer[64];
+  char path[256];
+  char proto[64];
+  uint64_t conn_id, start_ms;
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  h2ws_rt_transport transport;
+  int32_t stream_id;
+  int compressed;
+} serve_tab_ws;
+
+typedef struct serve_tabs {
+  size_t n;
+  serve_tab_ws ws[SERVE_TAB_MAX];
+} serve_tabs;
+
 typedef struct serve_shared {
   pthread_mutex_t mu;
   unsigned nworkers;
   serve_figures *fig;
+  /* several workers: each one's tab WebSockets, published at its ticks
+   * while a /stats WebSocket with a tab is open (tab_watchers, atomic) */
+  serve_tabs *tabs;
+  uint64_t tab_watchers;
   uint64_t sessions; /* atomic: WebSockets of every worker (--max-ws) */
   uint64_t guest;    /* atomic: "guest-N" of the chat, process-wide */
   const h2ws_tls_server *tls; /* several workers: one context, or NULL */
@@ -209,6 +234,106 @@ static void serve_publish(serve_app *app) {
   f->nsessions = app->nsessions;
   memcpy(f->closes, app->closes, sizeof f->closes);
   f->ncloses = app->ncloses;
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* Several workers, a /stats tab watching: this worker's tab WebSockets
+ * into its slot (at its tick); none once nobody watches. */
+static void serve_publish_tabs(serve_app *app) {
+  serve_shared *sh = app->shared;
+  serve_tabs *t = &sh->tabs[app->worker];
+  int watched = __atomic_load_n(&sh->tab_watchers, __ATOMIC_RELAXED) > 0;
+  if (!watched && t->n == 0) return;
+  uint64_t now = serve_now(app), mono = uv_hrtime() / 1000000;
+  pthread_mutex_lock(&sh->mu);
+  t->n = 0;
+  for (serve_sess *x = app->sessions; watched && x && t->n < SERVE_TAB_MAX;
+       x = x->next) {
+    if (!x->open || !x->tab[0]) continue;
+    serve_tab_ws *e = &t->ws[t->n++];
+    memcpy(e->tab, x->tab, sizeof e->tab);
+    memcpy(e->peer, x->peer, sizeof e->peer);
+    snprintf(e->path, sizeof e->path, "%s", x->route->path);
+    memcpy(e->proto, x->proto, sizeof e->proto);
+    e->conn_id = x->conn_id;
+    e->start_ms = mono - (now - x->start_ms); /* on the process's clock */
+    e->msgs_in = x->msgs_in;
+    e->msgs_out = x->msgs_out;
+    e->bytes_in = x->bytes_in;
+    e->bytes_out = x->bytes_out;
+    e->transport = x->transport;
+    e->stream_id = x->stream_id;
+    e->compressed = x->compressed;
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* /stats of a tab: its WebSockets on the other workers' connections, as
+ * they last published them (at most a tick old), grouped by connection
+ * like this worker's, each connection with its "worker". */
+static void serve_stats_other_workers(serve_app *app, const serve_sess *me,
+                                      kit_json *j) {
+  serve_shared *sh = app->shared;
+  uint64_t mono = uv_hrtime() / 1000000;
+  pthread_mutex_lock(&sh->mu);
+  for (unsigned w = 0; w < sh->nworkers; w++) {
+    const serve_tabs *t = &sh->tabs[w];
+    if (w == app->worker) continue;
+    for (size_t i = 0; i < t->n; i++) {
+      const serve_tab_ws *c = &t->ws[i];
+      int seen = 0;
+      for (size_t k = 0; k < i; k++) seen |= t->ws[k].conn_id == c->conn_id;
+      if (seen || strcmp(c->tab, me->tab) != 0) continue;
+      kit_json_obj(j);
+      kit_json_key(j, "conn");
+      kit_json_uint(j, c->conn_id);
+      kit_json_key(j, "worker");
+      kit_json_uint(j, w);
+      kit_json_key(j, "transport");
+      kit_json_cstr(j, kit_transport_proto(c->transport));
+      kit_json_key(j, "tls");
+      kit_json_bool(j, kit_transport_tls(c->transport));
+      kit_json_key(j, "peer");
+      kit_json_cstr(j, c->peer);
+      kit_json_key(j, "ws");
+      kit_json_arr(j);
+      int others = 0;
+      for (size_t k = t->n; k-- > 0;) { /* oldest first */
+        const serve_tab_ws *e = &t->ws[k];
+        if (e->conn_id != c->conn_id) continue;
+        if (strcmp(e->tab, me->tab) != 0) {
+          others++;
+          continue;
+        }
+        kit_json_obj(j);
+        kit_json_key(j, "stream");
+        kit_json_int(j, e->stream_id);
+        kit_json_key(j, "path");
+        kit_json_cstr(j, e->path);
+        kit_json_key(j, "subprotocol");
+        kit_json_cstr(j, e->proto);
+        kit_json_key(j, "compressed");
+        kit_json_bool(j, e->compressed);
+        kit_json_key(j, "msgs_in");
+        kit_json_uint(j, e->msgs_in);
+        kit_json_key(j, "msgs_out");
+        kit_json_uint(j, e->msgs_out);
+        kit_json_key(j, "bytes_in");
+        kit_json_uint(j, e->bytes_in);
+        kit_json_key(j, "bytes_out");
+        kit_json_uint(j, e->bytes_out);
+        kit_json_key(j, "age_ms");
+        kit_json_uint(j, mono > e->start_ms ? mono - e->start_ms : 0);
+        kit_json_key(j, "self");
+        kit_json_bool(j, 0);
+        kit_json_end(j);
+      }
+      kit_json_end(j); /* ws */
+      kit_json_key(j, "others");
+      kit_json_int(j, others);
+      kit_json_end(j);
+    }
+  }
   pthread_mutex_unlock(&sh->mu);
 }
 
@@ -520,6 +645,7 @@ static void serve_stats_push(serve_sess *me) {
     kit_json_int(&j, others);
     kit_json_end(&j);
   }
+  if (app->shared->tabs && me->tab[0]) serve_stats_other_workers(app, me, &j);
   kit_json_end(&j); /* connections */
   /* the server's totals: every worker's */
   serve_figures t;
@@ -568,6 +694,8 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
     }
     serve_room_notice(s, "join", NULL, NULL);
   } else if (s->route->kind == SK_STATS) {
+    if (s->tab[0])
+      __atomic_add_fetch(&app->shared->tab_watchers, 1, __ATOMIC_RELAXED);
     serve_stats_push(s);
   }
   serve_publish_event(app);
@@ -620,6 +748,8 @@ static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
     serve_app *app = s->route->app;
     s->open = 0;
     app->ws_open[s->transport]--;
+    if (s->route->kind == SK_STATS && s->tab[0])
+      __atomic_sub_fetch(&app->shared->tab_watchers, 1, __ATOMIC_RELAXED);
     serve_count_close(app, code);
     serve_access_log(s, code);
     if (s->route->kind == SK_BROADCAST && s->member.local) {
@@ -729,6 +859,7 @@ static void serve_on_tick(uv_timer_t *t) {
   uint64_t idle_ms = app->cfg->idle_ms;
   app->ticks++;
   serve_publish_event(app);
+  if (app->shared->tabs) serve_publish_tabs(app);
   for (serve_sess *s = app->sessions, *nx; s; s = nx) {
     nx = s->next;
     if (!s->open) {
@@ -1276,11 +1407,12 @@ static const char serve_epilog[] =
     "and server, listening on the same addresses (SO_REUSEPORT: the\n"
     "kernel spreads new connections; a connection stays on its worker).\n"
     "One certificate (generated once), one access log, chat rooms that\n"
-    "span the workers, --max-ws counted over all of them; /stats lists\n"
-    "the WebSockets of the caller's worker (\"you\": {\"worker\": K}) and\n"
-    "the totals of all (over HTTP/1.1 a tab's other connections may be on\n"
-    "another worker: not listed); proxy routes have backend connections\n"
-    "per worker.\n"
+    "span the workers, --max-ws counted over all of them; /stats names\n"
+    "the caller's worker (\"you\": {\"worker\": K}), gives the totals of\n"
+    "all, and lists a tab's connections on other workers (over HTTP/1.1\n"
+    "each WebSocket is a connection) with their \"worker\", as they were\n"
+    "at most 0.25 s before; proxy routes have backend connections per\n"
+    "worker.\n"
     "A port some other socket listens on is refused as with one worker\n"
     "(checked before binding with SO_REUSEPORT, which would share it).\n"
     "\n"
@@ -1592,15 +1724,17 @@ int h2ws_cmd_serve(int argc, char **argv) {
   sh.nworkers = (unsigned)cfg.workers;
   int code = KIT_EXIT_OK;
   sh.fig = calloc(sh.nworkers, sizeof *sh.fig);
-  if (!sh.fig || pthread_mutex_init(&sh.mu, NULL) != 0) {
+  if (sh.nworkers > 1) sh.tabs = calloc(sh.nworkers, sizeof *sh.tabs);
+  if (!sh.fig || (sh.nworkers > 1 && !sh.tabs) ||
+      pthread_mutex_init(&sh.mu, NULL) != 0) {
     kit_error(&cmd, "out of memory");
-    free(sh.fig);
     code = KIT_EXIT_CONNECT;
   } else {
     code = serve_run(&cmd, &cfg, &sh);
     pthread_mutex_destroy(&sh.mu);
-    free(sh.fig);
   }
+  free(sh.fig);
+  free(sh.tabs);
   if (cfg.log && cfg.log != stderr && cfg.log != stdout) fclose(cfg.log);
   return code;
 }

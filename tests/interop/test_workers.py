@@ -12,6 +12,7 @@
 #    the test did (connections, WebSockets, messages each way, closes);
 #  - /chat members on different workers (each learns its worker from /stats
 #    on the same HTTP/2 connection) see each other's messages exactly once;
+#  - /stats of a tab lists its HTTP/1.1 connections on every worker;
 #  - one access log with whole lines, one per WebSocket, with the worker
 #    (connection ids are per worker);
 #  - SIGTERM closes the WebSockets of every worker with 1001 and the process
@@ -330,6 +331,7 @@ def serve_scenario(binary, tls):
     T.check(h2_echo_many(srv, 8, 3, 2), "%s: 8 HTTP/2 connections x 3 WebSockets echo" % tag)
     closes = srv.ws
     m = check_spread_and_totals(srv, tag, closes)
+    asyncio.run(tab_across_workers(srv, tag))
     members = chat_on_both_workers(srv, tag)
     chat_once(members, tag)
     nchat_msgs = 2  # each member sent one
@@ -428,6 +430,40 @@ async def max_ws_async(binary):
             await ws.close()
     finally:
         T.check(iu.stop(srv.p) == 0, "%s: SIGTERM exit 0" % tag)
+
+
+async def tab_across_workers(srv, tag):
+    """The demo page over HTTP/1.1: a tab's WebSockets are connections of
+    their own, on both workers; its /stats lists them all."""
+    ctx = srv.ctx() if srv.tls else None
+    stats = await websockets.connect(srv.url("/stats?tab=T1"), ssl=ctx, compression=None,
+                                     open_timeout=15)
+    echoes = [await websockets.connect(srv.url("/echo?tab=T1"), ssl=ctx, compression=None,
+                                       open_timeout=15) for _ in range(8)]
+    srv.conns += 9
+    srv.ws += 9
+    for i, ws in enumerate(echoes):
+        await ws.send("tab %d" % i)
+        await asyncio.wait_for(ws.recv(), 10)
+    srv.msgs_in += 8
+    best = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        st = json.loads(await asyncio.wait_for(stats.recv(), 10))
+        ws = [w for c in st["connections"] for w in c["ws"]]
+        if best is None or len(ws) > len(best[1]):
+            best = (st, ws)
+        if len(ws) == 9:
+            break
+    st, ws = best
+    mine = st["you"]["worker"]
+    workers = {c.get("worker", mine) for c in st["connections"]}
+    T.check(len(ws) == 9 and len(st["connections"]) == 9 and workers == {0, 1} and
+            sorted(w["msgs_in"] for w in ws if w["path"] == "/echo") == [1] * 8,
+            "%s: /stats of a tab lists its 9 HTTP/1.1 connections on both workers" % tag,
+            repr(st["connections"])[:800])
+    for w in echoes + [stats]:
+        await w.close()
 
 
 def cli_errors(binary):
