@@ -59,11 +59,6 @@ typedef struct serve_figures {
   int ncloses;
 } serve_figures;
 
-/* What the workers of one process share.  Each worker writes only its
- * own fig[] slot, under mu: at every tick (250 ms), at each WebSocket
- * request, open and close, and before it answers /metrics or /stats, so
- * a sum is at most one tick old for the other workers' open WebSockets,
- * exact for what has ended, and never goes back (each slot only grows). */
 /* A WebSocket of a tab (?tab=, the demo page) as its worker last
  * published it, for /stats on the other workers: over HTTP/1.1 a tab's
  * connections may be on several workers. */
@@ -85,6 +80,11 @@ typedef struct serve_tabs {
   serve_tab_ws ws[SERVE_TAB_MAX];
 } serve_tabs;
 
+/* What the workers of one process share.  Each worker writes only its
+ * own fig[] slot, under mu: at every tick (250 ms), at each WebSocket
+ * request, open and close, and before it answers /metrics or /stats, so
+ * a sum is at most one tick old for the other workers' open WebSockets,
+ * exact for what has ended, and never goes back (each slot only grows). */
 typedef struct serve_shared {
   pthread_mutex_t mu;
   unsigned nworkers;
@@ -281,9 +281,12 @@ static void serve_stats_other_workers(serve_app *app, const serve_sess *me,
     if (w == app->worker) continue;
     for (size_t i = 0; i < t->n; i++) {
       const serve_tab_ws *c = &t->ws[i];
-      int seen = 0;
-      for (size_t k = 0; k < i; k++) seen |= t->ws[k].conn_id == c->conn_id;
-      if (seen || strcmp(c->tab, me->tab) != 0) continue;
+      if (strcmp(c->tab, me->tab) != 0) continue;
+      int seen = 0; /* the connection was listed at an earlier entry */
+      for (size_t k = 0; k < i; k++)
+        seen |= t->ws[k].conn_id == c->conn_id &&
+                strcmp(t->ws[k].tab, me->tab) == 0;
+      if (seen) continue;
       kit_json_obj(j);
       kit_json_key(j, "conn");
       kit_json_uint(j, c->conn_id);
@@ -575,8 +578,8 @@ static void serve_stats_push(serve_sess *me) {
   kit_json_key(&j, "tls");
   kit_json_bool(&j, kit_transport_tls(me->transport));
   if (app->shared->nworkers > 1) {
-    /* the worker carrying this connection; "connections" below are
-     * this worker's (a connection lives on one worker) */
+    /* the worker carrying this connection (a connection lives on one
+     * worker); "connections": this worker's, then a tab's on others */
     kit_json_key(&j, "worker");
     kit_json_uint(&j, app->worker);
   }
