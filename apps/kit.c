@@ -1045,6 +1045,8 @@ int kit_workers_run(size_t n, uv_loop_t *const *loops, void *const *ud,
     kit_workers_ask(&set, 2);
   }
   for (size_t i = 0; i < set.nstarted; i++) uv_thread_join(&set.wk[i].thread);
+  /* workers whose thread never started: their cleanup here */
+  for (size_t i = set.nstarted; i < n && fini; i++) fini(ud[i]);
   kit_life_close(&set.life);
   uv_run(&set.ctl, UV_RUN_DEFAULT); /* close callbacks */
   uv_loop_close(&set.ctl);

@@ -317,7 +317,7 @@ void kit_life_close(kit_life *l);
  * (the server's cleanup, which runs the loop once more: the kit's async
  * is closed by then).  Returns when every thread has ended: 0, or -1 if
  * a thread or handle could not be made (the workers that started were
- * stopped and joined).  Call it with the loops idle (nothing runs them);
+ * stopped and joined; those that did not got fini() on this thread).  Call it with the loops idle (nothing runs them);
  * everything made on them before is handed to the threads.
  */
 #define KIT_MAX_WORKERS 64

@@ -1542,8 +1542,8 @@ static int serve_run(const kit_cmd *cmd, const serve_config *cfgc,
       kit_error(cmd, "cannot start the worker threads");
       code = KIT_EXIT_CONNECT;
     }
-    /* the workers freed their servers on their threads, except those of
-     * workers that could not start */
+    /* every worker's fini freed its server (on its thread, or here for
+     * one that could not start) */
     for (unsigned w = 0; w < n; w++) apps[w] = NULL;
   }
   /* setup failed: no loop ran */
