@@ -1,8 +1,12 @@
 /* tests/unit/test_kit.c - the app kit (apps/kit.c): the option table
  * parser and its messages, sizes and durations with units, transport
  * names, the JSON writer, the lifecycle and the workers' threads. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -444,6 +448,27 @@ static void test_workers(void) {
   CHECK(ms < 20000);
 }
 
+/* A port some socket listens on is "in use" (workers bind with
+ * SO_REUSEPORT, which would share it); a free one, or port 0, is not. */
+static void test_listen_in_use(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  CHECK_EQ(listen(fd, 8), 0);
+  socklen_t sl = sizeof sa;
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+  CHECK_EQ(kit_listen_in_use(addr), 1);
+  CHECK_EQ(kit_listen_in_use("127.0.0.1:0"), 0);
+  close(fd);
+  CHECK_EQ(kit_listen_in_use(addr), 0);
+}
+
 /* The exit-code table: a refusal is 3, a connection lost before any
  * answer is 2 like a connect failure (issue 7: it used to exit 3). */
 static void test_exit_codes(void) {
@@ -558,6 +583,7 @@ int main(void) {
       {"json", test_json},
       {"lifecycle", test_lifecycle},
       {"workers", test_workers},
+      {"listen_in_use", test_listen_in_use},
       {"exit_codes", test_exit_codes},
       {"addresses", test_addresses},
       {"listening_line", test_listening_line},
