@@ -439,13 +439,13 @@ async def tab_across_workers(srv, tag):
     stats = await websockets.connect(srv.url("/stats?tab=T1"), ssl=ctx, compression=None,
                                      open_timeout=15)
     echoes = [await websockets.connect(srv.url("/echo?tab=T1"), ssl=ctx, compression=None,
-                                       open_timeout=15) for _ in range(8)]
-    srv.conns += 9
-    srv.ws += 9
+                                       open_timeout=15) for _ in range(15)]
+    srv.conns += 16
+    srv.ws += 16
     for i, ws in enumerate(echoes):
         await ws.send("tab %d" % i)
         await asyncio.wait_for(ws.recv(), 10)
-    srv.msgs_in += 8
+    srv.msgs_in += 15
     best = None
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -453,14 +453,14 @@ async def tab_across_workers(srv, tag):
         ws = [w for c in st["connections"] for w in c["ws"]]
         if best is None or len(ws) > len(best[1]):
             best = (st, ws)
-        if len(ws) == 9:
+        if len(ws) == 16:
             break
     st, ws = best
     mine = st["you"]["worker"]
     workers = {c.get("worker", mine) for c in st["connections"]}
-    T.check(len(ws) == 9 and len(st["connections"]) == 9 and workers == {0, 1} and
-            sorted(w["msgs_in"] for w in ws if w["path"] == "/echo") == [1] * 8,
-            "%s: /stats of a tab lists its 9 HTTP/1.1 connections on both workers" % tag,
+    T.check(len(ws) == 16 and len(st["connections"]) == 16 and workers == {0, 1} and
+            sorted(w["msgs_in"] for w in ws if w["path"] == "/echo") == [1] * 15,
+            "%s: /stats of a tab lists its 16 HTTP/1.1 connections on both workers" % tag,
             repr(st["connections"])[:800])
     for w in echoes + [stats]:
         await w.close()
