@@ -19,6 +19,8 @@
 #    exits 0 within seconds;
 #  - --cleartext the same (h2c and HTTP/1.1);
 #  - --max-ws counts every worker's WebSockets (503 on either beyond it);
+#  - h2ws load --workers 2: one report summing both loops, equal to what
+#    the server counted;
 #  - proxy --workers 2 echoes through to a websockets backend, with two
 #    listening sockets on its port, and stops the same way;
 #  - --workers 0 / 65 / garbage: a usage error (exit 1) naming the option;
@@ -466,6 +468,37 @@ async def tab_across_workers(srv, tag):
         await w.close()
 
 
+def load_workers(binary):
+    """h2ws load --workers 2 (two loops) against serve --workers 2: one
+    report of the sums, equal to what the server counted."""
+    tag = "load --workers 2"
+    srv = Server([binary, "serve", "--listen", "127.0.0.1:0", "--cleartext", "--workers", "2",
+                  "--access-log", "off"], False)
+    try:
+        r = subprocess.run([binary, "load", srv.url("/echo"), "--workers", "2", "--connections", "21",
+                            "--streams-per-conn", "3", "--messages", "50", "--json"],
+                           capture_output=True, text=True, timeout=120)
+        d = json.loads(r.stdout) if r.stdout.strip() else {}
+        opens = r.stderr.count("WebSockets open")
+        T.check(r.returncode == 0 and d.get("ws_opened") == 63 and
+                d.get("messages_received") == 63 * 50 and d.get("messages_lost") == 0 and
+                d.get("connections") == 21 and d.get("latency_us", {}).get("samples") == 63 * 50 and
+                opens == 2,
+                "%s: one report, the sums of both loops (63 WebSockets, 3150 echoes)" % tag,
+                "rc=%r %r %r" % (r.returncode, r.stdout[:400], r.stderr[-400:]))
+        srv.conns += 21
+        m = settle(srv, lambda m: m.get('h2ws_messages_total{direction="in"}') == 63 * 50)
+        T.check(m.get('h2ws_messages_total{direction="in"}') == 63 * 50 and
+                m.get("h2ws_websockets_total") == 63,
+                "%s: the server counted the same" % tag, repr(m.get('h2ws_messages_total{direction="in"}')))
+        r = subprocess.run([binary, "load", srv.url("/echo"), "--workers", "0"],
+                           capture_output=True, text=True, timeout=10)
+        T.check(r.returncode == 1 and "--workers" in r.stderr, "load --workers 0: usage error",
+                repr(r.stderr))
+    finally:
+        T.check(iu.stop(srv.p) == 0, "%s: server SIGTERM exit 0" % tag)
+
+
 def cli_errors(binary):
     for cmd in ("serve", "proxy"):
         for bad in ("0", "65", "two", "-1", ""):
@@ -512,6 +545,7 @@ def main():
     T.run("serve cleartext", serve_scenario, binary, False)
     T.run("proxy", lambda: asyncio.run(proxy_async(binary)))
     T.run("max-ws", lambda: asyncio.run(max_ws_async(binary)))
+    T.run("load --workers", load_workers, binary)
     T.finish()
 
 
