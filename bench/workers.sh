@@ -3,8 +3,9 @@
 # `--workers 2` (BENCHMARKS.md "Several cores: serve --workers"): h2ws load,
 # 200 connections x 5 WebSockets (h2c), 64 B text, closed loop (one message
 # in flight per WebSocket), on 127.0.0.1.  The load generator is LOADGENS
-# `h2ws load` processes (one loop each) sharing the 200 connections, so it
-# is not held to one core; its CPU (user + sys, in cores) is reported next
+# `h2ws load` processes of LOADTHREADS loops each (`load --workers`)
+# sharing the 200 connections, so it is not held to one core; its CPU
+# (user + sys, in cores) is reported next
 # to the server's (from /proc/PID/stat), so the total shows what the
 # machine had left.  Rounds alternate the order (1 then 2, 2 then 1) so a
 # neighbour's load hits both; the table gives each run, the medians and the
@@ -12,14 +13,15 @@
 # every process it starts stopped at the end (also on Ctrl-C).
 #
 # Usage: bench/workers.sh [H2WS_BIN]    (default build/h2ws)
-# Environment: ROUNDS (5), DURATION (5s), LOADGENS (2), CONNS (200),
-#              STREAMS (5), SIZE (64).
+# Environment: ROUNDS (5), DURATION (5s), LOADGENS (1), LOADTHREADS (2),
+#              CONNS (200), STREAMS (5), SIZE (64).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/build/h2ws}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5s}
-LOADGENS=${LOADGENS:-2}
+LOADGENS=${LOADGENS:-1}
+LOADTHREADS=${LOADTHREADS:-2}
 CONNS=${CONNS:-200}
 STREAMS=${STREAMS:-5}
 SIZE=${SIZE:-64}
@@ -69,7 +71,7 @@ one_run() {
   t0=$(date +%s.%N)
   for g in $(seq 1 "$LOADGENS"); do
     timeout 120 "$BIN" load "ws://127.0.0.1:$port/echo" --connections "$per" \
-      --streams-per-conn "$STREAMS" --size "$SIZE" --inflight 1 \
+      --streams-per-conn "$STREAMS" --size "$SIZE" --inflight 1 --workers "$LOADTHREADS" \
       --duration "$DURATION" --json >"$TMP/load-$w-$g.json" 2>"$TMP/load-$w-$g.err" &
     lpids+=($!)
     PIDS+=($!)
@@ -103,7 +105,8 @@ EOF
 }
 
 echo "h2ws serve --workers 1 vs 2: $CONNS connections x $STREAMS WebSockets (h2c), $SIZE B," \
-     "closed loop, $DURATION per run, $LOADGENS load processes, $(nproc) CPUs" >&2
+     "closed loop, $DURATION per run, $LOADGENS load process(es) x $LOADTHREADS loops," \
+     "$(nproc) CPUs" >&2
 RES="$TMP/results.jsonl"
 for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then order="1 2"; else order="2 1"; fi
