@@ -100,6 +100,13 @@ struct rt_conn {
   void *owner_data;
   /* reading */
   int reading, paused, eof_seen, eof_delivered;
+  /* fairness: input handed to the protocol this loop turn; once over the
+   * turn's budget the rest waits (held, not reading) for the next turn */
+  int held;
+  uint64_t held_turn, turn_id;
+  size_t turn_bytes;
+  int out_more;        /* the flush's pull budget ended with output left */
+  uint64_t last_input; /* when the last bytes arrived (loop time, ms) */
   int got_bytes;       /* client: the first bytes were checked */
   uint64_t deadline;   /* handshake / linger deadline, 0 = none */
   uint64_t handshake_ms; /* budget of each handshake (0: default 10 s) */
@@ -126,6 +133,10 @@ struct rt_conn {
 /* Cap on bytes queued in uv_write before the protocol stops being asked
  * for more (backpressure: output then stays in the protocol layer). */
 #define RT_WRITE_QUEUE_CAP (256u * 1024u)
+/* Fairness: message bytes an engine delivers per h2ws_ws_recv() call when
+ * the application left h2ws_ws_settings.recv_budget at 0 (the rest of a
+ * large or inflating message follows at the next loop turns). */
+#define RT_RECV_BUDGET (256u * 1024u)
 /* Plaintext gathered per flush. */
 #define RT_BATCH_CAP (256u * 1024u)
 

@@ -156,6 +156,7 @@ static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
   h2ws_h2_accept_options_default(&o);
   h2ws_ws_settings st = *h2->cfg->ws;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   h2ws_ws_callbacks wcb;
   o.subprotocol = ws->subprotocol;
   o.pmd = rq->pmd;
@@ -683,6 +684,7 @@ int h2ws__rt_h2_open(rt_h2 *h2, h2ws_rt_ws *ws, const rt_ws_target *t) {
   o.nheaders = t->nheaders;
   h2ws_ws_settings st = *h2->cfg->ws;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
   o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;

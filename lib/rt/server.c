@@ -68,6 +68,7 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->max_connections = 10000;
   h2ws_ws_settings_default(&s->ws);
   s->ws.whole_messages = 1;
+  s->ws.max_inflate_ratio = 100; /* deflate bombs (issue 9 F) */
   s->compress = 1;
 }
 
