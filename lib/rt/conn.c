@@ -137,6 +137,10 @@ void h2ws__rt_conn_set_proto(rt_conn *c, const rt_proto_ops *ops,
 
 int h2ws__rt_conn_encrypted(const rt_conn *c) { return c->filter != NULL; }
 
+int h2ws__rt_conn_busy(rt_conn *c) {
+  return c->state == RT_CONN_OPEN && c->ops && c->ops->busy && c->ops->busy(c);
+}
+
 void h2ws__rt_conn_alpn(const rt_conn *c, char *out, size_t outlen) {
   out[0] = '\0';
   if (c->filter) c->filter->ops->alpn(c->filter, out, outlen);
@@ -323,6 +327,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   (void)buf;
   if (c->state == RT_CONN_CLOSING) return;
   if (nread == 0) return;
+  c->last_input = h2ws__rt_now(c->rt);
   if (nread < 0) {
     if (nread == UV_EOF) {
       if (c->filter && c->state == RT_CONN_TLS) {
@@ -443,6 +448,7 @@ int h2ws__rt_conn_start(rt_conn *c, rt_filter *filter) {
 int h2ws__rt_conn_accept(rt_conn *c, uv_stream_t *listener) {
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0)
     return H2WS_ERR_CLOSED;
+  c->last_input = h2ws__rt_now(c->rt);
   struct sockaddr_storage ss;
   int sl = sizeof ss;
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {

@@ -36,6 +36,10 @@ typedef struct rt_proto_ops {
    * after drain_ms.  Without it the connection is closed at the next
    * flush. */
   void (*shutdown)(rt_conn *c, uint64_t drain_ms);
+  /* Optional: nonzero while the connection carries a WebSocket or a
+   * request the application holds (the server's connection cap closes
+   * the idlest connection that is not busy). */
+  int (*busy)(rt_conn *c);
 } rt_proto_ops;
 
 /*
@@ -127,6 +131,7 @@ struct rt_conn {
   int close_requested; /* closed at the next flush (safe from callbacks) */
   rt_conn *all_next, *all_prev; /* rt->conns */
   char peer[64];       /* server: the remote address */
+  int over_peer_cap;   /* server: its address has too many connections */
   uint64_t id;         /* server connections: 1, 2, ... (0 on clients) */
 };
 
@@ -178,6 +183,8 @@ void h2ws__rt_conn_shutdown(rt_conn *c, uint64_t drain_ms);
 /* Records why the connection failed (the first reason wins). */
 void h2ws__rt_conn_fail(rt_conn *c, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Nonzero if the protocol says the connection is busy (rt_proto_ops.busy). */
+int h2ws__rt_conn_busy(rt_conn *c);
 /* Nonzero if a filter (TLS) protects the byte stream. */
 int h2ws__rt_conn_encrypted(const rt_conn *c);
 /* The negotiated ALPN protocol ("" if none). */

@@ -551,7 +551,13 @@ static void h1_shutdown(rt_conn *c, uint64_t drain_ms) {
   }
 }
 
+static int h1_busy(rt_conn *c) {
+  rt_h1 *h1 = c->proto;
+  return h1->mode == H1_WS || h1->mode == H1_DEFER;
+}
+
 static const rt_proto_ops h1_ops = {
+    .busy = h1_busy,
     .recv = h1_recv,
     .send = h1_send,
     .send_consumed = h1_send_consumed,

@@ -507,6 +507,106 @@ static const rt_proto_ops sniff_ops = {
     .on_close = sniff_on_close,
 };
 
+/* ---- connections: over the per-address cap ------------------------------ */
+
+/* The answer to a connection whose address already has
+ * max_connections_per_ip: HTTP/2 (ALPN h2, or the preface on cleartext)
+ * gets SETTINGS and GOAWAY ENHANCE_YOUR_CALM with a reason, HTTP/1.1 a
+ * 429; then FIN.  Input is read and dropped meanwhile.  No nghttp2: the
+ * frames are fixed bytes. */
+static const char limit_reason[] = "too many connections from this address";
+static const char limit_429[] =
+    "HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\n\r\n"
+    "too many connections from this address\n";
+
+typedef struct limit_proto {
+  uint8_t out[sizeof limit_429];
+  size_t len, off;
+  int answered;
+} limit_proto;
+
+_Static_assert(sizeof limit_429 > 9 + 17 + sizeof limit_reason,
+               "limit_proto.out holds either answer");
+
+static void limit_answer(limit_proto *lp, int h2) {
+  lp->answered = 1;
+  if (!h2) {
+    memcpy(lp->out, limit_429, sizeof limit_429 - 1);
+    lp->len = sizeof limit_429 - 1;
+    return;
+  }
+  static const uint8_t settings[9] = {0, 0, 0, 0x4, 0, 0, 0, 0, 0};
+  size_t rl = sizeof limit_reason - 1, glen = 8 + rl;
+  uint8_t *p = lp->out;
+  memcpy(p, settings, 9);
+  p += 9;
+  uint8_t hd[17] = {0, (uint8_t)(glen >> 8), (uint8_t)glen, 0x7, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, /* last stream 0 */
+                    0, 0, 0, 0xb /* ENHANCE_YOUR_CALM */};
+  memcpy(p, hd, sizeof hd);
+  p += sizeof hd;
+  memcpy(p, limit_reason, rl);
+  lp->len = 9 + sizeof hd + rl;
+}
+
+static int limit_recv(rt_conn *c, const uint8_t *data, size_t len,
+                      size_t *pnread) {
+  limit_proto *lp = c->proto;
+  *pnread = len;
+  if (lp->answered) return 0;
+  size_t n = len < 24 ? len : 24;
+  if (memcmp(data, server_preface, n) == 0 && len < 24) {
+    *pnread = 0; /* wait for the rest of the preface */
+    return 0;
+  }
+  limit_answer(lp, n == 24 && memcmp(data, server_preface, 24) == 0);
+  h2ws__rt_conn_mark(c);
+  return 0;
+}
+
+static int limit_send(rt_conn *c, const uint8_t **p, size_t *n) {
+  limit_proto *lp = c->proto;
+  *p = lp->out + lp->off;
+  *n = lp->len - lp->off;
+  return 0;
+}
+static void limit_consumed(rt_conn *c, size_t n) {
+  limit_proto *lp = c->proto;
+  lp->off += n;
+}
+static int limit_want_shutdown(rt_conn *c) {
+  limit_proto *lp = c->proto;
+  return c->eof_seen || (lp->answered && lp->off == lp->len);
+}
+static void limit_on_eof(rt_conn *c) { (void)c; }
+static void limit_on_close(rt_conn *c, int error) {
+  (void)error;
+  h2ws__free(c->rt->mem, c->proto);
+}
+
+static const rt_proto_ops limit_ops = {
+    .recv = limit_recv,
+    .send = limit_send,
+    .send_consumed = limit_consumed,
+    .want_shutdown = limit_want_shutdown,
+    .on_eof = limit_on_eof,
+    .on_close = limit_on_close,
+};
+
+static int limit_start(rt_conn *c) {
+  limit_proto *lp = h2ws__calloc(c->rt->mem, 1, sizeof *lp);
+  if (!lp) return H2WS_ERR_NOMEM;
+  h2ws__rt_conn_fail(c, H2WS_ERR_TOO_LARGE, "%s", limit_reason);
+  if (h2ws__rt_conn_encrypted(c)) { /* ALPN decides: answer at once */
+    char alpn[32];
+    h2ws__rt_conn_alpn(c, alpn, sizeof alpn);
+    limit_answer(lp, strcmp(alpn, "h2") == 0);
+  }
+  h2ws__rt_conn_set_proto(c, &limit_ops, lp);
+  return 0;
+}
+
 /* ---- owner hooks: the connections' life --------------------------------- */
 
 static int server_conn_ready(rt_conn *c, void *owner) {
@@ -517,6 +617,7 @@ static int server_conn_ready(rt_conn *c, void *owner) {
    * exists. */
   srv->pcfg.h2_websockets = srv->settings.h2_websockets && srv->has_ws_route;
   srv->pcfg.idle_ms = srv->settings.idle_timeout_ms;
+  if (c->over_peer_cap) return limit_start(c);
   if (!h2ws__rt_conn_encrypted(c)) {
     if (!srv->settings.h2) return h2ws__rt_h1_server_start(c, &srv->pcfg);
     h2ws__rt_conn_set_proto(c, &sniff_ops, srv);
@@ -549,6 +650,35 @@ static const rt_owner server_owner = {
 
 /* ---- listeners --------------------------------------------------------- */
 
+/* Our other open connections from c's address. */
+static uint64_t server_peer_count(h2ws_server *srv, const rt_conn *c) {
+  uint64_t n = 0;
+  for (rt_conn *o = srv->rt->conns; o; o = o->all_next)
+    if (o != c && o->state != RT_CONN_CLOSING && server_owns(srv, o) &&
+        !o->over_peer_cap && strcmp(o->peer, c->peer) == 0)
+      n++;
+  return n;
+}
+
+/* At max_connections: closes the connection (not c) that carries no
+ * WebSocket and has been silent longest (issue 9 H: idle and half-open
+ * connections go first, so a new client is served rather than reset).
+ * Returns 0 if every connection is busy (c is then refused). */
+static int server_evict_idlest(h2ws_server *srv, rt_conn *c) {
+  rt_conn *victim = NULL;
+  for (rt_conn *o = srv->rt->conns; o; o = o->all_next) {
+    if (o == c || o->state == RT_CONN_CLOSING || !server_owns(srv, o) ||
+        h2ws__rt_conn_busy(o))
+      continue;
+    if (!victim || o->last_input < victim->last_input) victim = o;
+  }
+  if (!victim) return 0;
+  h2ws__rt_conn_fail(victim, H2WS_ERR_TOO_LARGE,
+                     "closed at the connection limit (the idlest)");
+  h2ws__rt_conn_close(victim, H2WS_ERR_TOO_LARGE);
+  return 1;
+}
+
 static void server_on_connection(uv_stream_t *ls, int status) {
   rt_listener *l = ls->data;
   h2ws_server *srv = l->srv;
@@ -558,8 +688,15 @@ static void server_on_connection(uv_stream_t *ls, int status) {
   c->id = ++srv->rt->next_conn_id;
   srv->nconns++;
   srv->conns_total++;
-  if (h2ws__rt_conn_accept(c, ls) != 0 ||
-      srv->nconns > srv->settings.max_connections) {
+  if (h2ws__rt_conn_accept(c, ls) != 0) {
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+    return;
+  }
+  if (srv->settings.max_connections_per_ip && c->peer[0] &&
+      server_peer_count(srv, c) >= srv->settings.max_connections_per_ip)
+    c->over_peer_cap = 1; /* answered 429 / GOAWAY (limit_ops) */
+  if (srv->nconns > srv->settings.max_connections &&
+      !server_evict_idlest(srv, c)) {
     h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
     return;
   }
