@@ -1238,7 +1238,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "(default 1 MiB, as in every h2ws command: a\n"
                "peer can make the server hold about this much\n"
                "per WebSocket, and 8 times it in output);\n"
-               "beyond: close 1009"},
+               "beyond: close 1009.  A compressed message\n"
+               "past 1 MiB may inflate at most 100 times\n"
+               "its compressed size (deflate bombs), else\n"
+               "1009 too"},
       {.name = "idle-timeout", .kind = KIT_DURATION, .dest = &cfg.idle_ms,
        .arg = "TIME",
        .help = "close a WebSocket with no message either way\n"

@@ -401,7 +401,10 @@ typedef struct h2ws_server_settings {
    * Default 10000. */
   uint32_t max_connections;
   /* Engine settings for accepted WebSockets (limits, close timeout).
-   * Messages are delivered whole: whole_messages is forced on. */
+   * Messages are delivered whole: whole_messages is forced on.  The
+   * default sets ws.max_inflate_ratio to 100 (deflate bombs: past 1 MiB a
+   * compressed message may inflate at most 100 times what arrived for it,
+   * else 1009); ws.recv_budget 0 means 256 KiB per turn (fairness). */
   h2ws_ws_settings ws;
   /* Accept permessage-deflate offers (RFC 7692).  Default 1. */
   int compress;
