@@ -52,7 +52,7 @@ def run(binary, seconds, max_message):
         p50, p99, n = percentiles(h, seconds)
         rows.append(("idle", p50, p99, n, None))
         hz = os.sysconf("SC_CLK_TCK")
-        for kind in ("bomb", "big", "ping", "slowloris"):
+        for kind in ("bomb", "bomb_h2", "big", "ping", "slowloris"):
             fl = iu.spawn([sys.executable, tf.__file__, "--flood", kind, str(port),
                            str(seconds + 1.5)], stdout=None, stderr=None)
             time.sleep(1.0)

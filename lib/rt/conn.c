@@ -729,7 +729,7 @@ static void conn_flush(rt_conn *c) {
     if (!c->paused && !c->held) {
       if (c->filter) conn_filter_pump(c);
       if (c->state != RT_CONN_OPEN) return;
-      if (!c->paused && c->eof_seen && !c->eof_delivered) {
+      if (!c->paused && !c->held && c->eof_seen && !c->eof_delivered) {
         c->eof_delivered = 1;
         if (c->ops && c->ops->on_eof) c->ops->on_eof(c);
       }

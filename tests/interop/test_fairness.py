@@ -116,6 +116,29 @@ def flood_bomb(port, until):
         s.close()
 
 
+def flood_bomb_h2(port, until):
+    """The bomb over HTTP/2 (RFC 8441 on python3-h2 + wsproto): one stream
+    after another on one connection (the binding's held streams)."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = z.compress(bytes((16 << 20) - 4096)) + z.flush(zlib.Z_SYNC_FLUSH)
+    msg = frame(2, data[:-4], rsv1=True)
+    c = iu.H2WSClient(port, tls=False)
+    c.wait_settings()
+    while time.monotonic() < until:
+        st = c.open_ws(deflate=True)
+        c.wait_response(st)
+        if st.status != 200:
+            raise SystemExit("bomb_h2: status %s" % st.status)
+        for _ in range(4):
+            st.out += msg
+        try:
+            c.pump(lambda: st.close is not None or st.ended or st.reset is not None,
+                   min(5.0, max(0.1, until - time.monotonic())))
+        except Exception:  # noqa: BLE001 - the flood ends at `until`
+            pass
+    c.close()
+
+
 def flood_big(port, until):
     msg = frame(2, bytes(8 << 20), zero_key=True)
     while time.monotonic() < until:
@@ -179,7 +202,7 @@ def flood_slowloris(port, until):
         s.close()
 
 
-FLOODS = {"bomb": flood_bomb, "big": flood_big, "ping": flood_ping,
+FLOODS = {"bomb": flood_bomb, "bomb_h2": flood_bomb_h2, "big": flood_big, "ping": flood_ping,
           "slowloris": flood_slowloris}
 
 
@@ -252,7 +275,7 @@ def fairness(binary):
         print("honest idle p99 %.2f ms (%d samples)" % (idle * 1e3, n))
         # generous: 50 x idle, at least 100 ms (the issue: 300-400 ms)
         bound = max(0.100, 50 * idle)
-        for kind in ("bomb", "big", "ping", "slowloris"):
+        for kind in ("bomb", "bomb_h2", "big", "ping", "slowloris"):
             fl = iu.spawn([sys.executable, os.path.abspath(__file__), "--flood",
                            kind, str(port), str(FLOOD_S + 1.5)],
                           stdout=None, stderr=None)
