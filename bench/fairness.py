@@ -7,8 +7,10 @@
 # (1 + 4) x SECONDS per binary.  Figures: BENCHMARKS.md.
 #
 # Usage: /usr/bin/python3 bench/fairness.py [--seconds S] [--max-message SIZE]
-#        BINARY [BINARY...]   (e.g. an old build and a new one)
+#        [--only bomb,big,...] BINARY [BINARY...]   (e.g. an old build and a
+#        new one)
 import os
+import subprocess
 import sys
 import time
 
@@ -40,49 +42,57 @@ def percentiles(h, seconds):
     return samples[n // 2], samples[int(n * 0.99) - 1], n
 
 
-def run(binary, seconds, max_message):
+def one(binary, seconds, max_message, kind):
+    """A fresh server and honest client per flood: a flood that breaks the
+    honest client (no echo within 10 s) does not spoil the next figures."""
     p, _r, port = iu.start_h2ws_serve(binary, cleartext=True,
                                       extra=["--max-message", max_message,
                                              "--access-log", "off"])
-    rows = []
     try:
         h = tf.Honest(port)
         for _ in range(20):
             h.rtt()
-        p50, p99, n = percentiles(h, seconds)
-        rows.append(("idle", p50, p99, n, None))
-        hz = os.sysconf("SC_CLK_TCK")
-        for kind in ("bomb", "bomb_h2", "big", "ping", "slowloris"):
+        fl = None
+        if kind != "idle":
             fl = iu.spawn([sys.executable, tf.__file__, "--flood", kind, str(port),
-                           str(seconds + 1.5)], stdout=None, stderr=None)
+                           str(seconds + 1.5)], stdout=None, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
-            t0, c0 = time.monotonic(), cpu_ticks(p.pid)
-            p50, p99, n = percentiles(h, seconds)
-            cpu = (cpu_ticks(p.pid) - c0) / hz / (time.monotonic() - t0)
+        hz = os.sysconf("SC_CLK_TCK")
+        t0, c0 = time.monotonic(), cpu_ticks(p.pid)
+        p50, p99, n = percentiles(h, seconds)
+        cpu = (cpu_ticks(p.pid) - c0) / hz / (time.monotonic() - t0)
+        if fl:
             iu.stop(fl)
-            rows.append((kind, p50, p99, n, cpu))
-            time.sleep(0.5)
         h.close()
+        return (kind, p50, p99, n, cpu)
     finally:
         iu.stop(p)
-    return rows
+
+
+KINDS = ("idle", "bomb", "bomb_h2", "big", "ping", "slowloris")
+
+
+def run(binary, seconds, max_message, kinds=KINDS):
+    return [one(binary, seconds, max_message, k) for k in kinds]
 
 
 def main():
     args = sys.argv[1:]
-    seconds, max_message = 5.0, "16MiB"
+    seconds, max_message, kinds = 5.0, "16MiB", KINDS
     while args and args[0].startswith("--"):
         if args[0] == "--seconds":
             seconds = float(args[1])
         elif args[0] == "--max-message":
             max_message = args[1]
+        elif args[0] == "--only":
+            kinds = tuple(["idle"] + args[1].split(","))
         else:
             sys.exit("unknown option %s" % args[0])
         args = args[2:]
     if not args:
         sys.exit(__doc__ or "usage: fairness.py [--seconds S] BINARY...")
     for b in args:
-        rows = run(b, seconds, max_message)
+        rows = run(b, seconds, max_message, kinds)
         idle = rows[0][2]
         print("\n%s (serve --cleartext --max-message %s)" % (b, max_message))
         print("| flood | honest p50 ms | honest p99 ms | p99 / idle | samples | server CPU |")
@@ -90,7 +100,7 @@ def main():
         for kind, p50, p99, n, cpu in rows:
             print("| %s | %.2f | %.2f | x%.1f | %d | %s |"
                   % (kind, p50 * 1e3, p99 * 1e3, p99 / idle, n,
-                     "-" if cpu is None else "%.0f%%" % (cpu * 100)))
+                     "%.0f%%" % (cpu * 100)))
         sys.stdout.flush()
     iu._cleanup()
 
