@@ -12,7 +12,7 @@
 # frame deadline; with --max-connections a new honest client is served at
 # the cap and the idlest connection closed; with --max-connections-per-ip
 # the next connection from that address gets 429 (h1) / GOAWAY
-# ENHANCE_YOUR_CALM (h2) while other addresses are served.
+# ENHANCE_YOUR_CALM (h2; over TLS by ALPN) while other addresses are served.
 #
 # Usage: /usr/bin/python3 test_fairness.py /abs/path/to/h2ws
 #        (internal: test_fairness.py --flood KIND PORT SECONDS)
@@ -388,6 +388,18 @@ def connection_cap(binary):
         iu.stop(p)
 
 
+def goaway_codes(got):
+    """The error codes of the GOAWAY frames in a server's bytes."""
+    codes = []
+    off = 0
+    while off + 9 <= len(got):
+        ln = int.from_bytes(got[off:off + 3], "big")
+        if got[off + 3] == 7 and off + 17 <= len(got):
+            codes.append(int.from_bytes(got[off + 13:off + 17], "big"))
+        off += 9 + ln
+    return codes
+
+
 def per_ip_cap(binary):
     p, _r, port = iu.start_h2ws_serve(binary, cleartext=True,
                                       extra=["--max-connections-per-ip", "5",
@@ -426,13 +438,7 @@ def per_ip_cap(binary):
                 got += d
         except OSError:
             pass
-        codes = []
-        off = 0
-        while off + 9 <= len(got):
-            ln = int.from_bytes(got[off:off + 3], "big")
-            if got[off + 3] == 7 and off + 17 <= len(got):
-                codes.append(int.from_bytes(got[off + 13:off + 17], "big"))
-            off += 9 + ln
+        codes = goaway_codes(got)
         T.check(0xb in codes, "6th h2 connection from one address: GOAWAY "
                 "ENHANCE_YOUR_CALM", "GOAWAY codes %s, %r" % (codes, got[:60]))
         s.close()
@@ -445,10 +451,54 @@ def per_ip_cap(binary):
         iu.stop(p)
 
 
+def per_ip_cap_tls(binary):
+    """Over TLS the answer follows ALPN: h2 gets GOAWAY ENHANCE_YOUR_CALM,
+    http/1.1 a 429."""
+    import ssl
+    p, _r, port = iu.start_h2ws_serve(binary, extra=["--max-connections-per-ip", "1",
+                                                     "--access-log", "off"])
+    try:
+        first = socket.socket()
+        first.bind(("127.0.0.2", 0))
+        first.connect(("127.0.0.1", port))
+        time.sleep(0.2)
+        for alpn in ("h2", "http/1.1"):
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols([alpn])
+            raw = socket.socket()
+            raw.bind(("127.0.0.2", 0))
+            raw.settimeout(5)
+            raw.connect(("127.0.0.1", port))
+            got = b""
+            try:
+                s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                while True:
+                    d = s.recv(4096)
+                    if not d:
+                        break
+                    got += d
+            except (OSError, ssl.SSLError):
+                pass
+            raw.close()
+            if alpn == "h2":
+                T.check(0xb in goaway_codes(got),
+                        "TLS, ALPN h2, over the per-address cap: GOAWAY ENHANCE_YOUR_CALM",
+                        repr(got[:80]))
+            else:
+                T.check(got.startswith(b"HTTP/1.1 429 "),
+                        "TLS, ALPN http/1.1, over the per-address cap: 429", repr(got[:80]))
+        first.close()
+    finally:
+        iu.stop(p)
+
+
 def main(binary):
     only = sys.argv[2:]  # optional: names of the parts to run
     for name, fn in (("fairness", fairness), ("slowloris_deadline", slowloris_deadline),
-                     ("connection_cap", connection_cap), ("per_ip_cap", per_ip_cap)):
+                     ("connection_cap", connection_cap), ("per_ip_cap", per_ip_cap),
+                     ("per_ip_cap_tls", per_ip_cap_tls)):
         if not only or name in only:
             T.run(name, fn, binary)
 
