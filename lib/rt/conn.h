@@ -132,6 +132,7 @@ struct rt_conn {
   rt_conn *all_next, *all_prev; /* rt->conns */
   char peer[64];       /* server: the remote address */
   int over_peer_cap;   /* server: its address has too many connections */
+  int peer_counted;    /* server: counted in its address's total */
   uint64_t id;         /* server connections: 1, 2, ... (0 on clients) */
 };
 

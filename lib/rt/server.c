@@ -31,8 +31,18 @@ typedef struct rt_listener {
   int closing;
 } rt_listener;
 
+/* Open connections of one remote address (max_connections_per_ip). */
+#define SRV_PEER_BUCKETS 1024
+typedef struct srv_peer srv_peer;
+struct srv_peer {
+  srv_peer *next;
+  uint64_t n;
+  char addr[64];
+};
+
 struct h2ws_server {
   h2ws_rt *rt;
+  srv_peer *peers[SRV_PEER_BUCKETS]; /* only with max_connections_per_ip */
   h2ws_server_settings settings;
   rt_route *routes;
   rt_listener *listeners;
@@ -53,6 +63,7 @@ struct h2ws_server {
 };
 
 static const rt_owner server_owner;
+static void server_peer_release(h2ws_server *srv, rt_conn *c);
 
 /* RFC 9113 §3.4: the client connection preface. */
 static const char server_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -160,6 +171,12 @@ void h2ws_server_del(h2ws_server *srv) {
   while (srv->handles_open > 0 || srv->nconns > 0)
     uv_run(&rt->loop, UV_RUN_ONCE);
   h2ws__free(rt->mem, srv->http_body);
+  for (size_t i = 0; i < SRV_PEER_BUCKETS; i++)
+    for (srv_peer *e = srv->peers[i]; e;) {
+      srv_peer *n = e->next;
+      h2ws__free(rt->mem, e);
+      e = n;
+    }
   for (rt_route *r = srv->routes; r;) {
     rt_route *n = r->next;
     h2ws__free(rt->mem, r->owned);
@@ -631,8 +648,8 @@ static int server_conn_ready(rt_conn *c, void *owner) {
 
 static void server_conn_closed(rt_conn *c, int error, void *owner) {
   h2ws_server *srv = owner;
-  (void)c;
   (void)error;
+  server_peer_release(srv, c);
   if (srv->nconns > 0) srv->nconns--;
   if (srv->shutting && srv->nconns == 0 && srv->timer_on) {
     srv->timer_on = 0;
@@ -650,14 +667,42 @@ static const rt_owner server_owner = {
 
 /* ---- listeners --------------------------------------------------------- */
 
-/* Our other open connections from c's address. */
-static uint64_t server_peer_count(h2ws_server *srv, const rt_conn *c) {
-  uint64_t n = 0;
-  for (rt_conn *o = srv->rt->conns; o; o = o->all_next)
-    if (o != c && o->state != RT_CONN_CLOSING && server_owns(srv, o) &&
-        !o->over_peer_cap && strcmp(o->peer, c->peer) == 0)
-      n++;
-  return n;
+/* The count of an address (FNV-1a into a chained table): O(1) per
+ * accept and close, an entry per address with open connections. */
+static srv_peer **server_peer_slot(h2ws_server *srv, const char *addr) {
+  uint32_t h = 2166136261u;
+  for (const char *p = addr; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+  srv_peer **pp = &srv->peers[h % SRV_PEER_BUCKETS];
+  while (*pp && strcmp((*pp)->addr, addr) != 0) pp = &(*pp)->next;
+  return pp;
+}
+
+/* Counts c against its address; nonzero if the address is over its cap
+ * (c is then not counted: it is answered and closed). */
+static int server_peer_admit(h2ws_server *srv, rt_conn *c) {
+  srv_peer **pp = server_peer_slot(srv, c->peer);
+  if (*pp && (*pp)->n >= srv->settings.max_connections_per_ip) return 1;
+  if (!*pp) {
+    srv_peer *e = h2ws__calloc(srv->rt->mem, 1, sizeof *e);
+    if (!e) return 1; /* out of memory: refuse rather than not count */
+    snprintf(e->addr, sizeof e->addr, "%s", c->peer);
+    *pp = e;
+  }
+  (*pp)->n++;
+  c->peer_counted = 1;
+  return 0;
+}
+
+static void server_peer_release(h2ws_server *srv, rt_conn *c) {
+  if (!c->peer_counted) return;
+  c->peer_counted = 0;
+  srv_peer **pp = server_peer_slot(srv, c->peer);
+  srv_peer *e = *pp;
+  if (!e) return;
+  if (--e->n == 0) {
+    *pp = e->next;
+    h2ws__free(srv->rt->mem, e);
+  }
 }
 
 /* At max_connections: closes the connection (not c) that carries no
@@ -693,7 +738,7 @@ static void server_on_connection(uv_stream_t *ls, int status) {
     return;
   }
   if (srv->settings.max_connections_per_ip && c->peer[0] &&
-      server_peer_count(srv, c) >= srv->settings.max_connections_per_ip)
+      server_peer_admit(srv, c))
     c->over_peer_cap = 1; /* answered 429 / GOAWAY (limit_ops) */
   if (srv->nconns > srv->settings.max_connections &&
       !server_evict_idlest(srv, c)) {

@@ -210,11 +210,12 @@ FLOODS = {"bomb": flood_bomb, "bomb_h2": flood_bomb_h2, "big": flood_big, "ping"
 # the honest client
 
 class Honest:
-    def __init__(self, port):
+    def __init__(self, port, source=None):
         from wsproto import WSConnection
         from wsproto.connection import ConnectionType
         from wsproto.events import Request
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.ws = WSConnection(ConnectionType.CLIENT)
         self.sock.sendall(self.ws.send(Request(host="127.0.0.1", target="/echo")))
@@ -447,6 +448,10 @@ def per_ip_cap(binary):
         h.close()
         for s in other:
             s.close()
+        time.sleep(0.5)
+        h = Honest(port, source="127.0.0.2")
+        T.check(h.rtt() < 5, "once its connections closed, the address is served again")
+        h.close()
     finally:
         iu.stop(p)
 
