@@ -17,7 +17,7 @@
 
 typedef struct fake {
   rt_carrier carrier;
-  int wake, resume, half_close, abort, describe;
+  int wake, resume, half_close, abort, describe, closing;
 } fake;
 
 static fake *fake_of(const rt_carrier *ca) { return (fake *)ca; }
@@ -34,8 +34,9 @@ static void fk_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
   info->conn_id = 42;
   info->peer = "fake-peer";
 }
+static void fk_closing(rt_carrier *ca) { fake_of(ca)->closing++; }
 static const rt_carrier_ops fake_ops = {fk_wake, fk_resume, fk_half_close,
-                                        fk_abort, fk_describe};
+                                        fk_abort, fk_describe, fk_closing};
 
 /* What the application saw. */
 typedef struct app {
