@@ -1044,6 +1044,7 @@ static int serve_register(serve_app *app) {
       gateway_options go;
       gateway_options_default(&go);
       go.max_message = (size_t)app->cfg->max_message;
+      go.ws_budget = (size_t)app->cfg->ws_budget;
       go.backend_h2 = r->backend_h2;
       if (!app->gw && (rv = gateway_new(&app->gw, srv)) != 0) break;
       if (r->backend_h2 && !strncasecmp(r->arg, "tcp://", 6)) {
