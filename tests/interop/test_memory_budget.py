@@ -505,6 +505,32 @@ def case_c_chat(binary):
         srv.stop()
 
 
+def case_c_proxy(binary):
+    n = 10
+    back = Server(binary, ["--max-message", "16MiB"])
+    srv = Server(binary, ["--max-message", "16MiB", "--route",
+                          "/p=proxy:ws://127.0.0.1:%d/echo" % back.port])
+    try:
+        conns = [H1(srv.port, "/p", rcvbuf=65536) for _ in range(n)]
+        msg = ws_frame(2, os.urandom(MIB))
+        for c in conns:
+            for _ in range(32):
+                c.queue(msg)
+        sent = fill(conns, 25)
+        time.sleep(1.0)
+        g = srv.grown()
+        T.check(sent >= n * 2 * MIB, "C proxy: the silent senders got %d MiB in" % (sent >> 20))
+        T.check(g < n * PER_WS + FIXED,
+                "C proxy: %d silent senders through a proxy route: RSS +%d MiB < %d MiB"
+                % (n, g >> 20, (n * PER_WS + FIXED) >> 20))
+        honest_echo(srv.port, "C proxy")
+        for c in conns:
+            c.close()
+    finally:
+        srv.stop()
+        back.stop()
+
+
 def case_d_h1(binary):
     srv = Server(binary, ["--idle-timeout", "2s", "--write-timeout", "2s"])
     try:
@@ -632,7 +658,8 @@ def case_j_log(binary):
 def main():
     binary = iu.h2ws_bin()
     for name, fn in [("C h1 silent senders", case_c_h1), ("C h2 silent streams", case_c_h2),
-                     ("C chat silent members", case_c_chat), ("D h1 write deadline", case_d_h1),
+                     ("C chat silent members", case_c_chat),
+                     ("C proxy silent senders", case_c_proxy), ("D h1 write deadline", case_d_h1),
                      ("D h2 write deadline", case_d_h2), ("E /stats on one tab", case_e_stats),
                      ("J rapid reset access log", case_j_log)]:
         if len(sys.argv) > 2 and sys.argv[2] not in name:
