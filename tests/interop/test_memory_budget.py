@@ -531,6 +531,42 @@ def case_c_proxy(binary):
         back.stop()
 
 
+def case_c_server(binary):
+    """--max-memory: over it new WebSockets get 503 (and the held ones
+    stop reading); once the output is back at half they are accepted."""
+    srv = Server(binary, ["--max-memory", "4MiB", "--ws-budget", "2MiB"])
+    try:
+        conns = [H1(srv.port, rcvbuf=65536) for _ in range(6)]
+        msg = ws_frame(2, os.urandom(512 * 1024))
+        for c in conns:
+            for _ in range(16):
+                c.queue(msg)
+        fill(conns, 15)
+        m = metrics(srv.port)
+        T.check(m.get("h2ws_memory_held_bytes", 0) > 2 * MIB,
+                "C server: the silent senders went over --max-memory and are "
+                "not back at half (%d)"
+                % m.get("h2ws_memory_held_bytes", -1))
+        try:
+            H1(srv.port)
+            refused = ""
+        except RuntimeError as e:
+            refused = str(e)
+        T.check(" 503 " in refused, "C server: over --max-memory a new WebSocket gets 503",
+                refused)
+        for c in conns:
+            c.close()
+        time.sleep(1.0)
+        m = metrics(srv.port)
+        T.check(m.get('h2ws_handshake_refused_total{status="503"}', 0) >= 1 and
+                m.get("h2ws_memory_held_bytes", -1) == 0,
+                "C server: /metrics counts the 503 and the output is given back",
+                repr({k: v for k, v in m.items() if "refused" in k or "memory" in k}))
+        honest_echo(srv.port, "C server: after they left")
+    finally:
+        srv.stop()
+
+
 def case_d_h1(binary):
     srv = Server(binary, ["--idle-timeout", "2s", "--write-timeout", "2s"])
     try:
@@ -659,7 +695,8 @@ def main():
     binary = iu.h2ws_bin()
     for name, fn in [("C h1 silent senders", case_c_h1), ("C h2 silent streams", case_c_h2),
                      ("C chat silent members", case_c_chat),
-                     ("C proxy silent senders", case_c_proxy), ("D h1 write deadline", case_d_h1),
+                     ("C proxy silent senders", case_c_proxy),
+                     ("C server budget", case_c_server), ("D h1 write deadline", case_d_h1),
                      ("D h2 write deadline", case_d_h2), ("E /stats on one tab", case_e_stats),
                      ("J rapid reset access log", case_j_log)]:
         if len(sys.argv) > 2 and sys.argv[2] not in name:
