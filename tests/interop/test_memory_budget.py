@@ -99,6 +99,29 @@ class Server:
 # ---------------------------------------------------------------------------
 # HTTP/1.1 WebSockets
 
+class Chunks:
+    """Bytes to send, queued message by message (no copy of the rest at
+    each send)."""
+
+    def __init__(self):
+        self.q, self.off = [], 0
+
+    def add(self, data):
+        self.q.append(memoryview(data))
+
+    def __bool__(self):
+        return bool(self.q)
+
+    def head(self, n):
+        return self.q[0][self.off:self.off + n]
+
+    def take(self, n):
+        self.off += n
+        if self.off >= len(self.q[0]):
+            self.q.pop(0)
+            self.off = 0
+
+
 class H1:
     """One WebSocket over HTTP/1.1 on a raw socket."""
 
@@ -122,10 +145,10 @@ class H1:
             raise RuntimeError("not 101: %r" % head[:80])
         self.sock = s
         self.buf = b""
-        self.out = b""
+        self.out = Chunks()
 
     def queue(self, data):
-        self.out += data
+        self.out.add(data)
 
     def push(self):
         """Writes what the socket takes now; returns bytes written."""
@@ -133,14 +156,14 @@ class H1:
         self.sock.setblocking(False)
         while self.out:
             try:
-                k = self.sock.send(self.out[:1 << 20])
+                k = self.sock.send(self.out.head(1 << 20))
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
-                self.out = b""
+                self.out = Chunks()
                 break
             n += k
-            self.out = self.out[k:]
+            self.out.take(k)
         return n
 
     def read_msg(self, timeout=5.0):
@@ -293,19 +316,21 @@ class H2:
         self.send(RstStreamFrame(sid, error_code=CANCEL).serialize())
 
     def queue(self, sid, data):
-        self.out[sid] = self.out.get(sid, b"") + data
+        self.out.setdefault(sid, Chunks()).add(data)
 
     def push(self):
         """Sends queued DATA within the windows; returns bytes sent."""
         n = 0
         for sid in list(self.out):
-            while self.out[sid] and not self.eof:
-                k = min(len(self.out[sid]), self.max_frame, self.send_conn,
-                        self.send_win.get(sid, 0))
+            q = self.out[sid]
+            while q and not self.eof:
+                chunk = q.head(min(self.max_frame, self.send_conn,
+                                   self.send_win.get(sid, 0)))
+                k = len(chunk)
                 if k <= 0:
                     break
-                self.send(DataFrame(sid, self.out[sid][:k]).serialize())
-                self.out[sid] = self.out[sid][k:]
+                self.send(DataFrame(sid, bytes(chunk)).serialize())
+                q.take(k)
                 self.send_conn -= k
                 self.send_win[sid] -= k
                 n += k
