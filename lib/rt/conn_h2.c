@@ -460,10 +460,20 @@ static int h2_send(rt_conn *c, const uint8_t **p, size_t *n) {
   int rv = h2_resume(h2);
   if (rv < 0) return rv;
   rv = h2ws_h2_session_send(h2->s, p, n, h2_now(h2));
-  /* the session took engine output into its batch: the budgets follow */
+  /* the session took engine output into its batch: the budgets follow,
+   * and a stream that may read again is resumed at the next flush (the
+   * resume above ran before this drain) */
   if (!h2->is_client)
-    for (rt_h2s *hs = h2->streams; hs; hs = hs->next)
-      if (hs->ws->engine) h2ws__rt_ws_account(hs->ws);
+    for (rt_h2s *hs = h2->streams; hs; hs = hs->next) {
+      h2ws_rt_ws *ws = hs->ws;
+      if (!ws->engine) continue;
+      size_t before = ws->held;
+      h2ws__rt_ws_account(ws);
+      if (ws->held < before && ws->budget_paused && ws->state == RT_WS_OPEN &&
+          hs->sid && h2ws_h2_ws_is_paused(h2->s, hs->sid) &&
+          h2ws__rt_ws_can_resume(ws))
+        h2ws__rt_conn_mark(h2->c);
+    }
   h2_free_dead(h2);
   return rv;
 }
@@ -655,6 +665,11 @@ static const rt_proto_ops h2_ops = {
     .shutdown = h2_shutdown,
 };
 
+static void h2_budget_wake(void *ud) {
+  rt_h2 *h2 = ud;
+  h2ws__rt_conn_mark(h2->c);
+}
+
 static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
                     rt_h2 **ph2) {
   rt_h2 *h2 = h2ws__calloc(c->rt->mem, 1, sizeof *h2);
@@ -663,6 +678,8 @@ static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
   h2->cfg = cfg;
   h2->is_client = role == H2WS_ROLE_CLIENT;
   h2->budget.limit = h2->is_client ? 0 : cfg->conn_budget;
+  h2->budget.wake = h2_budget_wake; /* back at half: resume at a flush */
+  h2->budget.wake_data = h2;
   h2ws_h2_settings st;
   h2ws_h2_settings_default(&st);
   h2ws_h2_callbacks cb;

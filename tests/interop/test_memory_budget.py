@@ -180,7 +180,7 @@ class H1:
         while time.time() < end:
             m = self._parse()
             if m is not None:
-                if m[0] in (1, 2, 8):
+                if m[0] in (0, 1, 2, 8):
                     return m
                 continue
             try:
@@ -208,7 +208,22 @@ class H1:
         if len(b) < off + n:
             return None
         self.buf = b[off + n:]
+        self.fin = b[0] & 0x80
         return op, b[off:off + n]
+
+    def read_whole(self, timeout=10.0):
+        """One data message with its fragments joined, or None."""
+        m = self.read_msg(timeout)
+        if m is None or m[0] == 8 or self.fin:
+            return m
+        parts = [m[1]]
+        while True:
+            f = self.read_msg(timeout)  # continuations (opcode 0)
+            if f is None:
+                return None
+            parts.append(f[1])
+            if self.fin:
+                return m[0], b"".join(parts)
 
     def closed_by_peer(self, timeout):
         """True once the server ended the connection (EOF or reset),
@@ -409,18 +424,27 @@ class H2:
 
 
 def h2_msgs(data):
-    """Server frames (unmasked) in one stream's bytes: [(opcode, payload)]."""
-    out, b = [], data
-    while len(b) >= 2:
-        op, n, off = b[0] & 0x0f, b[1] & 0x7f, 2
+    """Complete messages (fragments joined) and control frames in one
+    stream's bytes from the server (unmasked): [(opcode, payload)]."""
+    out, pos, frag, fop = [], 0, [], None
+    while len(data) - pos >= 2:
+        fin, op, n, off = data[pos] & 0x80, data[pos] & 0x0f, data[pos + 1] & 0x7f, 2
         if n == 126:
-            n, off = int.from_bytes(b[2:4], "big"), 4
+            n, off = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
         elif n == 127:
-            n, off = int.from_bytes(b[2:10], "big"), 10
-        if len(b) < off + n:
+            n, off = int.from_bytes(data[pos + 2:pos + 10], "big"), 10
+        if len(data) - pos < off + n:
             break
-        out.append((op, b[off:off + n]))
-        b = b[off + n:]
+        payload = data[pos + off:pos + off + n]
+        pos += off + n
+        if op >= 8:
+            out.append((op, payload))
+            continue
+        if op != 0:
+            fop, frag = op, []
+        frag.append(payload)
+        if fin:
+            out.append((fop, b"".join(frag)))
     return out
 
 
@@ -605,7 +629,8 @@ def case_c_server(binary):
 
 
 def case_d_h1(binary):
-    srv = Server(binary, ["--idle-timeout", "2s", "--write-timeout", "2s"])
+    srv = Server(binary, ["--idle-timeout", "2s", "--write-timeout", "2s",
+                          "--max-message", "16MiB"])
     try:
         c = H1(srv.port, rcvbuf=65536)
         msg = ws_frame(2, os.urandom(512 * 1024))
@@ -624,13 +649,26 @@ def case_d_h1(binary):
                 "D h1: a server-closed WebSocket whose output cannot drain: "
                 "connection closed within the write deadline (%.1f s)" % dt)
         honest_echo(srv.port, "D h1")
+        # messages larger than the budget are streamed back whole
+        h = H1(srv.port)
+        big = [os.urandom(3 * MIB + i) for i in range(3)]
+        got = []
+        for b in big:
+            h.sock.setblocking(True)
+            h.sock.sendall(ws_frame(2, b))
+            m = h.read_whole(20)
+            got.append(m[1] if m else None)
+        T.check(got == big, "D h1: three messages larger than the budget echoed "
+                "whole (%s)" % [len(g) if g else None for g in got])
+        h.close()
         c.close()
     finally:
         srv.stop()
 
 
 def case_d_h2(binary):
-    srv = Server(binary, ["--idle-timeout", "3s", "--write-timeout", "2s"])
+    srv = Server(binary, ["--idle-timeout", "3s", "--write-timeout", "2s",
+                          "--max-message", "16MiB"])
     try:
         c = H2(srv.port)
         stuck, live = c.ws("/echo"), c.ws("/echo")
@@ -659,6 +697,19 @@ def case_d_h2(binary):
         T.check(any(p == b"after the reset" for _, p in h2_msgs(c.data.get(live, b""))),
                 "D h2: the connection's other stream still echoes (%d echoes before)" % before)
         T.check(c.goaway is None and not c.eof, "D h2: the connection goes on")
+        # messages larger than the budget are streamed back (input paused
+        # and resumed on this connection as the output drains)
+        big = [os.urandom(3 * MIB + i) for i in range(3)]
+        c.data[live] = b""
+        for b in big:
+            c.queue(live, ws_frame(2, b))
+        end = time.time() + 30
+        while time.time() < end and len(h2_msgs(c.data.get(live, b""))) < 3:
+            c.push()
+            c.pump(lambda: False, 0.05)
+        got = [p for _, p in h2_msgs(c.data.get(live, b""))]
+        T.check(got == big, "D h2: three messages larger than the budget echoed "
+                "whole, in order (%d of 3)" % len(got))
         c.close()
     finally:
         srv.stop()
