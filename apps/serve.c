@@ -132,6 +132,7 @@ struct serve_app {
   } closes[SERVE_MAX_CODES];
   int ncloses;
   uint64_t max_memory; /* the server's budget in force */
+  uint64_t mem_refused, mem_log_ms; /* 503s seen, last budget line */
   /* access log: early resets this second, and those not logged */
   uint64_t early_sec, early_n, early_suppressed;
   /* reused for every JSON message and /metrics answer (no allocation per
@@ -781,6 +782,27 @@ static void serve_on_tick(uv_timer_t *t) {
     }
     if (s->route->kind == SK_STATS && app->ticks % 4 == 0)
       serve_stats_push(s, 0);
+  }
+  /* one line on stderr (at most every 10 s) while the memory budget
+   * turns WebSockets away */
+  if (app->max_memory) {
+    h2ws_server_stats st;
+    h2ws_server_get_stats(app->srv, &st);
+    uint64_t refused = st.refused[503 - 400];
+    if (refused > app->mem_refused && st.memory_held > app->max_memory / 2 &&
+        (!app->mem_log_ms || now - app->mem_log_ms >= 10000)) {
+      fprintf(stderr,
+              "h2ws serve: memory budget: %llu bytes of output held "
+              "(--max-memory %llu): %llu new WebSockets refused with 503\n",
+              (unsigned long long)st.memory_held,
+              (unsigned long long)app->max_memory,
+              (unsigned long long)(refused - app->mem_refused));
+      fflush(stderr);
+      app->mem_log_ms = now;
+      app->mem_refused = refused;
+    } else if (!app->mem_log_ms || now - app->mem_log_ms >= 10000) {
+      app->mem_refused = refused;
+    }
   }
   if (app->early_suppressed && now / 1000 != app->early_sec) {
     serve_log_early(app);

@@ -615,6 +615,7 @@ def case_c_server(binary):
             refused = str(e)
         T.check(" 503 " in refused, "C server: over --max-memory a new WebSocket gets 503",
                 refused)
+        time.sleep(1.0)  # the server's tick notices the refusal
         for c in conns:
             c.close()
         time.sleep(1.0)
@@ -624,6 +625,9 @@ def case_c_server(binary):
                 "C server: /metrics counts the 503 and the output is given back",
                 repr({k: v for k, v in m.items() if "refused" in k or "memory" in k}))
         honest_echo(srv.port, "C server: after they left")
+        T.check(srv.r.wait_for(r"memory budget: \d+ bytes of output held", 5, stream="err"),
+                "C server: one stderr line says the memory budget refused WebSockets",
+                "\n".join(srv.r.err[-5:]))
     finally:
         srv.stop()
 
