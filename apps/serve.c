@@ -967,7 +967,7 @@ static void serve_metrics(const h2ws_rt_http_request *req,
   }
   kit_buf_printf(b,
                  "# HELP h2ws_memory_held_bytes WebSocket output queued "
-                 "(the memory budgets count it).\n"
+                 "and input held (what the memory budgets count).\n"
                  "# TYPE h2ws_memory_held_bytes gauge\n"
                  "h2ws_memory_held_bytes %llu\n"
                  "# HELP h2ws_memory_budget_bytes The server's budget for "
@@ -1312,7 +1312,7 @@ static const char serve_epilog[] =
     "h2ws_rooms_link_lost_total, h2ws_rooms_link_failures_total,\n"
     "h2ws_rooms_subscribed, h2ws_rooms_published_total,\n"
     "h2ws_rooms_received_total, h2ws_rooms_dropped_total{reason};\n"
-    "h2ws_memory_held_bytes (WebSocket output queued),\n"
+    "h2ws_memory_held_bytes (WebSocket output queued, input held),\n"
     "h2ws_memory_budget_bytes (--max-memory), h2ws_ws_budget_bytes,\n"
     "h2ws_budget_paused_total, h2ws_budget_closed_total;\n"
     "process_resident_memory_bytes.\n"

@@ -410,9 +410,11 @@ typedef struct h2ws_server_settings {
    * 1 MiB): its input pauses above half of it and resumes at a quarter;
    * a send beyond it fails with H2WS_ERR_BUFFER_FULL, and a broadcast
    * (h2ws_rt_ws_send_prepared) beyond it closes the WebSocket with 1008.
-   * max_memory bounds the queued output of all the server's WebSockets:
-   * above it every WebSocket's input pauses and new WebSocket requests
-   * are refused with 503, until it is back at half.  Bytes; 0: no limit.
+   * max_memory bounds what all the server's WebSockets hold: their
+   * queued output and their held input (messages being reassembled,
+   * h2ws_ws_input_len()): above it every WebSocket's input pauses (at
+   * its next message boundary) and new WebSocket requests are refused
+   * with 503, until it is back at half.  Bytes; 0: no limit.
    * Default: a quarter of the machine's physical memory. */
   uint64_t max_memory;
   /* The same for the WebSockets of one connection (HTTP/2: all its
@@ -663,7 +665,7 @@ typedef struct h2ws_server_stats {
    * refused[status - 400]. */
   uint64_t refused[200];
   /* Memory budgets (h2ws_server_settings.max_memory): WebSocket output
-   * queued now, in all; times a WebSocket's input was paused by a budget
+   * queued and input held now, in all; times a WebSocket's input was paused by a budget
    * (its own, its connection's or the server's); WebSockets closed with
    * 1008 past their budget (a broadcast that did not fit). */
   uint64_t memory_held;

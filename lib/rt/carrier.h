@@ -79,9 +79,13 @@ struct h2ws_rt_ws {
   void *user_data;
   char *subprotocol;
   size_t max_output;
-  /* Memory budget (server WebSockets): the engine output counted in the
-   * budgets below at the last h2ws__rt_ws_account() */
-  size_t held;
+  /* Memory budget (server WebSockets): the engine's queued output and
+   * held input (a message being reassembled) counted in the budgets
+   * below at the last h2ws__rt_ws_account().  The WebSocket's own pause
+   * looks at its output only (pausing on its own partial message would
+   * never let it complete); its connection's and server's budgets count
+   * both. */
+  size_t held, held_in;
   rt_budget *conn_budget; /* the connection's, or NULL */
   rt_budget *srv_budget;  /* the server's, or NULL (clients) */
   uint8_t budget_paused;  /* input paused by a budget (counted once) */

@@ -77,6 +77,7 @@ static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
   }
   int rv = h2ws_ws_recv(h1->engine, data, len, &n, h1_now(h1));
   *pnread = n;
+  if (h1->ws) h2ws__rt_ws_account(h1->ws); /* held input, automatic replies */
   if (rv == 0 || rv == H2WS_ERR_PAUSE) return rv;
   if (rv == H2WS_ERR_PROTO || rv == H2WS_ERR_BAD_UTF8 ||
       rv == H2WS_ERR_MSG_TOO_BIG || rv == H2WS_ERR_BAD_DATA) {

@@ -418,6 +418,10 @@ static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
   size_t n = 0;
   h2->last_active = h2_now(h2);
   int rv = h2ws_h2_session_recv(h2->s, data, len, &n, h2_now(h2));
+  /* held input (messages being reassembled) and automatic replies */
+  if (!h2->is_client)
+    for (rt_h2s *hs = h2->streams; hs; hs = hs->next)
+      if (hs->ws->engine) h2ws__rt_ws_account(hs->ws);
   h2_free_dead(h2);
   *pnread = len;
   if (rv == 0) return 0;

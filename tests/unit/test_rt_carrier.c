@@ -575,12 +575,15 @@ static void test_budget_echo_pauses_and_drains(void) {
   for (int i = 0; i < 6; i++)
     CHECK_EQ(h2ws_ws_submit_msg(r.p->e, H2WS_OP_BINARY, m, sizeof m), 0);
   pump(r.p->e, r.engine); /* stops at the pause */
+  h2ws__rt_ws_account(r.ws); /* what a carrier does after its recv */
   /* 3 echoes of 12000 (+ headers) pass 32 KiB: paused after the third */
   CHECK_EQ(r.a.msgs, 3);
   CHECK(h2ws_rt_ws_buffered(r.ws) > 32 * 1024);
   CHECK_EQ(r.ws->held, h2ws_rt_ws_buffered(r.ws));
-  CHECK_EQ(conn.held, r.ws->held);
-  CHECK_EQ(srv.held, r.ws->held);
+  /* the budgets add what input is held (none between messages) */
+  CHECK_EQ(r.ws->held_in, h2ws_ws_input_len(r.engine));
+  CHECK_EQ(conn.held, r.ws->held + r.ws->held_in);
+  CHECK_EQ(srv.held, r.ws->held + r.ws->held_in);
   CHECK_EQ(srv.pauses, 1);
   CHECK(!h2ws__rt_ws_can_resume(r.ws));
   /* asking again does not count another pause */
@@ -589,16 +592,48 @@ static void test_budget_echo_pauses_and_drains(void) {
   /* the carrier drains: the budgets follow, input may resume */
   CHECK(pump(r.engine, r.p->e) > 0);
   CHECK(h2ws__rt_ws_can_resume(r.ws));
-  CHECK_EQ(conn.held, 0);
-  CHECK_EQ(srv.held, 0);
+  CHECK_EQ(conn.held, r.ws->held_in);
+  CHECK_EQ(srv.held, r.ws->held_in);
   CHECK_EQ(r.p->msgs, 3);
-  CHECK(srv.peak > 32 * 1024 && srv.peak <= 64 * 1024 + 512);
+  CHECK(srv.peak > 32 * 1024 && srv.peak <= 64 * 1024 + 512 + 12000);
   /* freeing the WebSocket with output queued gives it back */
   CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"bye", 3), 0);
   CHECK(srv.held > 0);
   rig_del(&r);
   CHECK_EQ(srv.held, 0);
   CHECK_EQ(conn.held, 0);
+}
+
+/* A message being reassembled counts as held input in the connection's
+ * and server's budgets (not in the WebSocket's own pause: it must be
+ * able to complete), and is given back when delivered. */
+static void test_budget_counts_held_input(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 4096), 0);
+  rig_server(&r, 4096, &conn, &srv);
+  static uint8_t part[10000];
+  memset(part, 'i', sizeof part);
+  /* the first fragment of a message larger than the output budget */
+  CHECK_EQ(h2ws_ws_submit_fragment(r.p->e, H2WS_OP_BINARY, 0, part,
+                                   sizeof part),
+           0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(h2ws_ws_input_len(r.engine), sizeof part);
+  h2ws__rt_ws_account(r.ws);
+  CHECK_EQ(srv.held, sizeof part);
+  CHECK_EQ(conn.held, sizeof part);
+  CHECK(!h2ws__rt_ws_over_budget(r.ws)); /* its own output is empty */
+  CHECK_EQ(h2ws_ws_submit_fragment(r.p->e, H2WS_OP_CONT, 1, part, 100), 0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(r.a.msgs, 1);
+  CHECK_EQ(r.a.last_len, sizeof part + 100);
+  h2ws__rt_ws_account(r.ws);
+  CHECK_EQ(srv.held, 0);
+  CHECK_EQ(conn.held, 0);
+  rig_del(&r);
 }
 
 /* Automatic pongs count: a peer that pings and never reads is paused
@@ -713,6 +748,7 @@ int main(void) {
   static const tu_case cases[] = {
       {"budget_echo_pauses_and_drains", test_budget_echo_pauses_and_drains},
       {"budget_pongs_pause", test_budget_pongs_pause},
+      {"budget_counts_held_input", test_budget_counts_held_input},
       {"budget_prepared_closes_1008", test_budget_prepared_closes_1008},
       {"budget_shared_limit", test_budget_shared_limit},
       {"carrier_ops_and_info", test_carrier_ops_and_info},
