@@ -510,7 +510,8 @@ def case_c_h2(binary):
         sent = fill([c], 25)
         time.sleep(1.0)
         g = srv.grown()
-        T.check(sent >= N * MIB, "C h2: the silent streams got %d MiB in" % (sent >> 20))
+        # (the connection's 16 MiB budget pauses every stream early)
+        T.check(sent >= N * MIB // 2, "C h2: the silent streams got %d MiB in" % (sent >> 20))
         T.check(g < N * PER_WS + FIXED,
                 "C h2: %d silent streams of one connection: RSS +%d MiB < %d MiB"
                 % (N, g >> 20, (N * PER_WS + FIXED) >> 20))
