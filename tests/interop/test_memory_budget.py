@@ -256,13 +256,19 @@ def honest_echo(port, what, n=5):
     c = H1(port)
     ok = 0
     t0 = time.time()
+    lat = []
     for i in range(n):
         msg = ("honest %d" % i).encode()
         c.sock.setblocking(True)
+        t1 = time.time()
         c.sock.sendall(ws_frame(1, msg))
         m = c.read_msg(10)
+        lat.append(time.time() - t1)
         ok += m is not None and m[1] == msg
     dt = time.time() - t0
+    lat.sort()
+    print("     %s: honest round trips: median %.2f ms, max %.2f ms"
+          % (what, lat[len(lat) // 2] * 1000, lat[-1] * 1000))
     c.sock.sendall(ws_frame(8, b"\x03\xe8"))  # Close 1000
     c.read_msg(5)
     c.close()
@@ -746,7 +752,7 @@ def case_e_stats(binary):
         g = srv.grown()
         T.check(rate < 1 * MIB, "E: bytes pushed to the silent tabs: %.0f B/s < 1 MiB/s" % rate)
         T.check(g < 128 * MIB, "E: RSS +%d MiB < 128 MiB" % (g >> 20))
-        honest_echo(srv.port, "E")
+        honest_echo(srv.port, "E", 50)
         for c in conns:
             c.close()
     finally:
