@@ -660,18 +660,6 @@ def case_d_h1(binary):
                 "D h1: a server-closed WebSocket whose output cannot drain: "
                 "connection closed within the write deadline (%.1f s)" % dt)
         honest_echo(srv.port, "D h1")
-        # messages larger than the budget are streamed back whole
-        h = H1(srv.port)
-        big = [os.urandom(3 * MIB + i) for i in range(3)]
-        got = []
-        for b in big:
-            h.sock.setblocking(True)
-            h.sock.sendall(ws_frame(2, b))
-            m = h.read_whole(20)
-            got.append(m[1] if m else None)
-        T.check(got == big, "D h1: three messages larger than the budget echoed "
-                "whole (%s)" % [len(g) if g else None for g in got])
-        h.close()
         c.close()
     finally:
         srv.stop()
@@ -708,10 +696,40 @@ def case_d_h2(binary):
         T.check(any(p == b"after the reset" for _, p in h2_msgs(c.data.get(live, b""))),
                 "D h2: the connection's other stream still echoes (%d echoes before)" % before)
         T.check(c.goaway is None and not c.eof, "D h2: the connection goes on")
+        c.close()
+    finally:
+        srv.stop()
+
+
+def case_large_echo(binary):
+    """Messages larger than the budget are streamed back whole, on HTTP/1.1
+    and on a stream of an HTTP/2 connection that another silent stream
+    fills (input paused and resumed as the output drains)."""
+    srv = Server(binary, ["--max-message", "16MiB"])
+    try:
+        # messages larger than the budget are streamed back whole
+        h = H1(srv.port)
+        big = [os.urandom(3 * MIB + i) for i in range(3)]
+        got = []
+        for b in big:
+            h.sock.setblocking(True)
+            h.sock.sendall(ws_frame(2, b))
+            m = h.read_whole(20)
+            got.append(m[1] if m else None)
+        T.check(got == big, "large echo h1: three messages larger than the budget echoed "
+                "whole (%s)" % [len(g) if g else None for g in got])
+        h.close()
+        c = H2(srv.port)
+        stuck, live = c.ws("/echo"), c.ws("/echo")
+        c.credit.add(live)
+        c.pump(lambda: len(c.status) == 2, 5)
+        msg = ws_frame(2, os.urandom(256 * 1024))
+        for _ in range(8):
+            c.queue(stuck, msg)
+        fill([c], 10)
         # messages larger than the budget are streamed back (input paused
         # and resumed on this connection as the output drains)
         big = [os.urandom(3 * MIB + i) for i in range(3)]
-        c.pump(lambda: False, 1.0)  # the text echoes still in flight
         c.data[live] = b""
         for b in big:
             c.queue(live, ws_frame(2, b))
@@ -723,7 +741,7 @@ def case_d_h2(binary):
             c.push()
             c.pump(lambda: False, 0.2)
         got = binary()
-        T.check(got == big, "D h2: three messages larger than the budget echoed "
+        T.check(got == big, "large echo h2: three messages larger than the budget echoed "
                 "whole, in order (%d of 3)" % len(got))
         c.close()
     finally:
@@ -808,7 +826,8 @@ def main():
                      ("C chat silent members", case_c_chat),
                      ("C proxy silent senders", case_c_proxy),
                      ("C server budget", case_c_server), ("D h1 write deadline", case_d_h1),
-                     ("D h2 write deadline", case_d_h2), ("E /stats on one tab", case_e_stats),
+                     ("D h2 write deadline", case_d_h2),
+                     ("large echo streamed", case_large_echo), ("E /stats on one tab", case_e_stats),
                      ("J rapid reset access log", case_j_log)]:
         if len(sys.argv) > 2 and sys.argv[2] not in name:
             continue
