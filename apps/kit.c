@@ -423,6 +423,7 @@ const char *kit_transport_name(h2ws_rt_transport t) {
   case H2WS_RT_H1_TLS: return "http/1.1+tls";
   case H2WS_RT_H2C: return "h2c";
   case H2WS_RT_H2_TLS: return "h2";
+  case H2WS_RT_H3: return "h3";
   default: return "unknown";
   }
 }
@@ -433,12 +434,13 @@ const char *kit_transport_proto(h2ws_rt_transport t) {
   case H2WS_RT_H2_TLS: return "h2";
   case H2WS_RT_H1:
   case H2WS_RT_H1_TLS: return "http/1.1";
+  case H2WS_RT_H3: return "h3";
   default: return "unknown";
   }
 }
 
 int kit_transport_tls(h2ws_rt_transport t) {
-  return t == H2WS_RT_H1_TLS || t == H2WS_RT_H2_TLS;
+  return t == H2WS_RT_H1_TLS || t == H2WS_RT_H2_TLS || t == H2WS_RT_H3;
 }
 
 /* ---- exit codes ------------------------------------------------------------ */

@@ -184,18 +184,23 @@ static int h1_plain(rt_h1 *h1, const h2ws_h1_head *head) {
   resp.content_type = "text/plain; charset=utf-8";
   if (h1->c->owner->http_request)
     h1->c->owner->http_request(&req, &resp, h1->c->owner_data);
-  h2ws_header hs[3] = {
+  h2ws_header hs[4] = {
       {"Content-Type", 12, resp.content_type, strlen(resp.content_type)},
       /* One request per connection keeps this path simple. */
       {"Connection", 10, "close", 5},
       /* RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (and
        * §7.8: Upgrade is then also a connection option). */
-      {"Upgrade", 7, "websocket", 9}};
+      {"Upgrade", 7, "websocket", 9},
+      {"Alt-Svc", 7, h1->cfg->alt_svc, strlen(h1->cfg->alt_svc)}};
   size_t nhs = 2;
   if (resp.status == 426) {
     hs[1].value = "Upgrade, close";
     hs[1].valuelen = 14;
     nhs = 3;
+  }
+  if (h1->cfg->alt_svc[0]) { /* RFC 7838: HTTP/3 on the same port */
+    if (nhs == 2) hs[2] = hs[3];
+    nhs++;
   }
   uint8_t buf[1024];
   size_t n;

@@ -300,10 +300,13 @@ static int h2_on_request(h2ws_h2_session *s, int32_t sid,
     c->owner->http_request(&hr, &resp, c->owner_data);
   /* A 426 carries no Upgrade header here: RFC 9113 §8.2.2 forbids it on
    * HTTP/2 (the body says what to do instead). */
-  h2ws_header hs[1] = {
-      {"content-type", 12, resp.content_type, strlen(resp.content_type)}};
+  h2ws_header hs[2] = {
+      {"content-type", 12, resp.content_type, strlen(resp.content_type)},
+      /* RFC 7838: HTTP/3 on the same port, once it listens */
+      {"alt-svc", 7, h2->cfg->alt_svc, strlen(h2->cfg->alt_svc)}};
   int is_head = strcmp(req->method, "HEAD") == 0;
-  int rv = h2ws_h2_respond(s, sid, resp.status, hs, 1,
+  int rv = h2ws_h2_respond(s, sid, resp.status, hs,
+                           h2->cfg->alt_svc[0] ? 2 : 1,
                            is_head ? NULL : resp.body,
                            is_head ? 0 : resp.bodylen);
   return rv == H2WS_ERR_NOMEM ? rv : 0;

@@ -21,6 +21,9 @@ typedef struct rt_proto_config {
                                  the owner's close_idle lets it go), 0 at
                                  once.  Read live: the owner may change it */
   int trace;                  /* client HTTP/2: frame lines to owner->trace */
+  /* server: Alt-Svc value for plain HTTP/1.1 and HTTP/2 responses
+   * ("h3=\":443\"" once an HTTP/3 listener runs), "" none */
+  char alt_svc[48];
 } rt_proto_config;
 
 /* What a client WebSocket asks for (copied by the protocol as needed). */
