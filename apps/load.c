@@ -807,6 +807,11 @@ int h2ws_cmd_load(int argc, char **argv) {
        .arg = "TIME", .min = 100, .max = 86400000,
        .help = "hard cap on the run (default: duration + hold\n"
                "+ 30s, or 120s with --messages)"},
+      {.name = "h3", .kind = KIT_FLAG, .dest = &policy,
+       .value = H2WS_RT_POLICY_H3, .group = 2,
+       .help = "HTTP/3 only (wss://: QUIC, RFC 9220; the\n"
+               "streams of a connection share one QUIC\n"
+               "connection)"},
       {.name = "h2", .kind = KIT_FLAG, .dest = &policy,
        .value = H2WS_RT_POLICY_H2, .group = 2,
        .help = "HTTP/2 only (default; ws:// = h2c prior\n"
