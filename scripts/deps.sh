@@ -9,7 +9,7 @@ build=(build-essential cmake pkg-config python3 libnghttp2-dev libuv1-dev libssl
 pkg=(dpkg-dev debhelper lintian man-db)
 test=(clang libclang-rt-14-dev python3 python3-h2 python3-hpack python3-hyperframe python3-wsproto python3-hypercorn
       python3-websockets nghttp2-client nghttp2-proxy nodejs chromium firefox-esr
-      haproxy apache2 libwebsockets-test-server redis-server)
+      haproxy apache2 libwebsockets-test-server redis-server ngtcp2-client ngtcp2-server)
 case "${1:-build}" in
   build|run) want=("${build[@]}") ;;
   pkg) want=("${build[@]}" "${pkg[@]}") ;;

@@ -426,6 +426,8 @@ static int h3_on_ws_open(h2ws_h3_session *s, int64_t sid, h2ws_ws *e,
   return 0;
 }
 
+static void h3c_describe_end(rt_h3c *c);
+
 static int h3_on_ws_refused(h2ws_h3_session *s, int64_t sid, int status,
                             int error, void *req_ud, void *ud) {
   rt_h3c *c = ud;
@@ -435,6 +437,7 @@ static int h3_on_ws_refused(h2ws_h3_session *s, int64_t sid, int status,
   (void)sid;
   if (error == H2WS_ERR_H3_GOAWAY) c->goaway = 1;
   if (hs) h3s_release(c, hs);
+  if (error == H2WS_ERR_H3_CLOSED && c->s) h3c_describe_end(c);
   const char *why = error == H2WS_ERR_H3_CLOSED && c->why[0] ? c->why : NULL;
   if (c->hooks && c->hooks->ws_refused) {
     c->hooks->ws_refused(ws, status, error, why, c->owner);
@@ -536,12 +539,25 @@ static void h3c_abort_all(rt_h3c *c, const char *why) {
 /* Why a client connection ended, in words. */
 static void h3c_describe_end(rt_h3c *c) {
   h2ws_h3_stats st;
+  if (c->why[0] || !c->s) return;
   h2ws_h3_session_get_stats(c->s, &st);
   if (c->why[0]) return;
   static const char *const who[] = {"", "closed by us", "closed by the server",
                                     "idle timeout", "QUIC handshake timed out",
                                     "stateless reset"};
   int by = st.closed_by >= 0 && st.closed_by <= 5 ? st.closed_by : 0;
+  if (st.closed && st.closed_by == 1 && !st.app_error &&
+      st.error_code >= 0x100 && st.error_code <= 0x1ff && !st.handshake_done) {
+    /* RFC 9001 §4.8: CRYPTO_ERROR carries our TLS alert */
+    unsigned alert = (unsigned)(st.error_code - 0x100);
+    snprintf(c->why, sizeof c->why, "QUIC TLS handshake failed (our alert "
+             "%u%s)", alert,
+             alert == 42 || alert == 48 || alert == 45 || alert == 44 ||
+                     alert == 46
+                 ? ": the server's certificate did not verify"
+                 : "");
+    return;
+  }
   if (!st.closed)
     snprintf(c->why, sizeof c->why, "QUIC connection ended");
   else
@@ -988,6 +1004,14 @@ int h2ws__rt_h3_usable(const rt_h3c *c) {
 void h2ws__rt_h3_client_close(rt_h3c *c) {
   if (c->gone) return;
   snprintf(c->why, sizeof c->why, "client closed");
+  /* tell the server (CONNECTION_CLOSE), so that it does not wait for an
+   * idle timeout: one datagram, no closing period kept */
+  uint64_t now = h3_now(c->ep);
+  h2ws_h3_session_close(c->s, H2WS_H3_NO_ERROR, now);
+  h2ws_h3_batch b;
+  if (h2ws_h3_session_send(c->s, &b, now) == 0 && b.count)
+    h2ws__rt_udp_send(c->ep->udp, b.path.remote.addr, b.path.remote.addrlen,
+                      b.data, b.len, b.segment_size, b.count);
   c->hooks = NULL; /* the owner is going away: it hears nothing more */
   h3c_destroy(c);
 }
