@@ -993,7 +993,7 @@ static int serve_listen(serve_app *app) {
         fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
         return KIT_EXIT_CONNECT;
       }
-      printf("h2ws: listening on https://%s%s%s:%d/ (h3, UDP)\n",
+      printf("h2ws: listening on UDP %s%s%s:%d (h3, QUIC)\n",
              strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", uport);
     }
     char host[300];
