@@ -561,6 +561,20 @@ void kit_print_listening(const char *addr, int tls, int port, int h2) {
            tls ? "https" : "http", host, port);
 }
 
+int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
+                  int port) {
+  char hp[320], h[300];
+  kit_listen_host(addr, h, sizeof h); /* "[::1]" keeps its brackets */
+  snprintf(hp, sizeof hp, "%s:%d", h, port);
+  int uport = 0;
+  if (h2ws_server_listen_h3(srv, hp, NULL, &uport) != 0) {
+    fprintf(stderr, "%s: %s\n", prog, h2ws_server_last_error(srv));
+    return KIT_EXIT_CONNECT;
+  }
+  printf("h2ws: listening on UDP %s:%d (h3, QUIC)\n", h, uport);
+  return 0;
+}
+
 /* ---- buffer -------------------------------------------------------------- */
 
 void kit_buf_add(kit_buf *b, const void *data, size_t n) {

@@ -983,19 +983,10 @@ static int serve_listen(serve_app *app) {
                                              : KIT_EXIT_CONNECT;
     }
     kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
-    if (!cfg->cleartext && !cfg->no_h3) {
-      /* HTTP/3 on the same port, over UDP (Alt-Svc points at it) */
-      char hp[320], h[300];
-      kit_listen_host(cfg->listen[i], h, sizeof h);
-      snprintf(hp, sizeof hp, strchr(h, ':') ? "[%s]:%d" : "%s:%d", h, port);
-      int uport = 0;
-      if (h2ws_server_listen_h3(app->srv, hp, NULL, &uport) != 0) {
-        fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
-        return KIT_EXIT_CONNECT;
-      }
-      printf("h2ws: listening on UDP %s%s%s:%d (h3, QUIC)\n",
-             strchr(h, ':') ? "[" : "", h, strchr(h, ':') ? "]" : "", uport);
-    }
+    /* HTTP/3 on the same port, over UDP (Alt-Svc points at it) */
+    if (!cfg->cleartext && !cfg->no_h3 &&
+        kit_listen_h3(app->srv, "h2ws serve", cfg->listen[i], port) != 0)
+      return KIT_EXIT_CONNECT;
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);
     /* 127.0.0.1 shows as localhost (the generated certificate's name, a

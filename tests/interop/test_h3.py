@@ -14,7 +14,9 @@
 #     1 MiB, deflate, 100 WebSockets on one QUIC connection, a close code
 #     from the server (1009 for a message over its limit), SIGTERM of the
 #     server (1001), 5% loss and reordering each way (Python relay), the
-#     fallback to TCP with its reason when nothing listens on UDP.
+#     fallback to TCP with its reason when nothing listens on UDP;
+#   - `h2ws proxy` takes HTTP/3 clients and forwards them to HTTP/1.1,
+#     HTTP/2 and TCP backends.
 # Prints "N passed, N failed" last; kills everything it started.
 #
 # Usage: /usr/bin/python3 test_h3.py /abs/path/to/h2ws
@@ -335,6 +337,39 @@ def test_fallback(noh3_port, clear_port):
             "rc=%r %s" % (rc, tail(err)))
 
 
+def test_proxy(clear_port):
+    """h2ws proxy takes HTTP/3 clients (UDP on its TLS port) and forwards
+    them to any backend kind: HTTP/1.1, HTTP/2 (--backend-h2), raw TCP."""
+    tcp = iu.TcpListener()
+
+    def tcp_echo(conn):
+        while True:
+            b = conn.recv(65536)
+            if not b:
+                return
+            conn.sendall(b)
+    tcp.serve = tcp_echo
+    for name, args in (("HTTP/1.1", ["--to", "ws://127.0.0.1:%d/echo" % clear_port]),
+                       ("HTTP/2", ["--backend-h2", "--to", "ws://127.0.0.1:%d/echo" % clear_port]),
+                       ("tcp", ["--to", "tcp://127.0.0.1:%d" % tcp.port])):
+        p = iu.spawn([BIN, "proxy", "--listen", "127.0.0.1:0"] + args)
+        r = iu.LineReader(p)
+        m = r.wait_for(r"listening on UDP 127\.0\.0\.1:(\d+) \(h3, QUIC\)", timeout=10)
+        T.check(m, "proxy (%s backend): listens on UDP" % name, r.text())
+        if not m:
+            iu.stop(p)
+            continue
+        port = int(m.group(1))
+        data = os.urandom(200000)
+        rc, out, err = client(["-v", "--h3-only", "-k", "--raw",
+                               "wss://127.0.0.1:%d/echo" % port], data, timeout=60)
+        T.check(rc == 0 and out == data and "connected via h3" in err,
+                "proxy: HTTP/3 client -> %s backend, 200 KB echo" % name,
+                "rc=%r len=%d %s" % (rc, len(out), tail(err)))
+        iu.stop(p)
+    tcp.close()
+
+
 def main():
     global BIN
     BIN = iu.h2ws_bin()
@@ -370,6 +405,7 @@ def main():
     T.run("sigterm", test_sigterm_1001, cert)
     T.run("loss and reordering", test_loss_and_reordering, big)
     T.run("fallback", test_fallback, noh3, clear)
+    T.run("proxy", test_proxy, clear)
 
 
 if __name__ == "__main__":
