@@ -337,6 +337,66 @@ def test_fallback(noh3_port, clear_port):
             "rc=%r %s" % (rc, tail(err)))
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1])
+    return 0
+
+
+def test_hostile_datagrams(p, port):
+    """What reaches the UDP port without being a connection: garbage is
+    dropped, an unknown version gets Version Negotiation, a short header
+    for no connection a Stateless Reset (smaller than what caused it), a
+    flood of Initials makes sessions bounded by the handshake deadline;
+    the server keeps serving and its memory stays bounded."""
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(1.0)
+    dst = ("127.0.0.1", port)
+    rng = random.Random(3)
+    # Version Negotiation (RFC 9000 §6): long header, version 0x1a2a3a4a
+    dcid, scid = bytes(rng.randrange(256) for _ in range(8)), bytes(rng.randrange(256) for _ in range(8))
+    pkt = bytes([0xc0]) + (0x1a2a3a4a).to_bytes(4, "big") + bytes([8]) + dcid + bytes([8]) + scid
+    u.sendto(pkt.ljust(1200, b"\0"), dst)
+    try:
+        vn, _ = u.recvfrom(2000)
+    except socket.timeout:
+        vn = b""
+    versions = [int.from_bytes(vn[i:i + 4], "big") for i in range(7 + 16, len(vn), 4)] if vn else []
+    T.check(len(vn) > 7 and vn[1:5] == b"\0\0\0\0" and vn[6:14] == scid and 1 in versions,
+            "unknown QUIC version: Version Negotiation naming v1, our CIDs echoed",
+            repr(vn[:40]))
+    # Stateless Reset (RFC 9000 §10.3): short header to an unknown CID
+    short = bytes([0x40 | rng.randrange(64)]) + bytes(rng.randrange(256) for _ in range(120))
+    u.sendto(short, dst)
+    try:
+        sr, _ = u.recvfrom(2000)
+    except socket.timeout:
+        sr = b""
+    T.check(21 <= len(sr) < len(short) and (sr[0] & 0xc0) == 0x40,
+            "short header for no connection: a Stateless Reset, smaller than the datagram",
+            "len=%d first=%r" % (len(sr), sr[:1]))
+    # garbage of every size, then a flood of Initials (fresh DCIDs)
+    r0 = rss_kb(p.pid)
+    for i in range(600):
+        u.sendto(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 1400))), dst)
+    for i in range(300):
+        d = bytes(rng.randrange(256) for _ in range(8))
+        ini = bytes([0xc0]) + (1).to_bytes(4, "big") + bytes([8]) + d + bytes([0]) + b"\0" + \
+            b"\x44\xd0" + bytes(rng.randrange(256) for _ in range(1190))
+        u.sendto(ini[:1200], dst)
+    time.sleep(0.5)
+    r1 = rss_kb(p.pid)
+    u.close()
+    rc, out, err = client(["--h3-only", "-k", "wss://127.0.0.1:%d/echo" % port], b"still here\n")
+    T.check(rc == 0 and out == b"still here\n",
+            "after garbage, VN, resets and 300 bogus Initials: serve still echoes over h3",
+            "rc=%r %s" % (rc, tail(err)))
+    T.check(p.poll() is None and r1 - r0 < 64 * 1024,
+            "serve alive, RSS grew %d KiB (< 64 MiB)" % (r1 - r0), "")
+
+
 def test_proxy(clear_port):
     """h2ws proxy takes HTTP/3 clients (UDP on its TLS port) and forwards
     them to any backend kind: HTTP/1.1, HTTP/2 (--backend-h2), raw TCP."""
@@ -406,6 +466,7 @@ def main():
     T.run("loss and reordering", test_loss_and_reordering, big)
     T.run("fallback", test_fallback, noh3, clear)
     T.run("proxy", test_proxy, clear)
+    T.run("hostile datagrams", test_hostile_datagrams, p, port)
 
 
 if __name__ == "__main__":
