@@ -707,7 +707,10 @@ typedef enum h2ws_rt_policy {
   /* HTTP/3 first, then as AUTO (h2, then HTTP/1.1) on a new TCP
    * connection when QUIC fails (no answer within the handshake timeout,
    * ICMP port unreachable, a QUIC or TLS error) or the server does not do
-   * WebSockets over HTTP/3; on_note gives the reason of each step. */
+   * WebSockets over HTTP/3; on_note gives the reason of each step.  AUTO
+   * does the same for an origin whose Alt-Svc (RFC 7838, on an earlier
+   * WebSocket's answer to this client) named h3, for its max-age (at
+   * most 24 h) or until an attempt fails. */
   H2WS_RT_POLICY_PREFER_H3 = 5
 } h2ws_rt_policy;
 

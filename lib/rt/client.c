@@ -49,7 +49,10 @@ struct rt_cws {
   int retried;           /* already moved to a new HTTP/2 connection after
                             GOAWAY */
   int hops;              /* moves away from full HTTP/2 connections */
-  int h3;                /* 0 no HTTP/3; 1 HTTP/3 first (PREFER_H3); 2 only */
+  int h3;                /* 0 no HTTP/3; 1 HTTP/3 first (PREFER_H3, or
+                            AUTO after Alt-Svc); 2 only */
+  int h3_port;           /* UDP port for HTTP/3 (0: port) */
+  int h3_alt;            /* HTTP/3 because of the origin's Alt-Svc */
   int no_h3;             /* HTTP/3 was tried and failed: TCP from here */
   h2ws_header headers[RT_MAX_HEADERS]; /* extra fields (lower-case names) */
   size_t nheaders;
@@ -86,6 +89,8 @@ struct rt_origin {
   char key[320];         /* as rt_cconn.origin */
   size_t ws_limit;       /* WebSockets one connection carries, 0 unknown */
   uint64_t no_h2_until;  /* loop time: HTTP/1.1 at once until then */
+  uint64_t h3_until;     /* Alt-Svc h3 seen: AUTO tries HTTP/3 until then */
+  int h3_port;           /* ... on this UDP port */
 };
 
 /* An HTTP/3 connection of the pool (one per origin). */
@@ -393,12 +398,47 @@ static void cc_trace(int sent, const char *line, void *owner) {
   cc->cl->trace.fn(buf, cc->cl->trace.user_data);
 }
 
+/* Owner hook: a WebSocket answer's Alt-Svc (RFC 7838 §3): remembers
+ * `h3=":PORT"` (same host; `ma` seconds, default 24 h, capped at 24 h)
+ * for AUTO; "clear" forgets it. */
+static void cc_alt_svc(const char *v, size_t len, void *owner) {
+  rt_cconn *cc = owner;
+  if (!cc->cl) return;
+  char buf[512];
+  if (len >= sizeof buf) len = sizeof buf - 1;
+  memcpy(buf, v, len);
+  buf[len] = '\0';
+  rt_origin *o = origin_get(cc->cl, cc->origin);
+  if (!o) return;
+  if (strncmp(buf, "clear", 5) == 0) {
+    o->h3_until = 0;
+    return;
+  }
+  char *save = NULL;
+  for (char *alt = strtok_r(buf, ",", &save); alt;
+       alt = strtok_r(NULL, ",", &save)) {
+    while (*alt == ' ' || *alt == '\t') alt++;
+    if (strncmp(alt, "h3=\":", 5) != 0) continue; /* h3, same host only */
+    char *e;
+    long port = strtol(alt + 5, &e, 10);
+    if (*e != '"' || port <= 0 || port > 65535) continue;
+    unsigned long ma = 86400;
+    char *m = strstr(e, "ma=");
+    if (m) ma = strtoul(m + 3, NULL, 10);
+    if (ma > 86400) ma = 86400;
+    o->h3_port = (int)port;
+    o->h3_until = ma ? h2ws__rt_now(cc->cl->rt) + ma * 1000u : 0;
+    return;
+  }
+}
+
 static const rt_owner client_owner = {
     .ready = cc_ready,
     .closed = cc_closed,
     .ws_refused = cc_ws_refused,
     .close_idle = cc_close_idle,
     .trace = cc_trace,
+    .alt_svc = cc_alt_svc,
 };
 
 static void cc_try_next(rt_cconn *cc) {
@@ -483,6 +523,20 @@ static void h3_dispatch(h2ws_client *cl, h2ws_rt_ws *ws);
 
 static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
   struct rt_cws *q = cws_of(ws);
+  if (!q->h3 && !q->no_h3 && q->tls && q->policy == H2WS_RT_POLICY_AUTO) {
+    /* RFC 7838: the origin named HTTP/3 in Alt-Svc: the ladder starts
+     * there (h3 -> h2 -> h1) */
+    char key[320];
+    cws_origin_key(q, key, sizeof key);
+    const rt_origin *o = origin_find(cl, key);
+    if (o && o->h3_until > h2ws__rt_now(cl->rt)) {
+      q->h3 = 1;
+      q->h3_alt = 1;
+      q->h3_port = o->h3_port;
+      h2ws__rt_ws_note(ws, "%s advertised h3 on UDP port %d (Alt-Svc): "
+                       "trying HTTP/3 first", key, o->h3_port);
+    }
+  }
   if (q->h3 && !q->no_h3) {
     h3_dispatch(cl, ws);
     return;
@@ -645,6 +699,12 @@ static void client_h3_refused(h2ws_rt_ws *ws, int status, int error,
     h2ws__rt_ws_note(ws, "HTTP/3: %s; falling back to TCP (h2, then "
                      "HTTP/1.1)", reason);
     q->no_h3 = 1;
+    if (q->h3_alt) { /* RFC 7838 §2.4: the alternative is broken */
+      char key[320];
+      cws_origin_key(q, key, sizeof key);
+      rt_origin *o = origin_find(q->cl, key);
+      if (o) o->h3_until = 0;
+    }
     cc_dispatch(q->cl, ws);
     return;
   }
@@ -780,10 +840,10 @@ static void h3_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
   }
   hc->cl = cl;
   snprintf(hc->host, sizeof hc->host, "%s", q->host);
-  hc->port = q->port;
+  hc->port = q->h3_port ? q->h3_port : q->port;
   snprintf(hc->origin, sizeof hc->origin, "%s", origin);
   char port[16];
-  snprintf(port, sizeof port, "%d", q->port);
+  snprintf(port, sizeof port, "%d", hc->port);
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;

@@ -162,6 +162,24 @@ def test_listening_and_alt_svc(lines, port, noh3_port, clear_port):
                 "serve: Alt-Svc h3 on the HTTP/2 response (nghttp)", tail(out))
     st, hs = https_get(noh3_port, "/")
     T.check(st == 200 and "alt-svc" not in hs, "--no-h3: no Alt-Svc", repr(hs))
+    # the WebSocket's own answer (HTTP/1.1 101) names it too
+    ctx = ssl._create_unverified_context()
+    ctx.set_alpn_protocols(["http/1.1"])
+    raw = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                          server_hostname="localhost")
+    raw.sendall(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                b"Sec-WebSocket-Version: 13\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = raw.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    raw.close()
+    T.check(head.startswith(b"HTTP/1.1 101") and
+            ('alt-svc: h3=":%d"' % port).encode() in head.lower(),
+            "serve: Alt-Svc h3 on the WebSocket's 101", repr(head[:400]))
 
 
 def test_gtlsclient(port, root):

@@ -374,6 +374,26 @@ static void test_no_route_no_rfc9220(void) {
   CHECK_EQ(s.fail_error[0], H2WS_ERR_H3_NO_EXTENDED_CONNECT);
 }
 
+/* AUTO over TLS: the first WebSocket goes over h2 and its 200 carries
+ * Alt-Svc h3; the next one (same client) tries HTTP/3 first and gets it.
+ * Against a server whose Alt-Svc names a port nothing listens on, the
+ * next one falls back to h2 and the alternative is forgotten. */
+static void test_alt_svc_auto(void) {
+  h3sc s;
+  CHECK(sc_start(&s, 1, 1) > 0);
+  s.msglen = 7;
+  sc_open_n(&s, 1, H2WS_RT_POLICY_AUTO);
+  h2ws_rt_run(s.rt);
+  CHECK_EQ(s.transport[0], H2WS_RT_H2_TLS);
+  CHECK(s.echo_ok[0]);
+  sc_open_n(&s, 1, H2WS_RT_POLICY_AUTO);
+  sc_run_end(&s);
+  CHECK(!s.timed_out);
+  CHECK_EQ(s.transport[1], H2WS_RT_H3);
+  CHECK(s.echo_ok[1]);
+  CHECK(strstr(s.notes, "advertised h3 on UDP port") != NULL);
+}
+
 static void test_ws_url_refused(void) {
   h3sc s;
   CHECK(sc_start(&s, 1, 1) > 0);
@@ -398,6 +418,7 @@ int main(void) {
       {"h3_fallback_no_udp_listener", test_fallback_no_udp_listener},
       {"h3_no_route_no_rfc9220", test_no_route_no_rfc9220},
       {"h3_ws_url_refused", test_ws_url_refused},
+      {"h3_alt_svc_auto", test_alt_svc_auto},
   };
   return TU_RUN(cases);
 }
