@@ -648,7 +648,7 @@ H2WS_EXTERN int h2ws_server_route_static(h2ws_server *srv, const char *prefix,
 
 /* Counters of a server (for /metrics). */
 typedef struct h2ws_server_stats {
-  uint64_t connections_open;  /* accepted, not yet closed */
+  uint64_t connections_open;  /* accepted, not yet closed (TCP and QUIC) */
   uint64_t connections_total; /* accepted since the start */
   /* WebSocket requests refused by the runtime (no route: 404, shutting
    * down: 503) or the application (h2ws_rt_ws_refuse), by status:

@@ -376,7 +376,7 @@ static void server_refused(int status, void *owner) {
 void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
   memset(st, 0, sizeof *st);
   if (!srv) return;
-  st->connections_open = srv->nconns;
+  st->connections_open = srv->nconns + server_h3_conns(srv); /* TCP + QUIC */
   st->connections_total = srv->conns_total;
   memcpy(st->refused, srv->refused, sizeof st->refused);
 }
