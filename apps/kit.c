@@ -562,16 +562,20 @@ void kit_print_listening(const char *addr, int tls, int port, int h2) {
 }
 
 int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
-                  int port) {
+                  int port, int retry) {
   char hp[320], h[300];
   kit_listen_host(addr, h, sizeof h); /* "[::1]" keeps its brackets */
   snprintf(hp, sizeof hp, "%s:%d", h, port);
   int uport = 0;
-  if (h2ws_server_listen_h3(srv, hp, NULL, &uport) != 0) {
+  h2ws_listen_options o;
+  h2ws_listen_options_default(&o);
+  o.quic_retry = retry;
+  if (h2ws_server_listen_h3(srv, hp, &o, &uport) != 0) {
     fprintf(stderr, "%s: %s\n", prog, h2ws_server_last_error(srv));
     return KIT_EXIT_CONNECT;
   }
-  printf("h2ws: listening on UDP %s:%d (h3, QUIC)\n", h, uport);
+  printf("h2ws: listening on UDP %s:%d (h3, QUIC%s)\n", h, uport,
+         retry ? ", Retry" : "");
   return 0;
 }
 

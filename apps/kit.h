@@ -212,7 +212,7 @@ void kit_listen_host(const char *addr, char *host, size_t hostlen);
  * the line "h2ws: listening on UDP HOST:PORT (h3, QUIC)".  Returns 0, or
  * KIT_EXIT_CONNECT after printing "PROG: <why>". */
 int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
-                  int port);
+                  int port, int retry);
 
 /* ---- growable buffer and JSON ------------------------------------------- */
 

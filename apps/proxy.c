@@ -279,7 +279,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
     }
     kit_print_listening(listen[i], !cleartext, port, 1);
     if (!cleartext && !no_h3 &&
-        kit_listen_h3(pa.srv, "h2ws proxy", listen[i], port) != 0) {
+        kit_listen_h3(pa.srv, "h2ws proxy", listen[i], port, 0) != 0) {
       code = KIT_EXIT_CONNECT;
       goto done;
     }

@@ -79,7 +79,7 @@ typedef struct serve_config {
   size_t norigins;
   const char *root;
   const char *cert, *key, *write_cert;
-  int cleartext, compress, no_compress, no_h2, no_h2_websockets, no_h3;
+  int cleartext, compress, no_compress, no_h2, no_h2_websockets, no_h3, quic_retry;
   uint64_t max_ws, max_ws_per_conn;
   uint64_t max_message;  /* bytes */
   uint64_t idle_ms;      /* 0: never */
@@ -985,7 +985,8 @@ static int serve_listen(serve_app *app) {
     kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
     /* HTTP/3 on the same port, over UDP (Alt-Svc points at it) */
     if (!cfg->cleartext && !cfg->no_h3 &&
-        kit_listen_h3(app->srv, "h2ws serve", cfg->listen[i], port) != 0)
+        kit_listen_h3(app->srv, "h2ws serve", cfg->listen[i], port,
+                      cfg->quic_retry) != 0)
       return KIT_EXIT_CONNECT;
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);
@@ -1146,6 +1147,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "no HTTP/3: by default a TLS server also\n"
                "listens on UDP on the same port (QUIC, RFC\n"
                "9220 WebSockets) and names it in Alt-Svc"},
+      {.name = "quic-retry", .kind = KIT_FLAG, .dest = &cfg.quic_retry,
+       .help = "answer each new QUIC connection with a Retry\n"
+               "first: the client proves its address before\n"
+               "the handshake (one round trip more)"},
       {.section = "\ncontent:", .name = "root", .kind = KIT_STR,
        .dest = &cfg.root, .arg = "DIR",
        .help = "serve static files from DIR at / (GET, HEAD;\n"

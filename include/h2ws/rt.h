@@ -470,6 +470,11 @@ typedef struct h2ws_listen_options {
    * connections over them.  Default 0. */
   int reuseport;
   int backlog;   /* listen(2) backlog.  Default 511. */
+  /* h2ws_server_listen_h3(): nonzero to answer every QUIC Initial without
+   * a valid token with a Retry (RFC 9000 §8.1: the client proves its
+   * address before the server spends a handshake on it; one round trip
+   * more).  Default 0. */
+  int quic_retry;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];
@@ -490,8 +495,8 @@ H2WS_EXTERN int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
  * it).  From then on plain HTTP/1.1 and HTTP/2 responses carry
  * `Alt-Svc: h3=":PORT"`.  SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised
  * only if a WebSocket route exists.  Retry tokens and stateless resets
- * use a secret drawn per server.  options: reuseport as for TCP (tls and
- * backlog are ignored); NULL: defaults.  Shutdown: Close 1001 on every
+ * use a secret drawn per server.  options: reuseport as for TCP,
+ * quic_retry (tls and backlog are ignored); NULL: defaults.  Shutdown: Close 1001 on every
  * WebSocket, GOAWAY and CONNECTION_CLOSE after the drain.  Returns as
  * h2ws_server_listen2().
  */

@@ -827,6 +827,7 @@ int h2ws_server_listen_h3(h2ws_server *srv, const char *hostport,
   cfg.max_connections = srv->settings.max_connections;
   cfg.handshake_ms = srv->settings.handshake_timeout_ms;
   cfg.gone = server_h3_gone;
+  cfg.require_retry = o.quic_retry;
   /* Retry and stateless reset tokens: one secret per server (workers each
    * have theirs: SO_REUSEPORT keeps a client's 4-tuple on one socket). */
   h2ws__rt_random(cfg.secret, sizeof cfg.secret, NULL);

@@ -15,6 +15,8 @@
 #     from the server (1009 for a message over its limit), SIGTERM of the
 #     server (1001), 5% loss and reordering each way (Python relay), the
 #     fallback to TCP with its reason when nothing listens on UDP;
+#   - serve --quic-retry: Retry before every handshake (gtlsclient, h2ws
+#     client follow it);
 #   - `h2ws proxy` takes HTTP/3 clients and forwards them to HTTP/1.1,
 #     HTTP/2 and TCP backends.
 # Prints "N passed, N failed" last; kills everything it started.
@@ -415,6 +417,27 @@ def test_hostile_datagrams(p, port):
             "serve alive, RSS grew %d KiB (< 64 MiB)" % (r1 - r0), "")
 
 
+def test_quic_retry():
+    """serve --quic-retry: every new connection gets a Retry first (its
+    token bound to the client's address); gtlsclient and h2ws client
+    follow it and go on."""
+    p, r, port = iu.start_h2ws_serve(BIN, extra=("--quic-retry",))
+    T.check(r.wait_for(r"\(h3, QUIC, Retry\)", timeout=5), "--quic-retry: listening line",
+            r.text())
+    d = iu.tmpdir()
+    rc, out, err = run([GTLSCLIENT, "--exit-on-all-streams-close", "--no-quic-dump",
+                        "--download", d, "127.0.0.1", str(port),
+                        "https://localhost:%d/" % port], timeout=30)
+    page = os.path.join(d, "index.html")
+    T.check(rc == 0 and re.search(r"pkt rx .*type=Retry", err) and os.path.exists(page)
+            and b"<html" in open(page, "rb").read().lower(),
+            "--quic-retry: gtlsclient gets a Retry, then the page over HTTP/3", tail(err))
+    rc, out, err = client(["--h3-only", "-k", "wss://127.0.0.1:%d/echo" % port], b"retried\n")
+    T.check(rc == 0 and out == b"retried\n", "--quic-retry: h2ws client follows the Retry",
+            "rc=%r %s" % (rc, tail(err)))
+    iu.stop(p)
+
+
 def test_proxy(clear_port):
     """h2ws proxy takes HTTP/3 clients (UDP on its TLS port) and forwards
     them to any backend kind: HTTP/1.1, HTTP/2 (--backend-h2), raw TCP."""
@@ -484,6 +507,7 @@ def main():
     T.run("loss and reordering", test_loss_and_reordering, big)
     T.run("fallback", test_fallback, noh3, clear)
     T.run("proxy", test_proxy, clear)
+    T.run("quic retry", test_quic_retry)
     T.run("hostile datagrams", test_hostile_datagrams, p, port)
 
 
