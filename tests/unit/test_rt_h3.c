@@ -35,6 +35,10 @@ typedef struct h3sc {
   uint16_t srv_close_code;
   char notes[4096];
   char fail_msg[256];
+  uint64_t srv_idle_ms; /* server settings idle_timeout_ms (0: default) */
+  uint64_t delay_ms;    /* client: wait this long after open, then send */
+  uv_timer_t delay;
+  h2ws_rt_ws *delayed;
   /* what the server does */
   int srv_abort;       /* reset each stream after its first message */
   uint16_t srv_close;  /* close with this code after the first message */
@@ -98,6 +102,14 @@ static void srv_page(const h2ws_rt_http_request *req,
 
 /* ---- client side --------------------------------------------------------- */
 
+static void cl_open(h2ws_rt_ws *ws, void *ud);
+
+static void cl_delay_cb(uv_timer_t *t) {
+  h3sc *s = t->data;
+  s->delay_ms = 0;
+  cl_open(s->delayed, &ctxs[0]);
+}
+
 static void cl_open(h2ws_rt_ws *ws, void *ud) {
   wctx *x = ud;
   h3sc *s = x->s;
@@ -109,6 +121,11 @@ static void cl_open(h2ws_rt_ws *ws, void *ud) {
   s->stream[x->i] = info.stream_id;
   if (s->srv_shutdown) {
     if (s->nopen == s->nws) h2ws_server_shutdown(s->srv);
+    return;
+  }
+  if (s->delay_ms && !s->delayed) {
+    s->delayed = ws;
+    uv_timer_start(&s->delay, cl_delay_cb, s->delay_ms, 0);
     return;
   }
   size_t n = s->msglen;
@@ -180,9 +197,10 @@ static void sc_guard(uv_timer_t *t) {
 
 /* A server with TLS and (h3) HTTP/3 on one port; rfc9220: a WebSocket
  * route exists (else only a page). */
-static int sc_start(h3sc *s, int h3, int ws_route) {
+static int sc_start2(h3sc *s, int h3, int ws_route, uint64_t idle_ms) {
   memset(s, 0, sizeof *s);
   cur = s;
+  s->srv_idle_ms = idle_ms;
   if (h2ws_rt_new(&s->rt, NULL) != 0) return -1;
   h2ws_server_settings st;
   h2ws_server_settings_default(&st);
@@ -190,6 +208,7 @@ static int sc_start(h3sc *s, int h3, int ws_route) {
   st.drain_ms = 1000;
   st.ws.max_message_size = 4u << 20;
   st.ws.max_output = 4u << 20;
+  if (cur->srv_idle_ms) st.idle_timeout_ms = cur->srv_idle_ms;
   if (h2ws_server_new(&s->srv, s->rt, &st) != 0) return -1;
   h2ws_rt_ws_handler h = {.on_request = srv_request};
   if (ws_route && h2ws_server_route_ws(s->srv, "/echo", &h, NULL) != 0)
@@ -213,6 +232,8 @@ static int sc_start(h3sc *s, int h3, int ws_route) {
   if (h2ws_client_new(&s->cl, s->rt, &cs) != 0) return -1;
   uv_timer_init(&s->rt->loop, &s->guard);
   s->guard.data = s;
+  uv_timer_init(&s->rt->loop, &s->delay);
+  s->delay.data = s;
   uv_timer_start(&s->guard, sc_guard, 20000, 0);
   uv_unref((uv_handle_t *)&s->guard);
   return s->port;
@@ -240,8 +261,13 @@ static void sc_run_end(h3sc *s) {
   h2ws_server_shutdown(s->srv);
   h2ws_rt_run(s->rt); /* the server's drain and the sockets' close */
   uv_close((uv_handle_t *)&s->guard, NULL);
+  uv_close((uv_handle_t *)&s->delay, NULL);
   h2ws_server_del(s->srv);
   h2ws_rt_del(s->rt);
+}
+
+static int sc_start(h3sc *s, int h3, int ws_route) {
+  return sc_start2(s, h3, ws_route, 0);
 }
 
 /* ---- tests ----------------------------------------------------------------- */
@@ -394,6 +420,23 @@ static void test_alt_svc_auto(void) {
   CHECK(strstr(s.notes, "advertised h3 on UDP port") != NULL);
 }
 
+/* Pitfall 17 over QUIC: the server's idle timeout (600 ms, QUIC's
+ * max_idle_timeout) does not end a connection that carries a WebSocket
+ * silent for 2 s (PINGs at half of it); the echo after the silence
+ * arrives on the same stream. */
+static void test_idle_spares_websocket(void) {
+  h3sc s;
+  CHECK(sc_start2(&s, 1, 1, 600) > 0);
+  s.msglen = 9;
+  s.delay_ms = 2000;
+  sc_open_n(&s, 1, H2WS_RT_POLICY_H3);
+  sc_run_end(&s);
+  CHECK(!s.timed_out);
+  CHECK_EQ(s.transport[0], H2WS_RT_H3);
+  CHECK(s.echo_ok[0]);
+  CHECK_EQ(s.close_code[0], 1000);
+}
+
 static void test_ws_url_refused(void) {
   h3sc s;
   CHECK(sc_start(&s, 1, 1) > 0);
@@ -419,6 +462,7 @@ int main(void) {
       {"h3_no_route_no_rfc9220", test_no_route_no_rfc9220},
       {"h3_ws_url_refused", test_ws_url_refused},
       {"h3_alt_svc_auto", test_alt_svc_auto},
+      {"h3_idle_spares_websocket", test_idle_spares_websocket},
   };
   return TU_RUN(cases);
 }
