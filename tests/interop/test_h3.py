@@ -6,7 +6,8 @@
 #     builds): gtlsclient fetches / and a file from `h2ws serve` over
 #     HTTP/3; `h2ws client --h3-only` completes QUIC + HTTP/3 with
 #     gtlsserver (certificate verified with --cacert) and reports that it
-#     does not advertise RFC 9220;
+#     does not advertise RFC 9220; h3_get (h2ws's HTTP/3 client, a plain
+#     GET: tests/interop/h3_get.c) fetches a file from gtlsserver;
 #   - `h2ws serve` listens on UDP on its TLS port, names it in Alt-Svc on
 #     HTTP/1.1 and HTTP/2 responses, logs transport=h3, counts h3 in
 #     /metrics; --no-h3 and --cleartext turn it off;
@@ -229,6 +230,13 @@ def test_gtlsserver():
                 "gtlsserver: h2ws client --h3-only: QUIC + HTTP/3 SETTINGS "
                 "exchanged, certificate verified, no RFC 9220 reported",
                 "rc=%r %s" % (rc, tail(err)))
+        h3get = os.path.join(os.path.dirname(BIN), "h3_get")
+        rc, out, err = run([h3get, "127.0.0.1", str(port), "/index.html", "localhost", cert],
+                           timeout=20)
+        T.check(rc == 0 and out == b"hello from gtlsserver\n" and ":status 200" in err,
+                "gtlsserver: a plain HTTP/3 GET with h2ws's HTTP/3 client (h3_get: "
+                "lib/h3's h2ws_h3_client_request), certificate verified",
+                "rc=%r out=%r %s" % (rc, out, tail(err)))
         rc, out, err = client(["-v", "--h3-only", "wss://127.0.0.1:%d/" % port],
                               b"hi\n", timeout=20)
         T.check(rc != 0 and "the server's certificate did not verify" in err,
