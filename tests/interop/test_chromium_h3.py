@@ -11,6 +11,8 @@
 #     log says transport=h3, one conn id, several streams), a 100 KB
 #     binary echo and a text echo intact, close code 4000 from the page
 #     seen by the server.
+#   - the demo page's live /stats then shows its WebSockets on one h3
+#     connection.
 # Prints "N passed, N failed" last; kills everything it started.
 #
 # Usage: /usr/bin/python3 test_chromium_h3.py /abs/path/to/h2ws
@@ -52,7 +54,11 @@ JS = r"""(() => {
   const t = window.__t;
   const nav = performance.getEntriesByType('navigation')[0];
   t.page = nav ? nav.nextHopProtocol : null;
-  return t.close !== undefined ? JSON.stringify(t) : null;
+  const d = window.h2wsDemo;
+  t.demo = d && d.stats ? (d.stats.connections || []).map((c) => c.transport) : null;
+  const sum = document.getElementById('conn-summary');
+  t.summary = sum ? sum.textContent : '';
+  return t.close !== undefined && t.demo && t.demo.length ? JSON.stringify(t) : null;
 })()"""
 
 
@@ -117,6 +123,10 @@ def main():
     T.check(echo and "transport=h3" in echo[0],
             "EnableWebsocketsOverHttp3: the WebSocket is an RFC 9220 stream (transport=h3)",
             "\n".join(log))
+    T.check(v and v.get("demo") and all(t == "h3" for t in v["demo"]) and
+            "share ONE h3 connection" in v.get("summary", ""),
+            "EnableWebsocketsOverHttp3: the demo page's /stats shows its WebSockets on "
+            "one h3 connection", repr(v and (v.get("demo"), v.get("summary"))))
     h3 = [l for l in log if "transport=h3" in l]
     conns = set(re.search(r"conn=(\d+)", l).group(1) for l in h3)
     streams = set(re.search(r"stream=(\d+)", l).group(1) for l in h3)
