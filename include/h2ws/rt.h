@@ -140,7 +140,9 @@ typedef struct h2ws_rt_ws_callbacks {
    * flow-control window stays closed, other streams keep flowing; on
    * HTTP/1.1 the socket is not read).  On server WebSockets the runtime
    * also pauses delivery on its own while the WebSocket's queued output
-   * exceeds half its max_output and resumes it below a quarter, so an
+   * exceeds half its max_output (its memory budget; automatic pongs
+   * count) and resumes it below a quarter, and while its connection's or
+   * server's budget is over (h2ws_server_settings.max_memory), so an
    * echo cannot grow without bound (never on clients: their output does
    * not answer their input, and both ends pausing would deadlock). */
   int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
@@ -221,7 +223,10 @@ H2WS_EXTERN int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_
  * permessage-deflate the message goes uncompressed (RSV1 clear, legal per
  * RFC 7692 §6), since each member's compressor has a context of its own.
  * `prep` is not referenced after the call.  Like h2ws_rt_ws_send() it
- * must fit max_output with what is queued.
+ * must fit max_output with what is queued.  On a server WebSocket a
+ * message that does not fit also closes it with 1008 ("too slow: output
+ * budget exceeded"): a member that does not read is dropped rather than
+ * holding memory or the others back (h2ws_server_stats.budget_closes).
  * Returns as h2ws_rt_ws_send().
  */
 H2WS_EXTERN int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
@@ -389,12 +394,24 @@ typedef struct h2ws_server_settings {
   uint64_t idle_timeout_ms;
   /* Budget of the TLS handshake and, after it, of the HTTP one (request
    * head; cleartext: also the h2 preface detection): a client that is
-   * too slow is disconnected.  Milliseconds; default 10000. */
+   * too slow is disconnected.  Also, on HTTP/2, of each frame and each
+   * header block (HEADERS + CONTINUATION): one begun and not completed
+   * within it ends the connection (GOAWAY, then FIN), so a peer that
+   * dribbles a byte now and then cannot hold a connection (slowloris).
+   * Milliseconds; default 10000. */
   uint64_t handshake_timeout_ms;
-  /* Connections beyond this are closed at accept.  Default 10000. */
+  /* Open connections at most.  At the cap a new connection is still
+   * served: the connection that carries no WebSocket (nor a request the
+   * application holds) and has been silent longest is closed for it
+   * (idle and half-open connections go first); only when every
+   * connection carries a WebSocket is the new one closed at accept.
+   * Default 10000. */
   uint32_t max_connections;
   /* Engine settings for accepted WebSockets (limits, close timeout).
-   * Messages are delivered whole: whole_messages is forced on. */
+   * Messages are delivered whole: whole_messages is forced on.  The
+   * default sets ws.max_inflate_ratio to 100 (deflate bombs: past 1 MiB a
+   * compressed message may inflate at most 100 times what arrived for it,
+   * else 1009); ws.recv_budget 0 means 256 KiB per turn (fairness). */
   h2ws_ws_settings ws;
   /* Accept permessage-deflate offers (RFC 7692).  Default 1. */
   int compress;
@@ -402,6 +419,36 @@ typedef struct h2ws_server_settings {
    * owned: it must outlive the server).  NULL (default): the server makes
    * its own from cert_file / key_file at its first TLS listener. */
   const h2ws_tls_server *tls;
+  /* Open connections per remote address at most; 0 (default): no cap.
+   * The next one from that address is answered, then closed: HTTP/2
+   * (ALPN h2, or the h2c preface) with GOAWAY ENHANCE_YOUR_CALM "too
+   * many connections from this address", HTTP/1.1 with 429 Too Many
+   * Requests. */
+  uint64_t max_connections_per_ip;
+  /* Memory budgets (docs/design.md "Memory bounds").  Each WebSocket's
+   * queued output is bounded by ws.max_output (its budget, default
+   * 1 MiB): its input pauses above half of it and resumes at a quarter;
+   * a send beyond it fails with H2WS_ERR_BUFFER_FULL, and a broadcast
+   * (h2ws_rt_ws_send_prepared) beyond it closes the WebSocket with 1008.
+   * max_memory bounds what all the server's WebSockets hold: their
+   * queued output and their held input (messages being reassembled,
+   * h2ws_ws_input_len()): above it every WebSocket's input pauses (at
+   * its next message boundary) and new WebSocket requests are refused
+   * with 503, until it is back at half.  Bytes; 0: no limit.
+   * Default: a quarter of the machine's physical memory. */
+  uint64_t max_memory;
+  /* The same for the WebSockets of one connection (HTTP/2: all its
+   * streams; an HTTP/1.1 connection carries one, bounded by its own
+   * budget): above it the connection's WebSockets stop reading.  Bytes;
+   * 0: no limit.  Default 16 MiB. */
+  uint64_t max_conn_memory;
+  /* Write deadline: once a WebSocket's Close is queued (by the
+   * application, a broadcast budget, the shutdown) or its engine is
+   * done, output that has not drained this long after is dropped:
+   * HTTP/1.1 closes the connection, HTTP/2 resets the stream
+   * (RST_STREAM CANCEL; the other streams go on).  Milliseconds; 0:
+   * never.  Default 10000. */
+  uint64_t write_timeout_ms;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];
@@ -659,6 +706,13 @@ typedef struct h2ws_server_stats {
    * down: 503) or the application (h2ws_rt_ws_refuse), by status:
    * refused[status - 400]. */
   uint64_t refused[200];
+  /* Memory budgets (h2ws_server_settings.max_memory): WebSocket output
+   * queued and input held now, in all; times a WebSocket's input was paused by a budget
+   * (its own, its connection's or the server's); WebSockets closed with
+   * 1008 past their budget (a broadcast that did not fit). */
+  uint64_t memory_held;
+  uint64_t budget_pauses;
+  uint64_t budget_closes;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];

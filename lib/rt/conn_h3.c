@@ -617,6 +617,23 @@ static void h3_resume(rt_h3c *c) {
   h3_free_dead(c);
 }
 
+/* Server WebSockets: the memory budgets (carrier.h) follow the engines'
+ * queued output and held input after the session moved bytes; a stream
+ * paused by a budget that may read again is resumed at the next flush. */
+static void h3_account(rt_h3c *c) {
+  if (c->is_client) return;
+  for (rt_h3s *hs = c->streams; hs; hs = hs->next) {
+    h2ws_rt_ws *ws = hs->ws;
+    if (!ws->engine) continue;
+    size_t before = ws->held;
+    h2ws__rt_ws_account(ws);
+    if (ws->held < before && ws->budget_paused && ws->state == RT_WS_OPEN &&
+        hs->sid >= 0 && h2ws_h3_ws_is_paused(c->s, hs->sid) &&
+        h2ws__rt_ws_can_resume(ws))
+      h3c_mark(c);
+  }
+}
+
 static void h3_flush(rt_h3c *c) {
   if (c->gone) return;
   rt_h3ep *ep = c->ep;
@@ -646,6 +663,7 @@ static void h3_flush(rt_h3c *c) {
     h2ws__rt_udp_send(ep->udp, b.path.remote.addr, b.path.remote.addrlen,
                       b.data, b.len, b.segment_size, b.count);
   }
+  h3_account(c);
   h3_free_dead(c);
   if (!h2ws_h3_session_want_read(c->s)) {
     h3c_destroy(c);
@@ -796,7 +814,7 @@ static void h3ep_datagram(rt_udp *u, const struct sockaddr *from,
   h2ws_h3_path path;
   h3_path(ep, from, fromlen, &path);
   h2ws_h3_session_recv(c->s, &path, d, len, h3_now(ep));
-  h3c_mark(c);
+  h3c_mark(c); /* the flush accounts the budgets (held input, replies) */
 }
 
 static void h3ep_udp_closed(rt_udp *u, void *ud) {

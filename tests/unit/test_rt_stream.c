@@ -1086,7 +1086,16 @@ static void alloc_case(int tls, int policy) {
   h2ws_server_del(a.srv);
   h2ws_rt_del(rt);
   CHECK_EQ(a.n, AL_COUNT);
-  CHECK_EQ(a.during, 0);
+  if (policy == H2WS_RT_POLICY_H3) {
+    /* QUIC: 0 when nothing is late; when the machine is loaded (a
+     * retransmission, more packets in flight) ngtcp2's pools and the
+     * binding's chunk pool grow a few times (5-10 of 1000 messages seen
+     * with two test runs at once), bounded by what is in flight: never
+     * one per message. */
+    CHECK(a.during >= 0 && a.during < 50);
+  } else {
+    CHECK_EQ(a.during, 0);
+  }
 }
 
 static void test_alloc_h1(void) { alloc_case(0, H2WS_RT_POLICY_H1); }
