@@ -113,7 +113,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   const char *listen[PROXY_MAX];
   const char *routes[PROXY_MAX];
   size_t nlisten = 0, nroutes = 0;
-  int cleartext = 0;
+  int cleartext = 0, no_h3 = 0;
   const char *to = NULL, *root = NULL;
   uint64_t backend_ms = 10000, handshake_ms = 10000;
   uint64_t max_conns = 10000, max_conns_per_ip = 0;
@@ -155,7 +155,12 @@ int h2ws_cmd_proxy(int argc, char **argv) {
                "(a page and its WebSockets then share one\n"
                "HTTP/2 connection); without it: 404"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cleartext,
-       .help = "no TLS: h2c prior knowledge + HTTP/1.1"},
+       .help = "no TLS: h2c prior knowledge + HTTP/1.1 (and no\n"
+               "HTTP/3)"},
+      {.name = "no-h3", .kind = KIT_FLAG, .dest = &no_h3,
+       .help = "no HTTP/3: by default a TLS listener also\n"
+               "takes QUIC on UDP on the same port (RFC 9220\n"
+               "clients, forwarded to the backend like any)"},
       {.name = "cert", .kind = KIT_STR, .dest = &st.cert_file, .arg = "FILE",
        .help = "PEM certificate chain (with --key)"},
       {.name = "key", .kind = KIT_STR, .dest = &st.key_file, .arg = "FILE",
@@ -310,6 +315,11 @@ int h2ws_cmd_proxy(int argc, char **argv) {
       goto done;
     }
     kit_print_listening(listen[i], !cleartext, port, 1);
+    if (!cleartext && !no_h3 &&
+        kit_listen_h3(pa.srv, "h2ws proxy", listen[i], port, 0) != 0) {
+      code = KIT_EXIT_CONNECT;
+      goto done;
+    }
   }
   fflush(stdout);
   kit_life_start(&life, h2ws_rt_uv_loop(pa.rt), st.drain_ms + 500,

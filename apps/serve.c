@@ -93,7 +93,7 @@ typedef struct serve_config {
   size_t norigins;
   const char *root;
   const char *cert, *key, *write_cert;
-  int cleartext, compress, no_compress, no_h2, no_h2_websockets;
+  int cleartext, compress, no_compress, no_h2, no_h2_websockets, no_h3, quic_retry;
   uint64_t max_ws, max_ws_per_conn;
   uint64_t max_conns, max_conns_per_ip;
   uint64_t max_message;  /* bytes */
@@ -125,7 +125,7 @@ struct serve_app {
   unsigned ticks;
   uint64_t guest;
   /* figures (/metrics, /stats) */
-  uint64_t ws_open[5]; /* by h2ws_rt_transport */
+  uint64_t ws_open[6]; /* by h2ws_rt_transport */
   uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out;
   struct {
     uint16_t code;
@@ -866,9 +866,10 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  (unsigned long long)st.connections_total);
   kit_buf_puts(b, "# HELP h2ws_websockets_open Open WebSockets by transport.\n"
                   "# TYPE h2ws_websockets_open gauge\n");
-  static const h2ws_rt_transport order[] = {H2WS_RT_H2_TLS, H2WS_RT_H2C,
-                                            H2WS_RT_H1_TLS, H2WS_RT_H1};
-  for (size_t i = 0; i < 4; i++)
+  static const h2ws_rt_transport order[] = {H2WS_RT_H3, H2WS_RT_H2_TLS,
+                                            H2WS_RT_H2C, H2WS_RT_H1_TLS,
+                                            H2WS_RT_H1};
+  for (size_t i = 0; i < 5; i++)
     kit_buf_printf(b, "h2ws_websockets_open{transport=\"%s\",tls=\"%s\"} %llu\n",
                    kit_transport_proto(order[i]),
                    kit_transport_tls(order[i]) ? "yes" : "no",
@@ -1218,6 +1219,11 @@ static int serve_listen(serve_app *app) {
                                              : KIT_EXIT_CONNECT;
     }
     kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
+    /* HTTP/3 on the same port, over UDP (Alt-Svc points at it) */
+    if (!cfg->cleartext && !cfg->no_h3 &&
+        kit_listen_h3(app->srv, "h2ws serve", cfg->listen[i], port,
+                      cfg->quic_retry) != 0)
+      return KIT_EXIT_CONNECT;
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);
     /* 127.0.0.1 shows as localhost (the generated certificate's name, a
@@ -1295,8 +1301,8 @@ static const char serve_epilog[] =
     "    tls=yes conn=3 stream=5 path=/chat subprotocol=- compressed=yes\n"
     "    duration_ms=1234 msgs_in=2 msgs_out=9 bytes_in=10 bytes_out=412\n"
     "    close=1000\n"
-    "transport: h2, h2c or http/1.1; conn: the connection id (WebSockets\n"
-    "with equal conn share one connection); stream: HTTP/2 stream id (0 on\n"
+    "transport: h3, h2, h2c or http/1.1; conn: the connection id (WebSockets\n"
+    "with equal conn share one connection); stream: HTTP/2 or QUIC stream id (0 on\n"
     "HTTP/1.1); path: without the query, bytes outside printable ASCII as\n"
     "%XX; subprotocol: - when none; bytes: message payload; close: the\n"
     "close code (1006: no closing handshake).  WebSockets that end 1006\n"
@@ -1383,7 +1389,15 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "FILE, e.g. for 'h2ws client --cacert FILE'"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cfg.cleartext,
        .help = "no TLS: HTTP/2 with prior knowledge (h2c) and\n"
-               "HTTP/1.1 on the same port"},
+               "HTTP/1.1 on the same port (and no HTTP/3)"},
+      {.name = "no-h3", .kind = KIT_FLAG, .dest = &cfg.no_h3,
+       .help = "no HTTP/3: by default a TLS server also\n"
+               "listens on UDP on the same port (QUIC, RFC\n"
+               "9220 WebSockets) and names it in Alt-Svc"},
+      {.name = "quic-retry", .kind = KIT_FLAG, .dest = &cfg.quic_retry,
+       .help = "answer each new QUIC connection with a Retry\n"
+               "first: the client proves its address before\n"
+               "the handshake (one round trip more)"},
       {.section = "\ncontent:", .name = "root", .kind = KIT_STR,
        .dest = &cfg.root, .arg = "DIR",
        .help = "serve static files from DIR at / (GET, HEAD;\n"
