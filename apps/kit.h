@@ -215,6 +215,16 @@ void kit_listen_host(const char *addr, char *host, size_t hostlen);
  * another server of the same user instead of refusing it: they ask this
  * first. */
 int kit_listen_in_use(const char *addr);
+/* HTTP/3 on UDP at the host of `addr` and `port` (a TLS listener's) and
+ * the line "h2ws: listening on UDP HOST:PORT (h3, QUIC)".  Returns 0, or
+ * KIT_EXIT_CONNECT after printing "PROG: <why>". */
+int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
+                  int port, int retry);
+/* The same for worker w of --workers: reuseport nonzero binds with
+ * SO_REUSEPORT (every worker a UDP socket on the port), print zero skips
+ * the line (the last worker prints it). */
+int kit_listen_h3_worker(h2ws_server *srv, const char *prog, const char *addr,
+                         int port, int retry, int reuseport, int print);
 
 /* ---- growable buffer and JSON ------------------------------------------- */
 

@@ -92,7 +92,7 @@ typedef struct proxy_setup {
   const char **listen, **routes;
   size_t nlisten, nroutes;
   const char *to, *root;
-  int cleartext;
+  int cleartext, no_h3;
   unsigned nworkers;
   const gateway_options *go;
   const h2ws_server_settings *st;
@@ -206,8 +206,13 @@ static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
     }
     if (w == 0) ps->ports[i] = port;
     /* the last worker prints: every worker listens there by then */
-    if (w + 1 < ps->nworkers) continue;
-    kit_print_listening(ps->listen[i], !ps->cleartext, ps->ports[i], 1);
+    int last = w + 1 == ps->nworkers;
+    if (last) kit_print_listening(ps->listen[i], !ps->cleartext, ps->ports[i], 1);
+    /* HTTP/3 on the same port over UDP, every worker a socket */
+    if (!ps->cleartext && !ps->no_h3 &&
+        kit_listen_h3_worker(pa->srv, "h2ws proxy", ps->listen[i],
+                             ps->ports[i], 0, lo.reuseport, last) != 0)
+      return KIT_EXIT_CONNECT;
   }
   fflush(stdout);
   return 0;
@@ -217,7 +222,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   const char *listen[PROXY_MAX];
   const char *routes[PROXY_MAX];
   size_t nlisten = 0, nroutes = 0;
-  int cleartext = 0;
+  int cleartext = 0, no_h3 = 0;
   const char *to = NULL, *root = NULL;
   uint64_t backend_ms = 10000, handshake_ms = 10000;
   uint64_t max_conns = 10000, max_conns_per_ip = 0;
@@ -260,7 +265,12 @@ int h2ws_cmd_proxy(int argc, char **argv) {
                "(a page and its WebSockets then share one\n"
                "HTTP/2 connection); without it: 404"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cleartext,
-       .help = "no TLS: h2c prior knowledge + HTTP/1.1"},
+       .help = "no TLS: h2c prior knowledge + HTTP/1.1 (and no\n"
+               "HTTP/3)"},
+      {.name = "no-h3", .kind = KIT_FLAG, .dest = &no_h3,
+       .help = "no HTTP/3: by default a TLS listener also\n"
+               "takes QUIC on UDP on the same port (RFC 9220\n"
+               "clients, forwarded to the backend like any)"},
       {.name = "workers", .kind = KIT_UINT, .dest = &workers, .arg = "N",
        .min = 1, .max = KIT_MAX_WORKERS,
        .help = "N event loops, one thread each, accepting on\n"
@@ -387,7 +397,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
     st.max_memory = st.max_memory / n ? st.max_memory / n : 1;
   proxy_setup ps = {.cmd = &cmd, .listen = listen, .routes = routes,
                     .nlisten = nlisten, .nroutes = nroutes, .to = to,
-                    .root = root, .cleartext = cleartext, .nworkers = n,
+                    .root = root, .cleartext = cleartext, .no_h3 = no_h3, .nworkers = n,
                     .go = &go, .st = &st};
   proxy_app pa[KIT_MAX_WORKERS];
   memset(pa, 0, sizeof pa);

@@ -61,7 +61,7 @@ typedef struct serve_code {
  * published them (serve_publish). */
 typedef struct serve_figures {
   h2ws_server_stats st;
-  uint64_t ws_open[5]; /* by h2ws_rt_transport */
+  uint64_t ws_open[6]; /* by h2ws_rt_transport */
   uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out, nsessions;
   serve_code closes[SERVE_MAX_CODES];
   int ncloses;
@@ -153,7 +153,7 @@ typedef struct serve_config {
   size_t norigins;
   const char *root;
   const char *cert, *key, *write_cert;
-  int cleartext, compress, no_compress, no_h2, no_h2_websockets;
+  int cleartext, compress, no_compress, no_h2, no_h2_websockets, no_h3, quic_retry;
   uint64_t max_ws, max_ws_per_conn;
   uint64_t max_conns, max_conns_per_ip;
   uint64_t max_message;  /* bytes */
@@ -188,7 +188,7 @@ struct serve_app {
   int tick_on;
   unsigned ticks;
   /* figures (/metrics, /stats): this worker's, published to shared */
-  uint64_t ws_open[5]; /* by h2ws_rt_transport */
+  uint64_t ws_open[6]; /* by h2ws_rt_transport */
   uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out;
   serve_code closes[SERVE_MAX_CODES];
   int ncloses;
@@ -435,7 +435,7 @@ static void serve_total(serve_app *app, serve_figures *t,
     t->st.memory_held += f->st.memory_held;
     t->st.budget_pauses += f->st.budget_pauses;
     t->st.budget_closes += f->st.budget_closes;
-    for (size_t i = 0; i < 5; i++) t->ws_open[i] += f->ws_open[i];
+    for (size_t i = 0; i < 6; i++) t->ws_open[i] += f->ws_open[i];
     t->ws_total += f->ws_total;
     t->msgs_in += f->msgs_in;
     t->msgs_out += f->msgs_out;
@@ -1172,9 +1172,10 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  (unsigned long long)st.connections_total);
   kit_buf_puts(b, "# HELP h2ws_websockets_open Open WebSockets by transport.\n"
                   "# TYPE h2ws_websockets_open gauge\n");
-  static const h2ws_rt_transport order[] = {H2WS_RT_H2_TLS, H2WS_RT_H2C,
-                                            H2WS_RT_H1_TLS, H2WS_RT_H1};
-  for (size_t i = 0; i < 4; i++)
+  static const h2ws_rt_transport order[] = {H2WS_RT_H3, H2WS_RT_H2_TLS,
+                                            H2WS_RT_H2C, H2WS_RT_H1_TLS,
+                                            H2WS_RT_H1};
+  for (size_t i = 0; i < 5; i++)
     kit_buf_printf(b, "h2ws_websockets_open{transport=\"%s\",tls=\"%s\"} %llu\n",
                    kit_transport_proto(order[i]),
                    kit_transport_tls(order[i]) ? "yes" : "no",
@@ -1576,9 +1577,17 @@ static int serve_listen(serve_app *app, int *ports) {
                                              : KIT_EXIT_CONNECT;
     }
     /* the last worker prints: every worker listens there by then */
-    if (app->worker + 1 < app->shared->nworkers) continue;
+    int last = app->worker + 1 == app->shared->nworkers;
     port = ports[i];
-    kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
+    if (last) kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
+    /* HTTP/3 on the same port, over UDP (Alt-Svc points at it); every
+     * worker a UDP socket (SO_REUSEPORT: a QUIC connection's packets,
+     * one 4-tuple, stay on one socket) */
+    if (!cfg->cleartext && !cfg->no_h3 &&
+        kit_listen_h3_worker(app->srv, "h2ws serve", cfg->listen[i], port,
+                             cfg->quic_retry, lo.reuseport, last) != 0)
+      return KIT_EXIT_CONNECT;
+    if (!last) continue;
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);
     /* 127.0.0.1 shows as localhost (the generated certificate's name, a
@@ -1656,8 +1665,8 @@ static const char serve_epilog[] =
     "    tls=yes conn=3 stream=5 path=/chat subprotocol=- compressed=yes\n"
     "    duration_ms=1234 msgs_in=2 msgs_out=9 bytes_in=10 bytes_out=412\n"
     "    close=1000\n"
-    "transport: h2, h2c or http/1.1; conn: the connection id (WebSockets\n"
-    "with equal conn share one connection); stream: HTTP/2 stream id (0 on\n"
+    "transport: h3, h2, h2c or http/1.1; conn: the connection id (WebSockets\n"
+    "with equal conn share one connection); stream: HTTP/2 or QUIC stream id (0 on\n"
     "HTTP/1.1); path: without the query, bytes outside printable ASCII as\n"
     "%XX; subprotocol: - when none; bytes: message payload; close: the\n"
     "close code (1006: no closing handshake).  WebSockets that end 1006\n"
@@ -1871,7 +1880,15 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "FILE, e.g. for 'h2ws client --cacert FILE'"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cfg.cleartext,
        .help = "no TLS: HTTP/2 with prior knowledge (h2c) and\n"
-               "HTTP/1.1 on the same port"},
+               "HTTP/1.1 on the same port (and no HTTP/3)"},
+      {.name = "no-h3", .kind = KIT_FLAG, .dest = &cfg.no_h3,
+       .help = "no HTTP/3: by default a TLS server also\n"
+               "listens on UDP on the same port (QUIC, RFC\n"
+               "9220 WebSockets) and names it in Alt-Svc"},
+      {.name = "quic-retry", .kind = KIT_FLAG, .dest = &cfg.quic_retry,
+       .help = "answer each new QUIC connection with a Retry\n"
+               "first: the client proves its address before\n"
+               "the handshake (one round trip more)"},
       {.name = "workers", .kind = KIT_UINT, .dest = &cfg.workers, .arg = "N",
        .min = 1, .max = KIT_MAX_WORKERS,
        .help = "N event loops, one thread each, accepting on\n"

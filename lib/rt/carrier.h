@@ -1,6 +1,6 @@
 /* lib/rt/carrier.h - the WebSocket handle (ws.c) and what carries it.
  * An h2ws_rt_ws rides a carrier - an HTTP/1.1 connection, an HTTP/2
- * stream, later an HTTP/3 stream - and knows it only through the ops
+ * stream, an HTTP/3 stream (conn_h3.c) - and knows it only through the ops
  * below.  The carrier owns the engine (it creates it, feeds it and pulls
  * its output); ws.c submits to the engine and tells the carrier. */
 #ifndef H2WS_LIB_RT_CARRIER_H

@@ -73,6 +73,9 @@ typedef struct rt_owner {
   int (*close_idle)(void *owner);
   /* Client HTTP/2: one frame line for the trace. */
   void (*trace)(int sent, const char *line, void *owner);
+  /* Client: the server's Alt-Svc field value (RFC 7838) on a WebSocket's
+   * answer (HTTP/1.1 101, HTTP/2 2xx), valid during the call. */
+  void (*alt_svc)(const char *value, size_t len, void *owner);
 } rt_owner;
 
 /* Where a connection is in its life. */

@@ -5,6 +5,7 @@
  * The connection is the WebSocket's carrier (one per connection). */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/rand.h>
 #include "rt/proto.h"
 
@@ -199,18 +200,23 @@ static int h1_plain(rt_h1 *h1, const h2ws_h1_head *head) {
   resp.content_type = "text/plain; charset=utf-8";
   if (h1->c->owner->http_request)
     h1->c->owner->http_request(&req, &resp, h1->c->owner_data);
-  h2ws_header hs[3] = {
+  h2ws_header hs[4] = {
       {"Content-Type", 12, resp.content_type, strlen(resp.content_type)},
       /* One request per connection keeps this path simple. */
       {"Connection", 10, "close", 5},
       /* RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (and
        * §7.8: Upgrade is then also a connection option). */
-      {"Upgrade", 7, "websocket", 9}};
+      {"Upgrade", 7, "websocket", 9},
+      {"Alt-Svc", 7, h1->cfg->alt_svc, strlen(h1->cfg->alt_svc)}};
   size_t nhs = 2;
   if (resp.status == 426) {
     hs[1].value = "Upgrade, close";
     hs[1].valuelen = 14;
     nhs = 3;
+  }
+  if (h1->cfg->alt_svc[0]) { /* RFC 7838: HTTP/3 on the same port */
+    if (nhs == 2) hs[2] = hs[3];
+    nhs++;
   }
   uint8_t buf[1024];
   size_t n;
@@ -230,10 +236,13 @@ static int h1_accepted(rt_h1 *h1, h2ws_rt_ws_request *rq, const char *key,
   size_t n;
   h1->ws = rq->ws;
   const char *sub = h1->ws->subprotocol;
+  /* RFC 7838: HTTP/3 on the same port, once it listens */
+  h2ws_header alt = {"Alt-Svc", 7, h1->cfg->alt_svc, strlen(h1->cfg->alt_svc)};
   int rv = h2ws_h1_build_response_101(key, keylen, sub, sub ? strlen(sub) : 0,
                                       rq->pmd.enabled ? rq->pmd_resp : NULL,
-                                      rq->pmd_resplen, NULL, 0, buf,
-                                      sizeof buf, &n);
+                                      rq->pmd_resplen, &alt,
+                                      alt.valuelen ? 1 : 0, buf, sizeof buf,
+                                      &n);
   if (rv == 0) rv = h1_set_out(h1, buf, n, NULL, 0);
   if (rv == 0) rv = h1_make_engine(h1, H2WS_ROLE_SERVER, &rq->pmd);
   if (rv != 0) {
@@ -398,6 +407,11 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
     return rv;
   }
   h1->c->deadline = 0;
+  for (size_t i = 0; i < head.nheaders && h1->c->owner->alt_svc; i++)
+    if (headers[i].namelen == 7 &&
+        strncasecmp(headers[i].name, "alt-svc", 7) == 0)
+      h1->c->owner->alt_svc(headers[i].value, headers[i].valuelen,
+                            h1->c->owner_data);
   h2ws__rt_ws_note(ws, "connected via http/1.1 (%s)",
                    h2ws__rt_conn_encrypted(h1->c) ? "TLS" : "cleartext");
   h2ws__rt_ws_opened(ws);

@@ -193,6 +193,13 @@ static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
   o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;
   o.user_data = ws;
+  /* RFC 7838: HTTP/3 on the same port (a client may go there next) */
+  h2ws_header alt = {"alt-svc", 7, h2->cfg->alt_svc,
+                     strlen(h2->cfg->alt_svc)};
+  if (alt.valuelen) {
+    o.headers = &alt;
+    o.nheaders = 1;
+  }
   rt_h2s *hs = h2s_new(h2, ws);
   if (!hs) {
     h2ws__rt_ws_free(ws);
@@ -332,10 +339,13 @@ static int h2_on_request(h2ws_h2_session *s, int32_t sid,
     c->owner->http_request(&hr, &resp, c->owner_data);
   /* A 426 carries no Upgrade header here: RFC 9113 §8.2.2 forbids it on
    * HTTP/2 (the body says what to do instead). */
-  h2ws_header hs[1] = {
-      {"content-type", 12, resp.content_type, strlen(resp.content_type)}};
+  h2ws_header hs[2] = {
+      {"content-type", 12, resp.content_type, strlen(resp.content_type)},
+      /* RFC 7838: HTTP/3 on the same port, once it listens */
+      {"alt-svc", 7, h2->cfg->alt_svc, strlen(h2->cfg->alt_svc)}};
   int is_head = strcmp(req->method, "HEAD") == 0;
-  int rv = h2ws_h2_respond(s, sid, resp.status, hs, 1,
+  int rv = h2ws_h2_respond(s, sid, resp.status, hs,
+                           h2->cfg->alt_svc[0] ? 2 : 1,
                            is_head ? NULL : resp.body,
                            is_head ? 0 : resp.bodylen);
   return rv == H2WS_ERR_NOMEM ? rv : 0;
@@ -413,6 +423,20 @@ static void h2_on_goaway(h2ws_h2_session *s, int32_t last, uint32_t code,
   (void)code;
   /* SPEC H12: new WebSockets go to a new connection. */
   h2->goaway = 1;
+}
+
+/* Client: the answer's Alt-Svc (RFC 7838) to the owner. */
+static void h2_on_ws_response(h2ws_h2_session *s, int32_t sid, int status,
+                              const h2ws_header *hs, size_t n, void *req_ud,
+                              void *ud) {
+  rt_h2 *h2 = ud;
+  (void)s;
+  (void)sid;
+  (void)status;
+  (void)req_ud;
+  for (size_t i = 0; i < n && h2->c->owner->alt_svc; i++)
+    if (hs[i].namelen == 7 && memcmp(hs[i].name, "alt-svc", 7) == 0)
+      h2->c->owner->alt_svc(hs[i].value, hs[i].valuelen, h2->c->owner_data);
 }
 
 /* Client -v: HTTP/2 frames to the owner's trace. */
@@ -775,6 +799,7 @@ static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
     cb.on_ws_open = h2_on_ws_open;
     cb.on_ws_refused = h2_on_ws_refused;
     cb.on_goaway = h2_on_goaway;
+    cb.on_ws_response = h2_on_ws_response;
     if (cfg->trace) cb.on_frame_trace = h2_on_frame_trace;
   }
   cb.on_ws_closed = h2_on_ws_closed;

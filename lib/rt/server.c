@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "rt/conn_h3.h"
 #include "rt/proto.h"
 #include "rt/server.h"
 #include "rt/tls.h"
@@ -61,10 +62,14 @@ struct h2ws_server {
   rt_budget mem;         /* the output of all our WebSockets */
   uint8_t *http_body;    /* the last response body we allocated: freed at
                             the next request (the protocol copied it) */
+  rt_h3ep *h3[4];        /* HTTP/3 (UDP) endpoints, conn_h3.c */
+  int nh3;
+  gnutls_certificate_credentials_t h3cred; /* from ssl_ctx, for QUIC */
   char err[600];
 };
 
 static const rt_owner server_owner;
+static size_t server_h3_conns(const h2ws_server *srv);
 static void server_peer_release(h2ws_server *srv, rt_conn *c);
 
 /* RFC 9113 §3.4: the client connection preface. */
@@ -186,6 +191,8 @@ void h2ws_server_del(h2ws_server *srv) {
   for (rt_conn *c = rt->conns; c; c = c->all_next)
     if (server_owns(srv, c)) h2ws__rt_conn_close(c, 0);
   server_close_handles(srv);
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) h2ws__rt_h3_close(srv->h3[i]);
   if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
     uv_close((uv_handle_t *)&srv->drain_timer, server_handle_closed);
   while (srv->handles_open > 0 || srv->nconns > 0)
@@ -205,6 +212,7 @@ void h2ws_server_del(h2ws_server *srv) {
     r = n;
   }
   SSL_CTX_free(srv->ssl_ctx);
+  if (srv->h3cred) gnutls_certificate_free_credentials(srv->h3cred);
   h2ws__free(rt->mem, srv);
 }
 
@@ -414,7 +422,7 @@ static void server_refused(int status, void *owner) {
 void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
   memset(st, 0, sizeof *st);
   if (!srv) return;
-  st->connections_open = srv->nconns;
+  st->connections_open = srv->nconns + server_h3_conns(srv); /* TCP + QUIC */
   st->connections_total = srv->conns_total;
   memcpy(st->refused, srv->refused, sizeof st->refused);
   st->memory_held = srv->mem.held;
@@ -658,17 +666,21 @@ static int limit_start(rt_conn *c) {
 
 /* ---- owner hooks: the connections' life --------------------------------- */
 
-static int server_conn_ready(rt_conn *c, void *owner) {
-  h2ws_server *srv = owner;
-  /* what the protocols know, as it is now (routes may have been added) */
+/* What the protocols know, as it is now (routes may have been added). */
+static void server_pcfg_update(h2ws_server *srv) {
   srv->pcfg.ws = &srv->settings.ws;
-  /* SPEC pitfall 1: advertise RFC 8441 only where a WebSocket route
-   * exists. */
+  /* SPEC pitfall 1: advertise RFC 8441 (and RFC 9220) only where a
+   * WebSocket route exists. */
   srv->pcfg.h2_websockets = srv->settings.h2_websockets && srv->has_ws_route;
   srv->pcfg.idle_ms = srv->settings.idle_timeout_ms;
   srv->pcfg.srv_budget = &srv->mem;
   srv->pcfg.conn_budget = (size_t)srv->settings.max_conn_memory;
   srv->pcfg.write_timeout_ms = srv->settings.write_timeout_ms;
+}
+
+static int server_conn_ready(rt_conn *c, void *owner) {
+  h2ws_server *srv = owner;
+  server_pcfg_update(srv);
   if (c->over_peer_cap) return limit_start(c);
   if (!h2ws__rt_conn_encrypted(c)) {
     if (!srv->settings.h2) return h2ws__rt_h1_server_start(c, &srv->pcfg);
@@ -686,7 +698,8 @@ static void server_conn_closed(rt_conn *c, int error, void *owner) {
   (void)error;
   server_peer_release(srv, c);
   if (srv->nconns > 0) srv->nconns--;
-  if (srv->shutting && srv->nconns == 0 && srv->timer_on) {
+  if (srv->shutting && srv->nconns == 0 && server_h3_conns(srv) == 0 &&
+      srv->timer_on) {
     srv->timer_on = 0;
     uv_timer_stop(&srv->drain_timer);
   }
@@ -919,6 +932,15 @@ static void server_drain_done(uv_timer_t *t) {
   srv->timer_on = 0;
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (server_owns(srv, c)) h2ws__rt_conn_close(c, 0);
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) h2ws__rt_h3_close(srv->h3[i]);
+}
+
+static size_t server_h3_conns(const h2ws_server *srv) {
+  size_t n = 0;
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) n += h2ws__rt_h3_num_conns(srv->h3[i]);
+  return n;
 }
 
 int h2ws_server_shutdown(h2ws_server *srv) {
@@ -928,11 +950,121 @@ int h2ws_server_shutdown(h2ws_server *srv) {
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (server_owns(srv, c))
       h2ws__rt_conn_shutdown(c, srv->settings.drain_ms);
-  if (srv->nconns > 0) {
+  size_t nh3 = server_h3_conns(srv);
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) h2ws__rt_h3_shutdown(srv->h3[i], srv->settings.drain_ms);
+  if (srv->nconns > 0 || nh3 > 0) {
     /* A bound on the drain, a little after the protocols' own. */
     srv->timer_on = 1;
     uv_timer_start(&srv->drain_timer, server_drain_done,
                    srv->settings.drain_ms + 500, 0);
   }
+  return 0;
+}
+
+/* ---- HTTP/3 ------------------------------------------------------------ */
+
+/* An HTTP/3 endpoint is gone (its socket closed). */
+static void server_h3_gone(rt_h3ep *ep, void *owner) {
+  h2ws_server *srv = owner;
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i] == ep) srv->h3[i] = NULL;
+  srv->handles_open--;
+  if (srv->shutting && srv->nconns == 0 && server_h3_conns(srv) == 0 &&
+      srv->timer_on) {
+    srv->timer_on = 0;
+    uv_timer_stop(&srv->drain_timer);
+  }
+}
+
+int h2ws_server_listen_h3(h2ws_server *srv, const char *hostport,
+                          const h2ws_listen_options *options, int *pport) {
+  char host[256], portstr[16];
+  int port;
+  h2ws_listen_options o;
+  if (options) o = *options;
+  else h2ws_listen_options_default(&o);
+  if (!srv || h2ws__rt_parse_hostport(hostport, host, sizeof host, &port)) {
+    if (srv)
+      snprintf(srv->err, sizeof srv->err,
+               "cannot listen on '%s': not an address (HOST:PORT or "
+               "[IPV6]:PORT)", hostport ? hostport : "");
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (srv->nh3 >= (int)(sizeof srv->h3 / sizeof srv->h3[0])) {
+    snprintf(srv->err, sizeof srv->err, "too many HTTP/3 listeners");
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (!srv->ssl_ctx) {
+    /* the TLS listener's context (made as h2ws_server_listen2 makes it) */
+    if (srv->settings.tls)
+      srv->ssl_ctx = h2ws__rt_tls_server_ref(srv->settings.tls);
+    else
+      srv->ssl_ctx = h2ws__rt_tls_server_ctx(
+          srv->settings.cert_file, srv->settings.key_file,
+          srv->settings.write_cert_file, srv->settings.h2, srv->err,
+          sizeof srv->err);
+    if (!srv->ssl_ctx) {
+      char why[sizeof srv->err];
+      snprintf(why, sizeof why, "%s", srv->err);
+      snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): %.400s",
+               hostport, why);
+      return H2WS_ERR_RT_TLS;
+    }
+  }
+  if (!srv->h3cred) {
+    char why[400];
+    int rv = h2ws__rt_h3_server_cred(&srv->h3cred, srv->ssl_ctx, why,
+                                     sizeof why);
+    if (rv != 0) {
+      snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): %s",
+               hostport, why);
+      return rv;
+    }
+  }
+  snprintf(portstr, sizeof portstr, "%d", port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_PASSIVE;
+  uv_getaddrinfo_t gai;
+  int r = uv_getaddrinfo(&srv->rt->loop, &gai, NULL, host, portstr, &hints);
+  if (r != 0) {
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): cannot "
+             "resolve %s: %s", hostport, host, uv_strerror(r));
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  server_pcfg_update(srv);
+  rt_h3_server_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.pcfg = &srv->pcfg;
+  cfg.owner = &server_owner;
+  cfg.owner_data = srv;
+  cfg.cred = srv->h3cred;
+  cfg.max_connections = srv->settings.max_connections;
+  cfg.handshake_ms = srv->settings.handshake_timeout_ms;
+  cfg.gone = server_h3_gone;
+  cfg.require_retry = o.quic_retry;
+  /* Retry and stateless reset tokens: one secret per server (workers each
+   * have theirs: SO_REUSEPORT keeps a client's 4-tuple on one socket). */
+  h2ws__rt_random(cfg.secret, sizeof cfg.secret, NULL);
+  char why[300];
+  rt_h3ep *ep = NULL;
+  int rv = h2ws__rt_h3_server_new(&ep, srv->rt, gai.addrinfo->ai_addr,
+                                  o.reuseport, &cfg, why, sizeof why);
+  uv_freeaddrinfo(gai.addrinfo);
+  if (rv != 0) {
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): %s",
+             hostport, why);
+    return rv;
+  }
+  srv->h3[srv->nh3++] = ep;
+  srv->handles_open++;
+  int bound = h2ws__rt_h3_port(ep);
+  /* RFC 7838: HTTP/1.1 and HTTP/2 responses point at it */
+  snprintf(srv->pcfg.alt_svc, sizeof srv->pcfg.alt_svc,
+           "h3=\":%d\"; ma=86400", bound);
+  if (pport) *pport = bound;
   return 0;
 }
