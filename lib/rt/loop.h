@@ -33,6 +33,12 @@ struct h2ws_rt {
    * produces.  Grown on demand, kept: no allocation per message. */
   uint8_t *scratch[2];
   size_t scratch_cap[2];
+  /* Read buffers lent to the read in progress (one connection at a time,
+   * used only inside the read callback / the filter's pump; what a
+   * protocol leaves unread is copied): bytes from the socket, and their
+   * plaintext out of the filter.  Shared, so that an idle connection
+   * holds no read buffer. */
+  uint8_t rbuf[2][65536];
 };
 
 /* Queues t (nothing if already queued): its run() is called before the
