@@ -63,6 +63,7 @@ SSL_CTX *h2ws__rt_tls_server_ctx(const char *cert_file, const char *key_file,
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select,
                              h2 ? NULL : (void *)tls_h1_only);
   if (cert_file && key_file) {
@@ -367,8 +368,14 @@ static int tls_recv(rt_filter *f, uint8_t *buf, size_t len, size_t *pn,
   size_t got = 0;
   int rv = 0;
   *pn = 0;
+  /* nothing fed and nothing buffered: no call into OpenSSL (the pump's
+   * last call, once per wake-up) */
+  if (t->hold_len + t->in_len == 0 && !SSL_has_pending(t->ssl))
+    return H2WS_ERR_WOULDBLOCK;
   t->out = out;
   while (got < len) {
+    if (got && t->hold_len + t->in_len == 0 && !SSL_has_pending(t->ssl))
+      break; /* all read: the next SSL_read would only say so */
     size_t n = 0;
     if (SSL_read_ex(t->ssl, buf + got, len - got, &n) == 1) {
       got += n;
