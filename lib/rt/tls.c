@@ -63,7 +63,6 @@ SSL_CTX *h2ws__rt_tls_server_ctx(const char *cert_file, const char *key_file,
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select,
                              h2 ? NULL : (void *)tls_h1_only);
   if (cert_file && key_file) {
