@@ -396,6 +396,7 @@ static void conn_filter_pump(rt_conn *c) {
       else h2ws__rt_conn_mark(c);
       return;
     }
+    h2ws__rt_note_handshake(c->rt);
     conn_ready(c);
     if (c->state != RT_CONN_OPEN) {
       conn_out_emit(c, &co);

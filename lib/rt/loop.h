@@ -39,7 +39,16 @@ struct h2ws_rt {
    * plaintext out of the filter.  Shared, so that an idle connection
    * holds no read buffer. */
   uint8_t rbuf[2][65536];
+  /* Handshakes leave freed memory scattered between live connections
+   * (OpenSSL's handshake state is large and short-lived); the C library
+   * keeps it.  After a burst of them (1 s after the last) the free
+   * pages are given back (malloc_trim, glibc). */
+  uv_timer_t trim;
+  int trim_armed;
 };
+
+/* A TLS handshake finished (its temporary memory was freed). */
+void h2ws__rt_note_handshake(h2ws_rt *rt);
 
 /* Queues t (nothing if already queued): its run() is called before the
  * loop blocks again. */
