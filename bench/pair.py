@@ -29,6 +29,8 @@ def one(binary, scen, duration):
     tr, size, nws, inflight = scen.split(":")
     tls = tr in ("tls", "h1")
     sargs = [] if tls else ["--cleartext"]
+    if size_of(size) > (1 << 20):
+        sargs += ["--max-message", str(2 * size_of(size))]
     srv = subprocess.Popen(["taskset", "-c", "1", binary, "serve", *sargs, "--no-compress",
                             "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, start_new_session=True)
