@@ -2,7 +2,7 @@
 # bench/idle_mem.sh - server memory per idle WebSocket: starts `h2ws serve`
 # (127.0.0.1, a free port), reads its VmRSS, opens N idle WebSockets with
 # `h2ws load --messages 0 --hold` (in batches of 1000), reads VmRSS again
-# 2 s after they are all open, and prints (RSS - base) / opened.  Every process it starts is stopped.
+# 3 s after they are all open, and prints (RSS - base) / opened.  Every process it starts is stopped.
 #
 # usage: bench/idle_mem.sh [-b BUILD/h2ws] TRANSPORT N
 #   TRANSPORT: h2 (wss, 100 per connection), h2c (ws, 100 per connection),
@@ -67,8 +67,9 @@ while [ "$LEFT" -gt 0 ]; do
   LEFT=$(( LEFT - K ))
   I=$(( I + 1 ))
 done
-# the server's trim of handshake memory runs 1 s after the last handshake
-sleep 2
+# idle connections give their TLS work buffers back 1 s after their last
+# traffic, and the server's trim of freed memory runs 1 s after that
+sleep 3
 RSS=$(rss)
 [ -n "${VERBOSE:-}" ] && cat "$TMP"/load*.err >&2
 for p in $LPS; do kill "$p" 2>/dev/null; done

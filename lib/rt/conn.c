@@ -13,6 +13,8 @@
 #include <string.h>
 #include "rt/conn.h"
 
+/* How long a filter keeps its work buffers after the last traffic. */
+#define CONN_FILTER_IDLE_MS 1000
 /* Default budget of the TLS handshake and, separately, of the HTTP one. */
 #define CONN_HANDSHAKE_MS 10000
 /* After our FIN, how long we wait for the peer's before closing. */
@@ -150,6 +152,14 @@ int h2ws__rt_conn_encrypted(const rt_conn *c) { return c->filter != NULL; }
 void h2ws__rt_conn_alpn(const rt_conn *c, char *out, size_t outlen) {
   out[0] = '\0';
   if (c->filter) c->filter->ops->alpn(c->filter, out, outlen);
+}
+
+/* Traffic through the filter: it keeps its work buffers while busy. */
+static void conn_filter_busy(rt_conn *c) {
+  c->filter_active = h2ws__rt_now(c->rt);
+  if (c->filter_busy || !c->filter->ops->hold_buffers) return;
+  c->filter_busy = 1;
+  c->filter->ops->hold_buffers(c->filter, 1);
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -396,7 +406,7 @@ static void conn_filter_pump(rt_conn *c) {
       else h2ws__rt_conn_mark(c);
       return;
     }
-    h2ws__rt_note_handshake(c->rt);
+    h2ws__rt_note_freed(c->rt);
     conn_ready(c);
     if (c->state != RT_CONN_OPEN) {
       conn_out_emit(c, &co);
@@ -410,6 +420,7 @@ static void conn_filter_pump(rt_conn *c) {
     size_t n = 0;
     int rv = f->ops->recv(f, plain, sizeof c->rt->rbuf[1], &n, &co.o);
     if (rv == 0) {
+      conn_filter_busy(c);
       rv = conn_deliver(c, plain, n);
       if (rv < 0) {
         conn_out_discard(&co);
@@ -638,6 +649,7 @@ static long conn_gather(rt_conn *c, conn_out *co, int *pdrained) {
       break;
     }
     size_t take = n;
+    if (take > RT_BATCH_CAP - len) take = RT_BATCH_CAP - len;
     if (!c->filter && co->o.len == 0 && !co->own && c->write_bytes == 0) {
       /* straight from the protocol's buffer: no copy of what the socket
        * takes; the rest waits in a buffer the write request takes over */
@@ -652,7 +664,6 @@ static long conn_gather(rt_conn *c, conn_out *co, int *pdrained) {
         co->o.len = take - done;
       }
     } else {
-      if (take > RT_BATCH_CAP - len) take = RT_BATCH_CAP - len;
       if (c->filter && take >= CONN_FILTER_DIRECT) {
         if (glen) {
           rv = c->filter->ops->send(c->filter, g, glen, &co->o);
@@ -683,6 +694,7 @@ static long conn_gather(rt_conn *c, conn_out *co, int *pdrained) {
     if (rv < 0) return rv;
     c->nfilter_writes++;
   }
+  if (c->filter && len) conn_filter_busy(c);
   return (long)len;
 }
 
@@ -704,6 +716,11 @@ static void conn_timer_cb(uv_timer_t *t) {
     h2ws__rt_conn_close(c, H2WS_ERR_TIMEOUT);
     return;
   }
+  if (c->filter_busy && now >= c->filter_active + CONN_FILTER_IDLE_MS) {
+    c->filter_busy = 0;
+    c->filter->ops->hold_buffers(c->filter, 0);
+    h2ws__rt_note_freed(c->rt);
+  }
   if (c->state == RT_CONN_OPEN && c->ops && c->ops->handle_expiry)
     c->ops->handle_expiry(c, now);
   h2ws__rt_conn_mark(c);
@@ -715,6 +732,8 @@ static void conn_update_timer(rt_conn *c) {
   if (c->state == RT_CONN_OPEN && c->ops && c->ops->get_expiry)
     exp = c->ops->get_expiry(c);
   if (c->deadline && c->deadline < exp) exp = c->deadline;
+  if (c->filter_busy && c->filter_active + CONN_FILTER_IDLE_MS < exp)
+    exp = c->filter_active + CONN_FILTER_IDLE_MS;
   if (exp == H2WS_NO_EXPIRY) {
     uv_timer_stop(&c->timer);
     return;

@@ -120,6 +120,8 @@ struct rt_conn {
   int shutdown_done;
   int closing_after_write;
   int close_requested; /* closed at the next flush (safe from callbacks) */
+  int filter_busy;     /* the filter keeps its work buffers ... */
+  uint64_t filter_active; /* ... until 1 s after this (loop time, ms) */
   rt_conn *all_next, *all_prev; /* rt->conns */
   char peer[64];       /* server: the remote address */
   uint64_t id;         /* server connections: 1, 2, ... (0 on clients) */

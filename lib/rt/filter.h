@@ -51,6 +51,10 @@ typedef struct rt_filter_ops {
   void (*shutdown)(rt_filter *f, rt_obuf *out);
   /* The application protocol negotiated (ALPN), "" if none. */
   void (*alpn)(const rt_filter *f, char *out, size_t outlen);
+  /* Optional: keep (on) or give back (off) the filter's per-connection
+   * work buffers: kept while the connection is busy (no allocation per
+   * record), given back when it has been idle for a while. */
+  void (*hold_buffers)(rt_filter *f, int on);
   /* Bytes the filter holds for this connection (tests: idle memory). */
   size_t (*held)(const rt_filter *f);
   void (*del)(rt_filter *f);

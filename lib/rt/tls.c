@@ -421,6 +421,20 @@ static void tls_shutdown(rt_filter *f, rt_obuf *out) {
   ERR_clear_error();
 }
 
+/* OpenSSL's record buffers (about 17 KB each way): with
+ * SSL_MODE_RELEASE_BUFFERS they are freed whenever empty, i.e. allocated
+ * and freed again for every record; while the connection is busy they are
+ * kept, and freed once it is idle. */
+static void tls_hold_buffers(rt_filter *f, int on) {
+  rt_tls *t = (rt_tls *)f;
+  if (on) {
+    SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+    return;
+  }
+  SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+  SSL_free_buffers(t->ssl); /* fails, harmlessly, while a record is partial */
+}
+
 static size_t tls_held(const rt_filter *f) {
   const rt_tls *t = (const rt_tls *)f;
   return t->hold_cap;
@@ -455,6 +469,7 @@ static const rt_filter_ops tls_ops = {
     .send = tls_send,
     .shutdown = tls_shutdown,
     .alpn = tls_alpn_get,
+    .hold_buffers = tls_hold_buffers,
     .held = tls_held,
     .del = tls_del,
 };
