@@ -130,11 +130,14 @@ def metric(port, name, labels=""):
     return int(m.group(1)) if m else None
 
 
+OPEN_RX = r"open \(([\w/.+]+), stream \d+; backend ([\w/.+]+), stream (\d+)\)"
+
+
 def proxy_opens(reader):
     """The proxy's -v lines of opened pairs: (front transport, backend
     transport, backend stream)."""
     return [(m.group(1), m.group(2), int(m.group(3))) for m in
-            lines_err(reader, r"open \(([\w/.+]+), stream \d+; backend ([\w/.+]+), stream (\d+)\)")]
+            lines_err(reader, OPEN_RX)]
 
 
 def lines_err(reader, rx):
@@ -249,6 +252,7 @@ def test_serve_backend_100():
                 "streams" % (N, N), "conns=%r streams=%d" % (conns, len(streams)))
         print("figure: %d client WebSockets -> backend connections %r, %d streams"
               % (len(rows), conns, len(streams)))
+        wait_lines_err(pr, OPEN_RX, N, timeout=10.0)
         opens = proxy_opens(pr)
         T.check(len(opens) == N and {o[1] for o in opens} == {"h2c"}
                 and len({o[2] for o in opens}) == N,
@@ -693,10 +697,13 @@ def test_h1_only_backends():
                     "[%s] --backend-h2-only: the proxy says why (-v)" % name,
                     "\n".join(sr.err[-3:]))
             got = asyncio.run(echo_twice("ws://127.0.0.1:%d/b" % rport))
+            # the proxy's -v lines arrive through a reader thread: on a busy
+            # machine the echoes can finish before it has read them
+            wait_lines_err(rr, OPEN_RX, 2, timeout=10.0)
             opens = proxy_opens(rr)
             T.check(got == ["one", "two"] and [o[1] for o in opens] == ["http/1.1", "http/1.1"],
                     "[%s] --backend-h2: falls back to HTTP/1.1 (twice)" % name,
-                    "got=%r opens=%r" % (got, opens))
+                    "got=%r opens=%r stderr=%r" % (got, opens, rr.err[-6:]))
             if peer:
                 w = lines(hr, r"^WEBSOCKET (\S+) /b")
                 T.check([m.group(1) for m in w] == ["http/1.1", "http/1.1"],

@@ -296,7 +296,14 @@ def main():
     T.check(a.r.wait_for(r"redis 127\.0\.0\.1:%d: link up" % port, 10, "err") is not None and
             b.r.wait_for(r"redis 127\.0\.0\.1:%d: link up" % port, 10, "err") is not None,
             "both servers log their Redis link up", a.r.text())
-    asyncio.new_event_loop().run_until_complete(scenario(rport, a, b))
+    try:
+        asyncio.new_event_loop().run_until_complete(scenario(rport, a, b))
+    except Exception:
+        # say what the servers saw (a 1001 here means a server got a signal)
+        for name, srv in (("a", a), ("b", b)):
+            print("server %s (exit %r) stderr tail:\n  %s" % (
+                name, srv.proc.poll(), "\n  ".join(srv.r.err[-8:])))
+        raise
     ca, cb = iu.stop(a.proc), iu.stop(b.proc)
     T.check(ca == 0 and cb == 0, "both servers exit 0 on SIGTERM", "%r %r\n%s" % (ca, cb, a.r.text()[-800:]))
     iu.stop(rport["proc"])
