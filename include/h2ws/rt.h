@@ -140,7 +140,9 @@ typedef struct h2ws_rt_ws_callbacks {
    * flow-control window stays closed, other streams keep flowing; on
    * HTTP/1.1 the socket is not read).  On server WebSockets the runtime
    * also pauses delivery on its own while the WebSocket's queued output
-   * exceeds half its max_output and resumes it below a quarter, so an
+   * exceeds half its max_output (its memory budget; automatic pongs
+   * count) and resumes it below a quarter, and while its connection's or
+   * server's budget is over (h2ws_server_settings.max_memory), so an
    * echo cannot grow without bound (never on clients: their output does
    * not answer their input, and both ends pausing would deadlock). */
   int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
@@ -221,7 +223,10 @@ H2WS_EXTERN int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_
  * permessage-deflate the message goes uncompressed (RSV1 clear, legal per
  * RFC 7692 §6), since each member's compressor has a context of its own.
  * `prep` is not referenced after the call.  Like h2ws_rt_ws_send() it
- * must fit max_output with what is queued.
+ * must fit max_output with what is queued.  On a server WebSocket a
+ * message that does not fit also closes it with 1008 ("too slow: output
+ * budget exceeded"): a member that does not read is dropped rather than
+ * holding memory or the others back (h2ws_server_stats.budget_closes).
  * Returns as h2ws_rt_ws_send().
  */
 H2WS_EXTERN int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
@@ -418,9 +423,33 @@ typedef struct h2ws_server_settings {
    * many connections from this address", HTTP/1.1 with 429 Too Many
    * Requests. */
   uint64_t max_connections_per_ip;
+  /* Memory budgets (docs/design.md "Memory bounds").  Each WebSocket's
+   * queued output is bounded by ws.max_output (its budget, default
+   * 1 MiB): its input pauses above half of it and resumes at a quarter;
+   * a send beyond it fails with H2WS_ERR_BUFFER_FULL, and a broadcast
+   * (h2ws_rt_ws_send_prepared) beyond it closes the WebSocket with 1008.
+   * max_memory bounds what all the server's WebSockets hold: their
+   * queued output and their held input (messages being reassembled,
+   * h2ws_ws_input_len()): above it every WebSocket's input pauses (at
+   * its next message boundary) and new WebSocket requests are refused
+   * with 503, until it is back at half.  Bytes; 0: no limit.
+   * Default: a quarter of the machine's physical memory. */
+  uint64_t max_memory;
+  /* The same for the WebSockets of one connection (HTTP/2: all its
+   * streams; an HTTP/1.1 connection carries one, bounded by its own
+   * budget): above it the connection's WebSockets stop reading.  Bytes;
+   * 0: no limit.  Default 16 MiB. */
+  uint64_t max_conn_memory;
+  /* Write deadline: once a WebSocket's Close is queued (by the
+   * application, a broadcast budget, the shutdown) or its engine is
+   * done, output that has not drained this long after is dropped:
+   * HTTP/1.1 closes the connection, HTTP/2 resets the stream
+   * (RST_STREAM CANCEL; the other streams go on).  Milliseconds; 0:
+   * never.  Default 10000. */
+  uint64_t write_timeout_ms;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
-  uint64_t reserved[3];
+  uint64_t reserved[4];
 } h2ws_server_settings;
 
 H2WS_EXTERN void h2ws_server_settings_default(h2ws_server_settings *settings);
@@ -653,6 +682,13 @@ typedef struct h2ws_server_stats {
    * down: 503) or the application (h2ws_rt_ws_refuse), by status:
    * refused[status - 400]. */
   uint64_t refused[200];
+  /* Memory budgets (h2ws_server_settings.max_memory): WebSocket output
+   * queued and input held now, in all; times a WebSocket's input was paused by a budget
+   * (its own, its connection's or the server's); WebSockets closed with
+   * 1008 past their budget (a broadcast that did not fit). */
+  uint64_t memory_held;
+  uint64_t budget_pauses;
+  uint64_t budget_closes;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];

@@ -24,6 +24,7 @@ typedef struct rt_h1 {
   int is_client;
   int mode;
   int ws_done;        /* the engine is done: FIN once the output is out */
+  uint64_t close_at;  /* server: our Close queued (write deadline), or 0 */
   uint8_t *out; /* head / plain response queued before engine output */
   size_t outlen, outoff;
   /* client */
@@ -76,6 +77,7 @@ static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
   }
   int rv = h2ws_ws_recv(h1->engine, data, len, &n, h1_now(h1));
   *pnread = n;
+  if (h1->ws) h2ws__rt_ws_account(h1->ws); /* held input, automatic replies */
   /* WOULDBLOCK: the engine's recv_budget; conn.c holds the rest for the
    * next turn */
   if (rv == 0 || rv == H2WS_ERR_PAUSE || rv == H2WS_ERR_WOULDBLOCK) return rv;
@@ -100,6 +102,8 @@ static int h1_make_engine(rt_h1 *h1, h2ws_role role,
   if (rv < 0) return rv;
   h1->engine = e;
   h1->ws->max_output = st.max_output;
+  h1->ws->conn_budget = NULL; /* one WebSocket: its own budget is the
+                                 connection's */
   h1->ws->compressed = pmd->enabled != 0;
   h2ws__rt_ws_attach(h1->ws, &h1->carrier);
   h2ws__rt_ws_start(h1->ws, e);
@@ -148,6 +152,13 @@ static void h1_ca_half_close(rt_carrier *ca) {
   h2ws__rt_conn_mark(h1->c);
 }
 
+/* The write deadline starts (server WebSockets): h1_handle_expiry. */
+static void h1_ca_closing(rt_carrier *ca) {
+  rt_h1 *h1 = h1_of(ca);
+  if (!h1->close_at) h1->close_at = h1_now(h1);
+  h2ws__rt_conn_mark(h1->c);
+}
+
 static void h1_ca_abort(rt_carrier *ca) {
   h2ws__rt_conn_close_later(h1_of(ca)->c);
 }
@@ -168,6 +179,7 @@ static const rt_carrier_ops h1_carrier_ops = {
     .half_close = h1_ca_half_close,
     .abort = h1_ca_abort,
     .describe = h1_ca_describe,
+    .closing = h1_ca_closing,
 };
 
 /* ---- server ------------------------------------------------------------ */
@@ -440,7 +452,10 @@ static void h1_send_consumed(rt_conn *c, size_t n) {
     }
     return;
   }
-  if (h1->engine) h2ws_ws_send_consumed(h1->engine, n);
+  if (h1->engine) {
+    h2ws_ws_send_consumed(h1->engine, n);
+    if (h1->ws) h2ws__rt_ws_account(h1->ws);
+  }
 }
 
 static int h1_want_shutdown(rt_conn *c) {
@@ -513,10 +528,22 @@ static void h1_on_close(rt_conn *c, int error) {
   h2ws__free(c->rt->mem, h1);
 }
 
+/* When a closing WebSocket's output must have drained, or NO_EXPIRY. */
+static uint64_t h1_write_deadline(const rt_h1 *h1) {
+  if (!h1->close_at || !h1->cfg->write_timeout_ms || !h1->engine ||
+      !h2ws_ws_want_write(h1->engine))
+    return H2WS_NO_EXPIRY;
+  return h1->close_at + h1->cfg->write_timeout_ms;
+}
+
 static uint64_t h1_get_expiry(rt_conn *c) {
   rt_h1 *h1 = c->proto;
   if (h1->mode == H1_DEFER && h1->dreq) return h1->dreq->deadline;
-  if (h1->mode == H1_WS && h1->engine) return h2ws_ws_get_expiry(h1->engine);
+  if (h1->mode == H1_WS && h1->engine) {
+    uint64_t e = h2ws_ws_get_expiry(h1->engine);
+    uint64_t w = h1_write_deadline(h1);
+    return w < e ? w : e;
+  }
   return H2WS_NO_EXPIRY;
 }
 
@@ -529,6 +556,14 @@ static void h1_handle_expiry(rt_conn *c, uint64_t now) {
     h1_error(h1, 504);
     if (c->owner->refused) c->owner->refused(504, c->owner_data);
     h2ws__rt_request_cancel(rq);
+    return;
+  }
+  if (h1->mode == H1_WS && h1->engine && now >= h1_write_deadline(h1)) {
+    /* The peer does not read what we must send before our Close: drop
+     * it and end the connection (docs/design.md "Memory bounds"). */
+    h2ws__rt_conn_fail(c, H2WS_ERR_TIMEOUT,
+                       "write timeout: output not drained after Close");
+    h2ws__rt_conn_close_later(c);
     return;
   }
   if (h1->mode == H1_WS && h1->engine)
@@ -544,6 +579,8 @@ static void h1_shutdown(rt_conn *c, uint64_t drain_ms) {
     h2ws_ws_submit_close(h1->engine, H2WS_CLOSE_GOING_AWAY,
                          (const uint8_t *)why, sizeof why - 1,
                          h2ws__rt_now(c->rt));
+    if (!h1->close_at) h1->close_at = h2ws__rt_now(c->rt);
+    h2ws__rt_ws_account(h1->ws);
     h2ws__rt_conn_mark(c);
   } else if (h1->mode == H1_HEAD || h1->mode == H1_DEFER) {
     /* at the next flush: we may be inside this connection's handler */

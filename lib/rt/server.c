@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "rt/proto.h"
 #include "rt/server.h"
 #include "rt/tls.h"
@@ -57,6 +58,7 @@ struct h2ws_server {
   int has_ws_route;
   uint64_t conns_total;
   uint64_t refused[200]; /* WebSocket refusals by status - 400 */
+  rt_budget mem;         /* the output of all our WebSockets */
   uint8_t *http_body;    /* the last response body we allocated: freed at
                             the next request (the protocol copied it) */
   char err[600];
@@ -81,6 +83,21 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->ws.whole_messages = 1;
   s->ws.max_inflate_ratio = 100; /* deflate bombs (issue 9 F) */
   s->compress = 1;
+  /* a quarter of the machine's memory, 1 GiB if unknown */
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  s->max_memory = pages > 0 && psize > 0
+                      ? (uint64_t)pages * (uint64_t)psize / 4
+                      : (uint64_t)1 << 30;
+  s->max_conn_memory = 16u << 20;
+  s->write_timeout_ms = 10000;
+}
+
+/* The server's budget is back under its limit: WebSockets it paused get
+ * input again at their connection's next flush (can_resume). */
+static void server_budget_wake(void *ud) {
+  h2ws_server *srv = ud;
+  for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
+    if (c->owner_data == srv) h2ws__rt_conn_mark(c);
 }
 
 void h2ws_listen_options_default(h2ws_listen_options *o) {
@@ -121,6 +138,9 @@ int h2ws_server_new(h2ws_server **psrv, h2ws_rt *rt,
   if (settings) srv->settings = *settings;
   else h2ws_server_settings_default(&srv->settings);
   srv->settings.ws.whole_messages = 1;
+  srv->mem.limit = (size_t)srv->settings.max_memory;
+  srv->mem.wake = server_budget_wake;
+  srv->mem.wake_data = srv;
   uv_timer_init(&rt->loop, &srv->drain_timer);
   srv->drain_timer.data = srv;
   srv->handles_open = 1;
@@ -324,6 +344,14 @@ static void server_ws_request(h2ws_rt_ws_request *req, void *owner) {
     server_count_refusal(srv, 503);
     return;
   }
+  if (srv->mem.limit && srv->mem.over) {
+    /* over the server's memory budget: no new WebSocket until it is
+     * back at half (docs/design.md "Memory bounds") */
+    req->answered = -1;
+    req->status = 503;
+    server_count_refusal(srv, 503);
+    return;
+  }
   rt_route *r = server_find(srv, req->view->path, req->view->pathlen, 1, NULL);
   req->route = r;
   if (!r) {
@@ -389,6 +417,9 @@ void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
   st->connections_open = srv->nconns;
   st->connections_total = srv->conns_total;
   memcpy(st->refused, srv->refused, sizeof st->refused);
+  st->memory_held = srv->mem.held;
+  st->budget_pauses = srv->mem.pauses;
+  st->budget_closes = srv->mem.closes;
 }
 
 /* ---- the application's answer ------------------------------------------ */
@@ -433,6 +464,7 @@ static int server_accept(h2ws_rt_ws_request *req,
   }
   ws->max_output = srv->settings.ws.max_output;
   ws->auto_pause = 1;
+  ws->srv_budget = &srv->mem;
   ws->compressed = req->pmd.enabled != 0;
   req->subprotocol = ws->subprotocol;
   req->ws = ws;
@@ -634,6 +666,9 @@ static int server_conn_ready(rt_conn *c, void *owner) {
    * exists. */
   srv->pcfg.h2_websockets = srv->settings.h2_websockets && srv->has_ws_route;
   srv->pcfg.idle_ms = srv->settings.idle_timeout_ms;
+  srv->pcfg.srv_budget = &srv->mem;
+  srv->pcfg.conn_budget = (size_t)srv->settings.max_conn_memory;
+  srv->pcfg.write_timeout_ms = srv->settings.write_timeout_ms;
   if (c->over_peer_cap) return limit_start(c);
   if (!h2ws__rt_conn_encrypted(c)) {
     if (!srv->settings.h2) return h2ws__rt_h1_server_start(c, &srv->pcfg);

@@ -17,7 +17,7 @@
 
 typedef struct fake {
   rt_carrier carrier;
-  int wake, resume, half_close, abort, describe;
+  int wake, resume, half_close, abort, describe, closing;
 } fake;
 
 static fake *fake_of(const rt_carrier *ca) { return (fake *)ca; }
@@ -34,12 +34,13 @@ static void fk_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
   info->conn_id = 42;
   info->peer = "fake-peer";
 }
+static void fk_closing(rt_carrier *ca) { fake_of(ca)->closing++; }
 static const rt_carrier_ops fake_ops = {fk_wake, fk_resume, fk_half_close,
-                                        fk_abort, fk_describe};
+                                        fk_abort, fk_describe, fk_closing};
 
 /* What the application saw. */
 typedef struct app {
-  int opened, closed, msgs, pause_next;
+  int opened, closed, msgs, pause_next, echo, pings;
   uint16_t code;
   size_t last_len;
   uint8_t last[4096];
@@ -58,6 +59,7 @@ static int ap_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
   a->last_op = op;
   a->last_len = n;
   memcpy(a->last, d, n < sizeof a->last ? n : sizeof a->last);
+  if (a->echo) h2ws_rt_ws_send(ws, op, d, n);
   if (a->pause_next) {
     a->pause_next = 0;
     return H2WS_ERR_PAUSE;
@@ -590,6 +592,11 @@ static void test_defaults(void) {
   CHECK_EQ(ss.compress, 1);
   CHECK_EQ(ss.ws.whole_messages, 1);
   CHECK_EQ(ss.ws.max_output, 1024 * 1024);
+  /* the memory model's budgets: a fraction of the machine, 16 MiB per
+   * connection, a 10 s write deadline */
+  CHECK(ss.max_memory >= (64u << 20));
+  CHECK_EQ(ss.max_conn_memory, 16u << 20);
+  CHECK_EQ(ss.write_timeout_ms, 10000);
   CHECK(ss.cert_file == NULL && ss.key_file == NULL && ss.tls == NULL);
 
   h2ws_client_settings cs;
@@ -629,8 +636,210 @@ static void test_defaults(void) {
         ts.write_cert_file == NULL);
 }
 
+/* ---- memory budgets (docs/design.md "Memory bounds") ------------------ */
+
+/* The rig's WebSocket as the server makes it: automatic pause, counted
+ * in a connection's and a server's budget. */
+static void rig_server(rig *r, size_t budget, rt_budget *conn,
+                       rt_budget *srv) {
+  r->ws->max_output = budget; /* as the server sets it from ws.max_output */
+  r->ws->auto_pause = 1;
+  r->ws->conn_budget = conn;
+  r->ws->srv_budget = srv;
+}
+
+/* Queued output is counted in both budgets as it is queued and drained;
+ * input pauses above half the WebSocket's budget (max_output) and
+ * resumes at a quarter, the pause counted once. */
+static void test_budget_echo_pauses_and_drains(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 64 * 1024), 0);
+  rig_server(&r, 64 * 1024, &conn, &srv);
+  r.a.echo = 1;
+  static uint8_t m[12000];
+  memset(m, 'e', sizeof m);
+  for (int i = 0; i < 6; i++)
+    CHECK_EQ(h2ws_ws_submit_msg(r.p->e, H2WS_OP_BINARY, m, sizeof m), 0);
+  pump(r.p->e, r.engine); /* stops at the pause */
+  h2ws__rt_ws_account(r.ws); /* what a carrier does after its recv */
+  /* 3 echoes of 12000 (+ headers) pass 32 KiB: paused after the third */
+  CHECK_EQ(r.a.msgs, 3);
+  CHECK(h2ws_rt_ws_buffered(r.ws) > 32 * 1024);
+  CHECK_EQ(r.ws->held, h2ws_rt_ws_buffered(r.ws));
+  /* the budgets add what input is held (none between messages) */
+  CHECK_EQ(r.ws->held_in, h2ws_ws_input_len(r.engine));
+  CHECK_EQ(conn.held, r.ws->held + r.ws->held_in);
+  CHECK_EQ(srv.held, r.ws->held + r.ws->held_in);
+  CHECK_EQ(srv.pauses, 1);
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  /* asking again does not count another pause */
+  CHECK(h2ws__rt_ws_over_budget(r.ws));
+  CHECK_EQ(srv.pauses, 1);
+  /* the carrier drains: the budgets follow, input may resume */
+  CHECK(pump(r.engine, r.p->e) > 0);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(conn.held, r.ws->held_in);
+  CHECK_EQ(srv.held, r.ws->held_in);
+  CHECK_EQ(r.p->msgs, 3);
+  CHECK(srv.peak > 32 * 1024 && srv.peak <= 64 * 1024 + 512 + 12000);
+  /* freeing the WebSocket with output queued gives it back */
+  CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"bye", 3), 0);
+  CHECK(srv.held > 0);
+  rig_del(&r);
+  CHECK_EQ(srv.held, 0);
+  CHECK_EQ(conn.held, 0);
+}
+
+/* A message being reassembled counts as held input in the connection's
+ * and server's budgets (not in the WebSocket's own pause: it must be
+ * able to complete), and is given back when delivered. */
+static void test_budget_counts_held_input(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 4096), 0);
+  rig_server(&r, 4096, &conn, &srv);
+  static uint8_t part[10000];
+  memset(part, 'i', sizeof part);
+  /* the first fragment of a message larger than the output budget */
+  CHECK_EQ(h2ws_ws_submit_fragment(r.p->e, H2WS_OP_BINARY, 0, part,
+                                   sizeof part),
+           0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(h2ws_ws_input_len(r.engine), sizeof part);
+  h2ws__rt_ws_account(r.ws);
+  CHECK_EQ(srv.held, sizeof part);
+  CHECK_EQ(conn.held, sizeof part);
+  CHECK(!h2ws__rt_ws_over_budget(r.ws)); /* its own output is empty */
+  CHECK_EQ(h2ws_ws_submit_fragment(r.p->e, H2WS_OP_CONT, 1, part, 100), 0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(r.a.msgs, 1);
+  CHECK_EQ(r.a.last_len, sizeof part + 100);
+  h2ws__rt_ws_account(r.ws);
+  CHECK_EQ(srv.held, 0);
+  CHECK_EQ(conn.held, 0);
+  rig_del(&r);
+}
+
+/* Automatic pongs count: a peer that pings and never reads is paused
+ * like one that sends messages. */
+static void test_budget_pongs_pause(void) {
+  rig r;
+  rt_budget srv;
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 4096), 0);
+  rig_server(&r, 4096, NULL, &srv);
+  int n = 0;
+  for (; n < 100; n++) {
+    uint8_t ping[125];
+    memset(ping, 'p', sizeof ping);
+    CHECK_EQ(h2ws_ws_submit_ping(r.p->e, ping, sizeof ping), 0);
+    const uint8_t *p;
+    size_t len = 0, used = 0;
+    CHECK_EQ(h2ws_ws_send(r.p->e, &p, &len, 0), 0);
+    int rv = h2ws_ws_recv(r.engine, p, len, &used, 0);
+    h2ws_ws_send_consumed(r.p->e, len);
+    if (rv == H2WS_ERR_PAUSE) break;
+    CHECK_EQ(rv, 0);
+  }
+  /* 2048 bytes of pongs (127 each) pause input after 17 pings */
+  CHECK(n < 20);
+  CHECK(srv.held > 2048 && srv.held <= 4096 + 512);
+  CHECK_EQ(srv.pauses, 1);
+  rig_del(&r);
+}
+
+/* A broadcast that does not fit closes the member with 1008 (counted),
+ * and the write deadline starts at the carrier. */
+static void test_budget_prepared_closes_1008(void) {
+  rig r;
+  rt_budget srv;
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 16 * 1024), 0);
+  rig_server(&r, 16 * 1024, NULL, &srv);
+  static uint8_t m[6000];
+  memset(m, 'b', sizeof m);
+  h2ws_ws_prepared *prep = NULL;
+  CHECK_EQ(h2ws_ws_prepared_new(&prep, H2WS_OP_BINARY, m, sizeof m, NULL), 0);
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), 0);
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), 0);
+  CHECK_EQ(srv.closes, 0);
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), H2WS_ERR_BUFFER_FULL);
+  CHECK_EQ(srv.closes, 1);
+  CHECK_EQ(r.ca.closing, 1);
+  /* the Close went behind the queued output: the peer sees 1008 */
+  pump(r.engine, r.p->e);
+  CHECK_EQ(r.p->msgs, 2);
+  CHECK_EQ(r.p->code, 1008);
+  /* closing: later sends are refused, not counted again */
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), H2WS_ERR_INVALID_STATE);
+  CHECK_EQ(srv.closes, 1);
+  h2ws_ws_prepared_del(prep);
+  rig_del(&r);
+}
+
+/* A connection's or server's budget: over its limit every WebSocket in
+ * it pauses (its own output aside) until it is back at half; the wake
+ * hook fires once then. */
+static int wakes;
+static void count_wake(void *ud) {
+  (void)ud;
+  wakes++;
+}
+
+static void test_budget_shared_limit(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  srv.limit = 1000;
+  srv.wake = count_wake;
+  CHECK_EQ(rig_new(&r, 64 * 1024), 0);
+  rig_server(&r, 64 * 1024, &conn, &srv);
+  wakes = 0;
+  /* another WebSocket's output puts the server over */
+  h2ws__rt_budget_add(&srv, 1200);
+  CHECK(srv.over);
+  CHECK(h2ws__rt_ws_over_budget(r.ws));
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(srv.pauses, 1);
+  h2ws__rt_budget_add(&srv, -600); /* 600: under the limit, above half */
+  CHECK(srv.over);
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(wakes, 0);
+  h2ws__rt_budget_add(&srv, -200); /* 400: back at half */
+  CHECK(!srv.over);
+  CHECK_EQ(wakes, 1);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  /* the connection's budget the same way */
+  conn.limit = 100;
+  h2ws__rt_budget_add(&conn, 101);
+  CHECK(h2ws__rt_ws_over_budget(r.ws));
+  h2ws__rt_budget_add(&conn, -101);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(srv.pauses, 2);
+  /* never below zero */
+  h2ws__rt_budget_add(&srv, -100000);
+  CHECK_EQ(srv.held, 0);
+  /* a client WebSocket (no auto pause) is never paused by a budget */
+  r.ws->auto_pause = 0;
+  h2ws__rt_budget_add(&srv, 5000);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  h2ws__rt_budget_add(&srv, -5000);
+  rig_del(&r);
+}
+
 int main(void) {
   static const tu_case cases[] = {
+      {"budget_echo_pauses_and_drains", test_budget_echo_pauses_and_drains},
+      {"budget_pongs_pause", test_budget_pongs_pause},
+      {"budget_counts_held_input", test_budget_counts_held_input},
+      {"budget_prepared_closes_1008", test_budget_prepared_closes_1008},
+      {"budget_shared_limit", test_budget_shared_limit},
       {"carrier_ops_and_info", test_carrier_ops_and_info},
       {"abort_goes_to_carrier", test_abort_goes_to_carrier},
       {"fragments_beyond_max_output", test_fragments_beyond_max_output},
