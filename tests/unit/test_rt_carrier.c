@@ -365,15 +365,27 @@ static void test_source_beyond_max_output(void) {
 
 /* ---- the TLS filter in memory ----------------------------------------- */
 
-/* Moves what a's filter produced into b's; returns bytes moved. */
-static size_t tls_move(rt_filter *a, rt_filter *b) {
-  uint8_t buf[65536];
-  size_t moved = 0, n;
-  while ((n = a->ops->take(a, buf, sizeof buf)) > 0) {
-    if (b->ops->feed(b, buf, n) != 0) return 0;
-    moved += n;
-  }
-  return moved;
+/* Output buffers the test lends to each filter (as the connection does). */
+static int tob_grow(rt_obuf *o, size_t want) {
+  size_t cap = o->cap ? o->cap : 256;
+  while (cap < want) cap *= 2;
+  uint8_t *p = realloc(o->buf, cap);
+  if (!p) return -1;
+  o->buf = p;
+  o->cap = cap;
+  return 0;
+}
+static rt_obuf tob_cl = {NULL, 0, 0, tob_grow, NULL};
+static rt_obuf tob_sv = {NULL, 0, 0, tob_grow, NULL};
+
+/* Moves what was written into o to b (lent, then kept: the test's buffer
+ * is reused); returns bytes moved. */
+static size_t tls_move_out(rt_obuf *o, rt_filter *b) {
+  size_t n = o->len;
+  if (n == 0) return 0;
+  if (b->ops->feed(b, o->buf, n) != 0 || b->ops->keep(b) != 0) return 0;
+  o->len = 0;
+  return n;
 }
 
 /* Runs both handshakes; returns the client's result (0 when both are
@@ -381,15 +393,33 @@ static size_t tls_move(rt_filter *a, rt_filter *b) {
 static int tls_handshake(rt_filter *cl, rt_filter *sv, int *psrv_rv,
                          char *cerr, char *serr) {
   int crv = H2WS_ERR_WOULDBLOCK, srv = H2WS_ERR_WOULDBLOCK;
+  tob_cl.len = tob_sv.len = 0;
   for (int i = 0; i < 20; i++) {
-    if (crv == H2WS_ERR_WOULDBLOCK) crv = cl->ops->handshake(cl, cerr, 256);
-    tls_move(cl, sv);
-    if (srv == H2WS_ERR_WOULDBLOCK) srv = sv->ops->handshake(sv, serr, 256);
-    tls_move(sv, cl);
+    if (crv == H2WS_ERR_WOULDBLOCK)
+      crv = cl->ops->handshake(cl, &tob_cl, cerr, 256);
+    tls_move_out(&tob_cl, sv);
+    if (srv == H2WS_ERR_WOULDBLOCK)
+      srv = sv->ops->handshake(sv, &tob_sv, serr, 256);
+    tls_move_out(&tob_sv, cl);
     if (crv != H2WS_ERR_WOULDBLOCK && srv != H2WS_ERR_WOULDBLOCK) break;
   }
   *psrv_rv = srv;
   return crv;
+}
+
+/* Walks the TLS records in (d, n): their count and the largest payload
+ * (record length field). */
+static void tls_records(const uint8_t *d, size_t n, int *pcount,
+                        size_t *pmax) {
+  *pcount = 0;
+  *pmax = 0;
+  size_t off = 0;
+  while (off + 5 <= n) {
+    size_t len = ((size_t)d[off + 3] << 8) | d[off + 4];
+    (*pcount)++;
+    if (len > *pmax) *pmax = len;
+    off += 5 + len;
+  }
 }
 
 static void test_tls_filter_in_memory(void) {
@@ -428,20 +458,72 @@ static void test_tls_filter_in_memory(void) {
     /* data both ways: one send, one recv */
     uint8_t buf[256];
     size_t n = 0;
-    CHECK_EQ(cl->ops->send(cl, (const uint8_t *)"hello", 5), 0);
-    CHECK(cl->ops->pending(cl) > 5); /* ciphertext */
-    tls_move(cl, sv);
-    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), 0);
+    /* the server's tickets (TLS 1.3) come with its first read */
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv),
+             H2WS_ERR_WOULDBLOCK);
+    tls_move_out(&tob_sv, cl);
+    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n, &tob_cl),
+             H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(cl->ops->send(cl, (const uint8_t *)"hello", 5, &tob_cl), 0);
+    /* a small write: one small record, straight into the lent buffer */
+    int nrec;
+    size_t maxrec;
+    tls_records(tob_cl.buf, tob_cl.len, &nrec, &maxrec);
+    CHECK_EQ(nrec, 1);
+    CHECK(maxrec < 64);
+    tls_move_out(&tob_cl, sv);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv), 0);
     CHECK(n == 5 && memcmp(buf, "hello", 5) == 0);
-    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), H2WS_ERR_WOULDBLOCK);
-    CHECK_EQ(sv->ops->send(sv, (const uint8_t *)"back", 4), 0);
-    tls_move(sv, cl);
-    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n), 0);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv),
+             H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(sv->ops->send(sv, (const uint8_t *)"back", 4, &tob_sv), 0);
+    tls_move_out(&tob_sv, cl);
+    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n, &tob_cl), 0);
     CHECK(n == 4 && memcmp(buf, "back", 4) == 0);
+    /* a bulk write: full 16 KiB records; the reader fills its buffer
+     * with several records per call */
+    /* a busy connection keeps OpenSSL's record buffers (no allocation
+     * per record), and gives them back when idle: traffic either way */
+    sv->ops->hold_buffers(sv, 1);
+    cl->ops->hold_buffers(cl, 1);
+    static uint8_t bulk[100000], got[65536];
+    for (size_t i = 0; i < sizeof bulk; i++) bulk[i] = (uint8_t)(i * 7);
+    CHECK_EQ(cl->ops->send(cl, bulk, sizeof bulk, &tob_cl), 0);
+    tls_records(tob_cl.buf, tob_cl.len, &nrec, &maxrec);
+    CHECK_EQ(nrec, 7);
+    CHECK(maxrec >= 16384 && maxrec <= 16384 + 256);
+    /* lent in two parts, the first cut inside a record; the first read
+     * stops early (a paused protocol) and what was lent is kept */
+    size_t cut = 20000;
+    CHECK_EQ(sv->ops->feed(sv, tob_cl.buf, cut), 0);
+    CHECK_EQ(sv->ops->recv(sv, got, 100, &n, &tob_sv), 0);
+    CHECK(n == 100 && memcmp(got, bulk, 100) == 0);
+    CHECK_EQ(sv->ops->keep(sv), 0);
+    CHECK_EQ(sv->ops->feed(sv, tob_cl.buf + cut, tob_cl.len - cut), 0);
+    size_t total = 100;
+    while (total < sizeof bulk) {
+      int rv = sv->ops->recv(sv, got, sizeof got, &n, &tob_sv);
+      CHECK_EQ(rv, 0);
+      if (rv != 0) break;
+      CHECK(n > 16384 || total + n == sizeof bulk); /* many records */
+      CHECK_MEM(got, bulk + total, n);
+      total += n;
+    }
+    CHECK_EQ(sv->ops->recv(sv, got, sizeof got, &n, &tob_sv),
+             H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(sv->ops->keep(sv), 0);
+    tob_cl.len = 0;
+    sv->ops->hold_buffers(sv, 0);
+    cl->ops->hold_buffers(cl, 0);
+    /* idle: the filters hold no buffer of their own */
+    CHECK_EQ(sv->ops->held(sv), 0);
+    CHECK_EQ(cl->ops->held(cl), 0);
     /* close_notify: the peer's recv reports the end */
-    cl->ops->shutdown(cl);
-    tls_move(cl, sv);
-    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), H2WS_ERR_CLOSED);
+    cl->ops->shutdown(cl, &tob_cl);
+    tls_move_out(&tob_cl, sv);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv),
+             H2WS_ERR_CLOSED);
+    tob_sv.len = 0;
     cl->ops->del(cl);
     sv->ops->del(sv);
   }
@@ -470,7 +552,10 @@ static void test_tls_filter_in_memory(void) {
   CHECK_EQ(h2ws__rt_tls_new(&sv, h2ws__mem_default(), sctx, 0, NULL, -1), 0);
   static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   CHECK_EQ(sv->ops->feed(sv, (const uint8_t *)junk, sizeof junk - 1), 0);
-  CHECK_EQ(sv->ops->handshake(sv, serr, sizeof serr), H2WS_ERR_RT_TLS);
+  CHECK_EQ(sv->ops->handshake(sv, &tob_sv, serr, sizeof serr),
+           H2WS_ERR_RT_TLS);
+  tob_sv.len = 0;
+  tob_cl.len = 0;
   CHECK(strstr(serr, "TLS error: ") == serr);
   sv->ops->del(sv);
   SSL_CTX_free(strict);
@@ -478,6 +563,10 @@ static void test_tls_filter_in_memory(void) {
   SSL_CTX_free(sctx);
   h2ws_tls_server_del(shared);
   unlink(certfile);
+  free(tob_cl.buf);
+  free(tob_sv.buf);
+  tob_cl.buf = tob_sv.buf = NULL;
+  tob_cl.cap = tob_sv.cap = 0;
   /* a certificate that cannot be read */
   ts.write_cert_file = NULL;
   ts.cert_file = "/nonexistent/cert.pem";
