@@ -12,8 +12,8 @@
  * return) or succeed, and free everything (tu_alloc live == 0).
  * Allocations: every one up to 200, then every 7th (the scenarios make
  * at most ~190); proxy cuts: every byte of the first 32 of each
- * direction, then 16 steps.  H2WS_FAULTS_ALL=1: every allocation and
- * every byte boundary (minutes).  H2WS_FAULTS_ONLY=name runs one case,
+ * direction, then 16 steps.  H2WS_FAULTS_ALL=1: every allocation, and
+ * every byte of the first 2048 then every 1024th (many minutes).  H2WS_FAULTS_ONLY=name runs one case,
  * H2WS_FAULTS_BT=1 prints where each failed allocation was and how long
  * each run took. */
 #include <errno.h>
@@ -493,9 +493,11 @@ static void proxy_case(int tls, int policy, int nws, int mode) {
   for (int dir = 0; dir < 2; dir++) {
     /* every byte of the first 32 (the start of the handshakes), then 16
      * steps across the rest (a run that cuts mid-message takes up to
-     * 0.1 s); H2WS_FAULTS_ALL: every byte */
-    size_t stride = all_steps || total[dir] < 32 * 16 ? 1 : total[dir] / 16 + 1;
-    for (size_t k = 0; k < total[dir]; k += k < 32 ? 1 : stride) {
+     * 0.1 s); H2WS_FAULTS_ALL: every byte of the first 2048 (handshakes,
+     * first frames), then every 1024th */
+    size_t head = all_steps ? 2048 : 32;
+    size_t stride = all_steps ? 1024 : total[dir] / 16 + 1;
+    for (size_t k = 0; k < total[dir]; k += k < head ? 1 : stride) {
       uint64_t t0 = uv_hrtime();
       int rv = run_once(&r, 0, &px, mode, dir, k, &why);
       if (show_bt)
