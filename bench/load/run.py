@@ -9,8 +9,16 @@
 # /proc/PID/stat (utime+stime of the server's whole process tree) before and
 # after each run.  Every process started is killed at the end.
 #
-# Usage: bench/load/run.py PATH/TO/h2ws [--only compare|fixedrate|large|memory]
+# --only peers (bench/peers/run.sh, issue 12.4): the same client against
+# h2ws serve, nghttpx and HAProxy in front of bench/peers/echo_backend.c (a
+# C epoll echo, so the backend is not the limit), Node 20's http2
+# (enableConnectProtocol, terminating) and, as the ceiling, echo_backend
+# itself over cleartext HTTP/1.1; the load generator's own CPU per message
+# is reported next to the server's.
+#
+# Usage: bench/load/run.py PATH/TO/h2ws [--only compare|fixedrate|large|memory|peers]
 #        [--rounds N] [--duration S] [--quick] [--out FILE.jsonl]
+#        [--echo-backend PATH/TO/echo_backend]
 import argparse
 import json
 import os
@@ -176,9 +184,10 @@ class Server:
     """procs: the server's own processes; backend: a shared echo backend
     behind a proxy (its CPU is reported apart)."""
 
-    def __init__(self, name, tls, port, procs, backend=()):
+    def __init__(self, name, tls, port, procs, backend=(), h1=False):
         self.name, self.tls, self.port, self.procs = name, tls, port, procs
         self.backend = list(backend)
+        self.h1 = h1
 
     @property
     def url(self):
@@ -199,9 +208,28 @@ def start_h2ws(binary, tls, cert, key, extra=()):
     return Server("h2ws", tls, int(m.group(1)), [p])
 
 
-def start_backend():
-    p = spawn([PY, os.path.join(PEERS, "ws_echo_backend.py")])
+def start_backend(c_binary=None):
+    """The HTTP/1.1 echo behind the proxies: python3-websockets, or
+    bench/peers/echo_backend.c when c_binary is given."""
+    argv = [c_binary] if c_binary else [PY, os.path.join(PEERS, "ws_echo_backend.py")]
+    p = spawn(argv)
     return p, int(read_line(p, r"PORT (\d+)").group(1))
+
+
+def start_node(cert, key):
+    """Node's http2 with enableConnectProtocol, terminating (the echo is
+    tests/interop/peers/node_ws_h2.js)."""
+    p = spawn(["node", os.path.join(PEERS, "node_ws_h2.js"), cert, key])
+    port = int(read_line(p, r"PORT (\d+)").group(1))
+    if not wait_port(port):
+        raise RuntimeError("node did not start")
+    return Server("node", True, port, [p])
+
+
+def start_ceiling(c_binary):
+    """echo_backend alone, cleartext HTTP/1.1: the ceiling."""
+    p, port = start_backend(c_binary)
+    return Server("bare-h1-echo", False, port, [p], h1=True)
 
 
 def start_nghttpx(tls, cert, key, backend):
@@ -261,6 +289,8 @@ def run_load(binary, srv, args, timeout):
     argv = ["taskset", "-c", LOAD_CPU, binary, "load", srv.url, "--json"] + args
     if srv.tls:
         argv.append("--insecure")
+    if srv.h1:
+        argv.append("--h1")
     pids, bpids = srv.pids(), srv.pids(backend=True)
     c0, b0 = cpu_seconds(pids), cpu_seconds(bpids)
     t0 = time.monotonic()
@@ -282,6 +312,13 @@ def run_load(binary, srv, args, timeout):
     res["server_cpu_us_per_msg"] = (c1 - c0) * 1e6 / n if n else None
     res["backend_cpu_s"] = b1 - b0
     res["backend_cpu_us_per_msg"] = (b1 - b0) * 1e6 / n if (n and bpids) else None
+    res["load_cpu_us_per_msg"] = res.get("cpu_us_per_msg")
+    el = res.get("elapsed_s") or wall
+    # busy share of one CPU: servers (and a proxy's backend) share CPU 0,
+    # h2ws load has CPU 1; the one near 100% is the limit
+    res["server_cpu_pct"] = 100.0 * ((c1 - c0) + (b1 - b0)) / el if el else None
+    res["load_cpu_pct"] = (100.0 * (res.get("cpu_user_s", 0) + res.get("cpu_sys_s", 0)) / el
+                           if el else None)
     return res
 
 
@@ -377,6 +414,82 @@ def scenario_large(a, binary, servers_by_tls, out):
                         fmt(r.get("mb_per_s")), r.get("rc"), r.get("error", "")))
             summary.append(((tls, size, inflight), rows))
     return summary
+
+
+PEER_CELLS = (
+    # (label, load args, what the table shows)
+    ("64 B x 64 WebSockets, 16 in flight each",
+     ["--streams-per-conn", "64", "--inflight", "16", "--size", "64", "--binary"], "rate"),
+    ("64 KiB x 8 WebSockets, 4 in flight each",
+     ["--streams-per-conn", "8", "--inflight", "4", "--size", "65536", "--binary"], "bytes"),
+    ("1 WebSocket, one 64 B message in flight",
+     ["--size", "64", "--binary", "--inflight", "1"], "latency"),
+)
+
+
+def scenario_peers(a, binary, servers, out):
+    """Issue 12.4: the three scenarios of the table, every peer side by side,
+    one connection, servers interleaved inside each round."""
+    summary = []
+    for label, cell, kind in PEER_CELLS:
+        rows = {s.name: [] for s in servers}
+        args = cell + ["--duration", str(a.duration)]
+        for rnd in range(a.rounds):
+            for s in servers:
+                r = run_load(binary, s, args, a.duration + 60)
+                r.update({"scenario": "peers", "cell": label, "tls": s.tls, "round": rnd})
+                out.write(json.dumps(r) + "\n")
+                out.flush()
+                rows[s.name].append(r)
+                log("peers [%s] %s round %d: %s msg/s %s MB/s p50 %s us server %s us/msg "
+                    "backend %s load %s rc %s %s" % (
+                        label, s.name, rnd, fmt(r.get("msg_per_s")), fmt(r.get("mb_per_s")),
+                        fmt((r.get("latency_us") or {}).get("p50")),
+                        fmt(r.get("server_cpu_us_per_msg"), 2),
+                        fmt(r.get("backend_cpu_us_per_msg"), 2),
+                        fmt(r.get("load_cpu_us_per_msg"), 2), r.get("rc"), r.get("error", "")))
+        summary.append((label, kind, rows))
+    return summary
+
+
+def report_peers(summary, servers):
+    print("\n### Peers side by side (1 connection; TLS 1.3 + h2 unless the transport says otherwise)\n")
+    print("server CPU = the server's process tree (a proxy: the proxy only); backend = "
+          "echo_backend behind a proxy; total = server + backend; load = `h2ws load`'s own CPU "
+          "per message (rusage); load / total: how far below the server's CPU the load "
+          "generator stays (below 1: the load generator spends less per message than the "
+          "server). server %% / load %%: busy share of one CPU during the run (servers and "
+          "backend on CPU 0, `h2ws load` on CPU 1): whichever is near 100 %% is the limit. "
+          "Medians of the rounds.\n")
+    print("| scenario | server | transport | msg/s | MB/s | p50 us | p99 us | server CPU us/msg | "
+          "backend CPU us/msg | total CPU us/msg | h2ws / total | load CPU us/msg | load / total | server % | load % | lost/failed |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for label, _kind, rows in summary:
+        h2 = [r for r in rows.get("h2ws", []) if "error" not in r]
+        base = med(h2, "server_cpu_us_per_msg")
+        for s in servers:
+            rr = rows.get(s.name, [])
+            rs = [r for r in rr if "error" not in r]
+            tr = "h1 cleartext" if s.h1 else ("h2 TLS" if s.tls else "h2c")
+            if not rs:
+                print("| %s | %s | %s | failed: %s |||||||||||||" % (
+                    label, s.name, tr, (rr[0].get("error", "") if rr else "")[:60].replace("|", "/")))
+                continue
+            for r in rs:
+                r["total_cpu_us_per_msg"] = (r.get("server_cpu_us_per_msg") or 0) + \
+                    (r.get("backend_cpu_us_per_msg") or 0)
+            cpu, bcpu, tot = (med(rs, "server_cpu_us_per_msg"), med(rs, "backend_cpu_us_per_msg"),
+                              med(rs, "total_cpu_us_per_msg"))
+            lcpu = med(rs, "load_cpu_us_per_msg")
+            ratio = (base / tot) if (base and tot and s.name != "h2ws") else None
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+                label, s.name, tr, fmt(med(rs, "msg_per_s")), fmt(med(rs, "mb_per_s")),
+                fmt(statistics.median(r["latency_us"]["p50"] for r in rs)),
+                fmt(statistics.median(r["latency_us"]["p99"] for r in rs)),
+                fmt(cpu, 2), fmt(bcpu, 2), fmt(tot, 2), ("%.2f" % ratio) if ratio else "",
+                fmt(lcpu, 2), ("%.2f" % (lcpu / tot)) if (lcpu and tot) else "",
+                fmt(med(rs, "server_cpu_pct"), 0), fmt(med(rs, "load_cpu_pct"), 0),
+                sum(r.get("messages_lost", 0) for r in rs), sum(r.get("ws_failed", 0) for r in rs)))
 
 
 def established(port):
@@ -548,16 +661,23 @@ def report_memory(res, one):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("h2ws")
-    ap.add_argument("--only", choices=["compare", "fixedrate", "large", "memory"])
+    ap.add_argument("--only", choices=["compare", "fixedrate", "large", "memory", "peers"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true", help="fewer cells (smoke run of the script)")
-    ap.add_argument("--peers", default="nghttpx,haproxy,hypercorn")
+    ap.add_argument("--peers", default=None,
+                    help="default nghttpx,haproxy,hypercorn; with --only peers "
+                         "nghttpx,haproxy,node,bare")
+    ap.add_argument("--echo-backend", default=None,
+                    help="bench/peers/echo_backend.c binary (--only peers; default: "
+                         "next to h2ws)")
     ap.add_argument("--out", default=os.path.join(TMP, "results.jsonl"))
     a = ap.parse_args()
     binary = os.path.abspath(a.h2ws)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if a.peers is None:
+        a.peers = "nghttpx,haproxy,node,bare" if a.only == "peers" else "nghttpx,haproxy,hypercorn"
     peers = [p for p in a.peers.split(",") if p]
     try:
         out = open(a.out, "w")
@@ -565,6 +685,23 @@ def main():
         print("# h2ws load benchmarks, %s, %s; servers on CPU %s, h2ws load on CPU %s; %d rounds x %.0f s" % (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.uname().nodename,
             SERVER_CPU, LOAD_CPU, a.rounds, a.duration))
+        if a.only == "peers":
+            cb = os.path.abspath(a.echo_backend or os.path.join(os.path.dirname(binary), "echo_backend"))
+            log("load average: %s" % open("/proc/loadavg").read().split()[:3])
+            print("load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+            backend = start_backend(cb) if ("nghttpx" in peers or "haproxy" in peers) else None
+            servers = [start_h2ws(binary, True, cert, key)]
+            if "nghttpx" in peers:
+                servers.append(start_nghttpx(True, cert, key, backend))
+            if "haproxy" in peers:
+                servers.append(start_haproxy(True, pem, backend))
+            if "node" in peers:
+                servers.append(start_node(cert, key))
+            if "bare" in peers:
+                servers.append(start_ceiling(cb))
+            report_peers(scenario_peers(a, binary, servers, out), servers)
+            print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+            sys.stdout.flush()
         if a.only in (None, "compare", "fixedrate", "large"):
             servers = {True: [], False: []}
             backend = start_backend() if ("nghttpx" in peers or "haproxy" in peers) else None
