@@ -458,8 +458,8 @@ def report_peers(summary, servers):
           "echo_backend behind a proxy; total = server + backend; load = `h2ws load`'s own CPU "
           "per message (rusage); load / total: how far below the server's CPU the load "
           "generator stays (below 1: the load generator spends less per message than the "
-          "server). server %% / load %%: busy share of one CPU during the run (servers and "
-          "backend on CPU 0, `h2ws load` on CPU 1): whichever is near 100 %% is the limit. "
+          "server). server % / load %: busy share of one CPU during the run (servers and "
+          "backend on CPU 0, `h2ws load` on CPU 1): whichever is near 100 % is the limit. "
           "Medians of the rounds.\n")
     print("| scenario | server | transport | msg/s | MB/s | p50 us | p99 us | server CPU us/msg | "
           "backend CPU us/msg | total CPU us/msg | h2ws / total | load CPU us/msg | load / total | server % | load % | lost/failed |")
