@@ -156,6 +156,25 @@ def cpu_seconds(pids):
     return total / CLK
 
 
+def run_delay_s(pids):
+    """Time the processes' threads spent runnable but waiting for a CPU
+    (/proc/PID/task/TID/schedstat, second field, ns): on a shared machine,
+    the share of a run the server could not run."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -293,6 +312,7 @@ def run_load(binary, srv, args, timeout):
         argv.append("--h1")
     pids, bpids = srv.pids(), srv.pids(backend=True)
     c0, b0 = cpu_seconds(pids), cpu_seconds(bpids)
+    d0 = run_delay_s(pids + bpids)
     t0 = time.monotonic()
     try:
         r = subprocess.run(argv, capture_output=True, timeout=timeout)
@@ -300,6 +320,7 @@ def run_load(binary, srv, args, timeout):
         return {"server": srv.name, "error": "timeout"}
     wall = time.monotonic() - t0
     c1, b1 = cpu_seconds(pids), cpu_seconds(bpids)
+    d1 = run_delay_s(pids + bpids)
     try:
         res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -317,6 +338,7 @@ def run_load(binary, srv, args, timeout):
     # busy share of one CPU: servers (and a proxy's backend) share CPU 0,
     # h2ws load has CPU 1; the one near 100% is the limit
     res["server_cpu_pct"] = 100.0 * ((c1 - c0) + (b1 - b0)) / el if el else None
+    res["server_wait_pct"] = 100.0 * (d1 - d0) / el if el else None
     res["load_cpu_pct"] = (100.0 * (res.get("cpu_user_s", 0) + res.get("cpu_sys_s", 0)) / el
                            if el else None)
     return res
@@ -459,11 +481,13 @@ def report_peers(summary, servers):
           "per message (rusage); load / total: how far below the server's CPU the load "
           "generator stays (below 1: the load generator spends less per message than the "
           "server). server % / load %: busy share of one CPU during the run (servers and "
-          "backend on CPU 0, `h2ws load` on CPU 1): whichever is near 100 % is the limit. "
+          "backend on CPU 0, `h2ws load` on CPU 1): whichever is near 100 % is the limit. server wait %: "
+          "share of the run the server's threads were runnable but waiting for a CPU "
+          "(schedstat run_delay; other processes on the machine). "
           "Medians of the rounds.\n")
     print("| scenario | server | transport | msg/s | MB/s | p50 us | p99 us | server CPU us/msg | "
-          "backend CPU us/msg | total CPU us/msg | h2ws / total | load CPU us/msg | load / total | server % | load % | lost/failed |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "backend CPU us/msg | total CPU us/msg | h2ws / total | load CPU us/msg | load / total | server % | server wait % | load % | lost/failed |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for label, _kind, rows in summary:
         h2 = [r for r in rows.get("h2ws", []) if "error" not in r]
         base = med(h2, "server_cpu_us_per_msg")
@@ -472,7 +496,7 @@ def report_peers(summary, servers):
             rs = [r for r in rr if "error" not in r]
             tr = "h1 cleartext" if s.h1 else ("h2 TLS" if s.tls else "h2c")
             if not rs:
-                print("| %s | %s | %s | failed: %s |||||||||||||" % (
+                print("| %s | %s | %s | failed: %s ||||||||||||||" % (
                     label, s.name, tr, (rr[0].get("error", "") if rr else "")[:60].replace("|", "/")))
                 continue
             for r in rs:
@@ -482,13 +506,14 @@ def report_peers(summary, servers):
                               med(rs, "total_cpu_us_per_msg"))
             lcpu = med(rs, "load_cpu_us_per_msg")
             ratio = (base / tot) if (base and tot and s.name != "h2ws") else None
-            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
                 label, s.name, tr, fmt(med(rs, "msg_per_s")), fmt(med(rs, "mb_per_s")),
                 fmt(statistics.median(r["latency_us"]["p50"] for r in rs)),
                 fmt(statistics.median(r["latency_us"]["p99"] for r in rs)),
                 fmt(cpu, 2), fmt(bcpu, 2), fmt(tot, 2), ("%.2f" % ratio) if ratio else "",
                 fmt(lcpu, 2), ("%.2f" % (lcpu / tot)) if (lcpu and tot) else "",
-                fmt(med(rs, "server_cpu_pct"), 0), fmt(med(rs, "load_cpu_pct"), 0),
+                fmt(med(rs, "server_cpu_pct"), 0), fmt(med(rs, "server_wait_pct"), 0),
+                fmt(med(rs, "load_cpu_pct"), 0),
                 sum(r.get("messages_lost", 0) for r in rs), sum(r.get("ws_failed", 0) for r in rs)))
 
 
