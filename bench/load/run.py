@@ -715,7 +715,9 @@ def main():
             log("load average: %s" % open("/proc/loadavg").read().split()[:3])
             print("load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
             backend = start_backend(cb) if ("nghttpx" in peers or "haproxy" in peers) else None
-            servers = [start_h2ws(binary, True, cert, key)]
+            # one thread like every peer (taskset alone gives one too:
+            # the default is one worker per CPU of the affinity mask)
+            servers = [start_h2ws(binary, True, cert, key, ["--workers", "1"])]
             if "nghttpx" in peers:
                 servers.append(start_nghttpx(True, cert, key, backend))
             if "haproxy" in peers:
