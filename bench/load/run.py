@@ -517,6 +517,56 @@ def report_peers(summary, servers):
                 sum(r.get("messages_lost", 0) for r in rs), sum(r.get("ws_failed", 0) for r in rs)))
 
 
+def scenario_peers_memory(a, binary, servers, out, n_ws=1000, per_conn=100):
+    """Idle memory per WebSocket: RSS of the server's process tree (and a
+    proxy's backend) before and while `h2ws load` holds n_ws idle
+    WebSockets (per_conn per connection: the peers' stream limit is 100)."""
+    res = []
+    for s in servers:
+        pids = s.pids() + s.pids(backend=True)
+        base = sum(rss_kib(p) for p in pids)
+        conns = n_ws // per_conn
+        argv = ["taskset", "-c", LOAD_CPU, binary, "load", s.url, "--connections", str(conns),
+                "--streams-per-conn", str(per_conn), "--messages", "0", "--hold", "3",
+                "--json", "--timeout", "60"]
+        if s.tls:
+            argv.append("--insecure")
+        if s.h1:
+            argv.append("--h1")
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+        PROCS.append(p)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if not line or re.search(rb"WebSockets open", line):
+                break
+        time.sleep(1.0)
+        rss = sum(rss_kib(q) for q in s.pids() + s.pids(backend=True))
+        o, _e = p.communicate(timeout=60)
+        try:
+            j = json.loads(o.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            j = {}
+        opened = j.get("ws_opened") or 0
+        row = {"scenario": "peers_memory", "server": s.name, "requested": n_ws,
+               "opened": opened, "rss_base_kib": base, "rss_kib": rss,
+               "bytes_per_ws": (rss - base) * 1024 / opened if opened else None}
+        out.write(json.dumps(row) + "\n")
+        out.flush()
+        log("peers memory %s: %s open, RSS %d -> %d KiB" % (s.name, opened, base, rss))
+        res.append(row)
+        time.sleep(0.5)
+    print("\n### Idle memory per WebSocket (%d idle WebSockets, %d per connection; RSS of the "
+          "server's processes, a proxy's with its backend)\n" % (n_ws, per_conn))
+    print("| server | opened | RSS before | RSS with them | (RSS - before) / WebSocket |")
+    print("|---|---:|---:|---:|---:|")
+    for r in res:
+        print("| %s | %d | %.1f MiB | %.1f MiB | %s B |" % (
+            r["server"], r["opened"], r["rss_base_kib"] / 1024, r["rss_kib"] / 1024,
+            fmt(r["bytes_per_ws"], 0)))
+
+
 def established(port):
     r = subprocess.run(["ss", "-Htn", "state", "established", "( sport = :%d )" % port],
                        capture_output=True, text=True)
@@ -727,6 +777,8 @@ def main():
             if "bare" in peers:
                 servers.append(start_ceiling(cb))
             report_peers(scenario_peers(a, binary, servers, out), servers)
+            sys.stdout.flush()
+            scenario_peers_memory(a, binary, servers, out)
             print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
             sys.stdout.flush()
         if a.only in (None, "compare", "fixedrate", "large"):
