@@ -7,7 +7,8 @@
 # terminating) and echo_backend alone over cleartext HTTP/1.1 (the
 # ceiling); TLS 1.3 + h2, one connection, 127.0.0.1 only, servers pinned to
 # CPU 0 and the load generator to CPU 1.  Three scenarios x ROUNDS x
-# DURATION per server (defaults 3 x 3 s: about 3 minutes); bounded by
+# DURATION per server (defaults 3 x 3 s), then each server's RSS with 1,000
+# idle WebSockets: about 3 minutes; bounded by
 # timeout(1); every process it starts is killed at the end.  Markdown on
 # stdout, progress on stderr, raw JSON lines in bench/peers/results.jsonl.
 # Usage: bench/peers/run.sh [--rounds N] [--duration S]
