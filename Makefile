@@ -5,7 +5,7 @@ FUZZ_SECONDS ?= 60
 CMAKE ?= cmake
 PREFIX ?= /usr/local
 
-.PHONY: all build run test unit asan interop fuzz bench deps clean release install deb pkg-test \
+.PHONY: all build run test unit asan interop fuzz bench bench-peers deps clean release install deb pkg-test \
         abi-update docs
 
 all: build
@@ -60,6 +60,12 @@ fuzz: fuzz-build
 
 bench: build
 	@for b in build/bench_*; do echo "== $$b"; $$b; done
+
+# issue 12.4: h2ws serve vs nghttpx, HAProxy (in front of a C echo), Node
+# http2 and a bare HTTP/1.1 echo (about 3 minutes; BENCHMARKS.md "Peers
+# side by side").  ARGS="--rounds 5 --duration 5" for longer rounds.
+bench-peers:
+	@bench/peers/run.sh $(ARGS)
 
 # The Release build (-O2 -DNDEBUG, fortified, stack protector, full RELRO)
 # of what is installed: libraries, headers, h2ws, man pages, pkg-config
