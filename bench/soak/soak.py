@@ -259,6 +259,36 @@ class Server:
         return self.proc.pid if self.proc and self.proc.returncode is None else None
 
 
+async def heap_in_use(server, trim=False):
+    """glibc's heap figures of a live server, by gdb (None without gdb, or
+    under ASan): malloc_stats() prints them on the server's stderr; with
+    trim, malloc_trim(0) then gives free memory back, so that the RSS left
+    is what is in use.  Tells memory held from memory kept by the allocator."""
+    if not os.path.exists("/usr/bin/gdb") or server.pid is None:
+        return None
+    size0 = os.path.getsize(server.stderr_path)
+    cmds = ["-ex", "call (void)malloc_stats()"]
+    if trim:
+        cmds += ["-ex", "call (int)malloc_trim(0)"]
+    try:
+        p = await asyncio.create_subprocess_exec("/usr/bin/gdb", "-p", str(server.pid), "-batch",
+                                                 "-nx", *cmds, stdout=asyncio.subprocess.DEVNULL,
+                                                 stderr=asyncio.subprocess.DEVNULL)
+        await asyncio.wait_for(p.wait(), 60)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    await asyncio.sleep(0.2)
+    with open(server.stderr_path, errors="replace") as f:
+        f.seek(size0)
+        txt = f.read()
+    m = re.search(r"Total \(incl\. mmap\):\s*system bytes\s*=\s*(\d+)\s*in use bytes\s*=\s*(\d+)",
+                  txt)
+    if not m:
+        return None
+    return {"system": int(m.group(1)), "in_use": int(m.group(2)),
+            "rss_after": proc_rss(server.pid)}
+
+
 SAN_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: \w+Sanitizer")
 
 
@@ -324,6 +354,10 @@ async def run(a):
     watched = {"A": A, "C": C, "G": G}
     await asyncio.sleep(1.0)
     baseline = {k: {"fds": proc_fds(s.pid), "rss": proc_rss(s.pid)} for k, s in watched.items()}
+    heap0 = {}
+    if not a.asan and not a.smoke:
+        for k, s in watched.items():
+            heap0[k] = await heap_in_use(s)
     urls = {"A": f"127.0.0.1:{P1a.port}", "C": f"127.0.0.1:{P1c.port}",
             "G": f"127.0.0.1:{G.port}"}
     tlist = targets(a.ws, urls)
@@ -450,6 +484,10 @@ async def run(a):
             break
         await asyncio.sleep(0.5)
     end_rss = {k: proc_rss(s.pid) for k, s in watched.items()}
+    heap1 = {}
+    if not a.asan and not a.smoke:
+        for k, s in watched.items():
+            heap1[k] = await heap_in_use(s, trim=True)
     for p in (P1a, P1c, P2):
         p.close()
     for s in (A, C, G, B):
@@ -476,7 +514,11 @@ async def run(a):
         if code == 1008 and "too slow" in reason:
             return "server dropped a slow member (1008 too slow)"
 
-        def near(kinds, after=6.0):
+        # a stalled reader sees the Close only once it reads again (it
+        # queues behind the data its window holds back): up to 8 s later
+        slack = 6.0 + (10.0 if e["mode"] == "stall" else 0.0)
+
+        def near(kinds, after=slack):
             best = None
             for f in faults:
                 if f["kind"] in kinds and f["t"] - 1.0 <= t <= f.get("restarted", f["t"]) + after:
@@ -527,7 +569,12 @@ async def run(a):
             "baseline": baseline[k]["rss"], "first": pts[0][1] if pts else None,
             "after_warmup": max(win) if win else None, "late_max": max(late) if late else None,
             "max": max(r for _, r in pts) if pts else None, "last": pts[-1][1] if pts else None,
-            "idle_end": end_rss[k], "slope_mib_per_min": round(slope, 3) if slope is not None else None,
+            "idle_end": end_rss[k],
+            "heap_in_use_baseline": (heap0.get(k) or {}).get("in_use"),
+            "heap_in_use_end": (heap1.get(k) or {}).get("in_use"),
+            "heap_system_end": (heap1.get(k) or {}).get("system"),
+            "rss_end_after_trim": (heap1.get(k) or {}).get("rss_after"),
+            "slope_mib_per_min": round(slope, 3) if slope is not None else None,
             "timeline": [[t, round(r / MiB, 1)] for (t, r) in pts][:: max(1, len(pts) // 40)],
         }
     rss_ok = True
@@ -563,7 +610,7 @@ async def run(a):
         "servers exit 0 at SIGTERM": exits_ok,
         "no sanitizer report": not san_hits,
     }
-    if not a.smoke:
+    if not a.smoke and not a.asan:  # (ASan's quarantine keeps freed memory)
         checks["RSS flat after warm-up"] = rss_ok
     ok = all(checks.values())
     fault_counts = {}
@@ -585,7 +632,11 @@ async def run(a):
         "client": cr, "rss": rss, "fds": {k: {"baseline": baseline[k]["fds"], "end": end_fds[k]}
                                          for k in watched},
         "exits": exits, "sanitizer_reports": san_hits, "b_restarts": B.runs - 1,
+        "fault_log": [{k: (round(v - t0, 2) if k in ("t", "restarted") else v)
+                       for k, v in f.items()} for f in faults],
     }
+    for e in report["unexplained_closes"]:
+        e["t_run"] = round(e["t"] / 1000.0 - t0, 2)
     with open(os.path.join(a.out, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     md = render(report)
@@ -625,6 +676,14 @@ def render(r):
                  f"{mib(v['late_max'])} | {mib(v['max'])} | {mib(v['last'])} | "
                  f"{mib(v['idle_end'])} | {v['slope_mib_per_min']} | {fd['baseline']} | "
                  f"{fd['end']} |")
+    if any(v.get("heap_in_use_end") is not None for v in r["rss"].values()):
+        L += ["", "Heap (glibc malloc_stats by gdb; in use = held by the server, the rest of "
+                  "RSS is memory the allocator kept):", ""]
+        for k, v in r["rss"].items():
+            L.append(f"- {k}: in use {mib(v['heap_in_use_baseline'])} MiB before the run, "
+                     f"{mib(v['heap_in_use_end'])} MiB idle after it (heap from the system "
+                     f"{mib(v['heap_system_end'])} MiB; RSS after malloc_trim "
+                     f"{mib(v['rss_end_after_trim'])} MiB)")
     L += ["", "RSS over time (s, MiB):"]
     for k, v in r["rss"].items():
         L.append(f"- {k}: " + " ".join(f"{t:.0f}:{m}" for t, m in v["timeline"]))
