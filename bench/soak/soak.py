@@ -553,7 +553,7 @@ async def run(a):
     # RSS: flat after warm-up
     warm = min(120.0, a.seconds * 0.25)
     rss = {}
-    for k in watched:
+    for k in list(watched) + ["client"]:  # (the client's own RSS: for information)
         pts = [(t, r) for (t, n, r, _) in samples if n == k and t <= t_client_end]
         after = [(t, r) for (t, r) in pts if t >= warm]
         win = [r for (t, r) in after if t <= warm + max(30.0, a.seconds * 0.1)]
@@ -566,10 +566,10 @@ async def run(a):
             if var > 0:
                 slope = sum((t - mt) * (r - mr) for t, r in after) / var * 60 / MiB
         rss[k] = {
-            "baseline": baseline[k]["rss"], "first": pts[0][1] if pts else None,
+            "baseline": baseline.get(k, {}).get("rss"), "first": pts[0][1] if pts else None,
             "after_warmup": max(win) if win else None, "late_max": max(late) if late else None,
             "max": max(r for _, r in pts) if pts else None, "last": pts[-1][1] if pts else None,
-            "idle_end": end_rss[k],
+            "idle_end": end_rss.get(k),
             "heap_in_use_baseline": (heap0.get(k) or {}).get("in_use"),
             "heap_in_use_end": (heap1.get(k) or {}).get("in_use"),
             "heap_system_end": (heap1.get(k) or {}).get("system"),
@@ -577,10 +577,14 @@ async def run(a):
             "slope_mib_per_min": round(slope, 3) if slope is not None else None,
             "timeline": [[t, round(r / MiB, 1)] for (t, r) in pts][:: max(1, len(pts) // 40)],
         }
+    with open(os.path.join(a.out, "samples.csv"), "w") as f:
+        f.write("t,process,rss_bytes,fds\n")
+        for t, n, r, d in samples:
+            f.write(f"{t},{n},{r},{d}\n")
     rss_ok = True
     if not a.smoke:
         for k, v in rss.items():
-            if v["after_warmup"] and v["late_max"] and \
+            if k in watched and v["after_warmup"] and v["late_max"] and \
                     v["late_max"] > v["after_warmup"] * 1.2 + 4 * MiB:
                 rss_ok = False
     fds_ok = all(end_fds[k] == baseline[k]["fds"] for k in watched)
@@ -671,7 +675,7 @@ def render(r):
     L += ["", "| server | RSS baseline | after warm-up | late max | max | last | idle at end | "
               "slope MiB/min | fds baseline | fds end |", "|---|---|---|---|---|---|---|---|---|---|"]
     for k, v in r["rss"].items():
-        fd = r["fds"][k]
+        fd = r["fds"].get(k, {"baseline": "-", "end": "-"})
         L.append(f"| {k} | {mib(v['baseline'])} | {mib(v['after_warmup'])} | "
                  f"{mib(v['late_max'])} | {mib(v['max'])} | {mib(v['last'])} | "
                  f"{mib(v['idle_end'])} | {v['slope_mib_per_min']} | {fd['baseline']} | "
@@ -680,6 +684,8 @@ def render(r):
         L += ["", "Heap (glibc malloc_stats by gdb; in use = held by the server, the rest of "
                   "RSS is memory the allocator kept):", ""]
         for k, v in r["rss"].items():
+            if v.get("heap_in_use_end") is None:
+                continue
             L.append(f"- {k}: in use {mib(v['heap_in_use_baseline'])} MiB before the run, "
                      f"{mib(v['heap_in_use_end'])} MiB idle after it (heap from the system "
                      f"{mib(v['heap_system_end'])} MiB; RSS after malloc_trim "
