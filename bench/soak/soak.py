@@ -464,7 +464,24 @@ async def run(a):
             except OSError:
                 pass
 
-    tasks = [asyncio.ensure_future(x()) for x in (sampler, schedule, progress)]
+    heap_samples = []  # (t, name, in_use, system)
+
+    async def heap_sampler():
+        # glibc's own figures, by gdb (pauses the server well under a second)
+        if a.heap_every <= 0 or a.asan:
+            return
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), a.heap_every)
+                return
+            except asyncio.TimeoutError:
+                pass
+            for k, s in watched.items():
+                h = await heap_in_use(s)
+                if h:
+                    heap_samples.append((round(time.time() - t0, 1), k, h["in_use"], h["system"]))
+
+    tasks = [asyncio.ensure_future(x()) for x in (sampler, schedule, progress, heap_sampler)]
     try:
         crc = await asyncio.wait_for(client.wait(), a.seconds + 120)
     except asyncio.TimeoutError:
@@ -528,7 +545,10 @@ async def run(a):
             k = near(("cut-A", "cut-A-all-h2"))
         elif tgt.startswith("c-") and code == 1006:
             k = near(("cut-C",))
-        elif tgt.startswith("g-") and code in (1001, 1011):
+        elif tgt.startswith("g-") and (code in (1001, 1011) or
+                                       (code == 1006 and e["mode"] == "stall")):
+            # (a stalled reader does not take the gateway's Close in time:
+            # its closing handshake times out, 5 s, and the stream is reset)
             k = near(("sigterm-B", "sigkill-B", "cut-B-link"))
         else:
             k = None
@@ -575,6 +595,10 @@ async def run(a):
             "heap_system_end": (heap1.get(k) or {}).get("system"),
             "rss_end_after_trim": (heap1.get(k) or {}).get("rss_after"),
             "slope_mib_per_min": round(slope, 3) if slope is not None else None,
+            "heap_in_use_timeline": [[t, round(u / MiB, 1)] for (t, n, u, _) in heap_samples
+                                     if n == k],
+            "heap_system_timeline": [[t, round(y / MiB, 1)] for (t, n, _, y) in heap_samples
+                                     if n == k],
             "timeline": [[t, round(r / MiB, 1)] for (t, r) in pts][:: max(1, len(pts) // 40)],
         }
     with open(os.path.join(a.out, "samples.csv"), "w") as f:
@@ -690,6 +714,13 @@ def render(r):
                      f"{mib(v['heap_in_use_end'])} MiB idle after it (heap from the system "
                      f"{mib(v['heap_system_end'])} MiB; RSS after malloc_trim "
                      f"{mib(v['rss_end_after_trim'])} MiB)")
+    if any(v.get("heap_in_use_timeline") for v in r["rss"].values()):
+        L += ["", "Heap in use over time (s, MiB; gdb + malloc_stats, in use / from the system):"]
+        for k, v in r["rss"].items():
+            if v.get("heap_in_use_timeline"):
+                L.append(f"- {k}: " + " ".join(
+                    f"{t:.0f}:{u}/{y}" for (t, u), (_, y) in
+                    zip(v["heap_in_use_timeline"], v["heap_system_timeline"])))
     L += ["", "RSS over time (s, MiB):"]
     for k, v in r["rss"].items():
         L.append(f"- {k}: " + " ".join(f"{t:.0f}:{m}" for t, m in v["timeline"]))
@@ -712,6 +743,8 @@ def main():
     ap.add_argument("--abort-every", type=float, default=3.0)
     ap.add_argument("--rotate-every", type=float, default=30.0)
     ap.add_argument("--sample-every", type=float, default=5.0)
+    ap.add_argument("--heap-every", type=float, default=60.0,
+                    help="seconds between glibc heap samples by gdb (0: none)")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--out", default=None)
     ap.add_argument("--smoke", action="store_true", help="15 s, 150 WebSockets, dense faults")
@@ -721,6 +754,7 @@ def main():
     if a.smoke:
         a.seconds, a.ws, a.rate = 15, 150, 1.0
         a.fault_every, a.abort_every, a.rotate_every, a.sample_every = 2.0, 1.0, 5.0, 1.0
+        a.heap_every = 0
     random.seed(a.seed)
     if a.out is None:
         a.out = os.path.join(a.build, "soak")
