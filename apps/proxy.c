@@ -116,6 +116,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   int cleartext = 0;
   const char *to = NULL, *root = NULL;
   uint64_t backend_ms = 10000, handshake_ms = 10000;
+  uint64_t max_conns = 10000, max_conns_per_ip = 0;
   uint64_t max_message = KIT_DEFAULT_MAX_MESSAGE;
   gateway_options go;
   gateway_options_default(&go);
@@ -188,6 +189,16 @@ int h2ws_cmd_proxy(int argc, char **argv) {
                "backend (default 10s); then the client\n"
                "gets 504 if the backend's own budget\n"
                "(--backend-timeout) has not run out first"},
+      {.name = "max-connections", .kind = KIT_UINT, .dest = &max_conns,
+       .arg = "N", .min = 1, .max = 1u << 30,
+       .help = "open client connections (default 10000); at\n"
+               "the cap the idlest one that carries no\n"
+               "WebSocket is closed for the new one"},
+      {.name = "max-connections-per-ip", .kind = KIT_UINT,
+       .dest = &max_conns_per_ip, .arg = "N", .max = 1u << 30,
+       .help = "client connections per address; beyond: 429\n"
+               "or GOAWAY ENHANCE_YOUR_CALM (default 0 = no\n"
+               "limit)"},
       {.name = "max-message", .kind = KIT_SIZE, .dest = &max_message,
        .arg = "SIZE", .min = 1, .max = 1ull << 30,
        .help = "largest message either way, after\n"
@@ -226,6 +237,8 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   go.backend_timeout_ms = backend_ms;
   go.max_message = (size_t)max_message;
   st.handshake_timeout_ms = handshake_ms;
+  st.max_connections = (uint32_t)max_conns;
+  st.max_connections_per_ip = max_conns_per_ip;
   st.ws.max_message_size = max_message;
   st.ws.max_output = (size_t)max_message + 256 * 1024;
   st.handle_signals = 0; /* kit_life */

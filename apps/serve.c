@@ -81,6 +81,7 @@ typedef struct serve_config {
   const char *cert, *key, *write_cert;
   int cleartext, compress, no_compress, no_h2, no_h2_websockets;
   uint64_t max_ws, max_ws_per_conn;
+  uint64_t max_conns, max_conns_per_ip;
   uint64_t max_message;  /* bytes */
   uint64_t idle_ms;      /* 0: never */
   uint64_t handshake_ms;
@@ -939,6 +940,8 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   st.h2_websockets = !cfg->no_h2_websockets;
   st.compress = !cfg->no_compress;
   st.handshake_timeout_ms = cfg->handshake_ms;
+  st.max_connections = (uint32_t)cfg->max_conns;
+  st.max_connections_per_ip = cfg->max_conns_per_ip;
   st.ws.max_message_size = cfg->max_message;
   /* broadcast JSON may grow a text up to 6 times (\u00XX escapes) */
   st.ws.max_output = 8 * (size_t)cfg->max_message + 65536;
@@ -1114,6 +1117,7 @@ int h2ws_cmd_serve(int argc, char **argv) {
   memset(&cfg, 0, sizeof cfg);
   cfg.max_message = KIT_DEFAULT_MAX_MESSAGE;
   cfg.handshake_ms = 10000;
+  cfg.max_conns = 10000;
   const char *logfile = NULL;
   const kit_opt opts[] = {
       {.section = "listening:", .name = "listen", .kind = KIT_STRS,
@@ -1217,13 +1221,27 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .dest = &cfg.max_ws_per_conn, .arg = "N", .max = 1u << 30,
        .help = "WebSockets per connection (HTTP/2 streams);\n"
                "beyond: 503 (default 0 = no limit)"},
+      {.name = "max-connections", .kind = KIT_UINT, .dest = &cfg.max_conns,
+       .arg = "N", .min = 1, .max = 1u << 30,
+       .help = "open connections (default 10000); at the cap\n"
+               "the idlest connection that carries no\n"
+               "WebSocket is closed for the new one (new\n"
+               "ones are refused only when all carry some)"},
+      {.name = "max-connections-per-ip", .kind = KIT_UINT,
+       .dest = &cfg.max_conns_per_ip, .arg = "N", .max = 1u << 30,
+       .help = "open connections per client address; beyond:\n"
+               "429 (HTTP/1.1) or GOAWAY ENHANCE_YOUR_CALM\n"
+               "(HTTP/2), then close (default 0 = no limit)"},
       {.name = "max-message", .kind = KIT_SIZE, .dest = &cfg.max_message,
        .arg = "SIZE", .min = 1, .max = 1ull << 30,
        .help = "largest message, after decompression\n"
                "(default 1 MiB, as in every h2ws command: a\n"
                "peer can make the server hold about this much\n"
                "per WebSocket, and 8 times it in output);\n"
-               "beyond: close 1009"},
+               "beyond: close 1009.  A compressed message\n"
+               "past 1 MiB may inflate at most 100 times\n"
+               "its compressed size (deflate bombs), else\n"
+               "1009 too"},
       {.name = "idle-timeout", .kind = KIT_DURATION, .dest = &cfg.idle_ms,
        .arg = "TIME",
        .help = "close a WebSocket with no message either way\n"
@@ -1231,8 +1249,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "connection carrying a WebSocket is never idle"},
       {.name = "handshake-timeout", .kind = KIT_DURATION,
        .dest = &cfg.handshake_ms, .arg = "TIME", .min = 1,
-       .help = "budget of the TLS and HTTP handshakes\n"
-               "(default 10s)"},
+       .help = "budget of the TLS and HTTP handshakes, and\n"
+               "of each HTTP/2 frame and header block: one\n"
+               "begun and not completed within it ends the\n"
+               "connection (default 10s)"},
       {.section = "\nlogging:", .name = "access-log", .kind = KIT_STR,
        .dest = &logfile, .arg = "FILE",
        .help = "append the access log to FILE (default stderr;\n"

@@ -14,6 +14,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* per input: the engines' recv_budget (0 or small) */
+static uint64_t fz_budget;
+
 static int echo_msg(h2ws_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
                     void *ud) {
   (void)ud;
@@ -34,6 +37,7 @@ static int on_ws_request(h2ws_h2_session *s, int32_t id,
   h2ws_ws_settings_default(&set);
   set.whole_messages = 1;
   set.max_message_size = 1 << 16;
+  set.recv_budget = fz_budget; /* held streams, resumed by handle_expiry */
   h2ws_pmd_config pmd;
   h2ws_pmd_config_default(&pmd);
   h2ws_h2_accept_options o;
@@ -108,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t off = 0;
   /* the first byte picks the piece size, so splits are explored too */
   size_t piece = size ? (size_t)(data[0] % 64) + 1 : 1;
+  fz_budget = size && (data[0] & 0x40) ? 300 : 0;
   if (size) off = 1;
   while (off < size) {
     size_t n = size - off < piece ? size - off : piece;

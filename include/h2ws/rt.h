@@ -387,12 +387,24 @@ typedef struct h2ws_server_settings {
   uint64_t idle_timeout_ms;
   /* Budget of the TLS handshake and, after it, of the HTTP one (request
    * head; cleartext: also the h2 preface detection): a client that is
-   * too slow is disconnected.  Milliseconds; default 10000. */
+   * too slow is disconnected.  Also, on HTTP/2, of each frame and each
+   * header block (HEADERS + CONTINUATION): one begun and not completed
+   * within it ends the connection (GOAWAY, then FIN), so a peer that
+   * dribbles a byte now and then cannot hold a connection (slowloris).
+   * Milliseconds; default 10000. */
   uint64_t handshake_timeout_ms;
-  /* Connections beyond this are closed at accept.  Default 10000. */
+  /* Open connections at most.  At the cap a new connection is still
+   * served: the connection that carries no WebSocket (nor a request the
+   * application holds) and has been silent longest is closed for it
+   * (idle and half-open connections go first); only when every
+   * connection carries a WebSocket is the new one closed at accept.
+   * Default 10000. */
   uint32_t max_connections;
   /* Engine settings for accepted WebSockets (limits, close timeout).
-   * Messages are delivered whole: whole_messages is forced on. */
+   * Messages are delivered whole: whole_messages is forced on.  The
+   * default sets ws.max_inflate_ratio to 100 (deflate bombs: past 1 MiB a
+   * compressed message may inflate at most 100 times what arrived for it,
+   * else 1009); ws.recv_budget 0 means 256 KiB per turn (fairness). */
   h2ws_ws_settings ws;
   /* Accept permessage-deflate offers (RFC 7692).  Default 1. */
   int compress;
@@ -400,9 +412,15 @@ typedef struct h2ws_server_settings {
    * owned: it must outlive the server).  NULL (default): the server makes
    * its own from cert_file / key_file at its first TLS listener. */
   const h2ws_tls_server *tls;
+  /* Open connections per remote address at most; 0 (default): no cap.
+   * The next one from that address is answered, then closed: HTTP/2
+   * (ALPN h2, or the h2c preface) with GOAWAY ENHANCE_YOUR_CALM "too
+   * many connections from this address", HTTP/1.1 with 429 Too Many
+   * Requests. */
+  uint64_t max_connections_per_ip;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
-  uint64_t reserved[4];
+  uint64_t reserved[3];
 } h2ws_server_settings;
 
 H2WS_EXTERN void h2ws_server_settings_default(h2ws_server_settings *settings);

@@ -123,9 +123,25 @@ typedef struct h2ws_ws_settings {
   /* Messages at least this large are compressed when pmd is enabled;
    * smaller ones are sent uncompressed (RSV1 clear).  Default 32. */
   size_t compress_threshold;
+  /* Fairness: the most message bytes (after inflation) one h2ws_ws_recv()
+   * call delivers; once reached it returns H2WS_ERR_WOULDBLOCK with
+   * *pnread telling how far it got, and the caller feeds the rest later
+   * (after other work: the runtime does so at its next loop turn), so a
+   * small compressed frame that inflates to megabytes (a deflate bomb) is
+   * worked off in slices.  Checked per inflater output chunk (8 KiB), so
+   * a call may deliver up to 8 KiB more.  0 (default): no limit.  The
+   * runtime (h2ws/rt.h) uses 256 KiB when it is 0. */
+  uint64_t recv_budget;
+  /* A compression ratio cap against deflate bombs: once a compressed
+   * message is over 1 MiB inflated, it may be at most this many times the
+   * compressed bytes received for it; beyond, close 1009
+   * (H2WS_ERR_MSG_TOO_BIG), as above max_message_size.  0 (default): no
+   * ratio cap (max_message_size alone bounds inflation).  The server
+   * settings of h2ws/rt.h default to 100. */
+  uint64_t max_inflate_ratio;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
-  uint64_t reserved[4];
+  uint64_t reserved[2];
 } h2ws_ws_settings;
 
 H2WS_EXTERN void h2ws_ws_settings_default(h2ws_ws_settings *settings);
@@ -218,7 +234,8 @@ H2WS_EXTERN void h2ws_ws_del(h2ws_ws *ws);
  * Feeds received transport bytes.  Any split of the input (one byte at a
  * time included) gives the same callbacks.  *pnread receives how many
  * bytes were consumed; it is less than inlen only when a callback paused
- * (H2WS_ERR_PAUSE) or on an error: the caller must feed the rest later.
+ * (H2WS_ERR_PAUSE), the call's recv_budget was spent (H2WS_ERR_WOULDBLOCK)
+ * or on an error: the caller must feed the rest later.
  * After H2WS_ERR_PAUSE, resume by calling h2ws_ws_recv() with the rest of
  * the input.  When the pause leaves callbacks owed for input already
  * consumed (on_msg_end after a paused last on_msg_data, inflated output),
@@ -229,6 +246,9 @@ H2WS_EXTERN void h2ws_ws_del(h2ws_ws *ws);
  * Returns:
  *   0                         all input consumed;
  *   H2WS_ERR_PAUSE            a callback paused; *pnread tells how far;
+ *   H2WS_ERR_WOULDBLOCK       settings.recv_budget reached; *pnread tells
+ *                             how far: call again with the rest (a
+ *                             held-back byte as after a pause);
  *   H2WS_ERR_PROTO, H2WS_ERR_BAD_UTF8, H2WS_ERR_MSG_TOO_BIG,
  *   H2WS_ERR_BAD_DATA         the peer violated the protocol: the engine
  *                             queued a Close with the matching code, fired

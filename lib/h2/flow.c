@@ -44,6 +44,12 @@ static size_t ws_feed(h2ws_h2_session *s, h2_stream *st, const uint8_t *d,
   int rv = h2ws_ws_recv(st->ws, d, n, &nread, s->now);
   if (rv == H2WS_ERR_PAUSE) {
     st->paused = 1;
+  } else if (rv == H2WS_ERR_WOULDBLOCK) {
+    /* the engine's recv_budget: the rest waits in rbuf (its credit is
+     * withheld, so the peer cannot send more than the window) until
+     * handle_expiry at the next turn */
+    st->held = 1;
+    s->budget_spent = 1;
   } else if (rv == H2WS_ERR_INVALID_STATE) {
     nread = 0; /* reentrant call: keep the bytes for later */
     st->paused = 1;
@@ -82,7 +88,8 @@ static void autotune(h2ws_h2_session *s, h2_stream *st, size_t len) {
 
 int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
                      size_t len) {
-  if (st->ws && !st->paused && st->rlen == 0) {
+  if (st->ws && !st->paused && !st->held && st->rlen == 0 &&
+      !s->budget_spent) {
     autotune(s, st, len);
     size_t used = ws_feed(s, st, data, len);
     data += used;
@@ -90,6 +97,8 @@ int h2ws__h2_ws_data(h2ws_h2_session *s, h2_stream *st, const uint8_t *data,
   }
   else {
     st->credit = st->credit > (int64_t)len ? st->credit - (int64_t)len : 0;
+    /* another stream spent this call's budget: fed next turn */
+    if (st->ws && !st->paused && s->budget_spent) st->held = 1;
   }
   int rv = len ? rbuf_append(s, st, data, len) : 0;
   if (rv < 0) {
@@ -176,7 +185,7 @@ void h2ws__h2_linger_expired(h2ws_h2_session *s, h2_stream *st) {
 
 int h2ws__h2_ws_deliver(h2ws_h2_session *s, h2_stream *st) {
   if (!st->ws) return 0;
-  while (!st->paused && st->rlen > 0) {
+  while (!st->paused && !st->held && st->rlen > 0) {
     /* no memmove per message: a reader that pauses after every small
      * message must not cost O(buffer) each time */
     size_t used = ws_feed(s, st, st->rbuf + st->roff, st->rlen);
@@ -189,7 +198,8 @@ int h2ws__h2_ws_deliver(h2ws_h2_session *s, h2_stream *st) {
     st->rbuf = NULL;
     st->roff = st->rcap = 0;
   }
-  if (!st->paused && st->rlen == 0 && st->remote_eof && !st->eof_fed) {
+  if (!st->paused && !st->held && st->rlen == 0 && st->remote_eof &&
+      !st->eof_fed) {
     /* SPEC H9: END_STREAM is the orderly half-close (a TCP FIN) */
     st->eof_fed = 1;
     h2ws_ws_recv_eof(st->ws, s->now);
@@ -210,6 +220,29 @@ void h2ws__h2_ws_closed(h2ws_h2_session *s, h2_stream *st,
   if (error_code != NGHTTP2_NO_ERROR || !st->eof_fed) h2ws_ws_abort(st->ws);
   if (s->cb.on_ws_closed)
     s->cb.on_ws_closed(s, st->id, st->ws, error_code, s->user_data);
+}
+
+int h2ws__h2_any_held(const h2ws_h2_session *s) {
+  for (const h2_stream *st = s->streams; st; st = st->next)
+    if (st->held) return 1;
+  return 0;
+}
+
+/* One pass over the held streams after the cursor (round robin: a bomb
+ * on one stream does not starve the others), then from the start. */
+int h2ws__h2_resume_held(h2ws_h2_session *s) {
+  s->budget_spent = 0;
+  for (int pass = 0; pass < 2 && !s->budget_spent; pass++) {
+    for (h2_stream *st = s->streams; st && !s->budget_spent; st = st->next) {
+      if (!st->held || (pass == 0 && st->id <= s->held_cursor)) continue;
+      st->held = 0;
+      s->held_cursor = st->id;
+      h2ws__h2_ws_deliver(s, st);
+    }
+    if (pass == 0 && !s->budget_spent) s->held_cursor = 0;
+  }
+  s->budget_spent = 0;
+  return h2ws__h2_any_held(s);
 }
 
 int h2ws_h2_resume_ws(h2ws_h2_session *s, int32_t stream_id, uint64_t now) {

@@ -73,6 +73,8 @@ typedef struct h2_stream {
   uint8_t *rbuf;        /* received, not yet fed (paused engine): */
   size_t roff, rlen, rcap; /* bytes rbuf[roff .. roff+rlen) */
   int paused;
+  int held;             /* the engine spent its recv_budget: the rest is
+                           fed by the next handle_expiry (next turn) */
   int remote_eof;       /* END_STREAM received */
   int eof_fed;          /* h2ws_ws_recv_eof() called */
   int deferred;         /* the data provider returned DEFERRED */
@@ -90,6 +92,10 @@ typedef struct h2_stream {
 
 struct h2ws_h2_session {
   nghttp2_session *ngs;
+  /* fairness: an engine spent its recv_budget in this recv / expiry
+   * call: other streams' DATA waits (held) too, one budget per call */
+  int budget_spent;
+  int32_t held_cursor;  /* the held stream resumed last (round robin) */
   h2ws_role role;
   h2ws_h2_callbacks cb;
   h2ws_h2_settings set;
@@ -193,6 +199,10 @@ int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
 void h2ws__h2_resume_deferred(struct h2ws_h2_session *s);
 int h2ws__h2_any_ready(const struct h2ws_h2_session *s);
 int h2ws__h2_ws_deliver(struct h2ws_h2_session *s, h2_stream *st);
+/* Feeds held streams (recv_budget spent) round robin until one budget is
+ * spent again; nonzero if any stream is still held (h2 flow.c). */
+int h2ws__h2_resume_held(struct h2ws_h2_session *s);
+int h2ws__h2_any_held(const struct h2ws_h2_session *s);
 int h2ws__h2_ws_data(struct h2ws_h2_session *s, h2_stream *st,
                      const uint8_t *data, size_t len);
 int h2ws__h2_ws_remote_eof(struct h2ws_h2_session *s, h2_stream *st);

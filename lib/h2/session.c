@@ -806,7 +806,9 @@ int h2ws_h2_session_recv(h2ws_h2_session *s, const uint8_t *data,
   s->now = now;
   s->in_call = 1;
   s->in_recv = 1;
+  s->budget_spent = 0;
   ssize_t n = nghttp2_session_mem_recv(s->ngs, data, datalen);
+  s->budget_spent = 0;
   s->in_call = 0;
   s->in_recv = 0;
   if (s->conn_error) {
@@ -900,6 +902,7 @@ uint64_t h2ws_h2_session_get_expiry(const h2ws_h2_session *s) {
   if (!s || s->fatal || session_over(s)) return e;
   if (s->shutting_down && !s->final_goaway) e = s->drain_deadline;
   for (const h2_stream *st = s->streams; st; st = st->next) {
+    if (st->held && st->ws) return s->now; /* fairness: due at once */
     if (st->ws) {
       uint64_t x = h2ws_ws_get_expiry(st->ws);
       if (x < e) e = x;
@@ -915,6 +918,7 @@ int h2ws_h2_session_handle_expiry(h2ws_h2_session *s, uint64_t now) {
   s->now = now;
   if (session_over(s)) return 0;
   s->in_call = 1; /* engine on_close callbacks may fire */
+  h2ws__h2_resume_held(s);
   for (h2_stream *st = s->streams; st; st = st->next) {
     if (st->ws && h2ws_ws_get_expiry(st->ws) <= now)
       h2ws_ws_handle_expiry(st->ws, now);

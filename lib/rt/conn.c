@@ -16,6 +16,13 @@
 #define CONN_LINGER_MS 5000
 /* Cap on input kept for the protocol (incomplete heads, paused input). */
 #define CONN_PENDING_CAP (1024u * 1024u)
+/* Fairness: plaintext a connection hands its protocol per loop turn.  The
+ * rest waits in `pending` (reading stopped) for the next turn, so one
+ * flooding peer cannot make a turn long for everyone else (issue 9 F). */
+#define CONN_TURN_INPUT (256u * 1024u)
+/* ... and output pulls per flush (each pull deflates at most one fragment
+ * of a data source: 64 KiB). */
+#define CONN_TURN_PULLS 8
 
 typedef struct conn_wreq {
   uv_write_t req;
@@ -130,6 +137,10 @@ void h2ws__rt_conn_set_proto(rt_conn *c, const rt_proto_ops *ops,
 
 int h2ws__rt_conn_encrypted(const rt_conn *c) { return c->filter != NULL; }
 
+int h2ws__rt_conn_busy(rt_conn *c) {
+  return c->state == RT_CONN_OPEN && c->ops && c->ops->busy && c->ops->busy(c);
+}
+
 void h2ws__rt_conn_alpn(const rt_conn *c, char *out, size_t outlen) {
   out[0] = '\0';
   if (c->filter) c->filter->ops->alpn(c->filter, out, outlen);
@@ -161,6 +172,27 @@ static void conn_pause(rt_conn *c) {
   }
 }
 
+/* What is left of this turn's input budget. */
+static size_t conn_turn_left(rt_conn *c) {
+  if (c->turn_id != c->rt->turn) {
+    c->turn_id = c->rt->turn;
+    c->turn_bytes = 0;
+  }
+  return c->turn_bytes >= CONN_TURN_INPUT ? 0 : CONN_TURN_INPUT - c->turn_bytes;
+}
+
+/* The turn's budget is spent (ours, or the protocol's: it returned
+ * H2WS_ERR_WOULDBLOCK): stop reading; the timer (armed at 0 by
+ * conn_update_timer) resumes at the next loop turn. */
+static void conn_hold(rt_conn *c) {
+  c->held = 1;
+  c->held_turn = c->rt->turn;
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
 /* Offers (data, len) to the protocol, which may take part of it, pause,
  * or switch to another protocol (then the rest goes to the new one).
  * Returns the number of bytes taken, or a negative error. */
@@ -168,7 +200,9 @@ static long conn_offer(rt_conn *c, const uint8_t *data, size_t len,
                        int *ppaused) {
   size_t off = 0;
   *ppaused = 0;
-  while (c->state == RT_CONN_OPEN && c->ops) {
+  size_t left = conn_turn_left(c), all = len;
+  if (len > left) len = left;
+  while (c->state == RT_CONN_OPEN && c->ops && len > 0) {
     const rt_proto_ops *ops = c->ops;
     size_t n = 0;
     int rv = ops->recv(c, data + off, len - off, &n);
@@ -178,10 +212,16 @@ static long conn_offer(rt_conn *c, const uint8_t *data, size_t len,
       *ppaused = 1;
       break;
     }
+    if (rv == H2WS_ERR_WOULDBLOCK) { /* the protocol's own budget */
+      conn_hold(c);
+      break;
+    }
     if (rv < 0) return rv;
     if (off == len || c->ops == ops) break;
     /* protocol switched: the new one gets the rest */
   }
+  c->turn_bytes += off;
+  if (len < all && off == len && !*ppaused) conn_hold(c);
   return (long)off;
 }
 
@@ -200,10 +240,10 @@ static int conn_run_pending(rt_conn *c) {
 
 static int conn_deliver(rt_conn *c, const uint8_t *data, size_t len) {
   int rv;
-  if (c->pending_len > 0 || c->paused) {
+  if (c->pending_len > 0 || c->paused || c->held) {
     rv = conn_pending_append(c, data, len);
     if (rv < 0) return rv;
-    if (c->paused) return 0;
+    if (c->paused || c->held) return 0;
     return conn_run_pending(c);
   }
   int paused;
@@ -230,7 +270,8 @@ static void conn_eof(rt_conn *c) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
   }
-  if (!c->paused && c->state == RT_CONN_OPEN && c->ops && c->ops->on_eof) {
+  if (!c->paused && !c->held && c->state == RT_CONN_OPEN && c->ops &&
+      c->ops->on_eof) {
     c->eof_delivered = 1;
     c->ops->on_eof(c);
   }
@@ -286,6 +327,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   (void)buf;
   if (c->state == RT_CONN_CLOSING) return;
   if (nread == 0) return;
+  c->last_input = h2ws__rt_now(c->rt);
   if (nread < 0) {
     if (nread == UV_EOF) {
       if (c->filter && c->state == RT_CONN_TLS) {
@@ -321,7 +363,8 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void conn_start_reading(rt_conn *c) {
-  if (c->reading || c->paused || c->eof_seen || c->state == RT_CONN_CLOSING)
+  if (c->reading || c->paused || c->held || c->eof_seen ||
+      c->state == RT_CONN_CLOSING)
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, conn_alloc_cb, conn_read_cb) == 0)
     c->reading = 1;
@@ -362,7 +405,7 @@ static void conn_filter_pump(rt_conn *c) {
   }
   /* Not stopped by eof_seen: after a pause, records still in the filter
    * are delivered before the (deferred) end of stream. */
-  while (c->state == RT_CONN_OPEN && !c->paused) {
+  while (c->state == RT_CONN_OPEN && !c->paused && !c->held) {
     size_t n = 0;
     int rv = f->ops->recv(f, c->readbuf, sizeof c->readbuf, &n);
     if (rv == 0) {
@@ -405,6 +448,7 @@ int h2ws__rt_conn_start(rt_conn *c, rt_filter *filter) {
 int h2ws__rt_conn_accept(rt_conn *c, uv_stream_t *listener) {
   if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0)
     return H2WS_ERR_CLOSED;
+  c->last_input = h2ws__rt_now(c->rt);
   struct sockaddr_storage ss;
   int sl = sizeof ss;
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
@@ -562,8 +606,15 @@ static int conn_batch_reserve(rt_conn *c, conn_batch *b, size_t want) {
 static long conn_gather(rt_conn *c, conn_batch *b, int *pdrained) {
   size_t len = 0;
   *pdrained = 0;
-  while (c->write_bytes + len < RT_WRITE_QUEUE_CAP && len < RT_BATCH_CAP &&
-         c->ops) {
+  c->out_more = 0;
+  for (int pulls = 0; c->write_bytes + len < RT_WRITE_QUEUE_CAP &&
+                      len < RT_BATCH_CAP && c->ops; pulls++) {
+    if (pulls == CONN_TURN_PULLS) {
+      /* Fairness: output that costs more than it weighs (a compressed
+       * source of zeros) goes on at the next turn. */
+      c->out_more = 1;
+      break;
+    }
     const uint8_t *p;
     size_t n = 0;
     int rv = c->ops->send(c, &p, &n);
@@ -620,6 +671,11 @@ static void conn_timer_cb(uv_timer_t *t) {
   rt_conn *c = t->data;
   uint64_t now = h2ws__rt_now(c->rt);
   if (c->state == RT_CONN_CLOSING) return;
+  if (c->held && c->held_turn != c->rt->turn) {
+    /* A new turn: the held input goes on (conn_flush). */
+    conn_flush(c);
+    if (c->state == RT_CONN_CLOSING) return;
+  }
   if (c->deadline && now >= c->deadline) {
     h2ws__rt_conn_fail(c, H2WS_ERR_TIMEOUT, "timed out (%s)",
                        c->shut_down ? "closing" : "handshake");
@@ -637,6 +693,7 @@ static void conn_update_timer(rt_conn *c) {
   if (c->state == RT_CONN_OPEN && c->ops && c->ops->get_expiry)
     exp = c->ops->get_expiry(c);
   if (c->deadline && c->deadline < exp) exp = c->deadline;
+  if (c->held || c->out_more) exp = now; /* next turn */
   if (exp == H2WS_NO_EXPIRY) {
     uv_timer_stop(&c->timer);
     return;
@@ -653,17 +710,26 @@ static void conn_flush(rt_conn *c) {
     return;
   }
   if (c->state == RT_CONN_CONNECTING) return;
-  /* Resume a paused protocol once it can take input again. */
-  if (c->state == RT_CONN_OPEN && c->paused && c->ops &&
+  /* Resume a paused protocol once it can take input again, and held
+   * input once a new turn began. */
+  int resume = 0;
+  if (c->state == RT_CONN_OPEN && c->held && c->held_turn != c->rt->turn) {
+    c->held = 0;
+    resume = !c->paused;
+  }
+  if (c->state == RT_CONN_OPEN && !c->held && c->paused && c->ops &&
       c->ops->can_resume && c->ops->can_resume(c)) {
     c->paused = 0;
+    resume = 1;
+  }
+  if (resume) {
     rv = conn_run_pending(c);
     if (rv < 0) goto fail;
     if (c->state != RT_CONN_OPEN) return;
-    if (!c->paused) {
+    if (!c->paused && !c->held) {
       if (c->filter) conn_filter_pump(c);
       if (c->state != RT_CONN_OPEN) return;
-      if (!c->paused && c->eof_seen && !c->eof_delivered) {
+      if (!c->paused && !c->held && c->eof_seen && !c->eof_delivered) {
         c->eof_delivered = 1;
         if (c->ops && c->ops->on_eof) c->ops->on_eof(c);
       }
@@ -706,7 +772,7 @@ static void conn_flush(rt_conn *c) {
    * connection: come back (next round) if the protocol has more output
    * or waits for its output to drain before reading again. */
   if (c->nwrites != nwrites0 && c->write_bytes == 0 &&
-      (!drained || c->paused))
+      (!drained || c->paused) && !c->out_more)
     h2ws__rt_conn_mark(c);
   if (want_shut && !c->shut_down) {
     c->shut_down = 1;

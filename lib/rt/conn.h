@@ -36,6 +36,10 @@ typedef struct rt_proto_ops {
    * after drain_ms.  Without it the connection is closed at the next
    * flush. */
   void (*shutdown)(rt_conn *c, uint64_t drain_ms);
+  /* Optional: nonzero while the connection carries a WebSocket or a
+   * request the application holds (the server's connection cap closes
+   * the idlest connection that is not busy). */
+  int (*busy)(rt_conn *c);
 } rt_proto_ops;
 
 /*
@@ -100,6 +104,13 @@ struct rt_conn {
   void *owner_data;
   /* reading */
   int reading, paused, eof_seen, eof_delivered;
+  /* fairness: input handed to the protocol this loop turn; once over the
+   * turn's budget the rest waits (held, not reading) for the next turn */
+  int held;
+  uint64_t held_turn, turn_id;
+  size_t turn_bytes;
+  int out_more;        /* the flush's pull budget ended with output left */
+  uint64_t last_input; /* when the last bytes arrived (loop time, ms) */
   int got_bytes;       /* client: the first bytes were checked */
   uint64_t deadline;   /* handshake / linger deadline, 0 = none */
   uint64_t handshake_ms; /* budget of each handshake (0: default 10 s) */
@@ -120,12 +131,18 @@ struct rt_conn {
   int close_requested; /* closed at the next flush (safe from callbacks) */
   rt_conn *all_next, *all_prev; /* rt->conns */
   char peer[64];       /* server: the remote address */
+  int over_peer_cap;   /* server: its address has too many connections */
+  int peer_counted;    /* server: counted in its address's total */
   uint64_t id;         /* server connections: 1, 2, ... (0 on clients) */
 };
 
 /* Cap on bytes queued in uv_write before the protocol stops being asked
  * for more (backpressure: output then stays in the protocol layer). */
 #define RT_WRITE_QUEUE_CAP (256u * 1024u)
+/* Fairness: message bytes an engine delivers per h2ws_ws_recv() call when
+ * the application left h2ws_ws_settings.recv_budget at 0 (the rest of a
+ * large or inflating message follows at the next loop turns). */
+#define RT_RECV_BUDGET (256u * 1024u)
 /* Plaintext gathered per flush. */
 #define RT_BATCH_CAP (256u * 1024u)
 
@@ -167,6 +184,8 @@ void h2ws__rt_conn_shutdown(rt_conn *c, uint64_t drain_ms);
 /* Records why the connection failed (the first reason wins). */
 void h2ws__rt_conn_fail(rt_conn *c, int error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Nonzero if the protocol says the connection is busy (rt_proto_ops.busy). */
+int h2ws__rt_conn_busy(rt_conn *c);
 /* Nonzero if a filter (TLS) protects the byte stream. */
 int h2ws__rt_conn_encrypted(const rt_conn *c);
 /* The negotiated ALPN protocol ("" if none). */

@@ -76,7 +76,9 @@ static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
   }
   int rv = h2ws_ws_recv(h1->engine, data, len, &n, h1_now(h1));
   *pnread = n;
-  if (rv == 0 || rv == H2WS_ERR_PAUSE) return rv;
+  /* WOULDBLOCK: the engine's recv_budget; conn.c holds the rest for the
+   * next turn */
+  if (rv == 0 || rv == H2WS_ERR_PAUSE || rv == H2WS_ERR_WOULDBLOCK) return rv;
   if (rv == H2WS_ERR_PROTO || rv == H2WS_ERR_BAD_UTF8 ||
       rv == H2WS_ERR_MSG_TOO_BIG || rv == H2WS_ERR_BAD_DATA) {
     *pnread = len;
@@ -90,6 +92,7 @@ static int h1_make_engine(rt_h1 *h1, h2ws_role role,
   h2ws_ws_settings st = *h1->cfg->ws;
   h2ws_ws *e;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   st.pmd = *pmd;
   h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
   int rv = h2ws_ws_new(&e, role, h2ws__rt_ws_engine_callbacks(h1->ws, &wcb),
@@ -548,7 +551,13 @@ static void h1_shutdown(rt_conn *c, uint64_t drain_ms) {
   }
 }
 
+static int h1_busy(rt_conn *c) {
+  rt_h1 *h1 = c->proto;
+  return h1->mode == H1_WS || h1->mode == H1_DEFER;
+}
+
 static const rt_proto_ops h1_ops = {
+    .busy = h1_busy,
     .recv = h1_recv,
     .send = h1_send,
     .send_consumed = h1_send_consumed,

@@ -38,6 +38,18 @@ struct rt_h2 {
   rt_h2s *streams;      /* live WebSockets (open or waiting) */
   rt_h2s *dead;         /* released by the session, freed outside callbacks */
   h2ws_rt_ws_request *deferred; /* server: requests awaiting the app */
+  /* server: where the peer is in its byte stream (issue 9 H: the preface,
+   * a frame, or a header block (HEADERS + CONTINUATION) not completed
+   * within the connection's handshake budget ends the connection; any
+   * byte used to reset the idle timer, so one byte every 40 s held a
+   * connection for ever) */
+  int ft_state;         /* 0 preface, 1 frame header, 2 payload */
+  uint32_t ft_need;     /* bytes left of the preface / payload */
+  uint8_t ft_hdr[9];
+  int ft_hlen;
+  int ft_in_block;      /* a header block without END_HEADERS yet */
+  uint64_t ft_since;    /* when the incomplete unit began; 0: none */
+  int ft_expired;       /* timed out: GOAWAY, then FIN */
 };
 
 static const rt_proto_ops h2_ops;
@@ -156,6 +168,7 @@ static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
   h2ws_h2_accept_options_default(&o);
   h2ws_ws_settings st = *h2->cfg->ws;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   h2ws_ws_callbacks wcb;
   o.subprotocol = ws->subprotocol;
   o.pmd = rq->pmd;
@@ -393,11 +406,52 @@ static void h2_on_frame_trace(h2ws_h2_session *s, int sent, const char *line,
 
 /* ---- protocol ops -------------------------------------------------------- */
 
+/* Server: follows the frame boundaries of the input (RFC 9113 §4.1) to
+ * know whether the peer is in the middle of something: the preface, a
+ * frame, or a header block. */
+static void h2_track(rt_h2 *h2, const uint8_t *d, size_t len) {
+  int done = 0; /* a unit (frame outside a block, or a block) completed */
+  while (len > 0) {
+    if (h2->ft_state == 0 || h2->ft_state == 2) {
+      size_t take = len < h2->ft_need ? len : h2->ft_need;
+      h2->ft_need -= (uint32_t)take;
+      d += take;
+      len -= take;
+      if (h2->ft_need == 0) {
+        if (!h2->ft_in_block) done = 1;
+        h2->ft_state = 1;
+        h2->ft_hlen = 0;
+      }
+      continue;
+    }
+    h2->ft_hdr[h2->ft_hlen++] = *d++;
+    len--;
+    if (h2->ft_hlen < 9) continue;
+    const uint8_t *hd = h2->ft_hdr;
+    uint8_t type = hd[3], flags = hd[4];
+    if (type == 0x1 || type == 0x5) /* HEADERS, PUSH_PROMISE */
+      h2->ft_in_block = !(flags & 0x4);
+    else if (type == 0x9 && (flags & 0x4)) /* CONTINUATION, END_HEADERS */
+      h2->ft_in_block = 0;
+    h2->ft_need = ((uint32_t)hd[0] << 16) | ((uint32_t)hd[1] << 8) | hd[2];
+    h2->ft_hlen = 0;
+    if (h2->ft_need > 0) {
+      h2->ft_state = 2;
+    } else if (!h2->ft_in_block) {
+      done = 1;
+    }
+  }
+  int incomplete = h2->ft_state != 1 || h2->ft_hlen > 0 || h2->ft_in_block;
+  if (!incomplete) h2->ft_since = 0;
+  else if (done || !h2->ft_since) h2->ft_since = h2_now(h2);
+}
+
 static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
                    size_t *pnread) {
   rt_h2 *h2 = c->proto;
   size_t n = 0;
   h2->last_active = h2_now(h2);
+  if (!h2->is_client) h2_track(h2, data, len);
   int rv = h2ws_h2_session_recv(h2->s, data, len, &n, h2_now(h2));
   h2_free_dead(h2);
   *pnread = len;
@@ -463,6 +517,7 @@ static int h2_client_idle(rt_h2 *h2) {
 static int h2_want_shutdown(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   if (c->eof_seen) return 1;
+  if (h2->ft_expired) return !h2ws_h2_session_want_write(h2->s);
   if (h2_client_idle(h2)) {
     uint64_t now = h2_now(h2);
     if (!h2->idle) {
@@ -557,9 +612,18 @@ static uint64_t h2_idle_deadline(rt_h2 *h2) {
   return h2->last_active + h2->cfg->idle_ms;
 }
 
+/* Server: when the incomplete preface / frame / header block times out. */
+static uint64_t h2_frame_deadline(const rt_h2 *h2) {
+  if (h2->is_client || !h2->ft_since || h2->ft_expired)
+    return H2WS_NO_EXPIRY;
+  return h2->ft_since + (h2->c->handshake_ms ? h2->c->handshake_ms : 10000);
+}
+
 static uint64_t h2_get_expiry(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   uint64_t e = h2ws_h2_session_get_expiry(h2->s);
+  uint64_t fd = h2_frame_deadline(h2);
+  if (fd < e) e = fd;
   uint64_t idle = h2_idle_deadline(h2);
   for (h2ws_rt_ws_request *rq = h2->deferred; rq; rq = rq->dnext)
     if (rq->deadline < e) e = rq->deadline;
@@ -580,6 +644,14 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
     }
     rq = next;
   }
+  if (now >= h2_frame_deadline(h2)) {
+    /* issue 9 H: a peer that takes this long over one frame or header
+     * block is holding the connection, not using it */
+    h2->ft_expired = 1;
+    h2ws__rt_conn_fail(c, H2WS_ERR_TIMEOUT,
+                       "timed out (incomplete HTTP/2 frame or header block)");
+    h2ws_h2_session_shutdown(h2->s, now, 0); /* GOAWAY, then FIN */
+  }
   if (!h2->is_client && now >= h2_idle_deadline(h2)) {
     h2->idle_closing = 1;
     h2ws_h2_session_shutdown(h2->s, now, 0); /* GOAWAY */
@@ -594,7 +666,13 @@ static void h2_shutdown(rt_conn *c, uint64_t drain_ms) {
   h2ws__rt_conn_mark(c);
 }
 
+static int h2_busy(rt_conn *c) {
+  rt_h2 *h2 = c->proto;
+  return h2->streams != NULL || h2->deferred != NULL;
+}
+
 static const rt_proto_ops h2_ops = {
+    .busy = h2_busy,
     .recv = h2_recv,
     .send = h2_send,
     .send_consumed = h2_send_consumed,
@@ -639,6 +717,7 @@ static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
    * WebSocket is answered. */
   if (!h2->is_client) c->deadline = 0;
   h2->last_active = h2ws__rt_now(c->rt);
+  h2->ft_need = 24; /* the client preface comes first */
   h2ws__rt_conn_set_proto(c, &h2_ops, h2);
   if (ph2) *ph2 = h2;
   return 0;
@@ -683,6 +762,7 @@ int h2ws__rt_h2_open(rt_h2 *h2, h2ws_rt_ws *ws, const rt_ws_target *t) {
   o.nheaders = t->nheaders;
   h2ws_ws_settings st = *h2->cfg->ws;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   h2ws_ws_callbacks wcb; /* the client's -v adds a frame trace */
   o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;

@@ -65,6 +65,7 @@ static void loop_run_tasks(h2ws_rt *rt) {
 static void loop_check_cb(uv_check_t *h) {
   h2ws_rt *rt = h->data;
   loop_run_tasks(rt);
+  rt->turn++;
   if (!rt->tasks) uv_idle_stop(&rt->idle);
 }
 

@@ -28,6 +28,8 @@ struct h2ws_rt {
   rt_task *tasks;        /* queued, doubly linked */
   rt_conn *conns;        /* every live TCP connection (conn.c keeps it) */
   uint64_t next_conn_id; /* server connections: ids 1, 2, ... */
+  uint64_t turn;         /* loop iterations (after each check phase): the
+                            unit of the connections' fairness budgets */
   /* Buffers lent to the flush in progress (one connection at a time, never
    * across iterations): what a connection gathers and what its filter
    * produces.  Grown on demand, kept: no allocation per message. */

@@ -31,8 +31,18 @@ typedef struct rt_listener {
   int closing;
 } rt_listener;
 
+/* Open connections of one remote address (max_connections_per_ip). */
+#define SRV_PEER_BUCKETS 1024
+typedef struct srv_peer srv_peer;
+struct srv_peer {
+  srv_peer *next;
+  uint64_t n;
+  char addr[64];
+};
+
 struct h2ws_server {
   h2ws_rt *rt;
+  srv_peer *peers[SRV_PEER_BUCKETS]; /* only with max_connections_per_ip */
   h2ws_server_settings settings;
   rt_route *routes;
   rt_listener *listeners;
@@ -53,6 +63,7 @@ struct h2ws_server {
 };
 
 static const rt_owner server_owner;
+static void server_peer_release(h2ws_server *srv, rt_conn *c);
 
 /* RFC 9113 §3.4: the client connection preface. */
 static const char server_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -68,6 +79,7 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->max_connections = 10000;
   h2ws_ws_settings_default(&s->ws);
   s->ws.whole_messages = 1;
+  s->ws.max_inflate_ratio = 100; /* deflate bombs (issue 9 F) */
   s->compress = 1;
 }
 
@@ -159,6 +171,12 @@ void h2ws_server_del(h2ws_server *srv) {
   while (srv->handles_open > 0 || srv->nconns > 0)
     uv_run(&rt->loop, UV_RUN_ONCE);
   h2ws__free(rt->mem, srv->http_body);
+  for (size_t i = 0; i < SRV_PEER_BUCKETS; i++)
+    for (srv_peer *e = srv->peers[i]; e;) {
+      srv_peer *n = e->next;
+      h2ws__free(rt->mem, e);
+      e = n;
+    }
   for (rt_route *r = srv->routes; r;) {
     rt_route *n = r->next;
     h2ws__free(rt->mem, r->owned);
@@ -506,6 +524,106 @@ static const rt_proto_ops sniff_ops = {
     .on_close = sniff_on_close,
 };
 
+/* ---- connections: over the per-address cap ------------------------------ */
+
+/* The answer to a connection whose address already has
+ * max_connections_per_ip: HTTP/2 (ALPN h2, or the preface on cleartext)
+ * gets SETTINGS and GOAWAY ENHANCE_YOUR_CALM with a reason, HTTP/1.1 a
+ * 429; then FIN.  Input is read and dropped meanwhile.  No nghttp2: the
+ * frames are fixed bytes. */
+static const char limit_reason[] = "too many connections from this address";
+static const char limit_429[] =
+    "HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 39\r\n\r\n"
+    "too many connections from this address\n";
+
+typedef struct limit_proto {
+  uint8_t out[sizeof limit_429];
+  size_t len, off;
+  int answered;
+} limit_proto;
+
+_Static_assert(sizeof limit_429 > 9 + 17 + sizeof limit_reason,
+               "limit_proto.out holds either answer");
+
+static void limit_answer(limit_proto *lp, int h2) {
+  lp->answered = 1;
+  if (!h2) {
+    memcpy(lp->out, limit_429, sizeof limit_429 - 1);
+    lp->len = sizeof limit_429 - 1;
+    return;
+  }
+  static const uint8_t settings[9] = {0, 0, 0, 0x4, 0, 0, 0, 0, 0};
+  size_t rl = sizeof limit_reason - 1, glen = 8 + rl;
+  uint8_t *p = lp->out;
+  memcpy(p, settings, 9);
+  p += 9;
+  uint8_t hd[17] = {0, (uint8_t)(glen >> 8), (uint8_t)glen, 0x7, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, /* last stream 0 */
+                    0, 0, 0, 0xb /* ENHANCE_YOUR_CALM */};
+  memcpy(p, hd, sizeof hd);
+  p += sizeof hd;
+  memcpy(p, limit_reason, rl);
+  lp->len = 9 + sizeof hd + rl;
+}
+
+static int limit_recv(rt_conn *c, const uint8_t *data, size_t len,
+                      size_t *pnread) {
+  limit_proto *lp = c->proto;
+  *pnread = len;
+  if (lp->answered) return 0;
+  size_t n = len < 24 ? len : 24;
+  if (memcmp(data, server_preface, n) == 0 && len < 24) {
+    *pnread = 0; /* wait for the rest of the preface */
+    return 0;
+  }
+  limit_answer(lp, n == 24 && memcmp(data, server_preface, 24) == 0);
+  h2ws__rt_conn_mark(c);
+  return 0;
+}
+
+static int limit_send(rt_conn *c, const uint8_t **p, size_t *n) {
+  limit_proto *lp = c->proto;
+  *p = lp->out + lp->off;
+  *n = lp->len - lp->off;
+  return 0;
+}
+static void limit_consumed(rt_conn *c, size_t n) {
+  limit_proto *lp = c->proto;
+  lp->off += n;
+}
+static int limit_want_shutdown(rt_conn *c) {
+  limit_proto *lp = c->proto;
+  return c->eof_seen || (lp->answered && lp->off == lp->len);
+}
+static void limit_on_eof(rt_conn *c) { (void)c; }
+static void limit_on_close(rt_conn *c, int error) {
+  (void)error;
+  h2ws__free(c->rt->mem, c->proto);
+}
+
+static const rt_proto_ops limit_ops = {
+    .recv = limit_recv,
+    .send = limit_send,
+    .send_consumed = limit_consumed,
+    .want_shutdown = limit_want_shutdown,
+    .on_eof = limit_on_eof,
+    .on_close = limit_on_close,
+};
+
+static int limit_start(rt_conn *c) {
+  limit_proto *lp = h2ws__calloc(c->rt->mem, 1, sizeof *lp);
+  if (!lp) return H2WS_ERR_NOMEM;
+  h2ws__rt_conn_fail(c, H2WS_ERR_TOO_LARGE, "%s", limit_reason);
+  if (h2ws__rt_conn_encrypted(c)) { /* ALPN decides: answer at once */
+    char alpn[32];
+    h2ws__rt_conn_alpn(c, alpn, sizeof alpn);
+    limit_answer(lp, strcmp(alpn, "h2") == 0);
+  }
+  h2ws__rt_conn_set_proto(c, &limit_ops, lp);
+  return 0;
+}
+
 /* ---- owner hooks: the connections' life --------------------------------- */
 
 static int server_conn_ready(rt_conn *c, void *owner) {
@@ -516,6 +634,7 @@ static int server_conn_ready(rt_conn *c, void *owner) {
    * exists. */
   srv->pcfg.h2_websockets = srv->settings.h2_websockets && srv->has_ws_route;
   srv->pcfg.idle_ms = srv->settings.idle_timeout_ms;
+  if (c->over_peer_cap) return limit_start(c);
   if (!h2ws__rt_conn_encrypted(c)) {
     if (!srv->settings.h2) return h2ws__rt_h1_server_start(c, &srv->pcfg);
     h2ws__rt_conn_set_proto(c, &sniff_ops, srv);
@@ -529,8 +648,8 @@ static int server_conn_ready(rt_conn *c, void *owner) {
 
 static void server_conn_closed(rt_conn *c, int error, void *owner) {
   h2ws_server *srv = owner;
-  (void)c;
   (void)error;
+  server_peer_release(srv, c);
   if (srv->nconns > 0) srv->nconns--;
   if (srv->shutting && srv->nconns == 0 && srv->timer_on) {
     srv->timer_on = 0;
@@ -548,6 +667,63 @@ static const rt_owner server_owner = {
 
 /* ---- listeners --------------------------------------------------------- */
 
+/* The count of an address (FNV-1a into a chained table): O(1) per
+ * accept and close, an entry per address with open connections. */
+static srv_peer **server_peer_slot(h2ws_server *srv, const char *addr) {
+  uint32_t h = 2166136261u;
+  for (const char *p = addr; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+  srv_peer **pp = &srv->peers[h % SRV_PEER_BUCKETS];
+  while (*pp && strcmp((*pp)->addr, addr) != 0) pp = &(*pp)->next;
+  return pp;
+}
+
+/* Counts c against its address; nonzero if the address is over its cap
+ * (c is then not counted: it is answered and closed). */
+static int server_peer_admit(h2ws_server *srv, rt_conn *c) {
+  srv_peer **pp = server_peer_slot(srv, c->peer);
+  if (*pp && (*pp)->n >= srv->settings.max_connections_per_ip) return 1;
+  if (!*pp) {
+    srv_peer *e = h2ws__calloc(srv->rt->mem, 1, sizeof *e);
+    if (!e) return 1; /* out of memory: refuse rather than not count */
+    snprintf(e->addr, sizeof e->addr, "%s", c->peer);
+    *pp = e;
+  }
+  (*pp)->n++;
+  c->peer_counted = 1;
+  return 0;
+}
+
+static void server_peer_release(h2ws_server *srv, rt_conn *c) {
+  if (!c->peer_counted) return;
+  c->peer_counted = 0;
+  srv_peer **pp = server_peer_slot(srv, c->peer);
+  srv_peer *e = *pp;
+  if (!e) return;
+  if (--e->n == 0) {
+    *pp = e->next;
+    h2ws__free(srv->rt->mem, e);
+  }
+}
+
+/* At max_connections: closes the connection (not c) that carries no
+ * WebSocket and has been silent longest (issue 9 H: idle and half-open
+ * connections go first, so a new client is served rather than reset).
+ * Returns 0 if every connection is busy (c is then refused). */
+static int server_evict_idlest(h2ws_server *srv, rt_conn *c) {
+  rt_conn *victim = NULL;
+  for (rt_conn *o = srv->rt->conns; o; o = o->all_next) {
+    if (o == c || o->state == RT_CONN_CLOSING || !server_owns(srv, o) ||
+        h2ws__rt_conn_busy(o))
+      continue;
+    if (!victim || o->last_input < victim->last_input) victim = o;
+  }
+  if (!victim) return 0;
+  h2ws__rt_conn_fail(victim, H2WS_ERR_TOO_LARGE,
+                     "closed at the connection limit (the idlest)");
+  h2ws__rt_conn_close(victim, H2WS_ERR_TOO_LARGE);
+  return 1;
+}
+
 static void server_on_connection(uv_stream_t *ls, int status) {
   rt_listener *l = ls->data;
   h2ws_server *srv = l->srv;
@@ -557,8 +733,15 @@ static void server_on_connection(uv_stream_t *ls, int status) {
   c->id = ++srv->rt->next_conn_id;
   srv->nconns++;
   srv->conns_total++;
-  if (h2ws__rt_conn_accept(c, ls) != 0 ||
-      srv->nconns > srv->settings.max_connections) {
+  if (h2ws__rt_conn_accept(c, ls) != 0) {
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+    return;
+  }
+  if (srv->settings.max_connections_per_ip && c->peer[0] &&
+      server_peer_admit(srv, c))
+    c->over_peer_cap = 1; /* answered 429 / GOAWAY (limit_ops) */
+  if (srv->nconns > srv->settings.max_connections &&
+      !server_evict_idlest(srv, c)) {
     h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
     return;
   }

@@ -28,6 +28,8 @@ static const uint8_t ws_empty[1] = {0};
 #define WS_KEEP_IDLE_MS 1000
 /* First allocation of the output queue. */
 #define WS_OUT_MIN 256
+/* Messages up to this size are never checked against max_inflate_ratio. */
+#define WS_RATIO_FLOOR (1u << 20)
 /* Largest control frame on the wire: 2 + 4 + 125. */
 #define WS_CTRL_FRAME_MAX 131
 
@@ -58,7 +60,10 @@ struct h2ws_ws {
   int infl_done;        /* the inflater finished the current message */
   int skip;             /* the next input byte was already processed */
   uint64_t msg_wire;    /* payload bytes announced by this message's frames */
+  uint64_t msg_zin;     /* compressed payload bytes received for it */
   uint64_t msg_size;    /* bytes delivered for this message (after inflate) */
+  uint64_t recv_spent;  /* message bytes delivered in this h2ws_ws_recv call
+                           (settings.recv_budget) */
   h2ws__utf8 utf8;
   uint8_t ctrl[125];    /* the current control frame's payload, unmasked */
   size_t ctrl_len;
@@ -436,6 +441,21 @@ static int deliver(h2ws_ws *ws, const uint8_t *data, size_t len) {
     fail_code = H2WS_CLOSE_TOO_BIG;
     fail_err = H2WS_ERR_MSG_TOO_BIG;
   }
+  if (ws->msg_compressed && ws->set.max_inflate_ratio &&
+      ws->msg_size + len > WS_RATIO_FLOOR) {
+    /* A deflate bomb (16 KiB inflating to 16 MiB): past the floor, a
+     * message may grow only max_inflate_ratio times what arrived for it. */
+    uint64_t zin = ws->msg_zin ? ws->msg_zin : 1;
+    uint64_t cap = zin > UINT64_MAX / ws->set.max_inflate_ratio
+                       ? UINT64_MAX
+                       : zin * ws->set.max_inflate_ratio;
+    if (cap < WS_RATIO_FLOOR) cap = WS_RATIO_FLOOR;
+    if (ws->msg_size + len > cap) {
+      len = ws->msg_size < cap ? (size_t)(cap - ws->msg_size) : 0;
+      fail_code = H2WS_CLOSE_TOO_BIG;
+      fail_err = H2WS_ERR_MSG_TOO_BIG;
+    }
+  }
   if (ws->msg_opcode == H2WS_OP_TEXT && len) {
     size_t bad = 0;
     /* RFC 6455 §8.1: invalid UTF-8 in a text message fails the WebSocket
@@ -449,6 +469,7 @@ static int deliver(h2ws_ws *ws, const uint8_t *data, size_t len) {
   int rv = 0;
   if (len) {
     ws->msg_size += len;
+    ws->recv_spent += len;
     ws->stats.bytes_in += len;
     if (ws->set.whole_messages) {
       if (ws->wlen + len > WS_KEEP_MAX) big_touch(ws);
@@ -472,6 +493,11 @@ static int deliver(h2ws_ws *ws, const uint8_t *data, size_t len) {
   return rv;
 }
 
+/* Nonzero once this recv call delivered its settings.recv_budget. */
+static int budget_spent(const h2ws_ws *ws) {
+  return ws->set.recv_budget && ws->recv_spent >= ws->set.recv_budget;
+}
+
 /* Inflates (src, srclen) (fin: the message's end) and delivers the output.
  * Stores how many input bytes the inflater consumed in *pused. */
 static int inflate_deliver(h2ws_ws *ws, const uint8_t *src, size_t srclen,
@@ -483,6 +509,7 @@ static int inflate_deliver(h2ws_ws *ws, const uint8_t *src, size_t srclen,
   for (;;) {
     size_t nout = 0, before = il;
     int r = h2ws__pmd_inflate(ws->pmd, &ip, &il, obuf, sizeof(obuf), &nout, fin);
+    ws->msg_zin += (srclen - il) - *pused;
     *pused = srclen - il;
     if (r == H2WS_ERR_NOMEM) return ws_fatal(ws, r);
     /* RFC 7692 §8.2.3.x: undecodable data fails the WebSocket (1007). */
@@ -500,6 +527,9 @@ static int inflate_deliver(h2ws_ws *ws, const uint8_t *src, size_t srclen,
     }
     if (fin ? r == 1 : (il == 0 && !ws->infl_pending)) return 0;
     if (!fin && il == 0 && nout == 0) return 0;
+    /* The call's budget is spent: the rest (zlib's pending output, the
+     * input not consumed) comes at the next call. */
+    if (budget_spent(ws)) return H2WS_ERR_WOULDBLOCK;
   }
 }
 
@@ -629,6 +659,7 @@ static int frame_begin(h2ws_ws *ws) {
     ws->msg_opcode = (h2ws_opcode)h->opcode;
     ws->msg_compressed = (h->rsv & H2WS__RSV1) != 0;
     ws->msg_wire = 0;
+    ws->msg_zin = 0;
     ws->msg_size = 0;
     ws->wlen = 0;
     ws->infl_pending = 0;
@@ -766,6 +797,7 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
   if (ws->in_callback) return H2WS_ERR_INVALID_STATE;
   if (ws->fatal) return ws->fatal;
   if (!in) in = ws_empty;
+  ws->recv_spent = 0;
   if (ws->skip && inlen > 0) {
     /* The byte held back at the last pause comes again: already done. */
     ws->skip = 0;
@@ -802,6 +834,16 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
       size_t avail = inlen - pos;
       if (avail > ws->remaining) avail = (size_t)ws->remaining;
       size_t used = 0;
+      if (!h2ws__frame_is_control(ws->hdr.opcode) && ws->set.recv_budget) {
+        /* Fairness: each call delivers about recv_budget bytes at most
+         * (inflated: in WS_SCRATCH steps), then WOULDBLOCK. */
+        if (budget_spent(ws)) {
+          rv = H2WS_ERR_WOULDBLOCK;
+          break;
+        }
+        uint64_t left = ws->set.recv_budget - ws->recv_spent;
+        if (!ws->msg_compressed && avail > left) avail = (size_t)left;
+      }
       if (h2ws__frame_is_control(ws->hdr.opcode)) {
         h2ws__mask(ws->ctrl + ws->ctrl_len, in + pos, avail,
                    ws->hdr.masked ? ws->hdr.key : (const uint8_t *)"\0\0\0\0",
@@ -824,8 +866,9 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
   /* RFC 6455 §5.5.1: after the peer's Close nothing more is read; a failed
    * WebSocket ignores its input too. */
   if (recv_stopped(ws) && !ws->fatal) pos = inlen;
-  if (rv == H2WS_ERR_PAUSE && recv_stopped(ws)) rv = 0;
-  if (rv == H2WS_ERR_PAUSE && pos > 0 &&
+  if ((rv == H2WS_ERR_PAUSE || rv == H2WS_ERR_WOULDBLOCK) && recv_stopped(ws))
+    rv = 0;
+  if ((rv == H2WS_ERR_PAUSE || rv == H2WS_ERR_WOULDBLOCK) && pos > 0 &&
       (ws->rstate == RS_END || (ws->rstate == RS_PAYLOAD && ws->remaining == 0))) {
     /* The pause left callbacks owed for consumed input (on_msg_end, the
      * inflater's drain).  Report the last byte as unconsumed so that a
@@ -878,9 +921,15 @@ static int source_read(h2ws_ws *ws, uint8_t *buf, size_t buflen, size_t *pn,
 /* Pulls from the data source while the queue holds less than a fragment. */
 static int source_pull(h2ws_ws *ws) {
   int masked = ws->role == H2WS_ROLE_CLIENT;
+  /* Compressed, the queue fills slowly when the data compresses well
+   * (16 MiB of zeros deflate to 16 KiB): the work of one call is bounded
+   * by the source bytes it deflates, one fragment_size, not by its
+   * output (fairness: the rest at the next call). */
+  size_t pulled = 0;
   while (ws->src_active && !ws->src_deferred && !ws->close_sent &&
          out_queued(ws) < ws->set.fragment_size &&
-         out_queued(ws) < ws->set.max_output) {
+         out_queued(ws) < ws->set.max_output &&
+         (!ws->src_compressed || pulled < ws->set.fragment_size)) {
     size_t chunk = ws->set.max_output - out_queued(ws);
     if (chunk > ws->set.fragment_size) chunk = ws->set.fragment_size;
     unsigned opcode = ws->src_first ? ws->src_opcode : H2WS_OP_CONT;
@@ -895,6 +944,7 @@ static int source_pull(h2ws_ws *ws) {
       if (n == 0 && !eof) return 0;
       rv = out_frame_deflate(ws, eof, ws->src_first ? H2WS__RSV1 : 0, opcode, buf, n);
       if (rv) return ws->fatal ? rv : ws_fatal(ws, rv);
+      pulled += n;
     } else {
       size_t hmax = h2ws__frame_header_size(chunk, masked);
       uint8_t key[4];
