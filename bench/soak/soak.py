@@ -248,11 +248,25 @@ class Server:
         try:
             rc = await asyncio.wait_for(self.proc.wait(), timeout)
         except asyncio.TimeoutError:
+            # hung: where (every thread's stack, by gdb), then SIGKILL
+            how += " (hung: SIGKILLed; stacks in " + await self.stacks() + ")"
             self.proc.kill()
             rc = await self.proc.wait()
-            how += " (hung: SIGKILLed)"
         self.exits.append((how, rc, self.stderr_path))
         return rc
+
+    async def stacks(self):
+        path = os.path.join(self.out, f"{self.name}.{self.runs}.stacks.txt")
+        if os.path.exists("/usr/bin/gdb"):
+            with open(path, "wb") as f:
+                p = await asyncio.create_subprocess_exec(
+                    "/usr/bin/gdb", "-p", str(self.proc.pid), "-batch", "-nx",
+                    "-ex", "thread apply all bt", stdout=f, stderr=asyncio.subprocess.STDOUT)
+                try:
+                    await asyncio.wait_for(p.wait(), 60)
+                except asyncio.TimeoutError:
+                    p.kill()
+        return path
 
     @property
     def pid(self):
