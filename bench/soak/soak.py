@@ -757,8 +757,9 @@ def main():
     ap.add_argument("--abort-every", type=float, default=3.0)
     ap.add_argument("--rotate-every", type=float, default=30.0)
     ap.add_argument("--sample-every", type=float, default=5.0)
-    ap.add_argument("--heap-every", type=float, default=60.0,
-                    help="seconds between glibc heap samples by gdb (0: none)")
+    ap.add_argument("--heap-every", type=float, default=0.0,
+                    help="seconds between glibc heap samples by gdb (0: none, the default: "
+                    "a call injected while the server is inside malloc deadlocks it)")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--out", default=None)
     ap.add_argument("--smoke", action="store_true", help="15 s, 150 WebSockets, dense faults")
