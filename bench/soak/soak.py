@@ -773,6 +773,10 @@ def main():
     random.seed(a.seed)
     if a.out is None:
         a.out = os.path.join(a.build, "soak")
+    def bye(sig, frame):
+        raise SystemExit(128 + sig)  # the finally below stops every child
+    signal.signal(signal.SIGTERM, bye)
+    signal.signal(signal.SIGHUP, bye)
     try:
         return asyncio.run(run(a))
     except KeyboardInterrupt:
