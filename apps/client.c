@@ -734,7 +734,16 @@ int h2ws_cmd_client(int argc, char **argv) {
   app.ping_timeout_ms = CLIENT_PING_TIMEOUT_MS;
   app.linger_ms = CLIENT_LINGER_MS;
   const kit_opt opts[] = {
-      {.section = "transport:", .name = "h2", .kind = KIT_FLAG,
+      {.section = "transport:", .name = "h3", .kind = KIT_FLAG,
+       .dest = &policy, .value = H2WS_RT_POLICY_PREFER_H3, .group = 1,
+       .help = "HTTP/3 first (wss:// only: QUIC, RFC 9220),\n"
+               "then as auto over TCP when QUIC fails or the\n"
+               "server does not do WebSockets over HTTP/3 (-v\n"
+               "says why)"},
+      {.name = "h3-only", .kind = KIT_FLAG, .dest = &policy,
+       .value = H2WS_RT_POLICY_H3, .group = 1,
+       .help = "HTTP/3 only (no fallback)"},
+      {.name = "h2", .kind = KIT_FLAG,
        .dest = &policy, .value = H2WS_RT_POLICY_H2, .group = 1,
        .help = "HTTP/2 only: wss:// requires ALPN h2 and\n"
                "RFC 8441; ws:// uses HTTP/2 prior knowledge\n"

@@ -30,7 +30,7 @@ typedef struct gw_client {
   h2ws_client *client; /* NULL once aborted */
   int insecure;
   char cafile[1024];
-  size_t max_message;
+  size_t max_message, ws_budget;
 } gw_client;
 
 typedef struct gw_route {
@@ -48,11 +48,14 @@ typedef struct gw_route {
   char vhost[256];  /* "" any :authority / Host, else this name */
 } gw_route;
 
-/* A message kept while the side it goes to is full. */
+/* A message kept while the side it goes to is full: streamed to it
+ * (h2ws_rt_ws_send_source) as its output budget makes room, while the
+ * side it came from is paused. */
 typedef struct gw_msg {
   h2ws_opcode op;
   uint8_t *data;
-  size_t len;
+  size_t len, off;
+  struct gw_pair *pair;
 } gw_msg;
 
 typedef struct gw_pair {
@@ -94,6 +97,7 @@ void gateway_options_default(gateway_options *o) {
   memset(o, 0, sizeof *o);
   o->backend_timeout_ms = 10000;
   o->max_message = KIT_DEFAULT_MAX_MESSAGE;
+  o->ws_budget = 2u << 20;
 }
 
 int gateway_new(gateway **pgw, h2ws_server *srv) {
@@ -128,9 +132,18 @@ static int gw_msg_keep(gw_msg *m, h2ws_opcode op, const uint8_t *d,
   if (!m->data) return H2WS_ERR_NOMEM;
   if (n) memcpy(m->data, d, n);
   m->len = n;
+  m->off = 0;
   m->op = op;
   return 0;
 }
+
+static void gw_resume_front(struct gw_pair *p);
+static void gw_resume_back(struct gw_pair *p);
+
+/* The kept message's source: pulled as the destination's output budget
+ * makes room; at its end the side it came from reads again. */
+static int gw_msg_read(h2ws_rt_ws *ws, uint8_t *buf, size_t buflen,
+                       size_t *pnwritten, int *peof, void *ud);
 
 /* ---- life of a pair ----------------------------------------------------- */
 
@@ -240,7 +253,7 @@ static int gw_front_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
     if (!p->tcp_connected) return 0;
     if (gw_tcp_write(p, d, n) != 0) return 0;
     /* pause the client while the backend does not take its bytes */
-    if (p->tcp_inflight > p->route->opts.max_message) {
+    if (p->tcp_inflight > p->route->opts.ws_budget) {
       p->front_paused = 1;
       return H2WS_ERR_PAUSE;
     }
@@ -249,29 +262,53 @@ static int gw_front_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
   if (!p->back || !p->back_open || p->back_done) return 0; /* closing */
   int rv = h2ws_rt_ws_send(p->back, op, d, n);
   if (rv == H2WS_ERR_BUFFER_FULL) {
-    if (gw_msg_keep(&p->to_back, op, d, n) != 0) {
+    /* the backend's output budget is full (or the message is larger
+     * than it): stream a copy while the client waits */
+    h2ws_rt_source src = {gw_msg_read, &p->to_back};
+    if (gw_msg_keep(&p->to_back, op, d, n) != 0 ||
+        h2ws_rt_ws_send_source(p->back, op, &src) != 0) {
+      gw_msg_clear(&p->to_back);
       h2ws_rt_ws_close(p->back, H2WS_CLOSE_INTERNAL_ERROR, "out of memory");
       return 0;
     }
+    p->to_back.pair = p;
     p->front_paused = 1;
     return H2WS_ERR_PAUSE;
   }
   return 0;
 }
 
-/* The client's side has room again: retry what the backend sent. */
-static void gw_front_writable(h2ws_rt_ws *ws, void *ud) {
-  gw_pair *p = ud;
-  if (!p->to_front.data) return;
-  int rv = h2ws_rt_ws_send(ws, p->to_front.op, p->to_front.data,
-                           p->to_front.len);
-  if (rv == H2WS_ERR_BUFFER_FULL) return;
-  gw_msg_clear(&p->to_front);
-  if (p->back_paused) {
-    p->back_paused = 0;
-    if (p->route->is_tcp) gw_tcp_read_start(p);
-    else if (p->back && !p->back_done) h2ws_rt_ws_resume(p->back);
+static int gw_msg_read(h2ws_rt_ws *ws, uint8_t *buf, size_t buflen,
+                       size_t *pnwritten, int *peof, void *ud) {
+  gw_msg *m = ud;
+  gw_pair *p = m->pair;
+  (void)ws;
+  size_t n = m->len - m->off;
+  if (n > buflen) n = buflen;
+  if (n) memcpy(buf, m->data + m->off, n);
+  m->off += n;
+  *pnwritten = n;
+  if (m->off == m->len) {
+    *peof = 1;
+    gw_msg_clear(m);
+    if (m == &p->to_back) gw_resume_front(p);
+    else gw_resume_back(p);
   }
+  return 0;
+}
+
+static void gw_resume_front(gw_pair *p) {
+  if (!p->front_paused) return;
+  p->front_paused = 0;
+  if (p->front && !p->front_done) h2ws_rt_ws_resume(p->front);
+}
+
+/* The backend's bytes or messages flow again. */
+static void gw_resume_back(gw_pair *p) {
+  if (!p->back_paused) return;
+  p->back_paused = 0;
+  if (p->route->is_tcp) gw_tcp_read_start(p);
+  else if (p->back && !p->back_done) h2ws_rt_ws_resume(p->back);
 }
 
 static void gw_front_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
@@ -303,7 +340,6 @@ static void gw_front_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
 static const h2ws_rt_ws_callbacks gw_front_cbs = {
     .on_message = gw_front_msg,
     .on_close = gw_front_close,
-    .on_writable = gw_front_writable,
 };
 
 /* Sends a backend message to the client; pauses the backend if full. */
@@ -312,10 +348,16 @@ static int gw_to_front(gw_pair *p, h2ws_opcode op, const uint8_t *d,
   if (!p->front || p->front_done) return 0;
   int rv = h2ws_rt_ws_send(p->front, op, d, n);
   if (rv == H2WS_ERR_BUFFER_FULL) {
-    if (gw_msg_keep(&p->to_front, op, d, n) != 0) {
+    /* the client's output budget is full: stream a copy while the
+     * backend waits */
+    h2ws_rt_source src = {gw_msg_read, &p->to_front};
+    if (gw_msg_keep(&p->to_front, op, d, n) != 0 ||
+        h2ws_rt_ws_send_source(p->front, op, &src) != 0) {
+      gw_msg_clear(&p->to_front);
       h2ws_rt_ws_close(p->front, H2WS_CLOSE_INTERNAL_ERROR, "out of memory");
       return 0;
     }
+    p->to_front.pair = p;
     p->back_paused = 1;
     return H2WS_ERR_PAUSE;
   }
@@ -340,18 +382,6 @@ static int gw_back_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d,
                        size_t n, void *ud) {
   (void)ws;
   return gw_to_front(ud, op, d, n);
-}
-
-static void gw_back_writable(h2ws_rt_ws *ws, void *ud) {
-  gw_pair *p = ud;
-  if (!p->to_back.data) return;
-  int rv = h2ws_rt_ws_send(ws, p->to_back.op, p->to_back.data, p->to_back.len);
-  if (rv == H2WS_ERR_BUFFER_FULL) return;
-  gw_msg_clear(&p->to_back);
-  if (p->front_paused) {
-    p->front_paused = 0;
-    if (p->front && !p->front_done) h2ws_rt_ws_resume(p->front);
-  }
 }
 
 static void gw_back_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
@@ -395,7 +425,6 @@ static const h2ws_rt_ws_callbacks gw_back_cbs = {
     .on_open = gw_back_open,
     .on_message = gw_back_msg,
     .on_close = gw_back_close,
-    .on_writable = gw_back_writable,
     .on_fail = gw_back_fail,
 };
 
@@ -555,7 +584,7 @@ static void gw_tcp_written(uv_write_t *w, int status) {
   p->tcp_inflight -= gw->len;
   free(gw);
   if (status < 0) return; /* the read side reports the end */
-  if (p->front_paused && p->tcp_inflight <= p->route->opts.max_message / 2) {
+  if (p->front_paused && p->tcp_inflight <= p->route->opts.ws_budget / 2) {
     p->front_paused = 0;
     if (p->front && !p->front_done) h2ws_rt_ws_resume(p->front);
   }
@@ -789,7 +818,8 @@ static int gw_client_get(gateway *gw, const gateway_options *o,
   const char *ca = o->backend_cafile ? o->backend_cafile : "";
   for (gw_client *c = gw->clients; c; c = c->next)
     if (c->client && c->insecure == o->insecure_backend &&
-        c->max_message == o->max_message && !strcmp(c->cafile, ca)) {
+        c->max_message == o->max_message && c->ws_budget == o->ws_budget &&
+        !strcmp(c->cafile, ca)) {
       *pc = c;
       return 0;
     }
@@ -797,6 +827,7 @@ static int gw_client_get(gateway *gw, const gateway_options *o,
   if (!c) return H2WS_ERR_NOMEM;
   c->insecure = o->insecure_backend;
   c->max_message = o->max_message;
+  c->ws_budget = o->ws_budget;
   snprintf(c->cafile, sizeof c->cafile, "%s", ca);
   h2ws_client_settings cs;
   h2ws_client_settings_default(&cs);
@@ -807,7 +838,9 @@ static int gw_client_get(gateway *gw, const gateway_options *o,
   cs.close_idle = 1;
   cs.idle_timeout_ms = GW_BACKEND_IDLE_MS;
   cs.ws.max_message_size = o->max_message;
-  cs.ws.max_output = o->max_message + 256 * 1024;
+  /* the backend side's output budget, as the client side's (the
+   * server's ws.max_output): a message that does not fit is streamed */
+  cs.ws.max_output = o->ws_budget;
   int rv = h2ws_client_new(&c->client, gw->rt, &cs);
   if (rv != 0) {
     free(c);
@@ -862,6 +895,7 @@ int gateway_add_route(gateway *gw, const char *host, const char *path,
   else gateway_options_default(&r->opts);
   if (!r->opts.backend_timeout_ms) r->opts.backend_timeout_ms = 10000;
   if (!r->opts.max_message) r->opts.max_message = KIT_DEFAULT_MAX_MESSAGE;
+  if (!r->opts.ws_budget) r->opts.ws_budget = 2u << 20;
   snprintf(r->url, sizeof r->url, "%s", backend_url);
   r->gw = gw;
   r->rt = gw->rt;

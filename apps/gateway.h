@@ -83,9 +83,12 @@ typedef struct gateway_options {
    * After it: 502. */
   uint64_t backend_timeout_ms;
   /* Largest message forwarded either way (bytes); default
-   * KIT_DEFAULT_MAX_MESSAGE (1 MiB, the default of every command).  Also
-   * the backend side's output cap (plus a margin). */
+   * KIT_DEFAULT_MAX_MESSAGE (1 MiB, the default of every command). */
   size_t max_message;
+  /* The backend side's output budget (bytes; default 2 MiB), as the
+   * server's ws.max_output is the client side's: a message that does not
+   * fit is streamed from a copy while the side it came from is paused. */
+  size_t ws_budget;
   /* Nonzero: one line per WebSocket on stderr (open, 502 reasons, end). */
   int verbose;
 } gateway_options;

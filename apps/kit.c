@@ -423,6 +423,7 @@ const char *kit_transport_name(h2ws_rt_transport t) {
   case H2WS_RT_H1_TLS: return "http/1.1+tls";
   case H2WS_RT_H2C: return "h2c";
   case H2WS_RT_H2_TLS: return "h2";
+  case H2WS_RT_H3: return "h3";
   default: return "unknown";
   }
 }
@@ -433,12 +434,13 @@ const char *kit_transport_proto(h2ws_rt_transport t) {
   case H2WS_RT_H2_TLS: return "h2";
   case H2WS_RT_H1:
   case H2WS_RT_H1_TLS: return "http/1.1";
+  case H2WS_RT_H3: return "h3";
   default: return "unknown";
   }
 }
 
 int kit_transport_tls(h2ws_rt_transport t) {
-  return t == H2WS_RT_H1_TLS || t == H2WS_RT_H2_TLS;
+  return t == H2WS_RT_H1_TLS || t == H2WS_RT_H2_TLS || t == H2WS_RT_H3;
 }
 
 /* ---- exit codes ------------------------------------------------------------ */
@@ -557,6 +559,24 @@ void kit_print_listening(const char *addr, int tls, int port, int h2) {
   else
     printf("h2ws: listening on %s://%s:%d/ (http/1.1)\n",
            tls ? "https" : "http", host, port);
+}
+
+int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
+                  int port, int retry) {
+  char hp[320], h[300];
+  kit_listen_host(addr, h, sizeof h); /* "[::1]" keeps its brackets */
+  snprintf(hp, sizeof hp, "%s:%d", h, port);
+  int uport = 0;
+  h2ws_listen_options o;
+  h2ws_listen_options_default(&o);
+  o.quic_retry = retry;
+  if (h2ws_server_listen_h3(srv, hp, &o, &uport) != 0) {
+    fprintf(stderr, "%s: %s\n", prog, h2ws_server_last_error(srv));
+    return KIT_EXIT_CONNECT;
+  }
+  printf("h2ws: listening on UDP %s:%d (h3, QUIC%s)\n", h, uport,
+         retry ? ", Retry" : "");
+  return 0;
 }
 
 /* ---- buffer -------------------------------------------------------------- */

@@ -208,6 +208,11 @@ int kit_host_is_loopback(const char *host);
 void kit_print_listening(const char *addr, int tls, int port, int h2);
 /* The host part of a --listen address (everything before the last ':'). */
 void kit_listen_host(const char *addr, char *host, size_t hostlen);
+/* HTTP/3 on UDP at the host of `addr` and `port` (a TLS listener's) and
+ * the line "h2ws: listening on UDP HOST:PORT (h3, QUIC)".  Returns 0, or
+ * KIT_EXIT_CONNECT after printing "PROG: <why>". */
+int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
+                  int port, int retry);
 
 /* ---- growable buffer and JSON ------------------------------------------- */
 

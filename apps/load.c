@@ -144,7 +144,7 @@ struct load_app {
   uint64_t t_begin, t_open_done, t0, t_last_recv, t_traffic_end;
   uint64_t sent, recv, lost_dead, bytes_recv;
   uint64_t err[ERR_COUNT];
-  uint32_t transport_count[5];
+  uint32_t transport_count[6];
   load_hist hist;
   uint8_t *payload;
   size_t hdrlen;
@@ -437,7 +437,7 @@ static void load_on_open(h2ws_rt_ws *ws, void *ud) {
       fprintf(stderr, "h2ws load: ws %u opened late\n", w->idx);
   }
   h2ws_rt_transport tr = h2ws_rt_ws_transport(ws);
-  if (!w->late && (unsigned)tr < 5) app->transport_count[tr]++;
+  if (!w->late && (unsigned)tr < 6) app->transport_count[tr]++;
   if (app->phase == P_OPENING) {
     if (app->opened + app->failed == app->nws) load_start_traffic(app);
   } else if (app->phase == P_TRAFFIC) { /* late: joins the traffic */
@@ -550,7 +550,7 @@ static double load_tv(const struct timeval *tv) {
 /* The transport most WebSockets used, "none" if none opened. */
 static const char *load_transport_name(const load_app *app) {
   int best = 0;
-  for (int i = 1; i < 5; i++)
+  for (int i = 1; i < 6; i++)
     if (app->transport_count[i] > app->transport_count[best]) best = i;
   return best ? kit_transport_name((h2ws_rt_transport)best) : "none";
 }
@@ -807,6 +807,11 @@ int h2ws_cmd_load(int argc, char **argv) {
        .arg = "TIME", .min = 100, .max = 86400000,
        .help = "hard cap on the run (default: duration + hold\n"
                "+ 30s, or 120s with --messages)"},
+      {.name = "h3", .kind = KIT_FLAG, .dest = &policy,
+       .value = H2WS_RT_POLICY_H3, .group = 2,
+       .help = "HTTP/3 only (wss://: QUIC, RFC 9220; the\n"
+               "streams of a connection share one QUIC\n"
+               "connection)"},
       {.name = "h2", .kind = KIT_FLAG, .dest = &policy,
        .value = H2WS_RT_POLICY_H2, .group = 2,
        .help = "HTTP/2 only (default; ws:// = h2c prior\n"

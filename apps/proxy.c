@@ -113,11 +113,12 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   const char *listen[PROXY_MAX];
   const char *routes[PROXY_MAX];
   size_t nlisten = 0, nroutes = 0;
-  int cleartext = 0;
+  int cleartext = 0, no_h3 = 0;
   const char *to = NULL, *root = NULL;
   uint64_t backend_ms = 10000, handshake_ms = 10000;
   uint64_t max_conns = 10000, max_conns_per_ip = 0;
   uint64_t max_message = KIT_DEFAULT_MAX_MESSAGE;
+  uint64_t ws_budget = 2u << 20, max_memory = 0, write_ms = 10000;
   gateway_options go;
   gateway_options_default(&go);
   h2ws_server_settings st;
@@ -154,7 +155,12 @@ int h2ws_cmd_proxy(int argc, char **argv) {
                "(a page and its WebSockets then share one\n"
                "HTTP/2 connection); without it: 404"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cleartext,
-       .help = "no TLS: h2c prior knowledge + HTTP/1.1"},
+       .help = "no TLS: h2c prior knowledge + HTTP/1.1 (and no\n"
+               "HTTP/3)"},
+      {.name = "no-h3", .kind = KIT_FLAG, .dest = &no_h3,
+       .help = "no HTTP/3: by default a TLS listener also\n"
+               "takes QUIC on UDP on the same port (RFC 9220\n"
+               "clients, forwarded to the backend like any)"},
       {.name = "cert", .kind = KIT_STR, .dest = &st.cert_file, .arg = "FILE",
        .help = "PEM certificate chain (with --key)"},
       {.name = "key", .kind = KIT_STR, .dest = &st.key_file, .arg = "FILE",
@@ -204,7 +210,26 @@ int h2ws_cmd_proxy(int argc, char **argv) {
        .help = "largest message either way, after\n"
                "decompression (default 1 MiB, as in every\n"
                "h2ws command: each side of a pair may hold\n"
-               "about this much); beyond: close 1009"},
+               "about this much in input); beyond: close 1009"},
+      {.name = "ws-budget", .kind = KIT_SIZE, .dest = &ws_budget,
+       .arg = "SIZE", .min = 4096, .max = 1ull << 30,
+       .help = "output each side of a pair may hold queued\n"
+               "(default 2MiB, whatever --max-message): a\n"
+               "message that does not fit is streamed on in\n"
+               "fragments while the side it came from stops\n"
+               "reading"},
+      {.name = "max-memory", .kind = KIT_SIZE, .dest = &max_memory,
+       .arg = "SIZE", .max = 1ull << 50,
+       .help = "output all client WebSockets may hold in all;\n"
+               "above it they stop reading and new ones get\n"
+               "503 until it is back at half (default: a\n"
+               "quarter of the machine's physical memory)"},
+      {.name = "write-timeout", .kind = KIT_DURATION, .dest = &write_ms,
+       .arg = "TIME",
+       .help = "output to a client still queued TIME after\n"
+               "its Close is dropped: HTTP/1.1 closes the\n"
+               "connection, HTTP/2 resets the stream\n"
+               "(default 10s; 0 = never)"},
       {.name = "verbose", .short_name = 'v', .kind = KIT_FLAG,
        .dest = &go.verbose, .help = "one line per WebSocket on stderr"},
   };
@@ -236,11 +261,15 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   if (nlisten == 0) listen[nlisten++] = "127.0.0.1:8443";
   go.backend_timeout_ms = backend_ms;
   go.max_message = (size_t)max_message;
+  go.ws_budget = (size_t)ws_budget;
   st.handshake_timeout_ms = handshake_ms;
   st.max_connections = (uint32_t)max_conns;
   st.max_connections_per_ip = max_conns_per_ip;
   st.ws.max_message_size = max_message;
-  st.ws.max_output = (size_t)max_message + 256 * 1024;
+  /* the memory model (docs/design.md "Memory bounds") */
+  st.ws.max_output = (size_t)ws_budget;
+  if (max_memory) st.max_memory = max_memory;
+  st.write_timeout_ms = write_ms;
   st.handle_signals = 0; /* kit_life */
 
   proxy_app pa;
@@ -286,6 +315,11 @@ int h2ws_cmd_proxy(int argc, char **argv) {
       goto done;
     }
     kit_print_listening(listen[i], !cleartext, port, 1);
+    if (!cleartext && !no_h3 &&
+        kit_listen_h3(pa.srv, "h2ws proxy", listen[i], port, 0) != 0) {
+      code = KIT_EXIT_CONNECT;
+      goto done;
+    }
   }
   fflush(stdout);
   kit_life_start(&life, h2ws_rt_uv_loop(pa.rt), st.drain_ms + 500,

@@ -28,6 +28,14 @@ int h2ws_cmd_serve(int argc, char **argv);
 #define SERVE_MAX_LIST 16
 #define SERVE_TICK_MS 250
 #define SERVE_MAX_CODES 64
+/* /stats: WebSockets listed per push (the rest are counted) */
+#define SERVE_STATS_MAX_WS 32
+/* /stats: a push whose figures did not change is skipped, but the ages
+ * are refreshed at least this often */
+#define SERVE_STATS_REFRESH_MS 10000
+/* Access log: WebSockets reset before their first message, logged one
+ * by one up to this many per second, then counted in one line */
+#define SERVE_LOG_EARLY_PER_S 10
 
 typedef enum serve_kind {
   SK_ECHO,
@@ -65,6 +73,12 @@ typedef struct serve_sess {
   uint64_t created_ms, start_ms, last_ms;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
   rooms_member member; /* broadcast routes: in the room of its path */
+  /* echo of a message larger than the output budget has room for: its
+   * copy, streamed back (h2ws_rt_ws_send_source) while input waits */
+  uint8_t *echo;
+  size_t echo_len, echo_off;
+  /* /stats: what the last push showed, and when */
+  uint64_t stats_sig, stats_ms;
 } serve_sess;
 
 /* What the command line decided (h2ws_cmd_serve fills it). */
@@ -79,10 +93,15 @@ typedef struct serve_config {
   size_t norigins;
   const char *root;
   const char *cert, *key, *write_cert;
-  int cleartext, compress, no_compress, no_h2, no_h2_websockets;
+  int cleartext, compress, no_compress, no_h2, no_h2_websockets, no_h3, quic_retry;
   uint64_t max_ws, max_ws_per_conn;
   uint64_t max_conns, max_conns_per_ip;
   uint64_t max_message;  /* bytes */
+  uint64_t ws_budget;    /* bytes of output per WebSocket */
+  uint64_t max_memory;   /* bytes of output per server, 0: the library's
+                            default (a quarter of physical memory) */
+  uint64_t max_conn_memory; /* bytes per connection */
+  uint64_t write_ms;     /* write deadline after a Close, 0: never */
   uint64_t idle_ms;      /* 0: never */
   uint64_t handshake_ms;
   const char *redis;     /* --redis URL, or NULL */
@@ -106,13 +125,17 @@ struct serve_app {
   unsigned ticks;
   uint64_t guest;
   /* figures (/metrics, /stats) */
-  uint64_t ws_open[5]; /* by h2ws_rt_transport */
+  uint64_t ws_open[6]; /* by h2ws_rt_transport */
   uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out;
   struct {
     uint16_t code;
     uint64_t n;
   } closes[SERVE_MAX_CODES];
   int ncloses;
+  uint64_t max_memory; /* the server's budget in force */
+  uint64_t mem_refused, mem_log_ms; /* 503s seen, last budget line */
+  /* access log: early resets this second, and those not logged */
+  uint64_t early_sec, early_n, early_suppressed;
   /* reused for every JSON message and /metrics answer (no allocation per
    * message once grown) */
   kit_buf json, metrics;
@@ -159,7 +182,10 @@ static uint64_t serve_now(const serve_app *app) { return h2ws_rt_now(app->rt); }
 
 /* ---- sessions ---------------------------------------------------------- */
 
-/* The figures of a send of len bytes that returned rv. */
+/* The figures of a send of len bytes that returned rv.  A send that
+ * did not fit the WebSocket's output budget is not counted: a room
+ * member past its budget was closed 1008 by the library
+ * (h2ws_rt_ws_send_prepared), a /stats push waits for the next one. */
 static void serve_sent(serve_sess *s, int rv, size_t len) {
   serve_app *app = s->route->app;
   if (rv == 0) {
@@ -168,9 +194,6 @@ static void serve_sent(serve_sess *s, int rv, size_t len) {
     s->last_ms = serve_now(app);
     app->msgs_out++;
     app->bytes_out += len;
-  } else if (rv == H2WS_ERR_BUFFER_FULL) {
-    /* a member that does not read: it must not hold the others back */
-    h2ws_rt_ws_close(s->ws, 1008, "too slow: output backlog");
   }
 }
 
@@ -180,6 +203,60 @@ static int serve_send(serve_sess *s, h2ws_opcode op, const void *data,
   int rv = h2ws_rt_ws_send(s->ws, op, data, len);
   serve_sent(s, rv, len);
   return rv;
+}
+
+static void serve_echo_done(serve_sess *s) {
+  free(s->echo);
+  s->echo = NULL;
+  s->echo_len = s->echo_off = 0;
+}
+
+/* The echo's copy, pulled as output room appears; at its end input
+ * resumes (the next message). */
+static int serve_echo_read(h2ws_rt_ws *ws, uint8_t *buf, size_t buflen,
+                           size_t *pnwritten, int *peof, void *ud) {
+  serve_sess *s = ud;
+  size_t n = s->echo_len - s->echo_off;
+  if (n > buflen) n = buflen;
+  if (n) memcpy(buf, s->echo + s->echo_off, n);
+  s->echo_off += n;
+  *pnwritten = n;
+  if (s->echo_off == s->echo_len) {
+    *peof = 1;
+    serve_echo_done(s);
+    h2ws_rt_ws_resume(ws);
+  }
+  return 0;
+}
+
+/* Echo: a message that fits the output budget is queued whole (one
+ * copy); a larger one, or one that meets a full queue, is copied out and
+ * streamed back in fragments while this WebSocket's input waits, so the
+ * output never holds more than the budget whatever the message limit. */
+static int serve_echo(serve_sess *s, h2ws_opcode op, const uint8_t *d,
+                      size_t n) {
+  if (!s->open) return 0;
+  int rv = h2ws_rt_ws_send(s->ws, op, d, n);
+  if (rv != H2WS_ERR_BUFFER_FULL) {
+    serve_sent(s, rv, n);
+    return 0;
+  }
+  s->echo = malloc(n ? n : 1);
+  if (!s->echo) {
+    h2ws_rt_ws_close(s->ws, 1011, "out of memory");
+    return 0;
+  }
+  if (n) memcpy(s->echo, d, n);
+  s->echo_len = n;
+  s->echo_off = 0;
+  h2ws_rt_source src = {serve_echo_read, s};
+  rv = h2ws_rt_ws_send_source(s->ws, op, &src);
+  if (rv != 0) {
+    serve_echo_done(s);
+    return 0;
+  }
+  serve_sent(s, 0, n);
+  return H2WS_ERR_PAUSE;
 }
 
 static void serve_count_close(serve_app *app, uint16_t code) {
@@ -204,16 +281,53 @@ static void serve_log_path(FILE *f, const char *p) {
   }
 }
 
-/* One key=value line per WebSocket when it ends (documented in --help). */
+static void serve_log_ts(char *ts, size_t n) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(ts, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The line for the early resets not logged one by one (at most one a
+ * second, from the tick). */
+static void serve_log_early(serve_app *app) {
+  FILE *log = app->cfg->log;
+  if (!app->early_suppressed) return;
+  if (log) {
+    char ts[32];
+    serve_log_ts(ts, sizeof ts);
+    fprintf(log,
+            "h2ws-access ts=%s event=reset-before-use count=%llu close=1006\n",
+            ts, (unsigned long long)app->early_suppressed);
+    fflush(log);
+  }
+  app->early_suppressed = 0;
+}
+
+/* One key=value line per WebSocket when it ends (documented in --help);
+ * WebSockets that end without a closing handshake and without a message
+ * from the client within a second of opening (a rapid reset) are logged
+ * one by one only up to SERVE_LOG_EARLY_PER_S a second, the rest in one
+ * "event=reset-before-use count=N" line a second. */
 static void serve_access_log(serve_sess *s, uint16_t code) {
   serve_app *app = s->route->app;
   FILE *log = app->cfg->log;
   if (!log) return;
+  uint64_t now = serve_now(app);
+  if (code == H2WS_CLOSE_ABNORMAL && s->msgs_in == 0 &&
+      now - s->start_ms < 1000) {
+    if (now / 1000 != app->early_sec) {
+      serve_log_early(app);
+      app->early_sec = now / 1000;
+      app->early_n = 0;
+    }
+    if (++app->early_n > SERVE_LOG_EARLY_PER_S) {
+      app->early_suppressed++;
+      return;
+    }
+  }
   char ts[32];
-  time_t t = time(NULL);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  serve_log_ts(ts, sizeof ts);
   fprintf(log,
           "h2ws-access ts=%s remote=%s transport=%s tls=%s conn=%llu "
           "stream=%d path=",
@@ -245,9 +359,14 @@ static uint32_t serve_room_members(const serve_sess *s) {
   return rooms_count(s->route->app->rooms, s->route->path);
 }
 
-static void serve_room_send(serve_route *r, h2ws_opcode op, const void *d,
+/* Publishes to the room; a message larger than a member's output budget
+ * takes (the hub's max_message) closes its sender with 1009. */
+static void serve_room_send(serve_sess *from, h2ws_opcode op, const void *d,
                             size_t n) {
-  rooms_publish(r->app->rooms, r->path, op, d, n);
+  serve_route *r = from->route;
+  if (rooms_publish(r->app->rooms, r->path, op, d, n) == H2WS_ERR_TOO_LARGE &&
+      from->open)
+    h2ws_rt_ws_close(from->ws, 1009, "too large for the room");
 }
 
 /* The rooms' delivery to one member: its figures, as serve_send(). */
@@ -283,13 +402,13 @@ static void serve_room_notice(serve_sess *who, const char *type,
   kit_json_key(&j, "members");
   kit_json_uint(&j, serve_room_members(who));
   kit_json_end(&j);
-  if (!b->bad) serve_room_send(who->route, H2WS_OP_TEXT, b->p, b->len);
+  if (!b->bad) serve_room_send(who, H2WS_OP_TEXT, b->p, b->len);
 }
 
 static void serve_chat_message(serve_sess *s, h2ws_opcode op,
                                const uint8_t *d, size_t n) {
   if (op != H2WS_OP_TEXT) {
-    serve_room_send(s->route, op, d, n); /* binary: relayed as is */
+    serve_room_send(s, op, d, n); /* binary: relayed as is */
     return;
   }
   if (n > 6 && memcmp(d, "/nick ", 6) == 0) {
@@ -316,14 +435,82 @@ static void serve_chat_message(serve_sess *s, h2ws_opcode op,
   kit_json_key(&j, "text");
   kit_json_str(&j, (const char *)d, n);
   kit_json_end(&j);
-  if (!b->bad) serve_room_send(s->route, H2WS_OP_TEXT, b->p, b->len);
+  if (!b->bad) serve_room_send(s, H2WS_OP_TEXT, b->p, b->len);
   else h2ws_rt_ws_close(s->ws, 1011, "out of memory");
 }
 
 /* ---- live figures (/stats) -------------------------------------------- */
 
-static void serve_stats_push(serve_sess *me) {
+static uint64_t serve_sig(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; i++) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 1099511628211ull; /* FNV-1a */
+  }
+  return h;
+}
+
+/* The live figures of me's tab (same ?tab=; without a tab: those of me's
+ * connection), grouped by connection.  The cost is bounded whatever the
+ * number of WebSockets sharing a tab: at most SERVE_STATS_MAX_WS listed
+ * (the rest counted in "unlisted"), one pass over the sessions to find
+ * them.  force = 0 (the timer): nothing is sent while the last push is
+ * still queued (the output budget: a tab that does not read gets no
+ * more), nor when the figures have not changed since it (ages aside)
+ * and it is less than SERVE_STATS_REFRESH_MS old. */
+static void serve_stats_push(serve_sess *me, int force) {
   serve_app *app = me->route->app;
+  uint64_t now = serve_now(app);
+  if (!me->open || (!force && h2ws_rt_ws_buffered(me->ws) > 0)) return;
+  serve_sess *list[SERVE_STATS_MAX_WS];
+  int nl = 0;
+  uint64_t unlisted = 0;
+  /* newest first: list[] ends up newest first, shown oldest first */
+  for (serve_sess *c = app->sessions; c; c = c->next) {
+    if (!c->open || !(me->tab[0] ? strcmp(c->tab, me->tab) == 0
+                                 : c->conn_id == me->conn_id))
+      continue;
+    if (nl < SERVE_STATS_MAX_WS) list[nl++] = c;
+    else unlisted++;
+  }
+  /* the connections, in order of their oldest listed WebSocket */
+  uint64_t conns[SERVE_STATS_MAX_WS];
+  int others[SERVE_STATS_MAX_WS];
+  int nc = 0;
+  for (int i = nl - 1; i >= 0; i--) {
+    int k = 0;
+    while (k < nc && conns[k] != list[i]->conn_id) k++;
+    if (k == nc) {
+      conns[nc] = list[i]->conn_id;
+      others[nc++] = 0;
+    }
+  }
+  /* "others": WebSockets of other tabs on the same connections */
+  if (me->tab[0])
+    for (serve_sess *c = app->sessions; c; c = c->next) {
+      if (!c->open || strcmp(c->tab, me->tab) == 0) continue;
+      for (int k = 0; k < nc; k++)
+        if (conns[k] == c->conn_id) others[k]++;
+    }
+  h2ws_server_stats st;
+  h2ws_server_get_stats(app->srv, &st);
+  uint64_t sig = 14695981039346656037ull;
+  sig = serve_sig(sig, (uint64_t)nl);
+  sig = serve_sig(sig, unlisted);
+  for (int i = 0; i < nl; i++) {
+    sig = serve_sig(sig, list[i]->conn_id);
+    sig = serve_sig(sig, (uint64_t)list[i]->stream_id);
+    sig = serve_sig(sig, list[i]->msgs_in);
+    /* a /stats WebSocket's output is these pushes: not a change */
+    if (list[i]->route->kind != SK_STATS)
+      sig = serve_sig(sig, list[i]->msgs_out);
+  }
+  for (int k = 0; k < nc; k++) sig = serve_sig(sig, (uint64_t)others[k]);
+  sig = serve_sig(sig, st.connections_open);
+  sig = serve_sig(sig, app->nsessions);
+  sig = serve_sig(sig, app->ws_total);
+  if (!force && sig == me->stats_sig &&
+      now - me->stats_ms < SERVE_STATS_REFRESH_MS)
+    return;
   kit_json j;
   kit_buf *b = serve_json_begin(app, &j);
   kit_json_obj(&j);
@@ -342,19 +529,10 @@ static void serve_stats_push(serve_sess *me) {
   kit_json_end(&j);
   kit_json_key(&j, "connections");
   kit_json_arr(&j);
-  /* this tab's WebSockets (same ?tab=; without a tab: those of this
-   * connection), grouped by connection; "others": WebSockets of other
-   * tabs on the same connection */
-  uint64_t done[64];
-  int ndone = 0;
-  uint64_t now = serve_now(app);
-  for (serve_sess *c = app->sessions; c && ndone < 64; c = c->next) {
-    int mine = c->open && (me->tab[0] ? strcmp(c->tab, me->tab) == 0
-                                      : c->conn_id == me->conn_id);
-    int seen = 0;
-    for (int i = 0; i < ndone; i++) seen |= done[i] == c->conn_id;
-    if (!mine || seen) continue;
-    done[ndone++] = c->conn_id;
+  for (int k = 0; k < nc; k++) {
+    serve_sess *c = NULL;
+    for (int i = nl - 1; i >= 0 && !c; i--)
+      if (list[i]->conn_id == conns[k]) c = list[i];
     kit_json_obj(&j);
     kit_json_key(&j, "conn");
     kit_json_uint(&j, c->conn_id);
@@ -366,16 +544,9 @@ static void serve_stats_push(serve_sess *me) {
     kit_json_cstr(&j, c->peer);
     kit_json_key(&j, "ws");
     kit_json_arr(&j);
-    int others = 0;
-    /* oldest first: the list is newest first */
-    serve_sess *last = NULL;
-    for (serve_sess *s = app->sessions; s; s = s->next) last = s;
-    for (serve_sess *s = last; s; s = s->prev) {
-      if (!s->open || s->conn_id != c->conn_id) continue;
-      if (me->tab[0] && strcmp(s->tab, me->tab) != 0) {
-        others++;
-        continue;
-      }
+    for (int i = nl - 1; i >= 0; i--) {
+      serve_sess *s = list[i];
+      if (s->conn_id != conns[k]) continue;
       kit_json_obj(&j);
       kit_json_key(&j, "stream");
       kit_json_int(&j, s->stream_id);
@@ -401,12 +572,12 @@ static void serve_stats_push(serve_sess *me) {
     }
     kit_json_end(&j); /* ws */
     kit_json_key(&j, "others");
-    kit_json_int(&j, others);
+    kit_json_int(&j, others[k]);
     kit_json_end(&j);
   }
   kit_json_end(&j); /* connections */
-  h2ws_server_stats st;
-  h2ws_server_get_stats(app->srv, &st);
+  kit_json_key(&j, "unlisted");
+  kit_json_uint(&j, unlisted);
   kit_json_key(&j, "server");
   kit_json_obj(&j);
   kit_json_key(&j, "connections_open");
@@ -421,7 +592,10 @@ static void serve_stats_push(serve_sess *me) {
   kit_json_uint(&j, app->msgs_out);
   kit_json_end(&j);
   kit_json_end(&j);
-  if (!b->bad) serve_send(me, H2WS_OP_TEXT, b->p, b->len);
+  if (!b->bad && serve_send(me, H2WS_OP_TEXT, b->p, b->len) == 0) {
+    me->stats_sig = sig;
+    me->stats_ms = now;
+  }
 }
 
 /* ---- WebSocket callbacks ---------------------------------------------- */
@@ -446,7 +620,7 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
     }
     serve_room_notice(s, "join", NULL, NULL);
   } else if (s->route->kind == SK_STATS) {
-    serve_stats_push(s);
+    serve_stats_push(s, 1);
   }
 }
 
@@ -462,13 +636,12 @@ static int serve_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
   app->bytes_in += len;
   switch (s->route->kind) {
   case SK_ECHO:
-    serve_send(s, op, data, len);
-    break;
+    return serve_echo(s, op, data, len);
   case SK_BROADCAST:
     serve_chat_message(s, op, data, len);
     break;
   case SK_STATS: /* any message: "send the figures now" */
-    serve_stats_push(s);
+    serve_stats_push(s, 1);
     break;
   default:
     break;
@@ -482,6 +655,7 @@ static void serve_unlink(serve_sess *s) {
   else app->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   app->nsessions--;
+  serve_echo_done(s);
   free(s);
 }
 
@@ -607,7 +781,34 @@ static void serve_on_tick(uv_timer_t *t) {
       h2ws_rt_ws_close(s->ws, 1001, "idle timeout");
       continue;
     }
-    if (s->route->kind == SK_STATS && app->ticks % 4 == 0) serve_stats_push(s);
+    if (s->route->kind == SK_STATS && app->ticks % 4 == 0)
+      serve_stats_push(s, 0);
+  }
+  /* one line on stderr (at most every 10 s) while the memory budget
+   * turns WebSockets away */
+  if (app->max_memory) {
+    h2ws_server_stats st;
+    h2ws_server_get_stats(app->srv, &st);
+    uint64_t refused = st.refused[503 - 400];
+    if (refused > app->mem_refused && st.memory_held > app->max_memory / 2 &&
+        (!app->mem_log_ms || now - app->mem_log_ms >= 10000)) {
+      fprintf(stderr,
+              "h2ws serve: memory budget: %llu bytes of output held "
+              "(--max-memory %llu): %llu new WebSockets refused with 503\n",
+              (unsigned long long)st.memory_held,
+              (unsigned long long)app->max_memory,
+              (unsigned long long)(refused - app->mem_refused));
+      fflush(stderr);
+      app->mem_log_ms = now;
+      app->mem_refused = refused;
+    } else if (!app->mem_log_ms || now - app->mem_log_ms >= 10000) {
+      app->mem_refused = refused;
+    }
+  }
+  if (app->early_suppressed && now / 1000 != app->early_sec) {
+    serve_log_early(app);
+    app->early_sec = now / 1000;
+    app->early_n = 0;
   }
 }
 
@@ -665,9 +866,10 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  (unsigned long long)st.connections_total);
   kit_buf_puts(b, "# HELP h2ws_websockets_open Open WebSockets by transport.\n"
                   "# TYPE h2ws_websockets_open gauge\n");
-  static const h2ws_rt_transport order[] = {H2WS_RT_H2_TLS, H2WS_RT_H2C,
-                                            H2WS_RT_H1_TLS, H2WS_RT_H1};
-  for (size_t i = 0; i < 4; i++)
+  static const h2ws_rt_transport order[] = {H2WS_RT_H3, H2WS_RT_H2_TLS,
+                                            H2WS_RT_H2C, H2WS_RT_H1_TLS,
+                                            H2WS_RT_H1};
+  for (size_t i = 0; i < 5; i++)
     kit_buf_printf(b, "h2ws_websockets_open{transport=\"%s\",tls=\"%s\"} %llu\n",
                    kit_transport_proto(order[i]),
                    kit_transport_tls(order[i]) ? "yes" : "no",
@@ -765,6 +967,31 @@ static void serve_metrics(const h2ws_rt_http_request *req,
         (unsigned long long)rs.received, (unsigned long long)rs.duplicates,
         (unsigned long long)rs.malformed, (unsigned long long)rs.overflow);
   }
+  kit_buf_printf(b,
+                 "# HELP h2ws_memory_held_bytes WebSocket output queued "
+                 "and input held (what the memory budgets count).\n"
+                 "# TYPE h2ws_memory_held_bytes gauge\n"
+                 "h2ws_memory_held_bytes %llu\n"
+                 "# HELP h2ws_memory_budget_bytes The server's budget for "
+                 "it (--max-memory; 0: none).\n"
+                 "# TYPE h2ws_memory_budget_bytes gauge\n"
+                 "h2ws_memory_budget_bytes %llu\n"
+                 "# HELP h2ws_ws_budget_bytes Each WebSocket's output budget "
+                 "(--ws-budget).\n# TYPE h2ws_ws_budget_bytes gauge\n"
+                 "h2ws_ws_budget_bytes %llu\n"
+                 "# HELP h2ws_budget_paused_total Times a WebSocket's input "
+                 "was paused by a memory budget.\n"
+                 "# TYPE h2ws_budget_paused_total counter\n"
+                 "h2ws_budget_paused_total %llu\n"
+                 "# HELP h2ws_budget_closed_total WebSockets closed 1008 "
+                 "past their output budget (slow room members).\n"
+                 "# TYPE h2ws_budget_closed_total counter\n"
+                 "h2ws_budget_closed_total %llu\n",
+                 (unsigned long long)st.memory_held,
+                 (unsigned long long)app->max_memory,
+                 (unsigned long long)app->cfg->ws_budget,
+                 (unsigned long long)st.budget_pauses,
+                 (unsigned long long)st.budget_closes);
   long rss = serve_rss();
   if (rss >= 0)
     kit_buf_printf(b,
@@ -843,6 +1070,7 @@ static int serve_register(serve_app *app) {
       gateway_options go;
       gateway_options_default(&go);
       go.max_message = (size_t)app->cfg->max_message;
+      go.ws_budget = (size_t)app->cfg->ws_budget;
       go.backend_h2 = r->backend_h2;
       if (!app->gw && (rv = gateway_new(&app->gw, srv)) != 0) break;
       if (r->backend_h2 && !strncasecmp(r->arg, "tcp://", 6)) {
@@ -943,8 +1171,14 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   st.max_connections = (uint32_t)cfg->max_conns;
   st.max_connections_per_ip = cfg->max_conns_per_ip;
   st.ws.max_message_size = cfg->max_message;
-  /* broadcast JSON may grow a text up to 6 times (\u00XX escapes) */
-  st.ws.max_output = 8 * (size_t)cfg->max_message + 65536;
+  /* the memory model (docs/design.md "Memory bounds"): output per
+   * WebSocket, per connection, per server; the echo streams what does
+   * not fit, broadcasts and /stats obey it */
+  st.ws.max_output = (size_t)cfg->ws_budget;
+  if (cfg->max_memory) st.max_memory = cfg->max_memory;
+  st.max_conn_memory = cfg->max_conn_memory;
+  st.write_timeout_ms = cfg->write_ms;
+  app->max_memory = st.max_memory;
   if (h2ws_server_new(&app->srv, rt, &st) != 0) {
     fprintf(stderr, "h2ws serve: cannot start the server\n");
     free(app);
@@ -985,6 +1219,11 @@ static int serve_listen(serve_app *app) {
                                              : KIT_EXIT_CONNECT;
     }
     kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
+    /* HTTP/3 on the same port, over UDP (Alt-Svc points at it) */
+    if (!cfg->cleartext && !cfg->no_h3 &&
+        kit_listen_h3(app->srv, "h2ws serve", cfg->listen[i], port,
+                      cfg->quic_retry) != 0)
+      return KIT_EXIT_CONNECT;
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);
     /* 127.0.0.1 shows as localhost (the generated certificate's name, a
@@ -1062,11 +1301,15 @@ static const char serve_epilog[] =
     "    tls=yes conn=3 stream=5 path=/chat subprotocol=- compressed=yes\n"
     "    duration_ms=1234 msgs_in=2 msgs_out=9 bytes_in=10 bytes_out=412\n"
     "    close=1000\n"
-    "transport: h2, h2c or http/1.1; conn: the connection id (WebSockets\n"
-    "with equal conn share one connection); stream: HTTP/2 stream id (0 on\n"
+    "transport: h3, h2, h2c or http/1.1; conn: the connection id (WebSockets\n"
+    "with equal conn share one connection); stream: HTTP/2 or QUIC stream id (0 on\n"
     "HTTP/1.1); path: without the query, bytes outside printable ASCII as\n"
     "%XX; subprotocol: - when none; bytes: message payload; close: the\n"
-    "close code (1006: no closing handshake).\n"
+    "close code (1006: no closing handshake).  WebSockets that end 1006\n"
+    "within a second of opening without a message from the client (a rapid\n"
+    "reset) are logged one by one up to 10 a second; the rest are counted\n"
+    "in one line a second:\n"
+    "    h2ws-access ts=... event=reset-before-use count=N close=1006\n"
     "\n"
     "/metrics: h2ws_connections_open, h2ws_connections_total,\n"
     "h2ws_websockets_open{transport,tls}, h2ws_websockets_total,\n"
@@ -1078,6 +1321,9 @@ static const char serve_epilog[] =
     "h2ws_rooms_link_lost_total, h2ws_rooms_link_failures_total,\n"
     "h2ws_rooms_subscribed, h2ws_rooms_published_total,\n"
     "h2ws_rooms_received_total, h2ws_rooms_dropped_total{reason};\n"
+    "h2ws_memory_held_bytes (WebSocket output queued, input held),\n"
+    "h2ws_memory_budget_bytes (--max-memory), h2ws_ws_budget_bytes,\n"
+    "h2ws_budget_paused_total, h2ws_budget_closed_total;\n"
     "process_resident_memory_bytes.\n"
     "\n"
     "Chat rooms: a broadcast route is a room named by its PATH.  A message\n"
@@ -1118,6 +1364,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
   cfg.max_message = KIT_DEFAULT_MAX_MESSAGE;
   cfg.handshake_ms = 10000;
   cfg.max_conns = 10000;
+  cfg.ws_budget = 2u << 20;
+  cfg.max_conn_memory = 16u << 20;
+  cfg.write_ms = 10000;
   const char *logfile = NULL;
   const kit_opt opts[] = {
       {.section = "listening:", .name = "listen", .kind = KIT_STRS,
@@ -1140,7 +1389,15 @@ int h2ws_cmd_serve(int argc, char **argv) {
                "FILE, e.g. for 'h2ws client --cacert FILE'"},
       {.name = "cleartext", .kind = KIT_FLAG, .dest = &cfg.cleartext,
        .help = "no TLS: HTTP/2 with prior knowledge (h2c) and\n"
-               "HTTP/1.1 on the same port"},
+               "HTTP/1.1 on the same port (and no HTTP/3)"},
+      {.name = "no-h3", .kind = KIT_FLAG, .dest = &cfg.no_h3,
+       .help = "no HTTP/3: by default a TLS server also\n"
+               "listens on UDP on the same port (QUIC, RFC\n"
+               "9220 WebSockets) and names it in Alt-Svc"},
+      {.name = "quic-retry", .kind = KIT_FLAG, .dest = &cfg.quic_retry,
+       .help = "answer each new QUIC connection with a Retry\n"
+               "first: the client proves its address before\n"
+               "the handshake (one round trip more)"},
       {.section = "\ncontent:", .name = "root", .kind = KIT_STR,
        .dest = &cfg.root, .arg = "DIR",
        .help = "serve static files from DIR at / (GET, HEAD;\n"
@@ -1237,11 +1494,38 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "largest message, after decompression\n"
                "(default 1 MiB, as in every h2ws command: a\n"
                "peer can make the server hold about this much\n"
-               "per WebSocket, and 8 times it in output);\n"
-               "beyond: close 1009.  A compressed message\n"
-               "past 1 MiB may inflate at most 100 times\n"
-               "its compressed size (deflate bombs), else\n"
-               "1009 too"},
+               "per WebSocket in input); beyond: close 1009.\n"
+               "A compressed message past 1 MiB may inflate\n"
+               "at most 100 times its compressed size\n"
+               "(deflate bombs), else 1009 too"},
+      {.name = "ws-budget", .kind = KIT_SIZE, .dest = &cfg.ws_budget,
+       .arg = "SIZE", .min = 4096, .max = 1ull << 30,
+       .help = "output a WebSocket may hold queued (default\n"
+               "2MiB, whatever --max-message): its input\n"
+               "pauses above half of it (automatic pongs\n"
+               "count), an echo larger than it is streamed\n"
+               "back in fragments, a chat member whose\n"
+               "backlog would pass it is closed 1008, a chat\n"
+               "message larger than it closes its sender 1009"},
+      {.name = "max-conn-memory", .kind = KIT_SIZE,
+       .dest = &cfg.max_conn_memory, .arg = "SIZE", .max = 1ull << 40,
+       .help = "output the WebSockets of one connection (HTTP/2\n"
+               "streams) may hold in all; above it they stop\n"
+               "reading until it is back at half (default\n"
+               "16MiB; 0 = no limit)"},
+      {.name = "max-memory", .kind = KIT_SIZE, .dest = &cfg.max_memory,
+       .arg = "SIZE", .max = 1ull << 50,
+       .help = "output all WebSockets may hold in all; above it\n"
+               "every WebSocket stops reading and new ones get\n"
+               "503 until it is back at half (default: a\n"
+               "quarter of the machine's physical memory)"},
+      {.name = "write-timeout", .kind = KIT_DURATION, .dest = &cfg.write_ms,
+       .arg = "TIME",
+       .help = "once the server closes a WebSocket (idle\n"
+               "timeout, slow chat member, shutdown), output\n"
+               "still queued after TIME is dropped: HTTP/1.1\n"
+               "closes the connection, HTTP/2 resets the\n"
+               "stream (default 10s; 0 = never)"},
       {.name = "idle-timeout", .kind = KIT_DURATION, .dest = &cfg.idle_ms,
        .arg = "TIME",
        .help = "close a WebSocket with no message either way\n"
@@ -1293,8 +1577,10 @@ int h2ws_cmd_serve(int argc, char **argv) {
   int code;
   rooms_hub_options ro;
   rooms_hub_options_default(&ro);
-  /* a room message is at most what a member's output queue takes */
-  ro.max_message = 8 * (size_t)cfg.max_message + 65536;
+  /* a room message is at most what a member's output budget takes (its
+   * frame header aside): larger ones close their sender (1009) rather
+   * than every member (1008) */
+  ro.max_message = (size_t)cfg.ws_budget - 16;
   ro.log = serve_rooms_log;
   if (h2ws_rt_new(&rt, NULL) != 0 || rooms_hub_new(&hub, &ro) != 0) {
     kit_error(&cmd, "cannot start the runtime");

@@ -5,11 +5,13 @@ set -euo pipefail
 build=(build-essential cmake pkg-config python3 libnghttp2-dev libuv1-dev libssl-dev zlib1g-dev openssl libhiredis-dev
        libnghttp3-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev)
 # the Debian packages and their checks (make deb, scripts/pkg-test.sh); man
-# renders the generated pages in test_cli_docs
-pkg=(dpkg-dev debhelper lintian man-db)
+# renders the generated pages in test_cli_docs; libunistring-dev: GnuTLS's
+# Libs.private, which `pkg-config --static h2ws` names (the runtime links
+# libh2ws-h3)
+pkg=(dpkg-dev debhelper lintian man-db libunistring-dev)
 test=(clang libclang-rt-14-dev python3 python3-h2 python3-hpack python3-hyperframe python3-wsproto python3-hypercorn
       python3-websockets nghttp2-client nghttp2-proxy nodejs chromium firefox-esr
-      haproxy apache2 libwebsockets-test-server redis-server)
+      haproxy apache2 libwebsockets-test-server redis-server ngtcp2-client ngtcp2-server)
 case "${1:-build}" in
   build|run) want=("${build[@]}") ;;
   pkg) want=("${build[@]}" "${pkg[@]}") ;;

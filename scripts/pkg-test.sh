@@ -118,7 +118,8 @@ if (cd "$W/deb-ex" && env "${export_root[@]}" make -s -f "$SRC/examples/Makefile
   core_only deb "$W/deb-ex/example_engine_pump" LD_LIBRARY_PATH="$RLIB"
   run_examples deb "$W/deb-ex" "$ROOT/usr/bin/h2ws" LD_LIBRARY_PATH="$RLIB"
   out=$(LD_LIBRARY_PATH="$RLIB" ldd "$ROOT/usr/bin/h2ws" | grep 'libh2ws')
-  if [ "$(grep -c "$RLIB" <<<"$out")" = 2 ]; then ok "the packaged h2ws runs on the packaged libraries"
+  # libh2ws, libh2ws-h3 (the runtime's HTTP/3) and libh2ws-core
+  if [ "$(grep -c "$RLIB" <<<"$out")" = 3 ]; then ok "the packaged h2ws runs on the packaged libraries"
   else bad "packaged h2ws libraries" "$out"; fi
 else
   bad "examples against the packages" "$(tail -n 20 "$W/deb-ex.log")"
@@ -192,9 +193,10 @@ fi
 static_link() { # OUT SOURCE MODULE
   local pc deps
   pc=$(PKG_CONFIG_PATH="$PLIB/pkgconfig" pkg-config --static --libs "$3") || return 1
-  deps=$(tr ' ' '\n' <<<"$pc" | grep -vxE -- '-lh2ws(-core)?' | tr '\n' ' ')
+  deps=$(tr ' ' '\n' <<<"$pc" | grep -vxE -- '-lh2ws(-core|-h3)?' | tr '\n' ' ')
   local mine="-lh2ws-core"
-  [ "$3" = h2ws ] && mine="-lh2ws -lh2ws-core"
+  # the runtime carries HTTP/3: libh2ws-h3.a too
+  [ "$3" = h2ws ] && mine="-lh2ws -lh2ws-h3 -lh2ws-core"
   # shellcheck disable=SC2086
   cc -O2 -o "$1" "$2" -I"$P/include" -L"$PLIB" -Wl,-Bstatic $mine -Wl,-Bdynamic $deps
 }

@@ -21,7 +21,7 @@ for o in "$OBJ"/*.c.o; do
   nm -u "$o" | awk '{print $2}' | sort -u > "$TMP/$f.use"
 done
 # the files in layer order, bottom first (the order of the table)
-ORDER="loop cert tls conn ws request conn_h1 conn_h2 server static client"
+ORDER="loop cert tls udp conn ws request conn_h1 conn_h2 conn_h3 server static client"
 for f in "$TMP"/*.def; do
   f=$(basename "$f" .def)
   case " $ORDER " in *" $f "*) ;; *) ORDER="$ORDER $f";; esac

@@ -351,9 +351,17 @@ typedef struct h2ws_h2_callbacks {
    * session functions.  NULL (default) costs nothing. */
   void (*on_frame_trace)(h2ws_h2_session *session, int sent,
                          const char *line, void *user_data);
+  /* Optional, client: the final answer to a WebSocket request arrived
+   * (any status), before on_ws_open / on_ws_refused: its regular fields
+   * (e.g. alt-svc, RFC 7838), valid until the callback returns.  Return
+   * value ignored; must not call session functions. */
+  void (*on_ws_response)(h2ws_h2_session *session, int32_t stream_id,
+                         int status, const h2ws_header *headers,
+                         size_t nheaders, void *request_user_data,
+                         void *user_data);
   /* ABI (docs/abi.md): room for callbacks added within this SONAME;
    * leave NULL. */
-  void (*reserved[4])(void);
+  void (*reserved[3])(void);
 } h2ws_h2_callbacks;
 
 /*

@@ -140,7 +140,9 @@ typedef struct h2ws_rt_ws_callbacks {
    * flow-control window stays closed, other streams keep flowing; on
    * HTTP/1.1 the socket is not read).  On server WebSockets the runtime
    * also pauses delivery on its own while the WebSocket's queued output
-   * exceeds half its max_output and resumes it below a quarter, so an
+   * exceeds half its max_output (its memory budget; automatic pongs
+   * count) and resumes it below a quarter, and while its connection's or
+   * server's budget is over (h2ws_server_settings.max_memory), so an
    * echo cannot grow without bound (never on clients: their output does
    * not answer their input, and both ends pausing would deadlock). */
   int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
@@ -221,7 +223,10 @@ H2WS_EXTERN int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_
  * permessage-deflate the message goes uncompressed (RSV1 clear, legal per
  * RFC 7692 §6), since each member's compressor has a context of its own.
  * `prep` is not referenced after the call.  Like h2ws_rt_ws_send() it
- * must fit max_output with what is queued.
+ * must fit max_output with what is queued.  On a server WebSocket a
+ * message that does not fit also closes it with 1008 ("too slow: output
+ * budget exceeded"): a member that does not read is dropped rather than
+ * holding memory or the others back (h2ws_server_stats.budget_closes).
  * Returns as h2ws_rt_ws_send().
  */
 H2WS_EXTERN int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep);
@@ -305,12 +310,13 @@ H2WS_EXTERN int h2ws_rt_ws_abort(h2ws_rt_ws *ws);
  * transport). */
 H2WS_EXTERN size_t h2ws_rt_ws_buffered(const h2ws_rt_ws *ws);
 
-/* How the WebSocket is carried (more will come: HTTP/3). */
+/* How the WebSocket is carried. */
 typedef enum h2ws_rt_transport {
   H2WS_RT_H1 = 1,     /* HTTP/1.1 Upgrade, cleartext */
   H2WS_RT_H1_TLS = 2, /* HTTP/1.1 Upgrade over TLS */
   H2WS_RT_H2C = 3,    /* HTTP/2 prior knowledge, cleartext */
-  H2WS_RT_H2_TLS = 4  /* HTTP/2 over TLS (ALPN h2) */
+  H2WS_RT_H2_TLS = 4, /* HTTP/2 over TLS (ALPN h2) */
+  H2WS_RT_H3 = 5      /* HTTP/3 (RFC 9220) over QUIC (always encrypted) */
 } h2ws_rt_transport;
 
 /* What carries a WebSocket (or a WebSocket request), as the carrier
@@ -318,10 +324,11 @@ typedef enum h2ws_rt_transport {
 typedef struct h2ws_rt_ws_info {
   h2ws_rt_transport transport; /* 0 while a client WebSocket waits for a
                                   connection */
-  int http_version;            /* 1, 2 (0 while waiting) */
+  int http_version;            /* 1, 2, 3 (0 while waiting) */
   int encrypted;               /* nonzero over TLS */
-  int64_t stream_id;           /* the HTTP/2 stream, 0 on HTTP/1.1 (and
-                                  while a request waits for SETTINGS) */
+  int64_t stream_id;           /* the HTTP/2 or QUIC stream, 0 on HTTP/1.1
+                                  (and while a request waits for
+                                  SETTINGS) */
   uint64_t conn_id;            /* server connections: 1, 2, ... (not
                                   reused while the runtime lives); 0 on
                                   clients */
@@ -418,9 +425,33 @@ typedef struct h2ws_server_settings {
    * many connections from this address", HTTP/1.1 with 429 Too Many
    * Requests. */
   uint64_t max_connections_per_ip;
+  /* Memory budgets (docs/design.md "Memory bounds").  Each WebSocket's
+   * queued output is bounded by ws.max_output (its budget, default
+   * 1 MiB): its input pauses above half of it and resumes at a quarter;
+   * a send beyond it fails with H2WS_ERR_BUFFER_FULL, and a broadcast
+   * (h2ws_rt_ws_send_prepared) beyond it closes the WebSocket with 1008.
+   * max_memory bounds what all the server's WebSockets hold: their
+   * queued output and their held input (messages being reassembled,
+   * h2ws_ws_input_len()): above it every WebSocket's input pauses (at
+   * its next message boundary) and new WebSocket requests are refused
+   * with 503, until it is back at half.  Bytes; 0: no limit.
+   * Default: a quarter of the machine's physical memory. */
+  uint64_t max_memory;
+  /* The same for the WebSockets of one connection (HTTP/2: all its
+   * streams; an HTTP/1.1 connection carries one, bounded by its own
+   * budget): above it the connection's WebSockets stop reading.  Bytes;
+   * 0: no limit.  Default 16 MiB. */
+  uint64_t max_conn_memory;
+  /* Write deadline: once a WebSocket's Close is queued (by the
+   * application, a broadcast budget, the shutdown) or its engine is
+   * done, output that has not drained this long after is dropped:
+   * HTTP/1.1 closes the connection, HTTP/2 resets the stream
+   * (RST_STREAM CANCEL; the other streams go on).  Milliseconds; 0:
+   * never.  Default 10000. */
+  uint64_t write_timeout_ms;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
-  uint64_t reserved[3];
+  uint64_t reserved[4];
 } h2ws_server_settings;
 
 H2WS_EXTERN void h2ws_server_settings_default(h2ws_server_settings *settings);
@@ -486,6 +517,11 @@ typedef struct h2ws_listen_options {
    * connections over them.  Default 0. */
   int reuseport;
   int backlog;   /* listen(2) backlog.  Default 511. */
+  /* h2ws_server_listen_h3(): nonzero to answer every QUIC Initial without
+   * a valid token with a Retry (RFC 9000 §8.1: the client proves its
+   * address before the server spends a handshake on it; one round trip
+   * more).  Default 0. */
+  int quic_retry;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];
@@ -497,6 +533,23 @@ H2WS_EXTERN void h2ws_listen_options_default(h2ws_listen_options *options);
  * h2ws_server_listen(). */
 H2WS_EXTERN int h2ws_server_listen2(h2ws_server *srv, const char *hostport,
                                     const h2ws_listen_options *options, int *pport);
+
+/*
+ * HTTP/3 (RFC 9114 over QUIC, WebSockets by RFC 9220): listens on UDP at
+ * "HOST:PORT" (usually the port of a TLS listener: browsers look for
+ * HTTP/3 on the port the Alt-Svc names) with the server's TLS
+ * certificate (the TLS listener's, or made as h2ws_server_listen2() makes
+ * it).  From then on plain HTTP/1.1 and HTTP/2 responses carry
+ * `Alt-Svc: h3=":PORT"`.  SETTINGS_ENABLE_CONNECT_PROTOCOL is advertised
+ * only if a WebSocket route exists.  Retry tokens and stateless resets
+ * use a secret drawn per server.  options: reuseport as for TCP,
+ * quic_retry (tls and backlog are ignored); NULL: defaults.  Shutdown: Close 1001 on every
+ * WebSocket, GOAWAY and CONNECTION_CLOSE after the drain.  Returns as
+ * h2ws_server_listen2().
+ */
+H2WS_EXTERN int h2ws_server_listen_h3(h2ws_server *srv, const char *hostport,
+                                      const h2ws_listen_options *options,
+                                      int *pport);
 
 /* A human-readable description of the last failure of
  * h2ws_server_listen() ("address already in use", TLS errors).  Never
@@ -647,12 +700,19 @@ H2WS_EXTERN int h2ws_server_route_static(h2ws_server *srv, const char *prefix,
 
 /* Counters of a server (for /metrics). */
 typedef struct h2ws_server_stats {
-  uint64_t connections_open;  /* accepted, not yet closed */
+  uint64_t connections_open;  /* accepted, not yet closed (TCP and QUIC) */
   uint64_t connections_total; /* accepted since the start */
   /* WebSocket requests refused by the runtime (no route: 404, shutting
    * down: 503) or the application (h2ws_rt_ws_refuse), by status:
    * refused[status - 400]. */
   uint64_t refused[200];
+  /* Memory budgets (h2ws_server_settings.max_memory): WebSocket output
+   * queued and input held now, in all; times a WebSocket's input was paused by a budget
+   * (its own, its connection's or the server's); WebSockets closed with
+   * 1008 past their budget (a broadcast that did not fit). */
+  uint64_t memory_held;
+  uint64_t budget_pauses;
+  uint64_t budget_closes;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */
   uint64_t reserved[4];
@@ -698,7 +758,19 @@ typedef enum h2ws_rt_policy {
    * a NEW connection.  With AUTO and PREFER_H2 the client remembers such
    * an origin for 30 s and goes to HTTP/1.1 at once meanwhile (on_note
    * says so). */
-  H2WS_RT_POLICY_PREFER_H2 = 3
+  H2WS_RT_POLICY_PREFER_H2 = 3,
+  /* HTTP/3 only (wss: only): WebSockets over QUIC (RFC 9220); fails when
+   * the server does not answer over QUIC or does not advertise
+   * SETTINGS_ENABLE_CONNECT_PROTOCOL over HTTP/3. */
+  H2WS_RT_POLICY_H3 = 4,
+  /* HTTP/3 first, then as AUTO (h2, then HTTP/1.1) on a new TCP
+   * connection when QUIC fails (no answer within the handshake timeout,
+   * ICMP port unreachable, a QUIC or TLS error) or the server does not do
+   * WebSockets over HTTP/3; on_note gives the reason of each step.  AUTO
+   * does the same for an origin whose Alt-Svc (RFC 7838, on an earlier
+   * WebSocket's answer to this client) named h3, for its max-age (at
+   * most 24 h) or until an attempt fails. */
+  H2WS_RT_POLICY_PREFER_H3 = 5
 } h2ws_rt_policy;
 
 typedef struct h2ws_client_settings {

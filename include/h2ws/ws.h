@@ -290,6 +290,11 @@ H2WS_EXTERN void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n);
 /* Queued output bytes (what h2ws_ws_send() would return in total). */
 H2WS_EXTERN size_t h2ws_ws_output_len(const h2ws_ws *ws);
 
+/* Input held: whole_messages mode, the bytes of the message being
+ * reassembled so far (0 between messages); 0 otherwise.  What a memory
+ * budget counts as held input (h2ws/rt.h, h2ws_server_settings). */
+H2WS_EXTERN size_t h2ws_ws_input_len(const h2ws_ws *ws);
+
 /* Nonzero if the engine still expects input (no Close received yet and no
  * fatal error or abort). */
 H2WS_EXTERN int h2ws_ws_want_read(const h2ws_ws *ws);

@@ -294,6 +294,9 @@ int h2ws__h2_client_response(h2ws_h2_session *s, h2_stream *st,
   size_t nreg = st->nfields - fr;
   if (st->kind == H2_KIND_WS_CLIENT_WAIT) {
     h2_creq *r = st->creq;
+    if (s->cb.on_ws_response && !st->too_big)
+      s->cb.on_ws_response(s, st->id, status, reg, nreg, r->user_data,
+                           s->user_data);
     if (st->too_big) {
       ws_refused(s, st, status, H2WS_ERR_H2_BAD_RESPONSE);
     } else if (status < 200 || status > 299 || end_stream) {

@@ -1,6 +1,6 @@
 /* lib/rt/carrier.h - the WebSocket handle (ws.c) and what carries it.
  * An h2ws_rt_ws rides a carrier - an HTTP/1.1 connection, an HTTP/2
- * stream, later an HTTP/3 stream - and knows it only through the ops
+ * stream, an HTTP/3 stream (conn_h3.c) - and knows it only through the ops
  * below.  The carrier owns the engine (it creates it, feeds it and pulls
  * its output); ws.c submits to the engine and tells the carrier. */
 #ifndef H2WS_LIB_RT_CARRIER_H
@@ -27,7 +27,31 @@ typedef struct rt_carrier_ops {
   void (*abort)(rt_carrier *ca);
   /* Fills info (transport, stream, connection, peer). */
   void (*describe)(const rt_carrier *ca, h2ws_rt_ws_info *info);
+  /* Our Close was queued or the engine is done (server WebSockets): the
+   * write deadline starts; output still queued when it passes is
+   * dropped (HTTP/1.1: the connection closes; HTTP/2: RST_STREAM
+   * CANCEL).  May be NULL. */
+  void (*closing)(rt_carrier *ca);
 } rt_carrier_ops;
+
+/* A memory budget (docs/design.md "Memory bounds"): bytes of queued
+ * WebSocket output counted against a limit, for a connection's
+ * WebSockets (HTTP/2: all its streams) and for a server's.  Input of the
+ * WebSockets counted here pauses while `held` is over `limit` and
+ * resumes once it is back at limit / 2. */
+typedef struct rt_budget {
+  size_t held;
+  size_t limit; /* 0: none */
+  int over;     /* went over limit, not yet back at limit / 2 */
+  /* server: counters for /metrics */
+  uint64_t pauses; /* WebSockets whose input was paused by a budget */
+  uint64_t closes; /* WebSockets closed 1008 by their budget */
+  uint64_t peak;   /* highest `held` seen */
+  /* called once `over` clears (the server marks its connections so that
+   * paused WebSockets are offered input again), or NULL */
+  void (*wake)(void *wake_data);
+  void *wake_data;
+} rt_budget;
 
 /* Every carrier starts with this. */
 struct rt_carrier {
@@ -55,6 +79,16 @@ struct h2ws_rt_ws {
   void *user_data;
   char *subprotocol;
   size_t max_output;
+  /* Memory budget (server WebSockets): the engine's queued output and
+   * held input (a message being reassembled) counted in the budgets
+   * below at the last h2ws__rt_ws_account().  The WebSocket's own pause
+   * looks at its output only (pausing on its own partial message would
+   * never let it complete); its connection's and server's budgets count
+   * both. */
+  size_t held, held_in;
+  rt_budget *conn_budget; /* the connection's, or NULL */
+  rt_budget *srv_budget;  /* the server's, or NULL (clients) */
+  uint8_t budget_paused;  /* input paused by a budget (counted once) */
   uint8_t state;      /* enum rt_ws_state */
   uint8_t compressed;
   uint8_t app_paused; /* on_message returned PAUSE: until resume */
@@ -103,6 +137,16 @@ int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len);
 /* Nonzero if a paused WebSocket may get input again (not paused by the
  * application; server: output drained below a quarter of max_output). */
 int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws);
+/* Brings ws->held to the engine's queued output (0 without an engine)
+ * and the budgets with it.  Called after anything that queues or drains
+ * output. */
+void h2ws__rt_ws_account(h2ws_rt_ws *ws);
+/* Nonzero if ws's input must pause for memory: its own output over half
+ * its budget (max_output), or its connection's / server's budget over
+ * (counts the pause once). */
+int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws);
+/* Adds delta (may be negative) to b; fires b->wake when it drops back. */
+void h2ws__rt_budget_add(rt_budget *b, long long delta);
 /* The masking RNG (RFC 6455 §5.3: unpredictable keys). */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
 

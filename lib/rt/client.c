@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <h2ws/h3.h>
+#include "rt/conn_h3.h"
 #include "rt/proto.h"
 #include "rt/tls.h"
 
@@ -47,6 +49,11 @@ struct rt_cws {
   int retried;           /* already moved to a new HTTP/2 connection after
                             GOAWAY */
   int hops;              /* moves away from full HTTP/2 connections */
+  int h3;                /* 0 no HTTP/3; 1 HTTP/3 first (PREFER_H3, or
+                            AUTO after Alt-Svc); 2 only */
+  int h3_port;           /* UDP port for HTTP/3 (0: port) */
+  int h3_alt;            /* HTTP/3 because of the origin's Alt-Svc */
+  int no_h3;             /* HTTP/3 was tried and failed: TCP from here */
   h2ws_header headers[RT_MAX_HEADERS]; /* extra fields (lower-case names) */
   size_t nheaders;
   char hbuf[RT_HEADER_BYTES]; /* their NUL-terminated copies */
@@ -82,12 +89,31 @@ struct rt_origin {
   char key[320];         /* as rt_cconn.origin */
   size_t ws_limit;       /* WebSockets one connection carries, 0 unknown */
   uint64_t no_h2_until;  /* loop time: HTTP/1.1 at once until then */
+  uint64_t h3_until;     /* Alt-Svc h3 seen: AUTO tries HTTP/3 until then */
+  int h3_port;           /* ... on this UDP port */
+};
+
+/* An HTTP/3 connection of the pool (one per origin). */
+typedef struct rt_h3cc rt_h3cc;
+struct rt_h3cc {
+  h2ws_client *cl;       /* NULL once orphaned (client deleted) */
+  rt_h3cc *next;
+  char host[256];
+  int port;
+  char origin[320];
+  uv_getaddrinfo_t gai;
+  int gai_pending;
+  rt_h3c *c;             /* once resolved */
+  h2ws_rt_ws *waiting;   /* while resolving */
+  size_t nwaiting;
 };
 
 struct h2ws_client {
   h2ws_rt *rt;
   h2ws_client_settings settings;
   SSL_CTX *ssl_ctx;
+  gnutls_certificate_credentials_t h3cred; /* HTTP/3's trust anchors */
+  rt_h3cc *h3conns;
   rt_cconn *conns;
   rt_origin *origins;    /* newest first, at most RT_MAX_ORIGINS */
   size_t norigins;
@@ -372,12 +398,47 @@ static void cc_trace(int sent, const char *line, void *owner) {
   cc->cl->trace.fn(buf, cc->cl->trace.user_data);
 }
 
+/* Owner hook: a WebSocket answer's Alt-Svc (RFC 7838 §3): remembers
+ * `h3=":PORT"` (same host; `ma` seconds, default 24 h, capped at 24 h)
+ * for AUTO; "clear" forgets it. */
+static void cc_alt_svc(const char *v, size_t len, void *owner) {
+  rt_cconn *cc = owner;
+  if (!cc->cl) return;
+  char buf[512];
+  if (len >= sizeof buf) len = sizeof buf - 1;
+  memcpy(buf, v, len);
+  buf[len] = '\0';
+  rt_origin *o = origin_get(cc->cl, cc->origin);
+  if (!o) return;
+  if (strncmp(buf, "clear", 5) == 0) {
+    o->h3_until = 0;
+    return;
+  }
+  char *save = NULL;
+  for (char *alt = strtok_r(buf, ",", &save); alt;
+       alt = strtok_r(NULL, ",", &save)) {
+    while (*alt == ' ' || *alt == '\t') alt++;
+    if (strncmp(alt, "h3=\":", 5) != 0) continue; /* h3, same host only */
+    char *e;
+    long port = strtol(alt + 5, &e, 10);
+    if (*e != '"' || port <= 0 || port > 65535) continue;
+    unsigned long ma = 86400;
+    char *m = strstr(e, "ma=");
+    if (m) ma = strtoul(m + 3, NULL, 10);
+    if (ma > 86400) ma = 86400;
+    o->h3_port = (int)port;
+    o->h3_until = ma ? h2ws__rt_now(cc->cl->rt) + ma * 1000u : 0;
+    return;
+  }
+}
+
 static const rt_owner client_owner = {
     .ready = cc_ready,
     .closed = cc_closed,
     .ws_refused = cc_ws_refused,
     .close_idle = cc_close_idle,
     .trace = cc_trace,
+    .alt_svc = cc_alt_svc,
 };
 
 static void cc_try_next(rt_cconn *cc) {
@@ -458,8 +519,28 @@ static rt_cconn *cc_new(h2ws_client *cl, struct rt_cws *q, int h2) {
  * origin, one being set up that has room (as many waiting WebSockets as
  * a connection to that origin carried, when that is known), or a new
  * one. */
+static void h3_dispatch(h2ws_client *cl, h2ws_rt_ws *ws);
+
 static void cc_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
   struct rt_cws *q = cws_of(ws);
+  if (!q->h3 && !q->no_h3 && q->tls && q->policy == H2WS_RT_POLICY_AUTO) {
+    /* RFC 7838: the origin named HTTP/3 in Alt-Svc: the ladder starts
+     * there (h3 -> h2 -> h1) */
+    char key[320];
+    cws_origin_key(q, key, sizeof key);
+    const rt_origin *o = origin_find(cl, key);
+    if (o && o->h3_until > h2ws__rt_now(cl->rt)) {
+      q->h3 = 1;
+      q->h3_alt = 1;
+      q->h3_port = o->h3_port;
+      h2ws__rt_ws_note(ws, "%s advertised h3 on UDP port %d (Alt-Svc): "
+                       "trying HTTP/3 first", key, o->h3_port);
+    }
+  }
+  if (q->h3 && !q->no_h3) {
+    h3_dispatch(cl, ws);
+    return;
+  }
   int want_h2 = !q->fell_back &&
                 (q->policy == H2WS_RT_POLICY_H2 ||
                  q->policy == H2WS_RT_POLICY_PREFER_H2 ||
@@ -583,6 +664,206 @@ static void client_h2_refused(h2ws_rt_ws *ws, int status, int error,
                      h2ws_strerror(error));
   }
   h2ws__rt_ws_free(ws);
+}
+
+/* ---- the HTTP/3 pool ------------------------------------------------------ */
+
+static void h3cc_unlink(rt_h3cc *hc) {
+  if (!hc->cl) return;
+  rt_h3cc **pp = &hc->cl->h3conns;
+  while (*pp && *pp != hc) pp = &(*pp)->next;
+  if (*pp) *pp = hc->next;
+  hc->next = NULL;
+}
+
+/* An HTTP/3 WebSocket request failed before opening (ws has no carrier):
+ * down the ladder (PREFER_H3: HTTP/2, then HTTP/1.1, over TCP) or fail. */
+static void client_h3_refused(h2ws_rt_ws *ws, int status, int error,
+                              const char *why, void *owner) {
+  rt_h3cc *hc = owner;
+  struct rt_cws *q = cws_of(ws);
+  (void)hc;
+  char reason[300];
+  if (error == H2WS_ERR_H3_NO_EXTENDED_CONNECT)
+    snprintf(reason, sizeof reason, "server does not support WebSockets "
+             "over HTTP/3 (RFC 9220: no SETTINGS_ENABLE_CONNECT_PROTOCOL=1)");
+  else if (error == H2WS_ERR_H3_CLOSED)
+    snprintf(reason, sizeof reason, "%s", why ? why : "QUIC connection failed");
+  else if (error == H2WS_ERR_H3_GOAWAY || error == H2WS_ERR_H3_STREAM_RESET ||
+           error == H2WS_ERR_H3_TOO_MANY_STREAMS)
+    snprintf(reason, sizeof reason, "HTTP/3 stream: %s",
+             h2ws_h3_strerror(error));
+  else
+    reason[0] = '\0';
+  if (reason[0] && q->h3 == 1 && q->cl) {
+    h2ws__rt_ws_note(ws, "HTTP/3: %s; falling back to TCP (h2, then "
+                     "HTTP/1.1)", reason);
+    q->no_h3 = 1;
+    if (q->h3_alt) { /* RFC 7838 §2.4: the alternative is broken */
+      char key[320];
+      cws_origin_key(q, key, sizeof key);
+      rt_origin *o = origin_find(q->cl, key);
+      if (o) o->h3_until = 0;
+    }
+    cc_dispatch(q->cl, ws);
+    return;
+  }
+  if (reason[0])
+    h2ws__rt_ws_fail(ws, error == H2WS_ERR_H3_CLOSED ? H2WS_ERR_CLOSED : error,
+                     0, "HTTP/3: %s", reason);
+  else if (error == H2WS_ERR_HANDSHAKE && status)
+    h2ws__rt_ws_fail(ws, error, status, "handshake refused: HTTP %d",
+                     status);
+  else if (error == H2WS_ERR_H3_BAD_RESPONSE)
+    h2ws__rt_ws_fail(ws, H2WS_ERR_HANDSHAKE, status,
+                     "handshake failed: the server's sec-websocket-protocol "
+                     "or sec-websocket-extensions was not offered");
+  else
+    h2ws__rt_ws_fail(ws, error, status, "HTTP/3: %s",
+                     h2ws_h3_strerror(error));
+  h2ws__rt_ws_free(ws);
+}
+
+static void h3cc_closed(rt_h3c *c, void *owner) {
+  rt_h3cc *hc = owner;
+  if (hc->c != c) return;
+  hc->c = NULL;
+  h3cc_unlink(hc);
+  h2ws__free(hc->cl->rt->mem, hc);
+}
+
+static int h3cc_close_idle(void *owner) {
+  const rt_h3cc *hc = owner;
+  return hc->cl && hc->cl->settings.close_idle;
+}
+
+static const rt_h3_client_hooks h3cc_hooks = {
+    .ws_refused = client_h3_refused,
+    .closed = h3cc_closed,
+    .close_idle = h3cc_close_idle,
+};
+
+static int h3cc_open(rt_h3cc *hc, h2ws_rt_ws *ws) {
+  rt_ws_target t;
+  cws_target(cws_of(ws), &t);
+  return h2ws__rt_h3_open(hc->c, ws, &t);
+}
+
+/* Every WebSocket waiting for hc goes down the ladder or fails. */
+static void h3cc_refuse_waiting(rt_h3cc *hc, int error, const char *why) {
+  while (hc->waiting) {
+    h2ws_rt_ws *ws = hc->waiting;
+    hc->waiting = cws_of(ws)->next;
+    cws_of(ws)->next = NULL;
+    hc->nwaiting--;
+    client_h3_refused(ws, 0, error, why, hc);
+  }
+}
+
+static void h3cc_resolved(uv_getaddrinfo_t *req, int status,
+                          struct addrinfo *ai) {
+  rt_h3cc *hc = req->data;
+  hc->gai_pending = 0;
+  if (!hc->cl) {
+    if (ai) uv_freeaddrinfo(ai);
+    h2ws__free(((h2ws_rt *)req->loop->data)->mem, hc);
+    return;
+  }
+  h2ws_client *cl = hc->cl;
+  char why[400];
+  int rv;
+  if (status < 0 || !ai) {
+    snprintf(why, sizeof why, "cannot resolve %s: %s", hc->host,
+             uv_strerror(status));
+    rv = H2WS_ERR_RT_DNS;
+  } else {
+    rt_h3_client_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.pcfg = &cl->pcfg;
+    cfg.cred = cl->h3cred;
+    cfg.verify = !cl->settings.insecure;
+    cfg.server_name = hc->host;
+    rv = h2ws__rt_h3_client_new(&hc->c, cl->rt, ai->ai_addr, &cfg,
+                                &h3cc_hooks, hc);
+    snprintf(why, sizeof why, "cannot open a UDP socket to %s:%d", hc->host,
+             hc->port);
+  }
+  if (ai) uv_freeaddrinfo(ai);
+  if (rv != 0) {
+    hc->c = NULL;
+    h3cc_unlink(hc);
+    h3cc_refuse_waiting(hc, H2WS_ERR_H3_CLOSED, why);
+    h2ws__free(cl->rt->mem, hc);
+    return;
+  }
+  while (hc->waiting) {
+    h2ws_rt_ws *ws = hc->waiting;
+    hc->waiting = cws_of(ws)->next;
+    cws_of(ws)->next = NULL;
+    hc->nwaiting--;
+    rv = h3cc_open(hc, ws);
+    if (rv < 0) client_h3_refused(ws, 0, rv, NULL, hc);
+  }
+}
+
+static void h3_dispatch(h2ws_client *cl, h2ws_rt_ws *ws) {
+  struct rt_cws *q = cws_of(ws);
+  char origin[320];
+  cws_origin_key(q, origin, sizeof origin);
+  if (!cl->h3cred) {
+    char why[400];
+    if (h2ws__rt_h3_client_cred(&cl->h3cred, cl->settings.cafile, why,
+                                sizeof why) != 0) {
+      client_h3_refused(ws, 0, H2WS_ERR_H3_CLOSED, why, NULL);
+      return;
+    }
+  }
+  for (rt_h3cc *hc = cl->h3conns; hc; hc = hc->next) {
+    if (strcmp(hc->origin, origin)) continue;
+    if (hc->c && h2ws__rt_h3_usable(hc->c)) {
+      int rv = h3cc_open(hc, ws);
+      if (rv < 0) client_h3_refused(ws, 0, rv, NULL, hc);
+      return;
+    }
+    if (!hc->c && hc->gai_pending) {
+      cws_of(ws)->next = hc->waiting;
+      hc->waiting = ws;
+      hc->nwaiting++;
+      return;
+    }
+  }
+  rt_h3cc *hc = h2ws__calloc(cl->rt->mem, 1, sizeof *hc);
+  if (!hc) {
+    h2ws__rt_ws_fail(ws, H2WS_ERR_NOMEM, 0, "out of memory");
+    h2ws__rt_ws_free(ws);
+    return;
+  }
+  hc->cl = cl;
+  snprintf(hc->host, sizeof hc->host, "%s", q->host);
+  hc->port = q->h3_port ? q->h3_port : q->port;
+  snprintf(hc->origin, sizeof hc->origin, "%s", origin);
+  char port[16];
+  snprintf(port, sizeof port, "%d", hc->port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hc->gai.data = hc;
+  cws_of(ws)->next = NULL;
+  hc->waiting = ws;
+  hc->nwaiting = 1;
+  if (uv_getaddrinfo(&cl->rt->loop, &hc->gai, h3cc_resolved, q->host, port,
+                     &hints) != 0) {
+    hc->waiting = NULL;
+    hc->nwaiting = 0;
+    h2ws__free(cl->rt->mem, hc);
+    client_h3_refused(ws, 0, H2WS_ERR_H3_CLOSED, "cannot resolve the host",
+                      NULL);
+    return;
+  }
+  hc->gai_pending = 1;
+  hc->next = cl->h3conns;
+  cl->h3conns = hc;
 }
 
 /* ---- URLs ---------------------------------------------------------------- */
@@ -783,6 +1064,16 @@ int h2ws_client_open(h2ws_client *cl, const char *url,
     return H2WS_ERR_INVALID_ARGUMENT;
   }
   q->policy = options->policy;
+  if (q->policy == H2WS_RT_POLICY_H3 || q->policy == H2WS_RT_POLICY_PREFER_H3) {
+    if (!q->tls) {
+      snprintf(cl->err, sizeof cl->err, "HTTP/3 needs a wss:// URL (QUIC is "
+               "always encrypted)");
+      h2ws__free(cl->rt->mem, q);
+      return H2WS_ERR_INVALID_ARGUMENT;
+    }
+    q->h3 = q->policy == H2WS_RT_POLICY_H3 ? 2 : 1;
+    q->policy = H2WS_RT_POLICY_AUTO; /* what TCP does after HTTP/3 */
+  }
   q->compress = options->compress;
   if (options->origin)
     snprintf(q->origin, sizeof q->origin, "%s", options->origin);
@@ -825,6 +1116,28 @@ int h2ws_client_open(h2ws_client *cl, const char *url,
 
 void h2ws_client_del(h2ws_client *cl) {
   if (!cl) return;
+  while (cl->h3conns) {
+    rt_h3cc *hc = cl->h3conns;
+    cl->h3conns = hc->next;
+    hc->next = NULL;
+    while (hc->waiting) {
+      h2ws_rt_ws *ws = hc->waiting;
+      hc->waiting = cws_of(ws)->next;
+      h2ws__rt_ws_fail(ws, H2WS_ERR_CLOSED, 0, "client closed");
+      h2ws__rt_ws_free(ws);
+    }
+    if (hc->c) {
+      rt_h3c *c = hc->c;
+      hc->c = NULL;
+      h2ws__rt_h3_client_close(c); /* its WebSockets end (1006 / fail) */
+    }
+    if (hc->gai_pending) {
+      hc->cl = NULL; /* freed by h3cc_resolved */
+      uv_cancel((uv_req_t *)&hc->gai);
+    } else {
+      h2ws__free(cl->rt->mem, hc);
+    }
+  }
   while (cl->conns) {
     rt_cconn *cc = cl->conns;
     if (cc->c) {
@@ -847,6 +1160,7 @@ void h2ws_client_del(h2ws_client *cl) {
     h2ws__free(cl->rt->mem, o);
   }
   SSL_CTX_free(cl->ssl_ctx);
+  if (cl->h3cred) gnutls_certificate_free_credentials(cl->h3cred);
   h2ws__free(cl->rt->mem, cl);
 }
 
@@ -856,4 +1170,6 @@ void h2ws_client_close_idle(h2ws_client *cl) {
   cl->pcfg.idle_ms = 0;
   for (rt_cconn *cc = cl->conns; cc; cc = cc->next)
     if (cc->state == CC_READY && cc->h2s) h2ws__rt_h2_close_if_idle(cc->h2s);
+  for (rt_h3cc *hc = cl->h3conns; hc; hc = hc->next)
+    if (hc->c) h2ws__rt_h3_close_if_idle(hc->c);
 }

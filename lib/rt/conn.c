@@ -1,15 +1,20 @@
-/* lib/rt/conn.c - one TCP connection: reading with pause/resume, the
- * filter (TLS) between the socket and the protocol, batched writes (all
- * protocol output gathered into one filter send and one socket write per
- * loop iteration: uv_try_write from the runtime's scratch buffer, only
- * the rest copied into a uv_write: no allocation per message), write-queue
- * backpressure, the per-connection timer, half-close and teardown.
+/* lib/rt/conn.c - one TCP connection: reading with pause/resume (into
+ * the runtime's shared read buffers), the filter (TLS) between the socket
+ * and the protocol, batched writes (protocol output written straight from
+ * the protocol's buffer when the socket takes it, else gathered into one
+ * filter send and one socket write per loop iteration: uv_try_write from
+ * the runtime's scratch buffer, only the rest copied into a uv_write: no
+ * allocation per message; a long read burst is answered as it goes),
+ * write-queue backpressure, the per-connection timer, half-close and
+ * teardown.
  * Reports to its owner through the hooks it was made with. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "rt/conn.h"
 
+/* How long a filter keeps its work buffers after the last traffic. */
+#define CONN_FILTER_IDLE_MS 1000
 /* Default budget of the TLS handshake and, separately, of the HTTP one. */
 #define CONN_HANDSHAKE_MS 10000
 /* After our FIN, how long we wait for the peer's before closing. */
@@ -33,6 +38,20 @@ typedef struct conn_wreq {
 } conn_wreq;
 
 static void conn_filter_pump(rt_conn *c);
+/* Where one flush (or one filter call) puts the bytes for the socket: the
+ * runtime's scratch buffer while the socket is free (what it does not
+ * take at once is copied into the write request), or, while uv_write
+ * holds earlier bytes, a buffer of the connection's own that the next
+ * uv_write takes over without a copy. */
+typedef struct conn_out {
+  rt_obuf o; /* first: the filter sees this */
+  rt_conn *c;
+  int own;
+} conn_out;
+
+static void conn_out_init(rt_conn *c, conn_out *co, int own);
+static void conn_out_discard(conn_out *co);
+static int conn_out_emit(rt_conn *c, conn_out *co);
 static void conn_handle_close_cb(uv_handle_t *h);
 static void conn_flush(rt_conn *c);
 
@@ -144,6 +163,14 @@ int h2ws__rt_conn_busy(rt_conn *c) {
 void h2ws__rt_conn_alpn(const rt_conn *c, char *out, size_t outlen) {
   out[0] = '\0';
   if (c->filter) c->filter->ops->alpn(c->filter, out, outlen);
+}
+
+/* Traffic through the filter: it keeps its work buffers while busy. */
+static void conn_filter_busy(rt_conn *c) {
+  c->filter_active = h2ws__rt_now(c->rt);
+  if (c->filter_busy || !c->filter->ops->hold_buffers) return;
+  c->filter_busy = 1;
+  c->filter->ops->hold_buffers(c->filter, 1);
 }
 
 /* ---- input ----------------------------------------------------------- */
@@ -281,8 +308,8 @@ static void conn_eof(rt_conn *c) {
 static void conn_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   rt_conn *c = h->data;
   (void)hint;
-  buf->base = (char *)c->readbuf;
-  buf->len = sizeof c->readbuf;
+  buf->base = (char *)c->rt->rbuf[0];
+  buf->len = sizeof c->rt->rbuf[0];
 }
 
 /* Up to 40 printable bytes of an answer, for a message. */
@@ -340,24 +367,39 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     return;
   }
+  const uint8_t *data = c->rt->rbuf[0];
   if (c->is_client && !c->got_bytes &&
-      conn_wrong_scheme(c, c->readbuf, (size_t)nread)) {
+      conn_wrong_scheme(c, data, (size_t)nread)) {
     h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
     return;
   }
   if (c->filter) {
-    int rv = c->filter->ops->feed(c->filter, c->readbuf, (size_t)nread);
-    if (rv < 0) {
-      h2ws__rt_conn_close(c, rv);
-      return;
-    }
+    rt_filter *f = c->filter;
+    f->ops->feed(f, data, (size_t)nread);
     conn_filter_pump(c);
+    /* the read buffer is the runtime's: keep what was not read */
+    if (c->state != RT_CONN_CLOSING && c->filter == f) {
+      int rv = f->ops->keep(f);
+      if (rv < 0) {
+        h2ws__rt_conn_close(c, rv);
+        return;
+      }
+    }
   } else if (c->state == RT_CONN_OPEN) {
-    int rv = conn_deliver(c, c->readbuf, (size_t)nread);
+    int rv = conn_deliver(c, data, (size_t)nread);
     if (rv < 0) {
       h2ws__rt_conn_close(c, rv);
       return;
     }
+  }
+  if (c->state == RT_CONN_CLOSING) return;
+  /* A long read burst (libuv reads up to 32 buffers per wake-up) is
+   * answered as it goes, not after it: the output of what was read so far
+   * leaves now, so both ends keep working instead of taking turns. */
+  c->read_run += (size_t)nread;
+  if (c->read_run >= RT_BATCH_CAP) {
+    conn_flush(c);
+    return;
   }
   h2ws__rt_conn_mark(c);
 }
@@ -386,31 +428,45 @@ static void conn_ready(rt_conn *c) {
 static void conn_filter_pump(rt_conn *c) {
   rt_filter *f = c->filter;
   if (c->closing_after_write) return;
+  /* what the filter writes meanwhile (handshake flights, an alert,
+   * tickets) goes out at the end of the pump */
+  conn_out co;
+  conn_out_init(c, &co, c->write_bytes != 0);
   if (c->state == RT_CONN_TLS) {
     char msg[sizeof c->errmsg];
-    int rv = f->ops->handshake(f, msg, sizeof msg);
+    int rv = f->ops->handshake(f, &co.o, msg, sizeof msg);
     if (rv == H2WS_ERR_WOULDBLOCK) {
-      h2ws__rt_conn_mark(c);
+      rv = conn_out_emit(c, &co);
+      if (rv < 0) h2ws__rt_conn_close(c, rv);
+      else h2ws__rt_conn_mark(c);
       return;
     }
     if (rv < 0) {
       h2ws__rt_conn_fail(c, rv, "%s", msg);
       /* Send the alert if there is one, then close. */
       c->closing_after_write = 1;
-      h2ws__rt_conn_mark(c);
+      if (conn_out_emit(c, &co) < 0) h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+      else h2ws__rt_conn_mark(c);
       return;
     }
+    h2ws__rt_note_freed(c->rt);
     conn_ready(c);
-    if (c->state != RT_CONN_OPEN) return;
+    if (c->state != RT_CONN_OPEN) {
+      conn_out_emit(c, &co);
+      return;
+    }
   }
   /* Not stopped by eof_seen: after a pause, records still in the filter
    * are delivered before the (deferred) end of stream. */
+  uint8_t *plain = c->rt->rbuf[1];
   while (c->state == RT_CONN_OPEN && !c->paused && !c->held) {
     size_t n = 0;
-    int rv = f->ops->recv(f, c->readbuf, sizeof c->readbuf, &n);
+    int rv = f->ops->recv(f, plain, sizeof c->rt->rbuf[1], &n, &co.o);
     if (rv == 0) {
-      rv = conn_deliver(c, c->readbuf, n);
+      conn_filter_busy(c);
+      rv = conn_deliver(c, plain, n);
       if (rv < 0) {
+        conn_out_discard(&co);
         h2ws__rt_conn_close(c, rv);
         return;
       }
@@ -421,7 +477,13 @@ static void conn_filter_pump(rt_conn *c) {
       conn_eof(c);
       break;
     }
-    h2ws__rt_conn_close(c, H2WS_ERR_PROTO);
+    conn_out_discard(&co);
+    h2ws__rt_conn_close(c, rv == H2WS_ERR_NOMEM ? rv : H2WS_ERR_PROTO);
+    return;
+  }
+  int rv = conn_out_emit(c, &co);
+  if (rv < 0) {
+    h2ws__rt_conn_close(c, rv);
     return;
   }
   h2ws__rt_conn_mark(c);
@@ -554,57 +616,71 @@ static int conn_write_lent(rt_conn *c, const uint8_t *data, size_t len) {
   return conn_uv_write(c, w, w->data, rest);
 }
 
-/* Moves what the filter produced to the socket: through the runtime's
- * scratch buffer when the socket is free (no allocation), else straight
- * into one write request. */
-static int conn_flush_filter(rt_conn *c) {
-  rt_filter *f = c->filter;
-  size_t n = f->ops->pending(f);
-  if (n == 0) return 0;
-  if (c->write_bytes == 0) {
-    uint8_t *buf = h2ws__rt_scratch(c->rt, 1, n);
-    if (!buf) return H2WS_ERR_NOMEM;
-    size_t got = f->ops->take(f, buf, n);
-    return got ? conn_write_lent(c, buf, got) : 0;
-  }
-  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w + n);
-  if (!w) return H2WS_ERR_NOMEM;
-  size_t got = f->ops->take(f, w->data, n);
-  if (got == 0) {
-    h2ws__free(c->rt->mem, w);
-    return 0;
-  }
-  c->nwrites++;
-  w->owned = NULL;
-  return conn_uv_write(c, w, w->data, got);
-}
+/* Below this a chunk of protocol output is gathered before it goes through
+ * the filter (one record for many small frames); from it on, the filter
+ * protects it where it lies (no copy: records of 16 KiB). */
+#define CONN_FILTER_DIRECT 16384
 
-/* Where a flush gathers: the runtime's scratch buffer, or a buffer of the
- * connection's own that the next uv_write takes over. */
-typedef struct conn_batch {
-  uint8_t *buf;
-  size_t cap;
-  int own;
-} conn_batch;
-
-static int conn_batch_reserve(rt_conn *c, conn_batch *b, size_t want) {
-  if (want <= b->cap) return 0;
-  size_t cap = b->cap ? b->cap : c->batch_hint ? c->batch_hint : 16384;
+static int conn_out_grow(rt_obuf *o, size_t want) {
+  conn_out *co = (conn_out *)o;
+  rt_conn *c = co->c;
+  if (want <= o->cap) return 0;
+  size_t cap = o->cap ? o->cap : c->batch_hint ? c->batch_hint : 16384;
   while (cap < want) cap *= 2;
-  if (cap > RT_BATCH_CAP) cap = RT_BATCH_CAP;
-  uint8_t *p = b->own ? h2ws__realloc(c->rt->mem, b->buf, cap)
-                      : h2ws__rt_scratch(c->rt, 0, cap);
-  if (!p) return H2WS_ERR_NOMEM;
-  b->buf = p;
-  b->cap = cap;
+  uint8_t *p = co->own ? h2ws__realloc(c->rt->mem, o->buf, cap)
+                       : h2ws__rt_scratch(c->rt, 1, cap);
+  if (!p) return -1;
+  o->buf = p;
+  o->cap = cap;
   return 0;
 }
 
+static void conn_out_init(rt_conn *c, conn_out *co, int own) {
+  memset(co, 0, sizeof *co);
+  co->c = c;
+  co->own = own;
+  co->o.grow = conn_out_grow;
+  if (!own) {
+    co->o.buf = c->rt->scratch[1];
+    co->o.cap = c->rt->scratch_cap[1];
+  }
+}
+
+static void conn_out_discard(conn_out *co) {
+  if (co->own) h2ws__free(co->c->rt->mem, co->o.buf);
+  co->o.buf = NULL;
+  co->o.len = co->o.cap = 0;
+}
+
+/* Sends what co holds: the scratch buffer through uv_try_write (only the
+ * rest is copied), an own buffer handed to uv_write as it is. */
+static int conn_out_emit(rt_conn *c, conn_out *co) {
+  if (co->o.len == 0 || c->state == RT_CONN_CLOSING) {
+    conn_out_discard(co);
+    return 0;
+  }
+  if (!co->own) return conn_write_lent(c, co->o.buf, co->o.len);
+  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
+  if (!w) {
+    conn_out_discard(co);
+    return H2WS_ERR_NOMEM;
+  }
+  c->nwrites++;
+  w->owned = co->o.buf;
+  c->batch_hint = co->o.cap;
+  return conn_uv_write(c, w, co->o.buf, co->o.len);
+}
+
 /* Gathers the protocol's output (as much as the write-queue cap allows)
- * into b.  *pdrained = 1 if the protocol had nothing more.  Returns bytes
- * gathered or a negative error (b's own buffer is then freed). */
-static long conn_gather(rt_conn *c, conn_batch *b, int *pdrained) {
-  size_t len = 0;
+ * and puts it into co: cleartext written straight from the protocol's
+ * buffer while the socket takes it, else copied into co; over a filter,
+ * large chunks protected where they lie and small ones gathered first
+ * (the runtime's other scratch buffer).  *pdrained = 1 if the protocol
+ * had nothing more.  Returns plaintext bytes taken or a negative error. */
+static long conn_gather(rt_conn *c, conn_out *co, int *pdrained) {
+  size_t len = 0, glen = 0;
+  uint8_t *g = NULL;
+  int rv = 0;
   *pdrained = 0;
   c->out_more = 0;
   for (int pulls = 0; c->write_bytes + len < RT_WRITE_QUEUE_CAP &&
@@ -617,46 +693,60 @@ static long conn_gather(rt_conn *c, conn_batch *b, int *pdrained) {
     }
     const uint8_t *p;
     size_t n = 0;
-    int rv = c->ops->send(c, &p, &n);
-    if (rv == 0 && n == 0) {
+    rv = c->ops->send(c, &p, &n);
+    if (rv < 0) return rv;
+    if (n == 0) {
       *pdrained = 1;
       break;
     }
     size_t take = n;
     if (take > RT_BATCH_CAP - len) take = RT_BATCH_CAP - len;
-    if (rv == 0) rv = conn_batch_reserve(c, b, len + take);
-    if (rv < 0) {
-      if (b->own) h2ws__free(c->rt->mem, b->buf);
-      b->buf = NULL;
-      return rv;
+    if (!c->filter && co->o.len == 0 && !co->own && c->write_bytes == 0) {
+      /* straight from the protocol's buffer: no copy of what the socket
+       * takes; the rest waits in a buffer the write request takes over */
+      size_t done = conn_try_write(c, p, take);
+      c->nwrites++;
+      if (done < take) {
+        co->own = 1;
+        co->o.buf = NULL;
+        co->o.cap = 0;
+        if (conn_out_grow(&co->o, take - done) < 0) return H2WS_ERR_NOMEM;
+        memcpy(co->o.buf, p + done, take - done);
+        co->o.len = take - done;
+      }
+    } else {
+      if (c->filter && take >= CONN_FILTER_DIRECT) {
+        if (glen) {
+          rv = c->filter->ops->send(c->filter, g, glen, &co->o);
+          if (rv < 0) return rv;
+          c->nfilter_writes++;
+          glen = 0;
+        }
+        rv = c->filter->ops->send(c->filter, p, take, &co->o);
+        if (rv < 0) return rv;
+        c->nfilter_writes++;
+      } else if (c->filter) {
+        g = h2ws__rt_scratch(c->rt, 0, glen + take);
+        if (!g) return H2WS_ERR_NOMEM;
+        memcpy(g + glen, p, take);
+        glen += take;
+      } else {
+        if (conn_out_grow(&co->o, co->o.len + take) < 0)
+          return H2WS_ERR_NOMEM;
+        memcpy(co->o.buf + co->o.len, p, take);
+        co->o.len += take;
+      }
     }
-    memcpy(b->buf + len, p, take);
     len += take;
     c->ops->send_consumed(c, take);
   }
+  if (glen) {
+    rv = c->filter->ops->send(c->filter, g, glen, &co->o);
+    if (rv < 0) return rv;
+    c->nfilter_writes++;
+  }
+  if (c->filter && len) conn_filter_busy(c);
   return (long)len;
-}
-
-/* Sends what was gathered: through the filter, or to the socket (the
- * scratch buffer: only what the socket did not take is copied; an own
- * buffer: handed to uv_write as it is). */
-static int conn_write_batch(rt_conn *c, conn_batch *b, size_t len) {
-  if (c->filter) {
-    int rv = c->filter->ops->send(c->filter, b->buf, len);
-    if (b->own) h2ws__free(c->rt->mem, b->buf);
-    if (rv == 0) c->nfilter_writes++;
-    return rv;
-  }
-  if (!b->own) return conn_write_lent(c, b->buf, len);
-  conn_wreq *w = h2ws__malloc(c->rt->mem, sizeof *w);
-  if (!w) {
-    h2ws__free(c->rt->mem, b->buf);
-    return H2WS_ERR_NOMEM;
-  }
-  c->nwrites++;
-  w->owned = b->buf;
-  c->batch_hint = b->cap;
-  return conn_uv_write(c, w, b->buf, len);
 }
 
 static void conn_shutdown_cb(uv_shutdown_t *req, int status) {
@@ -682,6 +772,11 @@ static void conn_timer_cb(uv_timer_t *t) {
     h2ws__rt_conn_close(c, H2WS_ERR_TIMEOUT);
     return;
   }
+  if (c->filter_busy && now >= c->filter_active + CONN_FILTER_IDLE_MS) {
+    c->filter_busy = 0;
+    c->filter->ops->hold_buffers(c->filter, 0);
+    h2ws__rt_note_freed(c->rt);
+  }
   if (c->state == RT_CONN_OPEN && c->ops && c->ops->handle_expiry)
     c->ops->handle_expiry(c, now);
   h2ws__rt_conn_mark(c);
@@ -693,6 +788,8 @@ static void conn_update_timer(rt_conn *c) {
   if (c->state == RT_CONN_OPEN && c->ops && c->ops->get_expiry)
     exp = c->ops->get_expiry(c);
   if (c->deadline && c->deadline < exp) exp = c->deadline;
+  if (c->filter_busy && c->filter_active + CONN_FILTER_IDLE_MS < exp)
+    exp = c->filter_active + CONN_FILTER_IDLE_MS;
   if (c->held || c->out_more) exp = now; /* next turn */
   if (exp == H2WS_NO_EXPIRY) {
     uv_timer_stop(&c->timer);
@@ -738,36 +835,28 @@ static void conn_flush(rt_conn *c) {
   }
   int drained = 1;
   uint64_t nwrites0 = c->nwrites;
+  c->read_run = 0;
+  conn_out co;
+  conn_out_init(c, &co, c->write_bytes != 0);
   if (c->state == RT_CONN_OPEN && !c->shut_down) {
-    /* While uv_write holds earlier bytes nothing can go out at once, and
-     * a cleartext batch would only be copied again: gather into a buffer
-     * the write request takes over.  Otherwise into the scratch buffer. */
-    conn_batch b = {NULL, 0, !c->filter && c->write_bytes != 0};
-    long n = conn_gather(c, &b, &drained);
+    long n = conn_gather(c, &co, &drained);
     if (n < 0) {
+      conn_out_discard(&co);
       rv = (int)n;
       goto fail;
     }
-    if (n > 0) {
-      rv = conn_write_batch(c, &b, (size_t)n);
-      if (rv < 0) goto fail;
-    } else if (b.own) {
-      h2ws__free(c->rt->mem, b.buf);
-    }
-    if (c->write_bytes == 0 && drained) c->batch_hint = 0;
   }
   int want_shut = c->closing_after_write ||
                   (c->state == RT_CONN_OPEN && c->ops && drained &&
                    c->ops->want_shutdown && c->ops->want_shutdown(c));
   if (c->filter && want_shut && !c->filter_shut &&
       c->state == RT_CONN_OPEN) {
-    c->filter->ops->shutdown(c->filter);
+    c->filter->ops->shutdown(c->filter, &co.o);
     c->filter_shut = 1;
   }
-  if (c->filter) {
-    rv = conn_flush_filter(c);
-    if (rv < 0) goto fail;
-  }
+  rv = conn_out_emit(c, &co);
+  if (rv < 0) goto fail;
+  if (c->write_bytes == 0 && drained) c->batch_hint = 0;
   /* What the socket took at once has no write callback to mark the
    * connection: come back (next round) if the protocol has more output
    * or waits for its output to drain before reading again. */

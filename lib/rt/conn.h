@@ -73,6 +73,9 @@ typedef struct rt_owner {
   int (*close_idle)(void *owner);
   /* Client HTTP/2: one frame line for the trace. */
   void (*trace)(int sent, const char *line, void *owner);
+  /* Client: the server's Alt-Svc field value (RFC 7838) on a WebSocket's
+   * answer (HTTP/1.1 101, HTTP/2 2xx), valid during the call. */
+  void (*alt_svc)(const char *value, size_t len, void *owner);
 } rt_owner;
 
 /* Where a connection is in its life. */
@@ -118,10 +121,12 @@ struct rt_conn {
   char errmsg[512];    /* ... and in words ("TLS certificate ...") */
   uint8_t *pending;    /* plaintext the protocol did not take (paused) */
   size_t pending_len, pending_cap;
-  uint8_t readbuf[65536];
-  /* writing: a flush gathers the protocol's output into the runtime's
-   * scratch buffer (or, while uv_write still holds earlier bytes, into a
-   * buffer of its own that goes to the next uv_write without a copy) */
+  size_t read_run;     /* bytes read since the last flush (read burst) */
+  /* writing: a flush writes the protocol's output straight from the
+   * protocol's buffers when the socket takes it (cleartext), else
+   * gathers it (and the filter's records) into the runtime's scratch
+   * buffer, or, while uv_write still holds earlier bytes, into a buffer
+   * of its own that goes to the next uv_write without a copy */
   size_t batch_hint;   /* size of the last own batch handed to uv_write */
   size_t write_bytes;  /* bytes handed to uv_write and not yet done */
   uint64_t nwrites, nfilter_writes; /* socket writes / filter sends (tests) */
@@ -129,6 +134,8 @@ struct rt_conn {
   int shutdown_done;
   int closing_after_write;
   int close_requested; /* closed at the next flush (safe from callbacks) */
+  int filter_busy;     /* the filter keeps its work buffers ... */
+  uint64_t filter_active; /* ... until 1 s after this (loop time, ms) */
   rt_conn *all_next, *all_prev; /* rt->conns */
   char peer[64];       /* server: the remote address */
   int over_peer_cap;   /* server: its address has too many connections */

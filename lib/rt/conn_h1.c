@@ -5,6 +5,7 @@
  * The connection is the WebSocket's carrier (one per connection). */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/rand.h>
 #include "rt/proto.h"
 
@@ -24,6 +25,7 @@ typedef struct rt_h1 {
   int is_client;
   int mode;
   int ws_done;        /* the engine is done: FIN once the output is out */
+  uint64_t close_at;  /* server: our Close queued (write deadline), or 0 */
   uint8_t *out; /* head / plain response queued before engine output */
   size_t outlen, outoff;
   /* client */
@@ -76,6 +78,7 @@ static int h1_feed(rt_h1 *h1, const uint8_t *data, size_t len,
   }
   int rv = h2ws_ws_recv(h1->engine, data, len, &n, h1_now(h1));
   *pnread = n;
+  if (h1->ws) h2ws__rt_ws_account(h1->ws); /* held input, automatic replies */
   /* WOULDBLOCK: the engine's recv_budget; conn.c holds the rest for the
    * next turn */
   if (rv == 0 || rv == H2WS_ERR_PAUSE || rv == H2WS_ERR_WOULDBLOCK) return rv;
@@ -100,6 +103,8 @@ static int h1_make_engine(rt_h1 *h1, h2ws_role role,
   if (rv < 0) return rv;
   h1->engine = e;
   h1->ws->max_output = st.max_output;
+  h1->ws->conn_budget = NULL; /* one WebSocket: its own budget is the
+                                 connection's */
   h1->ws->compressed = pmd->enabled != 0;
   h2ws__rt_ws_attach(h1->ws, &h1->carrier);
   h2ws__rt_ws_start(h1->ws, e);
@@ -148,6 +153,13 @@ static void h1_ca_half_close(rt_carrier *ca) {
   h2ws__rt_conn_mark(h1->c);
 }
 
+/* The write deadline starts (server WebSockets): h1_handle_expiry. */
+static void h1_ca_closing(rt_carrier *ca) {
+  rt_h1 *h1 = h1_of(ca);
+  if (!h1->close_at) h1->close_at = h1_now(h1);
+  h2ws__rt_conn_mark(h1->c);
+}
+
 static void h1_ca_abort(rt_carrier *ca) {
   h2ws__rt_conn_close_later(h1_of(ca)->c);
 }
@@ -168,6 +180,7 @@ static const rt_carrier_ops h1_carrier_ops = {
     .half_close = h1_ca_half_close,
     .abort = h1_ca_abort,
     .describe = h1_ca_describe,
+    .closing = h1_ca_closing,
 };
 
 /* ---- server ------------------------------------------------------------ */
@@ -187,18 +200,23 @@ static int h1_plain(rt_h1 *h1, const h2ws_h1_head *head) {
   resp.content_type = "text/plain; charset=utf-8";
   if (h1->c->owner->http_request)
     h1->c->owner->http_request(&req, &resp, h1->c->owner_data);
-  h2ws_header hs[3] = {
+  h2ws_header hs[4] = {
       {"Content-Type", 12, resp.content_type, strlen(resp.content_type)},
       /* One request per connection keeps this path simple. */
       {"Connection", 10, "close", 5},
       /* RFC 9110 §15.5.22: a 426 names the protocol to upgrade to (and
        * §7.8: Upgrade is then also a connection option). */
-      {"Upgrade", 7, "websocket", 9}};
+      {"Upgrade", 7, "websocket", 9},
+      {"Alt-Svc", 7, h1->cfg->alt_svc, strlen(h1->cfg->alt_svc)}};
   size_t nhs = 2;
   if (resp.status == 426) {
     hs[1].value = "Upgrade, close";
     hs[1].valuelen = 14;
     nhs = 3;
+  }
+  if (h1->cfg->alt_svc[0]) { /* RFC 7838: HTTP/3 on the same port */
+    if (nhs == 2) hs[2] = hs[3];
+    nhs++;
   }
   uint8_t buf[1024];
   size_t n;
@@ -218,10 +236,13 @@ static int h1_accepted(rt_h1 *h1, h2ws_rt_ws_request *rq, const char *key,
   size_t n;
   h1->ws = rq->ws;
   const char *sub = h1->ws->subprotocol;
+  /* RFC 7838: HTTP/3 on the same port, once it listens */
+  h2ws_header alt = {"Alt-Svc", 7, h1->cfg->alt_svc, strlen(h1->cfg->alt_svc)};
   int rv = h2ws_h1_build_response_101(key, keylen, sub, sub ? strlen(sub) : 0,
                                       rq->pmd.enabled ? rq->pmd_resp : NULL,
-                                      rq->pmd_resplen, NULL, 0, buf,
-                                      sizeof buf, &n);
+                                      rq->pmd_resplen, &alt,
+                                      alt.valuelen ? 1 : 0, buf, sizeof buf,
+                                      &n);
   if (rv == 0) rv = h1_set_out(h1, buf, n, NULL, 0);
   if (rv == 0) rv = h1_make_engine(h1, H2WS_ROLE_SERVER, &rq->pmd);
   if (rv != 0) {
@@ -386,6 +407,11 @@ static int h1_client_head(rt_h1 *h1, const uint8_t *data, size_t len,
     return rv;
   }
   h1->c->deadline = 0;
+  for (size_t i = 0; i < head.nheaders && h1->c->owner->alt_svc; i++)
+    if (headers[i].namelen == 7 &&
+        strncasecmp(headers[i].name, "alt-svc", 7) == 0)
+      h1->c->owner->alt_svc(headers[i].value, headers[i].valuelen,
+                            h1->c->owner_data);
   h2ws__rt_ws_note(ws, "connected via http/1.1 (%s)",
                    h2ws__rt_conn_encrypted(h1->c) ? "TLS" : "cleartext");
   h2ws__rt_ws_opened(ws);
@@ -440,7 +466,10 @@ static void h1_send_consumed(rt_conn *c, size_t n) {
     }
     return;
   }
-  if (h1->engine) h2ws_ws_send_consumed(h1->engine, n);
+  if (h1->engine) {
+    h2ws_ws_send_consumed(h1->engine, n);
+    if (h1->ws) h2ws__rt_ws_account(h1->ws);
+  }
 }
 
 static int h1_want_shutdown(rt_conn *c) {
@@ -513,10 +542,22 @@ static void h1_on_close(rt_conn *c, int error) {
   h2ws__free(c->rt->mem, h1);
 }
 
+/* When a closing WebSocket's output must have drained, or NO_EXPIRY. */
+static uint64_t h1_write_deadline(const rt_h1 *h1) {
+  if (!h1->close_at || !h1->cfg->write_timeout_ms || !h1->engine ||
+      !h2ws_ws_want_write(h1->engine))
+    return H2WS_NO_EXPIRY;
+  return h1->close_at + h1->cfg->write_timeout_ms;
+}
+
 static uint64_t h1_get_expiry(rt_conn *c) {
   rt_h1 *h1 = c->proto;
   if (h1->mode == H1_DEFER && h1->dreq) return h1->dreq->deadline;
-  if (h1->mode == H1_WS && h1->engine) return h2ws_ws_get_expiry(h1->engine);
+  if (h1->mode == H1_WS && h1->engine) {
+    uint64_t e = h2ws_ws_get_expiry(h1->engine);
+    uint64_t w = h1_write_deadline(h1);
+    return w < e ? w : e;
+  }
   return H2WS_NO_EXPIRY;
 }
 
@@ -529,6 +570,14 @@ static void h1_handle_expiry(rt_conn *c, uint64_t now) {
     h1_error(h1, 504);
     if (c->owner->refused) c->owner->refused(504, c->owner_data);
     h2ws__rt_request_cancel(rq);
+    return;
+  }
+  if (h1->mode == H1_WS && h1->engine && now >= h1_write_deadline(h1)) {
+    /* The peer does not read what we must send before our Close: drop
+     * it and end the connection (docs/design.md "Memory bounds"). */
+    h2ws__rt_conn_fail(c, H2WS_ERR_TIMEOUT,
+                       "write timeout: output not drained after Close");
+    h2ws__rt_conn_close_later(c);
     return;
   }
   if (h1->mode == H1_WS && h1->engine)
@@ -544,6 +593,8 @@ static void h1_shutdown(rt_conn *c, uint64_t drain_ms) {
     h2ws_ws_submit_close(h1->engine, H2WS_CLOSE_GOING_AWAY,
                          (const uint8_t *)why, sizeof why - 1,
                          h2ws__rt_now(c->rt));
+    if (!h1->close_at) h1->close_at = h2ws__rt_now(c->rt);
+    h2ws__rt_ws_account(h1->ws);
     h2ws__rt_conn_mark(c);
   } else if (h1->mode == H1_HEAD || h1->mode == H1_DEFER) {
     /* at the next flush: we may be inside this connection's handler */

@@ -20,6 +20,7 @@ struct rt_h2s {
   h2ws_rt_ws *ws;
   int32_t sid;         /* 0 while a client request waits for SETTINGS */
   int abort;           /* reset at the next flush */
+  uint64_t close_at;   /* server: our Close queued (write deadline), or 0 */
   rt_h2s *next, *prev; /* h2->streams, or h2->dead */
 };
 
@@ -32,6 +33,8 @@ struct rt_h2 {
   int idle_closing;
   int full;             /* client: no stream slot left (until one ends) */
   int naborts;          /* streams with abort set */
+  int nclosing;         /* streams with close_at set */
+  rt_budget budget;     /* server: the memory of all its streams' output */
   uint64_t last_active; /* server: last input, for the idle timeout */
   int idle;             /* client: carries no WebSocket, since idle_since */
   uint64_t idle_since;
@@ -95,6 +98,10 @@ static void h2s_unlink(rt_h2 *h2, rt_h2s *hs) {
     hs->abort = 0;
     h2->naborts--;
   }
+  if (hs->close_at) {
+    hs->close_at = 0;
+    h2->nclosing--;
+  }
 }
 
 /* The stream gives its WebSocket back (refused before opening, or a
@@ -129,6 +136,16 @@ static void h2_ca_half_close(rt_carrier *ca) {
   h2ws__rt_conn_mark(h2s_of(ca)->h2->c);
 }
 
+/* The write deadline starts (server WebSockets): h2_handle_expiry. */
+static void h2_ca_closing(rt_carrier *ca) {
+  rt_h2s *hs = h2s_of(ca);
+  if (!hs->close_at) {
+    hs->close_at = h2_now(hs->h2);
+    hs->h2->nclosing++;
+  }
+  h2ws__rt_conn_mark(hs->h2->c);
+}
+
 static void h2_ca_abort(rt_carrier *ca) {
   rt_h2s *hs = h2s_of(ca);
   if (!hs->abort) {
@@ -154,6 +171,7 @@ static const rt_carrier_ops h2_carrier_ops = {
     .half_close = h2_ca_half_close,
     .abort = h2_ca_abort,
     .describe = h2_ca_describe,
+    .closing = h2_ca_closing,
 };
 
 /* ---- session callbacks ------------------------------------------------- */
@@ -175,6 +193,13 @@ static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
   o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;
   o.user_data = ws;
+  /* RFC 7838: HTTP/3 on the same port (a client may go there next) */
+  h2ws_header alt = {"alt-svc", 7, h2->cfg->alt_svc,
+                     strlen(h2->cfg->alt_svc)};
+  if (alt.valuelen) {
+    o.headers = &alt;
+    o.nheaders = 1;
+  }
   rt_h2s *hs = h2s_new(h2, ws);
   if (!hs) {
     h2ws__rt_ws_free(ws);
@@ -182,6 +207,7 @@ static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
     return H2WS_ERR_NOMEM;
   }
   hs->sid = sid;
+  ws->conn_budget = &h2->budget;
   h2ws__rt_ws_start(ws, NULL);
   h2ws_ws *e = NULL;
   int rv = h2ws_h2_accept_ws(h2->s, sid, &o, &e);
@@ -313,10 +339,13 @@ static int h2_on_request(h2ws_h2_session *s, int32_t sid,
     c->owner->http_request(&hr, &resp, c->owner_data);
   /* A 426 carries no Upgrade header here: RFC 9113 §8.2.2 forbids it on
    * HTTP/2 (the body says what to do instead). */
-  h2ws_header hs[1] = {
-      {"content-type", 12, resp.content_type, strlen(resp.content_type)}};
+  h2ws_header hs[2] = {
+      {"content-type", 12, resp.content_type, strlen(resp.content_type)},
+      /* RFC 7838: HTTP/3 on the same port, once it listens */
+      {"alt-svc", 7, h2->cfg->alt_svc, strlen(h2->cfg->alt_svc)}};
   int is_head = strcmp(req->method, "HEAD") == 0;
-  int rv = h2ws_h2_respond(s, sid, resp.status, hs, 1,
+  int rv = h2ws_h2_respond(s, sid, resp.status, hs,
+                           h2->cfg->alt_svc[0] ? 2 : 1,
                            is_head ? NULL : resp.body,
                            is_head ? 0 : resp.bodylen);
   return rv == H2WS_ERR_NOMEM ? rv : 0;
@@ -396,6 +425,20 @@ static void h2_on_goaway(h2ws_h2_session *s, int32_t last, uint32_t code,
   h2->goaway = 1;
 }
 
+/* Client: the answer's Alt-Svc (RFC 7838) to the owner. */
+static void h2_on_ws_response(h2ws_h2_session *s, int32_t sid, int status,
+                              const h2ws_header *hs, size_t n, void *req_ud,
+                              void *ud) {
+  rt_h2 *h2 = ud;
+  (void)s;
+  (void)sid;
+  (void)status;
+  (void)req_ud;
+  for (size_t i = 0; i < n && h2->c->owner->alt_svc; i++)
+    if (hs[i].namelen == 7 && memcmp(hs[i].name, "alt-svc", 7) == 0)
+      h2->c->owner->alt_svc(hs[i].value, hs[i].valuelen, h2->c->owner_data);
+}
+
 /* Client -v: HTTP/2 frames to the owner's trace. */
 static void h2_on_frame_trace(h2ws_h2_session *s, int sent, const char *line,
                               void *ud) {
@@ -453,6 +496,10 @@ static int h2_recv(rt_conn *c, const uint8_t *data, size_t len,
   h2->last_active = h2_now(h2);
   if (!h2->is_client) h2_track(h2, data, len);
   int rv = h2ws_h2_session_recv(h2->s, data, len, &n, h2_now(h2));
+  /* held input (messages being reassembled) and automatic replies */
+  if (!h2->is_client)
+    for (rt_h2s *hs = h2->streams; hs; hs = hs->next)
+      if (hs->ws->engine) h2ws__rt_ws_account(hs->ws);
   h2_free_dead(h2);
   *pnread = len;
   if (rv == 0) return 0;
@@ -495,6 +542,20 @@ static int h2_send(rt_conn *c, const uint8_t **p, size_t *n) {
   int rv = h2_resume(h2);
   if (rv < 0) return rv;
   rv = h2ws_h2_session_send(h2->s, p, n, h2_now(h2));
+  /* the session took engine output into its batch: the budgets follow,
+   * and a stream that may read again is resumed at the next flush (the
+   * resume above ran before this drain) */
+  if (!h2->is_client)
+    for (rt_h2s *hs = h2->streams; hs; hs = hs->next) {
+      h2ws_rt_ws *ws = hs->ws;
+      if (!ws->engine) continue;
+      size_t before = ws->held;
+      h2ws__rt_ws_account(ws);
+      if (ws->held < before && ws->budget_paused && ws->state == RT_WS_OPEN &&
+          hs->sid && h2ws_h2_ws_is_paused(h2->s, hs->sid) &&
+          h2ws__rt_ws_can_resume(ws))
+        h2ws__rt_conn_mark(h2->c);
+    }
   h2_free_dead(h2);
   return rv;
 }
@@ -619,11 +680,25 @@ static uint64_t h2_frame_deadline(const rt_h2 *h2) {
   return h2->ft_since + (h2->c->handshake_ms ? h2->c->handshake_ms : 10000);
 }
 
+/* When hs's output, queued before our Close, must have drained (server
+ * write deadline), or NO_EXPIRY. */
+static uint64_t h2s_write_deadline(const rt_h2 *h2, const rt_h2s *hs) {
+  if (!hs->close_at || !h2->cfg->write_timeout_ms || !hs->sid ||
+      !hs->ws->engine || !h2ws_ws_want_write(hs->ws->engine))
+    return H2WS_NO_EXPIRY;
+  return hs->close_at + h2->cfg->write_timeout_ms;
+}
+
 static uint64_t h2_get_expiry(rt_conn *c) {
   rt_h2 *h2 = c->proto;
   uint64_t e = h2ws_h2_session_get_expiry(h2->s);
   uint64_t fd = h2_frame_deadline(h2);
   if (fd < e) e = fd;
+  if (h2->nclosing)
+    for (rt_h2s *hs = h2->streams; hs; hs = hs->next) {
+      uint64_t w = h2s_write_deadline(h2, hs);
+      if (w < e) e = w;
+    }
   uint64_t idle = h2_idle_deadline(h2);
   for (h2ws_rt_ws_request *rq = h2->deferred; rq; rq = rq->dnext)
     if (rq->deadline < e) e = rq->deadline;
@@ -633,6 +708,18 @@ static uint64_t h2_get_expiry(rt_conn *c) {
 static void h2_handle_expiry(rt_conn *c, uint64_t now) {
   rt_h2 *h2 = c->proto;
   h2ws_h2_session_handle_expiry(h2->s, now);
+  /* A peer that does not read (nor open its window for) what we must
+   * send before our Close: the output is dropped with the stream
+   * (RST_STREAM CANCEL); the connection's other streams go on. */
+  if (h2->nclosing)
+    for (rt_h2s *hs = h2->streams, *next; hs; hs = next) {
+      next = hs->next;
+      if (now >= h2s_write_deadline(h2, hs)) {
+        hs->close_at = 0;
+        h2->nclosing--;
+        h2ws_h2_reset(h2->s, hs->sid, H2_CANCEL);
+      }
+    }
   for (h2ws_rt_ws_request *rq = h2->deferred; rq;) {
     h2ws_rt_ws_request *next = rq->dnext;
     if (now >= rq->deadline) {
@@ -684,6 +771,11 @@ static const rt_proto_ops h2_ops = {
     .shutdown = h2_shutdown,
 };
 
+static void h2_budget_wake(void *ud) {
+  rt_h2 *h2 = ud;
+  h2ws__rt_conn_mark(h2->c);
+}
+
 static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
                     rt_h2 **ph2) {
   rt_h2 *h2 = h2ws__calloc(c->rt->mem, 1, sizeof *h2);
@@ -691,6 +783,9 @@ static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
   h2->c = c;
   h2->cfg = cfg;
   h2->is_client = role == H2WS_ROLE_CLIENT;
+  h2->budget.limit = h2->is_client ? 0 : cfg->conn_budget;
+  h2->budget.wake = h2_budget_wake; /* back at half: resume at a flush */
+  h2->budget.wake_data = h2;
   h2ws_h2_settings st;
   h2ws_h2_settings_default(&st);
   h2ws_h2_callbacks cb;
@@ -704,6 +799,7 @@ static int h2_start(rt_conn *c, h2ws_role role, const rt_proto_config *cfg,
     cb.on_ws_open = h2_on_ws_open;
     cb.on_ws_refused = h2_on_ws_refused;
     cb.on_goaway = h2_on_goaway;
+    cb.on_ws_response = h2_on_ws_response;
     if (cfg->trace) cb.on_frame_trace = h2_on_frame_trace;
   }
   cb.on_ws_closed = h2_on_ws_closed;

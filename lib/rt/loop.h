@@ -35,7 +35,24 @@ struct h2ws_rt {
    * produces.  Grown on demand, kept: no allocation per message. */
   uint8_t *scratch[2];
   size_t scratch_cap[2];
+  /* Read buffers lent to the read in progress (one connection at a time,
+   * used only inside the read callback / the filter's pump; what a
+   * protocol leaves unread is copied): bytes from the socket, and their
+   * plaintext out of the filter.  Shared, so that an idle connection
+   * holds no read buffer. */
+  uint8_t rbuf[2][65536];
+  /* Handshakes leave freed memory scattered between live connections
+   * (OpenSSL's handshake state is large and short-lived), and so do the
+   * work buffers of connections going idle; the C library keeps it.
+   * After a burst of them (1 s after the last) the free pages are given
+   * back (malloc_trim, glibc). */
+  uv_timer_t trim;
+  int trim_armed;
 };
+
+/* A TLS handshake finished, or a connection gave back its work buffers:
+ * memory was freed. */
+void h2ws__rt_note_freed(h2ws_rt *rt);
 
 /* Queues t (nothing if already queued): its run() is called before the
  * loop blocks again. */

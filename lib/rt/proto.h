@@ -21,6 +21,16 @@ typedef struct rt_proto_config {
                                  the owner's close_idle lets it go), 0 at
                                  once.  Read live: the owner may change it */
   int trace;                  /* client HTTP/2: frame lines to owner->trace */
+  /* server: Alt-Svc value for plain HTTP/1.1 and HTTP/2 responses
+   * ("h3=\":443\"" once an HTTP/3 listener runs), "" none */
+  char alt_svc[48];
+  /* server: memory budgets (docs/design.md "Memory bounds") */
+  rt_budget *srv_budget;      /* the server's, or NULL */
+  size_t conn_budget;         /* per connection (HTTP/2: all its
+                                 streams), 0 none */
+  uint64_t write_timeout_ms;  /* output of a closing WebSocket that has
+                                 not drained this long after our Close is
+                                 dropped; 0 never */
 } rt_proto_config;
 
 /* What a client WebSocket asks for (copied by the protocol as needed). */

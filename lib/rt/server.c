@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include "rt/conn_h3.h"
 #include "rt/proto.h"
 #include "rt/server.h"
 #include "rt/tls.h"
@@ -57,12 +59,17 @@ struct h2ws_server {
   int has_ws_route;
   uint64_t conns_total;
   uint64_t refused[200]; /* WebSocket refusals by status - 400 */
+  rt_budget mem;         /* the output of all our WebSockets */
   uint8_t *http_body;    /* the last response body we allocated: freed at
                             the next request (the protocol copied it) */
+  rt_h3ep *h3[4];        /* HTTP/3 (UDP) endpoints, conn_h3.c */
+  int nh3;
+  gnutls_certificate_credentials_t h3cred; /* from ssl_ctx, for QUIC */
   char err[600];
 };
 
 static const rt_owner server_owner;
+static size_t server_h3_conns(const h2ws_server *srv);
 static void server_peer_release(h2ws_server *srv, rt_conn *c);
 
 /* RFC 9113 §3.4: the client connection preface. */
@@ -81,6 +88,21 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
   s->ws.whole_messages = 1;
   s->ws.max_inflate_ratio = 100; /* deflate bombs (issue 9 F) */
   s->compress = 1;
+  /* a quarter of the machine's memory, 1 GiB if unknown */
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  s->max_memory = pages > 0 && psize > 0
+                      ? (uint64_t)pages * (uint64_t)psize / 4
+                      : (uint64_t)1 << 30;
+  s->max_conn_memory = 16u << 20;
+  s->write_timeout_ms = 10000;
+}
+
+/* The server's budget is back under its limit: WebSockets it paused get
+ * input again at their connection's next flush (can_resume). */
+static void server_budget_wake(void *ud) {
+  h2ws_server *srv = ud;
+  for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
+    if (c->owner_data == srv) h2ws__rt_conn_mark(c);
 }
 
 void h2ws_listen_options_default(h2ws_listen_options *o) {
@@ -121,6 +143,9 @@ int h2ws_server_new(h2ws_server **psrv, h2ws_rt *rt,
   if (settings) srv->settings = *settings;
   else h2ws_server_settings_default(&srv->settings);
   srv->settings.ws.whole_messages = 1;
+  srv->mem.limit = (size_t)srv->settings.max_memory;
+  srv->mem.wake = server_budget_wake;
+  srv->mem.wake_data = srv;
   uv_timer_init(&rt->loop, &srv->drain_timer);
   srv->drain_timer.data = srv;
   srv->handles_open = 1;
@@ -166,6 +191,8 @@ void h2ws_server_del(h2ws_server *srv) {
   for (rt_conn *c = rt->conns; c; c = c->all_next)
     if (server_owns(srv, c)) h2ws__rt_conn_close(c, 0);
   server_close_handles(srv);
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) h2ws__rt_h3_close(srv->h3[i]);
   if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
     uv_close((uv_handle_t *)&srv->drain_timer, server_handle_closed);
   while (srv->handles_open > 0 || srv->nconns > 0)
@@ -185,6 +212,7 @@ void h2ws_server_del(h2ws_server *srv) {
     r = n;
   }
   SSL_CTX_free(srv->ssl_ctx);
+  if (srv->h3cred) gnutls_certificate_free_credentials(srv->h3cred);
   h2ws__free(rt->mem, srv);
 }
 
@@ -324,6 +352,14 @@ static void server_ws_request(h2ws_rt_ws_request *req, void *owner) {
     server_count_refusal(srv, 503);
     return;
   }
+  if (srv->mem.limit && srv->mem.over) {
+    /* over the server's memory budget: no new WebSocket until it is
+     * back at half (docs/design.md "Memory bounds") */
+    req->answered = -1;
+    req->status = 503;
+    server_count_refusal(srv, 503);
+    return;
+  }
   rt_route *r = server_find(srv, req->view->path, req->view->pathlen, 1, NULL);
   req->route = r;
   if (!r) {
@@ -386,9 +422,12 @@ static void server_refused(int status, void *owner) {
 void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
   memset(st, 0, sizeof *st);
   if (!srv) return;
-  st->connections_open = srv->nconns;
+  st->connections_open = srv->nconns + server_h3_conns(srv); /* TCP + QUIC */
   st->connections_total = srv->conns_total;
   memcpy(st->refused, srv->refused, sizeof st->refused);
+  st->memory_held = srv->mem.held;
+  st->budget_pauses = srv->mem.pauses;
+  st->budget_closes = srv->mem.closes;
 }
 
 /* ---- the application's answer ------------------------------------------ */
@@ -433,6 +472,7 @@ static int server_accept(h2ws_rt_ws_request *req,
   }
   ws->max_output = srv->settings.ws.max_output;
   ws->auto_pause = 1;
+  ws->srv_budget = &srv->mem;
   ws->compressed = req->pmd.enabled != 0;
   req->subprotocol = ws->subprotocol;
   req->ws = ws;
@@ -626,14 +666,21 @@ static int limit_start(rt_conn *c) {
 
 /* ---- owner hooks: the connections' life --------------------------------- */
 
-static int server_conn_ready(rt_conn *c, void *owner) {
-  h2ws_server *srv = owner;
-  /* what the protocols know, as it is now (routes may have been added) */
+/* What the protocols know, as it is now (routes may have been added). */
+static void server_pcfg_update(h2ws_server *srv) {
   srv->pcfg.ws = &srv->settings.ws;
-  /* SPEC pitfall 1: advertise RFC 8441 only where a WebSocket route
-   * exists. */
+  /* SPEC pitfall 1: advertise RFC 8441 (and RFC 9220) only where a
+   * WebSocket route exists. */
   srv->pcfg.h2_websockets = srv->settings.h2_websockets && srv->has_ws_route;
   srv->pcfg.idle_ms = srv->settings.idle_timeout_ms;
+  srv->pcfg.srv_budget = &srv->mem;
+  srv->pcfg.conn_budget = (size_t)srv->settings.max_conn_memory;
+  srv->pcfg.write_timeout_ms = srv->settings.write_timeout_ms;
+}
+
+static int server_conn_ready(rt_conn *c, void *owner) {
+  h2ws_server *srv = owner;
+  server_pcfg_update(srv);
   if (c->over_peer_cap) return limit_start(c);
   if (!h2ws__rt_conn_encrypted(c)) {
     if (!srv->settings.h2) return h2ws__rt_h1_server_start(c, &srv->pcfg);
@@ -651,7 +698,8 @@ static void server_conn_closed(rt_conn *c, int error, void *owner) {
   (void)error;
   server_peer_release(srv, c);
   if (srv->nconns > 0) srv->nconns--;
-  if (srv->shutting && srv->nconns == 0 && srv->timer_on) {
+  if (srv->shutting && srv->nconns == 0 && server_h3_conns(srv) == 0 &&
+      srv->timer_on) {
     srv->timer_on = 0;
     uv_timer_stop(&srv->drain_timer);
   }
@@ -884,6 +932,15 @@ static void server_drain_done(uv_timer_t *t) {
   srv->timer_on = 0;
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (server_owns(srv, c)) h2ws__rt_conn_close(c, 0);
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) h2ws__rt_h3_close(srv->h3[i]);
+}
+
+static size_t server_h3_conns(const h2ws_server *srv) {
+  size_t n = 0;
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) n += h2ws__rt_h3_num_conns(srv->h3[i]);
+  return n;
 }
 
 int h2ws_server_shutdown(h2ws_server *srv) {
@@ -893,11 +950,121 @@ int h2ws_server_shutdown(h2ws_server *srv) {
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (server_owns(srv, c))
       h2ws__rt_conn_shutdown(c, srv->settings.drain_ms);
-  if (srv->nconns > 0) {
+  size_t nh3 = server_h3_conns(srv);
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i]) h2ws__rt_h3_shutdown(srv->h3[i], srv->settings.drain_ms);
+  if (srv->nconns > 0 || nh3 > 0) {
     /* A bound on the drain, a little after the protocols' own. */
     srv->timer_on = 1;
     uv_timer_start(&srv->drain_timer, server_drain_done,
                    srv->settings.drain_ms + 500, 0);
   }
+  return 0;
+}
+
+/* ---- HTTP/3 ------------------------------------------------------------ */
+
+/* An HTTP/3 endpoint is gone (its socket closed). */
+static void server_h3_gone(rt_h3ep *ep, void *owner) {
+  h2ws_server *srv = owner;
+  for (int i = 0; i < srv->nh3; i++)
+    if (srv->h3[i] == ep) srv->h3[i] = NULL;
+  srv->handles_open--;
+  if (srv->shutting && srv->nconns == 0 && server_h3_conns(srv) == 0 &&
+      srv->timer_on) {
+    srv->timer_on = 0;
+    uv_timer_stop(&srv->drain_timer);
+  }
+}
+
+int h2ws_server_listen_h3(h2ws_server *srv, const char *hostport,
+                          const h2ws_listen_options *options, int *pport) {
+  char host[256], portstr[16];
+  int port;
+  h2ws_listen_options o;
+  if (options) o = *options;
+  else h2ws_listen_options_default(&o);
+  if (!srv || h2ws__rt_parse_hostport(hostport, host, sizeof host, &port)) {
+    if (srv)
+      snprintf(srv->err, sizeof srv->err,
+               "cannot listen on '%s': not an address (HOST:PORT or "
+               "[IPV6]:PORT)", hostport ? hostport : "");
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (srv->nh3 >= (int)(sizeof srv->h3 / sizeof srv->h3[0])) {
+    snprintf(srv->err, sizeof srv->err, "too many HTTP/3 listeners");
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  if (!srv->ssl_ctx) {
+    /* the TLS listener's context (made as h2ws_server_listen2 makes it) */
+    if (srv->settings.tls)
+      srv->ssl_ctx = h2ws__rt_tls_server_ref(srv->settings.tls);
+    else
+      srv->ssl_ctx = h2ws__rt_tls_server_ctx(
+          srv->settings.cert_file, srv->settings.key_file,
+          srv->settings.write_cert_file, srv->settings.h2, srv->err,
+          sizeof srv->err);
+    if (!srv->ssl_ctx) {
+      char why[sizeof srv->err];
+      snprintf(why, sizeof why, "%s", srv->err);
+      snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): %.400s",
+               hostport, why);
+      return H2WS_ERR_RT_TLS;
+    }
+  }
+  if (!srv->h3cred) {
+    char why[400];
+    int rv = h2ws__rt_h3_server_cred(&srv->h3cred, srv->ssl_ctx, why,
+                                     sizeof why);
+    if (rv != 0) {
+      snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): %s",
+               hostport, why);
+      return rv;
+    }
+  }
+  snprintf(portstr, sizeof portstr, "%d", port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_PASSIVE;
+  uv_getaddrinfo_t gai;
+  int r = uv_getaddrinfo(&srv->rt->loop, &gai, NULL, host, portstr, &hints);
+  if (r != 0) {
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): cannot "
+             "resolve %s: %s", hostport, host, uv_strerror(r));
+    return H2WS_ERR_INVALID_ARGUMENT;
+  }
+  server_pcfg_update(srv);
+  rt_h3_server_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.pcfg = &srv->pcfg;
+  cfg.owner = &server_owner;
+  cfg.owner_data = srv;
+  cfg.cred = srv->h3cred;
+  cfg.max_connections = srv->settings.max_connections;
+  cfg.handshake_ms = srv->settings.handshake_timeout_ms;
+  cfg.gone = server_h3_gone;
+  cfg.require_retry = o.quic_retry;
+  /* Retry and stateless reset tokens: one secret per server (workers each
+   * have theirs: SO_REUSEPORT keeps a client's 4-tuple on one socket). */
+  h2ws__rt_random(cfg.secret, sizeof cfg.secret, NULL);
+  char why[300];
+  rt_h3ep *ep = NULL;
+  int rv = h2ws__rt_h3_server_new(&ep, srv->rt, gai.addrinfo->ai_addr,
+                                  o.reuseport, &cfg, why, sizeof why);
+  uv_freeaddrinfo(gai.addrinfo);
+  if (rv != 0) {
+    snprintf(srv->err, sizeof srv->err, "cannot listen on %s (UDP): %s",
+             hostport, why);
+    return rv;
+  }
+  srv->h3[srv->nh3++] = ep;
+  srv->handles_open++;
+  int bound = h2ws__rt_h3_port(ep);
+  /* RFC 7838: HTTP/1.1 and HTTP/2 responses point at it */
+  snprintf(srv->pcfg.alt_svc, sizeof srv->pcfg.alt_svc,
+           "h3=\":%d\"; ma=86400", bound);
+  if (pport) *pport = bound;
   return 0;
 }

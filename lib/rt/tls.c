@@ -1,7 +1,7 @@
 /* lib/rt/tls.c - TLS: OpenSSL contexts (server: certificate, ALPN
  * selection; client: verification, ALPN offer), the shareable server
  * context (h2ws_tls_server), and the TLS filter on a connection's byte
- * stream over memory BIOs (filter.h): handshake, recv, send, shutdown. */
+ * stream over the connection's lent buffers (filter.h): handshake, recv, send, shutdown. */
 #include <stdio.h>
 #include <string.h>
 #include <openssl/err.h>
@@ -200,24 +200,147 @@ SSL_CTX *h2ws__rt_tls_server_ref(const h2ws_tls_server *tls) {
 
 /* ---- the filter ------------------------------------------------------------ */
 
+/* The filter's I/O is one BIO of its own (not two memory BIOs): reads
+ * come straight from the bytes the connection lends (its read buffer,
+ * feed), and records are written straight into the buffer the connection
+ * lends for the call (rt_obuf), so ciphertext is copied once each way
+ * (the socket's buffer <-> OpenSSL's record buffer) and nothing is held
+ * between calls: an idle connection keeps no ciphertext buffer (OpenSSL's
+ * own record buffers are released when empty: SSL_MODE_RELEASE_BUFFERS).
+ * Only input a paused protocol left unread is copied (keep). */
 typedef struct rt_tls {
   rt_filter base;
   const h2ws_mem *mem;
   SSL *ssl;
-  BIO *rbio, *wbio; /* memory BIOs: ciphertext in / out */
+  rt_obuf *out;           /* lent for the call in progress */
+  const uint8_t *in;      /* lent by feed */
+  size_t in_len;
+  uint8_t *hold;          /* kept input (read before `in`) */
+  size_t hold_off, hold_len, hold_cap;
+  int nomem;
+  BIO_METHOD *bm;         /* the filter's own (lib/rt keeps no globals) */
 } rt_tls;
+
+static int tls_bio_write(BIO *b, const char *data, int len) {
+  rt_tls *t = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  rt_obuf *o = t->out;
+  if (len <= 0) return 0;
+  if (!o) { /* output outside a call: never (every call lends one) */
+    t->nomem = 1;
+    return -1;
+  }
+  if (o->len + (size_t)len > o->cap && o->grow(o, o->len + (size_t)len)) {
+    t->nomem = 1;
+    return -1;
+  }
+  memcpy(o->buf + o->len, data, (size_t)len);
+  o->len += (size_t)len;
+  return len;
+}
+
+static int tls_bio_read(BIO *b, char *buf, int len) {
+  rt_tls *t = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (len <= 0) return 0;
+  size_t n = 0;
+  if (t->hold_len) {
+    n = t->hold_len < (size_t)len ? t->hold_len : (size_t)len;
+    memcpy(buf, t->hold + t->hold_off, n);
+    t->hold_off += n;
+    t->hold_len -= n;
+    if (t->hold_len == 0) t->hold_off = 0;
+  } else if (t->in_len) {
+    n = t->in_len < (size_t)len ? t->in_len : (size_t)len;
+    memcpy(buf, t->in, n);
+    t->in += n;
+    t->in_len -= n;
+  }
+  if (n == 0) {
+    BIO_set_retry_read(b); /* "later", not end of stream */
+    return -1;
+  }
+  return (int)n;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  rt_tls *t = BIO_get_data(b);
+  (void)num;
+  (void)ptr;
+  switch (cmd) {
+  case BIO_CTRL_FLUSH:
+    return 1;
+  case BIO_CTRL_PENDING:
+    return t ? (long)(t->hold_len + t->in_len) : 0;
+  case BIO_CTRL_WPENDING:
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static int tls_bio_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static BIO_METHOD *tls_bio_method_new(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_TYPE_SOURCE_SINK, "h2ws lent buffers");
+  if (!m) return NULL;
+  BIO_meth_set_write(m, tls_bio_write);
+  BIO_meth_set_read(m, tls_bio_read);
+  BIO_meth_set_ctrl(m, tls_bio_ctrl);
+  BIO_meth_set_create(m, tls_bio_create);
+  return m;
+}
 
 static int tls_feed(rt_filter *f, const uint8_t *data, size_t len) {
   rt_tls *t = (rt_tls *)f;
-  return BIO_write(t->rbio, data, (int)len) == (int)len ? 0 : H2WS_ERR_NOMEM;
+  t->in = data;
+  t->in_len = len;
+  return 0;
 }
 
-static int tls_handshake(rt_filter *f, char *err, size_t errlen) {
+static int tls_keep(rt_filter *f) {
+  rt_tls *t = (rt_tls *)f;
+  if (t->in_len == 0) return 0;
+  if (t->hold_off && t->hold_len) memmove(t->hold, t->hold + t->hold_off,
+                                          t->hold_len);
+  t->hold_off = 0;
+  size_t want = t->hold_len + t->in_len;
+  if (want > t->hold_cap) {
+    uint8_t *p = h2ws__realloc(t->mem, t->hold, want);
+    if (!p) return H2WS_ERR_NOMEM;
+    t->hold = p;
+    t->hold_cap = want;
+  }
+  memcpy(t->hold + t->hold_len, t->in, t->in_len);
+  t->hold_len += t->in_len;
+  t->in = NULL;
+  t->in_len = 0;
+  return 0;
+}
+
+/* Gives the kept-input buffer back once it is read. */
+static void tls_trim(rt_tls *t) {
+  if (t->hold_len == 0 && t->hold) {
+    h2ws__free(t->mem, t->hold);
+    t->hold = NULL;
+    t->hold_cap = t->hold_off = 0;
+  }
+}
+
+static int tls_handshake(rt_filter *f, rt_obuf *out, char *err,
+                         size_t errlen) {
   rt_tls *t = (rt_tls *)f;
   ERR_clear_error();
+  t->out = out;
   int r = SSL_do_handshake(t->ssl);
+  t->out = NULL;
+  tls_trim(t);
   if (r == 1) return 0;
   int e = SSL_get_error(t->ssl, r);
+  if (t->nomem) return H2WS_ERR_NOMEM;
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
     return H2WS_ERR_WOULDBLOCK;
   int rv = H2WS_ERR_RT_TLS;
@@ -236,49 +359,85 @@ static int tls_handshake(rt_filter *f, char *err, size_t errlen) {
   return rv;
 }
 
-static int tls_recv(rt_filter *f, uint8_t *buf, size_t len, size_t *pn) {
+/* Fills buf with as many records as fit (one SSL_read gives one record:
+ * the protocol is then called once per 64 KiB, not per 16 KiB). */
+static int tls_recv(rt_filter *f, uint8_t *buf, size_t len, size_t *pn,
+                    rt_obuf *out) {
   rt_tls *t = (rt_tls *)f;
+  size_t got = 0;
+  int rv = 0;
   *pn = 0;
-  ERR_clear_error();
-  int n = SSL_read(t->ssl, buf, (int)len);
-  if (n > 0) {
-    *pn = (size_t)n;
+  /* nothing fed and nothing buffered: no call into OpenSSL (the pump's
+   * last call, once per wake-up) */
+  if (t->hold_len + t->in_len == 0 && !SSL_has_pending(t->ssl))
+    return H2WS_ERR_WOULDBLOCK;
+  t->out = out;
+  while (got < len) {
+    if (got && t->hold_len + t->in_len == 0 && !SSL_has_pending(t->ssl))
+      break; /* all read: the next SSL_read would only say so */
+    size_t n = 0;
+    if (SSL_read_ex(t->ssl, buf + got, len - got, &n) == 1) {
+      got += n;
+      continue;
+    }
+    int e = SSL_get_error(t->ssl, 0);
+    if (e == SSL_ERROR_WANT_READ) rv = H2WS_ERR_WOULDBLOCK;
+    else if (e == SSL_ERROR_ZERO_RETURN) rv = H2WS_ERR_CLOSED;
+    else rv = t->nomem ? H2WS_ERR_NOMEM : H2WS_ERR_PROTO;
+    if (rv != H2WS_ERR_WOULDBLOCK) ERR_clear_error();
+    break;
+  }
+  t->out = NULL;
+  tls_trim(t);
+  if (got) { /* the data first; a failure shows again at the next call */
+    *pn = got;
     return 0;
   }
-  int e = SSL_get_error(t->ssl, n);
-  if (e == SSL_ERROR_WANT_READ) return H2WS_ERR_WOULDBLOCK;
-  if (e == SSL_ERROR_ZERO_RETURN) return H2WS_ERR_CLOSED; /* close_notify */
-  ERR_clear_error();
-  return H2WS_ERR_PROTO;
+  return rv;
 }
 
-static int tls_send(rt_filter *f, const uint8_t *data, size_t len) {
+static int tls_send(rt_filter *f, const uint8_t *data, size_t len,
+                    rt_obuf *out) {
   rt_tls *t = (rt_tls *)f;
-  ERR_clear_error();
-  /* Memory BIO: one SSL_write takes it all (many records). */
-  if (SSL_write(t->ssl, data, (int)len) != (int)len) {
+  size_t w = 0;
+  t->out = out;
+  /* The BIO never defers: one SSL_write takes it all (records of at most
+   * 16 KiB, each appended to out). */
+  int ok = SSL_write_ex(t->ssl, data, len, &w) == 1 && w == len;
+  t->out = NULL;
+  if (!ok) {
     ERR_clear_error();
-    return H2WS_ERR_INTERNAL;
+    return t->nomem ? H2WS_ERR_NOMEM : H2WS_ERR_INTERNAL;
   }
   return 0;
 }
 
-static void tls_shutdown(rt_filter *f) {
+static void tls_shutdown(rt_filter *f, rt_obuf *out) {
   rt_tls *t = (rt_tls *)f;
   ERR_clear_error();
-  SSL_shutdown(t->ssl); /* queues close_notify */
+  t->out = out;
+  SSL_shutdown(t->ssl); /* writes close_notify */
+  t->out = NULL;
   ERR_clear_error();
 }
 
-static size_t tls_pending(const rt_filter *f) {
+/* OpenSSL's record buffers (about 17 KB each way): with
+ * SSL_MODE_RELEASE_BUFFERS they are freed whenever empty, i.e. allocated
+ * and freed again for every record; while the connection is busy they are
+ * kept, and freed once it is idle. */
+static void tls_hold_buffers(rt_filter *f, int on) {
+  rt_tls *t = (rt_tls *)f;
+  if (on) {
+    SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+    return;
+  }
+  SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+  SSL_free_buffers(t->ssl); /* fails, harmlessly, while a record is partial */
+}
+
+static size_t tls_held(const rt_filter *f) {
   const rt_tls *t = (const rt_tls *)f;
-  return BIO_ctrl_pending(t->wbio);
-}
-
-static size_t tls_take(rt_filter *f, uint8_t *buf, size_t len) {
-  rt_tls *t = (rt_tls *)f;
-  int got = BIO_read(t->wbio, buf, (int)len);
-  return got > 0 ? (size_t)got : 0;
+  return t->hold_cap;
 }
 
 static void tls_alpn_get(const rt_filter *f, char *out, size_t outlen) {
@@ -296,19 +455,22 @@ static void tls_alpn_get(const rt_filter *f, char *out, size_t outlen) {
 static void tls_del(rt_filter *f) {
   rt_tls *t = (rt_tls *)f;
   if (!t) return;
-  SSL_free(t->ssl); /* frees both BIOs */
+  SSL_free(t->ssl); /* frees the BIO */
+  BIO_meth_free(t->bm);
+  h2ws__free(t->mem, t->hold);
   h2ws__free(t->mem, t);
 }
 
 static const rt_filter_ops tls_ops = {
     .feed = tls_feed,
+    .keep = tls_keep,
     .handshake = tls_handshake,
     .recv = tls_recv,
     .send = tls_send,
     .shutdown = tls_shutdown,
-    .pending = tls_pending,
-    .take = tls_take,
     .alpn = tls_alpn_get,
+    .hold_buffers = tls_hold_buffers,
+    .held = tls_held,
     .del = tls_del,
 };
 
@@ -318,21 +480,22 @@ int h2ws__rt_tls_new(rt_filter **pf, const h2ws_mem *mem, SSL_CTX *ctx,
   if (!t) return H2WS_ERR_NOMEM;
   t->base.ops = &tls_ops;
   t->mem = mem;
+  t->bm = tls_bio_method_new();
   t->ssl = SSL_new(ctx);
-  t->rbio = BIO_new(BIO_s_mem());
-  t->wbio = BIO_new(BIO_s_mem());
-  if (!t->ssl || !t->rbio || !t->wbio) {
-    BIO_free(t->rbio);
-    BIO_free(t->wbio);
+  BIO *bio = t->bm ? BIO_new(t->bm) : NULL;
+  if (!t->ssl || !bio) {
+    BIO_free(bio);
     SSL_free(t->ssl);
+    BIO_meth_free(t->bm);
     h2ws__free(mem, t);
     ERR_clear_error();
     return H2WS_ERR_NOMEM;
   }
-  /* An empty read BIO means "retry later", not end of stream. */
-  BIO_set_mem_eof_return(t->rbio, -1);
-  BIO_set_mem_eof_return(t->wbio, -1);
-  SSL_set_bio(t->ssl, t->rbio, t->wbio);
+  BIO_set_data(bio, t);
+  SSL_set_bio(t->ssl, bio, bio); /* one reference for both */
+  /* Read-ahead: OpenSSL takes everything fed in one BIO read (not a
+   * 5-byte header, then the body, per record). */
+  SSL_set_read_ahead(t->ssl, 1);
   if (!is_client) {
     SSL_set_accept_state(t->ssl);
   } else {

@@ -1,6 +1,6 @@
 /* lib/rt/tls.h - TLS for the runtime: OpenSSL contexts (made once,
  * immutable afterwards, so several servers and runtimes may share one)
- * and the TLS filter over memory BIOs (filter.h). */
+ * and the TLS filter over the connection's lent buffers (filter.h). */
 #ifndef H2WS_LIB_RT_TLS_H
 #define H2WS_LIB_RT_TLS_H
 

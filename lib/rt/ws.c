@@ -33,11 +33,12 @@ static int ws_on_msg(h2ws_ws *e, h2ws_opcode op, const uint8_t *data,
   }
   if (rv < 0) return rv;
   /* Automatic backpressure on servers: stop reading while our own output
-   * is large (an echo would otherwise queue without bound).  Never on
-   * clients: their output does not answer their input, and two peers that
-   * both stop reading while their output is full would deadlock. */
-  if (ws->auto_pause && h2ws_ws_output_len(e) > ws->max_output / 2)
-    return H2WS_ERR_PAUSE;
+   * is large (an echo would otherwise queue without bound) or the
+   * connection's or server's memory budget is over.  Never on clients:
+   * their output does not answer their input, and two peers that both
+   * stop reading while their output is full would deadlock. */
+  (void)e;
+  if (ws->auto_pause && h2ws__rt_ws_over_budget(ws)) return H2WS_ERR_PAUSE;
   return 0;
 }
 
@@ -47,6 +48,9 @@ static int ws_on_ping(h2ws_ws *e, const uint8_t *data, size_t len,
   (void)e;
   if (ws->state == RT_WS_OPEN && ws->cbs.on_ping)
     ws->cbs.on_ping(ws, data, len, ws->user_data);
+  /* the automatic pong counts like any output: a peer that pings and
+   * never reads is paused like one that sends messages */
+  if (ws->auto_pause && h2ws__rt_ws_over_budget(ws)) return H2WS_ERR_PAUSE;
   return 0;
 }
 
@@ -67,7 +71,11 @@ static void ws_on_close(h2ws_ws *e, uint16_t code, const uint8_t *reason,
   h2ws_rt_ws *ws = ud;
   (void)e;
   h2ws__rt_ws_closed(ws, code, reason, reasonlen);
-  if (ws->carrier) ws->carrier->ops->half_close(ws->carrier);
+  if (ws->carrier) {
+    if (ws->srv_budget && ws->carrier->ops->closing)
+      ws->carrier->ops->closing(ws->carrier);
+    ws->carrier->ops->half_close(ws->carrier);
+  }
 }
 
 static void ws_on_writable(h2ws_ws *e, void *ud) {
@@ -136,6 +144,8 @@ h2ws_rt_ws *h2ws__rt_ws_new(h2ws_rt *rt, const h2ws_rt_ws_callbacks *cbs,
 
 void h2ws__rt_ws_free(h2ws_rt_ws *ws) {
   if (!ws) return;
+  ws->engine = NULL; /* may be freed already: only the budgets matter */
+  h2ws__rt_ws_account(ws);
   h2ws__free(ws->rt->mem, ws->subprotocol);
   h2ws__free(ws->rt->mem, ws->attach);
   h2ws__free(ws->rt->mem, ws);
@@ -143,7 +153,11 @@ void h2ws__rt_ws_free(h2ws_rt_ws *ws) {
 
 void h2ws__rt_ws_attach(h2ws_rt_ws *ws, rt_carrier *carrier) {
   ws->carrier = carrier;
-  if (!carrier) ws->engine = NULL;
+  if (!carrier) {
+    ws->engine = NULL;
+    h2ws__rt_ws_account(ws);
+    ws->conn_budget = NULL;
+  }
 }
 
 void h2ws__rt_ws_start(h2ws_rt_ws *ws, h2ws_ws *engine) {
@@ -211,10 +225,61 @@ int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len) {
   return 0;
 }
 
+/* ---- memory budgets -------------------------------------------------------- */
+
+void h2ws__rt_budget_add(rt_budget *b, long long delta) {
+  if (!b || delta == 0) return;
+  if (delta < 0 && (size_t)-delta > b->held) b->held = 0;
+  else b->held = (size_t)((long long)b->held + delta);
+  if (b->held > b->peak) b->peak = b->held;
+  if (!b->limit) return;
+  if (b->held > b->limit) {
+    b->over = 1;
+  } else if (b->over && b->held <= b->limit / 2) {
+    b->over = 0;
+    if (b->wake) b->wake(b->wake_data);
+  }
+}
+
+void h2ws__rt_ws_account(h2ws_rt_ws *ws) {
+  size_t out = ws->engine ? h2ws_ws_output_len(ws->engine) : 0;
+  size_t in = ws->engine ? h2ws_ws_input_len(ws->engine) : 0;
+  if (out == ws->held && in == ws->held_in) return;
+  long long delta = (long long)(out + in) - (long long)(ws->held + ws->held_in);
+  ws->held = out;
+  ws->held_in = in;
+  h2ws__rt_budget_add(ws->conn_budget, delta);
+  h2ws__rt_budget_add(ws->srv_budget, delta);
+}
+
+static int budget_over(const rt_budget *b) { return b && b->limit && b->over; }
+
+int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws) {
+  h2ws__rt_ws_account(ws);
+  int over = ws->held > ws->max_output / 2 || budget_over(ws->conn_budget) ||
+             budget_over(ws->srv_budget);
+  if (over && !ws->budget_paused) {
+    ws->budget_paused = 1;
+    if (ws->srv_budget) ws->srv_budget->pauses++;
+  }
+  return over;
+}
+
 int h2ws__rt_ws_can_resume(const h2ws_rt_ws *ws) {
   if (ws->app_paused) return 0;
-  return !ws->engine || !ws->auto_pause ||
-         h2ws_ws_output_len(ws->engine) <= ws->max_output / 4;
+  if (!ws->engine || !ws->auto_pause) return 1;
+  h2ws__rt_ws_account((h2ws_rt_ws *)ws);
+  if (ws->held > ws->max_output / 4 || budget_over(ws->conn_budget) ||
+      budget_over(ws->srv_budget))
+    return 0;
+  ((h2ws_rt_ws *)ws)->budget_paused = 0;
+  return 1;
+}
+
+/* The output queued: budgets first, then the carrier's flush. */
+static void ws_queued(h2ws_rt_ws *ws) {
+  h2ws__rt_ws_account(ws);
+  ws_wake(ws);
 }
 
 /* ---- public: sending ------------------------------------------------------- */
@@ -230,7 +295,7 @@ int h2ws_rt_ws_send(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
   int rv = ws_check_open(ws);
   if (rv) return rv;
   rv = h2ws_ws_submit_msg(ws->engine, opcode, data, datalen);
-  if (rv == 0) ws_wake(ws);
+  if (rv == 0) ws_queued(ws);
   return rv;
 }
 
@@ -238,7 +303,15 @@ int h2ws_rt_ws_send_prepared(h2ws_rt_ws *ws, const h2ws_ws_prepared *prep) {
   int rv = ws_check_open(ws);
   if (rv) return rv;
   rv = h2ws_ws_submit_prepared(ws->engine, prep);
-  if (rv == 0) ws_wake(ws);
+  if (rv == 0) {
+    ws_queued(ws);
+  } else if (rv == H2WS_ERR_BUFFER_FULL && ws->srv_budget) {
+    /* A broadcast member that does not read must not hold the others
+     * back, nor grow: past its budget it is closed (docs/design.md
+     * "Memory bounds"). */
+    ws->srv_budget->closes++;
+    h2ws_rt_ws_close(ws, 1008, "too slow: output budget exceeded");
+  }
   return rv;
 }
 
@@ -247,7 +320,7 @@ int h2ws_rt_ws_send_fragment(h2ws_rt_ws *ws, h2ws_opcode opcode, int fin,
   int rv = ws_check_open(ws);
   if (rv) return rv;
   rv = h2ws_ws_submit_fragment(ws->engine, opcode, fin, data, datalen);
-  if (rv == 0) ws_wake(ws);
+  if (rv == 0) ws_queued(ws);
   return rv;
 }
 
@@ -295,7 +368,7 @@ int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen) {
   int rv = ws_check_open(ws);
   if (rv) return rv;
   rv = h2ws_ws_submit_ping(ws->engine, data, datalen);
-  if (rv == 0) ws_wake(ws);
+  if (rv == 0) ws_queued(ws);
   return rv;
 }
 
@@ -305,7 +378,11 @@ int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason) {
   size_t rl = reason ? strlen(reason) : 0;
   rv = h2ws_ws_submit_close(ws->engine, code, (const uint8_t *)reason, rl,
                             h2ws__rt_now(ws->rt));
-  if (rv == 0) ws_wake(ws);
+  if (rv == 0) {
+    if (ws->srv_budget && ws->carrier && ws->carrier->ops->closing)
+      ws->carrier->ops->closing(ws->carrier);
+    ws_queued(ws);
+  }
   return rv;
 }
 

@@ -1030,6 +1030,10 @@ void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n) {
 
 size_t h2ws_ws_output_len(const h2ws_ws *ws) { return ws ? out_queued(ws) : 0; }
 
+size_t h2ws_ws_input_len(const h2ws_ws *ws) {
+  return ws && ws->set.whole_messages ? ws->wlen : 0;
+}
+
 int h2ws_ws_want_read(const h2ws_ws *ws) {
   return ws && !ws->fatal && !recv_stopped(ws);
 }

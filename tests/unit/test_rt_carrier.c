@@ -17,7 +17,7 @@
 
 typedef struct fake {
   rt_carrier carrier;
-  int wake, resume, half_close, abort, describe;
+  int wake, resume, half_close, abort, describe, closing;
 } fake;
 
 static fake *fake_of(const rt_carrier *ca) { return (fake *)ca; }
@@ -34,12 +34,13 @@ static void fk_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
   info->conn_id = 42;
   info->peer = "fake-peer";
 }
+static void fk_closing(rt_carrier *ca) { fake_of(ca)->closing++; }
 static const rt_carrier_ops fake_ops = {fk_wake, fk_resume, fk_half_close,
-                                        fk_abort, fk_describe};
+                                        fk_abort, fk_describe, fk_closing};
 
 /* What the application saw. */
 typedef struct app {
-  int opened, closed, msgs, pause_next;
+  int opened, closed, msgs, pause_next, echo, pings;
   uint16_t code;
   size_t last_len;
   uint8_t last[4096];
@@ -58,6 +59,7 @@ static int ap_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
   a->last_op = op;
   a->last_len = n;
   memcpy(a->last, d, n < sizeof a->last ? n : sizeof a->last);
+  if (a->echo) h2ws_rt_ws_send(ws, op, d, n);
   if (a->pause_next) {
     a->pause_next = 0;
     return H2WS_ERR_PAUSE;
@@ -363,15 +365,27 @@ static void test_source_beyond_max_output(void) {
 
 /* ---- the TLS filter in memory ----------------------------------------- */
 
-/* Moves what a's filter produced into b's; returns bytes moved. */
-static size_t tls_move(rt_filter *a, rt_filter *b) {
-  uint8_t buf[65536];
-  size_t moved = 0, n;
-  while ((n = a->ops->take(a, buf, sizeof buf)) > 0) {
-    if (b->ops->feed(b, buf, n) != 0) return 0;
-    moved += n;
-  }
-  return moved;
+/* Output buffers the test lends to each filter (as the connection does). */
+static int tob_grow(rt_obuf *o, size_t want) {
+  size_t cap = o->cap ? o->cap : 256;
+  while (cap < want) cap *= 2;
+  uint8_t *p = realloc(o->buf, cap);
+  if (!p) return -1;
+  o->buf = p;
+  o->cap = cap;
+  return 0;
+}
+static rt_obuf tob_cl = {NULL, 0, 0, tob_grow, NULL};
+static rt_obuf tob_sv = {NULL, 0, 0, tob_grow, NULL};
+
+/* Moves what was written into o to b (lent, then kept: the test's buffer
+ * is reused); returns bytes moved. */
+static size_t tls_move_out(rt_obuf *o, rt_filter *b) {
+  size_t n = o->len;
+  if (n == 0) return 0;
+  if (b->ops->feed(b, o->buf, n) != 0 || b->ops->keep(b) != 0) return 0;
+  o->len = 0;
+  return n;
 }
 
 /* Runs both handshakes; returns the client's result (0 when both are
@@ -379,15 +393,33 @@ static size_t tls_move(rt_filter *a, rt_filter *b) {
 static int tls_handshake(rt_filter *cl, rt_filter *sv, int *psrv_rv,
                          char *cerr, char *serr) {
   int crv = H2WS_ERR_WOULDBLOCK, srv = H2WS_ERR_WOULDBLOCK;
+  tob_cl.len = tob_sv.len = 0;
   for (int i = 0; i < 20; i++) {
-    if (crv == H2WS_ERR_WOULDBLOCK) crv = cl->ops->handshake(cl, cerr, 256);
-    tls_move(cl, sv);
-    if (srv == H2WS_ERR_WOULDBLOCK) srv = sv->ops->handshake(sv, serr, 256);
-    tls_move(sv, cl);
+    if (crv == H2WS_ERR_WOULDBLOCK)
+      crv = cl->ops->handshake(cl, &tob_cl, cerr, 256);
+    tls_move_out(&tob_cl, sv);
+    if (srv == H2WS_ERR_WOULDBLOCK)
+      srv = sv->ops->handshake(sv, &tob_sv, serr, 256);
+    tls_move_out(&tob_sv, cl);
     if (crv != H2WS_ERR_WOULDBLOCK && srv != H2WS_ERR_WOULDBLOCK) break;
   }
   *psrv_rv = srv;
   return crv;
+}
+
+/* Walks the TLS records in (d, n): their count and the largest payload
+ * (record length field). */
+static void tls_records(const uint8_t *d, size_t n, int *pcount,
+                        size_t *pmax) {
+  *pcount = 0;
+  *pmax = 0;
+  size_t off = 0;
+  while (off + 5 <= n) {
+    size_t len = ((size_t)d[off + 3] << 8) | d[off + 4];
+    (*pcount)++;
+    if (len > *pmax) *pmax = len;
+    off += 5 + len;
+  }
 }
 
 static void test_tls_filter_in_memory(void) {
@@ -426,20 +458,72 @@ static void test_tls_filter_in_memory(void) {
     /* data both ways: one send, one recv */
     uint8_t buf[256];
     size_t n = 0;
-    CHECK_EQ(cl->ops->send(cl, (const uint8_t *)"hello", 5), 0);
-    CHECK(cl->ops->pending(cl) > 5); /* ciphertext */
-    tls_move(cl, sv);
-    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), 0);
+    /* the server's tickets (TLS 1.3) come with its first read */
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv),
+             H2WS_ERR_WOULDBLOCK);
+    tls_move_out(&tob_sv, cl);
+    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n, &tob_cl),
+             H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(cl->ops->send(cl, (const uint8_t *)"hello", 5, &tob_cl), 0);
+    /* a small write: one small record, straight into the lent buffer */
+    int nrec;
+    size_t maxrec;
+    tls_records(tob_cl.buf, tob_cl.len, &nrec, &maxrec);
+    CHECK_EQ(nrec, 1);
+    CHECK(maxrec < 64);
+    tls_move_out(&tob_cl, sv);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv), 0);
     CHECK(n == 5 && memcmp(buf, "hello", 5) == 0);
-    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), H2WS_ERR_WOULDBLOCK);
-    CHECK_EQ(sv->ops->send(sv, (const uint8_t *)"back", 4), 0);
-    tls_move(sv, cl);
-    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n), 0);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv),
+             H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(sv->ops->send(sv, (const uint8_t *)"back", 4, &tob_sv), 0);
+    tls_move_out(&tob_sv, cl);
+    CHECK_EQ(cl->ops->recv(cl, buf, sizeof buf, &n, &tob_cl), 0);
     CHECK(n == 4 && memcmp(buf, "back", 4) == 0);
+    /* a bulk write: full 16 KiB records; the reader fills its buffer
+     * with several records per call */
+    /* a busy connection keeps OpenSSL's record buffers (no allocation
+     * per record), and gives them back when idle: traffic either way */
+    sv->ops->hold_buffers(sv, 1);
+    cl->ops->hold_buffers(cl, 1);
+    static uint8_t bulk[100000], got[65536];
+    for (size_t i = 0; i < sizeof bulk; i++) bulk[i] = (uint8_t)(i * 7);
+    CHECK_EQ(cl->ops->send(cl, bulk, sizeof bulk, &tob_cl), 0);
+    tls_records(tob_cl.buf, tob_cl.len, &nrec, &maxrec);
+    CHECK_EQ(nrec, 7);
+    CHECK(maxrec >= 16384 && maxrec <= 16384 + 256);
+    /* lent in two parts, the first cut inside a record; the first read
+     * stops early (a paused protocol) and what was lent is kept */
+    size_t cut = 20000;
+    CHECK_EQ(sv->ops->feed(sv, tob_cl.buf, cut), 0);
+    CHECK_EQ(sv->ops->recv(sv, got, 100, &n, &tob_sv), 0);
+    CHECK(n == 100 && memcmp(got, bulk, 100) == 0);
+    CHECK_EQ(sv->ops->keep(sv), 0);
+    CHECK_EQ(sv->ops->feed(sv, tob_cl.buf + cut, tob_cl.len - cut), 0);
+    size_t total = 100;
+    while (total < sizeof bulk) {
+      int rv = sv->ops->recv(sv, got, sizeof got, &n, &tob_sv);
+      CHECK_EQ(rv, 0);
+      if (rv != 0) break;
+      CHECK(n > 16384 || total + n == sizeof bulk); /* many records */
+      CHECK_MEM(got, bulk + total, n);
+      total += n;
+    }
+    CHECK_EQ(sv->ops->recv(sv, got, sizeof got, &n, &tob_sv),
+             H2WS_ERR_WOULDBLOCK);
+    CHECK_EQ(sv->ops->keep(sv), 0);
+    tob_cl.len = 0;
+    sv->ops->hold_buffers(sv, 0);
+    cl->ops->hold_buffers(cl, 0);
+    /* idle: the filters hold no buffer of their own */
+    CHECK_EQ(sv->ops->held(sv), 0);
+    CHECK_EQ(cl->ops->held(cl), 0);
     /* close_notify: the peer's recv reports the end */
-    cl->ops->shutdown(cl);
-    tls_move(cl, sv);
-    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n), H2WS_ERR_CLOSED);
+    cl->ops->shutdown(cl, &tob_cl);
+    tls_move_out(&tob_cl, sv);
+    CHECK_EQ(sv->ops->recv(sv, buf, sizeof buf, &n, &tob_sv),
+             H2WS_ERR_CLOSED);
+    tob_sv.len = 0;
     cl->ops->del(cl);
     sv->ops->del(sv);
   }
@@ -468,7 +552,10 @@ static void test_tls_filter_in_memory(void) {
   CHECK_EQ(h2ws__rt_tls_new(&sv, h2ws__mem_default(), sctx, 0, NULL, -1), 0);
   static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   CHECK_EQ(sv->ops->feed(sv, (const uint8_t *)junk, sizeof junk - 1), 0);
-  CHECK_EQ(sv->ops->handshake(sv, serr, sizeof serr), H2WS_ERR_RT_TLS);
+  CHECK_EQ(sv->ops->handshake(sv, &tob_sv, serr, sizeof serr),
+           H2WS_ERR_RT_TLS);
+  tob_sv.len = 0;
+  tob_cl.len = 0;
   CHECK(strstr(serr, "TLS error: ") == serr);
   sv->ops->del(sv);
   SSL_CTX_free(strict);
@@ -476,6 +563,10 @@ static void test_tls_filter_in_memory(void) {
   SSL_CTX_free(sctx);
   h2ws_tls_server_del(shared);
   unlink(certfile);
+  free(tob_cl.buf);
+  free(tob_sv.buf);
+  tob_cl.buf = tob_sv.buf = NULL;
+  tob_cl.cap = tob_sv.cap = 0;
   /* a certificate that cannot be read */
   ts.write_cert_file = NULL;
   ts.cert_file = "/nonexistent/cert.pem";
@@ -501,6 +592,11 @@ static void test_defaults(void) {
   CHECK_EQ(ss.compress, 1);
   CHECK_EQ(ss.ws.whole_messages, 1);
   CHECK_EQ(ss.ws.max_output, 1024 * 1024);
+  /* the memory model's budgets: a fraction of the machine, 16 MiB per
+   * connection, a 10 s write deadline */
+  CHECK(ss.max_memory >= (64u << 20));
+  CHECK_EQ(ss.max_conn_memory, 16u << 20);
+  CHECK_EQ(ss.write_timeout_ms, 10000);
   CHECK(ss.cert_file == NULL && ss.key_file == NULL && ss.tls == NULL);
 
   h2ws_client_settings cs;
@@ -540,8 +636,210 @@ static void test_defaults(void) {
         ts.write_cert_file == NULL);
 }
 
+/* ---- memory budgets (docs/design.md "Memory bounds") ------------------ */
+
+/* The rig's WebSocket as the server makes it: automatic pause, counted
+ * in a connection's and a server's budget. */
+static void rig_server(rig *r, size_t budget, rt_budget *conn,
+                       rt_budget *srv) {
+  r->ws->max_output = budget; /* as the server sets it from ws.max_output */
+  r->ws->auto_pause = 1;
+  r->ws->conn_budget = conn;
+  r->ws->srv_budget = srv;
+}
+
+/* Queued output is counted in both budgets as it is queued and drained;
+ * input pauses above half the WebSocket's budget (max_output) and
+ * resumes at a quarter, the pause counted once. */
+static void test_budget_echo_pauses_and_drains(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 64 * 1024), 0);
+  rig_server(&r, 64 * 1024, &conn, &srv);
+  r.a.echo = 1;
+  static uint8_t m[12000];
+  memset(m, 'e', sizeof m);
+  for (int i = 0; i < 6; i++)
+    CHECK_EQ(h2ws_ws_submit_msg(r.p->e, H2WS_OP_BINARY, m, sizeof m), 0);
+  pump(r.p->e, r.engine); /* stops at the pause */
+  h2ws__rt_ws_account(r.ws); /* what a carrier does after its recv */
+  /* 3 echoes of 12000 (+ headers) pass 32 KiB: paused after the third */
+  CHECK_EQ(r.a.msgs, 3);
+  CHECK(h2ws_rt_ws_buffered(r.ws) > 32 * 1024);
+  CHECK_EQ(r.ws->held, h2ws_rt_ws_buffered(r.ws));
+  /* the budgets add what input is held (none between messages) */
+  CHECK_EQ(r.ws->held_in, h2ws_ws_input_len(r.engine));
+  CHECK_EQ(conn.held, r.ws->held + r.ws->held_in);
+  CHECK_EQ(srv.held, r.ws->held + r.ws->held_in);
+  CHECK_EQ(srv.pauses, 1);
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  /* asking again does not count another pause */
+  CHECK(h2ws__rt_ws_over_budget(r.ws));
+  CHECK_EQ(srv.pauses, 1);
+  /* the carrier drains: the budgets follow, input may resume */
+  CHECK(pump(r.engine, r.p->e) > 0);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(conn.held, r.ws->held_in);
+  CHECK_EQ(srv.held, r.ws->held_in);
+  CHECK_EQ(r.p->msgs, 3);
+  CHECK(srv.peak > 32 * 1024 && srv.peak <= 64 * 1024 + 512 + 12000);
+  /* freeing the WebSocket with output queued gives it back */
+  CHECK_EQ(h2ws_rt_ws_send(r.ws, H2WS_OP_TEXT, (const uint8_t *)"bye", 3), 0);
+  CHECK(srv.held > 0);
+  rig_del(&r);
+  CHECK_EQ(srv.held, 0);
+  CHECK_EQ(conn.held, 0);
+}
+
+/* A message being reassembled counts as held input in the connection's
+ * and server's budgets (not in the WebSocket's own pause: it must be
+ * able to complete), and is given back when delivered. */
+static void test_budget_counts_held_input(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 4096), 0);
+  rig_server(&r, 4096, &conn, &srv);
+  static uint8_t part[10000];
+  memset(part, 'i', sizeof part);
+  /* the first fragment of a message larger than the output budget */
+  CHECK_EQ(h2ws_ws_submit_fragment(r.p->e, H2WS_OP_BINARY, 0, part,
+                                   sizeof part),
+           0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(h2ws_ws_input_len(r.engine), sizeof part);
+  h2ws__rt_ws_account(r.ws);
+  CHECK_EQ(srv.held, sizeof part);
+  CHECK_EQ(conn.held, sizeof part);
+  CHECK(!h2ws__rt_ws_over_budget(r.ws)); /* its own output is empty */
+  CHECK_EQ(h2ws_ws_submit_fragment(r.p->e, H2WS_OP_CONT, 1, part, 100), 0);
+  CHECK(pump(r.p->e, r.engine) > 0);
+  CHECK_EQ(r.a.msgs, 1);
+  CHECK_EQ(r.a.last_len, sizeof part + 100);
+  h2ws__rt_ws_account(r.ws);
+  CHECK_EQ(srv.held, 0);
+  CHECK_EQ(conn.held, 0);
+  rig_del(&r);
+}
+
+/* Automatic pongs count: a peer that pings and never reads is paused
+ * like one that sends messages. */
+static void test_budget_pongs_pause(void) {
+  rig r;
+  rt_budget srv;
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 4096), 0);
+  rig_server(&r, 4096, NULL, &srv);
+  int n = 0;
+  for (; n < 100; n++) {
+    uint8_t ping[125];
+    memset(ping, 'p', sizeof ping);
+    CHECK_EQ(h2ws_ws_submit_ping(r.p->e, ping, sizeof ping), 0);
+    const uint8_t *p;
+    size_t len = 0, used = 0;
+    CHECK_EQ(h2ws_ws_send(r.p->e, &p, &len, 0), 0);
+    int rv = h2ws_ws_recv(r.engine, p, len, &used, 0);
+    h2ws_ws_send_consumed(r.p->e, len);
+    if (rv == H2WS_ERR_PAUSE) break;
+    CHECK_EQ(rv, 0);
+  }
+  /* 2048 bytes of pongs (127 each) pause input after 17 pings */
+  CHECK(n < 20);
+  CHECK(srv.held > 2048 && srv.held <= 4096 + 512);
+  CHECK_EQ(srv.pauses, 1);
+  rig_del(&r);
+}
+
+/* A broadcast that does not fit closes the member with 1008 (counted),
+ * and the write deadline starts at the carrier. */
+static void test_budget_prepared_closes_1008(void) {
+  rig r;
+  rt_budget srv;
+  memset(&srv, 0, sizeof srv);
+  CHECK_EQ(rig_new(&r, 16 * 1024), 0);
+  rig_server(&r, 16 * 1024, NULL, &srv);
+  static uint8_t m[6000];
+  memset(m, 'b', sizeof m);
+  h2ws_ws_prepared *prep = NULL;
+  CHECK_EQ(h2ws_ws_prepared_new(&prep, H2WS_OP_BINARY, m, sizeof m, NULL), 0);
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), 0);
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), 0);
+  CHECK_EQ(srv.closes, 0);
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), H2WS_ERR_BUFFER_FULL);
+  CHECK_EQ(srv.closes, 1);
+  CHECK_EQ(r.ca.closing, 1);
+  /* the Close went behind the queued output: the peer sees 1008 */
+  pump(r.engine, r.p->e);
+  CHECK_EQ(r.p->msgs, 2);
+  CHECK_EQ(r.p->code, 1008);
+  /* closing: later sends are refused, not counted again */
+  CHECK_EQ(h2ws_rt_ws_send_prepared(r.ws, prep), H2WS_ERR_INVALID_STATE);
+  CHECK_EQ(srv.closes, 1);
+  h2ws_ws_prepared_del(prep);
+  rig_del(&r);
+}
+
+/* A connection's or server's budget: over its limit every WebSocket in
+ * it pauses (its own output aside) until it is back at half; the wake
+ * hook fires once then. */
+static int wakes;
+static void count_wake(void *ud) {
+  (void)ud;
+  wakes++;
+}
+
+static void test_budget_shared_limit(void) {
+  rig r;
+  rt_budget conn, srv;
+  memset(&conn, 0, sizeof conn);
+  memset(&srv, 0, sizeof srv);
+  srv.limit = 1000;
+  srv.wake = count_wake;
+  CHECK_EQ(rig_new(&r, 64 * 1024), 0);
+  rig_server(&r, 64 * 1024, &conn, &srv);
+  wakes = 0;
+  /* another WebSocket's output puts the server over */
+  h2ws__rt_budget_add(&srv, 1200);
+  CHECK(srv.over);
+  CHECK(h2ws__rt_ws_over_budget(r.ws));
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(srv.pauses, 1);
+  h2ws__rt_budget_add(&srv, -600); /* 600: under the limit, above half */
+  CHECK(srv.over);
+  CHECK(!h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(wakes, 0);
+  h2ws__rt_budget_add(&srv, -200); /* 400: back at half */
+  CHECK(!srv.over);
+  CHECK_EQ(wakes, 1);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  /* the connection's budget the same way */
+  conn.limit = 100;
+  h2ws__rt_budget_add(&conn, 101);
+  CHECK(h2ws__rt_ws_over_budget(r.ws));
+  h2ws__rt_budget_add(&conn, -101);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  CHECK_EQ(srv.pauses, 2);
+  /* never below zero */
+  h2ws__rt_budget_add(&srv, -100000);
+  CHECK_EQ(srv.held, 0);
+  /* a client WebSocket (no auto pause) is never paused by a budget */
+  r.ws->auto_pause = 0;
+  h2ws__rt_budget_add(&srv, 5000);
+  CHECK(h2ws__rt_ws_can_resume(r.ws));
+  h2ws__rt_budget_add(&srv, -5000);
+  rig_del(&r);
+}
+
 int main(void) {
   static const tu_case cases[] = {
+      {"budget_echo_pauses_and_drains", test_budget_echo_pauses_and_drains},
+      {"budget_pongs_pause", test_budget_pongs_pause},
+      {"budget_counts_held_input", test_budget_counts_held_input},
+      {"budget_prepared_closes_1008", test_budget_prepared_closes_1008},
+      {"budget_shared_limit", test_budget_shared_limit},
       {"carrier_ops_and_info", test_carrier_ops_and_info},
       {"abort_goes_to_carrier", test_abort_goes_to_carrier},
       {"fragments_beyond_max_output", test_fragments_beyond_max_output},

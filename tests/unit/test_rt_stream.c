@@ -1046,7 +1046,8 @@ static const h2ws_rt_ws_callbacks al_cbs = {
 /* Both ends of an echo on one runtime with a counting allocator: after a
  * warm-up, 500 round trips (1000 messages each way through engine,
  * binding, connection and filter) allocate nothing through h2ws_mem
- * (OpenSSL's own allocations are not counted). */
+ * (OpenSSL's own allocations are not counted; over HTTP/3 the count
+ * covers the runtime, the binding, ngtcp2 and nghttp3, not GnuTLS). */
 static void alloc_case(int tls, int policy) {
   h2ws_mem mem = {NULL, al_malloc, al_free, al_calloc, al_realloc};
   h2ws_rt *rt;
@@ -1062,6 +1063,11 @@ static void alloc_case(int tls, int policy) {
   CHECK_EQ(h2ws_server_route_ws(a.srv, "/echo", &h, NULL), 0);
   int port;
   CHECK_EQ(h2ws_server_listen(a.srv, "127.0.0.1:0", tls, &port), 0);
+  if (policy == H2WS_RT_POLICY_H3) {
+    char hp[64];
+    snprintf(hp, sizeof hp, "127.0.0.1:%d", port);
+    CHECK_EQ(h2ws_server_listen_h3(a.srv, hp, NULL, NULL), 0);
+  }
   h2ws_client *cl;
   h2ws_client_settings cs;
   h2ws_client_settings_default(&cs);
@@ -1080,13 +1086,23 @@ static void alloc_case(int tls, int policy) {
   h2ws_server_del(a.srv);
   h2ws_rt_del(rt);
   CHECK_EQ(a.n, AL_COUNT);
-  CHECK_EQ(a.during, 0);
+  if (policy == H2WS_RT_POLICY_H3) {
+    /* QUIC: 0 when nothing is late; when the machine is loaded (a
+     * retransmission, more packets in flight) ngtcp2's pools and the
+     * binding's chunk pool grow a few times (5-10 of 1000 messages seen
+     * with two test runs at once), bounded by what is in flight: never
+     * one per message. */
+    CHECK(a.during >= 0 && a.during < 50);
+  } else {
+    CHECK_EQ(a.during, 0);
+  }
 }
 
 static void test_alloc_h1(void) { alloc_case(0, H2WS_RT_POLICY_H1); }
 static void test_alloc_h2c(void) { alloc_case(0, H2WS_RT_POLICY_H2); }
 static void test_alloc_h2_tls(void) { alloc_case(1, H2WS_RT_POLICY_AUTO); }
 static void test_alloc_h1_tls(void) { alloc_case(1, H2WS_RT_POLICY_H1); }
+static void test_alloc_h3(void) { alloc_case(1, H2WS_RT_POLICY_H3); }
 
 int main(void) {
   static const tu_case cases[] = {
@@ -1109,6 +1125,7 @@ int main(void) {
       {"echo_allocates_nothing_h2c", test_alloc_h2c},
       {"echo_allocates_nothing_h2_tls", test_alloc_h2_tls},
       {"echo_allocates_nothing_h1_tls", test_alloc_h1_tls},
+      {"echo_allocates_nothing_h3", test_alloc_h3},
   };
   return TU_RUN(cases);
 }
