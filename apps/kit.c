@@ -2,6 +2,7 @@
  * sizes and durations, transport names, buffer + JSON writer, lifecycle. */
 #include "kit.h"
 
+#include <errno.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- numbers with units ----------------------------------------------- */
 
@@ -550,6 +552,35 @@ void kit_listen_host(const char *addr, char *host, size_t hostlen) {
   host[hl] = '\0';
 }
 
+int kit_listen_in_use(const char *addr) {
+  char host[300];
+  const char *colon = strrchr(addr, ':');
+  if (!colon || !strcmp(colon + 1, "0")) return 0;
+  kit_listen_host(addr, host, sizeof host);
+  char *h = host;
+  size_t hl = strlen(h);
+  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+    h[hl - 1] = '\0';
+    h++;
+  }
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  if (getaddrinfo(h, colon + 1, &hints, &res) != 0 || !res) return 0;
+  int taken = 0;
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    int one = 1; /* as the listeners: TIME_WAIT does not count */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    taken = bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE;
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return taken;
+}
+
 void kit_print_listening(const char *addr, int tls, int port, int h2) {
   char host[300];
   kit_listen_host(addr, host, sizeof host);
@@ -563,6 +594,11 @@ void kit_print_listening(const char *addr, int tls, int port, int h2) {
 
 int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
                   int port, int retry) {
+  return kit_listen_h3_worker(srv, prog, addr, port, retry, 0, 1);
+}
+
+int kit_listen_h3_worker(h2ws_server *srv, const char *prog, const char *addr,
+                         int port, int retry, int reuseport, int print) {
   char hp[320], h[300];
   kit_listen_host(addr, h, sizeof h); /* "[::1]" keeps its brackets */
   snprintf(hp, sizeof hp, "%s:%d", h, port);
@@ -570,11 +606,12 @@ int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
   h2ws_listen_options o;
   h2ws_listen_options_default(&o);
   o.quic_retry = retry;
+  o.reuseport = reuseport;
   if (h2ws_server_listen_h3(srv, hp, &o, &uport) != 0) {
     fprintf(stderr, "%s: %s\n", prog, h2ws_server_last_error(srv));
     return KIT_EXIT_CONNECT;
   }
-  printf("h2ws: listening on UDP %s:%d (h3, QUIC%s)\n", h, uport,
+  if (print) printf("h2ws: listening on UDP %s:%d (h3, QUIC%s)\n", h, uport,
          retry ? ", Retry" : "");
   return 0;
 }
@@ -873,4 +910,180 @@ void kit_life_close(kit_life *l) {
   uv_close((uv_handle_t *)&l->sigint, NULL);
   uv_close((uv_handle_t *)&l->sigterm, NULL);
   uv_close((uv_handle_t *)&l->timer, NULL);
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+typedef struct kit_workers kit_workers;
+
+typedef struct kit_wk {
+  kit_workers *set;
+  void *ud;
+  uv_async_t async; /* on loop i: a stop or force was asked (want) */
+  uv_thread_t thread;
+  int async_open; /* under set->mu: the async may be sent */
+  int want;       /* under set->mu: 1 stop, 2 force */
+  int did;        /* on the worker's thread: what was done of want */
+} kit_wk;
+
+struct kit_workers {
+  uv_mutex_t mu;
+  uv_loop_t ctl;
+  uv_async_t ended; /* on ctl: a worker's thread is about to end */
+  kit_life life;
+  kit_wk *wk;
+  size_t n, nstarted, nended; /* nended under mu */
+  int ended_open;             /* under mu */
+  void (*run)(void *ud);
+  void (*fini)(void *ud);
+  void (*on_stop)(void *ud);
+  void (*on_force)(void *ud);
+};
+
+/* On worker i's thread: what the control thread asked, each once. */
+static void kit_wk_async_cb(uv_async_t *a) {
+  kit_wk *w = a->data;
+  kit_workers *set = w->set;
+  uv_mutex_lock(&set->mu);
+  int want = w->want;
+  uv_mutex_unlock(&set->mu);
+  if (want >= 1 && w->did < 1) {
+    w->did = 1;
+    if (set->on_stop) set->on_stop(w->ud);
+  }
+  if (want >= 2 && w->did < 2) {
+    w->did = 2;
+    if (set->on_force) set->on_force(w->ud);
+  }
+}
+
+static void kit_wk_main(void *arg) {
+  kit_wk *w = arg;
+  kit_workers *set = w->set;
+  set->run(w->ud);
+  uv_mutex_lock(&set->mu);
+  w->async_open = 0; /* no send after this; closed on its own thread */
+  uv_close((uv_handle_t *)&w->async, NULL);
+  uv_mutex_unlock(&set->mu);
+  if (set->fini) set->fini(w->ud); /* runs the loop: the close completes */
+  uv_mutex_lock(&set->mu);
+  set->nended++;
+  if (set->ended_open) uv_async_send(&set->ended);
+  uv_mutex_unlock(&set->mu);
+}
+
+/* On the control thread: ask every worker still running. */
+static void kit_workers_ask(kit_workers *set, int want) {
+  uv_mutex_lock(&set->mu);
+  for (size_t i = 0; i < set->nstarted; i++) {
+    kit_wk *w = &set->wk[i];
+    if (w->want < want) w->want = want;
+    if (w->async_open) uv_async_send(&w->async);
+  }
+  uv_mutex_unlock(&set->mu);
+}
+
+static void kit_workers_stop_cb(void *ud, int signum) {
+  (void)signum;
+  kit_workers_ask(ud, 1);
+}
+
+static void kit_workers_force_cb(void *ud) { kit_workers_ask(ud, 2); }
+
+/* Every thread has ended: the control loop's handles close, it returns. */
+static void kit_workers_ended_cb(uv_async_t *a) {
+  kit_workers *set = a->data;
+  uv_mutex_lock(&set->mu);
+  int all = set->nended == set->nstarted && set->ended_open;
+  if (all) {
+    set->ended_open = 0;
+    uv_close((uv_handle_t *)&set->ended, NULL);
+  }
+  uv_mutex_unlock(&set->mu);
+  if (all) kit_life_close(&set->life);
+}
+
+int kit_workers_run(size_t n, uv_loop_t *const *loops, void *const *ud,
+                    void (*run)(void *ud), void (*fini)(void *ud),
+                    void (*on_stop)(void *ud), void (*on_force)(void *ud),
+                    uint64_t grace_ms) {
+  kit_workers set;
+  memset(&set, 0, sizeof set);
+  set.n = n;
+  set.run = run;
+  set.fini = fini;
+  set.on_stop = on_stop;
+  set.on_force = on_force;
+  set.wk = calloc(n ? n : 1, sizeof *set.wk);
+  if (!set.wk) return -1;
+  if (uv_mutex_init(&set.mu) != 0) {
+    free(set.wk);
+    return -1;
+  }
+  int rv = 0;
+  if (uv_loop_init(&set.ctl) != 0) {
+    uv_mutex_destroy(&set.mu);
+    free(set.wk);
+    return -1;
+  }
+  if (uv_async_init(&set.ctl, &set.ended, kit_workers_ended_cb) != 0) {
+    rv = -1;
+  } else if (kit_life_start(&set.life, &set.ctl, grace_ms,
+                            kit_workers_stop_cb, kit_workers_force_cb,
+                            &set) != 0) {
+    uv_close((uv_handle_t *)&set.ended, NULL);
+    rv = -1;
+  }
+  set.ended.data = &set;
+  set.ended_open = rv == 0;
+  for (size_t i = 0; i < n && rv == 0; i++) {
+    kit_wk *w = &set.wk[i];
+    w->set = &set;
+    w->ud = ud[i];
+    if (uv_async_init(loops[i], &w->async, kit_wk_async_cb) != 0) {
+      rv = -1;
+      break;
+    }
+    w->async.data = w;
+    uv_unref((uv_handle_t *)&w->async); /* the servers decide when to end */
+    uv_mutex_lock(&set.mu);
+    w->async_open = 1;
+    uv_mutex_unlock(&set.mu);
+    if (uv_thread_create(&w->thread, kit_wk_main, w) != 0) {
+      uv_mutex_lock(&set.mu);
+      w->async_open = 0;
+      uv_mutex_unlock(&set.mu);
+      uv_close((uv_handle_t *)&w->async, NULL);
+      uv_run(loops[i], UV_RUN_NOWAIT);
+      rv = -1;
+      break;
+    }
+    uv_mutex_lock(&set.mu);
+    set.nstarted++;
+    uv_mutex_unlock(&set.mu);
+  }
+  if (rv != 0) kit_life_stop(&set.life, 0); /* stop those that started */
+  if (set.ended_open) {
+    uv_async_send(&set.ended); /* in case every thread ended already */
+    uv_run(&set.ctl, UV_RUN_DEFAULT);
+  } else {
+    /* no control loop: ask directly */
+    kit_workers_ask(&set, 2);
+  }
+  for (size_t i = 0; i < set.nstarted; i++) uv_thread_join(&set.wk[i].thread);
+  /* workers whose thread never started: their cleanup here */
+  for (size_t i = set.nstarted; i < n && fini; i++) fini(ud[i]);
+  kit_life_close(&set.life);
+  uv_run(&set.ctl, UV_RUN_DEFAULT); /* close callbacks */
+  uv_loop_close(&set.ctl);
+  uv_mutex_destroy(&set.mu);
+  free(set.wk);
+  return rv;
+}
+
+unsigned kit_default_workers(void) {
+  unsigned n = uv_available_parallelism();
+  if (n < 1) n = 1;
+  if (n > KIT_MAX_WORKERS) n = KIT_MAX_WORKERS;
+  return n;
 }

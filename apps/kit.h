@@ -208,11 +208,23 @@ int kit_host_is_loopback(const char *host);
 void kit_print_listening(const char *addr, int tls, int port, int h2);
 /* The host part of a --listen address (everything before the last ':'). */
 void kit_listen_host(const char *addr, char *host, size_t hostlen);
+/* 1 if a socket already listens on the --listen address "HOST:PORT"
+ * (a bind without SO_REUSEPORT fails with EADDRINUSE), else 0 (port 0,
+ * free, or another error, which the listen itself then reports).
+ * Workers bind with SO_REUSEPORT, which would share the port with
+ * another server of the same user instead of refusing it: they ask this
+ * first. */
+int kit_listen_in_use(const char *addr);
 /* HTTP/3 on UDP at the host of `addr` and `port` (a TLS listener's) and
  * the line "h2ws: listening on UDP HOST:PORT (h3, QUIC)".  Returns 0, or
  * KIT_EXIT_CONNECT after printing "PROG: <why>". */
 int kit_listen_h3(h2ws_server *srv, const char *prog, const char *addr,
                   int port, int retry);
+/* The same for worker w of --workers: reuseport nonzero binds with
+ * SO_REUSEPORT (every worker a UDP socket on the port), print zero skips
+ * the line (the last worker prints it). */
+int kit_listen_h3_worker(h2ws_server *srv, const char *prog, const char *addr,
+                         int port, int retry, int reuseport, int print);
 
 /* ---- growable buffer and JSON ------------------------------------------- */
 
@@ -296,5 +308,38 @@ int kit_life_start(kit_life *l, uv_loop_t *loop, uint64_t grace_ms,
 void kit_life_stop(kit_life *l, int signum);
 /* Closes the handles (before the loop's last run). */
 void kit_life_close(kit_life *l);
+
+/* ---- workers: N event loops, one thread each ------------------------------
+ *
+ * `--workers N` of serve and proxy: N servers, each on its own runtime
+ * (h2ws_rt, one libuv loop) and thread, listening on the same addresses
+ * with SO_REUSEPORT.  Threads, not processes: the chat rooms (apps/rooms.h)
+ * and the figures of /metrics are shared in memory, one certificate is
+ * generated once, one access log FILE takes whole lines under its lock,
+ * and the process exits once with one status.
+ *
+ * kit_workers_run() starts thread i running run(ud[i]) (which runs loop
+ * i until it returns), and watches SIGINT / SIGTERM on a loop of its own
+ * on the calling thread, as kit_life does: the first signal calls
+ * on_stop(ud[i]) on each worker's thread (through a uv_async on loop i:
+ * the servers' graceful shutdown), a second signal or grace_ms later
+ * on_force(ud[i]).  When run() returns, fini(ud[i]) runs on that thread
+ * (the server's cleanup, which runs the loop once more: the kit's async
+ * is closed by then).  Returns when every thread has ended: 0, or -1 if
+ * a thread or handle could not be made (the workers that started were
+ * stopped and joined; those that did not got fini() on this thread).  Call it with the loops idle (nothing runs them);
+ * everything made on them before is handed to the threads.
+ */
+#define KIT_MAX_WORKERS 64
+
+int kit_workers_run(size_t n, uv_loop_t *const *loops, void *const *ud,
+                    void (*run)(void *ud), void (*fini)(void *ud),
+                    void (*on_stop)(void *ud), void (*on_force)(void *ud),
+                    uint64_t grace_ms);
+
+/* The default of --workers: the number of CPUs this process may use
+ * (uv_available_parallelism(): online CPUs, the affinity mask), at
+ * least 1 and at most KIT_MAX_WORKERS. */
+unsigned kit_default_workers(void);
 
 #endif

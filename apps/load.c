@@ -739,7 +739,10 @@ static const char load_epilog[] =
     "not open in time (and as opened later), never as opened.  A message\n"
     "is lost if its echo did not come back before the WebSocket closed or\n"
     "the run ended.  'h2ws load: N WebSockets open' is printed on stderr\n"
-    "when the traffic starts.\n"
+    "when the traffic starts (with --workers, once per loop, with its\n"
+    "share; each loop starts its traffic when its own WebSockets are\n"
+    "open, and the report's elapsed time runs from the first start to\n"
+    "the last end).\n"
     "\n"
     "exit codes (the first that applies):\n"
     "  0  every WebSocket opened in time and every message was echoed\n"
@@ -752,12 +755,198 @@ static const char load_epilog[] =
     "  4  a WebSocket closed abnormally or was closed by the server, a\n"
     "     message was lost or an echo was wrong\n";
 
+/* One run on its own runtime and loop (the whole command, or one
+ * worker of --workers: its share of the connections): the results stay
+ * in app.  Returns 0, or an exit code after a setup failure (a message
+ * was printed); load_free() cleans up either way. */
+static int load_run(load_app *app, const kit_cmd *cmd) {
+  int code = KIT_EXIT_OK;
+  app->payload = malloc(app->size);
+  app->ws = calloc(app->nws, sizeof *app->ws);
+  /* HTTP/2: one client per connection (a client pools one connection per
+   * origin); HTTP/1.1: each WebSocket has its own connection anyway */
+  app->nclients = app->policy == H2WS_RT_POLICY_H1 ? 1 : app->nconn;
+  app->clients = calloc(app->nclients, sizeof *app->clients);
+  if (!app->payload || !app->ws || !app->clients) {
+    kit_error(cmd, "out of memory");
+    return KIT_EXIT_CONNECT; /* load_free() frees what was made */
+  }
+  for (size_t i = 0; i < app->size; i++)
+    app->payload[i] = (uint8_t)(app->binary ? (i * 131u + 7u) & 0xff
+                                          : 'a' + i % 26);
+
+  h2ws_client_settings cs;
+  h2ws_client_settings_default(&cs);
+  cs.insecure = app->insecure;
+  cs.close_idle = 1;
+  uint64_t maxmsg = app->size < 65536 ? 65536 : app->size;
+  cs.ws.max_message_size = maxmsg;
+  {
+    /* room for what may be in flight, bounded: BUFFER_FULL beyond */
+    uint64_t k = app->inflight == UINT64_MAX ? 64 : app->inflight;
+    uint64_t out = k * (app->size + 14) + 65536;
+    if (out > 256u * 1024 * 1024) out = 256u * 1024 * 1024;
+    cs.ws.max_output = (size_t)out;
+  }
+  h2ws_client_ws_options wo;
+  h2ws_client_ws_options_default(&wo);
+  wo.policy = app->policy;
+  wo.compress = app->compress;
+
+  if (h2ws_rt_new(&app->rt, NULL) != 0) {
+    kit_error(cmd, "cannot start the runtime");
+    return KIT_EXIT_CONNECT;
+  }
+  for (uint32_t i = 0; i < app->nclients; i++)
+    if (h2ws_client_new(&app->clients[i], app->rt, &cs) != 0) {
+      kit_error(cmd, "cannot create a client");
+      return KIT_EXIT_CONNECT;
+    }
+  app->loop = h2ws_rt_uv_loop(app->rt);
+  uv_timer_init(app->loop, &app->tick);
+  uv_timer_init(app->loop, &app->phase_timer);
+  uv_timer_init(app->loop, &app->deadline);
+  app->tick.data = app->phase_timer.data = app->deadline.data = app;
+  app->timers_open = 1;
+  uv_timer_start(&app->deadline, load_on_deadline, app->timeout_ms, 0);
+  load_arm_phase(app, app->open_timeout_ms);
+
+  static const h2ws_rt_ws_callbacks cbs = {
+      .on_open = load_on_open,
+      .on_message = load_on_message,
+      .on_close = load_on_close,
+      .on_writable = load_on_writable,
+      .on_fail = load_on_fail,
+      .on_note = load_on_note,
+  };
+  app->t_begin = load_now();
+  for (uint32_t i = 0; i < app->nws && app->phase == P_OPENING; i++) {
+    load_ws *w = &app->ws[i];
+    w->app = app;
+    w->idx = i;
+    w->phase = (double)i / (double)app->nws;
+    h2ws_client *cl = app->clients[app->nclients == 1 ? 0 : i / app->per_conn];
+    int rv = h2ws_client_open(cl, app->url, &wo, &cbs, w, NULL);
+    if (rv != 0) {
+      kit_error(cmd, "%s", h2ws_client_last_error(cl));
+      app->failed++;
+      app->err[ERR_INTERNAL]++;
+      load_ws_ended(w);
+    }
+  }
+  h2ws_rt_run(app->rt);
+  load_finish(app); /* if the loop ended on its own */
+  return code;
+}
+
+static void load_free(load_app *app) {
+  for (uint32_t i = 0; i < app->nclients; i++) h2ws_client_del(app->clients[i]);
+  if (app->rt) {
+    h2ws_rt_run(app->rt); /* let closed handles finish */
+    h2ws_rt_del(app->rt);
+  }
+  free(app->payload);
+  free(app->ws);
+  free(app->clients);
+}
+
+/* --workers N: N runs on N threads, each with its share of the
+ * connections (connection i on worker i mod N), then one report of the
+ * sums: counts and errors added, histograms merged, the traffic from the
+ * first start to the last end, the process's CPU over that span. */
+typedef struct load_worker {
+  load_app *app;
+  const kit_cmd *cmd;
+  int code;
+} load_worker;
+
+static void load_worker_main(void *arg) {
+  load_worker *lw = arg;
+  lw->code = load_run(lw->app, lw->cmd);
+}
+
+static void load_merge(load_app *t, const load_app *a) {
+  t->opened += a->opened;
+  t->late += a->late;
+  t->failed += a->failed;
+  t->closed += a->closed;
+  t->ended += a->ended;
+  t->pending_at_start += a->pending_at_start;
+  t->sent += a->sent;
+  t->recv += a->recv;
+  t->lost_dead += a->lost_dead;
+  t->bytes_recv += a->bytes_recv;
+  for (int i = 0; i < ERR_COUNT; i++) t->err[i] += a->err[i];
+  for (int i = 0; i < 6; i++) t->transport_count[i] += a->transport_count[i];
+  for (size_t i = 0; i < HIST_BUCKETS; i++)
+    t->hist.count[i] += a->hist.count[i];
+  if (a->hist.n && (t->hist.n == 0 || a->hist.min < t->hist.min))
+    t->hist.min = a->hist.min;
+  if (a->hist.max > t->hist.max) t->hist.max = a->hist.max;
+  t->hist.n += a->hist.n;
+  t->hist.sum += a->hist.sum;
+  if (t->t_begin == 0 || a->t_begin < t->t_begin) t->t_begin = a->t_begin;
+  if (a->t_open_done > t->t_open_done) t->t_open_done = a->t_open_done;
+  if (t->t0 == 0 || a->t0 < t->t0) {
+    t->t0 = a->t0;
+    t->ru0 = a->ru0; /* RUSAGE_SELF: the whole process */
+  }
+  if (a->t_traffic_end >= t->t_traffic_end) {
+    t->t_traffic_end = a->t_traffic_end;
+    t->ru1 = a->ru1;
+  }
+}
+
+static int load_workers(const load_app *tmpl, const kit_cmd *cmd,
+                        unsigned n) {
+  if (n > tmpl->nconn) n = tmpl->nconn; /* a connection each at least */
+  load_app *apps = calloc(n, sizeof *apps);
+  load_app *sum = calloc(1, sizeof *sum);
+  load_worker *lw = calloc(n, sizeof *lw);
+  uv_thread_t *th = calloc(n, sizeof *th);
+  int code = KIT_EXIT_OK;
+  unsigned started = 0;
+  if (!apps || !sum || !lw || !th) {
+    kit_error(cmd, "out of memory");
+    code = KIT_EXIT_CONNECT;
+  }
+  for (unsigned w = 0; w < n && code == KIT_EXIT_OK; w++) {
+    apps[w] = *tmpl; /* the options; no runtime state yet */
+    apps[w].nconn = tmpl->nconn / n + (w < tmpl->nconn % n);
+    apps[w].nws = apps[w].nconn * apps[w].per_conn;
+    lw[w].app = &apps[w];
+    lw[w].cmd = cmd;
+    if (uv_thread_create(&th[w], load_worker_main, &lw[w]) != 0) {
+      kit_error(cmd, "cannot start a thread");
+      code = KIT_EXIT_CONNECT;
+      break;
+    }
+    started++;
+  }
+  for (unsigned w = 0; w < started; w++) {
+    uv_thread_join(&th[w]);
+    if (lw[w].code != KIT_EXIT_OK && code == KIT_EXIT_OK) code = lw[w].code;
+  }
+  if (code == KIT_EXIT_OK) {
+    *sum = *tmpl;
+    for (unsigned w = 0; w < n; w++) load_merge(sum, &apps[w]);
+    load_report(sum);
+    code = load_exit_code(sum);
+  }
+  for (unsigned w = 0; w < started; w++) load_free(&apps[w]);
+  free(apps);
+  free(sum);
+  free(lw);
+  free(th);
+  return code;
+}
+
 int h2ws_cmd_load(int argc, char **argv) {
   static load_app app; /* the histogram is large: not on the stack */
   memset(&app, 0, sizeof app);
   uint64_t nconn = 1, per_conn = 1, size = 64, inflight = 0,
            messages = UINT64_MAX;
-  uint64_t duration_ms = 0, hold_ms = 0, timeout_ms = 0;
+  uint64_t duration_ms = 0, hold_ms = 0, timeout_ms = 0, workers = 1;
   int policy = H2WS_RT_POLICY_H2;
   app.open_timeout_ms = LOAD_OPEN_TIMEOUT_MS;
   const kit_opt opts[] = {
@@ -826,6 +1015,11 @@ int h2ws_cmd_load(int argc, char **argv) {
        .help = "binary messages (default text)"},
       {.name = "compress", .kind = KIT_FLAG, .dest = &app.compress,
        .help = "offer permessage-deflate (default: not)"},
+      {.name = "workers", .kind = KIT_UINT, .dest = &workers, .arg = "N",
+       .min = 1, .max = KIT_MAX_WORKERS,
+       .help = "N event loops on N threads, connection i on\n"
+               "loop i mod N, one report of the sums (for\n"
+               "servers on several cores; default 1)"},
       {.name = "json", .kind = KIT_FLAG, .dest = &app.json,
        .help = "one JSON object on stdout instead of a table"},
       {.name = "verbose", .short_name = 'v', .kind = KIT_FLAG,
@@ -893,96 +1087,14 @@ int h2ws_cmd_load(int argc, char **argv) {
   }
 
   int code = KIT_EXIT_OK;
-  app.payload = malloc(app.size);
-  app.ws = calloc(app.nws, sizeof *app.ws);
-  /* HTTP/2: one client per connection (a client pools one connection per
-   * origin); HTTP/1.1: each WebSocket has its own connection anyway */
-  app.nclients = app.policy == H2WS_RT_POLICY_H1 ? 1 : app.nconn;
-  app.clients = calloc(app.nclients, sizeof *app.clients);
-  if (!app.payload || !app.ws || !app.clients) {
-    kit_error(&cmd, "out of memory");
-    free(app.payload);
-    free(app.ws);
-    free(app.clients);
-    return KIT_EXIT_CONNECT;
-  }
-  for (size_t i = 0; i < app.size; i++)
-    app.payload[i] = (uint8_t)(app.binary ? (i * 131u + 7u) & 0xff
-                                          : 'a' + i % 26);
-
-  h2ws_client_settings cs;
-  h2ws_client_settings_default(&cs);
-  cs.insecure = app.insecure;
-  cs.close_idle = 1;
-  uint64_t maxmsg = app.size < 65536 ? 65536 : app.size;
-  cs.ws.max_message_size = maxmsg;
-  {
-    /* room for what may be in flight, bounded: BUFFER_FULL beyond */
-    uint64_t k = app.inflight == UINT64_MAX ? 64 : app.inflight;
-    uint64_t out = k * (app.size + 14) + 65536;
-    if (out > 256u * 1024 * 1024) out = 256u * 1024 * 1024;
-    cs.ws.max_output = (size_t)out;
-  }
-  h2ws_client_ws_options wo;
-  h2ws_client_ws_options_default(&wo);
-  wo.policy = app.policy;
-  wo.compress = app.compress;
-
-  if (h2ws_rt_new(&app.rt, NULL) != 0) {
-    kit_error(&cmd, "cannot start the runtime");
-    code = KIT_EXIT_CONNECT;
-    goto out;
-  }
-  for (uint32_t i = 0; i < app.nclients; i++)
-    if (h2ws_client_new(&app.clients[i], app.rt, &cs) != 0) {
-      kit_error(&cmd, "cannot create a client");
-      code = KIT_EXIT_CONNECT;
-      goto out;
+  if (workers <= 1) {
+    code = load_run(&app, &cmd);
+    if (code == KIT_EXIT_OK) {
+      load_report(&app);
+      code = load_exit_code(&app);
     }
-  app.loop = h2ws_rt_uv_loop(app.rt);
-  uv_timer_init(app.loop, &app.tick);
-  uv_timer_init(app.loop, &app.phase_timer);
-  uv_timer_init(app.loop, &app.deadline);
-  app.tick.data = app.phase_timer.data = app.deadline.data = &app;
-  app.timers_open = 1;
-  uv_timer_start(&app.deadline, load_on_deadline, app.timeout_ms, 0);
-  load_arm_phase(&app, app.open_timeout_ms);
-
-  static const h2ws_rt_ws_callbacks cbs = {
-      .on_open = load_on_open,
-      .on_message = load_on_message,
-      .on_close = load_on_close,
-      .on_writable = load_on_writable,
-      .on_fail = load_on_fail,
-      .on_note = load_on_note,
-  };
-  app.t_begin = load_now();
-  for (uint32_t i = 0; i < app.nws && app.phase == P_OPENING; i++) {
-    load_ws *w = &app.ws[i];
-    w->app = &app;
-    w->idx = i;
-    w->phase = (double)i / (double)app.nws;
-    h2ws_client *cl = app.clients[app.nclients == 1 ? 0 : i / app.per_conn];
-    int rv = h2ws_client_open(cl, app.url, &wo, &cbs, w, NULL);
-    if (rv != 0) {
-      kit_error(&cmd, "%s", h2ws_client_last_error(cl));
-      app.failed++;
-      app.err[ERR_INTERNAL]++;
-      load_ws_ended(w);
-    }
+    load_free(&app);
+    return code;
   }
-  h2ws_rt_run(app.rt);
-  load_finish(&app); /* if the loop ended on its own */
-  load_report(&app);
-  code = load_exit_code(&app);
-out:
-  for (uint32_t i = 0; i < app.nclients; i++) h2ws_client_del(app.clients[i]);
-  if (app.rt) {
-    h2ws_rt_run(app.rt); /* let closed handles finish */
-    h2ws_rt_del(app.rt);
-  }
-  free(app.payload);
-  free(app.ws);
-  free(app.clients);
-  return code;
+  return load_workers(&app, &cmd, (unsigned)workers);
 }

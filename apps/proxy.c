@@ -3,7 +3,11 @@
  * ws:// / wss:// backend (over HTTP/1.1, or over HTTP/2 with
  * --backend-h2) or tcp:// service (apps/gateway.c), other GETs from
  * --root.
- * Options from one apps/kit.h table; shutdown through kit_life. */
+ * Options from one apps/kit.h table; shutdown through kit_life (one
+ * worker) or kit_workers_run (--workers N: N runtimes on threads, each
+ * with its server and gateway, on the same addresses with SO_REUSEPORT,
+ * one TLS context). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +64,12 @@ static const char proxy_epilog[] =
     "An HTTP/2 backend connection left without WebSockets is closed\n"
     "after 2 s (at once on SIGINT / SIGTERM).\n"
     "\n"
+    "Workers (--workers N): N threads, each with its own event loop,\n"
+    "server and backend connections, listening on the same addresses\n"
+    "with SO_REUSEPORT (the kernel spreads new connections); one\n"
+    "certificate for all.  HTTP/2 backends then get up to N shared\n"
+    "connections, one per worker.\n"
+    "\n"
     "SIGINT / SIGTERM: graceful shutdown (close 1001, drain of at most\n"
     "2 s, GOAWAY); backends still opening or closing are cut 0.5 s\n"
     "later; a second signal cuts the drain.  Then exit 0.\n"
@@ -69,11 +79,25 @@ static const char proxy_epilog[] =
     "  1  usage error (bad option, route, backend URL or directory)\n"
     "  2  cannot listen (address in use, TLS certificate or key unusable)\n";
 
+/* One worker: its runtime, server and gateway (used on its thread). */
 typedef struct proxy_app {
   h2ws_rt *rt;
   h2ws_server *srv;
   gateway *gw;
 } proxy_app;
+
+/* What every worker is made from (the command line). */
+typedef struct proxy_setup {
+  const kit_cmd *cmd;
+  const char **listen, **routes;
+  size_t nlisten, nroutes;
+  const char *to, *root;
+  int cleartext, no_h3;
+  unsigned nworkers;
+  const gateway_options *go;
+  const h2ws_server_settings *st;
+  int ports[PROXY_MAX]; /* worker 0's bound ports, for the others */
+} proxy_setup;
 
 /* First signal: the server's graceful shutdown (Close 1001, drain,
  * GOAWAY). */
@@ -93,6 +117,24 @@ static void proxy_life_force(void *ud) {
   uv_stop(h2ws_rt_uv_loop(pa->rt));
 }
 
+static void proxy_worker_stop(void *ud) { proxy_life_stop(ud, SIGTERM); }
+
+static void proxy_worker_run(void *ud) {
+  proxy_app *pa = ud;
+  h2ws_rt_run(pa->rt);
+}
+
+/* After the loop returned (or never ran): everything but the runtime. */
+static void proxy_worker_fini(void *ud) {
+  proxy_app *pa = ud;
+  gateway_abort_backends(pa->gw);
+  h2ws_server_del(pa->srv);
+  pa->srv = NULL;
+  if (pa->rt) h2ws_rt_run(pa->rt); /* the handles' close callbacks */
+  gateway_del(pa->gw);
+  pa->gw = NULL;
+}
+
 /* "[HOST]/PATH=URL" -> host ("" for any), path, url.  Returns 0 or -1. */
 static int proxy_split_route(const char *spec, char *host, size_t hostlen,
                              char *path, size_t pathlen, const char **url) {
@@ -109,6 +151,73 @@ static int proxy_split_route(const char *spec, char *host, size_t hostlen,
   return 0;
 }
 
+/* Worker w: runtime, server, gateway routes, listeners (worker 0
+ * resolves port 0 for the others, the last prints the "listening on"
+ * lines).
+ * Returns 0 or an exit code (a message was printed). */
+static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
+  const kit_cmd *cmd = ps->cmd;
+  if (h2ws_rt_new(&pa->rt, NULL) != 0 ||
+      h2ws_server_new(&pa->srv, pa->rt, ps->st) != 0 ||
+      gateway_new(&pa->gw, pa->srv) != 0) {
+    kit_error(cmd, "cannot start the runtime");
+    return KIT_EXIT_CONNECT;
+  }
+  for (size_t i = 0; i < ps->nroutes; i++) {
+    char host[256], path[1024];
+    const char *url;
+    proxy_split_route(ps->routes[i], host, sizeof host, path, sizeof path,
+                      &url);
+    if (gateway_add_route(pa->gw, host[0] ? host : NULL, path, url, ps->go) !=
+        0)
+      return KIT_EXIT_USAGE;
+  }
+  if (ps->to && gateway_add_route(pa->gw, NULL, "/", ps->to, ps->go) != 0)
+    return KIT_EXIT_USAGE;
+  if (ps->root && h2ws_server_route_static(pa->srv, "/", ps->root) != 0) {
+    kit_error(cmd, "--root: '%s' is not a directory", ps->root);
+    return KIT_EXIT_USAGE;
+  }
+  h2ws_listen_options lo;
+  h2ws_listen_options_default(&lo);
+  lo.tls = !ps->cleartext;
+  lo.reuseport = ps->nworkers > 1;
+  for (size_t i = 0; i < ps->nlisten; i++) {
+    int port = 0;
+    char addr[320];
+    const char *where = ps->listen[i];
+    if (w > 0) {
+      kit_listen_host(ps->listen[i], addr, sizeof addr - 8);
+      snprintf(addr + strlen(addr), 8, ":%d", ps->ports[i]);
+      where = addr;
+    }
+    if (w == 0 && lo.reuseport && kit_listen_in_use(where)) {
+      /* SO_REUSEPORT would share it with whoever has it */
+      kit_error(cmd, "cannot listen on %s: address already in use", where);
+      return KIT_EXIT_CONNECT;
+    }
+    int rv = h2ws_server_listen2(pa->srv, where, &lo, &port);
+    if (rv != 0) {
+      /* the runtime's message names the address ("cannot listen on
+       * 127.0.0.1:8443: address already in use") */
+      kit_error(cmd, "%s", h2ws_server_last_error(pa->srv));
+      return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
+                                             : KIT_EXIT_CONNECT;
+    }
+    if (w == 0) ps->ports[i] = port;
+    /* the last worker prints: every worker listens there by then */
+    int last = w + 1 == ps->nworkers;
+    if (last) kit_print_listening(ps->listen[i], !ps->cleartext, ps->ports[i], 1);
+    /* HTTP/3 on the same port over UDP, every worker a socket */
+    if (!ps->cleartext && !ps->no_h3 &&
+        kit_listen_h3_worker(pa->srv, "h2ws proxy", ps->listen[i],
+                             ps->ports[i], 0, lo.reuseport, last) != 0)
+      return KIT_EXIT_CONNECT;
+  }
+  fflush(stdout);
+  return 0;
+}
+
 int h2ws_cmd_proxy(int argc, char **argv) {
   const char *listen[PROXY_MAX];
   const char *routes[PROXY_MAX];
@@ -118,6 +227,7 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   uint64_t backend_ms = 10000, handshake_ms = 10000;
   uint64_t max_conns = 10000, max_conns_per_ip = 0;
   uint64_t max_message = KIT_DEFAULT_MAX_MESSAGE;
+  uint64_t workers = 0;
   uint64_t ws_budget = 2u << 20, max_memory = 0, write_ms = 10000;
   gateway_options go;
   gateway_options_default(&go);
@@ -161,6 +271,12 @@ int h2ws_cmd_proxy(int argc, char **argv) {
        .help = "no HTTP/3: by default a TLS listener also\n"
                "takes QUIC on UDP on the same port (RFC 9220\n"
                "clients, forwarded to the backend like any)"},
+      {.name = "workers", .kind = KIT_UINT, .dest = &workers, .arg = "N",
+       .min = 1, .max = KIT_MAX_WORKERS,
+       .help = "N event loops, one thread each, accepting on\n"
+               "the same addresses (SO_REUSEPORT), one\n"
+               "certificate; each has its own backend\n"
+               "connections (default: one per CPU; 1 to 64)"},
       {.name = "cert", .kind = KIT_STR, .dest = &st.cert_file, .arg = "FILE",
        .help = "PEM certificate chain (with --key)"},
       {.name = "key", .kind = KIT_STR, .dest = &st.key_file, .arg = "FILE",
@@ -199,12 +315,13 @@ int h2ws_cmd_proxy(int argc, char **argv) {
        .arg = "N", .min = 1, .max = 1u << 30,
        .help = "open client connections (default 10000); at\n"
                "the cap the idlest one that carries no\n"
-               "WebSocket is closed for the new one"},
+               "WebSocket is closed for the new one (per\n"
+               "worker with --workers)"},
       {.name = "max-connections-per-ip", .kind = KIT_UINT,
        .dest = &max_conns_per_ip, .arg = "N", .max = 1u << 30,
        .help = "client connections per address; beyond: 429\n"
                "or GOAWAY ENHANCE_YOUR_CALM (default 0 = no\n"
-               "limit)"},
+               "limit; per worker with --workers)"},
       {.name = "max-message", .kind = KIT_SIZE, .dest = &max_message,
        .arg = "SIZE", .min = 1, .max = 1ull << 30,
        .help = "largest message either way, after\n"
@@ -223,7 +340,8 @@ int h2ws_cmd_proxy(int argc, char **argv) {
        .help = "output all client WebSockets may hold in all;\n"
                "above it they stop reading and new ones get\n"
                "503 until it is back at half (default: a\n"
-               "quarter of the machine's physical memory)"},
+               "quarter of the machine's physical memory;\n"
+               "--workers share it out equally)"},
       {.name = "write-timeout", .kind = KIT_DURATION, .dest = &write_ms,
        .arg = "TIME",
        .help = "output to a client still queued TIME after\n"
@@ -272,65 +390,62 @@ int h2ws_cmd_proxy(int argc, char **argv) {
   st.write_timeout_ms = write_ms;
   st.handle_signals = 0; /* kit_life */
 
-  proxy_app pa;
-  memset(&pa, 0, sizeof pa);
-  kit_life life;
-  memset(&life, 0, sizeof life);
+  if (workers == 0) workers = kit_default_workers();
+  unsigned n = (unsigned)workers;
+  /* a process's memory budget: each worker holds its share */
+  if (n > 1 && st.max_memory)
+    st.max_memory = st.max_memory / n ? st.max_memory / n : 1;
+  proxy_setup ps = {.cmd = &cmd, .listen = listen, .routes = routes,
+                    .nlisten = nlisten, .nroutes = nroutes, .to = to,
+                    .root = root, .cleartext = cleartext, .no_h3 = no_h3, .nworkers = n,
+                    .go = &go, .st = &st};
+  proxy_app pa[KIT_MAX_WORKERS];
+  memset(pa, 0, sizeof pa);
+  h2ws_tls_server *tls = NULL;
   int code = KIT_EXIT_OK;
-  if (h2ws_rt_new(&pa.rt, NULL) != 0 ||
-      h2ws_server_new(&pa.srv, pa.rt, &st) != 0 ||
-      gateway_new(&pa.gw, pa.srv) != 0) {
-    kit_error(&cmd, "cannot start the runtime");
-    code = KIT_EXIT_CONNECT;
-    goto done;
-  }
-  for (size_t i = 0; i < nroutes; i++) {
-    char host[256], path[1024];
-    const char *url;
-    proxy_split_route(routes[i], host, sizeof host, path, sizeof path, &url);
-    if (gateway_add_route(pa.gw, host[0] ? host : NULL, path, url, &go) !=
-        0) {
-      code = KIT_EXIT_USAGE;
-      goto done;
-    }
-  }
-  if (to && gateway_add_route(pa.gw, NULL, "/", to, &go) != 0) {
-    code = KIT_EXIT_USAGE;
-    goto done;
-  }
-  if (root && h2ws_server_route_static(pa.srv, "/", root) != 0) {
-    kit_error(&cmd, "--root: '%s' is not a directory", root);
-    code = KIT_EXIT_USAGE;
-    goto done;
-  }
-  for (size_t i = 0; i < nlisten; i++) {
-    int port = 0;
-    int rv = h2ws_server_listen(pa.srv, listen[i], !cleartext, &port);
-    if (rv != 0) {
-      /* the runtime's message names the address ("cannot listen on
-       * 127.0.0.1:8443: address already in use") */
-      kit_error(&cmd, "%s", h2ws_server_last_error(pa.srv));
-      code = rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
-                                             : KIT_EXIT_CONNECT;
-      goto done;
-    }
-    kit_print_listening(listen[i], !cleartext, port, 1);
-    if (!cleartext && !no_h3 &&
-        kit_listen_h3(pa.srv, "h2ws proxy", listen[i], port, 0) != 0) {
+  if (n > 1 && !cleartext) {
+    /* one certificate (generated once) for every worker */
+    char err[300] = "";
+    h2ws_tls_server_settings ts;
+    h2ws_tls_server_settings_default(&ts);
+    ts.cert_file = st.cert_file;
+    ts.key_file = st.key_file;
+    ts.write_cert_file = st.write_cert_file;
+    if (h2ws_tls_server_new(&tls, &ts, NULL, err, sizeof err) != 0) {
+      /* as one worker's first TLS listener says it */
+      kit_error(&cmd, "cannot listen on %s: %s", listen[0], err);
       code = KIT_EXIT_CONNECT;
-      goto done;
+    }
+    st.tls = tls;
+  }
+  for (unsigned w = 0; w < n && code == KIT_EXIT_OK; w++)
+    code = proxy_worker_new(&pa[w], &ps, w);
+  if (code == KIT_EXIT_OK && n == 1) {
+    kit_life life;
+    memset(&life, 0, sizeof life);
+    kit_life_start(&life, h2ws_rt_uv_loop(pa[0].rt), st.drain_ms + 500,
+                   proxy_life_stop, proxy_life_force, &pa[0]);
+    h2ws_rt_run(pa[0].rt);
+    kit_life_close(&life);
+  } else if (code == KIT_EXIT_OK) {
+    uv_loop_t *loops[KIT_MAX_WORKERS];
+    void *uds[KIT_MAX_WORKERS];
+    for (unsigned w = 0; w < n; w++) {
+      loops[w] = h2ws_rt_uv_loop(pa[w].rt);
+      uds[w] = &pa[w];
+    }
+    if (kit_workers_run(n, loops, uds, proxy_worker_run, proxy_worker_fini,
+                        proxy_worker_stop, proxy_life_force,
+                        st.drain_ms + 500) != 0) {
+      kit_error(&cmd, "cannot start the worker threads");
+      code = KIT_EXIT_CONNECT;
     }
   }
-  fflush(stdout);
-  kit_life_start(&life, h2ws_rt_uv_loop(pa.rt), st.drain_ms + 500,
-                 proxy_life_stop, proxy_life_force, &pa);
-  h2ws_rt_run(pa.rt);
-done:
-  kit_life_close(&life);
-  gateway_abort_backends(pa.gw);
-  h2ws_server_del(pa.srv);
-  if (pa.rt) h2ws_rt_run(pa.rt); /* the handles' close callbacks */
-  gateway_del(pa.gw);
-  h2ws_rt_del(pa.rt);
+  /* what the workers did not free (one worker, or setup failed) */
+  for (unsigned w = 0; w < n; w++) {
+    proxy_worker_fini(&pa[w]);
+    h2ws_rt_del(pa[w].rt);
+  }
+  h2ws_tls_server_del(tls);
   return code;
 }

@@ -4,10 +4,15 @@
  * log line per WebSocket and /metrics (Prometheus text format).
  *
  * The server is an object (serve_app): its routes, sessions and figures
- * live in it, so that several can run in one process (one per worker
- * loop); h2ws_cmd_serve() parses the options (apps/kit.h table) into a
- * serve_config, creates one and runs it under the kit's lifecycle. */
+ * live in it, so that several run in one process, one per worker thread
+ * and loop (--workers N); what the workers share is in a serve_shared:
+ * the figures each publishes for /metrics and /stats, the process-wide
+ * --max-ws count, the guest numbers of the chat, the TLS context.
+ * h2ws_cmd_serve() parses the options (apps/kit.h table) into a
+ * serve_config, creates the servers and runs them under the kit's
+ * lifecycle (kit_life for one worker, kit_workers_run for several). */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +51,61 @@ typedef enum serve_kind {
 } serve_kind;
 
 typedef struct serve_app serve_app;
+
+typedef struct serve_code {
+  uint16_t code;
+  uint64_t n;
+} serve_code;
+
+/* The figures of one worker (/metrics, /stats' "server"), as it last
+ * published them (serve_publish). */
+typedef struct serve_figures {
+  h2ws_server_stats st;
+  uint64_t ws_open[6]; /* by h2ws_rt_transport */
+  uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out, nsessions;
+  serve_code closes[SERVE_MAX_CODES];
+  int ncloses;
+} serve_figures;
+
+/* A WebSocket of a tab (?tab=, the demo page) as its worker last
+ * published it, for /stats on the other workers: over HTTP/1.1 a tab's
+ * connections may be on several workers. */
+#define SERVE_TAB_MAX 64
+typedef struct serve_tab_ws {
+  char tab[40];
+  char peer[64];
+  char path[256];
+  char proto[64];
+  uint64_t conn_id, start_ms;
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  h2ws_rt_transport transport;
+  int32_t stream_id;
+  int compressed;
+  int is_stats; /* a /stats WebSocket: its output is the pushes */
+} serve_tab_ws;
+
+typedef struct serve_tabs {
+  size_t n;
+  serve_tab_ws ws[SERVE_TAB_MAX];
+} serve_tabs;
+
+/* What the workers of one process share.  Each worker writes only its
+ * own fig[] slot, under mu: at every tick (250 ms), at each WebSocket
+ * request, open and close, and before it answers /metrics or /stats, so
+ * a sum is at most one tick old for the other workers' open WebSockets,
+ * exact for what has ended, and never goes back (each slot only grows). */
+typedef struct serve_shared {
+  pthread_mutex_t mu;
+  unsigned nworkers;
+  serve_figures *fig;
+  /* several workers: each one's tab WebSockets, published at its ticks
+   * while a /stats WebSocket with a tab is open (tab_watchers, atomic) */
+  serve_tabs *tabs;
+  uint64_t tab_watchers;
+  uint64_t sessions; /* atomic: WebSockets of every worker (--max-ws) */
+  uint64_t guest;    /* atomic: "guest-N" of the chat, process-wide */
+  const h2ws_tls_server *tls; /* several workers: one context, or NULL */
+} serve_shared;
 
 typedef struct serve_route {
   serve_app *app;
@@ -105,7 +165,9 @@ typedef struct serve_config {
   uint64_t idle_ms;      /* 0: never */
   uint64_t handshake_ms;
   const char *redis;     /* --redis URL, or NULL */
-  FILE *log;             /* access log, or NULL */
+  FILE *log;             /* access log, or NULL; shared by the workers
+                            (each line written under the FILE's lock) */
+  uint64_t workers;      /* --workers: 0 = one per CPU */
 } serve_config;
 
 struct serve_app {
@@ -115,6 +177,8 @@ struct serve_app {
   rooms_hub *hub; /* the process's rooms (shared by workers; not owned) */
   rooms *rooms;   /* this loop's members of broadcast routes */
   const serve_config *cfg;
+  serve_shared *shared;
+  unsigned worker; /* 0 .. shared->nworkers - 1 */
   int h2;
   serve_route routes[SERVE_MAX_ROUTES];
   int nroutes;
@@ -123,14 +187,10 @@ struct serve_app {
   uv_timer_t tick;
   int tick_on;
   unsigned ticks;
-  uint64_t guest;
-  /* figures (/metrics, /stats) */
+  /* figures (/metrics, /stats): this worker's, published to shared */
   uint64_t ws_open[6]; /* by h2ws_rt_transport */
   uint64_t ws_total, msgs_in, msgs_out, bytes_in, bytes_out;
-  struct {
-    uint16_t code;
-    uint64_t n;
-  } closes[SERVE_MAX_CODES];
+  serve_code closes[SERVE_MAX_CODES];
   int ncloses;
   uint64_t max_memory; /* the server's budget in force */
   uint64_t mem_refused, mem_log_ms; /* 503s seen, last budget line */
@@ -179,6 +239,215 @@ static void serve_query(const char *path, size_t pathlen, const char *name,
 
 
 static uint64_t serve_now(const serve_app *app) { return h2ws_rt_now(app->rt); }
+
+/* ---- figures shared by the workers ------------------------------------- */
+
+/* Copies this worker's figures into its slot (from its own thread). */
+static void serve_publish(serve_app *app) {
+  serve_shared *sh = app->shared;
+  serve_figures *f = &sh->fig[app->worker];
+  h2ws_server_stats st;
+  h2ws_server_get_stats(app->srv, &st);
+  pthread_mutex_lock(&sh->mu);
+  f->st = st;
+  memcpy(f->ws_open, app->ws_open, sizeof f->ws_open);
+  f->ws_total = app->ws_total;
+  f->msgs_in = app->msgs_in;
+  f->msgs_out = app->msgs_out;
+  f->bytes_in = app->bytes_in;
+  f->bytes_out = app->bytes_out;
+  f->nsessions = app->nsessions;
+  memcpy(f->closes, app->closes, sizeof f->closes);
+  f->ncloses = app->ncloses;
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* Several workers, a /stats tab watching: this worker's tab WebSockets
+ * into its slot (at its tick); none once nobody watches. */
+static void serve_publish_tabs(serve_app *app) {
+  serve_shared *sh = app->shared;
+  serve_tabs *t = &sh->tabs[app->worker];
+  int watched = __atomic_load_n(&sh->tab_watchers, __ATOMIC_RELAXED) > 0;
+  if (!watched && t->n == 0) return;
+  uint64_t now = serve_now(app), mono = uv_hrtime() / 1000000;
+  pthread_mutex_lock(&sh->mu);
+  t->n = 0;
+  for (serve_sess *x = app->sessions; watched && x && t->n < SERVE_TAB_MAX;
+       x = x->next) {
+    if (!x->open || !x->tab[0]) continue;
+    serve_tab_ws *e = &t->ws[t->n++];
+    memcpy(e->tab, x->tab, sizeof e->tab);
+    memcpy(e->peer, x->peer, sizeof e->peer);
+    snprintf(e->path, sizeof e->path, "%s", x->route->path);
+    memcpy(e->proto, x->proto, sizeof e->proto);
+    e->conn_id = x->conn_id;
+    e->start_ms = mono - (now - x->start_ms); /* on the process's clock */
+    e->msgs_in = x->msgs_in;
+    e->msgs_out = x->msgs_out;
+    e->bytes_in = x->bytes_in;
+    e->bytes_out = x->bytes_out;
+    e->transport = x->transport;
+    e->stream_id = x->stream_id;
+    e->compressed = x->compressed;
+    e->is_stats = x->route->kind == SK_STATS;
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* /stats of a tab: its WebSockets on the other workers' connections, as
+ * they last published them (at most a tick old), grouped by connection
+ * like this worker's, each connection with its "worker". */
+static void serve_stats_other_workers(serve_app *app, const serve_sess *me,
+                                      kit_json *j) {
+  serve_shared *sh = app->shared;
+  uint64_t mono = uv_hrtime() / 1000000;
+  pthread_mutex_lock(&sh->mu);
+  for (unsigned w = 0; w < sh->nworkers; w++) {
+    const serve_tabs *t = &sh->tabs[w];
+    if (w == app->worker) continue;
+    for (size_t i = 0; i < t->n; i++) {
+      const serve_tab_ws *c = &t->ws[i];
+      if (strcmp(c->tab, me->tab) != 0) continue;
+      int seen = 0; /* the connection was listed at an earlier entry */
+      for (size_t k = 0; k < i; k++)
+        seen |= t->ws[k].conn_id == c->conn_id &&
+                strcmp(t->ws[k].tab, me->tab) == 0;
+      if (seen) continue;
+      kit_json_obj(j);
+      kit_json_key(j, "conn");
+      kit_json_uint(j, c->conn_id);
+      kit_json_key(j, "worker");
+      kit_json_uint(j, w);
+      kit_json_key(j, "transport");
+      kit_json_cstr(j, kit_transport_proto(c->transport));
+      kit_json_key(j, "tls");
+      kit_json_bool(j, kit_transport_tls(c->transport));
+      kit_json_key(j, "peer");
+      kit_json_cstr(j, c->peer);
+      kit_json_key(j, "ws");
+      kit_json_arr(j);
+      int others = 0;
+      for (size_t k = t->n; k-- > 0;) { /* oldest first */
+        const serve_tab_ws *e = &t->ws[k];
+        if (e->conn_id != c->conn_id) continue;
+        if (strcmp(e->tab, me->tab) != 0) {
+          others++;
+          continue;
+        }
+        kit_json_obj(j);
+        kit_json_key(j, "stream");
+        kit_json_int(j, e->stream_id);
+        kit_json_key(j, "path");
+        kit_json_cstr(j, e->path);
+        kit_json_key(j, "subprotocol");
+        kit_json_cstr(j, e->proto);
+        kit_json_key(j, "compressed");
+        kit_json_bool(j, e->compressed);
+        kit_json_key(j, "msgs_in");
+        kit_json_uint(j, e->msgs_in);
+        kit_json_key(j, "msgs_out");
+        kit_json_uint(j, e->msgs_out);
+        kit_json_key(j, "bytes_in");
+        kit_json_uint(j, e->bytes_in);
+        kit_json_key(j, "bytes_out");
+        kit_json_uint(j, e->bytes_out);
+        kit_json_key(j, "age_ms");
+        kit_json_uint(j, mono > e->start_ms ? mono - e->start_ms : 0);
+        kit_json_key(j, "self");
+        kit_json_bool(j, 0);
+        kit_json_end(j);
+      }
+      kit_json_end(j); /* ws */
+      kit_json_key(j, "others");
+      kit_json_int(j, others);
+      kit_json_end(j);
+    }
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
+
+/* What serve_stats_other_workers() would list, folded into sig (so an
+ * unchanged /stats is not pushed again). */
+static uint64_t serve_sig(uint64_t h, uint64_t v);
+static uint64_t serve_sig_other_workers(serve_app *app, const serve_sess *me,
+                                        uint64_t sig) {
+  serve_shared *sh = app->shared;
+  pthread_mutex_lock(&sh->mu);
+  for (unsigned w = 0; w < sh->nworkers; w++) {
+    const serve_tabs *t = &sh->tabs[w];
+    if (w == app->worker) continue;
+    for (size_t i = 0; i < t->n; i++) {
+      const serve_tab_ws *e = &t->ws[i];
+      if (strcmp(e->tab, me->tab) != 0) continue;
+      sig = serve_sig(sig, e->conn_id);
+      sig = serve_sig(sig, (uint64_t)e->stream_id);
+      sig = serve_sig(sig, e->msgs_in);
+      if (!e->is_stats) sig = serve_sig(sig, e->msgs_out);
+    }
+  }
+  pthread_mutex_unlock(&sh->mu);
+  return sig;
+}
+
+/* With several workers: publish at each event that changes the figures
+ * a test or a scrape would look at right after (one worker reads its
+ * own live figures: nothing to do). */
+static void serve_publish_event(serve_app *app) {
+  if (app->shared->nworkers > 1) serve_publish(app);
+}
+
+static void serve_add_code(serve_code *codes, int *n, uint16_t code,
+                           uint64_t k) {
+  for (int i = 0; i < *n; i++)
+    if (codes[i].code == code) {
+      codes[i].n += k;
+      return;
+    }
+  if (*n < SERVE_MAX_CODES) {
+    codes[*n].code = code;
+    codes[(*n)++].n = k;
+  }
+}
+
+/* A worker's own line in /metrics (--workers above 1). */
+typedef struct serve_per_worker {
+  uint64_t connections_total, ws_total, msgs_in;
+} serve_per_worker;
+
+/* The process's figures: every worker's slot summed, this worker's
+ * published first.  per (may be NULL) receives each worker's line. */
+static void serve_total(serve_app *app, serve_figures *t,
+                        serve_per_worker *per) {
+  serve_shared *sh = app->shared;
+  serve_publish(app);
+  memset(t, 0, sizeof *t);
+  pthread_mutex_lock(&sh->mu);
+  for (unsigned w = 0; w < sh->nworkers; w++) {
+    const serve_figures *f = &sh->fig[w];
+    if (per) {
+      per[w].connections_total = f->st.connections_total;
+      per[w].ws_total = f->ws_total;
+      per[w].msgs_in = f->msgs_in;
+    }
+    t->st.connections_open += f->st.connections_open;
+    t->st.connections_total += f->st.connections_total;
+    for (size_t i = 0; i < 200; i++) t->st.refused[i] += f->st.refused[i];
+    t->st.memory_held += f->st.memory_held;
+    t->st.budget_pauses += f->st.budget_pauses;
+    t->st.budget_closes += f->st.budget_closes;
+    for (size_t i = 0; i < 6; i++) t->ws_open[i] += f->ws_open[i];
+    t->ws_total += f->ws_total;
+    t->msgs_in += f->msgs_in;
+    t->msgs_out += f->msgs_out;
+    t->bytes_in += f->bytes_in;
+    t->bytes_out += f->bytes_out;
+    t->nsessions += f->nsessions;
+    for (int i = 0; i < f->ncloses; i++)
+      serve_add_code(t->closes, &t->ncloses, f->closes[i].code,
+                     f->closes[i].n);
+  }
+  pthread_mutex_unlock(&sh->mu);
+}
 
 /* ---- sessions ---------------------------------------------------------- */
 
@@ -260,15 +529,7 @@ static int serve_echo(serve_sess *s, h2ws_opcode op, const uint8_t *d,
 }
 
 static void serve_count_close(serve_app *app, uint16_t code) {
-  for (int i = 0; i < app->ncloses; i++)
-    if (app->closes[i].code == code) {
-      app->closes[i].n++;
-      return;
-    }
-  if (app->ncloses < SERVE_MAX_CODES) {
-    app->closes[app->ncloses].code = code;
-    app->closes[app->ncloses++].n = 1;
-  }
+  serve_add_code(app->closes, &app->ncloses, code, 1);
 }
 
 static void serve_log_path(FILE *f, const char *p) {
@@ -296,10 +557,14 @@ static void serve_log_early(serve_app *app) {
   if (log) {
     char ts[32];
     serve_log_ts(ts, sizeof ts);
+    flockfile(log); /* whole lines: the FILE is every worker's */
     fprintf(log,
-            "h2ws-access ts=%s event=reset-before-use count=%llu close=1006\n",
+            "h2ws-access ts=%s event=reset-before-use count=%llu close=1006",
             ts, (unsigned long long)app->early_suppressed);
+    if (app->shared->nworkers > 1) fprintf(log, " worker=%u", app->worker);
+    fputc('\n', log);
     fflush(log);
+    funlockfile(log);
   }
   app->early_suppressed = 0;
 }
@@ -328,6 +593,8 @@ static void serve_access_log(serve_sess *s, uint16_t code) {
   }
   char ts[32];
   serve_log_ts(ts, sizeof ts);
+  /* one FILE for every worker: the line is written whole under its lock */
+  flockfile(log);
   fprintf(log,
           "h2ws-access ts=%s remote=%s transport=%s tls=%s conn=%llu "
           "stream=%d path=",
@@ -337,13 +604,17 @@ static void serve_access_log(serve_sess *s, uint16_t code) {
   serve_log_path(log, s->path);
   fprintf(log,
           " subprotocol=%s compressed=%s duration_ms=%llu msgs_in=%llu "
-          "msgs_out=%llu bytes_in=%llu bytes_out=%llu close=%u\n",
+          "msgs_out=%llu bytes_in=%llu bytes_out=%llu close=%u",
           s->proto[0] ? s->proto : "-", s->compressed ? "yes" : "no",
           (unsigned long long)(serve_now(app) - s->start_ms),
           (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
           (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
           code);
+  /* several workers: connection ids are per worker (runtime) */
+  if (app->shared->nworkers > 1) fprintf(log, " worker=%u", app->worker);
+  fputc('\n', log);
   fflush(log);
+  funlockfile(log);
 }
 
 /* ---- chat rooms (broadcast routes) ------------------------------------ */
@@ -491,8 +762,9 @@ static void serve_stats_push(serve_sess *me, int force) {
       for (int k = 0; k < nc; k++)
         if (conns[k] == c->conn_id) others[k]++;
     }
-  h2ws_server_stats st;
-  h2ws_server_get_stats(app->srv, &st);
+  /* the server's totals: every worker's */
+  serve_figures t;
+  serve_total(app, &t, NULL);
   uint64_t sig = 14695981039346656037ull;
   sig = serve_sig(sig, (uint64_t)nl);
   sig = serve_sig(sig, unlisted);
@@ -505,9 +777,10 @@ static void serve_stats_push(serve_sess *me, int force) {
       sig = serve_sig(sig, list[i]->msgs_out);
   }
   for (int k = 0; k < nc; k++) sig = serve_sig(sig, (uint64_t)others[k]);
-  sig = serve_sig(sig, st.connections_open);
-  sig = serve_sig(sig, app->nsessions);
-  sig = serve_sig(sig, app->ws_total);
+  if (app->shared->tabs && me->tab[0]) sig = serve_sig_other_workers(app, me, sig);
+  sig = serve_sig(sig, t.st.connections_open);
+  sig = serve_sig(sig, t.nsessions);
+  sig = serve_sig(sig, t.ws_total);
   if (!force && sig == me->stats_sig &&
       now - me->stats_ms < SERVE_STATS_REFRESH_MS)
     return;
@@ -526,6 +799,12 @@ static void serve_stats_push(serve_sess *me, int force) {
   kit_json_cstr(&j, kit_transport_proto(me->transport));
   kit_json_key(&j, "tls");
   kit_json_bool(&j, kit_transport_tls(me->transport));
+  if (app->shared->nworkers > 1) {
+    /* the worker carrying this connection (a connection lives on one
+     * worker); "connections": this worker's, then a tab's on others */
+    kit_json_key(&j, "worker");
+    kit_json_uint(&j, app->worker);
+  }
   kit_json_end(&j);
   kit_json_key(&j, "connections");
   kit_json_arr(&j);
@@ -575,21 +854,26 @@ static void serve_stats_push(serve_sess *me, int force) {
     kit_json_int(&j, others[k]);
     kit_json_end(&j);
   }
+  if (app->shared->tabs && me->tab[0]) serve_stats_other_workers(app, me, &j);
   kit_json_end(&j); /* connections */
   kit_json_key(&j, "unlisted");
   kit_json_uint(&j, unlisted);
   kit_json_key(&j, "server");
   kit_json_obj(&j);
   kit_json_key(&j, "connections_open");
-  kit_json_uint(&j, st.connections_open);
+  kit_json_uint(&j, t.st.connections_open);
   kit_json_key(&j, "websockets_open");
-  kit_json_uint(&j, app->nsessions);
+  kit_json_uint(&j, t.nsessions);
   kit_json_key(&j, "websockets_total");
-  kit_json_uint(&j, app->ws_total);
+  kit_json_uint(&j, t.ws_total);
   kit_json_key(&j, "messages_in");
-  kit_json_uint(&j, app->msgs_in);
+  kit_json_uint(&j, t.msgs_in);
   kit_json_key(&j, "messages_out");
-  kit_json_uint(&j, app->msgs_out);
+  kit_json_uint(&j, t.msgs_out);
+  if (app->shared->nworkers > 1) {
+    kit_json_key(&j, "workers");
+    kit_json_uint(&j, app->shared->nworkers);
+  }
   kit_json_end(&j);
   kit_json_end(&j);
   if (!b->bad && serve_send(me, H2WS_OP_TEXT, b->p, b->len) == 0) {
@@ -613,15 +897,19 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
   if (s->route->kind == SK_BROADCAST) {
     if (!s->nick[0])
       snprintf(s->nick, sizeof s->nick, "guest-%llu",
-               (unsigned long long)++app->guest);
+               (unsigned long long)__atomic_add_fetch(
+                   &app->shared->guest, 1, __ATOMIC_RELAXED));
     if (rooms_join(app->rooms, &s->member, s->route->path, ws, s) != 0) {
       h2ws_rt_ws_close(ws, 1011, "cannot join the room");
       return;
     }
     serve_room_notice(s, "join", NULL, NULL);
   } else if (s->route->kind == SK_STATS) {
+    if (s->tab[0])
+      __atomic_add_fetch(&app->shared->tab_watchers, 1, __ATOMIC_RELAXED);
     serve_stats_push(s, 1);
   }
+  serve_publish_event(app);
 }
 
 static int serve_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
@@ -655,6 +943,7 @@ static void serve_unlink(serve_sess *s) {
   else app->sessions = s->next;
   if (s->next) s->next->prev = s->prev;
   app->nsessions--;
+  __atomic_sub_fetch(&app->shared->sessions, 1, __ATOMIC_RELAXED);
   serve_echo_done(s);
   free(s);
 }
@@ -670,6 +959,8 @@ static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
     serve_app *app = s->route->app;
     s->open = 0;
     app->ws_open[s->transport]--;
+    if (s->route->kind == SK_STATS && s->tab[0])
+      __atomic_sub_fetch(&app->shared->tab_watchers, 1, __ATOMIC_RELAXED);
     serve_count_close(app, code);
     serve_access_log(s, code);
     if (s->route->kind == SK_BROADCAST && s->member.local) {
@@ -677,7 +968,9 @@ static void serve_on_close(h2ws_rt_ws *ws, uint16_t code,
       serve_room_notice(s, "leave", NULL, NULL);
     }
   }
+  serve_app *app = s->route->app;
   serve_unlink(s);
+  serve_publish_event(app);
 }
 
 static const h2ws_rt_ws_callbacks serve_cbs = {
@@ -698,8 +991,7 @@ static int serve_origin_ok(const serve_app *app, const h2ws_ws_request *v) {
   return 0;
 }
 
-static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
-  serve_route *r = ud;
+static void serve_ws_request(h2ws_rt_ws_request *req, serve_route *r) {
   serve_app *app = r->app;
   const serve_config *cfg = app->cfg;
   const h2ws_ws_request *v = h2ws_rt_ws_request_view(req);
@@ -709,7 +1001,8 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
     h2ws_rt_ws_refuse(req, 403);
     return;
   }
-  if (cfg->max_ws && app->nsessions >= cfg->max_ws) {
+  if (cfg->max_ws && __atomic_load_n(&app->shared->sessions,
+                                     __ATOMIC_RELAXED) >= cfg->max_ws) {
     h2ws_rt_ws_refuse(req, 503);
     return;
   }
@@ -759,6 +1052,14 @@ static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
   if (app->sessions) app->sessions->prev = s;
   app->sessions = s;
   app->nsessions++;
+  __atomic_add_fetch(&app->shared->sessions, 1, __ATOMIC_RELAXED);
+}
+
+static void serve_on_ws_request(h2ws_rt_ws_request *req, void *ud) {
+  serve_route *r = ud;
+  serve_ws_request(req, r);
+  /* the connection's accept, a refusal: in the totals at once */
+  serve_publish_event(r->app);
 }
 
 /* Every tick: idle WebSockets are closed; every second the live figures
@@ -768,6 +1069,8 @@ static void serve_on_tick(uv_timer_t *t) {
   uint64_t now = serve_now(app);
   uint64_t idle_ms = app->cfg->idle_ms;
   app->ticks++;
+  serve_publish_event(app);
+  if (app->shared->tabs) serve_publish_tabs(app);
   for (serve_sess *s = app->sessions, *nx; s; s = nx) {
     nx = s->next;
     if (!s->open) {
@@ -851,10 +1154,13 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                           h2ws_rt_http_response *resp, void *ud) {
   serve_app *app = ud;
   kit_buf *b = &app->metrics;
-  h2ws_server_stats st;
   (void)req;
   kit_buf_reset(b);
-  h2ws_server_get_stats(app->srv, &st);
+  /* every worker's figures, summed; per worker below */
+  serve_figures t;
+  serve_per_worker per[KIT_MAX_WORKERS];
+  serve_total(app, &t, per);
+  const h2ws_server_stats st = t.st;
   kit_buf_printf(b,
                  "# HELP h2ws_connections_open Accepted connections not yet "
                  "closed.\n# TYPE h2ws_connections_open gauge\n"
@@ -873,7 +1179,7 @@ static void serve_metrics(const h2ws_rt_http_request *req,
     kit_buf_printf(b, "h2ws_websockets_open{transport=\"%s\",tls=\"%s\"} %llu\n",
                    kit_transport_proto(order[i]),
                    kit_transport_tls(order[i]) ? "yes" : "no",
-                   (unsigned long long)app->ws_open[order[i]]);
+                   (unsigned long long)t.ws_open[order[i]]);
   kit_buf_printf(b,
                  "# HELP h2ws_websockets_total WebSockets opened.\n"
                  "# TYPE h2ws_websockets_total counter\n"
@@ -886,11 +1192,11 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  "# TYPE h2ws_bytes_total counter\n"
                  "h2ws_bytes_total{direction=\"in\"} %llu\n"
                  "h2ws_bytes_total{direction=\"out\"} %llu\n",
-                 (unsigned long long)app->ws_total,
-                 (unsigned long long)app->msgs_in,
-                 (unsigned long long)app->msgs_out,
-                 (unsigned long long)app->bytes_in,
-                 (unsigned long long)app->bytes_out);
+                 (unsigned long long)t.ws_total,
+                 (unsigned long long)t.msgs_in,
+                 (unsigned long long)t.msgs_out,
+                 (unsigned long long)t.bytes_in,
+                 (unsigned long long)t.bytes_out);
   kit_buf_puts(b, "# HELP h2ws_handshake_refused_total WebSocket requests "
                   "refused, by HTTP status.\n"
                   "# TYPE h2ws_handshake_refused_total counter\n");
@@ -900,9 +1206,31 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                      i + 400, (unsigned long long)st.refused[i]);
   kit_buf_puts(b, "# HELP h2ws_close_total WebSockets ended, by close code.\n"
                   "# TYPE h2ws_close_total counter\n");
-  for (int i = 0; i < app->ncloses; i++)
+  for (int i = 0; i < t.ncloses; i++)
     kit_buf_printf(b, "h2ws_close_total{code=\"%u\"} %llu\n",
-                   app->closes[i].code, (unsigned long long)app->closes[i].n);
+                   t.closes[i].code, (unsigned long long)t.closes[i].n);
+  unsigned nw = app->shared->nworkers;
+  if (nw > 1) {
+    kit_buf_puts(b, "# HELP h2ws_worker_connections_total Connections "
+                    "accepted, by worker (--workers).\n"
+                    "# TYPE h2ws_worker_connections_total counter\n");
+    for (unsigned w = 0; w < nw; w++)
+      kit_buf_printf(b, "h2ws_worker_connections_total{worker=\"%u\"} %llu\n",
+                     w, (unsigned long long)per[w].connections_total);
+    kit_buf_puts(b, "# HELP h2ws_worker_websockets_total WebSockets opened, "
+                    "by worker.\n"
+                    "# TYPE h2ws_worker_websockets_total counter\n");
+    for (unsigned w = 0; w < nw; w++)
+      kit_buf_printf(b, "h2ws_worker_websockets_total{worker=\"%u\"} %llu\n",
+                     w, (unsigned long long)per[w].ws_total);
+    kit_buf_puts(b, "# HELP h2ws_worker_messages_total WebSocket data "
+                    "messages received, by worker.\n"
+                    "# TYPE h2ws_worker_messages_total counter\n");
+    for (unsigned w = 0; w < nw; w++)
+      kit_buf_printf(b, "h2ws_worker_messages_total{worker=\"%u\","
+                        "direction=\"in\"} %llu\n",
+                     w, (unsigned long long)per[w].msgs_in);
+  }
   rooms_stats rs;
   rooms_hub_get_stats(app->hub, &rs);
   kit_buf_printf(b,
@@ -988,7 +1316,7 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  "# TYPE h2ws_budget_closed_total counter\n"
                  "h2ws_budget_closed_total %llu\n",
                  (unsigned long long)st.memory_held,
-                 (unsigned long long)app->max_memory,
+                 (unsigned long long)(app->max_memory * app->shared->nworkers),
                  (unsigned long long)app->cfg->ws_budget,
                  (unsigned long long)st.budget_pauses,
                  (unsigned long long)st.budget_closes);
@@ -1119,10 +1447,10 @@ static int serve_register(serve_app *app) {
 
 static void serve_del(serve_app *app);
 
-/* Creates a server on rt as cfg says (cfg must outlive it).  Returns 0
- * or an exit code (a message was printed). */
+/* Creates worker `worker`'s server on rt as cfg says (cfg and shared
+ * must outlive it).  Returns 0 or an exit code (a message was printed). */
 static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
-                     rooms_hub *hub) {
+                     rooms_hub *hub, serve_shared *shared, unsigned worker) {
   serve_app *app = calloc(1, sizeof *app);
   *papp = NULL;
   if (!app) {
@@ -1132,6 +1460,8 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   app->rt = rt;
   app->cfg = cfg;
   app->hub = hub;
+  app->shared = shared;
+  app->worker = worker;
   app->h2 = !cfg->no_h2;
   for (size_t i = 0; i < cfg->nroutes; i++)
     if (serve_add_route(app, cfg->routes[i]) != 0) {
@@ -1168,6 +1498,7 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   st.h2_websockets = !cfg->no_h2_websockets;
   st.compress = !cfg->no_compress;
   st.handshake_timeout_ms = cfg->handshake_ms;
+  st.tls = shared->tls; /* workers: one certificate for all */
   st.max_connections = (uint32_t)cfg->max_conns;
   st.max_connections_per_ip = cfg->max_conns_per_ip;
   st.ws.max_message_size = cfg->max_message;
@@ -1176,6 +1507,11 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
    * not fit, broadcasts and /stats obey it */
   st.ws.max_output = (size_t)cfg->ws_budget;
   if (cfg->max_memory) st.max_memory = cfg->max_memory;
+  /* a process's budget: each worker holds its share */
+  if (shared->nworkers > 1 && st.max_memory)
+    st.max_memory = st.max_memory / shared->nworkers
+                        ? st.max_memory / shared->nworkers
+                        : 1;
   st.max_conn_memory = cfg->max_conn_memory;
   st.write_timeout_ms = cfg->write_ms;
   app->max_memory = st.max_memory;
@@ -1204,26 +1540,54 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
   return 0;
 }
 
-/* Listens on every --listen address and prints the "listening on" lines.
- * Returns 0, or 1 (bad address) / 2 (cannot listen: in use, TLS setup). */
-static int serve_listen(serve_app *app) {
+/* Listens on every --listen address.  Worker 0 sets ports[i] to each
+ * bound port; the other workers bind those ports (port 0 resolved), all
+ * with SO_REUSEPORT when there are several; the last worker prints the
+ * "listening on" lines (so a client that waits for them finds every
+ * worker listening).  Returns 0, or 1 (bad address) / 2 (cannot listen: in use,
+ * TLS setup). */
+static int serve_listen(serve_app *app, int *ports) {
   const serve_config *cfg = app->cfg;
+  h2ws_listen_options lo;
+  h2ws_listen_options_default(&lo);
+  lo.tls = !cfg->cleartext;
+  lo.reuseport = app->shared->nworkers > 1;
   for (size_t i = 0; i < cfg->nlisten; i++) {
     int port = 0;
-    int rv = h2ws_server_listen(app->srv, cfg->listen[i], !cfg->cleartext,
-                                &port);
+    char addr[320];
+    const char *where = cfg->listen[i];
+    if (app->worker > 0) {
+      kit_listen_host(cfg->listen[i], addr, sizeof addr - 8);
+      snprintf(addr + strlen(addr), 8, ":%d", ports[i]);
+      where = addr;
+    }
+    int rv = 0;
+    if (app->worker == 0 && lo.reuseport && kit_listen_in_use(where)) {
+      /* SO_REUSEPORT would share it with whoever has it */
+      fprintf(stderr, "h2ws serve: cannot listen on %s: address already in "
+              "use\n", where);
+      return KIT_EXIT_CONNECT;
+    }
+    rv = h2ws_server_listen2(app->srv, where, &lo, &port);
+    if (rv == 0 && app->worker == 0) ports[i] = port;
     if (rv != 0) {
       /* the runtime's message names the address */
       fprintf(stderr, "h2ws serve: %s\n", h2ws_server_last_error(app->srv));
       return rv == H2WS_ERR_INVALID_ARGUMENT ? KIT_EXIT_USAGE
                                              : KIT_EXIT_CONNECT;
     }
-    kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
-    /* HTTP/3 on the same port, over UDP (Alt-Svc points at it) */
+    /* the last worker prints: every worker listens there by then */
+    int last = app->worker + 1 == app->shared->nworkers;
+    port = ports[i];
+    if (last) kit_print_listening(cfg->listen[i], !cfg->cleartext, port, app->h2);
+    /* HTTP/3 on the same port, over UDP (Alt-Svc points at it); every
+     * worker a UDP socket (SO_REUSEPORT: a QUIC connection's packets,
+     * one 4-tuple, stay on one socket) */
     if (!cfg->cleartext && !cfg->no_h3 &&
-        kit_listen_h3(app->srv, "h2ws serve", cfg->listen[i], port,
-                      cfg->quic_retry) != 0)
+        kit_listen_h3_worker(app->srv, "h2ws serve", cfg->listen[i], port,
+                             cfg->quic_retry, lo.reuseport, last) != 0)
       return KIT_EXIT_CONNECT;
+    if (!last) continue;
     char host[300];
     kit_listen_host(cfg->listen[i], host, sizeof host);
     /* 127.0.0.1 shows as localhost (the generated certificate's name, a
@@ -1310,6 +1674,8 @@ static const char serve_epilog[] =
     "reset) are logged one by one up to 10 a second; the rest are counted\n"
     "in one line a second:\n"
     "    h2ws-access ts=... event=reset-before-use count=N close=1006\n"
+    "With --workers above 1 each line ends with worker=K (0 to N-1):\n"
+    "connection ids are per worker.\n"
     "\n"
     "/metrics: h2ws_connections_open, h2ws_connections_total,\n"
     "h2ws_websockets_open{transport,tls}, h2ws_websockets_total,\n"
@@ -1324,7 +1690,24 @@ static const char serve_epilog[] =
     "h2ws_memory_held_bytes (WebSocket output queued, input held),\n"
     "h2ws_memory_budget_bytes (--max-memory), h2ws_ws_budget_bytes,\n"
     "h2ws_budget_paused_total, h2ws_budget_closed_total;\n"
-    "process_resident_memory_bytes.\n"
+    "process_resident_memory_bytes.  With --workers above 1 every series\n"
+    "is the sum over the workers (another worker's figures of WebSockets\n"
+    "still open are up to 0.25 s old), plus\n"
+    "h2ws_worker_connections_total{worker}, h2ws_worker_websockets_total\n"
+    "{worker} and h2ws_worker_messages_total{worker,direction=\"in\"}.\n"
+    "\n"
+    "Workers: --workers N runs N threads, each with its own event loop\n"
+    "and server, listening on the same addresses (SO_REUSEPORT: the\n"
+    "kernel spreads new connections; a connection stays on its worker).\n"
+    "One certificate (generated once), one access log, chat rooms that\n"
+    "span the workers, --max-ws counted over all of them; /stats names\n"
+    "the caller's worker (\"you\": {\"worker\": K}), gives the totals of\n"
+    "all, and lists a tab's connections on other workers (over HTTP/1.1\n"
+    "each WebSocket is a connection) with their \"worker\", as they were\n"
+    "at most 0.25 s before; proxy routes have backend connections per\n"
+    "worker.\n"
+    "A port some other socket listens on is refused as with one worker\n"
+    "(checked before binding with SO_REUSEPORT, which would share it).\n"
     "\n"
     "Chat rooms: a broadcast route is a room named by its PATH.  A message\n"
     "is turned into JSON and framed once, then copied to each member\n"
@@ -1356,6 +1739,114 @@ static int serve_opt_redis(const char *value, void *dest, char *err,
   if (rooms_redis_parse_url(value, &u, err, errlen) != 0) return -1;
   *(const char **)dest = value;
   return 0;
+}
+
+/* One worker: its loop until the servers stopped; then its cleanup on
+ * its own thread.  The Redis link (on worker 0's loop) is stopped once
+ * every worker has ended: other workers may publish until then. */
+static void serve_worker_run(void *ud) {
+  serve_app *app = ud;
+  h2ws_rt_run(app->rt);
+}
+
+static void serve_worker_fini(void *ud) { serve_del(ud); }
+
+static void serve_worker_stop(void *ud) { serve_stop(ud); }
+static void serve_worker_force(void *ud) { serve_force(ud); }
+
+/* Creates the runtimes and servers of every worker, listens, and runs
+ * them: one worker on this thread under kit_life (as before workers
+ * existed), several on threads of their own (kit_workers_run).  Returns
+ * the exit code. */
+static int serve_run(const kit_cmd *cmd, const serve_config *cfgc,
+                     serve_shared *sh) {
+  unsigned n = sh->nworkers;
+  h2ws_rt *rts[KIT_MAX_WORKERS] = {0};
+  serve_app *apps[KIT_MAX_WORKERS] = {0};
+  int ports[SERVE_MAX_LISTEN] = {0};
+  h2ws_tls_server *tls = NULL;
+  rooms_hub *hub = NULL;
+  int code = 0;
+  rooms_hub_options ro;
+  rooms_hub_options_default(&ro);
+  /* a room message is at most what a member's output budget takes (its
+   * frame header aside): larger ones close their sender (1009) rather
+   * than every member (1008) */
+  ro.max_message = (size_t)cfgc->ws_budget - 16;
+  ro.log = serve_rooms_log;
+  if (rooms_hub_new(&hub, &ro) != 0) {
+    kit_error(cmd, "cannot start the runtime");
+    return KIT_EXIT_CONNECT;
+  }
+  if (n > 1 && !cfgc->cleartext) {
+    /* one certificate (generated once) for every worker */
+    char err[300] = "";
+    h2ws_tls_server_settings ts;
+    h2ws_tls_server_settings_default(&ts);
+    ts.cert_file = cfgc->cert;
+    ts.key_file = cfgc->key;
+    ts.write_cert_file = cfgc->write_cert;
+    ts.h2 = !cfgc->no_h2;
+    if (h2ws_tls_server_new(&tls, &ts, NULL, err, sizeof err) != 0) {
+      /* as one worker's first TLS listener says it */
+      kit_error(cmd, "cannot listen on %s: %s", cfgc->listen[0], err);
+      code = KIT_EXIT_CONNECT;
+    }
+    sh->tls = tls;
+  }
+  for (unsigned w = 0; w < n && code == 0; w++) {
+    if (h2ws_rt_new(&rts[w], NULL) != 0) {
+      kit_error(cmd, "cannot start the runtime");
+      code = KIT_EXIT_CONNECT;
+    } else if ((code = serve_new(&apps[w], rts[w], cfgc, hub, sh, w)) == 0) {
+      code = serve_listen(apps[w], ports);
+    }
+  }
+  char err[300] = "";
+  /* the link runs on worker 0's loop; until it is up, rooms are local */
+  if (code == 0 && cfgc->redis &&
+      rooms_hub_start_redis(hub, cfgc->redis, h2ws_rt_uv_loop(rts[0]), err,
+                            sizeof err) != 0) {
+    kit_error(cmd, "--redis: %s", err);
+    code = KIT_EXIT_USAGE;
+  }
+  h2ws_server_settings st;
+  h2ws_server_settings_default(&st);
+  if (code == 0 && n == 1) {
+    kit_life life;
+    memset(&life, 0, sizeof life);
+    kit_life_start(&life, h2ws_rt_uv_loop(rts[0]), st.drain_ms + 500,
+                   serve_life_stop, serve_life_force, apps[0]);
+    h2ws_rt_run(rts[0]);
+    kit_life_close(&life);
+    serve_worker_fini(apps[0]);
+    apps[0] = NULL;
+  } else if (code == 0) {
+    uv_loop_t *loops[KIT_MAX_WORKERS];
+    void *uds[KIT_MAX_WORKERS];
+    for (unsigned w = 0; w < n; w++) {
+      loops[w] = h2ws_rt_uv_loop(rts[w]);
+      uds[w] = apps[w];
+    }
+    if (kit_workers_run(n, loops, uds, serve_worker_run, serve_worker_fini,
+                        serve_worker_stop, serve_worker_force,
+                        st.drain_ms + 500) != 0) {
+      kit_error(cmd, "cannot start the worker threads");
+      code = KIT_EXIT_CONNECT;
+    }
+    /* every worker's fini freed its server (on its thread, or here for
+     * one that could not start) */
+    for (unsigned w = 0; w < n; w++) apps[w] = NULL;
+  }
+  /* setup failed: no loop ran */
+  for (unsigned w = 0; w < n; w++) serve_del(apps[w]);
+  rooms_hub_stop(hub); /* the link's connections and handles close */
+  for (unsigned w = 0; w < n; w++)
+    if (rts[w]) h2ws_rt_run(rts[w]);
+  rooms_hub_del(hub);
+  for (unsigned w = 0; w < n; w++) h2ws_rt_del(rts[w]);
+  h2ws_tls_server_del(tls);
+  return code;
 }
 
 int h2ws_cmd_serve(int argc, char **argv) {
@@ -1398,6 +1889,14 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "answer each new QUIC connection with a Retry\n"
                "first: the client proves its address before\n"
                "the handshake (one round trip more)"},
+      {.name = "workers", .kind = KIT_UINT, .dest = &cfg.workers, .arg = "N",
+       .min = 1, .max = KIT_MAX_WORKERS,
+       .help = "N event loops, one thread each, accepting on\n"
+               "the same addresses (SO_REUSEPORT: the kernel\n"
+               "spreads connections); one certificate, one\n"
+               "access log, /metrics and /stats summed over\n"
+               "them, chat rooms spanning them (default: one\n"
+               "per CPU; 1 to 64)"},
       {.section = "\ncontent:", .name = "root", .kind = KIT_STR,
        .dest = &cfg.root, .arg = "DIR",
        .help = "serve static files from DIR at / (GET, HEAD;\n"
@@ -1483,12 +1982,14 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "open connections (default 10000); at the cap\n"
                "the idlest connection that carries no\n"
                "WebSocket is closed for the new one (new\n"
-               "ones are refused only when all carry some)"},
+               "ones are refused only when all carry some).\n"
+               "Per worker with --workers"},
       {.name = "max-connections-per-ip", .kind = KIT_UINT,
        .dest = &cfg.max_conns_per_ip, .arg = "N", .max = 1u << 30,
        .help = "open connections per client address; beyond:\n"
                "429 (HTTP/1.1) or GOAWAY ENHANCE_YOUR_CALM\n"
-               "(HTTP/2), then close (default 0 = no limit)"},
+               "(HTTP/2), then close (default 0 = no limit).\n"
+               "Per worker with --workers"},
       {.name = "max-message", .kind = KIT_SIZE, .dest = &cfg.max_message,
        .arg = "SIZE", .min = 1, .max = 1ull << 30,
        .help = "largest message, after decompression\n"
@@ -1518,7 +2019,8 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "output all WebSockets may hold in all; above it\n"
                "every WebSocket stops reading and new ones get\n"
                "503 until it is back at half (default: a\n"
-               "quarter of the machine's physical memory)"},
+               "quarter of the machine's physical memory;\n"
+               "--workers share it out equally)"},
       {.name = "write-timeout", .kind = KIT_DURATION, .dest = &cfg.write_ms,
        .arg = "TIME",
        .help = "once the server closes a WebSocket (idle\n"
@@ -1569,45 +2071,23 @@ int h2ws_cmd_serve(int argc, char **argv) {
     return KIT_EXIT_USAGE;
   }
 
-  h2ws_rt *rt = NULL;
-  serve_app *app = NULL;
-  rooms_hub *hub = NULL;
-  kit_life life;
-  memset(&life, 0, sizeof life);
-  int code;
-  rooms_hub_options ro;
-  rooms_hub_options_default(&ro);
-  /* a room message is at most what a member's output budget takes (its
-   * frame header aside): larger ones close their sender (1009) rather
-   * than every member (1008) */
-  ro.max_message = (size_t)cfg.ws_budget - 16;
-  ro.log = serve_rooms_log;
-  if (h2ws_rt_new(&rt, NULL) != 0 || rooms_hub_new(&hub, &ro) != 0) {
-    kit_error(&cmd, "cannot start the runtime");
+  if (cfg.workers == 0) cfg.workers = kit_default_workers();
+  serve_shared sh;
+  memset(&sh, 0, sizeof sh);
+  sh.nworkers = (unsigned)cfg.workers;
+  int code = KIT_EXIT_OK;
+  sh.fig = calloc(sh.nworkers, sizeof *sh.fig);
+  if (sh.nworkers > 1) sh.tabs = calloc(sh.nworkers, sizeof *sh.tabs);
+  if (!sh.fig || (sh.nworkers > 1 && !sh.tabs) ||
+      pthread_mutex_init(&sh.mu, NULL) != 0) {
+    kit_error(&cmd, "out of memory");
     code = KIT_EXIT_CONNECT;
-  } else if ((code = serve_new(&app, rt, &cfg, hub)) == 0 &&
-             (code = serve_listen(app)) == 0) {
-    char err[300] = "";
-    /* the link runs on this loop; until it is up, rooms are local */
-    if (cfg.redis && rooms_hub_start_redis(hub, cfg.redis,
-                                           h2ws_rt_uv_loop(rt), err,
-                                           sizeof err) != 0) {
-      kit_error(&cmd, "--redis: %s", err);
-      code = KIT_EXIT_USAGE;
-    } else {
-      h2ws_server_settings st;
-      h2ws_server_settings_default(&st);
-      kit_life_start(&life, h2ws_rt_uv_loop(rt), st.drain_ms + 500,
-                     serve_life_stop, serve_life_force, app);
-      h2ws_rt_run(rt);
-    }
+  } else {
+    code = serve_run(&cmd, &cfg, &sh);
+    pthread_mutex_destroy(&sh.mu);
   }
-  kit_life_close(&life);
-  serve_del(app);
-  rooms_hub_stop(hub); /* the link's connections and handles close */
-  if (rt) h2ws_rt_run(rt);
-  rooms_hub_del(hub);
-  h2ws_rt_del(rt);
+  free(sh.fig);
+  free(sh.tabs);
   if (cfg.log && cfg.log != stderr && cfg.log != stdout) fclose(cfg.log);
   return code;
 }

@@ -76,6 +76,37 @@
  * only from its own runtime's thread).  What they may share: an
  * h2ws_tls_server context (immutable once made).  Workers listening on
  * one port use h2ws_listen_options.reuseport.
+ *
+ * N workers on one listener set (what `h2ws serve --workers N` does):
+ *
+ *   1. h2ws_tls_server_new() once (a generated certificate is then the
+ *      same on every worker), before any thread starts.
+ *   2. For each worker i: h2ws_rt_new(), h2ws_server_new() with
+ *      settings.tls = that context and handle_signals = 0, the same
+ *      routes, then h2ws_server_listen2() on every address with
+ *      options.reuseport = 1.  Worker 0 may listen on port 0: its bound
+ *      port (*pport) is the one the others then name.  Every listener of
+ *      the group must set reuseport (the kernel then spreads new
+ *      connections over them; a connection stays on the worker that
+ *      accepted it).  This may all run on the main thread: a runtime
+ *      that no thread runs yet may be handed to its thread afterwards.
+ *   3. One thread per worker runs h2ws_rt_run(rt_i).
+ *   4. Stop: from another thread, wake each worker's loop (a uv_async_t
+ *      made on h2ws_rt_uv_loop(rt_i) before its thread started, and
+ *      uv_unref()ed so it does not keep the loop alive) and call
+ *      h2ws_server_shutdown(srv_i) in its callback; each h2ws_rt_run()
+ *      returns once its server has drained.  Then, on that thread (or
+ *      after joining it): h2ws_server_del(), h2ws_rt_run() once more
+ *      for the close callbacks, h2ws_rt_del(); h2ws_tls_server_del() last.
+ *   5. Figures: h2ws_server_get_stats() is per server and, like every
+ *      call, from its own thread: each worker copies its figures out
+ *      (e.g. under a mutex) and the application sums them.
+ *
+ * SO_REUSEPORT also lets another process of the same user bind the same
+ * address, so a second server started by mistake shares the port instead
+ * of failing; an application that wants the usual refusal checks that
+ * the address is free (a bind without SO_REUSEPORT) before worker 0
+ * listens.  Connection ids (h2ws_rt_ws_conn_id()) are per runtime.
  */
 #ifndef H2WS_RT_H
 #define H2WS_RT_H

@@ -361,7 +361,8 @@ def slowloris_deadline(binary):
 
 def connection_cap(binary):
     p, _r, port = iu.start_h2ws_serve(binary, cleartext=True,
-                                      extra=["--max-connections", "20",
+                                      extra=["--workers", "1",  # the caps are per worker
+                                             "--max-connections", "20",
                                              "--access-log", "off"])
     try:
         idle = []
@@ -403,7 +404,8 @@ def goaway_codes(got):
 
 def per_ip_cap(binary):
     p, _r, port = iu.start_h2ws_serve(binary, cleartext=True,
-                                      extra=["--max-connections-per-ip", "5",
+                                      extra=["--workers", "1",  # the caps are per worker
+                                             "--max-connections-per-ip", "5",
                                              "--access-log", "off"])
     try:
         other = []
@@ -460,7 +462,9 @@ def per_ip_cap_tls(binary):
     """Over TLS the answer follows ALPN: h2 gets GOAWAY ENHANCE_YOUR_CALM,
     http/1.1 a 429."""
     import ssl
-    p, _r, port = iu.start_h2ws_serve(binary, extra=["--max-connections-per-ip", "1",
+    # the caps are per worker
+    p, _r, port = iu.start_h2ws_serve(binary, extra=["--workers", "1",
+                                                     "--max-connections-per-ip", "1",
                                                      "--access-log", "off"])
     try:
         first = socket.socket()

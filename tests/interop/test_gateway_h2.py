@@ -38,7 +38,10 @@ N = 100  # WebSockets on one backend connection (the client's per-session cap)
 # processes
 
 def start_proxy(to, mode="--backend-h2", extra=()):
-    argv = [BIN, "proxy", "--cleartext", "--listen", "127.0.0.1:0", "--to", to, "-v"]
+    # one worker: WebSockets share a backend connection per worker (each
+    # worker's gateway has its own), and this test counts connections
+    argv = [BIN, "proxy", "--cleartext", "--listen", "127.0.0.1:0", "--to", to, "-v",
+            "--workers", "1"]
     if mode:
         argv.append(mode)
     argv += list(extra)
@@ -743,7 +746,7 @@ def test_serve_routes():
     try:
         n, nr = start_nghttpx(nport, wport)
         s, _sr, sport = iu.start_h2ws_serve(BIN, cleartext=True, extra=(
-            "--access-log", "off",
+            "--access-log", "off", "--workers", "1",  # one backend connection
             "--route", "/gw/=proxy-h2:ws://127.0.0.1:%d/" % nport,
             "--route", "/strict=proxy-h2-only:ws://127.0.0.1:%d/echo" % wport))
 

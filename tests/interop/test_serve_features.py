@@ -440,7 +440,10 @@ def main():
     BIN = iu.h2ws_bin()
     d, files = make_files()
     log = os.path.join(d, "access.log")
+    # one worker: the access log checks below identify connections by
+    # conn id, which is per worker (test_workers.py covers several)
     p, r, port = iu.start_h2ws_serve(BIN, extra=[
+        "--workers", "1",
         "--access-log", log, "--max-ws-per-conn", "3", "--max-message", "1000",
         "--allow-origin", "https://good.example",
         "--route", "/files=static:" + files, "--route", "/room=broadcast"])

@@ -1,8 +1,12 @@
 /* tests/unit/test_kit.c - the app kit (apps/kit.c): the option table
  * parser and its messages, sizes and durations with units, transport
- * names, the JSON writer. */
+ * names, the JSON writer, the lifecycle and the workers' threads. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -342,6 +346,129 @@ static void test_lifecycle(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* ---- workers --------------------------------------------------------- */
+
+/* A worker: a repeating timer keeps its loop alive (a server's
+ * listeners); on_stop ends it unless `stubborn`, on_force stops the loop
+ * (serve's force). */
+typedef struct wk_case {
+  uv_loop_t loop;
+  uv_timer_t busy;
+  int busy_open, stubborn, raise_sig;
+  uv_thread_t ran_on, stopped_on, forced_on, fini_on;
+  int runs, stops, forces, finis;
+  uint64_t ticks;
+} wk_case;
+
+static void wk_tick(uv_timer_t *t) {
+  wk_case *w = t->data;
+  /* the first worker signals the process once its loop runs */
+  if (++w->ticks == 3 && w->raise_sig) raise(w->raise_sig);
+}
+
+static void wk_run(void *ud) {
+  wk_case *w = ud;
+  w->ran_on = uv_thread_self();
+  w->runs++;
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+static void wk_fini(void *ud) {
+  wk_case *w = ud;
+  w->fini_on = uv_thread_self();
+  w->finis++;
+  if (w->busy_open) {
+    w->busy_open = 0;
+    uv_close((uv_handle_t *)&w->busy, NULL);
+  }
+  uv_run(&w->loop, UV_RUN_DEFAULT); /* the kit's async closes too */
+}
+
+static void wk_stop(void *ud) {
+  wk_case *w = ud;
+  w->stopped_on = uv_thread_self();
+  w->stops++;
+  if (!w->stubborn && w->busy_open) {
+    w->busy_open = 0;
+    uv_close((uv_handle_t *)&w->busy, NULL);
+  }
+}
+
+static void wk_force(void *ud) {
+  wk_case *w = ud;
+  w->forced_on = uv_thread_self();
+  w->forces++;
+  uv_stop(&w->loop);
+}
+
+/* SIGTERM stops every worker on its own thread, once; a worker that does
+ * not end by itself is forced after the grace period; the cleanup runs
+ * on the worker's thread after its loop; every loop can be closed after
+ * (no handle of the kit left). */
+static void test_workers(void) {
+  enum { N = 3 };
+  wk_case w[N];
+  uv_loop_t *loops[N];
+  void *uds[N];
+  memset(w, 0, sizeof w);
+  for (int i = 0; i < N; i++) {
+    uv_loop_init(&w[i].loop);
+    uv_timer_init(&w[i].loop, &w[i].busy);
+    w[i].busy.data = &w[i];
+    w[i].busy_open = 1;
+    uv_timer_start(&w[i].busy, wk_tick, 10, 10);
+    loops[i] = &w[i].loop;
+    uds[i] = &w[i];
+  }
+  w[0].raise_sig = SIGTERM;
+  w[2].stubborn = 1; /* ignores the stop: only the force ends it */
+  uv_thread_t self = uv_thread_self();
+  uint64_t t0 = uv_hrtime();
+  CHECK_EQ(kit_workers_run(N, loops, uds, wk_run, wk_fini, wk_stop, wk_force,
+                           300),
+           0);
+  uint64_t ms = (uv_hrtime() - t0) / 1000000;
+  for (int i = 0; i < N; i++) {
+    CHECK_EQ(w[i].runs, 1);
+    CHECK_EQ(w[i].stops, 1);
+    CHECK_EQ(w[i].finis, 1);
+    CHECK(!uv_thread_equal(&w[i].ran_on, &self));
+    CHECK(uv_thread_equal(&w[i].stopped_on, &w[i].ran_on));
+    CHECK(uv_thread_equal(&w[i].fini_on, &w[i].ran_on));
+    for (int k = 0; k < i; k++) CHECK(!uv_thread_equal(&w[i].ran_on, &w[k].ran_on));
+    CHECK_EQ(uv_loop_close(&w[i].loop), 0);
+  }
+  /* the two that ended by themselves were gone before the force; the
+   * stubborn one was forced after the grace period */
+  CHECK_EQ(w[0].forces, 0);
+  CHECK_EQ(w[1].forces, 0);
+  CHECK_EQ(w[2].forces, 1);
+  CHECK(uv_thread_equal(&w[2].forced_on, &w[2].ran_on));
+  CHECK(ms >= 250);
+  CHECK(ms < 20000);
+}
+
+/* A port some socket listens on is "in use" (workers bind with
+ * SO_REUSEPORT, which would share it); a free one, or port 0, is not. */
+static void test_listen_in_use(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  CHECK_EQ(listen(fd, 8), 0);
+  socklen_t sl = sizeof sa;
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+  CHECK_EQ(kit_listen_in_use(addr), 1);
+  CHECK_EQ(kit_listen_in_use("127.0.0.1:0"), 0);
+  close(fd);
+  CHECK_EQ(kit_listen_in_use(addr), 0);
+}
+
 /* The exit-code table: a refusal is 3, a connection lost before any
  * answer is 2 like a connect failure (issue 7: it used to exit 3). */
 static void test_exit_codes(void) {
@@ -455,6 +582,8 @@ int main(void) {
       {"transport_names", test_transport_names},
       {"json", test_json},
       {"lifecycle", test_lifecycle},
+      {"workers", test_workers},
+      {"listen_in_use", test_listen_in_use},
       {"exit_codes", test_exit_codes},
       {"addresses", test_addresses},
       {"listening_line", test_listening_line},
