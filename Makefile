@@ -5,8 +5,8 @@ FUZZ_SECONDS ?= 60
 CMAKE ?= cmake
 PREFIX ?= /usr/local
 
-.PHONY: all build run test unit asan interop fuzz bench deps clean release install deb pkg-test \
-        abi-update docs
+.PHONY: all build run test unit asan interop fuzz bench bench-peers deps clean release install deb pkg-test \
+        abi-update docs soak soak-asan
 
 all: build
 
@@ -60,6 +60,27 @@ fuzz: fuzz-build
 
 bench: build
 	@for b in build/bench_*; do echo "== $$b"; $$b; done
+
+# issue 12.4: h2ws serve vs nghttpx, HAProxy (in front of a C echo), Node
+# http2 and a bare HTTP/1.1 echo (about 3 minutes; BENCHMARKS.md "Peers
+# side by side").  ARGS="--rounds 5 --duration 5" for longer rounds.
+bench-peers:
+	@bench/peers/run.sh $(ARGS)
+
+# The soak with faults (bench/soak/soak.py): thousands of WebSockets for
+# SOAK_SECONDS (default 10 min) while TCP connections are cut, streams
+# reset, readers stalled, GOAWAYs sent and the gateway's backend SIGTERMed,
+# SIGKILLed and restarted; the report (build/soak/REPORT.md) counts every
+# message.  soak-asan: a shorter run of the ASan+UBSan binaries (servers
+# must exit 0 at SIGTERM, no sanitizer report).  Not part of `make test`.
+SOAK_SECONDS ?= 600
+SOAK_ASAN_SECONDS ?= 120
+soak: build
+	/usr/bin/python3 bench/soak/soak.py --build build --seconds $(SOAK_SECONDS) --out build/soak
+
+soak-asan: asan-build
+	/usr/bin/python3 bench/soak/soak.py --build build-asan --asan --seconds $(SOAK_ASAN_SECONDS) \
+	  --ws 400 --out build-asan/soak
 
 # The Release build (-O2 -DNDEBUG, fortified, stack protector, full RELRO)
 # of what is installed: libraries, headers, h2ws, man pages, pkg-config

@@ -9,8 +9,16 @@
 # /proc/PID/stat (utime+stime of the server's whole process tree) before and
 # after each run.  Every process started is killed at the end.
 #
-# Usage: bench/load/run.py PATH/TO/h2ws [--only compare|fixedrate|large|memory]
+# --only peers (bench/peers/run.sh, issue 12.4): the same client against
+# h2ws serve, nghttpx and HAProxy in front of bench/peers/echo_backend.c (a
+# C epoll echo, so the backend is not the limit), Node 20's http2
+# (enableConnectProtocol, terminating) and, as the ceiling, echo_backend
+# itself over cleartext HTTP/1.1; the load generator's own CPU per message
+# is reported next to the server's.
+#
+# Usage: bench/load/run.py PATH/TO/h2ws [--only compare|fixedrate|large|memory|peers]
 #        [--rounds N] [--duration S] [--quick] [--out FILE.jsonl]
+#        [--echo-backend PATH/TO/echo_backend]
 import argparse
 import json
 import os
@@ -148,6 +156,25 @@ def cpu_seconds(pids):
     return total / CLK
 
 
+def run_delay_s(pids):
+    """Time the processes' threads spent runnable but waiting for a CPU
+    (/proc/PID/task/TID/schedstat, second field, ns): on a shared machine,
+    the share of a run the server could not run."""
+    total = 0
+    for pid in pids:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -176,9 +203,10 @@ class Server:
     """procs: the server's own processes; backend: a shared echo backend
     behind a proxy (its CPU is reported apart)."""
 
-    def __init__(self, name, tls, port, procs, backend=()):
+    def __init__(self, name, tls, port, procs, backend=(), h1=False):
         self.name, self.tls, self.port, self.procs = name, tls, port, procs
         self.backend = list(backend)
+        self.h1 = h1
 
     @property
     def url(self):
@@ -199,9 +227,28 @@ def start_h2ws(binary, tls, cert, key, extra=()):
     return Server("h2ws", tls, int(m.group(1)), [p])
 
 
-def start_backend():
-    p = spawn([PY, os.path.join(PEERS, "ws_echo_backend.py")])
+def start_backend(c_binary=None):
+    """The HTTP/1.1 echo behind the proxies: python3-websockets, or
+    bench/peers/echo_backend.c when c_binary is given."""
+    argv = [c_binary] if c_binary else [PY, os.path.join(PEERS, "ws_echo_backend.py")]
+    p = spawn(argv)
     return p, int(read_line(p, r"PORT (\d+)").group(1))
+
+
+def start_node(cert, key):
+    """Node's http2 with enableConnectProtocol, terminating (the echo is
+    tests/interop/peers/node_ws_h2.js)."""
+    p = spawn(["node", os.path.join(PEERS, "node_ws_h2.js"), cert, key])
+    port = int(read_line(p, r"PORT (\d+)").group(1))
+    if not wait_port(port):
+        raise RuntimeError("node did not start")
+    return Server("node", True, port, [p])
+
+
+def start_ceiling(c_binary):
+    """echo_backend alone, cleartext HTTP/1.1: the ceiling."""
+    p, port = start_backend(c_binary)
+    return Server("bare-h1-echo", False, port, [p], h1=True)
 
 
 def start_nghttpx(tls, cert, key, backend):
@@ -261,8 +308,11 @@ def run_load(binary, srv, args, timeout):
     argv = ["taskset", "-c", LOAD_CPU, binary, "load", srv.url, "--json"] + args
     if srv.tls:
         argv.append("--insecure")
+    if srv.h1:
+        argv.append("--h1")
     pids, bpids = srv.pids(), srv.pids(backend=True)
     c0, b0 = cpu_seconds(pids), cpu_seconds(bpids)
+    d0 = run_delay_s(pids + bpids)
     t0 = time.monotonic()
     try:
         r = subprocess.run(argv, capture_output=True, timeout=timeout)
@@ -270,6 +320,7 @@ def run_load(binary, srv, args, timeout):
         return {"server": srv.name, "error": "timeout"}
     wall = time.monotonic() - t0
     c1, b1 = cpu_seconds(pids), cpu_seconds(bpids)
+    d1 = run_delay_s(pids + bpids)
     try:
         res = json.loads(r.stdout.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -282,6 +333,14 @@ def run_load(binary, srv, args, timeout):
     res["server_cpu_us_per_msg"] = (c1 - c0) * 1e6 / n if n else None
     res["backend_cpu_s"] = b1 - b0
     res["backend_cpu_us_per_msg"] = (b1 - b0) * 1e6 / n if (n and bpids) else None
+    res["load_cpu_us_per_msg"] = res.get("cpu_us_per_msg")
+    el = res.get("elapsed_s") or wall
+    # busy share of one CPU: servers (and a proxy's backend) share CPU 0,
+    # h2ws load has CPU 1; the one near 100% is the limit
+    res["server_cpu_pct"] = 100.0 * ((c1 - c0) + (b1 - b0)) / el if el else None
+    res["server_wait_pct"] = 100.0 * (d1 - d0) / el if el else None
+    res["load_cpu_pct"] = (100.0 * (res.get("cpu_user_s", 0) + res.get("cpu_sys_s", 0)) / el
+                           if el else None)
     return res
 
 
@@ -377,6 +436,135 @@ def scenario_large(a, binary, servers_by_tls, out):
                         fmt(r.get("mb_per_s")), r.get("rc"), r.get("error", "")))
             summary.append(((tls, size, inflight), rows))
     return summary
+
+
+PEER_CELLS = (
+    # (label, load args, what the table shows)
+    ("64 B x 64 WebSockets, 16 in flight each",
+     ["--streams-per-conn", "64", "--inflight", "16", "--size", "64", "--binary"], "rate"),
+    ("64 KiB x 8 WebSockets, 4 in flight each",
+     ["--streams-per-conn", "8", "--inflight", "4", "--size", "65536", "--binary"], "bytes"),
+    ("1 WebSocket, one 64 B message in flight",
+     ["--size", "64", "--binary", "--inflight", "1"], "latency"),
+)
+
+
+def scenario_peers(a, binary, servers, out):
+    """Issue 12.4: the three scenarios of the table, every peer side by side,
+    one connection, servers interleaved inside each round."""
+    summary = []
+    for label, cell, kind in PEER_CELLS:
+        rows = {s.name: [] for s in servers}
+        args = cell + ["--duration", str(a.duration)]
+        for rnd in range(a.rounds):
+            for s in servers:
+                r = run_load(binary, s, args, a.duration + 60)
+                r.update({"scenario": "peers", "cell": label, "tls": s.tls, "round": rnd})
+                out.write(json.dumps(r) + "\n")
+                out.flush()
+                rows[s.name].append(r)
+                log("peers [%s] %s round %d: %s msg/s %s MB/s p50 %s us server %s us/msg "
+                    "backend %s load %s rc %s %s" % (
+                        label, s.name, rnd, fmt(r.get("msg_per_s")), fmt(r.get("mb_per_s")),
+                        fmt((r.get("latency_us") or {}).get("p50")),
+                        fmt(r.get("server_cpu_us_per_msg"), 2),
+                        fmt(r.get("backend_cpu_us_per_msg"), 2),
+                        fmt(r.get("load_cpu_us_per_msg"), 2), r.get("rc"), r.get("error", "")))
+        summary.append((label, kind, rows))
+    return summary
+
+
+def report_peers(summary, servers):
+    print("\n### Peers side by side (1 connection; TLS 1.3 + h2 unless the transport says otherwise)\n")
+    print("server CPU = the server's process tree (a proxy: the proxy only); backend = "
+          "echo_backend behind a proxy; total = server + backend; load = `h2ws load`'s own CPU "
+          "per message (rusage); load / total: how far below the server's CPU the load "
+          "generator stays (below 1: the load generator spends less per message than the "
+          "server). server % / load %: busy share of one CPU during the run (servers and "
+          "backend on CPU 0, `h2ws load` on CPU 1): whichever is near 100 % is the limit. server wait %: "
+          "share of the run the server's threads were runnable but waiting for a CPU "
+          "(schedstat run_delay; other processes on the machine). "
+          "Medians of the rounds.\n")
+    print("| scenario | server | transport | msg/s | MB/s | p50 us | p99 us | server CPU us/msg | "
+          "backend CPU us/msg | total CPU us/msg | h2ws / total | load CPU us/msg | load / total | server % | server wait % | load % | lost/failed |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for label, _kind, rows in summary:
+        h2 = [r for r in rows.get("h2ws", []) if "error" not in r]
+        base = med(h2, "server_cpu_us_per_msg")
+        for s in servers:
+            rr = rows.get(s.name, [])
+            rs = [r for r in rr if "error" not in r]
+            tr = "h1 cleartext" if s.h1 else ("h2 TLS" if s.tls else "h2c")
+            if not rs:
+                print("| %s | %s | %s | failed: %s ||||||||||||||" % (
+                    label, s.name, tr, (rr[0].get("error", "") if rr else "")[:60].replace("|", "/")))
+                continue
+            for r in rs:
+                r["total_cpu_us_per_msg"] = (r.get("server_cpu_us_per_msg") or 0) + \
+                    (r.get("backend_cpu_us_per_msg") or 0)
+            cpu, bcpu, tot = (med(rs, "server_cpu_us_per_msg"), med(rs, "backend_cpu_us_per_msg"),
+                              med(rs, "total_cpu_us_per_msg"))
+            lcpu = med(rs, "load_cpu_us_per_msg")
+            ratio = (base / tot) if (base and tot and s.name != "h2ws") else None
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |" % (
+                label, s.name, tr, fmt(med(rs, "msg_per_s")), fmt(med(rs, "mb_per_s")),
+                fmt(statistics.median(r["latency_us"]["p50"] for r in rs)),
+                fmt(statistics.median(r["latency_us"]["p99"] for r in rs)),
+                fmt(cpu, 2), fmt(bcpu, 2), fmt(tot, 2), ("%.2f" % ratio) if ratio else "",
+                fmt(lcpu, 2), ("%.2f" % (lcpu / tot)) if (lcpu and tot) else "",
+                fmt(med(rs, "server_cpu_pct"), 0), fmt(med(rs, "server_wait_pct"), 0),
+                fmt(med(rs, "load_cpu_pct"), 0),
+                sum(r.get("messages_lost", 0) for r in rs), sum(r.get("ws_failed", 0) for r in rs)))
+
+
+def scenario_peers_memory(a, binary, servers, out, n_ws=1000, per_conn=100):
+    """Idle memory per WebSocket: RSS of the server's process tree (and a
+    proxy's backend) before and while `h2ws load` holds n_ws idle
+    WebSockets (per_conn per connection: the peers' stream limit is 100)."""
+    res = []
+    for s in servers:
+        pids = s.pids() + s.pids(backend=True)
+        base = sum(rss_kib(p) for p in pids)
+        conns = n_ws // per_conn
+        argv = ["taskset", "-c", LOAD_CPU, binary, "load", s.url, "--connections", str(conns),
+                "--streams-per-conn", str(per_conn), "--messages", "0", "--hold", "3",
+                "--json", "--timeout", "60"]
+        if s.tls:
+            argv.append("--insecure")
+        if s.h1:
+            argv.append("--h1")
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+        PROCS.append(p)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if not line or re.search(rb"WebSockets open", line):
+                break
+        time.sleep(1.0)
+        rss = sum(rss_kib(q) for q in s.pids() + s.pids(backend=True))
+        o, _e = p.communicate(timeout=60)
+        try:
+            j = json.loads(o.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            j = {}
+        opened = j.get("ws_opened") or 0
+        row = {"scenario": "peers_memory", "server": s.name, "requested": n_ws,
+               "opened": opened, "rss_base_kib": base, "rss_kib": rss,
+               "bytes_per_ws": (rss - base) * 1024 / opened if opened else None}
+        out.write(json.dumps(row) + "\n")
+        out.flush()
+        log("peers memory %s: %s open, RSS %d -> %d KiB" % (s.name, opened, base, rss))
+        res.append(row)
+        time.sleep(0.5)
+    print("\n### Idle memory per WebSocket (%d idle WebSockets, %d per connection; RSS of the "
+          "server's processes, a proxy's with its backend)\n" % (n_ws, per_conn))
+    print("| server | opened | RSS before | RSS with them | (RSS - before) / WebSocket |")
+    print("|---|---:|---:|---:|---:|")
+    for r in res:
+        print("| %s | %d | %.1f MiB | %.1f MiB | %s B |" % (
+            r["server"], r["opened"], r["rss_base_kib"] / 1024, r["rss_kib"] / 1024,
+            fmt(r["bytes_per_ws"], 0)))
 
 
 def established(port):
@@ -548,16 +736,23 @@ def report_memory(res, one):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("h2ws")
-    ap.add_argument("--only", choices=["compare", "fixedrate", "large", "memory"])
+    ap.add_argument("--only", choices=["compare", "fixedrate", "large", "memory", "peers"])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--quick", action="store_true", help="fewer cells (smoke run of the script)")
-    ap.add_argument("--peers", default="nghttpx,haproxy,hypercorn")
+    ap.add_argument("--peers", default=None,
+                    help="default nghttpx,haproxy,hypercorn; with --only peers "
+                         "nghttpx,haproxy,node,bare")
+    ap.add_argument("--echo-backend", default=None,
+                    help="bench/peers/echo_backend.c binary (--only peers; default: "
+                         "next to h2ws)")
     ap.add_argument("--out", default=os.path.join(TMP, "results.jsonl"))
     a = ap.parse_args()
     binary = os.path.abspath(a.h2ws)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if a.peers is None:
+        a.peers = "nghttpx,haproxy,node,bare" if a.only == "peers" else "nghttpx,haproxy,hypercorn"
     peers = [p for p in a.peers.split(",") if p]
     try:
         out = open(a.out, "w")
@@ -565,6 +760,27 @@ def main():
         print("# h2ws load benchmarks, %s, %s; servers on CPU %s, h2ws load on CPU %s; %d rounds x %.0f s" % (
             time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.uname().nodename,
             SERVER_CPU, LOAD_CPU, a.rounds, a.duration))
+        if a.only == "peers":
+            cb = os.path.abspath(a.echo_backend or os.path.join(os.path.dirname(binary), "echo_backend"))
+            log("load average: %s" % open("/proc/loadavg").read().split()[:3])
+            print("load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+            backend = start_backend(cb) if ("nghttpx" in peers or "haproxy" in peers) else None
+            # one thread like every peer (taskset alone gives one too:
+            # the default is one worker per CPU of the affinity mask)
+            servers = [start_h2ws(binary, True, cert, key, ["--workers", "1"])]
+            if "nghttpx" in peers:
+                servers.append(start_nghttpx(True, cert, key, backend))
+            if "haproxy" in peers:
+                servers.append(start_haproxy(True, pem, backend))
+            if "node" in peers:
+                servers.append(start_node(cert, key))
+            if "bare" in peers:
+                servers.append(start_ceiling(cb))
+            report_peers(scenario_peers(a, binary, servers, out), servers)
+            sys.stdout.flush()
+            scenario_peers_memory(a, binary, servers, out)
+            print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+            sys.stdout.flush()
         if a.only in (None, "compare", "fixedrate", "large"):
             servers = {True: [], False: []}
             backend = start_backend() if ("nghttpx" in peers or "haproxy" in peers) else None

@@ -6,7 +6,7 @@
 # generator to CPU 1.  Markdown tables on stdout, progress on stderr, raw
 # JSON lines in bench/load/results.jsonl.  Bounded (about 20 minutes at the
 # defaults); every process it starts is killed at the end.
-# Usage: bench/load/run.sh [run.py options: --only compare|fixedrate|large|memory,
+# Usage: bench/load/run.sh [run.py options: --only compare|fixedrate|large|memory|peers,
 #        --rounds N, --duration S, --quick, --peers nghttpx,haproxy,hypercorn]
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

@@ -101,6 +101,7 @@ static void conn_handle_close_cb(uv_handle_t *h) {
   if (c->all_next) c->all_next->all_prev = c->all_prev;
   h2ws__free(rt->mem, c->pending);
   h2ws__free(rt->mem, c);
+  h2ws__rt_note_freed(rt);
 }
 
 void h2ws__rt_conn_close(rt_conn *c, int error) {

@@ -45,13 +45,14 @@ struct h2ws_rt {
    * (OpenSSL's handshake state is large and short-lived), and so do the
    * work buffers of connections going idle; the C library keeps it.
    * After a burst of them (1 s after the last) the free pages are given
-   * back (malloc_trim, glibc). */
+   * back (malloc_trim, glibc); closed connections, cleartext ones
+   * included, count as such a burst. */
   uv_timer_t trim;
   int trim_armed;
 };
 
-/* A TLS handshake finished, or a connection gave back its work buffers:
- * memory was freed. */
+/* A TLS handshake finished, a connection gave back its work buffers or
+ * was freed: memory was freed. */
 void h2ws__rt_note_freed(h2ws_rt *rt);
 
 /* Queues t (nothing if already queued): its run() is called before the
