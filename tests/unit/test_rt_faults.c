@@ -6,7 +6,9 @@
  *  - the TCP connection cut by a proxy thread at byte k of either
  *    direction (RST: SO_LINGER 0, so ECONNRESET / EPIPE on the runtime's
  *    reads and writes; or FIN mid-stream), on h1, h2c and TLS;
- *  - one byte of the TLS ciphertext flipped at byte k of either direction.
+ *  - one byte of the TLS ciphertext flipped at byte k of either direction;
+ *  - a direction stalled for 50 ms at byte k through 4 KiB socket buffers
+ *    on every socket (partial writes, EAGAIN): the exchange completes.
  * Every run must end on its own (a guard timer catches a hang), report
  * what went wrong through the API (on_fail, on_close 1006, an error
  * return) or succeed, and free everything (tu_alloc live == 0).
@@ -37,7 +39,10 @@ static h2ws_tls_server *shared_tls;
 
 /* ---- the proxy: relays one connection at a time, faults at byte k ------- */
 
-enum { PX_NONE, PX_RST, PX_FIN, PX_FLIP };
+/* PX_STALL: stop reading that direction for 50 ms at byte k, through
+ * 4 KiB socket buffers, so the runtime's writes meet EAGAIN and partial
+ * writes (no fault: the exchange must complete). */
+enum { PX_NONE, PX_RST, PX_FIN, PX_FLIP, PX_STALL };
 
 typedef struct proxy {
   pthread_t th;
@@ -54,8 +59,15 @@ static void px_rst(int fd) {
   close(fd);
 }
 
-static int px_connect(int port) {
+static void px_small_buffers(int fd) {
+  int n = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+}
+
+static int px_connect(int port, int small) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (small) px_small_buffers(fd);
   struct sockaddr_in a = {0};
   a.sin_family = AF_INET;
   a.sin_port = htons((uint16_t)port);
@@ -71,7 +83,7 @@ static int px_connect(int port) {
  * ended, the fault fired, or stop. */
 static void px_relay(proxy *p, int fd[2], int faulty) {
   size_t done[2] = {0, 0};
-  int open_in[2] = {1, 1};
+  int open_in[2] = {1, 1}, stalled = 0;
   uint8_t buf[16384];
   while (open_in[0] || open_in[1]) {
     struct pollfd pf[3];
@@ -92,8 +104,14 @@ static void px_relay(proxy *p, int fd[2], int faulty) {
         continue;
       size_t want = sizeof buf;
       int at_fault = faulty && p->mode != PX_NONE && d == p->dir;
-      if (at_fault && p->mode != PX_FLIP && done[d] + want > p->k)
-        want = p->k - done[d];
+      int cutting = p->mode == PX_RST || p->mode == PX_FIN ||
+                    (p->mode == PX_STALL && !stalled);
+      if (at_fault && cutting && done[d] + want > p->k) want = p->k - done[d];
+      if (at_fault && p->mode == PX_STALL && !stalled && want == 0) {
+        usleep(50 * 1000);
+        stalled = 1;
+        continue;
+      }
       ssize_t r = want ? read(fd[d], buf, want) : 0;
       if (r > 0) {
         if (at_fault && p->mode == PX_FLIP && done[d] <= p->k &&
@@ -108,7 +126,7 @@ static void px_relay(proxy *p, int fd[2], int faulty) {
         done[d] += (size_t)r;
         if (p->conns == 1) p->total[d] = done[d];
       }
-      if (at_fault && p->mode != PX_FLIP && done[d] >= p->k) {
+      if (at_fault && (p->mode == PX_RST || p->mode == PX_FIN) && done[d] >= p->k) {
         if (p->mode == PX_RST) {
           px_rst(fd[0]);
           px_rst(fd[1]);
@@ -139,7 +157,7 @@ static void *px_main(void *ud) {
     int fd[2];
     fd[0] = accept(p->lfd, NULL, NULL);
     if (fd[0] < 0) continue;
-    fd[1] = px_connect(p->upstream_port);
+    fd[1] = px_connect(p->upstream_port, p->mode == PX_STALL);
     if (fd[1] < 0) {
       close(fd[0]);
       continue;
@@ -157,6 +175,7 @@ static int px_start(proxy *p, int upstream_port, int mode, int dir, size_t k) {
   p->dir = dir;
   p->k = k;
   p->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  if (mode == PX_STALL) px_small_buffers(p->lfd); /* the accepted ones inherit */
   struct sockaddr_in a = {0};
   socklen_t al = sizeof a;
   a.sin_family = AF_INET;
@@ -186,9 +205,23 @@ typedef struct sstate {
 
 static sstate S;
 
+/* PX_STALL: the runtime's own sockets get 4 KiB send buffers too (through
+ * the loop's handles), or a 70 KB message would fit in them whole. */
+static int small_sndbuf;
+static void shrink_one(uv_handle_t *h, void *ud) {
+  (void)ud;
+  int n = 4096;
+  if (h->type == UV_TCP && !uv_is_closing(h)) (void)uv_send_buffer_size(h, &n);
+}
+static h2ws_rt *cur_rt;
+static void shrink_sndbufs(void) {
+  if (small_sndbuf) uv_walk(h2ws_rt_uv_loop(cur_rt), shrink_one, NULL);
+}
+
 static void sv_open(h2ws_rt_ws *ws, void *ud) {
   (void)ws;
   (void)ud;
+  shrink_sndbufs();
   S.opened++;
 }
 
@@ -256,6 +289,7 @@ static void *bt_realloc(void *p, size_t n, void *ud) {
 struct run {
   /* what */
   int tls, policy, compress, nws, close_at_open;
+  int del_at_once; /* h2ws_client_del() right after the opens */
   size_t msglen;
   /* state */
   tu_alloc a;
@@ -289,6 +323,7 @@ static run *cur_run;
 static void cl_open(h2ws_rt_ws *ws, void *ud) {
   run *r = cur_run;
   r->ws[WSI(ud)].opened = 1;
+  shrink_sndbufs();
   if (r->close_at_open) {
     h2ws_rt_ws_close(ws, 1000, NULL);
     return;
@@ -347,7 +382,9 @@ static int run_once(run *r, long fail_at, proxy *px, int px_mode, int px_dir,
   *why = NULL;
   h2ws_mem mem = {&r->a, bt_malloc, tu_free, bt_calloc, bt_realloc};
   int started = 0, proxied = 0;
+  small_sndbuf = px_mode == PX_STALL;
   if (h2ws_rt_new(&r->rt, &mem) != 0) goto out;
+  cur_rt = r->rt;
   h2ws_server_settings st;
   h2ws_server_settings_default(&st);
   st.handle_signals = 0;
@@ -393,6 +430,10 @@ static int run_once(run *r, long fail_at, proxy *px, int px_mode, int px_dir,
       r->ended++; /* refused at once (NOMEM): reported by the return */
     else
       opened++;
+  }
+  if (r->del_at_once) {
+    h2ws_client_del(r->cl); /* the WebSockets get on_fail CLOSED */
+    r->cl = NULL;
   }
   if (!opened) h2ws_server_shutdown(r->srv);
   h2ws_rt_run(r->rt);
@@ -445,12 +486,20 @@ static void check_clean_run(run *r) {
 
 /* ---- 1. every allocation fails in turn ----------------------------------- */
 
-static void alloc_case(int tls, int policy, int compress, int nws, int close_at_open) {
+static void alloc_case2(int tls, int policy, int compress, int nws, int close_at_open,
+                        int del_at_once) {
   static run r;
   scenario_init(&r, tls, policy, compress, nws, close_at_open, 1000);
-  check_clean_run(&r);
+  r.del_at_once = del_at_once;
+  if (del_at_once) { /* nothing opens: the run is the cancel path */
+    const char *why;
+    CHECK_EQ(run_once(&r, 0, NULL, 0, 0, 0, &why), 0);
+    for (int i = 0; i < r.nws; i++) CHECK_EQ(r.ws[i].fail_error, H2WS_ERR_CLOSED);
+  } else {
+    check_clean_run(&r);
+  }
   long total = r.a.count;
-  CHECK(total > 20);
+  CHECK(total > 5);
   int failures_seen = 0, steps = 0;
   for (long n = 1; n <= total; n += (all_steps || n < 200) ? 1 : 7) {
     const char *why;
@@ -471,12 +520,18 @@ static void alloc_case(int tls, int policy, int compress, int nws, int close_at_
   CHECK(failures_seen > 0); /* the failures reached the API */
 }
 
+static void alloc_case(int tls, int policy, int compress, int nws, int close_at_open) {
+  alloc_case2(tls, policy, compress, nws, close_at_open, 0);
+}
+
 static void test_alloc_h1(void) { alloc_case(0, H2WS_RT_POLICY_H1, 0, 1, 0); }
 static void test_alloc_h2c_3_streams(void) { alloc_case(0, H2WS_RT_POLICY_H2, 0, 3, 0); }
 static void test_alloc_tls_h2(void) { alloc_case(1, H2WS_RT_POLICY_AUTO, 0, 1, 0); }
 static void test_alloc_h1_deflate(void) { alloc_case(0, H2WS_RT_POLICY_H1, 1, 1, 0); }
 static void test_alloc_h2c_deflate(void) { alloc_case(0, H2WS_RT_POLICY_H2, 1, 2, 0); }
 static void test_alloc_open_close(void) { alloc_case(0, H2WS_RT_POLICY_AUTO, 0, 1, 1); }
+static void test_alloc_open_del(void) { alloc_case2(0, H2WS_RT_POLICY_H2, 0, 2, 0, 1); }
+static void test_alloc_tls_open_del(void) { alloc_case2(1, H2WS_RT_POLICY_AUTO, 0, 1, 0, 1); }
 
 /* ---- 2./3. the connection cut or corrupted at byte k --------------------- */
 
@@ -495,8 +550,8 @@ static void proxy_case(int tls, int policy, int nws, int mode) {
      * steps across the rest (a run that cuts mid-message takes up to
      * 0.1 s); H2WS_FAULTS_ALL: every byte of the first 2048 (handshakes,
      * first frames), then every 1024th */
-    size_t head = all_steps ? 2048 : 32;
-    size_t stride = all_steps ? 1024 : total[dir] / 16 + 1;
+    size_t head = mode == PX_STALL ? 0 : all_steps ? 2048 : 32;
+    size_t stride = all_steps ? 1024 : total[dir] / (mode == PX_STALL ? 6 : 16) + 1;
     for (size_t k = 0; k < total[dir]; k += k < head ? 1 : stride) {
       uint64_t t0 = uv_hrtime();
       int rv = run_once(&r, 0, &px, mode, dir, k, &why);
@@ -510,6 +565,13 @@ static void proxy_case(int tls, int policy, int nws, int mode) {
       steps++;
       for (int i = 0; i < r.nws; i++)
         if (r.ws[i].failed || r.ws[i].code == 1006) reported++;
+      if (mode == PX_STALL)
+        for (int i = 0; i < r.nws; i++)
+          if (!r.ws[i].echoed || r.ws[i].code != 1000) {
+            fprintf(stderr, "  stall dir %d byte %zu: ws %d echoed %d code %d fail %d\n",
+                    dir, k, i, r.ws[i].echoed, r.ws[i].code, r.ws[i].fail_error);
+            CHECK(0);
+          }
       if (mode == PX_FLIP)
         for (int i = 0; i < r.nws; i++)
           /* a flipped byte ends the WebSocket, except the first record's
@@ -524,7 +586,8 @@ static void proxy_case(int tls, int policy, int nws, int mode) {
   }
   printf("  %s: %zu+%zu bytes, %d runs, %d WebSockets reported the fault\n",
          tu_current, total[0], total[1], steps, reported);
-  CHECK(reported > steps / 2);
+  if (mode == PX_STALL) CHECK_EQ(reported, 0);
+  else CHECK(reported > steps / 2);
 }
 
 static void test_rst_h1(void) { proxy_case(0, H2WS_RT_POLICY_H1, 1, PX_RST); }
@@ -533,6 +596,9 @@ static void test_rst_tls_h2(void) { proxy_case(1, H2WS_RT_POLICY_AUTO, 1, PX_RST
 static void test_fin_h1(void) { proxy_case(0, H2WS_RT_POLICY_H1, 1, PX_FIN); }
 static void test_fin_h2c(void) { proxy_case(0, H2WS_RT_POLICY_H2, 3, PX_FIN); }
 static void test_flip_tls_h2(void) { proxy_case(1, H2WS_RT_POLICY_AUTO, 1, PX_FLIP); }
+static void test_stall_h1(void) { proxy_case(0, H2WS_RT_POLICY_H1, 1, PX_STALL); }
+static void test_stall_h2c(void) { proxy_case(0, H2WS_RT_POLICY_H2, 3, PX_STALL); }
+static void test_stall_tls_h2(void) { proxy_case(1, H2WS_RT_POLICY_AUTO, 1, PX_STALL); }
 static void test_flip_tls_h1(void) { proxy_case(1, H2WS_RT_POLICY_H1, 1, PX_FLIP); }
 
 int main(void) {
@@ -545,6 +611,8 @@ int main(void) {
       {"alloc_h1_deflate", test_alloc_h1_deflate},
       {"alloc_h2c_deflate", test_alloc_h2c_deflate},
       {"alloc_open_close", test_alloc_open_close},
+      {"alloc_open_del", test_alloc_open_del},
+      {"alloc_tls_open_del", test_alloc_tls_open_del},
       {"rst_h1", test_rst_h1},
       {"rst_h2c", test_rst_h2c},
       {"rst_tls_h2", test_rst_tls_h2},
@@ -552,6 +620,9 @@ int main(void) {
       {"fin_h2c", test_fin_h2c},
       {"flip_tls_h2", test_flip_tls_h2},
       {"flip_tls_h1", test_flip_tls_h1},
+      {"stall_h1", test_stall_h1},
+      {"stall_h2c", test_stall_h2c},
+      {"stall_tls_h2", test_stall_tls_h2},
   };
   if (h2ws_tls_server_new(&shared_tls, NULL, NULL, NULL, 0) != 0) return 1;
   const char *only = getenv("H2WS_FAULTS_ONLY"); /* one case (debugging) */
