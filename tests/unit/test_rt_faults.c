@@ -7,6 +7,8 @@
  *    direction (RST: SO_LINGER 0, so ECONNRESET / EPIPE on the runtime's
  *    reads and writes; or FIN mid-stream), on h1, h2c and TLS;
  *  - one byte of the TLS ciphertext flipped at byte k of either direction;
+ *  - OpenSSL's own allocations (CRYPTO_set_mem_functions) failed in turn,
+ *    every 1/80th of them, during a TLS echo over h2 and HTTP/1.1;
  *  - a direction stalled for 50 ms at byte k through 4 KiB socket buffers
  *    on every socket (partial writes, EAGAIN): the exchange completes.
  * Every run must end on its own (a guard timer catches a hang), report
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <uv.h>
 #include <h2ws/rt.h>
 #include "testutil.h"
@@ -533,6 +536,68 @@ static void test_alloc_open_close(void) { alloc_case(0, H2WS_RT_POLICY_AUTO, 0, 
 static void test_alloc_open_del(void) { alloc_case2(0, H2WS_RT_POLICY_H2, 0, 2, 0, 1); }
 static void test_alloc_tls_open_del(void) { alloc_case2(1, H2WS_RT_POLICY_AUTO, 0, 1, 0, 1); }
 
+/* ---- OpenSSL's own allocations fail in turn ------------------------------ */
+
+/* Installed first thing in main (before OpenSSL allocates anything);
+ * they count and fail only while ossl_on. */
+static int ossl_on;
+static long ossl_count, ossl_fail_at;
+static int ossl_fail(void) {
+  return ossl_on && ++ossl_count == ossl_fail_at;
+}
+static void *o_malloc(size_t n, const char *f, int l) {
+  (void)f;
+  (void)l;
+  return ossl_fail() ? NULL : malloc(n);
+}
+static void *o_realloc(void *p, size_t n, const char *f, int l) {
+  (void)f;
+  (void)l;
+  return ossl_fail() ? NULL : realloc(p, n);
+}
+static void o_free(void *p, const char *f, int l) {
+  (void)f;
+  (void)l;
+  free(p);
+}
+
+static void ossl_case(int policy) {
+  static run r;
+  static proxy px; /* no fault: only for the shared TLS context */
+  const char *why;
+  scenario_init(&r, 1, policy, 0, 1, 0, 1000);
+  ossl_count = 0;
+  ossl_fail_at = 0;
+  ossl_on = 1;
+  int rv = run_once(&r, 0, &px, PX_NONE, 0, 0, &why);
+  ossl_on = 0;
+  CHECK_EQ(rv, 0);
+  CHECK(r.ws[0].echoed);
+  long total = ossl_count;
+  CHECK(total > 20);
+  long stride = all_steps ? 1 : total / 80 + 1; /* ~80 runs; ALL: each */
+  int steps = 0, reported = 0;
+  for (long n = 1; n <= total; n += stride) {
+    ossl_count = 0;
+    ossl_fail_at = n;
+    ossl_on = 1;
+    rv = run_once(&r, 0, &px, PX_NONE, 0, 0, &why);
+    ossl_on = 0;
+    if (rv != 0) {
+      fprintf(stderr, "  OpenSSL allocation %ld of %ld: %s\n", n, total, why);
+      CHECK(0);
+    }
+    steps++;
+    if (r.ws[0].failed || r.ws[0].code != 1000) reported++;
+  }
+  printf("  %s: %ld OpenSSL allocations, %d runs (every %ld), %d reported a failure\n",
+         tu_current, total, steps, stride, reported);
+  CHECK(reported > 0);
+}
+
+static void test_ossl_alloc_tls_h2(void) { ossl_case(H2WS_RT_POLICY_AUTO); }
+static void test_ossl_alloc_tls_h1(void) { ossl_case(H2WS_RT_POLICY_H1); }
+
 /* ---- 2./3. the connection cut or corrupted at byte k --------------------- */
 
 static void proxy_case(int tls, int policy, int nws, int mode) {
@@ -602,6 +667,10 @@ static void test_stall_tls_h2(void) { proxy_case(1, H2WS_RT_POLICY_AUTO, 1, PX_S
 static void test_flip_tls_h1(void) { proxy_case(1, H2WS_RT_POLICY_H1, 1, PX_FLIP); }
 
 int main(void) {
+  if (!CRYPTO_set_mem_functions(o_malloc, o_realloc, o_free)) {
+    fprintf(stderr, "CRYPTO_set_mem_functions failed (OpenSSL allocated already)\n");
+    return 1;
+  }
   all_steps = getenv("H2WS_FAULTS_ALL") != NULL;
   show_bt = getenv("H2WS_FAULTS_BT") != NULL;
   static const tu_case cases[] = {
@@ -613,6 +682,8 @@ int main(void) {
       {"alloc_open_close", test_alloc_open_close},
       {"alloc_open_del", test_alloc_open_del},
       {"alloc_tls_open_del", test_alloc_tls_open_del},
+      {"ossl_alloc_tls_h2", test_ossl_alloc_tls_h2},
+      {"ossl_alloc_tls_h1", test_ossl_alloc_tls_h1},
       {"rst_h1", test_rst_h1},
       {"rst_h2c", test_rst_h2c},
       {"rst_tls_h2", test_rst_tls_h2},
