@@ -327,7 +327,9 @@ H2WS_EXTERN int h2ws_rt_ws_ping(h2ws_rt_ws *ws, const uint8_t *data, size_t data
 
 /* Starts the closing handshake with code and reason (NUL-terminated UTF-8
  * <= 123 bytes, may be NULL).  on_close fires when it completes.  Returns
- * 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (already closing). */
+ * 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (already closing),
+ * H2WS_ERR_NOMEM (the Close frame could not be queued: the WebSocket is
+ * ended as by h2ws_rt_ws_abort(), on_close(1006) follows). */
 H2WS_EXTERN int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason);
 
 /* Ends the WebSocket at once, without a closing handshake (prefer

@@ -52,6 +52,14 @@ struct h2ws_server {
   rt_proto_config pcfg;  /* what the protocols on our connections know */
   uv_signal_t sigint, sigterm;
   uv_timer_t drain_timer;
+  /* A connection we could not take (no memory for it) is accepted into
+   * this handle and closed at once: left in libuv's hands it would stop
+   * the listener for good (libuv watches a listening socket again only
+   * once the pending connection is accepted).  reject_ls: a listener
+   * whose pending connection waits for reject to be free. */
+  uv_tcp_t reject;
+  int reject_busy;
+  uv_stream_t *reject_ls;
   int handles_open;
   int signals_on, timer_on;
   uint32_t nconns;
@@ -124,6 +132,7 @@ static void server_listener_closed(uv_handle_t *h) {
   rt_listener **pp = &srv->listeners;
   while (*pp && *pp != l) pp = &(*pp)->next;
   if (*pp) *pp = l->next;
+  if (srv->reject_ls == (uv_stream_t *)&l->tcp) srv->reject_ls = NULL;
   srv->handles_open--;
   h2ws__free(srv->rt->mem, l);
 }
@@ -772,12 +781,41 @@ static int server_evict_idlest(h2ws_server *srv, rt_conn *c) {
   return 1;
 }
 
+static void server_reject(h2ws_server *srv, uv_stream_t *ls);
+
+static void server_reject_closed(uv_handle_t *h) {
+  h2ws_server *srv = h->data;
+  srv->reject_busy = 0;
+  srv->handles_open--;
+  uv_stream_t *ls = srv->reject_ls;
+  srv->reject_ls = NULL;
+  if (ls && !uv_is_closing((uv_handle_t *)ls)) server_reject(srv, ls);
+}
+
+/* Accepts ls's pending connection and closes it (the peer sees EOF). */
+static void server_reject(h2ws_server *srv, uv_stream_t *ls) {
+  if (srv->reject_busy) {
+    srv->reject_ls = ls; /* from server_reject_closed */
+    return;
+  }
+  if (uv_tcp_init(&srv->rt->loop, &srv->reject) != 0) return;
+  srv->reject.data = srv;
+  srv->reject_busy = 1;
+  srv->handles_open++;
+  (void)uv_accept(ls, (uv_stream_t *)&srv->reject);
+  uv_close((uv_handle_t *)&srv->reject, server_reject_closed);
+}
+
 static void server_on_connection(uv_stream_t *ls, int status) {
   rt_listener *l = ls->data;
   h2ws_server *srv = l->srv;
   rt_conn *c;
-  if (status < 0 || srv->shutting) return;
-  if (h2ws__rt_conn_new(&c, srv->rt, 0, &server_owner, srv) != 0) return;
+  if (status < 0) return;
+  if (srv->shutting ||
+      h2ws__rt_conn_new(&c, srv->rt, 0, &server_owner, srv) != 0) {
+    server_reject(srv, ls);
+    return;
+  }
   c->id = ++srv->rt->next_conn_id;
   srv->nconns++;
   srv->conns_total++;

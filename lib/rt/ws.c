@@ -382,6 +382,10 @@ int h2ws_rt_ws_close(h2ws_rt_ws *ws, uint16_t code, const char *reason) {
     if (ws->srv_budget && ws->carrier && ws->carrier->ops->closing)
       ws->carrier->ops->closing(ws->carrier);
     ws_queued(ws);
+  } else if (rv == H2WS_ERR_NOMEM && ws->carrier) {
+    /* the Close frame could not be queued: without an end here the
+     * WebSocket would stay open for an application that closed it */
+    ws->carrier->ops->abort(ws->carrier);
   }
   return rv;
 }
