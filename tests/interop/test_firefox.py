@@ -275,8 +275,11 @@ def check_demo_h1(out, access):
     T.check(len(conns) == 3 and all(c["transport"] == "http/1.1" and len(c["ws"]) == 1 and
                                     c["ws"][0]["stream"] == 0 for c in conns),
             "RFC 8441 off: /stats shows one HTTP/1.1 connection per WebSocket", repr(conns)[:500])
-    ids = {str(c["conn"]) for c in conns}
-    lines = [x for x in access_lines(access) if x["conn"] in ids]
+    # connection ids are per worker: key on (worker, conn); this worker's
+    # connections are listed without "worker", the caller's is in "you"
+    mine = str(((sa.get("stats") or {}).get("you") or {}).get("worker", "-"))
+    ids = {(str(c.get("worker", mine)), str(c["conn"])) for c in conns}
+    lines = [x for x in access_lines(access) if (x.get("worker", "-"), x["conn"]) in ids]
     T.check(len(lines) == 3 and all(x["transport"] == "http/1.1" and x["stream"] == "0" for x in lines),
             "RFC 8441 off: the access log shows transport=http/1.1", repr(lines))
 

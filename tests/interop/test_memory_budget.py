@@ -84,7 +84,10 @@ def metrics(port):
 
 class Server:
     def __init__(self, binary, extra=(), log=None):
-        args = ["--access-log", log or "off"] + list(extra)
+        # one worker: the budgets are per server (with --workers N each
+        # worker gets 1/N of --max-memory, and which worker a connection
+        # lands on is the kernel's choice)
+        args = ["--workers", "1", "--access-log", log or "off"] + list(extra)
         self.p, self.r, self.port = iu.start_h2ws_serve(binary, cleartext=True, extra=args)
         time.sleep(0.3)
         self.base = rss(self.p.pid)
