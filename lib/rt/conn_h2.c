@@ -224,18 +224,11 @@ static int h2_accepted(rt_h2 *h2, int32_t sid, h2ws_rt_ws_request *rq) {
   return 0;
 }
 
-static void h2_deferred_unlink(rt_h2 *h2, h2ws_rt_ws_request *rq) {
-  h2ws_rt_ws_request **pp = &h2->deferred;
-  while (*pp && *pp != rq) pp = &(*pp)->dnext;
-  if (*pp) *pp = rq->dnext;
-  rq->dnext = NULL;
-}
-
 /* A deferred request answered (server.c's hook). */
 static int h2_answer(h2ws_rt_ws_request *rq) {
   rt_h2 *h2 = rq->tctx;
   int rv = 0;
-  h2_deferred_unlink(h2, rq);
+  h2ws__rt_request_unlink(&h2->deferred, rq);
   if (rq->answered == 1)
     rv = h2_accepted(h2, rq->sid, rq);
   else
@@ -724,7 +717,7 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
     h2ws_rt_ws_request *next = rq->dnext;
     if (now >= rq->deadline) {
       /* the application never answered: 504, then tell it */
-      h2_deferred_unlink(h2, rq);
+      h2ws__rt_request_unlink(&h2->deferred, rq);
       h2ws_h2_refuse(h2->s, rq->sid, 504, NULL, 0);
       if (c->owner->refused) c->owner->refused(504, c->owner_data);
       h2ws__rt_request_cancel(rq);

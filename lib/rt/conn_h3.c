@@ -264,17 +264,10 @@ static int h3_accepted(rt_h3c *c, int64_t sid, h2ws_rt_ws_request *rq) {
   return 0;
 }
 
-static void h3_deferred_unlink(rt_h3c *c, h2ws_rt_ws_request *rq) {
-  h2ws_rt_ws_request **pp = &c->deferred;
-  while (*pp && *pp != rq) pp = &(*pp)->dnext;
-  if (*pp) *pp = rq->dnext;
-  rq->dnext = NULL;
-}
-
 static int h3_answer(h2ws_rt_ws_request *rq) {
   rt_h3c *c = rq->tctx;
   int rv = 0;
-  h3_deferred_unlink(c, rq);
+  h2ws__rt_request_unlink(&c->deferred, rq);
   if (rq->answered == 1)
     rv = h3_accepted(c, rq->sid, rq);
   else
@@ -476,7 +469,7 @@ static void h3c_timer_cb(uv_timer_t *t) {
   for (h2ws_rt_ws_request *rq = c->deferred; rq;) {
     h2ws_rt_ws_request *next = rq->dnext;
     if (now >= rq->deadline) {
-      h3_deferred_unlink(c, rq);
+      h2ws__rt_request_unlink(&c->deferred, rq);
       h2ws_h3_refuse(c->s, rq->sid, 504, NULL, 0);
       if (c->ep->cfg.owner && c->ep->cfg.owner->refused)
         c->ep->cfg.owner->refused(504, c->ep->cfg.owner_data);

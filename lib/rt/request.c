@@ -95,3 +95,10 @@ int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
   req->cancel_ud = user_data;
   return 0;
 }
+
+void h2ws__rt_request_unlink(h2ws_rt_ws_request **head,
+                             h2ws_rt_ws_request *req) {
+  while (*head && *head != req) head = &(*head)->dnext;
+  if (*head) *head = req->dnext;
+  req->dnext = NULL;
+}

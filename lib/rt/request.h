@@ -47,6 +47,10 @@ struct h2ws_rt_ws_request {
  * fires on_cancel, then frees). */
 h2ws_rt_ws_request *h2ws__rt_request_new(h2ws_rt *rt);
 void h2ws__rt_request_free(h2ws_rt_ws_request *req);
+/* Takes req out of a connection's list of deferred requests (linked by
+ * dnext; HTTP/2 and HTTP/3 keep one each); nothing if it is not there. */
+void h2ws__rt_request_unlink(h2ws_rt_ws_request **head,
+                             h2ws_rt_ws_request *req);
 void h2ws__rt_request_cancel(h2ws_rt_ws_request *req);
 
 #endif
