@@ -1,7 +1,6 @@
 /* lib/rt/loop.c - the runtime object: one libuv loop, the tasks run once
  * per iteration (connections' flushes), time, address parsing. */
 #include <signal.h>
-#include <stdatomic.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -36,49 +35,28 @@ uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want) {
   return p;
 }
 
-/* The trim is process-wide: glibc's malloc_trim(0) walks every arena (each
- * worker thread's too, locking each in turn), so one trim by any runtime
- * gives back what all of them freed.  The time of the last one (ms,
- * uv_hrtime: one clock for every thread) rate-limits them across
- * runtimes: at most one per TRIM_MIN_GAP_MS in the process. */
-#define TRIM_QUIET_MS 1000    /* a burst of frees is over */
+/* malloc_trim(0) walks every arena of the process (each worker
+ * thread's too, locking each in turn), so a trim by one runtime also
+ * gives back what the others freed; but lib/rt keeps no global state
+ * (several runtimes, several threads: scripts/rt-graph.sh checks it), so
+ * each runtime trims on its own schedule: with N workers under churn up
+ * to N trims per TRIM_MAX_DELAY_MS, the later ones finding little left
+ * (the walk alone, docs/design.md "Giving freed memory back"). */
+#define TRIM_QUIET_MS 1000      /* a burst of frees is over */
 #define TRIM_MAX_DELAY_MS 10000 /* under constant churn, at the latest */
-#define TRIM_MIN_GAP_MS 1000  /* between two trims of the process */
-static _Atomic uint64_t loop_trim_last_ms;
 
-static void loop_trim_cb(uv_timer_t *h);
 static uint64_t loop_mono_ms(void) { return uv_hrtime() / 1000000u; }
-
-static void loop_trim_arm(h2ws_rt *rt, uint64_t delay) {
-  uv_timer_start(&rt->trim, loop_trim_cb, delay, 0);
-}
 
 static void loop_trim_cb(uv_timer_t *h) {
   h2ws_rt *rt = h->data;
-  uint64_t t = loop_mono_ms();
-  uint64_t last = atomic_load(&loop_trim_last_ms);
-  if (last >= rt->trim_last_note_ms) { /* another runtime's trim covered it */
-    rt->trim_armed = 0;
-    rt->trim_first_ms = 0;
-    return;
-  }
-  if (last && t < last + TRIM_MIN_GAP_MS) { /* one ran just now elsewhere */
-    loop_trim_arm(rt, last + TRIM_MIN_GAP_MS - t);
-    return;
-  }
-  if (!atomic_compare_exchange_strong(&loop_trim_last_ms, &last, t)) {
-    loop_trim_arm(rt, TRIM_MIN_GAP_MS); /* another runtime is trimming */
-    return;
-  }
   rt->trim_armed = 0;
   rt->trim_first_ms = 0;
+  uint64_t t = loop_mono_ms();
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
-  uint64_t end = loop_mono_ms();
-  atomic_store(&loop_trim_last_ms, end);
   rt->trims++;
-  rt->trim_ms += end - t;
+  rt->trim_ms += loop_mono_ms() - t;
 }
 
 /* 1 s after the last of a burst of frees, or at the latest
@@ -92,8 +70,7 @@ static void loop_trim_cb(uv_timer_t *h) {
  * the per-message path (notes come from connection and WebSocket ends,
  * TLS handshakes and buffer releases). */
 void h2ws__rt_note_freed(h2ws_rt *rt) {
-  uint64_t t = loop_mono_ms();
-  rt->trim_last_note_ms = t;
+  uint64_t t = uv_now(&rt->loop);
   if (!rt->trim_first_ms) rt->trim_first_ms = t;
   uint64_t due = rt->trim_first_ms + TRIM_MAX_DELAY_MS;
   uint64_t delay = t + TRIM_QUIET_MS <= due ? TRIM_QUIET_MS
@@ -102,7 +79,7 @@ void h2ws__rt_note_freed(h2ws_rt *rt) {
   /* Restarting the timer at every note is cheap (a heap update); under
    * churn its due time stops moving once it reaches the cap. */
   rt->trim_armed = 1;
-  loop_trim_arm(rt, delay);
+  uv_timer_start(&rt->trim, loop_trim_cb, delay, 0);
 }
 
 void h2ws__rt_task_cancel(h2ws_rt *rt, rt_task *t) {

@@ -47,13 +47,11 @@ struct h2ws_rt {
    * WebSockets that end; the C library keeps it (free, fragmented heap).
    * It is given back (malloc_trim, glibc) 1 s after a burst of such
    * frees, and under constant churn at the latest 10 s after the first
-   * one since the last trim; trims are rate-limited process-wide, since
-   * one trims every thread's arena (loop.c). */
+   * one since the last trim (loop.c). */
   uv_timer_t trim;
   int trim_armed;
-  uint64_t trim_first_ms;     /* first note since the last trim, or 0 */
-  uint64_t trim_last_note_ms; /* last note (monotonic ms) */
-  uint64_t trims, trim_ms;    /* trims run by this runtime, their time */
+  uint64_t trim_first_ms;  /* first note since the last trim, or 0 */
+  uint64_t trims, trim_ms; /* trims run, their time (ms; for a debugger) */
 };
 
 /* A TLS handshake finished, a connection gave back its work buffers or
