@@ -700,6 +700,7 @@ def case_c_server_workers(binary):
         end = time.time() + 10
         while time.time() < end and metrics(srv.port).get("h2ws_memory_charged_bytes", -1) != 0:
             time.sleep(0.2)
+        time.sleep(0.6)  # the other worker's published figures: 0.25 s old
         m2 = metrics(srv.port)
         T.check(m2.get("h2ws_memory_charged_bytes", -1) == 0 and
                 m2.get("h2ws_memory_held_bytes", -1) == 0,
