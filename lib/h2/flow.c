@@ -348,10 +348,32 @@ ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
   return NGHTTP2_ERR_DEFERRED;
 }
 
+/* Below this a DATA payload is copied behind its header even by sendv
+ * (when nothing of its stream is lent yet: the engine's queue is consumed
+ * in order): a small copy costs less than a piece of the vector (over
+ * TLS the runtime gathers small pieces into one record anyway). */
+#define H2_LEND_MIN 1024
+
+static int send_data_copy(h2ws_h2_session *s, nghttp2_frame *frame,
+                          const uint8_t *framehd, size_t length);
+
 /* h2ws_h2_session_sendv: the DATA header (and padding) into out, the
  * payload lent from the engine's queue as a piece of the vector. */
 static int send_data_lent(h2ws_h2_session *s, nghttp2_frame *frame,
                           const uint8_t *framehd, size_t length) {
+  if (length < H2_LEND_MIN) {
+    h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
+    if (st && st->lent == 0) {
+      size_t pad = frame->data.padlen;
+      if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
+          !h2ws__h2_seg_room(s, 1))
+        return NGHTTP2_ERR_WOULDBLOCK;
+      size_t before = s->outlen;
+      int rv = send_data_copy(s, frame, framehd, length);
+      if (rv == 0) h2ws__h2_seg_own(s, s->outlen - before);
+      return rv;
+    }
+  }
   size_t pad = frame->data.padlen;
   size_t hl = 9 + (pad ? 1 : 0), tl = pad > 1 ? pad - 1 : 0;
   if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
@@ -387,8 +409,15 @@ int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
   h2ws_h2_session *s = ud;
   (void)ngs;
   (void)source;
-  size_t pad = frame->data.padlen;
   if (s->vec) return send_data_lent(s, frame, framehd, length);
+  return send_data_copy(s, frame, framehd, length);
+}
+
+/* The DATA frame whole into out: header, payload copied from the
+ * engine's queue (the one copy of send()), padding. */
+static int send_data_copy(h2ws_h2_session *s, nghttp2_frame *frame,
+                          const uint8_t *framehd, size_t length) {
+  size_t pad = frame->data.padlen;
   if (h2ws__h2_out_reserve(s, 9 + length + pad) < 0)
     return NGHTTP2_ERR_WOULDBLOCK;
   /* look the stream up again: it may have closed since the frame was

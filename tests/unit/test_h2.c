@@ -229,17 +229,24 @@ static int32_t raw_req(raw *r, const kv *h, size_t n, int end_stream) {
 
 /* Masked client frame (RFC 6455 §5.3) with a fixed key. */
 static size_t ws_frame(uint8_t *out, uint8_t op, const char *payload) {
-  size_t n = strlen(payload);
+  size_t n = strlen(payload), h = 2;
   static const uint8_t key[4] = {1, 2, 3, 4};
   out[0] = (uint8_t)(0x80 | op);
-  out[1] = (uint8_t)(0x80 | n);
-  memcpy(out + 2, key, 4);
-  for (size_t i = 0; i < n; i++) out[6 + i] = (uint8_t)(payload[i] ^ key[i % 4]);
-  return 6 + n;
+  if (n < 126) {
+    out[1] = (uint8_t)(0x80 | n);
+  } else { /* 16-bit length (the vector tests' larger messages) */
+    out[1] = 0x80 | 126;
+    out[2] = (uint8_t)(n >> 8);
+    out[3] = (uint8_t)n;
+    h = 4;
+  }
+  memcpy(out + h, key, 4);
+  for (size_t i = 0; i < n; i++) out[h + 4 + i] = (uint8_t)(payload[i] ^ key[i % 4]);
+  return h + 4 + n;
 }
 
 typedef struct rawbody {
-  uint8_t buf[512];
+  uint8_t buf[4096];
   size_t len, off;
   int eof;
 } rawbody;
@@ -1981,14 +1988,16 @@ static void raw_to_server(raw *r, h2ws_h2_session *srv) {
 static void vec_payload_is_lent(void) {
   fixture f;
   CHECK_EQ(fixture_init(&f, 1, 65535), 0);
-  raw_ws_send(&f.r, f.ws1, &f.b1, 2, "lent-bytes");
+  static char big[1501];
+  memset(big, 'v', 1500); /* lent from 1 KiB on (smaller ones are copied) */
+  raw_ws_send(&f.r, f.ws1, &f.b1, 2, big);
   raw_to_server(&f.r, f.s);
   h2ws_ws *ws = h2ws_h2_get_ws(f.s, f.ws1);
   CHECK(ws != NULL);
   const uint8_t *head;
   size_t qn;
   CHECK_EQ(h2ws_ws_send(ws, &head, &qn, 0), 0); /* a peek: no source */
-  CHECK_EQ(qn, 12u); /* 2-byte header + 10 */
+  CHECK_EQ(qn, 1504u); /* 4-byte header + 1500 */
   h2ws_h2_iov iov[8];
   size_t cnt = 8, tot = 0;
   CHECK_EQ(h2ws_h2_session_sendv(f.s, iov, &cnt, &tot, 0), 0);
@@ -1998,13 +2007,13 @@ static void vec_payload_is_lent(void) {
   CHECK(k < cnt && k > 0);
   if (k < cnt && k > 0) {
     lent = iov[k].len;
-    CHECK_EQ(lent, 12u);
+    CHECK_EQ(lent, 1504u);
     CHECK(iov[k - 1].len >= 9); /* its DATA header ends the piece before */
     const uint8_t *h = iov[k - 1].base + iov[k - 1].len - 9;
     CHECK_EQ(h[3], NGHTTP2_DATA);
-    CHECK_EQ((size_t)(h[0] << 16 | h[1] << 8 | h[2]), 12u);
+    CHECK_EQ((size_t)(h[0] << 16 | h[1] << 8 | h[2]), 1504u);
   }
-  CHECK_EQ(h2ws_ws_output_len(ws), 12u); /* still the engine's ... */
+  CHECK_EQ(h2ws_ws_output_len(ws), 1504u); /* still the engine's ... */
   uint8_t all[4096];
   size_t got = 0;
   for (size_t i = 0; i < cnt; i++) {
@@ -2016,8 +2025,21 @@ static void vec_payload_is_lent(void) {
   CHECK_EQ(h2ws_ws_output_len(ws), 0u); /* ... until written */
   size_t before = f.r.datalen[f.ws1];
   nghttp2_session_mem_recv(f.r.ngs, all, got);
-  CHECK_EQ(f.r.datalen[f.ws1], before + 12);
-  CHECK(!memcmp(f.r.data[f.ws1] + before, "\x82\x0a" "lent-bytes", 12));
+  CHECK_EQ(f.r.datalen[f.ws1], before + 1504);
+  CHECK(!memcmp(f.r.data[f.ws1] + before, "\x82\x7e\x05\xdc", 4));
+  CHECK(!memcmp(f.r.data[f.ws1] + before + 4, big, 1500));
+  /* a small message is copied behind its header: no piece of its own */
+  raw_ws_send(&f.r, f.ws1, &f.b1, 1, "small");
+  raw_to_server(&f.r, f.s);
+  CHECK_EQ(h2ws_ws_send(ws, &head, &qn, 0), 0);
+  cnt = 8;
+  CHECK_EQ(h2ws_h2_session_sendv(f.s, iov, &cnt, &tot, 0), 0);
+  CHECK_EQ(cnt, 1u);
+  CHECK(iov[0].base != head);
+  CHECK_EQ(h2ws_ws_output_len(ws), 0u);
+  nghttp2_session_mem_recv(f.r.ngs, iov[0].base, iov[0].len);
+  h2ws_h2_session_send_consumed(f.s, tot);
+  CHECK(!memcmp(f.r.data[f.ws1] + before + 1504, "\x81\x05" "small", 7));
   CHECK_EQ(f.r.goaway, 0);
   /* capacity below 2 is refused */
   cnt = 1;
@@ -2031,7 +2053,9 @@ static void vec_payload_is_lent(void) {
 static void vec_partial_writes_resume_exactly(void) {
   fixture f;
   CHECK_EQ(fixture_init(&f, 1, 65535), 0);
-  raw_ws_send(&f.r, f.ws1, &f.b1, 1, "first");
+  static char big[1201];
+  memset(big, 'p', 1200);
+  raw_ws_send(&f.r, f.ws1, &f.b1, 1, big); /* lent */
   raw_ws_send(&f.r, f.ws1, &f.b1, 1, "second message");
   raw_to_server(&f.r, f.s);
   h2ws_h2_iov iov[8];
@@ -2047,7 +2071,7 @@ static void vec_partial_writes_resume_exactly(void) {
   /* EAGAIN: nothing written; then a cut inside the lent piece */
   h2ws_h2_session_send_consumed(f.s, 0);
   size_t off = 0;
-  size_t cuts[] = {0, 9 + 3, 1, 0, 4096};
+  size_t cuts[] = {0, 9 + 3, 1, 0, 700, 4096};
   for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]) && off < wl; c++) {
     cnt = 8;
     CHECK_EQ(h2ws_h2_session_sendv(f.s, iov, &cnt, &tot, 0), 0);
@@ -2062,8 +2086,10 @@ static void vec_partial_writes_resume_exactly(void) {
     off += w;
   }
   CHECK_EQ(off, wl);
-  CHECK_EQ(f.r.datalen[f.ws1], 7u + 16u);
-  CHECK(!memcmp(f.r.data[f.ws1], "\x81\x05" "first\x81\x0e" "second message", 23));
+  CHECK_EQ(f.r.datalen[f.ws1], 1204u + 16u);
+  CHECK(!memcmp(f.r.data[f.ws1], "\x81\x7e\x04\xb0", 4));
+  CHECK(!memcmp(f.r.data[f.ws1] + 4, big, 1200));
+  CHECK(!memcmp(f.r.data[f.ws1] + 1204, "\x81\x0e" "second message", 16));
   CHECK_EQ(h2ws_ws_output_len(h2ws_h2_get_ws(f.s, f.ws1)), 0u);
   CHECK(fixture_sibling_ok(&f));
   fixture_del(&f);
@@ -2080,7 +2106,9 @@ static void vec_rst_while_lent(void) {
   int32_t id3 = raw_ws(&f.r, "/echo", &b3);
   pump_raw(f.s, &f.r, 0);
   CHECK_EQ(f.r.status[id3], 200);
-  raw_ws_send(&f.r, id3, &b3, 1, "going away soon");
+  static char big[2001];
+  memset(big, 'r', 2000);
+  raw_ws_send(&f.r, id3, &b3, 1, big);
   raw_to_server(&f.r, f.s);
   h2ws_h2_iov iov[8];
   size_t cnt = 8, tot = 0;
@@ -2091,6 +2119,7 @@ static void vec_rst_while_lent(void) {
     memcpy(want + wl, iov[i].base, iov[i].len);
     wl += iov[i].len;
   }
+  CHECK(cnt >= 2); /* a lent piece */
   /* 5 bytes written, the peer resets the stream before the ack */
   nghttp2_session_mem_recv(f.r.ngs, want, 5);
   nghttp2_submit_rst_stream(f.r.ngs, NGHTTP2_FLAG_NONE, id3, NGHTTP2_CANCEL);
@@ -2116,6 +2145,9 @@ static void vec_close_while_lent(void) {
   CHECK_EQ(fixture_init(&f, 1, 65535), 0);
   CHECK(fixture_sibling_ok(&f));
   size_t before = f.r.datalen[f.ws1];
+  static char last[1301];
+  memset(last, 'l', 1300); /* lent: its stream closes while it is */
+  f.b1.len += ws_frame(f.b1.buf + f.b1.len, 2, last);
   f.b1.len += ws_frame(f.b1.buf + f.b1.len, 8, "\x03\xe8");
   f.b1.eof = 1;
   nghttp2_session_resume_data(f.r.ngs, f.ws1);
@@ -2124,6 +2156,7 @@ static void vec_close_while_lent(void) {
   size_t cnt = 8, tot = 0;
   CHECK_EQ(h2ws_h2_session_sendv(f.s, iov, &cnt, &tot, 0), 0);
   CHECK(h2ws_h2_get_ws(f.s, f.ws1) == NULL); /* closed within the call */
+  before += 1304;
   uint8_t all[4096];
   size_t got = 0;
   for (size_t i = 0; i < cnt; i++) {
@@ -2132,6 +2165,7 @@ static void vec_close_while_lent(void) {
   }
   h2ws_h2_session_send_consumed(f.s, got);
   nghttp2_session_mem_recv(f.r.ngs, all, got);
+  CHECK(!memcmp(f.r.data[f.ws1] + before - 1300, last, 1300));
   CHECK_EQ(f.r.datalen[f.ws1], before + 4);
   CHECK(!memcmp(f.r.data[f.ws1] + before, "\x88\x02\x03\xe8", 4));
   CHECK(f.r.eos[f.ws1]);
@@ -2143,11 +2177,13 @@ static void vec_close_while_lent(void) {
   memset(&b3, 0, sizeof(b3));
   int32_t id3 = raw_ws(&f.r, "/echo", &b3);
   pump_raw(f.s, &f.r, 0);
-  raw_ws_send(&f.r, id3, &b3, 1, "never written");
+  static char big[1101];
+  memset(big, 'n', 1100);
+  raw_ws_send(&f.r, id3, &b3, 1, big);
   raw_to_server(&f.r, f.s);
   cnt = 8;
   CHECK_EQ(h2ws_h2_session_sendv(f.s, iov, &cnt, &tot, 0), 0);
-  CHECK(tot > 0);
+  CHECK(tot > 1100 && cnt >= 2); /* a lent piece */
   fixture_del(&f);
 }
 
