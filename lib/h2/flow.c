@@ -250,7 +250,7 @@ int h2ws_h2_resume_ws(h2ws_h2_session *s, int32_t stream_id, uint64_t now) {
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
   h2_stream *st = h2ws__h2_stream_get(s, stream_id);
   if (!st || !st->ws) return H2WS_ERR_INVALID_ARGUMENT;
-  h2ws__h2_lent_settle(s);
+  H2_LENT_SETTLE(s);
   s->now = now;
   st->paused = 0;
   s->in_call = 1;
@@ -354,35 +354,31 @@ ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
  * TLS the runtime gathers small pieces into one record anyway). */
 #define H2_LEND_MIN 1024
 
-static int send_data_copy(h2ws_h2_session *s, nghttp2_frame *frame,
-                          const uint8_t *framehd, size_t length);
+static int send_data_copy(h2ws_h2_session *s, h2_stream *st,
+                          nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length);
 
 /* h2ws_h2_session_sendv: the DATA header (and padding) into out, the
  * payload lent from the engine's queue as a piece of the vector. */
-static int send_data_lent(h2ws_h2_session *s, nghttp2_frame *frame,
-                          const uint8_t *framehd, size_t length) {
-  if (length < H2_LEND_MIN) {
-    h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
-    if (st && st->lent == 0) {
-      size_t pad = frame->data.padlen;
-      if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
-          !h2ws__h2_seg_room(s, 1))
-        return NGHTTP2_ERR_WOULDBLOCK;
-      size_t before = s->outlen;
-      int rv = send_data_copy(s, frame, framehd, length);
-      if (rv == 0) h2ws__h2_seg_own(s, s->outlen - before);
-      return rv;
-    }
-  }
+static int send_data_lent(h2ws_h2_session *s, h2_stream *st,
+                          nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length) {
   size_t pad = frame->data.padlen;
+  if (length < H2_LEND_MIN && st->lent == 0) {
+    if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
+        !h2ws__h2_seg_room(s, 1))
+      return NGHTTP2_ERR_WOULDBLOCK;
+    size_t before = s->outlen;
+    int rv = send_data_copy(s, st, frame, framehd, length);
+    if (rv == 0) h2ws__h2_seg_own(s, s->outlen - before);
+    return rv;
+  }
   size_t hl = 9 + (pad ? 1 : 0), tl = pad > 1 ? pad - 1 : 0;
   if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
       !h2ws__h2_seg_room(s, 1 + (length ? 1 : 0) + (tl ? 1 : 0)) ||
       h2ws__h2_out_reserve(s, hl + tl) < 0)
     return NGHTTP2_ERR_WOULDBLOCK;
-  h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
-  if (!st || !st->ws || ws_avail(st) < length)
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (ws_avail(st) < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   uint8_t *w = s->out + s->outoff + s->outlen;
   memcpy(w, framehd, 9);
   if (pad) w[9] = (uint8_t)(pad - 1);
@@ -409,21 +405,23 @@ int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
   h2ws_h2_session *s = ud;
   (void)ngs;
   (void)source;
-  if (s->vec) return send_data_lent(s, frame, framehd, length);
-  return send_data_copy(s, frame, framehd, length);
+  /* look the stream up again: it may have closed since the frame was
+   * packed (never trust source->ptr across calls) */
+  h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
+  if (!st || !st->ws) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (s->vec) return send_data_lent(s, st, frame, framehd, length);
+  return send_data_copy(s, st, frame, framehd, length);
 }
 
 /* The DATA frame whole into out: header, payload copied from the
  * engine's queue (the one copy of send()), padding. */
-static int send_data_copy(h2ws_h2_session *s, nghttp2_frame *frame,
-                          const uint8_t *framehd, size_t length) {
+static int send_data_copy(h2ws_h2_session *s, h2_stream *st,
+                          nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length) {
   size_t pad = frame->data.padlen;
   if (h2ws__h2_out_reserve(s, 9 + length + pad) < 0)
     return NGHTTP2_ERR_WOULDBLOCK;
-  /* look the stream up again: it may have closed since the frame was
-   * packed (never trust source->ptr across calls) */
-  h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
-  if (!st || !st->ws || h2ws_ws_output_len(st->ws) < length)
+  if (h2ws_ws_output_len(st->ws) < length)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   uint8_t *w = s->out + s->outoff + s->outlen;
   memcpy(w, framehd, 9);

@@ -214,6 +214,11 @@ int h2ws__h2_seg_room(const struct h2ws_h2_session *s, size_t k);
  * or drop an engine's queue (a stream closing, a session call while a
  * vector is outstanding) and by send_consumed for an unwritten rest. */
 void h2ws__h2_lent_settle(struct h2ws_h2_session *s);
+/* The same, a no-op without a vector outstanding (the common case). */
+#define H2_LENT_SETTLE(s)                                                    \
+  do {                                                                       \
+    if ((s)->vlent || (s)->nsegs) h2ws__h2_lent_settle(s);                   \
+  } while (0)
 int h2ws__h2_server_request(struct h2ws_h2_session *s, h2_stream *st);
 int h2ws__h2_client_response(struct h2ws_h2_session *s, h2_stream *st,
                              int end_stream);

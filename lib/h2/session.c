@@ -878,7 +878,7 @@ int h2ws_h2_session_recv(h2ws_h2_session *s, const uint8_t *data,
   if (pnread) *pnread = 0;
   if (!s || (!data && datalen)) return H2WS_ERR_INVALID_ARGUMENT;
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
-  h2ws__h2_lent_settle(s); /* a stream may close (RST): no vector lent */
+  H2_LENT_SETTLE(s); /* a stream may close (RST): no vector lent */
   if (pnread) *pnread = datalen; /* consumed, or discarded after an error */
   if (s->term) return s->term;
   if (s->fatal) return s->fatal;
@@ -927,7 +927,7 @@ static int session_over(const h2ws_h2_session *s) {
 static int session_pack(h2ws_h2_session *s, uint64_t now) {
   s->now = now;
   s->in_call = 1;
-  h2ws__h2_lent_settle(s); /* a vector not acknowledged: its rest first */
+  H2_LENT_SETTLE(s); /* a vector not acknowledged: its rest first */
   if (!s->term) {
     h2ws__h2_maybe_finish_shutdown(s);
     h2ws__h2_resume_deferred(s);
@@ -1083,7 +1083,7 @@ uint64_t h2ws_h2_session_get_expiry(const h2ws_h2_session *s) {
 int h2ws_h2_session_handle_expiry(h2ws_h2_session *s, uint64_t now) {
   if (!s) return H2WS_ERR_INVALID_ARGUMENT;
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
-  h2ws__h2_lent_settle(s);
+  H2_LENT_SETTLE(s);
   s->now = now;
   if (session_over(s)) return 0;
   s->in_call = 1; /* engine on_close callbacks may fire */

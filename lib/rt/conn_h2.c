@@ -34,6 +34,9 @@ struct rt_h2 {
   int full;             /* client: no stream slot left (until one ends) */
   int vec_out;          /* the last pull lent engine bytes (h2_sendv) */
   int no_vec;           /* sendv had no memory: send() (copies) instead */
+  int unlent;           /* vectors in a row that lent nothing */
+  int copying;          /* H2_VEC_UNLENT of them: send() until a
+                           batch of H2_VEC_BATCH comes (see h2_sendv) */
   int naborts;          /* streams with abort set */
   int nclosing;         /* streams with close_at set */
   rt_budget budget;     /* server: the memory of all its streams' output */
@@ -559,6 +562,11 @@ static int h2_send(rt_conn *c, const uint8_t **p, size_t *n) {
   return rv;
 }
 
+/* A batch this large goes back to vectors (its DATA was copied). */
+#define H2_VEC_BATCH (16u * 1024u)
+/* Vectors that lent nothing, in a row, before send() is used instead. */
+#define H2_VEC_UNLENT 4
+
 /* The write path: DATA payload straight from the engines' queues (no
  * copy into the session's batch); the engines give it up, and the
  * budgets follow, in send_consumed. */
@@ -568,7 +576,7 @@ static int h2_sendv(rt_conn *c, h2ws_h2_iov *iov, size_t *pcnt,
   size_t cap = *pcnt;
   *pcnt = *ptotal = 0;
   int rv = 0;
-  if (!h2->no_vec) {
+  if (!h2->no_vec && !h2->copying) {
     rv = h2_resume(h2);
     if (rv < 0) return rv;
     h2_free_dead(h2);
@@ -576,6 +584,13 @@ static int h2_sendv(rt_conn *c, h2ws_h2_iov *iov, size_t *pcnt,
     rv = h2ws_h2_session_sendv(h2->s, iov, pcnt, ptotal, h2_now(h2));
     if (rv != H2WS_ERR_NOMEM) {
       h2->vec_out = *ptotal != 0;
+      /* one piece: nothing lent (a lent piece follows its DATA header).
+       * Several in a row: small messages, for which a vector costs more
+       * than the copy (a lone WINDOW_UPDATE between bulk batches does
+       * not count) */
+      if (rv == 0 && *pcnt >= 2) h2->unlent = 0;
+      if (rv == 0 && *pcnt == 1 && ++h2->unlent >= H2_VEC_UNLENT)
+        h2->copying = 1;
       return rv;
     }
     h2->no_vec = 1; /* no piece table: the copying send() from now on */
@@ -589,6 +604,8 @@ static int h2_sendv(rt_conn *c, h2ws_h2_iov *iov, size_t *pcnt,
     *pcnt = 1;
     *ptotal = n;
   }
+  /* a batch of bulk: vectors again from the next pull on */
+  if (n >= H2_VEC_BATCH) h2->copying = h2->unlent = 0;
   return rv;
 }
 
