@@ -435,7 +435,8 @@ typedef struct h2ws_h2_iov {
  * the same frames as h2ws_h2_session_send(), but the WebSocket payload of
  * DATA frames is not copied: those pieces point into the engines' output
  * queues (lent), the others (frame headers, SETTINGS, HEADERS, ...) into
- * the binding's buffer.  On entry *piovcnt is the capacity of iov (>= 2;
+ * the binding's buffer.  A DATA payload under 1 KiB is copied behind its
+ * header when nothing of its stream is lent yet (cheaper than a piece).  On entry *piovcnt is the capacity of iov (>= 2;
  * at most 128 are used), on return the number of pieces filled (0 when
  * nothing to send); *ptotal (may be NULL) their total length, at most
  * settings.max_output.
