@@ -41,6 +41,7 @@ typedef enum ws_rstate {
 
 struct h2ws_ws {
   h2ws_role role;
+  ws_rstate rstate;
   h2ws_ws_callbacks cb;
   h2ws_ws_settings set;
   const h2ws_mem *mem;
@@ -48,48 +49,48 @@ struct h2ws_ws {
   h2ws__pmd *pmd; /* NULL unless permessage-deflate was negotiated */
 
   /* --- receive --- */
-  ws_rstate rstate;
   h2ws__frame_parser fp;
   h2ws__frame_hdr hdr;  /* current frame */
   uint64_t remaining;   /* payload bytes of the current frame still to come */
   size_t phase;         /* masking key position of the next payload byte */
-  int msg_active;       /* a data message is in progress (between fragments) */
   h2ws_opcode msg_opcode;
-  int msg_compressed;
-  int infl_pending;     /* the inflater may hold output not yet delivered */
-  int infl_done;        /* the inflater finished the current message */
-  int skip;             /* the next input byte was already processed */
+  /* flags are bytes: an idle WebSocket is mostly this object */
+  uint8_t msg_active;   /* a data message is in progress (between fragments) */
+  uint8_t msg_compressed;
+  uint8_t infl_pending; /* the inflater may hold output not yet delivered */
+  uint8_t infl_done;    /* the inflater finished the current message */
   uint64_t msg_wire;    /* payload bytes announced by this message's frames */
   uint64_t msg_zin;     /* compressed payload bytes received for it */
   uint64_t msg_size;    /* bytes delivered for this message (after inflate) */
   uint64_t recv_spent;  /* message bytes delivered in this h2ws_ws_recv call
                            (settings.recv_budget) */
   h2ws__utf8 utf8;
+  uint8_t skip;         /* the next input byte was already processed */
+  uint8_t ctrl_len;     /* of ctrl, at most 125 */
   uint8_t ctrl[125];    /* the current control frame's payload, unmasked */
-  size_t ctrl_len;
   uint8_t *wbuf;        /* whole_messages: the message so far (reused) */
   size_t wlen, wcap;
 
   /* --- output queue: bytes [out_off, out_len) of out are pending --- */
   uint8_t *out;
   size_t out_off, out_len, out_cap;
-  int want_writable;    /* a submit failed with BUFFER_FULL */
 
   /* --- send-side message state --- */
-  int frag_active;      /* submit_fragment message in progress */
-  int frag_compressed;
-  int src_active, src_deferred, src_first, src_compressed;
   h2ws_opcode src_opcode;
+  uint8_t want_writable; /* a submit failed with BUFFER_FULL */
+  uint8_t frag_active;   /* submit_fragment message in progress */
+  uint8_t frag_compressed;
+  uint8_t src_active, src_deferred, src_first, src_compressed;
+  uint8_t src_reading;   /* inside the source's read(): no submits */
   h2ws_data_source src;
-  int src_reading;      /* inside the source's read(): no submits */
 
   /* --- lifecycle --- */
+  uint8_t close_sent;     /* a Close frame is queued (nothing may follow) */
+  uint8_t close_received; /* the peer's Close arrived */
+  uint8_t failed;         /* we failed the WebSocket (peer violation) */
+  uint8_t ended;          /* transport ended / aborted / closing timed out */
+  uint8_t close_fired;    /* on_close was called */
   int in_callback;
-  int close_sent;       /* a Close frame is queued (nothing may follow) */
-  int close_received;   /* the peer's Close arrived */
-  int failed;           /* we failed the WebSocket (peer violation) */
-  int ended;            /* transport ended / aborted / closing timed out */
-  int close_fired;      /* on_close was called */
   int fatal;            /* fatal error code, 0 if none */
   uint64_t close_deadline;
 
@@ -849,7 +850,7 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
                    ws->hdr.masked ? ws->hdr.key : (const uint8_t *)"\0\0\0\0",
                    ws->phase);
         ws->phase = (ws->phase + avail) & 3;
-        ws->ctrl_len += avail;
+        ws->ctrl_len = (uint8_t)(ws->ctrl_len + avail); /* a control frame: <= 125 */
         used = avail;
       } else {
         rv = data_payload(ws, in + pos, avail, &used);
@@ -1143,7 +1144,7 @@ int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
     if (rv) return rv;
   }
   ws->frag_active = !fin;
-  ws->frag_compressed = compress;
+  ws->frag_compressed = compress != 0;
   ws->stats.bytes_out += datalen;
   if (fin) ws->stats.msgs_out++;
   return 0;
