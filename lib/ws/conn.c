@@ -39,11 +39,26 @@ typedef enum ws_rstate {
   RS_END      /* payload complete: frame / message end actions */
 } ws_rstate;
 
+/* What the engine keeps of h2ws_ws_settings: all but pmd (used by
+ * h2ws_ws_new only) and the reserved words (40 bytes per WebSocket). */
+typedef struct ws_settings {
+  uint64_t max_frame_size, max_message_size, close_timeout_ms;
+  uint64_t recv_budget, max_inflate_ratio;
+  size_t max_output, fragment_size, compress_threshold;
+  int whole_messages, auto_pong;
+} ws_settings;
+
+/* h2ws_ws_stats without its reserved words (h2ws_ws_get_stats fills them). */
+typedef struct ws_stats {
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  uint16_t close_code_sent, close_code_received;
+} ws_stats;
+
 struct h2ws_ws {
   h2ws_role role;
   ws_rstate rstate;
   h2ws_ws_callbacks cb;
-  h2ws_ws_settings set;
+  ws_settings set;
   const h2ws_mem *mem;
   void *user_data;
   h2ws__pmd *pmd; /* NULL unless permessage-deflate was negotiated */
@@ -97,7 +112,7 @@ struct h2ws_ws {
   uint64_t now;          /* the latest `now` the caller passed */
   uint64_t big_deadline; /* release of the idle large buffers, or NO_EXPIRY */
 
-  h2ws_ws_stats stats;
+  ws_stats stats;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -158,7 +173,16 @@ int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
   if (!ws) return H2WS_ERR_NOMEM;
   ws->role = role;
   if (callbacks) ws->cb = *callbacks;
-  ws->set = set;
+  ws->set.max_frame_size = set.max_frame_size;
+  ws->set.max_message_size = set.max_message_size;
+  ws->set.close_timeout_ms = set.close_timeout_ms;
+  ws->set.recv_budget = set.recv_budget;
+  ws->set.max_inflate_ratio = set.max_inflate_ratio;
+  ws->set.max_output = set.max_output;
+  ws->set.fragment_size = set.fragment_size;
+  ws->set.compress_threshold = set.compress_threshold;
+  ws->set.whole_messages = set.whole_messages;
+  ws->set.auto_pong = set.auto_pong;
   ws->mem = mem;
   ws->user_data = user_data;
   ws->rstate = RS_HEADER;
@@ -1229,7 +1253,13 @@ h2ws_role h2ws_ws_get_role(const h2ws_ws *ws) { return ws->role; }
 
 void h2ws_ws_get_stats(const h2ws_ws *ws, h2ws_ws_stats *pstats) {
   if (!ws || !pstats) return;
-  *pstats = ws->stats;
+  memset(pstats, 0, sizeof(*pstats));
+  pstats->msgs_in = ws->stats.msgs_in;
+  pstats->msgs_out = ws->stats.msgs_out;
+  pstats->bytes_in = ws->stats.bytes_in;
+  pstats->bytes_out = ws->stats.bytes_out;
+  pstats->close_code_sent = ws->stats.close_code_sent;
+  pstats->close_code_received = ws->stats.close_code_received;
 }
 
 int h2ws_ws_is_compressed(const h2ws_ws *ws) { return ws && ws->pmd; }
