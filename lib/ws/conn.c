@@ -48,6 +48,28 @@ typedef struct ws_settings {
   int whole_messages, auto_pong;
 } ws_settings;
 
+/* h2ws_ws_callbacks without its reserved words (32 bytes). */
+typedef struct ws_cbs {
+  int (*on_msg_begin)(h2ws_ws *ws, h2ws_opcode opcode, int compressed,
+                      void *user_data);
+  int (*on_msg_data)(h2ws_ws *ws, const uint8_t *data, size_t datalen,
+                     void *user_data);
+  int (*on_msg_end)(h2ws_ws *ws, void *user_data);
+  int (*on_msg)(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                size_t datalen, void *user_data);
+  int (*on_ping)(h2ws_ws *ws, const uint8_t *data, size_t datalen,
+                 void *user_data);
+  int (*on_pong)(h2ws_ws *ws, const uint8_t *data, size_t datalen,
+                 void *user_data);
+  void (*on_close)(h2ws_ws *ws, uint16_t code, const uint8_t *reason,
+                   size_t reasonlen, void *user_data);
+  void (*on_writable)(h2ws_ws *ws, void *user_data);
+  int (*random)(uint8_t *buf, size_t len, void *user_data);
+  void (*on_frame_trace)(h2ws_ws *ws, int sent, int fin, unsigned rsv,
+                         h2ws_opcode opcode, uint64_t length,
+                         void *user_data);
+} ws_cbs;
+
 /* h2ws_ws_stats without its reserved words (h2ws_ws_get_stats fills them). */
 typedef struct ws_stats {
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
@@ -57,7 +79,7 @@ typedef struct ws_stats {
 struct h2ws_ws {
   h2ws_role role;
   ws_rstate rstate;
-  h2ws_ws_callbacks cb;
+  ws_cbs cb;
   ws_settings set;
   const h2ws_mem *mem;
   void *user_data;
@@ -172,7 +194,18 @@ int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
   h2ws_ws *ws = h2ws__calloc(mem, 1, sizeof(*ws));
   if (!ws) return H2WS_ERR_NOMEM;
   ws->role = role;
-  if (callbacks) ws->cb = *callbacks;
+  if (callbacks) {
+    ws->cb.on_msg_begin = callbacks->on_msg_begin;
+    ws->cb.on_msg_data = callbacks->on_msg_data;
+    ws->cb.on_msg_end = callbacks->on_msg_end;
+    ws->cb.on_msg = callbacks->on_msg;
+    ws->cb.on_ping = callbacks->on_ping;
+    ws->cb.on_pong = callbacks->on_pong;
+    ws->cb.on_close = callbacks->on_close;
+    ws->cb.on_writable = callbacks->on_writable;
+    ws->cb.random = callbacks->random;
+    ws->cb.on_frame_trace = callbacks->on_frame_trace;
+  }
   ws->set.max_frame_size = set.max_frame_size;
   ws->set.max_message_size = set.max_message_size;
   ws->set.close_timeout_ms = set.close_timeout_ms;
