@@ -147,7 +147,12 @@ void h2ws__rt_ws_account(h2ws_rt_ws *ws);
 int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws);
 /* Adds delta (may be negative) to b; fires b->wake when it drops back. */
 void h2ws__rt_budget_add(rt_budget *b, long long delta);
-/* The masking RNG (RFC 6455 §5.3: unpredictable keys). */
+/* OpenSSL's RNG (RAND_bytes): secrets, handshake keys. */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
+/* The masking-key RNG (RFC 6455 §5.3: unpredictable keys): a per-thread
+ * AES-128-CTR keystream keyed from RAND_bytes, made 4 KiB at a time, each
+ * byte handed out once; a forked child re-keys.  Requests over 256 bytes
+ * go to h2ws__rt_random. */
+int h2ws__rt_mask_random(uint8_t *buf, size_t len, void *user_data);
 
 #endif
