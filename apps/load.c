@@ -157,6 +157,15 @@ static uint64_t load_now(void) { return uv_hrtime(); }
  * Binary: bytes 0-7 send time (ns, little-endian), 8-15 sequence number.
  * Text: the same two numbers as 16 hex digits each (valid UTF-8). */
 
+/* The binary numbers are little-endian whatever the host. */
+static uint64_t load_le64(uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return __builtin_bswap64(v);
+#else
+  return v;
+#endif
+}
+
 static void load_put64(uint8_t *p, uint64_t v, int text) {
   static const char hex[] = "0123456789abcdef";
   if (text) {
@@ -165,7 +174,8 @@ static void load_put64(uint8_t *p, uint64_t v, int text) {
       v >>= 4;
     }
   } else {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    uint64_t le = load_le64(v); /* one store */
+    memcpy(p, &le, 8);
   }
 }
 
@@ -181,7 +191,8 @@ static int load_get64(const uint8_t *p, int text, uint64_t *pv) {
       v = (v << 4) | d;
     }
   } else {
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    memcpy(&v, p, 8);
+    v = load_le64(v);
   }
   *pv = v;
   return 0;
@@ -470,7 +481,10 @@ static int load_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
   app->t_last_recv = now;
   if (len != app->size || op != (app->binary ? H2WS_OP_BINARY : H2WS_OP_TEXT)
       || load_get64(data, text, &ts) != 0 ||
-      load_get64(data + app->hdrlen / 2, text, &seq) != 0) {
+      load_get64(data + app->hdrlen / 2, text, &seq) != 0 ||
+      /* every byte after the header: the fixed pattern sent */
+      memcmp(data + app->hdrlen, app->payload + app->hdrlen,
+             len - app->hdrlen) != 0) {
     app->err[ERR_BAD_ECHO]++;
   } else {
     if (seq != w->recv - 1) app->err[ERR_OUT_OF_ORDER]++;
@@ -728,7 +742,8 @@ static const char load_about[] =
     "not hit a remote service by mistake).  Opens N connections each\n"
     "carrying M WebSockets (HTTP/2, RFC 8441: the M share one\n"
     "connection), waits until all are open (at most --open-timeout),\n"
-    "then sends messages and checks every echo (length, order).\n";
+    "then sends messages and checks every echo (length, order and\n"
+    "every byte).\n";
 
 static const char load_epilog[] =
     "TIME is a duration: 10s, 500ms, 2m; a plain number is seconds.\n"
