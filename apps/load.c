@@ -126,6 +126,7 @@ struct load_app {
   uint64_t hold_ms;   /* keep WebSockets open after traffic */
   uint64_t timeout_ms; /* hard cap on the whole run */
   uint64_t open_timeout_ms; /* budget for every WebSocket to open */
+  uint64_t interval_ms; /* --interval: a progress line per interval */
   int policy, insecure, binary, compress, json, verbose;
   /* runtime */
   h2ws_rt *rt;
@@ -134,7 +135,9 @@ struct load_app {
   uint32_t nclients;
   load_ws *ws;
   uint32_t nws;
-  uv_timer_t tick, phase_timer, deadline;
+  uv_timer_t tick, phase_timer, deadline, interval;
+  uint64_t ivl_t, ivl_recv, ivl_max_ns; /* the current interval's start */
+  struct rusage ivl_ru;
   int timers_open;
   int phase, stopping, hard_stopped;
   /* opened: open when the traffic started (the ones measured); late:
@@ -221,9 +224,13 @@ static void load_ws_fill(load_ws *w, uint64_t now) {
   load_app *app = w->app;
   int text = !app->binary;
   size_t slot = app->hdrlen / 2;
-  while (app->phase == P_TRAFFIC && !app->stopping && w->state == WS_OPEN &&
-         !w->blocked && !w->close_sent && w->sent < app->messages &&
-         w->sent - w->recv < app->inflight) {
+  if (app->phase != P_TRAFFIC || app->stopping) return;
+  /* what may go now (a send changes nothing else: callbacks run later) */
+  uint64_t out = w->sent - w->recv;
+  uint64_t room = out < app->inflight ? app->inflight - out : 0;
+  if (app->messages - w->sent < room) room = app->messages - w->sent;
+  for (; room > 0 && w->state == WS_OPEN && !w->blocked && !w->close_sent;
+       room--) {
     if (app->rate > 0) {
       /* message k of WebSocket i is due at t0 + (k + phase_i) / rate; a
        * backlog after a stall is sent at once (the schedule is kept) */
@@ -267,6 +274,33 @@ static void load_check_idle(load_app *app) {
   load_enter_hold(app);
 }
 
+static double load_ru_s(const struct rusage *r) {
+  return (double)r->ru_utime.tv_sec + (double)r->ru_utime.tv_usec / 1e6 +
+         (double)r->ru_stime.tv_sec + (double)r->ru_stime.tv_usec / 1e6;
+}
+
+/* --interval: one line on stderr per interval of the traffic (echoes,
+ * what is outstanding, the slowest round trip, this loop's CPU): to see
+ * stalls that a whole run's figures average away. */
+static void load_on_interval(uv_timer_t *t) {
+  load_app *app = t->data;
+  uint64_t now = load_now();
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double dt = (double)(now - app->ivl_t) / 1e9;
+  uint64_t n = app->recv - app->ivl_recv;
+  fprintf(stderr,
+          "h2ws load: %8.3f s  %10.0f msg/s  outstanding %" PRIu64
+          "  max rtt %.1f ms  cpu %.0f%%\n",
+          (double)(now - app->t0) / 1e9, dt > 0 ? (double)n / dt : 0,
+          load_outstanding(app), (double)app->ivl_max_ns / 1e6,
+          dt > 0 ? (load_ru_s(&ru) - load_ru_s(&app->ivl_ru)) / dt * 100 : 0);
+  app->ivl_t = now;
+  app->ivl_recv = app->recv;
+  app->ivl_max_ns = 0;
+  app->ivl_ru = ru;
+}
+
 static void load_on_tick(uv_timer_t *t) {
   load_app *app = t->data;
   uint64_t now = load_now();
@@ -303,6 +337,12 @@ static void load_start_traffic(load_app *app) {
   if (app->duration_ms > 0) load_arm_phase(app, app->duration_ms);
   else uv_timer_stop(&app->phase_timer);
   if (app->rate > 0) uv_timer_start(&app->tick, load_on_tick, 1, 1);
+  if (app->interval_ms > 0) {
+    app->ivl_t = app->t0;
+    app->ivl_ru = app->ru0;
+    uv_timer_start(&app->interval, load_on_interval, app->interval_ms,
+                   app->interval_ms);
+  }
   for (uint32_t i = 0; i < app->nws; i++) load_ws_fill(&app->ws[i], app->t0);
   load_check_idle(app);
 }
@@ -314,6 +354,7 @@ static void load_enter_hold(load_app *app) {
                                                   : load_now();
   getrusage(RUSAGE_SELF, &app->ru1);
   uv_timer_stop(&app->tick);
+  uv_timer_stop(&app->interval);
   if (app->hold_ms > 0 && app->opened + app->late > app->closed) {
     char d[32];
     if (app->verbose)
@@ -389,6 +430,7 @@ static void load_hard_stop(load_app *app) {
   /* no phase logic may run while the clients tear their WebSockets down */
   app->phase = P_CLOSING;
   uv_timer_stop(&app->tick);
+  uv_timer_stop(&app->interval);
   for (uint32_t i = 0; i < app->nws; i++)
     if (app->ws[i].state != WS_DONE) app->err[ERR_RUN_TIMEOUT]++;
   for (uint32_t i = 0; i < app->nclients; i++) {
@@ -412,6 +454,7 @@ static void load_finish(load_app *app) {
     uv_close((uv_handle_t *)&app->tick, NULL);
     uv_close((uv_handle_t *)&app->phase_timer, NULL);
     uv_close((uv_handle_t *)&app->deadline, NULL);
+    uv_close((uv_handle_t *)&app->interval, NULL);
   }
 }
 
@@ -488,7 +531,9 @@ static int load_on_message(h2ws_rt_ws *ws, h2ws_opcode op,
     app->err[ERR_BAD_ECHO]++;
   } else {
     if (seq != w->recv - 1) app->err[ERR_OUT_OF_ORDER]++;
-    hist_record(&app->hist, now > ts ? now - ts : 0);
+    uint64_t rtt = now > ts ? now - ts : 0;
+    hist_record(&app->hist, rtt);
+    if (rtt > app->ivl_max_ns) app->ivl_max_ns = rtt;
   }
   load_ws_fill(w, now);
   load_check_idle(app);
@@ -821,7 +866,9 @@ static int load_run(load_app *app, const kit_cmd *cmd) {
   uv_timer_init(app->loop, &app->tick);
   uv_timer_init(app->loop, &app->phase_timer);
   uv_timer_init(app->loop, &app->deadline);
+  uv_timer_init(app->loop, &app->interval);
   app->tick.data = app->phase_timer.data = app->deadline.data = app;
+  app->interval.data = app;
   app->timers_open = 1;
   uv_timer_start(&app->deadline, load_on_deadline, app->timeout_ms, 0);
   load_arm_phase(app, app->open_timeout_ms);
@@ -1007,6 +1054,12 @@ int h2ws_cmd_load(int argc, char **argv) {
        .max = 86400000,
        .help = "budget for every WebSocket to open (default\n"
                "15s); the traffic then starts with those open"},
+      {.name = "interval", .kind = KIT_DURATION, .dest = &app.interval_ms,
+       .arg = "TIME", .min = 10, .max = 86400000,
+       .help = "a progress line on stderr every TIME of the\n"
+               "traffic: echoes/s, outstanding, slowest round\n"
+               "trip, the process's CPU (with --workers, a\n"
+               "line per loop)"},
       {.name = "timeout", .kind = KIT_DURATION, .dest = &timeout_ms,
        .arg = "TIME", .min = 100, .max = 86400000,
        .help = "hard cap on the run (default: duration + hold\n"
