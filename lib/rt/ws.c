@@ -81,12 +81,14 @@ static int rt_mask_refill(void) {
 int h2ws__rt_mask_random(uint8_t *buf, size_t len, void *user_data) {
   (void)user_data;
   if (len > RT_MASK_POOL / 16) return h2ws__rt_random(buf, len, NULL);
-  if (!rt_mask_pool.filled || rt_mask_pool.pos + len > RT_MASK_POOL) {
+  __typeof__(rt_mask_pool) *p = &rt_mask_pool; /* one TLS lookup */
+  if (!p->filled || p->pos + len > RT_MASK_POOL) {
     int rv = rt_mask_refill();
     if (rv != 0) return rv;
   }
-  memcpy(buf, rt_mask_pool.buf + rt_mask_pool.pos, len);
-  rt_mask_pool.pos += len;
+  if (len == 4) memcpy(buf, p->buf + p->pos, 4); /* a frame's key: inline */
+  else memcpy(buf, p->buf + p->pos, len);
+  p->pos += len;
   return 0;
 }
 
