@@ -149,10 +149,6 @@ int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws);
 void h2ws__rt_budget_add(rt_budget *b, long long delta);
 /* OpenSSL's RNG (RAND_bytes): secrets, handshake keys. */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
-/* The masking-key RNG (RFC 6455 §5.3: unpredictable keys): a per-thread
- * AES-128-CTR keystream keyed from RAND_bytes, made 4 KiB at a time, each
- * byte handed out once; a forked child re-keys.  Requests over 256 bytes
- * go to h2ws__rt_random. */
-int h2ws__rt_mask_random(uint8_t *buf, size_t len, void *user_data);
+
 
 #endif

@@ -6,9 +6,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <pthread.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "rt/carrier.h"
 
@@ -17,79 +14,11 @@ int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data) {
   return RAND_bytes(buf, (int)len) == 1 ? 0 : H2WS_ERR_INTERNAL;
 }
 
-/* Masking keys (RFC 6455 §5.3: unpredictable, one per client frame) are
- * an AES-128-CTR keystream under a key and nonce from OpenSSL's DRBG,
- * made RT_MASK_POOL bytes at a time and kept per thread; each byte is
- * handed out once.  RAND_bytes itself costs about 4,000 instructions a
- * call plus ~34 a byte here, more than the rest of a small message's
- * client work when it was called for every frame's 4 bytes; the
- * keystream costs a few instructions a key.  A forked child drops what
- * it inherited (it would repeat the parent's keys) and takes a new key. */
-#define RT_MASK_POOL 4096
-static _Thread_local struct {
-  uint8_t buf[RT_MASK_POOL];
-  uint8_t key[16], nonce[8];
-  uint64_t blocks; /* AES blocks of the keystream made under this key */
-  size_t pos;      /* bytes of buf handed out */
-  int keyed, filled;
-} rt_mask_pool;
-static pthread_once_t rt_mask_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *rt_mask_cipher; /* fetched once, for the process */
-
-static void rt_mask_atfork_child(void) {
-  /* the child has only the forking thread: its pool is the one to drop */
-  OPENSSL_cleanse(&rt_mask_pool, sizeof rt_mask_pool);
-}
-
-static void rt_mask_init(void) {
-  rt_mask_cipher = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL);
-  (void)pthread_atfork(NULL, NULL, rt_mask_atfork_child);
-}
-
-static int rt_mask_refill(void) {
-  pthread_once(&rt_mask_once, rt_mask_init);
-  if (!rt_mask_cipher) return H2WS_ERR_INTERNAL;
-  if (!rt_mask_pool.keyed || rt_mask_pool.blocks > ((uint64_t)1 << 40)) {
-    if (RAND_bytes(rt_mask_pool.key, sizeof rt_mask_pool.key) != 1 ||
-        RAND_bytes(rt_mask_pool.nonce, sizeof rt_mask_pool.nonce) != 1)
-      return H2WS_ERR_INTERNAL;
-    rt_mask_pool.blocks = 0;
-    rt_mask_pool.keyed = 1;
-  }
-  /* counter block: the nonce, then the block number (big-endian) */
-  uint8_t iv[16];
-  memcpy(iv, rt_mask_pool.nonce, 8);
-  for (int k = 0; k < 8; k++)
-    iv[8 + k] = (uint8_t)(rt_mask_pool.blocks >> (56 - 8 * k));
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int outl = 0, ok = ctx != NULL;
-  memset(rt_mask_pool.buf, 0, RT_MASK_POOL);
-  ok = ok && EVP_EncryptInit_ex2(ctx, rt_mask_cipher, rt_mask_pool.key, iv, NULL) == 1;
-  ok = ok && EVP_EncryptUpdate(ctx, rt_mask_pool.buf, &outl, rt_mask_pool.buf,
-                               RT_MASK_POOL) == 1 && outl == RT_MASK_POOL;
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) {
-    rt_mask_pool.filled = 0;
-    return H2WS_ERR_INTERNAL;
-  }
-  rt_mask_pool.blocks += RT_MASK_POOL / 16;
-  rt_mask_pool.pos = 0;
-  rt_mask_pool.filled = 1;
-  return 0;
-}
-
-int h2ws__rt_mask_random(uint8_t *buf, size_t len, void *user_data) {
-  (void)user_data;
-  if (len > RT_MASK_POOL / 16) return h2ws__rt_random(buf, len, NULL);
-  __typeof__(rt_mask_pool) *p = &rt_mask_pool; /* one TLS lookup */
-  if (!p->filled || p->pos + len > RT_MASK_POOL) {
-    int rv = rt_mask_refill();
-    if (rv != 0) return rv;
-  }
-  if (len == 4) memcpy(buf, p->buf + p->pos, 4); /* a frame's key: inline */
-  else memcpy(buf, p->buf + p->pos, len);
-  p->pos += len;
-  return 0;
+/* The engine's masking keys (RFC 6455 §5.3): user_data is the runtime
+ * WebSocket (every carrier creates its engine so). */
+static int ws_mask_random(uint8_t *buf, size_t len, void *user_data) {
+  h2ws_rt_ws *ws = user_data;
+  return h2ws__rt_mask_key(ws ? ws->rt : NULL, buf, len);
 }
 
 static void ws_wake(h2ws_rt_ws *ws) {
@@ -196,7 +125,7 @@ static const h2ws_ws_callbacks ws_engine_callbacks = {
     .on_pong = ws_on_pong,
     .on_close = ws_on_close,
     .on_writable = ws_on_writable,
-    .random = h2ws__rt_mask_random,
+    .random = ws_mask_random,
 };
 
 const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks(const h2ws_rt_ws *ws,
