@@ -147,7 +147,8 @@ void h2ws__rt_ws_account(h2ws_rt_ws *ws);
 int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws);
 /* Adds delta (may be negative) to b; fires b->wake when it drops back. */
 void h2ws__rt_budget_add(rt_budget *b, long long delta);
-/* The masking RNG (RFC 6455 §5.3: unpredictable keys). */
+/* OpenSSL's RNG (RAND_bytes): secrets, handshake keys. */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
+
 
 #endif
