@@ -473,6 +473,7 @@ typedef struct bws {
 
 typedef struct bsrv {
   bsc *b;
+  h2ws_rt_ws *ws;     /* while open */
   int nmsg;
   uint16_t code;
   int closed;
@@ -493,6 +494,8 @@ struct bsc {
   int srv_close_after; /* server closes each WebSocket after that many */
   int srv_send_fail;
   int wake_case;       /* the server-budget wake-up case */
+  int chat;            /* the server broadcasts every message to all */
+  int nslow_open;
   rt_budget *srv_budget; /* the server's, seen through its WebSocket */
   uint64_t conn_ids[B_MAXWS];
   size_t peak_stalled; /* the server's peak while the slow ones stall */
@@ -538,11 +541,30 @@ static void b_later(bsc *b, void (*fn)(bsc *b)) {
   uv_timer_start(&b->later, b_later_cb, 0, 0);
 }
 
+static void bs_open(h2ws_rt_ws *ws, void *ud) {
+  bsrv *x = ud;
+  x->ws = ws;
+  if (!x->b->srv_budget) x->b->srv_budget = ws->srv_budget;
+}
+
 static int bs_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
                   void *ud) {
   bsrv *x = ud;
   bsc *b = x->b;
   if (!b->srv_budget) b->srv_budget = ws->srv_budget;
+  if (b->chat) { /* a room: one prepared message for every member */
+    h2ws_ws_prepared *p = NULL;
+    if (h2ws_ws_prepared_new(&p, op, d, n, NULL) != 0) {
+      b->srv_send_fail++;
+      return 0;
+    }
+    for (int k = 0; k < b->nsrv; k++)
+      if (b->sw[k].ws && h2ws_rt_ws_send_prepared(b->sw[k].ws, p) != 0 &&
+          &b->sw[k] == x)
+        b->srv_send_fail++; /* the talker itself must always fit */
+    h2ws_ws_prepared_del(p);
+    return 0;
+  }
   if (h2ws_rt_ws_send(ws, op, d, n) != 0) b->srv_send_fail++;
   if (++x->nmsg == b->srv_close_after) {
     h2ws_rt_ws_close(ws, 1001, "going away");
@@ -559,10 +581,12 @@ static void bs_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   (void)rl;
   x->code = code;
   x->closed = 1;
+  x->ws = NULL;
 }
 
 static void bs_request(h2ws_rt_ws_request *req, void *ud) {
-  static const h2ws_rt_ws_callbacks cbs = {.on_message = bs_msg,
+  static const h2ws_rt_ws_callbacks cbs = {.on_open = bs_open,
+                                           .on_message = bs_msg,
                                            .on_close = bs_close};
   (void)ud;
   bsc *b = bcur;
@@ -580,10 +604,11 @@ static void bs_request(h2ws_rt_ws_request *req, void *ud) {
 static void b_open_ws(bsc *b, int honest);
 
 static void b_send_honest(bws *x) {
-  uint8_t m[1000];
-  b_fill(m, sizeof m, x->i, (uint32_t)x->b->honest_sent);
+  static uint8_t m[B_MSG];
+  size_t n = x->b->chat ? B_MSG : 1000;
+  b_fill(m, n, x->i, (uint32_t)x->b->honest_sent);
   x->b->honest_sent++;
-  CHECK_EQ(h2ws_rt_ws_send(x->ws, H2WS_OP_BINARY, m, sizeof m), 0);
+  CHECK_EQ(h2ws_rt_ws_send(x->ws, H2WS_OP_BINARY, m, n), 0);
 }
 
 static void b_resume_slow(bsc *b) {
@@ -610,6 +635,15 @@ static void b_done_check(bsc *b) {
   if (b->nclosed == b->nw) uv_stop(&b->rt->loop);
 }
 
+/* Chat: the silent members only join; once all are in, the talker comes
+ * (on the other client). */
+static int b_chat_member_open(bws *x) {
+  bsc *b = x->b;
+  if (!b->chat) return 0;
+  if (++b->nslow_open == b->nslow) b_open_ws(b, 1);
+  return 1;
+}
+
 static void bc_open(h2ws_rt_ws *ws, void *ud) {
   bws *x = ud;
   x->ws = ws;
@@ -617,6 +651,7 @@ static void bc_open(h2ws_rt_ws *ws, void *ud) {
     b_send_honest(x);
     return;
   }
+  if (b_chat_member_open(x)) return;
   static uint8_t m[B_MSG];
   for (uint32_t k = 0; k < B_NMSG; k++) {
     b_fill(m, sizeof m, x->i, k);
@@ -629,8 +664,14 @@ static int bc_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
   bws *x = ud;
   bsc *b = x->b;
   (void)op;
+  if (b->chat && !x->honest) { /* a member that never reads */
+    x->nrecv++;
+    x->paused = 1;
+    return H2WS_ERR_PAUSE;
+  }
   if (x->honest) {
-    if (!b_check(d, n, 1000, x->i, (uint32_t)x->nrecv)) x->bad++;
+    if (!b_check(d, n, b->chat ? B_MSG : 1000, x->i, (uint32_t)x->nrecv))
+      x->bad++;
     x->nrecv++;
     if (b->wake_case) {
       if (x->nrecv == 1) { /* now the slow ones fill the server's budget */
@@ -649,7 +690,7 @@ static int bc_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
     } else {
       b->held_after = b->srv_budget ? b->srv_budget->held : 0;
       h2ws_rt_ws_close(ws, 1000, NULL);
-      if (!b->srv_close_after) b_later(b, b_resume_slow);
+      if (!b->srv_close_after && !b->chat) b_later(b, b_resume_slow);
     }
     return 0;
   }
@@ -847,6 +888,33 @@ static void test_budget_server_wake(void) {
   b_end(&b);
 }
 
+/* A room (/chat in serve): six members of one QUIC connection that never
+ * read are closed 1008 once a broadcast no longer fits their budget (256
+ * KiB), then reset by the write deadline as they do not read the Close
+ * either; the talker on another connection gets all its 100 messages of
+ * 16 KiB back. */
+static void test_chat_slow_members_1008(void) {
+  bsc b;
+  CHECK(b_start(&b, 256u << 10, 0, 0, 300) > 0);
+  b.nslow = 6;
+  b.chat = 1;
+  b.honest_rounds = 100;
+  for (int k = 0; k < b.nslow; k++) b_open_ws(&b, 0);
+  h2ws_rt_run(b.rt);
+  CHECK(!b.timed_out);
+  CHECK(b.honest == b.nslow);
+  CHECK_EQ(b.w[b.honest].nrecv, 100);
+  CHECK_EQ(b.w[b.honest].bad, 0);
+  CHECK_EQ(b.srv_send_fail, 0);
+  CHECK(b.srv_budget != NULL);
+  CHECK_EQ(b.srv_budget->closes, 6);
+  for (int k = 0; k < b.nslow; k++) {
+    CHECK_EQ(b.sw[k].code, 1006); /* our 1008 never got through */
+    CHECK_EQ(b.w[k].code, 1006);
+  }
+  b_end(&b);
+}
+
 /* The write deadline (300 ms): the server closes a WebSocket whose
  * client does not read; its output cannot drain, so the stream is reset
  * (H3_REQUEST_CANCELLED: 1006 on both sides) 300 ms after the Close, and
@@ -892,6 +960,7 @@ int main(void) {
       {"h3_budget_nonreaders", test_budget_nonreaders},
       {"h3_budget_server_wake", test_budget_server_wake},
       {"h3_write_deadline_resets_stream", test_write_deadline_resets_stream},
+      {"h3_chat_slow_members_1008", test_chat_slow_members_1008},
   };
   const char *only = getenv("TU_ONLY"); /* one case by name, to debug */
   if (only)
