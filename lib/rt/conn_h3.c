@@ -342,25 +342,14 @@ static int h3_on_ws_request(h2ws_h3_session *s, int64_t sid,
   rq->info.stream_id = sid;
   rq->info.conn_id = c->id;
   rq->info.peer = c->peername;
-  rq->answered = -1;
-  rq->status = 404;
-  if (cfg->owner->ws_request) cfg->owner->ws_request(rq, cfg->owner_data);
-  if (rq->answered == 2) {
-    uint64_t budget = cfg->handshake_ms ? cfg->handshake_ms : H3_DEFER_MS;
-    rq->parked = 1;
-    rq->tctx = c;
-    rq->sid = (int32_t)sid;
-    rq->on_answer = h3_answer;
-    rq->deadline = h3_now(c->ep) + budget;
-    rq->dnext = c->deferred;
-    c->deferred = rq;
-    return 0;
-  }
-  if (rq->answered != 1) {
-    int status = rq->status;
-    h2ws__rt_request_free(rq);
-    return h3_nomem(h2ws_h3_refuse(s, sid, status, NULL, 0));
-  }
+  /* the same path as HTTP/2's (request.c) */
+  uint64_t budget = cfg->handshake_ms ? cfg->handshake_ms : H3_DEFER_MS;
+  int v = h2ws__rt_request_decide(rq, cfg->owner->ws_request,
+                                  cfg->owner_data, &c->deferred,
+                                  (int32_t)sid, c, h3_answer,
+                                  h3_now(c->ep) + budget);
+  if (v == 0) return 0; /* deferred */
+  if (v < 0) return h3_nomem(h2ws_h3_refuse(s, sid, -v, NULL, 0));
   h3_accepted(c, sid, rq);
   h2ws__rt_request_free(rq);
   return 0;
