@@ -451,6 +451,10 @@ def test_silent_h3_websockets():
     send queues were not counted: +81 MiB), and an honest client echoes
     over HTTP/3 meanwhile."""
     n = 48
+    with open(BIN, "rb") as f:
+        # ASan's quarantine and padding keep more resident: the bound
+        # stays well below an unbounded server's
+        limit = 48 + (160 if b"AddressSanitizer" in f.read() else 0)
     p, r, port = iu.start_h2ws_serve(BIN, extra=("--workers", "1", "--access-log", "off",
                                                  "--max-message", "1MiB"))
     slow = None
@@ -473,9 +477,9 @@ def test_silent_h3_websockets():
         T.check(0 < held <= (16 << 20) + n * 2 * (256 << 10),
                 "/metrics: held %d B within the connection budget (16 MiB) + a "
                 "message in and out per WebSocket" % held)
-        T.check(grown < 48,
-                "serve's RSS grew %d MiB with %d silent h3 WebSockets (< 48 MiB: 16 MiB "
-                "budget + 12 MiB receive windows + 20 MiB)" % (grown, n))
+        T.check(grown < limit,
+                "serve's RSS grew %d MiB with %d silent h3 WebSockets (< %d MiB: 16 MiB "
+                "budget + 12 MiB receive windows + 20 MiB)" % (grown, n, limit))
         rc, out, err = client(["--h3-only", "-k", "wss://127.0.0.1:%d/echo" % port],
                               b"honest\n")
         T.check(rc == 0 and out == b"honest\n",
