@@ -5,7 +5,11 @@
  * permessage-deflate, 100 WebSockets on one QUIC connection, close codes
  * both ways, a stream reset (1006), graceful shutdown (1001), the
  * fallback to TCP when nothing listens on UDP or the server does not do
- * RFC 9220, Alt-Svc on plain responses. */
+ * RFC 9220, Alt-Svc on plain responses; the memory model (issue 9 C, D):
+ * non-reading streams held at the connection's budget and resumed without
+ * loss, the server budget's wake-up, slow room members closed 1008, the
+ * write deadline's stream reset and, when the peer acknowledges nothing,
+ * its CONNECTION_CLOSE. */
 #include <string.h>
 #include <h2ws/h3.h>
 #include "rt/conn.h"
@@ -502,7 +506,59 @@ struct bsc {
   uint64_t t_close, t_1006;
   uint64_t held_after;
   void (*later_fn)(bsc *b);
+  struct relay *relay; /* the stall case: datagrams go through it */
+  uint64_t t_gone;     /* the stall case: the server's connection ended */
 };
+
+/* A UDP relay between the client and the server that can stop passing
+ * the server's datagrams (the client then acknowledges nothing, yet keeps
+ * sending: a connection-wide stall). */
+typedef struct relay {
+  uv_udp_t sock;
+  struct sockaddr_in srv, cli;
+  int have_cli, drop_down;
+  uint8_t buf[65536];
+} relay;
+
+static void relay_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  relay *r = h->data;
+  (void)hint;
+  buf->base = (char *)r->buf;
+  buf->len = sizeof r->buf;
+}
+
+static void relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                       const struct sockaddr *addr, unsigned flags) {
+  relay *r = h->data;
+  (void)flags;
+  if (nread <= 0 || !addr || addr->sa_family != AF_INET) return;
+  const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+  uv_buf_t b = uv_buf_init(buf->base, (unsigned)nread);
+  if (a->sin_port == r->srv.sin_port) {
+    if (r->have_cli && !r->drop_down)
+      uv_udp_try_send(h, &b, 1, (const struct sockaddr *)&r->cli);
+    return;
+  }
+  r->cli = *a;
+  r->have_cli = 1;
+  uv_udp_try_send(h, &b, 1, (const struct sockaddr *)&r->srv);
+}
+
+static int relay_start(relay *r, uv_loop_t *loop, int srv_port) {
+  memset(r, 0, sizeof *r);
+  uv_ip4_addr("127.0.0.1", srv_port, &r->srv);
+  struct sockaddr_in any;
+  uv_ip4_addr("127.0.0.1", 0, &any);
+  if (uv_udp_init(loop, &r->sock) != 0) return -1;
+  r->sock.data = r;
+  if (uv_udp_bind(&r->sock, (const struct sockaddr *)&any, 0) != 0 ||
+      uv_udp_recv_start(&r->sock, relay_alloc, relay_recv) != 0)
+    return -1;
+  struct sockaddr_in me;
+  int len = sizeof me;
+  uv_udp_getsockname(&r->sock, (struct sockaddr *)&me, &len);
+  return ntohs(me.sin_port);
+}
 
 static bsc *bcur;
 
@@ -569,6 +625,7 @@ static int bs_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
   if (++x->nmsg == b->srv_close_after) {
     h2ws_rt_ws_close(ws, 1001, "going away");
     b->t_close = uv_now(&b->rt->loop);
+    if (b->relay) b->relay->drop_down = 1; /* the client hears nothing more */
   }
   return 0;
 }
@@ -602,6 +659,7 @@ static void bs_request(h2ws_rt_ws_request *req, void *ud) {
 }
 
 static void b_open_ws(bsc *b, int honest);
+static int relay_port;
 
 static void b_send_honest(bws *x) {
   static uint8_t m[B_MSG];
@@ -718,7 +776,7 @@ static void bc_close(h2ws_rt_ws *ws, uint16_t code, const uint8_t *r,
   x->closed = 1;
   x->code = code;
   b->nclosed++;
-  if (b->srv_close_after && !x->honest) {
+  if (b->srv_close_after && !x->honest && !b->relay) {
     /* the write deadline reset it: the same connection still serves */
     b->t_1006 = uv_now(&b->rt->loop);
     b_open_ws(b, 1);
@@ -744,7 +802,8 @@ static void b_open_ws(bsc *b, int honest) {
                                            .on_close = bc_close,
                                            .on_fail = bc_fail};
   char url[128];
-  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", b->port);
+  int port = b->relay ? relay_port : b->port;
+  snprintf(url, sizeof url, "wss://127.0.0.1:%d/echo", port);
   h2ws_client_ws_options o;
   h2ws_client_ws_options_default(&o);
   o.policy = H2WS_RT_POLICY_H3;
@@ -915,6 +974,50 @@ static void test_chat_slow_members_1008(void) {
   b_end(&b);
 }
 
+/* The stall case: once the server's connection is gone, stop. */
+static void b_gone_poll(uv_timer_t *t) {
+  bsc *b = t->data;
+  h2ws_server_stats st;
+  h2ws_server_get_stats(b->srv, &st);
+  if (st.connections_open == 0 && b->sw[0].closed) {
+    b->t_gone = uv_now(&b->rt->loop);
+    uv_stop(&b->rt->loop);
+  }
+}
+
+/* A connection-wide stall: after the server's Close the client
+ * acknowledges nothing (the relay drops the server's datagrams) but keeps
+ * sending, so QUIC's idle timeout never fires. The write deadline resets
+ * the stream at 300 ms; that reset cannot be acknowledged either, so at
+ * 600 ms the connection is closed (CONNECTION_CLOSE H3_EXCESSIVE_LOAD)
+ * and the server holds nothing for it (before: the connection stayed). */
+static void test_write_deadline_stalled_connection(void) {
+  bsc b;
+  relay rl;
+  CHECK(b_start(&b, 4u << 20, 0, 0, 300) > 0);
+  relay_port = relay_start(&rl, &b.rt->loop, b.port);
+  CHECK(relay_port > 0);
+  b.relay = &rl;
+  b.nslow = 1;
+  b.srv_close_after = 40;
+  uv_timer_t poll;
+  uv_timer_init(&b.rt->loop, &poll);
+  poll.data = &b;
+  uv_timer_start(&poll, b_gone_poll, 20, 20);
+  b_open_ws(&b, 0);
+  h2ws_rt_run(b.rt);
+  uv_close((uv_handle_t *)&poll, NULL);
+  uv_close((uv_handle_t *)&rl.sock, NULL);
+  CHECK(!b.timed_out);
+  CHECK_EQ(b.sw[0].code, 1006);
+  CHECK(b.t_close > 0 && b.t_gone >= b.t_close + 590);
+  CHECK(b.t_gone < b.t_close + 5000);
+  CHECK_EQ(b.srv_budget->held, 0);
+  fprintf(stderr, "h3 stalled connection: closed %llu ms after the Close\n",
+          (unsigned long long)(b.t_gone - b.t_close));
+  b_end(&b);
+}
+
 /* The write deadline (300 ms): the server closes a WebSocket whose
  * client does not read; its output cannot drain, so the stream is reset
  * (H3_REQUEST_CANCELLED: 1006 on both sides) 300 ms after the Close, and
@@ -961,6 +1064,8 @@ int main(void) {
       {"h3_budget_server_wake", test_budget_server_wake},
       {"h3_write_deadline_resets_stream", test_write_deadline_resets_stream},
       {"h3_chat_slow_members_1008", test_chat_slow_members_1008},
+      {"h3_write_deadline_stalled_connection",
+       test_write_deadline_stalled_connection},
   };
   const char *only = getenv("TU_ONLY"); /* one case by name, to debug */
   if (only)
