@@ -248,7 +248,8 @@ void h2ws__rt_budget_add(rt_budget *b, long long delta) {
 }
 
 void h2ws__rt_ws_account(h2ws_rt_ws *ws) {
-  size_t out = ws->engine ? h2ws_ws_output_len(ws->engine) : 0;
+  size_t out = ws->engine ? h2ws_ws_output_len(ws->engine) + ws->carrier_out
+                         : 0;
   size_t in = ws->engine ? h2ws_ws_input_len(ws->engine) : 0;
   if (out == ws->held && in == ws->held_in) return;
   long long delta = (long long)(out + in) - (long long)(ws->held + ws->held_in);
