@@ -49,6 +49,10 @@ struct h2ws_rt {
    * included, count as such a burst. */
   uv_timer_t trim;
   int trim_armed;
+  /* Client masking keys (h2ws__rt_mask_key): a page made on first use. */
+  struct rt_mask_pool *mask_pool;
+  struct evp_cipher_st *mask_cipher;
+  int mask_no_pool; /* no fork-safe page here: RAND_bytes per key */
 };
 
 /* A TLS handshake finished, a connection gave back its work buffers or
@@ -70,6 +74,13 @@ uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want);
 /* The loop's time in milliseconds (uv_now), the `now` of every call into
  * the protocol layers. */
 uint64_t h2ws__rt_now(h2ws_rt *rt);
+/* len unpredictable bytes for a client frame's masking key (RFC 6455
+ * §5.3), 0 or H2WS_ERR_INTERNAL.  A keystream (AES-128-CTR, key and nonce
+ * from RAND_bytes) made 3 KiB at a time into a page of rt's that a forked
+ * child sees zeroed (MADV_WIPEONFORK) and so re-keys; each byte is handed
+ * out once.  RAND_bytes directly for rt NULL, len > 64, or where such a
+ * page cannot be had. */
+int h2ws__rt_mask_key(h2ws_rt *rt, uint8_t *buf, size_t len);
 
 /* Parses "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
 int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,
