@@ -142,7 +142,16 @@ h2ws_rt_ws *h2ws__rt_ws_new(h2ws_rt *rt, const h2ws_rt_ws_callbacks *cbs,
   h2ws_rt_ws *ws = h2ws__calloc(rt->mem, 1, sizeof *ws);
   if (!ws) return NULL;
   ws->rt = rt;
-  if (cbs) ws->cbs = *cbs;
+  if (cbs) {
+    ws->cbs.on_open = cbs->on_open;
+    ws->cbs.on_message = cbs->on_message;
+    ws->cbs.on_ping = cbs->on_ping;
+    ws->cbs.on_close = cbs->on_close;
+    ws->cbs.on_writable = cbs->on_writable;
+    ws->cbs.on_fail = cbs->on_fail;
+    ws->cbs.on_note = cbs->on_note;
+    ws->cbs.on_pong = cbs->on_pong;
+  }
   ws->user_data = user_data;
   ws->max_output = 1024 * 1024;
   return ws;
