@@ -49,6 +49,9 @@ struct h2ws_rt {
    * included, count as such a burst. */
   uv_timer_t trim;
   int trim_armed;
+  /* Added to the loop's time (h2ws__rt_now, h2ws_rt_now): 0 except in
+   * harnesses that jump the clock (h2ws__rt_advance_clock, fuzz/). */
+  uint64_t clock_skew;
 };
 
 /* A TLS handshake finished, a connection gave back its work buffers or
@@ -70,6 +73,14 @@ uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want);
 /* The loop's time in milliseconds (uv_now), the `now` of every call into
  * the protocol layers. */
 uint64_t h2ws__rt_now(h2ws_rt *rt);
+
+/* Internal, for fuzz harnesses (fuzz/fuzz_rt_server.c): moves the
+ * runtime's clock `ms` ahead without waiting, and has every connection
+ * look at its deadlines again (conn.c): their timers, re-armed from the
+ * new time, fire at the next loop iteration.  Timers outside the
+ * connections (the server's drain timer, the trim timer) keep wall time.
+ * Not public API. */
+void h2ws__rt_advance_clock(h2ws_rt *rt, uint64_t ms);
 
 /* Parses "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
 int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,
