@@ -84,8 +84,12 @@ files_of() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 kib_of() { du -sk --apparent-size "$1" 2>/dev/null | cut -f1; }
 
 stop_pid=
+pids=()
 on_signal() {
+  # the fuzzer stops cleanly on SIGINT (libFuzzer prints its stats); the
+  # harnesses run side by side (-j) are told with SIGTERM
   if [ -n "$stop_pid" ]; then kill -INT "$stop_pid" 2>/dev/null; fi
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   interrupted=1
 }
 interrupted=0
@@ -109,7 +113,8 @@ run_one() {
   fi
   local spent execs
   read -r spent execs < <(read_state "$d/state")
-  local round=0 crash_rounds=0
+  local round crash_rounds=0
+  round=$(find "$d" -maxdepth 1 -name "log.*" | wc -l) # logs of earlier runs kept
   while [ "$spent" -lt "$budget" ] && [ $interrupted -eq 0 ]; do
     local left=$((budget - spent)) log=$d/log.$round
     round=$((round + 1))
@@ -175,16 +180,21 @@ run_one() {
   echo "fuzz-long: $name: $spent CPU-s, $execs execs, cov/ft $before_cov -> $after_cov, files $before_files -> $after_files, crashes $crashes"
 }
 
-pids=()
 for name in "${names[@]}"; do
   if [ "$jobs" -le 1 ]; then run_one "$name"
   else
-    run_one "$name" & pids+=($!)
-    if [ ${#pids[@]} -ge "$jobs" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+    (pids=(); trap on_signal TERM; run_one "$name") & pids+=($!)
+    while [ ${#pids[@]} -ge "$jobs" ]; do
+      wait "${pids[0]}"
+      kill -0 "${pids[0]}" 2>/dev/null || pids=("${pids[@]:1}")
+    done
   fi
   [ $interrupted -eq 1 ] && break
 done
-for p in "${pids[@]}"; do wait "$p"; done
+while [ ${#pids[@]} -gt 0 ]; do
+  wait "${pids[0]}" # returns early on a signal: wait again
+  kill -0 "${pids[0]}" 2>/dev/null || pids=("${pids[@]:1}")
+done
 
 {
   echo "# fuzz-long summary ($(date -u '+%Y-%m-%d %H:%M UTC'), budget $budget CPU-s per harness, $(git rev-parse --short HEAD 2>/dev/null))"
