@@ -175,7 +175,7 @@ run_one() {
   printf '| %s | %s | %s | %s | %s -> %s | %s -> %s | %s -> %s KiB | %s %s|\n' \
     "$name" "$spent" "$execs" "$eps" "$before_cov" "$after_cov" \
     "$before_files" "$after_files" "$before_kib" "$after_kib" "$crashes" \
-    "${notes:+($notes)}" > "$d/row"
+    "${notes:+(${notes%; }) }" > "$d/row"
   [ "$after_kib" -gt 2048 ] && echo "fuzz-long: fuzz/corpus/$name is ${after_kib} KiB (> 2 MiB)" >&2
   echo "fuzz-long: $name: $spent CPU-s, $execs execs, cov/ft $before_cov -> $after_cov, files $before_files -> $after_files, crashes $crashes"
 }
