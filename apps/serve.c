@@ -2011,9 +2011,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
       {.name = "max-conn-memory", .kind = KIT_SIZE,
        .dest = &cfg.max_conn_memory, .arg = "SIZE", .max = 1ull << 40,
        .help = "output the WebSockets of one connection (HTTP/2\n"
-               "streams) may hold in all; above it they stop\n"
-               "reading until it is back at half (default\n"
-               "16MiB; 0 = no limit)"},
+               "or HTTP/3 streams) may hold in all; above it\n"
+               "they stop reading until it is back at half\n"
+               "(default 16MiB; 0 = no limit)"},
       {.name = "max-memory", .kind = KIT_SIZE, .dest = &cfg.max_memory,
        .arg = "SIZE", .max = 1ull << 50,
        .help = "output all WebSockets may hold in all; above it\n"
@@ -2026,8 +2026,8 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "once the server closes a WebSocket (idle\n"
                "timeout, slow chat member, shutdown), output\n"
                "still queued after TIME is dropped: HTTP/1.1\n"
-               "closes the connection, HTTP/2 resets the\n"
-               "stream (default 10s; 0 = never)"},
+               "closes the connection, HTTP/2 and HTTP/3 reset\n"
+               "the stream (default 10s; 0 = never)"},
       {.name = "idle-timeout", .kind = KIT_DURATION, .dest = &cfg.idle_ms,
        .arg = "TIME",
        .help = "close a WebSocket with no message either way\n"

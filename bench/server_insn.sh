@@ -12,7 +12,7 @@ LIB=$(dirname $BIN)
 LD_LIBRARY_PATH=$LIB valgrind --tool=callgrind --callgrind-out-file=$D/cg.out $BIN serve $SA --no-compress --max-message 64MiB --listen 127.0.0.1:0 > $D/o 2>$D/e &
 VP=$!
 for i in $(seq 400); do grep -q listening $D/o && break; sleep 0.05; done
-PORT=$(grep -o '127.0.0.1:[0-9]*' $D/o | cut -d: -f2)
+PORT=$(grep -o '127.0.0.1:[0-9]*' $D/o | head -1 | cut -d: -f2)
 $BIN load $SCH://127.0.0.1:$PORT/echo $LA --binary --streams-per-conn $ST --inflight $INF --size $SIZE --messages $M --timeout 300 --json >/dev/null 2>&1 || echo "load failed" >&2
 kill -INT $VP; wait $VP
 grep -m1 "^summary:\|^totals:" $D/cg.out | awk '{print $2}'

@@ -13,7 +13,9 @@
  *     streams) in one contiguous binding-owned buffer, so the runtime makes
  *     one TLS write / one syscall for many frames.  WebSocket payload is
  *     copied exactly once on this path: from the engine's output queue
- *     straight behind its 9-byte DATA frame header (nghttp2 NO_COPY);
+ *     straight behind its 9-byte DATA frame header (nghttp2 NO_COPY).
+ *     h2ws_h2_session_sendv() returns the same frames as a vector whose
+ *     DATA payload pieces point into the engines' queues (no copy);
  *   - drives timers with h2ws_h2_session_get_expiry() /
  *     h2ws_h2_session_handle_expiry() (engines' closing-handshake timeouts,
  *     the graceful-shutdown drain);
@@ -422,7 +424,44 @@ H2WS_EXTERN int h2ws_h2_session_recv(h2ws_h2_session *session, const uint8_t *da
 H2WS_EXTERN int h2ws_h2_session_send(h2ws_h2_session *session, const uint8_t **pdata,
                                      size_t *pdatalen, uint64_t now);
 
-/* Marks n bytes returned by h2ws_h2_session_send() as written. */
+/* One piece of output returned by h2ws_h2_session_sendv(). */
+typedef struct h2ws_h2_iov {
+  const uint8_t *base;
+  size_t len;
+} h2ws_h2_iov;
+
+/*
+ * Output, pulled as a vector (for writev(), or a TLS write per piece):
+ * the same frames as h2ws_h2_session_send(), but the WebSocket payload of
+ * DATA frames is not copied: those pieces point into the engines' output
+ * queues (lent), the others (frame headers, SETTINGS, HEADERS, ...) into
+ * the binding's buffer.  A DATA payload under 1 KiB is copied behind its
+ * header when nothing of its stream is lent yet (cheaper than a piece).  On entry *piovcnt is the capacity of iov (>= 2;
+ * at most 128 are used), on return the number of pieces filled (0 when
+ * nothing to send); *ptotal (may be NULL) their total length, at most
+ * settings.max_output.
+ *
+ * Lifetime: the lent pieces are valid only until the next call on this
+ * session or on any of its engines.  Write them, then call
+ * h2ws_h2_session_send_consumed(session, n) at once (n = bytes written,
+ * 0 included) and nothing else in between: no h2ws_ws_submit_*() on an
+ * engine of the session (a submit may move an engine's queue).
+ * send_consumed() removes the n bytes and copies what the vector held
+ * beyond them into the binding's buffer (one copy, only of what was not
+ * written; no allocation): the next call returns it first.  A session
+ * call that comes first instead (send, sendv, recv, handle_expiry,
+ * resume_ws) does the same before anything else, and a stream that
+ * closes (END_STREAM both ways, RST_STREAM) has its lent bytes copied
+ * before its engine goes, so no frame that was framed is lost or cut.
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT (capacity < 2), and the errors of
+ * h2ws_h2_session_send(); H2WS_ERR_NOMEM (its 2 KiB piece table, the
+ * first time) leaves the session usable with h2ws_h2_session_send().
+ */
+H2WS_EXTERN int h2ws_h2_session_sendv(h2ws_h2_session *session, h2ws_h2_iov *iov,
+                                      size_t *piovcnt, size_t *ptotal, uint64_t now);
+
+/* Marks n bytes returned by h2ws_h2_session_send() or
+ * h2ws_h2_session_sendv() as written (see there). */
 H2WS_EXTERN void h2ws_h2_session_send_consumed(h2ws_h2_session *session, size_t n);
 
 /* Nonzero while the session expects input. */

@@ -250,6 +250,7 @@ int h2ws_h2_resume_ws(h2ws_h2_session *s, int32_t stream_id, uint64_t now) {
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
   h2_stream *st = h2ws__h2_stream_get(s, stream_id);
   if (!st || !st->ws) return H2WS_ERR_INVALID_ARGUMENT;
+  H2_LENT_SETTLE(s);
   s->now = now;
   st->paused = 0;
   s->in_call = 1;
@@ -277,8 +278,13 @@ static int ws_should_end(const h2_stream *st) {
   return h2ws_ws_is_done(st->ws) || st->eof_fed;
 }
 
+/* Engine output not yet framed (the lent head is, see h2_seg). */
+static size_t ws_avail(const h2_stream *st) {
+  return h2ws_ws_output_len(st->ws) - st->lent;
+}
+
 static int ws_ready(const h2_stream *st) {
-  return st->ws && (h2ws_ws_output_len(st->ws) > 0 ||
+  return st->ws && (ws_avail(st) > 0 ||
                     h2ws_ws_want_write(st->ws) || ws_should_end(st));
 }
 
@@ -310,20 +316,23 @@ ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
     st->deferred = 1; /* client: no DATA before the 2xx */
     return NGHTTP2_ERR_DEFERRED;
   }
-  size_t avail = h2ws_ws_output_len(st->ws);
+  size_t avail = ws_avail(st);
   if (avail == 0 && h2ws_ws_want_write(st->ws)) {
     const uint8_t *p;
     size_t n;
+    /* may pull from a data source, appending (and moving the queue: the
+     * lent head is kept as an offset, resolved after the batch) */
     if (h2ws_ws_send(st->ws, &p, &n, s->now) < 0)
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    avail = h2ws_ws_output_len(st->ws);
+    avail = ws_avail(st);
   }
   if (avail > 0) {
     /* nghttp2 sized `length` from both flow-control windows and the
      * peer's SETTINGS_MAX_FRAME_SIZE (pitfall 11); WebSocket frames span
      * DATA frames freely (SPEC H8). */
     size_t n = avail < length ? avail : length;
-    size_t room = s->outcap > s->outlen + 9 ? s->outcap - s->outlen - 9 : 0;
+    size_t used = s->outlen + s->vlent;
+    size_t room = s->outcap > used + 9 ? s->outcap - used - 9 : 0;
     if (n > room && room >= 1024) n = room; /* fill this batch exactly */
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     if (n == avail && h2ws_ws_is_done(st->ws)) {
@@ -339,19 +348,80 @@ ssize_t h2ws__h2_ws_read_cb(nghttp2_session *ngs, int32_t id, uint8_t *buf,
   return NGHTTP2_ERR_DEFERRED;
 }
 
+/* Below this a DATA payload is copied behind its header even by sendv
+ * (when nothing of its stream is lent yet: the engine's queue is consumed
+ * in order): a small copy costs less than a piece of the vector (over
+ * TLS the runtime gathers small pieces into one record anyway). */
+#define H2_LEND_MIN 1024
+
+static int send_data_copy(h2ws_h2_session *s, h2_stream *st,
+                          nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length);
+
+/* h2ws_h2_session_sendv: the DATA header (and padding) into out, the
+ * payload lent from the engine's queue as a piece of the vector. */
+static int send_data_lent(h2ws_h2_session *s, h2_stream *st,
+                          nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length) {
+  size_t pad = frame->data.padlen;
+  if (length < H2_LEND_MIN && st->lent == 0) {
+    if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
+        !h2ws__h2_seg_room(s, 1))
+      return NGHTTP2_ERR_WOULDBLOCK;
+    size_t before = s->outlen;
+    int rv = send_data_copy(s, st, frame, framehd, length);
+    if (rv == 0) h2ws__h2_seg_own(s, s->outlen - before);
+    return rv;
+  }
+  size_t hl = 9 + (pad ? 1 : 0), tl = pad > 1 ? pad - 1 : 0;
+  if (s->outlen + s->vlent + 9 + length + pad > s->outcap ||
+      !h2ws__h2_seg_room(s, 1 + (length ? 1 : 0) + (tl ? 1 : 0)) ||
+      h2ws__h2_out_reserve(s, hl + tl) < 0)
+    return NGHTTP2_ERR_WOULDBLOCK;
+  if (ws_avail(st) < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  uint8_t *w = s->out + s->outoff + s->outlen;
+  memcpy(w, framehd, 9);
+  if (pad) w[9] = (uint8_t)(pad - 1);
+  s->outlen += hl;
+  h2ws__h2_seg_own(s, hl);
+  if (length) {
+    s->segs[s->nsegs].st = st;
+    s->segs[s->nsegs].len = length;
+    s->nsegs++;
+    st->lent += length;
+    s->vlent += length;
+  }
+  if (tl) {
+    memset(s->out + s->outoff + s->outlen, 0, tl);
+    s->outlen += tl;
+    h2ws__h2_seg_own(s, tl);
+  }
+  return 0;
+}
+
 int h2ws__h2_send_data_cb(nghttp2_session *ngs, nghttp2_frame *frame,
                           const uint8_t *framehd, size_t length,
                           nghttp2_data_source *source, void *ud) {
   h2ws_h2_session *s = ud;
   (void)ngs;
   (void)source;
-  size_t pad = frame->data.padlen;
-  if (h2ws__h2_out_reserve(s, 9 + length + pad) < 0)
-    return NGHTTP2_ERR_WOULDBLOCK;
   /* look the stream up again: it may have closed since the frame was
    * packed (never trust source->ptr across calls) */
   h2_stream *st = h2ws__h2_stream_get(s, frame->hd.stream_id);
-  if (!st || !st->ws || h2ws_ws_output_len(st->ws) < length)
+  if (!st || !st->ws) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (s->vec) return send_data_lent(s, st, frame, framehd, length);
+  return send_data_copy(s, st, frame, framehd, length);
+}
+
+/* The DATA frame whole into out: header, payload copied from the
+ * engine's queue (the one copy of send()), padding. */
+static int send_data_copy(h2ws_h2_session *s, h2_stream *st,
+                          nghttp2_frame *frame, const uint8_t *framehd,
+                          size_t length) {
+  size_t pad = frame->data.padlen;
+  if (h2ws__h2_out_reserve(s, 9 + length + pad) < 0)
+    return NGHTTP2_ERR_WOULDBLOCK;
+  if (h2ws_ws_output_len(st->ws) < length)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   uint8_t *w = s->out + s->outoff + s->outlen;
   memcpy(w, framehd, 9);

@@ -6,6 +6,7 @@
 #include <nghttp2/nghttp2.h>
 #include <h2ws/h2.h>
 #include "ws/mem.h"
+#include "ws/engine.h"
 
 /* After our END_STREAM, how long the peer gets to end its side before the
  * stream is reset (so a silent peer cannot hold a stream slot forever). */
@@ -78,6 +79,10 @@ typedef struct h2_stream {
   int remote_eof;       /* END_STREAM received */
   int eof_fed;          /* h2ws_ws_recv_eof() called */
   int deferred;         /* the data provider returned DEFERRED */
+  /* h2ws_h2_session_sendv: the head of the engine's output queue already
+   * framed (behind DATA headers in the vector) but not yet consumed, and
+   * a scratch offset while the vector is resolved or settled */
+  size_t lent, lent_off;
   uint32_t window;      /* current stream receive window */
   int64_t credit;       /* what the peer may still send, as it sees it */
   uint64_t linger;      /* deadline for the peer's END_STREAM, 0 = none */
@@ -89,6 +94,19 @@ typedef struct h2_stream {
   int has_src;
   int status;           /* client: response status */
 } h2_stream;
+
+/* One piece of a vector (h2ws_h2_session_sendv): `len` bytes of the
+ * binding's buffer (st NULL: the next ones, in order, from out + outoff)
+ * or of st's engine output queue (the next ones of that stream, in order,
+ * from its head).  `off` is scratch for h2ws__h2_lent_settle. */
+typedef struct h2_seg {
+  h2_stream *st;
+  size_t len, off;
+} h2_seg;
+
+/* Most pieces one vector has (a 256 KiB batch of 16 KiB DATA frames
+ * takes 33: headers and payloads alternate). */
+#define H2_SEGS_MAX 128
 
 struct h2ws_h2_session {
   nghttp2_session *ngs;
@@ -105,6 +123,14 @@ struct h2ws_h2_session {
   /* batched output */
   uint8_t *out;
   size_t outcap, outoff, outlen; /* readable: out[outoff .. outoff+outlen) */
+  /* vectored output (h2ws_h2_session_sendv): while `vec` (inside its
+   * nghttp2_session_send) DATA payload is lent, not copied; the vector is
+   * segs[0 .. nsegs), vlent bytes of it lent from engines.  Own bytes and
+   * lent ones together stay within outcap, so settling (copying the lent
+   * rest into out) never allocates. */
+  int vec;
+  h2_seg *segs;
+  size_t nsegs, segmax, vlent;
   int in_call;          /* inside recv/send/resume: reentrancy guard */
   int in_recv;          /* inside nghttp2_session_mem_recv */
   int fatal;
@@ -175,6 +201,24 @@ void h2ws__h2_maybe_finish_shutdown(struct h2ws_h2_session *s);
 
 void h2ws__h2_set_kind(struct h2ws_h2_session *s, h2_stream *st, int kind);
 int h2ws__h2_out_reserve(struct h2ws_h2_session *s, size_t need);
+/* Vector mode: n more bytes were appended to out (a piece of its own, or
+ * merged into the last one).  The caller checked the room
+ * (h2ws__h2_seg_room). */
+void h2ws__h2_seg_own(struct h2ws_h2_session *s, size_t n);
+/* Nonzero if k more pieces fit, the first of them own bytes (merged into
+ * the last piece when that is own). */
+int h2ws__h2_seg_room(const struct h2ws_h2_session *s, size_t k);
+/* Copies what the vector still lends from engines into out (in order,
+ * behind and between the binding's own bytes) and consumes it from the
+ * engines: afterwards nothing is lent.  Called before anything can move
+ * or drop an engine's queue (a stream closing, a session call while a
+ * vector is outstanding) and by send_consumed for an unwritten rest. */
+void h2ws__h2_lent_settle(struct h2ws_h2_session *s);
+/* The same, a no-op without a vector outstanding (the common case). */
+#define H2_LENT_SETTLE(s)                                                    \
+  do {                                                                       \
+    if ((s)->vlent || (s)->nsegs) h2ws__h2_lent_settle(s);                   \
+  } while (0)
 int h2ws__h2_server_request(struct h2ws_h2_session *s, h2_stream *st);
 int h2ws__h2_client_response(struct h2ws_h2_session *s, h2_stream *st,
                              int end_stream);

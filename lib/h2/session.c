@@ -79,6 +79,7 @@ void h2ws__h2_stream_free_headers(h2ws_h2_session *s, h2_stream *st) {
 }
 
 void h2ws__h2_stream_free(h2ws_h2_session *s, h2_stream *st) {
+  if (st->lent) h2ws__h2_lent_settle(s); /* the engine goes */
   if (st->prev) st->prev->next = st->next;
   else s->streams = st->next;
   if (st->next) st->next->prev = st->prev;
@@ -312,13 +313,86 @@ static ssize_t cb_send(nghttp2_session *ngs, const uint8_t *data,
   (void)flags;
   if (out_free(s) == 0) out_compact(s);
   size_t fr = out_free(s);
+  if (s->vec) { /* own + lent bytes within outcap (settling needs it) */
+    size_t used = s->outlen + s->vlent;
+    size_t vr = s->outcap > used ? s->outcap - used : 0;
+    if (vr < fr) fr = vr;
+    if (!h2ws__h2_seg_room(s, 1)) fr = 0;
+  }
   if (fr == 0) return NGHTTP2_ERR_WOULDBLOCK;
   size_t n = length < fr ? length : fr;
   uint8_t *w = s->out + s->outoff + s->outlen;
   memcpy(w, data, n);
   if (s->patch_settings) patch_settings(s, w, n);
   s->outlen += n;
+  h2ws__h2_seg_own(s, n);
   return (ssize_t)n;
+}
+
+/* ---- lent output (h2ws_h2_session_sendv) --------------------------------- */
+
+int h2ws__h2_seg_room(const h2ws_h2_session *s, size_t k) {
+  if (k && s->nsegs && !s->segs[s->nsegs - 1].st) k--;
+  return s->nsegs + k <= s->segmax;
+}
+
+void h2ws__h2_seg_own(h2ws_h2_session *s, size_t n) {
+  if (!s->vec || n == 0) return;
+  if (s->nsegs && !s->segs[s->nsegs - 1].st) {
+    s->segs[s->nsegs - 1].len += n;
+    return;
+  }
+  s->segs[s->nsegs].st = NULL;
+  s->segs[s->nsegs].len = n;
+  s->nsegs++;
+}
+
+void h2ws__h2_lent_settle(h2ws_h2_session *s) {
+  if (s->vlent == 0) {
+    if (!s->vec) s->nsegs = 0;
+    return;
+  }
+  out_compact(s);
+  size_t total = s->outlen + s->vlent; /* <= outcap: see cb_send */
+  for (size_t k = 0; k < s->nsegs; k++)
+    if (s->segs[k].st) s->segs[k].st->lent_off = 0;
+  for (size_t k = 0; k < s->nsegs; k++) {
+    h2_seg *g = &s->segs[k];
+    if (!g->st) continue;
+    g->off = g->st->lent_off;
+    g->st->lent_off += g->len;
+  }
+  /* back to front: own bytes only move up (dst >= src), lent ones are
+   * copied into the gaps */
+  size_t src = s->outlen, dst = total;
+  for (size_t k = s->nsegs; k-- > 0;) {
+    h2_seg *g = &s->segs[k];
+    dst -= g->len;
+    if (!g->st) {
+      src -= g->len;
+      memmove(s->out + dst, s->out + src, g->len);
+    } else {
+      memcpy(s->out + dst, h2ws__ws_out_head(g->st->ws) + g->off, g->len);
+    }
+  }
+  s->outlen = total;
+  s->vlent = 0;
+  for (size_t k = 0; k < s->nsegs; k++)
+    if (s->segs[k].st) s->segs[k].st->lent = 0;
+  /* consumed from the engines last (their on_writable may queue more,
+   * which may move their queues: nothing points into them any more) */
+  int ic = s->in_call;
+  s->in_call = 1;
+  size_t nsegs = s->nsegs;
+  s->nsegs = 0;
+  for (size_t k = 0; k < nsegs; k++)
+    if (s->segs[k].st) h2ws_ws_send_consumed(s->segs[k].st->ws, s->segs[k].len);
+  s->in_call = ic;
+  if (s->vec && total) {
+    s->segs[0].st = NULL;
+    s->segs[0].len = total;
+    s->nsegs = 1;
+  }
 }
 
 /* ---- nghttp2 receive-side callbacks ------------------------------------ */
@@ -542,6 +616,7 @@ static int cb_stream_close(nghttp2_session *ngs, int32_t id,
   h2_stream *st = stream_find_any(s, id);
   if (!st) return 0;
   if (st->incoming) s->nopen--;
+  if (st->lent) h2ws__h2_lent_settle(s); /* abort drops the queue */
   if (st->ws) {
     h2ws__h2_ws_closed(s, st, error_code);
   } else if (st->kind == H2_KIND_WS_CLIENT_WAIT) {
@@ -766,11 +841,14 @@ int h2ws_h2_session_new(h2ws_h2_session **psession, h2ws_role role,
 
 void h2ws_h2_session_del(h2ws_h2_session *s) {
   if (!s) return;
+  for (h2_stream *st = s->streams; st; st = st->next) st->lent = 0;
+  s->vlent = s->nsegs = 0; /* nothing to settle: the bytes go too */
   while (s->streams) h2ws__h2_stream_free(s, s->streams);
   h2ws__h2_client_fail_pending(s, 0); /* 0: free without callbacks */
   nghttp2_session_del(s->ngs);
   s->ngs = NULL;
   h2ws__free(s->mem, s->out);
+  h2ws__free(s->mem, s->segs);
   h2ws__free(s->mem, s);
 }
 
@@ -800,6 +878,7 @@ int h2ws_h2_session_recv(h2ws_h2_session *s, const uint8_t *data,
   if (pnread) *pnread = 0;
   if (!s || (!data && datalen)) return H2WS_ERR_INVALID_ARGUMENT;
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
+  H2_LENT_SETTLE(s); /* a stream may close (RST): no vector lent */
   if (pnread) *pnread = datalen; /* consumed, or discarded after an error */
   if (s->term) return s->term;
   if (s->fatal) return s->fatal;
@@ -844,20 +923,24 @@ static int session_over(const h2ws_h2_session *s) {
                      !nghttp2_session_want_write(s->ngs));
 }
 
-int h2ws_h2_session_send(h2ws_h2_session *s, const uint8_t **pdata,
-                         size_t *pdatalen, uint64_t now) {
-  if (!s || !pdata || !pdatalen) return H2WS_ERR_INVALID_ARGUMENT;
-  *pdata = NULL;
-  *pdatalen = 0;
-  if (s->in_call) return H2WS_ERR_INVALID_STATE;
-  if (s->fatal) return s->fatal;
+/* Serializes what nghttp2 has into out (and, vectored, the pieces). */
+static int session_pack(h2ws_h2_session *s, uint64_t now) {
   s->now = now;
   s->in_call = 1;
+  H2_LENT_SETTLE(s); /* a vector not acknowledged: its rest first */
   if (!s->term) {
     h2ws__h2_maybe_finish_shutdown(s);
     h2ws__h2_resume_deferred(s);
   }
   out_compact(s);
+  if (s->vec) {
+    s->nsegs = 0;
+    if (s->outlen) {
+      s->segs[0].st = NULL;
+      s->segs[0].len = s->outlen;
+      s->nsegs = 1;
+    }
+  }
   int rv = nghttp2_session_send(s->ngs);
   s->in_call = 0;
   if (rv != 0) {
@@ -866,17 +949,102 @@ int h2ws_h2_session_send(h2ws_h2_session *s, const uint8_t **pdata,
       s->fatal = H2WS_ERR_INTERNAL;
     return s->fatal;
   }
+  return 0;
+}
+
+int h2ws_h2_session_send(h2ws_h2_session *s, const uint8_t **pdata,
+                         size_t *pdatalen, uint64_t now) {
+  if (!s || !pdata || !pdatalen) return H2WS_ERR_INVALID_ARGUMENT;
+  *pdata = NULL;
+  *pdatalen = 0;
+  if (s->in_call) return H2WS_ERR_INVALID_STATE;
+  if (s->fatal) return s->fatal;
+  int rv = session_pack(s, now);
+  if (rv) return rv;
   *pdata = s->out + s->outoff;
   *pdatalen = s->outlen;
   return 0;
 }
 
+int h2ws_h2_session_sendv(h2ws_h2_session *s, h2ws_h2_iov *iov,
+                          size_t *piovcnt, size_t *ptotal, uint64_t now) {
+  size_t cap = piovcnt ? *piovcnt : 0;
+  if (piovcnt) *piovcnt = 0;
+  if (ptotal) *ptotal = 0;
+  if (!s || !iov || cap < 2) return H2WS_ERR_INVALID_ARGUMENT;
+  if (s->in_call) return H2WS_ERR_INVALID_STATE;
+  if (s->fatal) return s->fatal;
+  if (cap > H2_SEGS_MAX) cap = H2_SEGS_MAX;
+  if (!s->segs) {
+    s->segs = h2ws__malloc(s->mem, H2_SEGS_MAX * sizeof *s->segs);
+    if (!s->segs) return H2WS_ERR_NOMEM; /* not fatal: send() still works */
+  }
+  h2ws__h2_lent_settle(s);
+  s->segmax = cap;
+  s->vec = 1;
+  int rv = session_pack(s, now);
+  s->vec = 0;
+  if (rv) {
+    h2ws__h2_lent_settle(s);
+    s->nsegs = 0;
+    return rv;
+  }
+  /* resolve: own pieces in order from out + outoff, each stream's lent
+   * pieces in order from the head of its engine's queue */
+  const uint8_t *own = s->out + s->outoff;
+  size_t total = 0;
+  for (size_t k = 0; k < s->nsegs; k++)
+    if (s->segs[k].st) s->segs[k].st->lent_off = 0;
+  for (size_t k = 0; k < s->nsegs; k++) {
+    h2_seg *g = &s->segs[k];
+    if (!g->st) {
+      iov[k].base = own;
+      own += g->len;
+    } else {
+      iov[k].base = h2ws__ws_out_head(g->st->ws) + g->st->lent_off;
+      g->st->lent_off += g->len;
+    }
+    iov[k].len = g->len;
+    total += g->len;
+  }
+  *piovcnt = s->nsegs;
+  if (ptotal) *ptotal = total;
+  return 0;
+}
+
 void h2ws_h2_session_send_consumed(h2ws_h2_session *s, size_t n) {
   if (!s) return;
-  if (n > s->outlen) n = s->outlen;
-  s->outoff += n;
-  s->outlen -= n;
+  if (s->nsegs == 0 || s->in_call) { /* send(), or a vector of own bytes only */
+    if (n > s->outlen) n = s->outlen;
+    s->outoff += n;
+    s->outlen -= n;
+    if (s->outlen == 0) s->outoff = 0;
+    return;
+  }
+  /* a vector: consume its pieces in order, then settle what is left */
+  size_t k = 0;
+  s->in_call = 1;
+  while (n > 0 && k < s->nsegs) {
+    h2_seg *g = &s->segs[k];
+    size_t t = g->len < n ? g->len : n;
+    if (!g->st) {
+      s->outoff += t;
+      s->outlen -= t;
+    } else {
+      g->st->lent -= t;
+      s->vlent -= t;
+      h2ws_ws_send_consumed(g->st->ws, t);
+    }
+    g->len -= t;
+    n -= t;
+    if (g->len == 0) k++;
+  }
+  s->in_call = 0;
+  if (k) memmove(s->segs, s->segs + k, (s->nsegs - k) * sizeof *s->segs);
+  s->nsegs -= k;
   if (s->outlen == 0) s->outoff = 0;
+  h2ws__h2_lent_settle(s);
+  s->nsegs = 0;
 }
 
 int h2ws_h2_session_want_read(const h2ws_h2_session *s) {
@@ -915,6 +1083,7 @@ uint64_t h2ws_h2_session_get_expiry(const h2ws_h2_session *s) {
 int h2ws_h2_session_handle_expiry(h2ws_h2_session *s, uint64_t now) {
   if (!s) return H2WS_ERR_INVALID_ARGUMENT;
   if (s->in_call) return H2WS_ERR_INVALID_STATE;
+  H2_LENT_SETTLE(s);
   s->now = now;
   if (session_over(s)) return 0;
   s->in_call = 1; /* engine on_close callbacks may fire */

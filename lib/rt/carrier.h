@@ -86,6 +86,10 @@ struct h2ws_rt_ws {
    * never let it complete); its connection's and server's budgets count
    * both. */
   size_t held, held_in;
+  /* output the carrier holds beyond the engine's queue, counted in
+   * `held` (HTTP/3: the stream's send queue until the peer acknowledges
+   * it); the carrier keeps it current before it accounts */
+  size_t carrier_out;
   rt_budget *conn_budget; /* the connection's, or NULL */
   rt_budget *srv_budget;  /* the server's, or NULL (clients) */
   uint8_t budget_paused;  /* input paused by a budget (counted once) */
@@ -147,7 +151,8 @@ void h2ws__rt_ws_account(h2ws_rt_ws *ws);
 int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws);
 /* Adds delta (may be negative) to b; fires b->wake when it drops back. */
 void h2ws__rt_budget_add(rt_budget *b, long long delta);
-/* The masking RNG (RFC 6455 §5.3: unpredictable keys). */
+/* OpenSSL's RNG (RAND_bytes): secrets, handshake keys. */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
+
 
 #endif

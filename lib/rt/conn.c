@@ -627,6 +627,19 @@ static int conn_write_lent(rt_conn *c, const uint8_t *data, size_t len) {
  * the filter (one record for many small frames); from it on, the filter
  * protects it where it lies (no copy: records of 16 KiB). */
 #define CONN_FILTER_DIRECT 16384
+/* Pieces of one vectored pull (rt_proto_ops.sendv). */
+#define CONN_IOV 64
+
+/* What the socket takes of a vector at once (one writev). */
+static size_t conn_try_writev(rt_conn *c, const h2ws_h2_iov *iov,
+                              size_t cnt) {
+  uv_buf_t b[CONN_IOV];
+  if (c->write_bytes != 0 || cnt == 0) return 0;
+  for (size_t i = 0; i < cnt; i++)
+    b[i] = uv_buf_init((char *)iov[i].base, (unsigned)iov[i].len);
+  int n = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)cnt);
+  return n > 0 ? (size_t)n : 0;
+}
 
 static int conn_out_grow(rt_obuf *o, size_t want) {
   conn_out *co = (conn_out *)o;
@@ -697,6 +710,59 @@ static long conn_gather(rt_conn *c, conn_out *co, int *pdrained) {
        * source of zeros) goes on at the next turn. */
       c->out_more = 1;
       break;
+    }
+    if (c->ops->sendv) {
+      /* a vector: its pieces written where they lie (cleartext: one
+       * writev; TLS: large pieces encrypted in place, small ones
+       * gathered into one record), then acknowledged whole */
+      h2ws_h2_iov iov[CONN_IOV];
+      size_t cnt = CONN_IOV, tot = 0;
+      rv = c->ops->sendv(c, iov, &cnt, &tot);
+      if (rv < 0) return rv;
+      if (tot == 0) {
+        *pdrained = 1;
+        break;
+      }
+      size_t i = 0, skip = 0;
+      if (!c->filter && co->o.len == 0 && !co->own && c->write_bytes == 0) {
+        size_t done = conn_try_writev(c, iov, cnt);
+        c->nwrites++;
+        if (done < tot) {
+          co->own = 1;
+          co->o.buf = NULL;
+          co->o.cap = 0;
+          if (conn_out_grow(&co->o, tot - done) < 0) return H2WS_ERR_NOMEM;
+        }
+        for (; i < cnt && done >= iov[i].len; i++) done -= iov[i].len;
+        skip = done;
+      }
+      for (; i < cnt; i++, skip = 0) {
+        const uint8_t *q = iov[i].base + skip;
+        size_t ql = iov[i].len - skip;
+        if (c->filter && ql >= CONN_FILTER_DIRECT) {
+          if (glen) {
+            rv = c->filter->ops->send(c->filter, g, glen, &co->o);
+            if (rv < 0) return rv;
+            c->nfilter_writes++;
+            glen = 0;
+          }
+          rv = c->filter->ops->send(c->filter, q, ql, &co->o);
+          if (rv < 0) return rv;
+          c->nfilter_writes++;
+        } else if (c->filter) {
+          g = h2ws__rt_scratch(c->rt, 0, glen + ql);
+          if (!g) return H2WS_ERR_NOMEM;
+          memcpy(g + glen, q, ql);
+          glen += ql;
+        } else {
+          if (conn_out_grow(&co->o, co->o.len + ql) < 0) return H2WS_ERR_NOMEM;
+          memcpy(co->o.buf + co->o.len, q, ql);
+          co->o.len += ql;
+        }
+      }
+      len += tot;
+      c->ops->send_consumed(c, tot);
+      continue;
     }
     const uint8_t *p;
     size_t n = 0;

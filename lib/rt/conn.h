@@ -6,6 +6,7 @@
 #ifndef H2WS_LIB_RT_CONN_H
 #define H2WS_LIB_RT_CONN_H
 
+#include <h2ws/h2.h>
 #include "rt/loop.h"
 #include "rt/filter.h"
 
@@ -40,6 +41,11 @@ typedef struct rt_proto_ops {
    * request the application holds (the server's connection cap closes
    * the idlest connection that is not busy). */
   int (*busy)(rt_conn *c);
+  /* Optional: output pulled as a vector (h2ws_h2_session_sendv's
+   * contract: *pcnt is the capacity on entry; the pieces are valid until
+   * send_consumed, which comes next, with nothing in between).  Used
+   * instead of send when set. */
+  int (*sendv)(rt_conn *c, h2ws_h2_iov *iov, size_t *pcnt, size_t *ptotal);
 } rt_proto_ops;
 
 /*

@@ -32,6 +32,11 @@ struct rt_h2 {
   int goaway;
   int idle_closing;
   int full;             /* client: no stream slot left (until one ends) */
+  int vec_out;          /* the last pull lent engine bytes (h2_sendv) */
+  int no_vec;           /* sendv had no memory: send() (copies) instead */
+  int unlent;           /* vectors in a row that lent nothing */
+  int copying;          /* H2_VEC_UNLENT of them: send() until a
+                           batch of H2_VEC_BATCH comes (see h2_sendv) */
   int naborts;          /* streams with abort set */
   int nclosing;         /* streams with close_at set */
   rt_budget budget;     /* server: the memory of all its streams' output */
@@ -271,29 +276,15 @@ static int h2_on_ws_request(h2ws_h2_session *s, int32_t sid,
   rq->info.stream_id = sid;
   rq->info.conn_id = c->id;
   rq->info.peer = c->peer;
-  rq->answered = -1;
-  rq->status = 404;
-  if (c->owner->ws_request) c->owner->ws_request(rq, c->owner_data);
-  if (rq->answered == 2) {
-    /* Deferred (h2ws_rt_ws_defer): the binding keeps the stream's DATA
-     * within its window until the answer (SPEC pitfall 9). */
-    uint64_t budget = c->handshake_ms ? c->handshake_ms : H2_DEFER_MS;
-    rq->parked = 1;
-    rq->tctx = h2;
-    rq->sid = sid;
-    rq->on_answer = h2_answer;
-    rq->deadline = h2_now(h2) + budget;
-    rq->dnext = h2->deferred;
-    h2->deferred = rq;
-    return 0;
-  }
-  if (rq->answered != 1) {
-    int status = rq->status;
-    h2ws__rt_request_free(rq);
-    return h2ws_h2_refuse(s, sid, status, NULL, 0) == H2WS_ERR_NOMEM
+  uint64_t budget = c->handshake_ms ? c->handshake_ms : H2_DEFER_MS;
+  int v = h2ws__rt_request_decide(rq, c->owner->ws_request, c->owner_data,
+                                  &h2->deferred, sid, h2, h2_answer,
+                                  h2_now(h2) + budget);
+  if (v == 0) return 0; /* deferred */
+  if (v < 0)
+    return h2ws_h2_refuse(s, sid, -v, NULL, 0) == H2WS_ERR_NOMEM
                ? H2WS_ERR_NOMEM
                : 0;
-  }
   h2_accepted(h2, sid, rq);
   h2ws__rt_request_free(rq);
   return 0;
@@ -530,14 +521,10 @@ static int h2_resume(rt_h2 *h2) {
   return rv;
 }
 
-static int h2_send(rt_conn *c, const uint8_t **p, size_t *n) {
-  rt_h2 *h2 = c->proto;
-  int rv = h2_resume(h2);
-  if (rv < 0) return rv;
-  rv = h2ws_h2_session_send(h2->s, p, n, h2_now(h2));
-  /* the session took engine output into its batch: the budgets follow,
-   * and a stream that may read again is resumed at the next flush (the
-   * resume above ran before this drain) */
+/* The session took engine output: the budgets follow, and a stream that
+ * may read again is resumed at the next flush (the resume before the
+ * pull ran before this drain). */
+static void h2_sent(rt_h2 *h2) {
   if (!h2->is_client)
     for (rt_h2s *hs = h2->streams; hs; hs = hs->next) {
       h2ws_rt_ws *ws = hs->ws;
@@ -549,13 +536,72 @@ static int h2_send(rt_conn *c, const uint8_t **p, size_t *n) {
           h2ws__rt_ws_can_resume(ws))
         h2ws__rt_conn_mark(h2->c);
     }
+}
+
+static int h2_send(rt_conn *c, const uint8_t **p, size_t *n) {
+  rt_h2 *h2 = c->proto;
+  int rv = h2_resume(h2);
+  if (rv < 0) return rv;
+  rv = h2ws_h2_session_send(h2->s, p, n, h2_now(h2));
+  h2_sent(h2);
   h2_free_dead(h2);
+  return rv;
+}
+
+/* A batch this large goes back to vectors (its DATA was copied). */
+#define H2_VEC_BATCH (16u * 1024u)
+/* Vectors that lent nothing, in a row, before send() is used instead. */
+#define H2_VEC_UNLENT 4
+
+/* The write path: DATA payload straight from the engines' queues (no
+ * copy into the session's batch); the engines give it up, and the
+ * budgets follow, in send_consumed. */
+static int h2_sendv(rt_conn *c, h2ws_h2_iov *iov, size_t *pcnt,
+                    size_t *ptotal) {
+  rt_h2 *h2 = c->proto;
+  size_t cap = *pcnt;
+  *pcnt = *ptotal = 0;
+  int rv = 0;
+  if (!h2->no_vec && !h2->copying) {
+    rv = h2_resume(h2);
+    if (rv < 0) return rv;
+    h2_free_dead(h2);
+    *pcnt = cap;
+    rv = h2ws_h2_session_sendv(h2->s, iov, pcnt, ptotal, h2_now(h2));
+    if (rv != H2WS_ERR_NOMEM) {
+      h2->vec_out = *ptotal != 0;
+      /* one piece: nothing lent (a lent piece follows its DATA header).
+       * Several in a row: small messages, for which a vector costs more
+       * than the copy (a lone WINDOW_UPDATE between bulk batches does
+       * not count) */
+      if (rv == 0 && *pcnt >= 2) h2->unlent = 0;
+      if (rv == 0 && *pcnt == 1 && ++h2->unlent >= H2_VEC_UNLENT)
+        h2->copying = 1;
+      return rv;
+    }
+    h2->no_vec = 1; /* no piece table: the copying send() from now on */
+  }
+  const uint8_t *p;
+  size_t n = 0;
+  rv = h2_send(c, &p, &n);
+  if (rv == 0 && n) {
+    iov[0].base = p;
+    iov[0].len = n;
+    *pcnt = 1;
+    *ptotal = n;
+  }
+  /* a batch of bulk: vectors again from the next pull on */
+  if (n >= H2_VEC_BATCH) h2->copying = h2->unlent = 0;
   return rv;
 }
 
 static void h2_send_consumed(rt_conn *c, size_t n) {
   rt_h2 *h2 = c->proto;
   h2ws_h2_session_send_consumed(h2->s, n);
+  if (h2->vec_out) {
+    h2->vec_out = 0;
+    h2_sent(h2);
+  }
 }
 
 /* Client: nonzero if the connection carries no WebSocket and its owner
@@ -755,6 +801,7 @@ static const rt_proto_ops h2_ops = {
     .busy = h2_busy,
     .recv = h2_recv,
     .send = h2_send,
+    .sendv = h2_sendv,
     .send_consumed = h2_send_consumed,
     .want_shutdown = h2_want_shutdown,
     .on_eof = h2_on_eof,

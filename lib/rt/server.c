@@ -111,6 +111,8 @@ static void server_budget_wake(void *ud) {
   h2ws_server *srv = ud;
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (c->owner_data == srv) h2ws__rt_conn_mark(c);
+  for (int i = 0; i < srv->nh3; i++) /* and its HTTP/3 ones */
+    if (srv->h3[i]) h2ws__rt_h3_wake(srv->h3[i]);
 }
 
 void h2ws_listen_options_default(h2ws_listen_options *o) {

@@ -5,6 +5,7 @@
 #include <h2ws/ws.h>
 
 #include "ws/deflate.h"
+#include "ws/engine.h"
 #include "ws/frame.h"
 #include "ws/mask.h"
 #include "ws/mem.h"
@@ -1009,6 +1010,10 @@ int h2ws_ws_send(h2ws_ws *ws, const uint8_t **pdata, size_t *pdatalen,
   if (ws->out) *pdata = ws->out + ws->out_off;
   *pdatalen = out_queued(ws);
   return 0;
+}
+
+const uint8_t *h2ws__ws_out_head(const h2ws_ws *ws) {
+  return ws && ws->out && out_queued(ws) ? ws->out + ws->out_off : NULL;
 }
 
 void h2ws_ws_send_consumed(h2ws_ws *ws, size_t n) {

@@ -1014,10 +1014,14 @@ typedef struct al {
 #define AL_WARM 100
 #define AL_COUNT 600
 
+/* The echoed message's size: 64 B, or 64 KiB (HTTP/2 then writes DATA
+ * payload straight from the engines' queues: h2ws_h2_session_sendv). */
+static size_t al_size = 64;
+
 static void al_open(h2ws_rt_ws *ws, void *ud) {
   (void)ud;
-  static const uint8_t m[64] = {1};
-  h2ws_rt_ws_send(ws, H2WS_OP_BINARY, m, sizeof m);
+  static uint8_t m[65536] = {1};
+  h2ws_rt_ws_send(ws, H2WS_OP_BINARY, m, al_size);
 }
 static int al_msg(h2ws_rt_ws *ws, h2ws_opcode op, const uint8_t *d, size_t n,
                   void *ud) {
@@ -1101,6 +1105,16 @@ static void alloc_case(int tls, int policy) {
 static void test_alloc_h1(void) { alloc_case(0, H2WS_RT_POLICY_H1); }
 static void test_alloc_h2c(void) { alloc_case(0, H2WS_RT_POLICY_H2); }
 static void test_alloc_h2_tls(void) { alloc_case(1, H2WS_RT_POLICY_AUTO); }
+static void test_alloc_h2c_64k(void) {
+  al_size = 65536;
+  alloc_case(0, H2WS_RT_POLICY_H2);
+  al_size = 64;
+}
+static void test_alloc_h2_tls_64k(void) {
+  al_size = 65536;
+  alloc_case(1, H2WS_RT_POLICY_AUTO);
+  al_size = 64;
+}
 static void test_alloc_h1_tls(void) { alloc_case(1, H2WS_RT_POLICY_H1); }
 static void test_alloc_h3(void) { alloc_case(1, H2WS_RT_POLICY_H3); }
 
@@ -1124,6 +1138,8 @@ int main(void) {
       {"echo_allocates_nothing_h1", test_alloc_h1},
       {"echo_allocates_nothing_h2c", test_alloc_h2c},
       {"echo_allocates_nothing_h2_tls", test_alloc_h2_tls},
+      {"echo_64k_allocates_nothing_h2c", test_alloc_h2c_64k},
+      {"echo_64k_allocates_nothing_h2_tls", test_alloc_h2_tls_64k},
       {"echo_allocates_nothing_h1_tls", test_alloc_h1_tls},
       {"echo_allocates_nothing_h3", test_alloc_h3},
   };
