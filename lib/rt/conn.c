@@ -123,6 +123,12 @@ void h2ws__rt_conn_close(rt_conn *c, int error) {
   uv_close((uv_handle_t *)&c->timer, conn_handle_close_cb);
 }
 
+void h2ws__rt_advance_clock(h2ws_rt *rt, uint64_t ms) {
+  rt->clock_skew += ms;
+  /* the flush re-arms each connection's timer from the new time */
+  for (rt_conn *c = rt->conns; c; c = c->all_next) h2ws__rt_conn_mark(c);
+}
+
 void h2ws__rt_conn_close_later(rt_conn *c) {
   c->close_requested = 1;
   h2ws__rt_conn_mark(c);

@@ -223,9 +223,13 @@ int h2ws__rt_mask_key(h2ws_rt *rt, uint8_t *buf, size_t len) {
 
 void *h2ws_rt_uv_loop(h2ws_rt *rt) { return rt ? &rt->loop : NULL; }
 
-uint64_t h2ws_rt_now(h2ws_rt *rt) { return uv_now(&rt->loop); }
+uint64_t h2ws_rt_now(h2ws_rt *rt) {
+  return uv_now(&rt->loop) + rt->clock_skew;
+}
 
-uint64_t h2ws__rt_now(h2ws_rt *rt) { return uv_now(&rt->loop); }
+uint64_t h2ws__rt_now(h2ws_rt *rt) {
+  return uv_now(&rt->loop) + rt->clock_skew;
+}
 
 int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,
                             int *pport) {
