@@ -5,7 +5,7 @@ FUZZ_SECONDS ?= 60
 CMAKE ?= cmake
 PREFIX ?= /usr/local
 
-.PHONY: all build run test unit asan interop fuzz bench bench-peers deps clean release install deb pkg-test \
+.PHONY: all build run test unit asan interop fuzz fuzz-long bench bench-peers deps clean release install deb pkg-test \
         abi-update docs soak soak-asan
 
 all: build
@@ -57,6 +57,16 @@ fuzz-build: deps-test
 
 fuzz: fuzz-build
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Long fuzzing (issue 9.5): each harness (or FUZZ_LONG_HARNESSES) for
+# FUZZ_LONG_SECONDS CPU-seconds at nice 19 into build-fuzz/long, then the
+# new inputs merged minimized into fuzz/corpus/NAME; summary in
+# build-fuzz/long/summary.md.  Restartable (continues the CPU budget).
+FUZZ_LONG_SECONDS ?= 3600
+FUZZ_LONG_JOBS ?= 1
+FUZZ_LONG_HARNESSES ?=
+fuzz-long: fuzz-build
+	@scripts/fuzz-long.sh -t $(FUZZ_LONG_SECONDS) -j $(FUZZ_LONG_JOBS) $(FUZZ_LONG_HARNESSES)
 
 bench: build
 	@for b in build/bench_*; do echo "== $$b"; $$b; done

@@ -130,11 +130,13 @@ typedef struct serve_sess {
   h2ws_rt_transport transport;
   int32_t stream_id;
   int open, compressed;
-  char peer[64];
-  char path[256];
-  char tab[40];
-  char nick[32];
-  char proto[64];
+  /* The request's strings, sized to their content in str[] (an idle
+   * WebSocket's session is ~190 bytes, not ~650 with fixed arrays):
+   * peer, path (without the query), ?tab=, the chosen subprotocol ("" if
+   * none); nick has SERVE_NICK_MAX bytes on broadcast routes (/nick
+   * renames), else is "". */
+  const char *peer, *path, *tab, *proto;
+  char *nick;
   uint64_t created_ms, start_ms, last_ms;
   uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
   rooms_member member; /* broadcast routes: in the room of its path */
@@ -144,7 +146,11 @@ typedef struct serve_sess {
   size_t echo_len, echo_off;
   /* /stats: what the last push showed, and when */
   uint64_t stats_sig, stats_ms;
+  char str[];
 } serve_sess;
+
+#define SERVE_NICK_MAX 32
+#define SERVE_TAB_LEN 40
 
 /* What the command line decided (h2ws_cmd_serve fills it). */
 typedef struct serve_config {
@@ -281,10 +287,10 @@ static void serve_publish_tabs(serve_app *app) {
        x = x->next) {
     if (!x->open || !x->tab[0]) continue;
     serve_tab_ws *e = &t->ws[t->n++];
-    memcpy(e->tab, x->tab, sizeof e->tab);
-    memcpy(e->peer, x->peer, sizeof e->peer);
+    snprintf(e->tab, sizeof e->tab, "%s", x->tab);
+    snprintf(e->peer, sizeof e->peer, "%s", x->peer);
     snprintf(e->path, sizeof e->path, "%s", x->route->path);
-    memcpy(e->proto, x->proto, sizeof e->proto);
+    snprintf(e->proto, sizeof e->proto, "%s", x->proto);
     e->conn_id = x->conn_id;
     e->start_ms = mono - (now - x->start_ms); /* on the process's clock */
     e->msgs_in = x->msgs_in;
@@ -692,7 +698,7 @@ static void serve_chat_message(serve_sess *s, h2ws_opcode op,
     return;
   }
   if (n > 6 && memcmp(d, "/nick ", 6) == 0) {
-    char nick[32], q[80], old[32];
+    char nick[SERVE_NICK_MAX], q[80], old[SERVE_NICK_MAX];
     size_t k = n - 6 < sizeof q - 7 ? n - 6 : sizeof q - 7;
     memcpy(q, "?nick=", 6);
     memcpy(q + 6, d + 6, k);
@@ -700,7 +706,7 @@ static void serve_chat_message(serve_sess *s, h2ws_opcode op,
     serve_query(q, strlen(q), "nick", nick, sizeof nick);
     if (nick[0]) {
       memcpy(old, s->nick, sizeof old);
-      memcpy(s->nick, nick, sizeof nick);
+      memcpy(s->nick, nick, sizeof nick); /* SERVE_NICK_MAX here */
       serve_room_notice(s, "nick", "old", old);
     }
     return;
@@ -905,7 +911,7 @@ static void serve_on_open(h2ws_rt_ws *ws, void *ud) {
   app->ws_total++;
   if (s->route->kind == SK_BROADCAST) {
     if (!s->nick[0])
-      snprintf(s->nick, sizeof s->nick, "guest-%llu",
+      snprintf(s->nick, SERVE_NICK_MAX, "guest-%llu",
                (unsigned long long)__atomic_add_fetch(
                    &app->shared->guest, 1, __ATOMIC_RELAXED));
     if (rooms_join(app->rooms, &s->member, s->route->path, ws, s) != 0) {
@@ -1031,7 +1037,18 @@ static void serve_ws_request(h2ws_rt_ws_request *req, serve_route *r) {
     h2ws_rt_ws_refuse(req, 400);
     return;
   }
-  serve_sess *s = calloc(1, sizeof *s);
+  const char *peer = h2ws_rt_ws_request_peer(req);
+  if (!peer) peer = "";
+  size_t pl = 0;
+  while (pl < v->pathlen && v->path[pl] != '?') pl++;
+  char tab[SERVE_TAB_LEN], nick[SERVE_NICK_MAX];
+  serve_query(v->path, v->pathlen, "tab", tab, sizeof tab);
+  serve_query(v->path, v->pathlen, "nick", nick, sizeof nick);
+  int chat = r->kind == SK_BROADCAST;
+  size_t lpeer = strlen(peer) + 1, ltab = strlen(tab) + 1;
+  size_t lproto = chosen ? chosenlen + 1 : 1;
+  size_t lnick = chat ? SERVE_NICK_MAX : 1;
+  serve_sess *s = calloc(1, sizeof *s + lpeer + (pl + 1) + ltab + lproto + lnick);
   if (!s) {
     h2ws_rt_ws_refuse(req, 500);
     return;
@@ -1040,13 +1057,21 @@ static void serve_ws_request(h2ws_rt_ws_request *req, serve_route *r) {
   s->created_ms = serve_now(app);
   s->conn_id = cid;
   s->transport = h2ws_rt_ws_request_transport(req);
-  snprintf(s->peer, sizeof s->peer, "%s", h2ws_rt_ws_request_peer(req));
-  size_t pl = 0;
-  while (pl < v->pathlen && v->path[pl] != '?') pl++;
-  snprintf(s->path, sizeof s->path, "%.*s", (int)pl, v->path);
-  serve_query(v->path, v->pathlen, "tab", s->tab, sizeof s->tab);
-  serve_query(v->path, v->pathlen, "nick", s->nick, sizeof s->nick);
-  if (chosen) snprintf(s->proto, sizeof s->proto, "%s", chosen);
+  char *p = s->str; /* zeroed: every string ends where its space does */
+  memcpy(p, peer, lpeer);
+  s->peer = p;
+  p += lpeer;
+  memcpy(p, v->path, pl);
+  s->path = p;
+  p += pl + 1;
+  memcpy(p, tab, ltab);
+  s->tab = p;
+  p += ltab;
+  if (chosen) memcpy(p, chosen, chosenlen);
+  s->proto = p;
+  p += lproto;
+  if (chat) memcpy(p, nick, strlen(nick) + 1);
+  s->nick = p;
   h2ws_rt_accept a;
   h2ws_rt_accept_default(&a);
   a.subprotocol = chosen;
@@ -2054,9 +2079,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
       {.name = "max-conn-memory", .kind = KIT_SIZE,
        .dest = &cfg.max_conn_memory, .arg = "SIZE", .max = 1ull << 40,
        .help = "output the WebSockets of one connection (HTTP/2\n"
-               "streams) may hold in all; above it they stop\n"
-               "reading until it is back at half (default\n"
-               "16MiB; 0 = no limit)"},
+               "or HTTP/3 streams) may hold in all; above it\n"
+               "they stop reading until it is back at half\n"
+               "(default 16MiB; 0 = no limit)"},
       {.name = "max-memory", .kind = KIT_SIZE, .dest = &cfg.max_memory,
        .arg = "SIZE", .max = 1ull << 50,
        .help = "output all WebSockets may hold in all; above it\n"
@@ -2070,8 +2095,8 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "once the server closes a WebSocket (idle\n"
                "timeout, slow chat member, shutdown), output\n"
                "still queued after TIME is dropped: HTTP/1.1\n"
-               "closes the connection, HTTP/2 resets the\n"
-               "stream (default 10s; 0 = never)"},
+               "closes the connection, HTTP/2 and HTTP/3 reset\n"
+               "the stream (default 10s; 0 = never)"},
       {.name = "idle-timeout", .kind = KIT_DURATION, .dest = &cfg.idle_ms,
        .arg = "TIME",
        .help = "close a WebSocket with no message either way\n"

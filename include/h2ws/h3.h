@@ -584,13 +584,22 @@ H2WS_EXTERN int h2ws_h3_client_request(h2ws_h3_session *session, const char *met
 H2WS_EXTERN h2ws_ws *h2ws_h3_get_ws(const h2ws_h3_session *session, int64_t stream_id);
 
 /* Resumes a paused stream: feeds what it buffered and returns its credit.
- * Not from a callback.  Returns 0, H2WS_ERR_PAUSE (paused again),
+ * A stream whose engine returned H2WS_ERR_WOULDBLOCK (its recv_budget
+ * spent) is paused the same way and resumed by this call (the caller's
+ * next turn).  Not from a callback.  Returns 0, H2WS_ERR_PAUSE (paused
+ * again),
  * H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE. */
 H2WS_EXTERN int h2ws_h3_resume_ws(h2ws_h3_session *session, int64_t stream_id,
                                   uint64_t now);
 
 H2WS_EXTERN int h2ws_h3_ws_is_paused(const h2ws_h3_session *session, int64_t stream_id);
 H2WS_EXTERN size_t h2ws_h3_ws_buffered(const h2ws_h3_session *session, int64_t stream_id);
+/* WebSocket output of the stream not yet acknowledged by the peer: what
+ * its engine still queues plus the binding's send queue (bytes handed to
+ * QUIC, kept until acknowledged).  0 for an unknown stream.  A server's
+ * write deadline looks at it: a peer that does not open its flow-control
+ * window keeps it above 0. */
+H2WS_EXTERN size_t h2ws_h3_ws_unacked(const h2ws_h3_session *session, int64_t stream_id);
 
 /* Resets a request stream both ways (RESET_STREAM and STOP_SENDING with
  * the HTTP/3 code, e.g. H2WS_H3_REQUEST_CANCELLED): a WebSocket on it

@@ -473,17 +473,21 @@ typedef struct h2ws_server_settings {
    * with 503, until it is back at half.  Bytes; 0: no limit.
    * Default: a quarter of the machine's physical memory. */
   uint64_t max_memory;
-  /* The same for the WebSockets of one connection (HTTP/2: all its
-   * streams; an HTTP/1.1 connection carries one, bounded by its own
-   * budget): above it the connection's WebSockets stop reading.  Bytes;
+  /* The same for the WebSockets of one connection (HTTP/2 and HTTP/3:
+   * all its streams; an HTTP/1.1 connection carries one, bounded by its
+   * own budget): above it the connection's WebSockets stop reading.  On
+   * HTTP/3 a WebSocket's queued output includes what QUIC has not had
+   * acknowledged yet (its stream's send queue).  Bytes;
    * 0: no limit.  Default 16 MiB. */
   uint64_t max_conn_memory;
   /* Write deadline: once a WebSocket's Close is queued (by the
    * application, a broadcast budget, the shutdown) or its engine is
    * done, output that has not drained this long after is dropped:
    * HTTP/1.1 closes the connection, HTTP/2 resets the stream
-   * (RST_STREAM CANCEL; the other streams go on).  Milliseconds; 0:
-   * never.  Default 10000. */
+   * (RST_STREAM CANCEL; the other streams go on), HTTP/3 resets the
+   * stream (H3_REQUEST_CANCELLED) and closes the connection
+   * (H3_EXCESSIVE_LOAD) if that stream is still there as long again.
+   * Milliseconds; 0: never.  Default 10000. */
   uint64_t write_timeout_ms;
   /* ABI (docs/abi.md): room for members added within this SONAME;
    * leave zero. */

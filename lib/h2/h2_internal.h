@@ -60,39 +60,40 @@ typedef struct h2_stream {
   size_t arenalen, arenacap;
   h2_field *fields;
   size_t nfields, fieldcap;
-  int too_big;          /* header block above max_header_bytes/_fields */
   uint32_t hb_fields;   /* the current header block's fields, and its */
+  /* flags are bytes: an idle WebSocket keeps its stream */
+  uint8_t too_big;      /* header block above max_header_bytes/_fields */
+  uint8_t ws_slot;      /* counted in s->nws */
+  uint8_t local_end;    /* our END_STREAM (or RST) went out */
+  uint8_t incoming;     /* peer-initiated: counted in s->nopen */
   size_t hb_bytes;      /* size (name + value + 32 each, RFC 9113 §6.5.2) */
-  int ws_slot;          /* counted in s->nws */
-  int local_end;        /* our END_STREAM (or RST) went out */
-  int incoming;         /* peer-initiated: counted in s->nopen */
-  int ended_early;      /* RST_STREAM NO_ERROR sent after our END_STREAM */
-  int answered;         /* a response (or RST) was submitted */
+  uint8_t ended_early;  /* RST_STREAM NO_ERROR sent after our END_STREAM */
+  uint8_t answered;     /* a response (or RST) was submitted */
   /* WebSocket */
+  uint8_t paused;
+  uint8_t held;         /* the engine spent its recv_budget: the rest is
+                           fed by the next handle_expiry (next turn) */
+  uint8_t remote_eof;   /* END_STREAM received */
+  uint8_t eof_fed;      /* h2ws_ws_recv_eof() called */
+  uint8_t deferred;     /* the data provider returned DEFERRED */
+  uint8_t body_deferred; /* plain body source returned WOULDBLOCK */
   h2ws_ws *ws;
   h2_creq *creq;        /* client: the request's options */
   uint8_t *rbuf;        /* received, not yet fed (paused engine): */
   size_t roff, rlen, rcap; /* bytes rbuf[roff .. roff+rlen) */
-  int paused;
-  int held;             /* the engine spent its recv_budget: the rest is
-                           fed by the next handle_expiry (next turn) */
-  int remote_eof;       /* END_STREAM received */
-  int eof_fed;          /* h2ws_ws_recv_eof() called */
-  int deferred;         /* the data provider returned DEFERRED */
   /* h2ws_h2_session_sendv: the head of the engine's output queue already
    * framed (behind DATA headers in the vector) but not yet consumed, and
    * a scratch offset while the vector is resolved or settled */
   size_t lent, lent_off;
   uint32_t window;      /* current stream receive window */
+  int status;           /* client: response status */
   int64_t credit;       /* what the peer may still send, as it sees it */
   uint64_t linger;      /* deadline for the peer's END_STREAM, 0 = none */
-  int body_deferred;    /* plain body source returned WOULDBLOCK */
   /* plain response body */
   uint8_t *body;
   size_t bodylen, bodyoff;
   h2ws_h2_body_source src;
   int has_src;
-  int status;           /* client: response status */
 } h2_stream;
 
 /* One piece of a vector (h2ws_h2_session_sendv): `len` bytes of the

@@ -109,7 +109,7 @@ void h2ws__h2_set_kind(h2ws_h2_session *s, h2_stream *st, int kind) {
              !st->local_end;
   if (live && !st->ws_slot) s->nws++;
   if (!live && st->ws_slot) s->nws--;
-  st->ws_slot = live;
+  st->ws_slot = (uint8_t)live;
   st->kind = kind;
 }
 

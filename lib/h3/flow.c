@@ -38,6 +38,10 @@ static size_t ws_feed(h2ws_h3_session *s, h3_stream *st, const uint8_t *d,
   int rv = h2ws_ws_recv(st->ws, d, n, &nread, s->now);
   if (rv == H2WS_ERR_PAUSE) {
     st->paused = 1;
+  } else if (rv == H2WS_ERR_WOULDBLOCK) {
+    /* the engine's recv_budget is spent (issue 9 F): the rest waits, as
+     * after a pause, until h2ws_h3_resume_ws() (the runtime's next turn) */
+    st->paused = 1;
   } else if (rv == H2WS_ERR_INVALID_STATE) {
     nread = 0;
     st->paused = 1;
@@ -136,6 +140,12 @@ int h2ws_h3_ws_is_paused(const h2ws_h3_session *s, int64_t id) {
 size_t h2ws_h3_ws_buffered(const h2ws_h3_session *s, int64_t id) {
   h3_stream *st = s ? h2ws__h3_stream_find(s, id) : NULL;
   return st ? st->rlen : 0;
+}
+
+size_t h2ws_h3_ws_unacked(const h2ws_h3_session *s, int64_t id) {
+  h3_stream *st = s ? h2ws__h3_stream_find(s, id) : NULL;
+  if (!st || !st->ws) return 0;
+  return h2ws_ws_output_len(st->ws) + (size_t)(st->q_written - st->q_acked);
 }
 
 /* ---- send queue ------------------------------------------------------- */

@@ -68,6 +68,7 @@ typedef struct h3_stream {
   int reset_recv;     /* RESET_STREAM / STOP_SENDING from the peer */
   int status;         /* client: response status */
   uint64_t pending_reset; /* a reset to do once nghttp3 returns (0: none) */
+  int reset_sent;     /* we reset it (RESET_STREAM + STOP_SENDING) */
   uint64_t linger;    /* deadline for the peer's FIN, 0 = none */
   /* WebSocket */
   h2ws_ws *ws;

@@ -173,6 +173,7 @@ static void do_reset(h2ws_h3_session *s, h3_stream *st, uint64_t code) {
   else s->stats.streams_reset++;
   st->answered = 1;
   st->linger = 0;
+  st->reset_sent = 1;
   ngtcp2_conn_shutdown_stream(s->conn, st->id, code);
   if (s->h3) nghttp3_conn_shutdown_stream_write(s->h3, st->id);
   h2ws__h3_local_end(s, st);
@@ -1178,7 +1179,13 @@ h2ws_ws *h2ws_h3_get_ws(const h2ws_h3_session *s, int64_t id) {
 
 int h2ws_h3_reset(h2ws_h3_session *s, int64_t id, uint64_t code) {
   h3_stream *st = s ? h2ws__h3_stream_find(s, id) : NULL;
-  if (!st || st->local_end) return H2WS_ERR_INVALID_ARGUMENT;
+  /* after our FIN a stream can still be reset while what it carries has
+   * not been acknowledged (a write deadline: the peer's flow control
+   * holds it) */
+  if (!st || (st->local_end &&
+              !(st->fin_given && !st->pending_reset && !st->reset_sent &&
+                st->q_acked < st->q_written)))
+    return H2WS_ERR_INVALID_ARGUMENT;
   h2ws__h3_stream_reset(s, st, code, 0);
   return 0;
 }

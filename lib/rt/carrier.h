@@ -94,11 +94,30 @@ enum rt_ws_state {
 };
 
 /* Kept small: one per WebSocket (memory per idle WebSocket). */
+/* The application's callbacks as a WebSocket keeps them: those of
+ * h2ws_rt_ws_callbacks without its reserved words (32 bytes per
+ * WebSocket; h2ws__rt_ws_new copies them). */
+typedef struct rt_ws_cbs {
+  void (*on_open)(h2ws_rt_ws *ws, void *user_data);
+  int (*on_message)(h2ws_rt_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                    size_t datalen, void *user_data);
+  void (*on_ping)(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen,
+                  void *user_data);
+  void (*on_close)(h2ws_rt_ws *ws, uint16_t code, const uint8_t *reason,
+                   size_t reasonlen, void *user_data);
+  void (*on_writable)(h2ws_rt_ws *ws, void *user_data);
+  void (*on_fail)(h2ws_rt_ws *ws, int error, int status, const char *message,
+                  void *user_data);
+  void (*on_note)(h2ws_rt_ws *ws, const char *message, void *user_data);
+  void (*on_pong)(h2ws_rt_ws *ws, const uint8_t *data, size_t datalen,
+                  void *user_data);
+} rt_ws_cbs;
+
 struct h2ws_rt_ws {
   h2ws_rt *rt;
   rt_carrier *carrier; /* NULL while waiting for one (client) */
   h2ws_ws *engine;     /* the carrier's */
-  h2ws_rt_ws_callbacks cbs;
+  rt_ws_cbs cbs;
   void *user_data;
   char *subprotocol;
   size_t max_output;
@@ -109,6 +128,10 @@ struct h2ws_rt_ws {
    * never let it complete); its connection's and server's budgets count
    * both. */
   size_t held, held_in;
+  /* output the carrier holds beyond the engine's queue, counted in
+   * `held` (HTTP/3: the stream's send queue until the peer acknowledges
+   * it); the carrier keeps it current before it accounts */
+  size_t carrier_out;
   rt_budget *conn_budget; /* the connection's, or NULL */
   rt_budget *srv_budget;  /* the server's, or NULL (clients) */
   uint8_t budget_paused;  /* input paused by a budget (counted once) */
@@ -173,7 +196,8 @@ void h2ws__rt_budget_add(rt_budget *b, long long delta);
 /* Nonzero if b has a limit and is over it (shared: the process's budget
  * as it is now; may fire b->wake or b->watch). */
 int h2ws__rt_budget_over(rt_budget *b);
-/* The masking RNG (RFC 6455 §5.3: unpredictable keys). */
+/* OpenSSL's RNG (RAND_bytes): secrets, handshake keys. */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
+
 
 #endif

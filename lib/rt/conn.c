@@ -76,6 +76,7 @@ int h2ws__rt_conn_new(rt_conn **pc, h2ws_rt *rt, int is_client,
   c->owner = owner;
   c->owner_data = owner_data;
   c->state = RT_CONN_CONNECTING;
+  c->errmsg = "";
   c->task.run = conn_task_run;
   if (uv_tcp_init(&rt->loop, &c->tcp) != 0) {
     h2ws__free(rt->mem, c);
@@ -100,6 +101,7 @@ static void conn_handle_close_cb(uv_handle_t *h) {
   else rt->conns = c->all_next;
   if (c->all_next) c->all_next->all_prev = c->all_prev;
   h2ws__free(rt->mem, c->pending);
+  if (c->errmsg_heap) h2ws__free(rt->mem, (char *)c->errmsg);
   h2ws__free(rt->mem, c);
   h2ws__rt_note_freed(rt);
 }
@@ -119,6 +121,12 @@ void h2ws__rt_conn_close(rt_conn *c, int error) {
   }
   uv_close((uv_handle_t *)&c->tcp, conn_handle_close_cb);
   uv_close((uv_handle_t *)&c->timer, conn_handle_close_cb);
+}
+
+void h2ws__rt_advance_clock(h2ws_rt *rt, uint64_t ms) {
+  rt->clock_skew += ms;
+  /* the flush re-arms each connection's timer from the new time */
+  for (rt_conn *c = rt->conns; c; c = c->all_next) h2ws__rt_conn_mark(c);
 }
 
 void h2ws__rt_conn_close_later(rt_conn *c) {
@@ -143,9 +151,19 @@ void h2ws__rt_conn_fail(rt_conn *c, int error, const char *fmt, ...) {
   va_list ap;
   if (c->fail_error) return;
   c->fail_error = error;
+  char msg[RT_CONN_ERRMSG_MAX];
   va_start(ap, fmt);
-  vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  size_t n = strlen(msg) + 1;
+  char *m = h2ws__malloc(c->rt->mem, n);
+  if (!m) {
+    c->errmsg = "(out of memory for the reason)";
+    return;
+  }
+  memcpy(m, msg, n);
+  c->errmsg = m;
+  c->errmsg_heap = 1;
 }
 
 void h2ws__rt_conn_set_proto(rt_conn *c, const rt_proto_ops *ops,
@@ -434,7 +452,7 @@ static void conn_filter_pump(rt_conn *c) {
   conn_out co;
   conn_out_init(c, &co, c->write_bytes != 0);
   if (c->state == RT_CONN_TLS) {
-    char msg[sizeof c->errmsg];
+    char msg[RT_CONN_ERRMSG_MAX];
     int rv = f->ops->handshake(f, &co.o, msg, sizeof msg);
     if (rv == H2WS_ERR_WOULDBLOCK) {
       rv = conn_out_emit(c, &co);

@@ -92,6 +92,9 @@ enum rt_conn_state {
   RT_CONN_CLOSING     /* uv handles closing; freed in the close callback */
 };
 
+/* Longest h2ws__rt_conn_fail message kept (with its NUL). */
+#define RT_CONN_ERRMSG_MAX 512
+
 struct rt_conn {
   h2ws_rt *rt;
   rt_task task;        /* the flush, queued by h2ws__rt_conn_mark */
@@ -124,7 +127,11 @@ struct rt_conn {
   uint64_t deadline;   /* handshake / linger deadline, 0 = none */
   uint64_t handshake_ms; /* budget of each handshake (0: default 10 s) */
   int fail_error;      /* why it failed (an h2ws_error), 0 = not known */
-  char errmsg[512];    /* ... and in words ("TLS certificate ...") */
+  int errmsg_heap;     /* errmsg is rt memory (freed with c) */
+  /* ... and in words ("TLS certificate ..."): "" until then; sized to
+   * the message (at most RT_CONN_ERRMSG_MAX), not 512 bytes in every
+   * connection */
+  const char *errmsg;
   uint8_t *pending;    /* plaintext the protocol did not take (paused) */
   size_t pending_len, pending_cap;
   size_t read_run;     /* bytes read since the last flush (read burst) */

@@ -276,29 +276,15 @@ static int h2_on_ws_request(h2ws_h2_session *s, int32_t sid,
   rq->info.stream_id = sid;
   rq->info.conn_id = c->id;
   rq->info.peer = c->peer;
-  rq->answered = -1;
-  rq->status = 404;
-  if (c->owner->ws_request) c->owner->ws_request(rq, c->owner_data);
-  if (rq->answered == 2) {
-    /* Deferred (h2ws_rt_ws_defer): the binding keeps the stream's DATA
-     * within its window until the answer (SPEC pitfall 9). */
-    uint64_t budget = c->handshake_ms ? c->handshake_ms : H2_DEFER_MS;
-    rq->parked = 1;
-    rq->tctx = h2;
-    rq->sid = sid;
-    rq->on_answer = h2_answer;
-    rq->deadline = h2_now(h2) + budget;
-    rq->dnext = h2->deferred;
-    h2->deferred = rq;
-    return 0;
-  }
-  if (rq->answered != 1) {
-    int status = rq->status;
-    h2ws__rt_request_free(rq);
-    return h2ws_h2_refuse(s, sid, status, NULL, 0) == H2WS_ERR_NOMEM
+  uint64_t budget = c->handshake_ms ? c->handshake_ms : H2_DEFER_MS;
+  int v = h2ws__rt_request_decide(rq, c->owner->ws_request, c->owner_data,
+                                  &h2->deferred, sid, h2, h2_answer,
+                                  h2_now(h2) + budget);
+  if (v == 0) return 0; /* deferred */
+  if (v < 0)
+    return h2ws_h2_refuse(s, sid, -v, NULL, 0) == H2WS_ERR_NOMEM
                ? H2WS_ERR_NOMEM
                : 0;
-  }
   h2_accepted(h2, sid, rq);
   h2ws__rt_request_free(rq);
   return 0;

@@ -22,6 +22,14 @@
 /* Batches one flush sends before it lets the loop run (then it comes
  * back at the next iteration). */
 #define H3_FLUSH_BATCHES 64
+/* Fairness (issue 9 F, as CONN_TURN_INPUT for TCP): datagram bytes one
+ * server connection hands its session per loop turn; the rest of that
+ * turn's datagrams for it are dropped before decryption (QUIC recovers
+ * them as losses, and the sender's congestion control slows down).
+ * libuv reads at most about 40 datagrams per socket and turn, so with
+ * 1452-byte datagrams this only bites on a connection that takes the
+ * whole read or sends oversized datagrams. */
+#define H3_TURN_INPUT (64u * 1024)
 /* How long a client connection without WebSocket stays (close_idle). */
 
 typedef struct rt_h3s rt_h3s;
@@ -31,6 +39,8 @@ struct rt_h3s {
   h2ws_rt_ws *ws;
   int64_t sid;         /* -1 while a client request waits for SETTINGS */
   int abort;
+  uint64_t close_at;   /* server: our Close queued (write deadline), or 0 */
+  uint64_t reset_at;   /* server: reset by the write deadline, or 0 */
   rt_h3s *next, *prev; /* c->streams, or c->dead */
 };
 
@@ -59,6 +69,13 @@ struct rt_h3c {
   rt_cid *cids;
   rt_h3s *streams, *dead;
   h2ws_rt_ws_request *deferred;
+  rt_budget budget;    /* server: the memory of all its streams */
+  int nclosing;        /* streams with close_at set */
+  uint64_t in_turn;    /* server: the loop turn in_bytes counts */
+  size_t in_bytes;     /* datagram bytes taken in that turn */
+  uint64_t dropped_in; /* datagrams dropped by H3_TURN_INPUT */
+  uint64_t resume_turn; /* the last turn paused streams were resumed */
+  int resume_later;    /* a stream can resume, at the next turn */
   rt_h3c *next, *prev; /* ep->conns */
   /* client */
   const rt_h3_client_hooks *hooks;
@@ -186,6 +203,10 @@ static void h3s_unlink(rt_h3c *c, rt_h3s *hs) {
   else if (c->streams == hs) c->streams = hs->next;
   if (hs->next) hs->next->prev = hs->prev;
   hs->next = hs->prev = NULL;
+  if (hs->close_at) {
+    hs->close_at = 0;
+    c->nclosing--;
+  }
 }
 
 static void h3s_release(rt_h3c *c, rt_h3s *hs) {
@@ -211,6 +232,16 @@ static void h3_ca_abort(rt_carrier *ca) {
   h3c_mark(hs->c);
 }
 
+/* The write deadline starts (server WebSockets): h3c_timer_cb. */
+static void h3_ca_closing(rt_carrier *ca) {
+  rt_h3s *hs = h3s_of(ca);
+  if (!hs->close_at) {
+    hs->close_at = h3_now(hs->c->ep);
+    hs->c->nclosing++;
+  }
+  h3c_mark(hs->c);
+}
+
 static void h3_ca_describe(const rt_carrier *ca, h2ws_rt_ws_info *info) {
   const rt_h3s *hs = h3s_of(ca);
   info->transport = H2WS_RT_H3;
@@ -227,6 +258,7 @@ static const rt_carrier_ops h3_carrier_ops = {
     .half_close = h3_ca_wake, /* the binding sends FIN after the output */
     .abort = h3_ca_abort,
     .describe = h3_ca_describe,
+    .closing = h3_ca_closing,
 };
 
 /* ---- server: requests ---------------------------------------------------- */
@@ -237,6 +269,7 @@ static int h3_accepted(rt_h3c *c, int64_t sid, h2ws_rt_ws_request *rq) {
   h2ws_h3_accept_options_default(&o);
   h2ws_ws_settings st = *c->ep->pcfg->ws;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   h2ws_ws_callbacks wcb;
   o.subprotocol = ws->subprotocol;
   o.pmd = rq->pmd;
@@ -250,6 +283,7 @@ static int h3_accepted(rt_h3c *c, int64_t sid, h2ws_rt_ws_request *rq) {
     return H2WS_ERR_NOMEM;
   }
   hs->sid = sid;
+  ws->conn_budget = &c->budget; /* one for all the connection's streams */
   h2ws__rt_ws_start(ws, NULL);
   h2ws_ws *e = NULL;
   int rv = h2ws_h3_accept_ws(c->s, sid, &o, &e);
@@ -308,25 +342,14 @@ static int h3_on_ws_request(h2ws_h3_session *s, int64_t sid,
   rq->info.stream_id = sid;
   rq->info.conn_id = c->id;
   rq->info.peer = c->peername;
-  rq->answered = -1;
-  rq->status = 404;
-  if (cfg->owner->ws_request) cfg->owner->ws_request(rq, cfg->owner_data);
-  if (rq->answered == 2) {
-    uint64_t budget = cfg->handshake_ms ? cfg->handshake_ms : H3_DEFER_MS;
-    rq->parked = 1;
-    rq->tctx = c;
-    rq->sid = (int32_t)sid;
-    rq->on_answer = h3_answer;
-    rq->deadline = h3_now(c->ep) + budget;
-    rq->dnext = c->deferred;
-    c->deferred = rq;
-    return 0;
-  }
-  if (rq->answered != 1) {
-    int status = rq->status;
-    h2ws__rt_request_free(rq);
-    return h3_nomem(h2ws_h3_refuse(s, sid, status, NULL, 0));
-  }
+  /* the same path as HTTP/2's (request.c) */
+  uint64_t budget = cfg->handshake_ms ? cfg->handshake_ms : H3_DEFER_MS;
+  int v = h2ws__rt_request_decide(rq, cfg->owner->ws_request,
+                                  cfg->owner_data, &c->deferred,
+                                  (int32_t)sid, c, h3_answer,
+                                  h3_now(c->ep) + budget);
+  if (v == 0) return 0; /* deferred */
+  if (v < 0) return h3_nomem(h2ws_h3_refuse(s, sid, -v, NULL, 0));
   h3_accepted(c, sid, rq);
   h2ws__rt_request_free(rq);
   return 0;
@@ -461,11 +484,50 @@ static void h3c_mark(rt_h3c *c) {
   if (c && !c->gone) h2ws__rt_task_queue(c->ep->rt, &c->task);
 }
 
+/* When hs's output, queued before our Close, must have drained (server
+ * write deadline), or NO_EXPIRY; once the deadline reset the stream,
+ * when that reset must have ended it. */
+static uint64_t h3s_write_deadline(const rt_h3c *c, const rt_h3s *hs) {
+  uint64_t wt = c->ep->pcfg->write_timeout_ms;
+  if (!hs->close_at || !wt || hs->sid < 0 || c->is_client)
+    return H2WS_NO_EXPIRY;
+  if (hs->reset_at) return hs->reset_at + wt;
+  const h2ws_ws *e = hs->ws->engine;
+  if (!(e && h2ws_ws_want_write(e)) && !h2ws_h3_ws_unacked(c->s, hs->sid))
+    return H2WS_NO_EXPIRY;
+  return hs->close_at + wt;
+}
+
+/* A peer that does not read (nor open its flow-control window for) what
+ * we must send before our Close: the output is dropped with the stream
+ * (RESET_STREAM + STOP_SENDING H3_REQUEST_CANCELLED); the connection's
+ * other streams go on.  A stream still there write_timeout after that
+ * reset means the peer acknowledges nothing: the connection is closed
+ * (CONNECTION_CLOSE H3_EXCESSIVE_LOAD). */
+static void h3_write_deadlines(rt_h3c *c, uint64_t now) {
+  if (!c->nclosing) return;
+  for (rt_h3s *hs = c->streams; hs; hs = hs->next) {
+    if (now < h3s_write_deadline(c, hs)) continue;
+    if (hs->reset_at) {
+      h2ws_h3_session_close(c->s, H2WS_H3_EXCESSIVE_LOAD, now);
+      return;
+    }
+    if (h2ws_h3_reset(c->s, hs->sid, H2WS_H3_REQUEST_CANCELLED) == 0) {
+      hs->reset_at = now;
+      if (c->ep->pcfg->srv_budget) c->ep->pcfg->srv_budget->write_timeouts++;
+    } else { /* nothing left to reset: no deadline */
+      hs->close_at = 0;
+      c->nclosing--;
+    }
+  }
+}
+
 static void h3c_timer_cb(uv_timer_t *t) {
   rt_h3c *c = t->data;
   if (c->gone) return;
   uint64_t now = h3_now(c->ep);
   h2ws_h3_session_handle_expiry(c->s, now);
+  h3_write_deadlines(c, now);
   for (h2ws_rt_ws_request *rq = c->deferred; rq;) {
     h2ws_rt_ws_request *next = rq->dnext;
     if (now >= rq->deadline) {
@@ -591,9 +653,17 @@ static void h3c_destroy(rt_h3c *c) {
   uv_close((uv_handle_t *)&c->timer, h3c_timer_closed);
 }
 
-/* Resumes paused streams whose output drained; resets aborted ones. */
+/* Resumes paused streams whose output drained (or whose engine spent
+ * its recv_budget); resets aborted ones.  Paused streams are resumed once
+ * per loop turn (a flush can run more than once in one): a stream held by
+ * the engine's WOULDBLOCK gets its next slice at the next turn, so one
+ * connection's inflation or unmasking cannot make a turn long (issue 9
+ * F); the flush's timer (at 0) comes back for them. */
 static void h3_resume(rt_h3c *c) {
   uint64_t now = h3_now(c->ep);
+  uint64_t turn = c->ep->rt->turn;
+  int resumed = 0;
+  c->resume_later = 0;
   for (rt_h3s *hs = c->streams; hs;) {
     rt_h3s *next = hs->next;
     h2ws_rt_ws *ws = hs->ws;
@@ -603,10 +673,20 @@ static void h3_resume(rt_h3c *c) {
     } else if (ws->state == RT_WS_OPEN && hs->sid >= 0 &&
                h2ws_h3_ws_is_paused(c->s, hs->sid) &&
                h2ws__rt_ws_can_resume(ws)) {
-      h2ws_h3_resume_ws(c->s, hs->sid, now);
+      if (c->resume_turn == turn) {
+        c->resume_later = 1;
+      } else {
+        resumed = 1;
+        /* paused again with no reason of the application's or the
+         * budgets': the engine's recv_budget, next turn */
+        if (h2ws_h3_resume_ws(c->s, hs->sid, now) == H2WS_ERR_PAUSE &&
+            ws->state == RT_WS_OPEN && h2ws__rt_ws_can_resume(ws))
+          c->resume_later = 1;
+      }
     }
     hs = next;
   }
+  if (resumed) c->resume_turn = turn;
   h3_free_dead(c);
 }
 
@@ -619,6 +699,10 @@ static void h3_account(rt_h3c *c) {
     h2ws_rt_ws *ws = hs->ws;
     if (!ws->engine) continue;
     size_t before = ws->held;
+    /* the send queue (kept until acknowledged) is output we hold too */
+    size_t unacked = hs->sid >= 0 ? h2ws_h3_ws_unacked(c->s, hs->sid) : 0;
+    size_t eng = h2ws_ws_output_len(ws->engine);
+    ws->carrier_out = unacked > eng ? unacked - eng : 0;
     h2ws__rt_ws_account(ws);
     if (ws->held < before && ws->budget_paused && ws->state == RT_WS_OPEN &&
         hs->sid >= 0 && h2ws_h3_ws_is_paused(c->s, hs->sid) &&
@@ -666,6 +750,12 @@ static void h3_flush(rt_h3c *c) {
   uint64_t exp = h2ws_h3_session_get_expiry(c->s);
   for (h2ws_rt_ws_request *rq = c->deferred; rq; rq = rq->dnext)
     if (rq->deadline < exp) exp = rq->deadline;
+  if (c->nclosing)
+    for (rt_h3s *hs = c->streams; hs; hs = hs->next) {
+      uint64_t w = h3s_write_deadline(c, hs);
+      if (w < exp) exp = w;
+    }
+  if (c->resume_later) exp = now; /* the next turn (h3_resume) */
   if (exp == H2WS_NO_EXPIRY) {
     uv_timer_stop(&c->timer);
     return;
@@ -716,6 +806,12 @@ static void h3_peer_name(rt_h3c *c) {
 }
 
 /* ---- the server endpoint --------------------------------------------------- */
+
+static void h3c_budget_wake(void *ud) { h3c_mark(ud); }
+
+void h2ws__rt_h3_wake(rt_h3ep *ep) {
+  for (rt_h3c *c = ep->conns; c; c = c->next) h3c_mark(c);
+}
 
 /* A datagram for no connection we know: a new one (Initial), Version
  * Negotiation, a Stateless Reset, or nothing. */
@@ -771,6 +867,9 @@ static void h3ep_stateless(rt_h3ep *ep, const struct sockaddr *from,
   }
   c->s = s;
   c->id = ++ep->rt->next_conn_id;
+  c->budget.limit = ep->pcfg->conn_budget;
+  c->budget.wake = h3c_budget_wake; /* back at half: resume at a flush */
+  c->budget.wake_data = c;
   memcpy(&c->peer, from, fromlen);
   c->peerlen = fromlen;
   h3_peer_name(c);
@@ -804,6 +903,15 @@ static void h3ep_datagram(rt_udp *u, const struct sockaddr *from,
     return;
   }
   if (c->gone) return;
+  if (c->in_turn != ep->rt->turn) {
+    c->in_turn = ep->rt->turn;
+    c->in_bytes = 0;
+  }
+  if (c->in_bytes >= H3_TURN_INPUT) {
+    c->dropped_in++; /* this connection had its share of the turn */
+    return;
+  }
+  c->in_bytes += len;
   h2ws_h3_path path;
   h3_path(ep, from, fromlen, &path);
   h2ws_h3_session_recv(c->s, &path, d, len, h3_now(ep));
@@ -988,6 +1096,7 @@ int h2ws__rt_h3_open(rt_h3c *c, h2ws_rt_ws *ws, const rt_ws_target *t) {
   o.nheaders = t->nheaders;
   h2ws_ws_settings st = *c->ep->pcfg->ws;
   st.whole_messages = 1;
+  if (!st.recv_budget) st.recv_budget = RT_RECV_BUDGET;
   h2ws_ws_callbacks wcb;
   o.callbacks = h2ws__rt_ws_engine_callbacks(ws, &wcb);
   o.settings = &st;

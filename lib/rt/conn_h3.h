@@ -44,6 +44,9 @@ void h2ws__rt_h3_shutdown(rt_h3ep *ep, uint64_t drain_ms);
 void h2ws__rt_h3_close(rt_h3ep *ep);
 /* Live connections (server). */
 size_t h2ws__rt_h3_num_conns(const rt_h3ep *ep);
+/* Every connection flushes soon (the server's memory budget is back under
+ * its limit: WebSockets it paused are offered input again). */
+void h2ws__rt_h3_wake(rt_h3ep *ep);
 
 /* Client connection hooks (with the owner's data). */
 typedef struct rt_h3_client_hooks {

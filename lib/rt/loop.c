@@ -7,7 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include "rt/loop.h"
+
+#define RT_MASK_PAGE 4096  /* the pool's mapping (one page on x86-64) */
+#define RT_MASK_BYTES 3072 /* keystream per refill: 768 keys */
+struct rt_mask_pool {
+  int keyed, filled; /* zero in a forked child (MADV_WIPEONFORK) */
+  size_t pos;        /* bytes of buf handed out */
+  uint64_t blocks;   /* AES blocks made under this key */
+  uint8_t key[16], nonce[8];
+  uint8_t buf[RT_MASK_BYTES];
+};
+_Static_assert(sizeof(struct rt_mask_pool) <= RT_MASK_PAGE, "one page");
 
 /* Only here so that poll does not block while tasks wait; the work
  * happens in the check callback. */
@@ -166,14 +181,84 @@ void h2ws_rt_del(h2ws_rt *rt) {
   uv_loop_close(&rt->loop);
   h2ws__free(rt->mem, rt->scratch[0]);
   h2ws__free(rt->mem, rt->scratch[1]);
+  if (rt->mask_pool) {
+    OPENSSL_cleanse(rt->mask_pool, sizeof *rt->mask_pool);
+    munmap(rt->mask_pool, RT_MASK_PAGE);
+  }
+  EVP_CIPHER_free(rt->mask_cipher);
   h2ws__free(rt->mem, rt);
+}
+
+/* ---- masking keys ----------------------------------------------------------
+ * RAND_bytes costs ~4,000 instructions a call plus ~34 a byte here: called
+ * for every frame's 4-byte key it was most of a small message's client
+ * work.  A keystream costs a few instructions a key. */
+
+static int mask_pool_refill(h2ws_rt *rt, struct rt_mask_pool *p) {
+  if (!rt->mask_cipher &&
+      !(rt->mask_cipher = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL)))
+    return H2WS_ERR_INTERNAL;
+  if (!p->keyed || p->blocks > ((uint64_t)1 << 40)) {
+    if (RAND_bytes(p->key, sizeof p->key) != 1 ||
+        RAND_bytes(p->nonce, sizeof p->nonce) != 1)
+      return H2WS_ERR_INTERNAL;
+    p->blocks = 0;
+    p->keyed = 1;
+  }
+  uint8_t iv[16]; /* the nonce, then the block number (big-endian) */
+  memcpy(iv, p->nonce, 8);
+  for (int k = 0; k < 8; k++) iv[8 + k] = (uint8_t)(p->blocks >> (56 - 8 * k));
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int outl = 0, ok = ctx != NULL;
+  memset(p->buf, 0, sizeof p->buf);
+  ok = ok && EVP_EncryptInit_ex2(ctx, rt->mask_cipher, p->key, iv, NULL) == 1;
+  ok = ok && EVP_EncryptUpdate(ctx, p->buf, &outl, p->buf, (int)sizeof p->buf) == 1 &&
+       outl == (int)sizeof p->buf;
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok) return H2WS_ERR_INTERNAL;
+  p->blocks += sizeof p->buf / 16;
+  p->pos = 0;
+  p->filled = 1;
+  return 0;
+}
+
+int h2ws__rt_mask_key(h2ws_rt *rt, uint8_t *buf, size_t len) {
+  struct rt_mask_pool *p = rt ? rt->mask_pool : NULL;
+  if (!p && rt && !rt->mask_no_pool && len <= 64) {
+#ifdef MADV_WIPEONFORK
+    void *m = mmap(NULL, RT_MASK_PAGE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED && madvise(m, RT_MASK_PAGE, MADV_WIPEONFORK) == 0) {
+      p = rt->mask_pool = m;
+    } else {
+      if (m != MAP_FAILED) munmap(m, RT_MASK_PAGE);
+      rt->mask_no_pool = 1; /* e.g. a kernel before 4.14 */
+    }
+#else
+    rt->mask_no_pool = 1;
+#endif
+  }
+  if (!p || len > 64)
+    return RAND_bytes(buf, (int)len) == 1 ? 0 : H2WS_ERR_INTERNAL;
+  if (!p->filled || p->pos + len > sizeof p->buf) {
+    int rv = mask_pool_refill(rt, p);
+    if (rv != 0) return rv;
+  }
+  if (len == 4) memcpy(buf, p->buf + p->pos, 4); /* a frame's key: inline */
+  else memcpy(buf, p->buf + p->pos, len);
+  p->pos += len;
+  return 0;
 }
 
 void *h2ws_rt_uv_loop(h2ws_rt *rt) { return rt ? &rt->loop : NULL; }
 
-uint64_t h2ws_rt_now(h2ws_rt *rt) { return uv_now(&rt->loop); }
+uint64_t h2ws_rt_now(h2ws_rt *rt) {
+  return uv_now(&rt->loop) + rt->clock_skew;
+}
 
-uint64_t h2ws__rt_now(h2ws_rt *rt) { return uv_now(&rt->loop); }
+uint64_t h2ws__rt_now(h2ws_rt *rt) {
+  return uv_now(&rt->loop) + rt->clock_skew;
+}
 
 int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,
                             int *pport) {

@@ -52,6 +52,13 @@ struct h2ws_rt {
   int trim_armed;
   uint64_t trim_first_ms;  /* first note since the last trim, or 0 */
   uint64_t trims, trim_ms; /* trims run, their time (ms; for a debugger) */
+  /* Client masking keys (h2ws__rt_mask_key): a page made on first use. */
+  struct rt_mask_pool *mask_pool;
+  struct evp_cipher_st *mask_cipher;
+  int mask_no_pool; /* no fork-safe page here: RAND_bytes per key */
+  /* Added to the loop's time (h2ws__rt_now, h2ws_rt_now): 0 except in
+   * harnesses that jump the clock (h2ws__rt_advance_clock, fuzz/). */
+  uint64_t clock_skew;
 };
 
 /* A TLS handshake finished, a connection gave back its work buffers or
@@ -73,6 +80,21 @@ uint8_t *h2ws__rt_scratch(h2ws_rt *rt, int which, size_t want);
 /* The loop's time in milliseconds (uv_now), the `now` of every call into
  * the protocol layers. */
 uint64_t h2ws__rt_now(h2ws_rt *rt);
+/* len unpredictable bytes for a client frame's masking key (RFC 6455
+ * §5.3), 0 or H2WS_ERR_INTERNAL.  A keystream (AES-128-CTR, key and nonce
+ * from RAND_bytes) made 3 KiB at a time into a page of rt's that a forked
+ * child sees zeroed (MADV_WIPEONFORK) and so re-keys; each byte is handed
+ * out once.  RAND_bytes directly for rt NULL, len > 64, or where such a
+ * page cannot be had. */
+int h2ws__rt_mask_key(h2ws_rt *rt, uint8_t *buf, size_t len);
+
+/* Internal, for fuzz harnesses (fuzz/fuzz_rt_server.c): moves the
+ * runtime's clock `ms` ahead without waiting, and has every connection
+ * look at its deadlines again (conn.c): their timers, re-armed from the
+ * new time, fire at the next loop iteration.  Timers outside the
+ * connections (the server's drain timer, the trim timer) keep wall time.
+ * Not public API. */
+void h2ws__rt_advance_clock(h2ws_rt *rt, uint64_t ms);
 
 /* Parses "HOST:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
 int h2ws__rt_parse_hostport(const char *s, char *host, size_t hostlen,

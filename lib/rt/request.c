@@ -96,6 +96,36 @@ int h2ws_rt_ws_defer(h2ws_rt_ws_request *req,
   return 0;
 }
 
+int h2ws__rt_request_decide(h2ws_rt_ws_request *req,
+                            void (*ws_request)(h2ws_rt_ws_request *req,
+                                               void *owner_data),
+                            void *owner_data, h2ws_rt_ws_request **deferred,
+                            int32_t sid, void *tctx,
+                            int (*on_answer)(h2ws_rt_ws_request *req),
+                            uint64_t deadline) {
+  req->answered = -1;
+  req->status = 404;
+  if (ws_request) ws_request(req, owner_data);
+  if (req->answered == 2) {
+    /* Deferred (h2ws_rt_ws_defer): the binding keeps the stream's DATA
+     * within its window until the answer (SPEC pitfall 9). */
+    req->parked = 1;
+    req->tctx = tctx;
+    req->sid = sid;
+    req->on_answer = on_answer;
+    req->deadline = deadline;
+    req->dnext = *deferred;
+    *deferred = req;
+    return 0;
+  }
+  if (req->answered != 1) {
+    int status = req->status;
+    h2ws__rt_request_free(req);
+    return -status;
+  }
+  return 1;
+}
+
 void h2ws__rt_request_unlink(h2ws_rt_ws_request **head,
                              h2ws_rt_ws_request *req) {
   while (*head && *head != req) head = &(*head)->dnext;

@@ -52,5 +52,18 @@ void h2ws__rt_request_free(h2ws_rt_ws_request *req);
 void h2ws__rt_request_unlink(h2ws_rt_ws_request **head,
                              h2ws_rt_ws_request *req);
 void h2ws__rt_request_cancel(h2ws_rt_ws_request *req);
+/* The stream carriers' (HTTP/2, HTTP/3) common path: asks the owner's
+ * hook (ws_request with its data; NULL: 404) about req, whose view and
+ * info are filled.  Returns 1: accepted (req->ws is set; the caller
+ * answers, then frees req); 0: deferred (req parked on *deferred, its
+ * answer goes to on_answer with tctx and sid, cancelled with 504 after
+ * `deadline`); or minus the status to refuse with (req freed). */
+int h2ws__rt_request_decide(h2ws_rt_ws_request *req,
+                            void (*ws_request)(h2ws_rt_ws_request *req,
+                                               void *owner_data),
+                            void *owner_data, h2ws_rt_ws_request **deferred,
+                            int32_t sid, void *tctx,
+                            int (*on_answer)(h2ws_rt_ws_request *req),
+                            uint64_t deadline);
 
 #endif

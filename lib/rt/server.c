@@ -116,6 +116,8 @@ static void server_budget_wake(void *ud) {
   if (srv->budget_poll_init) uv_timer_stop(&srv->budget_poll);
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (c->owner_data == srv) h2ws__rt_conn_mark(c);
+  for (int i = 0; i < srv->nh3; i++) /* and its HTTP/3 ones */
+    if (srv->h3[i]) h2ws__rt_h3_wake(srv->h3[i]);
 }
 
 /* A shared budget over: another server (thread) may be the one that
@@ -891,6 +893,31 @@ static void server_on_connection(uv_stream_t *ls, int status) {
   }
   int rv = h2ws__rt_conn_start(c, f);
   if (rv < 0) h2ws__rt_conn_close(c, rv);
+}
+
+int h2ws__rt_server_adopt_fd(h2ws_server *srv, int fd) {
+  rt_conn *c;
+  if (!srv || srv->shutting) return H2WS_ERR_CLOSED;
+  if (h2ws__rt_conn_new(&c, srv->rt, 0, &server_owner, srv) != 0)
+    return H2WS_ERR_NOMEM;
+  c->id = ++srv->rt->next_conn_id;
+  srv->nconns++; /* as an accept: server_conn_closed counts it down */
+  srv->conns_total++;
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    /* not adopted: closing the handle leaves fd to the caller */
+    h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
+    return H2WS_ERR_CLOSED;
+  }
+  c->last_input = h2ws__rt_now(srv->rt);
+  if (srv->nconns > srv->settings.max_connections &&
+      !server_evict_idlest(srv, c)) {
+    h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
+    return 0;
+  }
+  c->handshake_ms = srv->settings.handshake_timeout_ms;
+  int rv = h2ws__rt_conn_start(c, NULL);
+  if (rv < 0) h2ws__rt_conn_close(c, rv);
+  return 0;
 }
 
 /* Sets the listener's socket options (created before bind for them). */

@@ -11,8 +11,14 @@
 
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data) {
   (void)user_data;
-  /* RFC 6455 §5.3: masking keys must be unpredictable. */
   return RAND_bytes(buf, (int)len) == 1 ? 0 : H2WS_ERR_INTERNAL;
+}
+
+/* The engine's masking keys (RFC 6455 §5.3): user_data is the runtime
+ * WebSocket (every carrier creates its engine so). */
+static int ws_mask_random(uint8_t *buf, size_t len, void *user_data) {
+  h2ws_rt_ws *ws = user_data;
+  return h2ws__rt_mask_key(ws ? ws->rt : NULL, buf, len);
 }
 
 static void ws_wake(h2ws_rt_ws *ws) {
@@ -119,7 +125,7 @@ static const h2ws_ws_callbacks ws_engine_callbacks = {
     .on_pong = ws_on_pong,
     .on_close = ws_on_close,
     .on_writable = ws_on_writable,
-    .random = h2ws__rt_random,
+    .random = ws_mask_random,
 };
 
 const h2ws_ws_callbacks *h2ws__rt_ws_engine_callbacks(const h2ws_rt_ws *ws,
@@ -136,7 +142,16 @@ h2ws_rt_ws *h2ws__rt_ws_new(h2ws_rt *rt, const h2ws_rt_ws_callbacks *cbs,
   h2ws_rt_ws *ws = h2ws__calloc(rt->mem, 1, sizeof *ws);
   if (!ws) return NULL;
   ws->rt = rt;
-  if (cbs) ws->cbs = *cbs;
+  if (cbs) {
+    ws->cbs.on_open = cbs->on_open;
+    ws->cbs.on_message = cbs->on_message;
+    ws->cbs.on_ping = cbs->on_ping;
+    ws->cbs.on_close = cbs->on_close;
+    ws->cbs.on_writable = cbs->on_writable;
+    ws->cbs.on_fail = cbs->on_fail;
+    ws->cbs.on_note = cbs->on_note;
+    ws->cbs.on_pong = cbs->on_pong;
+  }
   ws->user_data = user_data;
   ws->max_output = 1024 * 1024;
   return ws;
@@ -312,7 +327,8 @@ void h2ws__rt_budget_add(rt_budget *b, long long delta) {
 }
 
 void h2ws__rt_ws_account(h2ws_rt_ws *ws) {
-  size_t out = ws->engine ? h2ws_ws_output_len(ws->engine) : 0;
+  size_t out = ws->engine ? h2ws_ws_output_len(ws->engine) + ws->carrier_out
+                         : 0;
   size_t in = ws->engine ? h2ws_ws_input_len(ws->engine) : 0;
   if (out == ws->held && in == ws->held_in) return;
   long long delta = (long long)(out + in) - (long long)(ws->held + ws->held_in);

@@ -40,64 +40,102 @@ typedef enum ws_rstate {
   RS_END      /* payload complete: frame / message end actions */
 } ws_rstate;
 
+/* What the engine keeps of h2ws_ws_settings: all but pmd (used by
+ * h2ws_ws_new only) and the reserved words (40 bytes per WebSocket). */
+typedef struct ws_settings {
+  uint64_t max_frame_size, max_message_size, close_timeout_ms;
+  uint64_t recv_budget, max_inflate_ratio;
+  size_t max_output, fragment_size, compress_threshold;
+  int whole_messages, auto_pong;
+} ws_settings;
+
+/* h2ws_ws_callbacks without its reserved words (32 bytes). */
+typedef struct ws_cbs {
+  int (*on_msg_begin)(h2ws_ws *ws, h2ws_opcode opcode, int compressed,
+                      void *user_data);
+  int (*on_msg_data)(h2ws_ws *ws, const uint8_t *data, size_t datalen,
+                     void *user_data);
+  int (*on_msg_end)(h2ws_ws *ws, void *user_data);
+  int (*on_msg)(h2ws_ws *ws, h2ws_opcode opcode, const uint8_t *data,
+                size_t datalen, void *user_data);
+  int (*on_ping)(h2ws_ws *ws, const uint8_t *data, size_t datalen,
+                 void *user_data);
+  int (*on_pong)(h2ws_ws *ws, const uint8_t *data, size_t datalen,
+                 void *user_data);
+  void (*on_close)(h2ws_ws *ws, uint16_t code, const uint8_t *reason,
+                   size_t reasonlen, void *user_data);
+  void (*on_writable)(h2ws_ws *ws, void *user_data);
+  int (*random)(uint8_t *buf, size_t len, void *user_data);
+  void (*on_frame_trace)(h2ws_ws *ws, int sent, int fin, unsigned rsv,
+                         h2ws_opcode opcode, uint64_t length,
+                         void *user_data);
+} ws_cbs;
+
+/* h2ws_ws_stats without its reserved words (h2ws_ws_get_stats fills them). */
+typedef struct ws_stats {
+  uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+  uint16_t close_code_sent, close_code_received;
+} ws_stats;
+
 struct h2ws_ws {
   h2ws_role role;
-  h2ws_ws_callbacks cb;
-  h2ws_ws_settings set;
+  ws_rstate rstate;
+  ws_cbs cb;
+  ws_settings set;
   const h2ws_mem *mem;
   void *user_data;
   h2ws__pmd *pmd; /* NULL unless permessage-deflate was negotiated */
 
   /* --- receive --- */
-  ws_rstate rstate;
   h2ws__frame_parser fp;
   h2ws__frame_hdr hdr;  /* current frame */
   uint64_t remaining;   /* payload bytes of the current frame still to come */
   size_t phase;         /* masking key position of the next payload byte */
-  int msg_active;       /* a data message is in progress (between fragments) */
   h2ws_opcode msg_opcode;
-  int msg_compressed;
-  int infl_pending;     /* the inflater may hold output not yet delivered */
-  int infl_done;        /* the inflater finished the current message */
-  int skip;             /* the next input byte was already processed */
+  /* flags are bytes: an idle WebSocket is mostly this object */
+  uint8_t msg_active;   /* a data message is in progress (between fragments) */
+  uint8_t msg_compressed;
+  uint8_t infl_pending; /* the inflater may hold output not yet delivered */
+  uint8_t infl_done;    /* the inflater finished the current message */
   uint64_t msg_wire;    /* payload bytes announced by this message's frames */
   uint64_t msg_zin;     /* compressed payload bytes received for it */
   uint64_t msg_size;    /* bytes delivered for this message (after inflate) */
   uint64_t recv_spent;  /* message bytes delivered in this h2ws_ws_recv call
                            (settings.recv_budget) */
   h2ws__utf8 utf8;
+  uint8_t skip;         /* the next input byte was already processed */
+  uint8_t ctrl_len;     /* of ctrl, at most 125 */
   uint8_t ctrl[125];    /* the current control frame's payload, unmasked */
-  size_t ctrl_len;
   uint8_t *wbuf;        /* whole_messages: the message so far (reused) */
   size_t wlen, wcap;
 
   /* --- output queue: bytes [out_off, out_len) of out are pending --- */
   uint8_t *out;
   size_t out_off, out_len, out_cap;
-  int want_writable;    /* a submit failed with BUFFER_FULL */
 
   /* --- send-side message state --- */
-  int frag_active;      /* submit_fragment message in progress */
-  int frag_compressed;
-  int src_active, src_deferred, src_first, src_compressed;
   h2ws_opcode src_opcode;
+  uint8_t want_writable; /* a submit failed with BUFFER_FULL */
+  uint8_t frag_active;   /* submit_fragment message in progress */
+  uint8_t frag_compressed;
+  uint8_t src_active, src_deferred, src_first, src_compressed;
+  uint8_t src_reading;   /* inside the source's read(): no submits */
   h2ws_data_source src;
-  int src_reading;      /* inside the source's read(): no submits */
 
   /* --- lifecycle --- */
+  uint8_t close_sent;     /* a Close frame is queued (nothing may follow) */
+  uint8_t close_received; /* the peer's Close arrived */
+  uint8_t failed;         /* we failed the WebSocket (peer violation) */
+  uint8_t ended;          /* transport ended / aborted / closing timed out */
+  uint8_t close_fired;    /* on_close was called */
   int in_callback;
-  int close_sent;       /* a Close frame is queued (nothing may follow) */
-  int close_received;   /* the peer's Close arrived */
-  int failed;           /* we failed the WebSocket (peer violation) */
-  int ended;            /* transport ended / aborted / closing timed out */
-  int close_fired;      /* on_close was called */
   int fatal;            /* fatal error code, 0 if none */
   uint64_t close_deadline;
 
   uint64_t now;          /* the latest `now` the caller passed */
   uint64_t big_deadline; /* release of the idle large buffers, or NO_EXPIRY */
 
-  h2ws_ws_stats stats;
+  ws_stats stats;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -157,8 +195,28 @@ int h2ws_ws_new(h2ws_ws **pws, h2ws_role role,
   h2ws_ws *ws = h2ws__calloc(mem, 1, sizeof(*ws));
   if (!ws) return H2WS_ERR_NOMEM;
   ws->role = role;
-  if (callbacks) ws->cb = *callbacks;
-  ws->set = set;
+  if (callbacks) {
+    ws->cb.on_msg_begin = callbacks->on_msg_begin;
+    ws->cb.on_msg_data = callbacks->on_msg_data;
+    ws->cb.on_msg_end = callbacks->on_msg_end;
+    ws->cb.on_msg = callbacks->on_msg;
+    ws->cb.on_ping = callbacks->on_ping;
+    ws->cb.on_pong = callbacks->on_pong;
+    ws->cb.on_close = callbacks->on_close;
+    ws->cb.on_writable = callbacks->on_writable;
+    ws->cb.random = callbacks->random;
+    ws->cb.on_frame_trace = callbacks->on_frame_trace;
+  }
+  ws->set.max_frame_size = set.max_frame_size;
+  ws->set.max_message_size = set.max_message_size;
+  ws->set.close_timeout_ms = set.close_timeout_ms;
+  ws->set.recv_budget = set.recv_budget;
+  ws->set.max_inflate_ratio = set.max_inflate_ratio;
+  ws->set.max_output = set.max_output;
+  ws->set.fragment_size = set.fragment_size;
+  ws->set.compress_threshold = set.compress_threshold;
+  ws->set.whole_messages = set.whole_messages;
+  ws->set.auto_pong = set.auto_pong;
   ws->mem = mem;
   ws->user_data = user_data;
   ws->rstate = RS_HEADER;
@@ -850,7 +908,7 @@ int h2ws_ws_recv(h2ws_ws *ws, const uint8_t *in, size_t inlen,
                    ws->hdr.masked ? ws->hdr.key : (const uint8_t *)"\0\0\0\0",
                    ws->phase);
         ws->phase = (ws->phase + avail) & 3;
-        ws->ctrl_len += avail;
+        ws->ctrl_len = (uint8_t)(ws->ctrl_len + avail); /* a control frame: <= 125 */
         used = avail;
       } else {
         rv = data_payload(ws, in + pos, avail, &used);
@@ -1148,7 +1206,7 @@ int h2ws_ws_submit_fragment(h2ws_ws *ws, h2ws_opcode opcode, int fin,
     if (rv) return rv;
   }
   ws->frag_active = !fin;
-  ws->frag_compressed = compress;
+  ws->frag_compressed = compress != 0;
   ws->stats.bytes_out += datalen;
   if (fin) ws->stats.msgs_out++;
   return 0;
@@ -1233,7 +1291,13 @@ h2ws_role h2ws_ws_get_role(const h2ws_ws *ws) { return ws->role; }
 
 void h2ws_ws_get_stats(const h2ws_ws *ws, h2ws_ws_stats *pstats) {
   if (!ws || !pstats) return;
-  *pstats = ws->stats;
+  memset(pstats, 0, sizeof(*pstats));
+  pstats->msgs_in = ws->stats.msgs_in;
+  pstats->msgs_out = ws->stats.msgs_out;
+  pstats->bytes_in = ws->stats.bytes_in;
+  pstats->bytes_out = ws->stats.bytes_out;
+  pstats->close_code_sent = ws->stats.close_code_sent;
+  pstats->close_code_received = ws->stats.close_code_received;
 }
 
 int h2ws_ws_is_compressed(const h2ws_ws *ws) { return ws && ws->pmd; }

@@ -52,8 +52,9 @@ class LateServer(iu.TcpListener):
     others until a WebSocket closes (a gateway whose backend takes only so
     many at a time)."""
 
-    def __init__(self, prompt):
+    def __init__(self, prompt, corrupt=False):
         self.prompt = prompt
+        self.corrupt = corrupt  # flip the last byte of each echo
         super().__init__()
 
     def serve(self, c):
@@ -87,7 +88,12 @@ class LateServer(iu.TcpListener):
                         f.receive_data(ev.data)
                         for wev in f.events():
                             if isinstance(wev, Message):
-                                conn.send_data(ev.stream_id, f.send(Message(data=wev.data)))
+                                d = wev.data
+                                if self.corrupt and isinstance(d, str) and d:
+                                    d = d[:-1] + ("x" if d[-1] != "x" else "y")
+                                elif self.corrupt and d:
+                                    d = bytes(d[:-1]) + bytes([d[-1] ^ 0x20])
+                                conn.send_data(ev.stream_id, f.send(Message(data=d)))
                             elif isinstance(wev, CloseConnection):
                                 conn.send_data(ev.stream_id, f.send(wev.response()),
                                                end_stream=True)
@@ -150,6 +156,33 @@ def test_late_opens():
             "table: 6 opened, 4 not open in time (of 10)", show(rc, out, err))
 
 
+def test_every_byte_checked():
+    """An echo whose last byte differs (past the time stamp and sequence
+    number) is a bad echo: the run exits 4."""
+    srv = LateServer(prompt=100, corrupt=True)
+    try:
+        for kind in ([], ["--binary"]):
+            rc, out, err = load(["ws://127.0.0.1:%d/echo" % srv.port, "--messages", "3",
+                                 "--size", "64", "--json"] + kind)
+            j = jload(out)
+            T.check(rc == 4 and j.get("errors", {}).get("bad_echo") == 3
+                    and j.get("messages_received") == 3,
+                    "a changed last byte: 3 bad echoes, exit 4 %s" % (kind or "(text)"),
+                    show(rc, out, err))
+    finally:
+        srv.close()
+
+
+def test_interval(port):
+    rc, out, err = load(["ws://127.0.0.1:%d/echo" % port, "--duration", "1s", "--interval",
+                         "200ms", "--inflight", "4", "--json"])
+    lines = re.findall(r"^h2ws load: +[0-9.]+ s +[0-9]+ msg/s +outstanding [0-9]+ +max rtt "
+                       r"[0-9.]+ ms +cpu [0-9]+%$", err, re.M)
+    T.check(rc == 0 and 3 <= len(lines) <= 6 and jload(out).get("messages_received", 0) > 0,
+            "--interval 200ms over 1 s: 3-6 progress lines on stderr, JSON on stdout",
+            show(rc, out, err))
+
+
 def test_refused_some(binary):
     p, _, port = iu.start_h2ws_serve(binary, cleartext=True, extra=["--max-ws", "6",
                                                                      "--access-log", "off"])
@@ -204,6 +237,8 @@ def main():
     T.run("loopback names", test_loopback_names, port)
     T.run("late opens", test_late_opens)
     T.run("some refused", test_refused_some, BIN)
+    T.run("every byte checked", test_every_byte_checked)
+    T.run("interval", test_interval, port)
     T.run("exit codes", test_exit_codes, BIN, port)
     T.check(iu.stop(p) == 0, "h2ws serve exits 0 on SIGTERM")
 

@@ -629,6 +629,89 @@ static void D3_memory_per_context(void) {
   }
 }
 
+/* zlib's raw deflate of one message (Z_SYNC_FLUSH, the tail stripped) on
+ * a fresh stream of `bits`; returns its length. */
+static size_t zlib_deflate_msg(int bits, int level, const uint8_t *in,
+                               size_t inlen, uint8_t *out, size_t cap) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  if (deflateInit2(&z, level, Z_DEFLATED, -bits, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
+    return 0;
+  z.next_in = (Bytef *)(uintptr_t)in;
+  z.avail_in = (uInt)inlen;
+  z.next_out = out;
+  z.avail_out = (uInt)cap;
+  int zr = deflate(&z, Z_SYNC_FLUSH);
+  size_t n = cap - z.avail_out;
+  deflateEnd(&z);
+  return zr == Z_OK && n >= 4 ? n - 4 : 0;
+}
+
+/* Found by fuzz_pmd_diff: when the output room ran out exactly as the
+ * appended tail brought the stream to its block boundary, the next call
+ * (with no input, to drain) moved zlib past the boundary and a valid
+ * message was rejected as undecodable (1007).  The first vector is the
+ * fuzzer's (window 9, one output byte per call: 48 bytes); then messages
+ * of every length up to 600 inflated through an output buffer of exactly
+ * their length, and of 4096 * k bytes through 4096 bytes. */
+static void D2_output_full_at_message_end(void) {
+  static const uint8_t vec[] = {
+      0x04, 0xc1, 0x03, 0x40, 0x18, 0x00, 0x00, 0x00, 0xb0, 0x6c, 0xdb, 0xb6,
+      0x6d, 0xdb, 0xb6, 0x6d, 0xdb, 0xcf, 0xb6, 0x6d, 0xdb, 0xb6, 0x6d, 0xdb,
+      0xb6, 0xdd, 0x37, 0x00, 0x40, 0x20, 0x60, 0x10, 0x50, 0x30, 0x70, 0x08,
+      0x48, 0x28, 0x68, 0x18, 0x58, 0x38, 0x78, 0x04, 0x44, 0x24, 0x64, 0x00,
+      0x36, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0x68, 0x65, 0x6c, 0x6c, 0x6f,
+      0x20, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x20, 0x77, 0x6f, 0x72, 0x6c, 0x64};
+  static uint8_t ref[1 << 16], out[1 << 16], comp[1 << 16], msg[1 << 15];
+  /* zlib's own answer for the vector */
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  CHECK_EQ(inflateInit2(&z, -9), Z_OK);
+  uint8_t in[sizeof vec + 4];
+  memcpy(in, vec, sizeof vec);
+  memcpy(in + sizeof vec, "\x00\x00\xff\xff", 4);
+  z.next_in = in;
+  z.avail_in = sizeof in;
+  z.next_out = ref;
+  z.avail_out = sizeof ref;
+  CHECK_EQ(inflate(&z, Z_SYNC_FLUSH), Z_OK);
+  size_t reflen = sizeof ref - z.avail_out;
+  inflateEnd(&z);
+  CHECK_EQ(reflen, 48);
+  h2ws_pmd_params p = params_make(9, 9, 1, 1);
+  h2ws__pmd *rx = rx_new(&p);
+  CHECK(rx);
+  size_t outlen = 0;
+  for (size_t chunk = 1; chunk <= 49; chunk++) {
+    CHECK_EQ(inflate_msg(rx, vec, sizeof vec, sizeof vec, chunk, out,
+                         sizeof out, &outlen), 1);
+    CHECK_EQ(outlen, reflen);
+    CHECK(memcmp(out, ref, reflen) == 0);
+  }
+  h2ws__pmd_del(rx);
+  p = params_make(15, 15, 0, 0);
+  int failed = 0;
+  for (size_t len = 1; len <= 600 + 3; len++) {
+    size_t mlen = len <= 600 ? len : 4096 * (len - 600);
+    size_t chunk = len <= 600 ? len : 4096;
+    if (len % 2) fill_text(msg, mlen, (uint32_t)len);
+    else fill_random(msg, mlen, (uint32_t)len);
+    size_t clen = zlib_deflate_msg(15, (int)(len % 10), msg, mlen, comp,
+                                   sizeof comp);
+    CHECK(clen > 0);
+    rx = rx_new(&p);
+    CHECK(rx);
+    int r = inflate_msg(rx, comp, clen, clen, chunk, out, sizeof out, &outlen);
+    if (r != 1 || outlen != mlen || memcmp(out, msg, mlen) != 0) {
+      if (failed++ < 5)
+        fprintf(stderr, "  length %zu through %zu bytes: %d\n", mlen, chunk, r);
+    }
+    h2ws__pmd_del(rx);
+  }
+  CHECK_EQ(failed, 0);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"D2_rfc_7_2_3_1_hello_inflate", D2_rfc_7_2_3_1_hello_inflate},
@@ -642,6 +725,7 @@ int main(void) {
       {"D1_window8_inflates_with_zlib_window8", D1_window8_inflates_with_zlib_window8},
       {"D1_window8_inflater_accepts_distance_400", D1_window8_inflater_accepts_distance_400},
       {"D2_streaming_tiny_buffers", D2_streaming_tiny_buffers},
+      {"D2_output_full_at_message_end", D2_output_full_at_message_end},
       {"D2_one_mib_messages", D2_one_mib_messages},
       {"D2_corrupt_data", D2_corrupt_data},
       {"D3_zip_bomb_bounded", D3_zip_bomb_bounded},

@@ -5,6 +5,8 @@
  * origin, connect failures; plus address parsing and the generated
  * certificate. */
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <openssl/x509v3.h>
 #include "rt/conn.h"
 #include "rt/carrier.h"
@@ -1307,9 +1309,65 @@ static void test_bad_urls(void) {
   h2ws_rt_del(rt);
 }
 
+/* RFC 6455 §5.3: a client's masking keys must be unpredictable.  The
+ * runtime draws them from a keystream (h2ws__rt_mask_key): keys drawn 4
+ * bytes at a time across several refills of its 3 KiB pool look random
+ * (no 64-byte run repeats, every byte value appears), two runtimes draw
+ * different keys, and a forked child does not repeat its parent's. */
+static void test_mask_keys_differ(void) {
+  h2ws_rt *rt = NULL, *rt2 = NULL;
+  CHECK_EQ(h2ws_rt_new(&rt, NULL), 0);
+  CHECK_EQ(h2ws_rt_new(&rt2, NULL), 0);
+  if (!rt || !rt2) return;
+  enum { N = 4 * 3072 + 1024 };
+  static uint8_t keys[N];
+  for (size_t i = 0; i < N; i += 4) CHECK_EQ(h2ws__rt_mask_key(rt, keys + i, 4), 0);
+  int repeats = 0; /* a 64-byte run of masking keys seen twice */
+  for (size_t a = 0; a + 64 <= N; a += 64)
+    for (size_t b = a + 64; b + 64 <= N; b += 64)
+      repeats += memcmp(keys + a, keys + b, 64) == 0;
+  CHECK_EQ(repeats, 0);
+  int seen[256] = {0}, distinct = 0;
+  for (size_t i = 0; i < N; i++) distinct += !seen[keys[i]]++;
+  CHECK_EQ(distinct, 256); /* missing one by chance: p < 1e-18 */
+  uint8_t other[64];
+  for (size_t i = 0; i < sizeof other; i += 4) CHECK_EQ(h2ws__rt_mask_key(rt2, other + i, 4), 0);
+  CHECK(memcmp(other, keys, sizeof other) != 0 && memcmp(other, keys + N - 64, 64) != 0);
+  /* a child forked with keys left in the pool must not hand them out too */
+  int fd[2];
+  CHECK_EQ(pipe(fd), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    uint8_t k[64];
+    int ok = 1;
+    for (size_t i = 0; i < sizeof k; i += 4) ok &= h2ws__rt_mask_key(rt, k + i, 4) == 0;
+    ssize_t w = ok ? write(fd[1], k, sizeof k) : -1;
+    _exit(w == (ssize_t)sizeof k ? 0 : 1);
+  }
+  CHECK(pid > 0);
+  close(fd[1]);
+  uint8_t mine[64], child[64];
+  for (size_t i = 0; i < sizeof mine; i += 4) CHECK_EQ(h2ws__rt_mask_key(rt, mine + i, 4), 0);
+  size_t got = 0;
+  while (got < sizeof child) {
+    ssize_t r = read(fd[0], child + got, sizeof child - got);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd[0]);
+  int status = -1;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_EQ(got, sizeof child);
+  CHECK(memcmp(mine, child, sizeof mine) != 0);
+  h2ws_rt_del(rt);
+  h2ws_rt_del(rt2);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"parse_hostport", test_parse_hostport},
+      {"W_mask_keys_differ", test_mask_keys_differ},
       {"cert_generated", test_cert_generated},
       {"bad_urls", test_bad_urls},
       {"prefer_h2_h2c", test_prefer_h2_h2c},
