@@ -96,6 +96,7 @@ typedef struct proxy_setup {
   unsigned nworkers;
   const gateway_options *go;
   const h2ws_server_settings *st;
+  h2ws_budget *budget; /* --max-memory for the process, shared */
   int ports[PROXY_MAX]; /* worker 0's bound ports, for the others */
 } proxy_setup;
 
@@ -159,6 +160,7 @@ static int proxy_worker_new(proxy_app *pa, proxy_setup *ps, unsigned w) {
   const kit_cmd *cmd = ps->cmd;
   if (h2ws_rt_new(&pa->rt, NULL) != 0 ||
       h2ws_server_new(&pa->srv, pa->rt, ps->st) != 0 ||
+      h2ws_server_share_budget(pa->srv, ps->budget) != 0 ||
       gateway_new(&pa->gw, pa->srv) != 0) {
     kit_error(cmd, "cannot start the runtime");
     return KIT_EXIT_CONNECT;
@@ -340,8 +342,9 @@ int h2ws_cmd_proxy(int argc, char **argv) {
        .help = "output all client WebSockets may hold in all;\n"
                "above it they stop reading and new ones get\n"
                "503 until it is back at half (default: a\n"
-               "quarter of the machine's physical memory;\n"
-               "--workers share it out equally)"},
+               "quarter of the machine's physical memory);\n"
+               "one budget for the process, shared by the\n"
+               "--workers"},
       {.name = "write-timeout", .kind = KIT_DURATION, .dest = &write_ms,
        .arg = "TIME",
        .help = "output to a client still queued TIME after\n"
@@ -392,13 +395,16 @@ int h2ws_cmd_proxy(int argc, char **argv) {
 
   if (workers == 0) workers = kit_default_workers();
   unsigned n = (unsigned)workers;
-  /* a process's memory budget: each worker holds its share */
-  if (n > 1 && st.max_memory)
-    st.max_memory = st.max_memory / n ? st.max_memory / n : 1;
+  /* the process's memory budget, shared by every worker's server */
+  h2ws_budget *budget = NULL;
+  if (h2ws_budget_new(&budget, st.max_memory, NULL) != 0) {
+    kit_error(&cmd, "out of memory");
+    return KIT_EXIT_CONNECT;
+  }
   proxy_setup ps = {.cmd = &cmd, .listen = listen, .routes = routes,
                     .nlisten = nlisten, .nroutes = nroutes, .to = to,
                     .root = root, .cleartext = cleartext, .no_h3 = no_h3, .nworkers = n,
-                    .go = &go, .st = &st};
+                    .go = &go, .st = &st, .budget = budget};
   proxy_app pa[KIT_MAX_WORKERS];
   memset(pa, 0, sizeof pa);
   h2ws_tls_server *tls = NULL;
@@ -447,5 +453,6 @@ int h2ws_cmd_proxy(int argc, char **argv) {
     h2ws_rt_del(pa[w].rt);
   }
   h2ws_tls_server_del(tls);
+  h2ws_budget_del(budget); /* after every worker's server */
   return code;
 }

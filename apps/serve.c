@@ -105,6 +105,11 @@ typedef struct serve_shared {
   uint64_t sessions; /* atomic: WebSockets of every worker (--max-ws) */
   uint64_t guest;    /* atomic: "guest-N" of the chat, process-wide */
   const h2ws_tls_server *tls; /* several workers: one context, or NULL */
+  /* --max-memory for the process: every worker's server charges it
+   * (atomically, in 64 KiB steps), so a 503 is given when the process is
+   * over it whichever worker gets the request */
+  h2ws_budget *budget;
+  uint64_t max_memory; /* its limit */
 } serve_shared;
 
 typedef struct serve_route {
@@ -441,6 +446,10 @@ static void serve_total(serve_app *app, serve_figures *t,
     t->st.memory_held += f->st.memory_held;
     t->st.budget_pauses += f->st.budget_pauses;
     t->st.budget_closes += f->st.budget_closes;
+    t->st.connections_evicted += f->st.connections_evicted;
+    t->st.connections_refused_per_ip += f->st.connections_refused_per_ip;
+    t->st.memory_refused += f->st.memory_refused;
+    t->st.write_timeouts += f->st.write_timeouts;
     for (size_t i = 0; i < 6; i++) t->ws_open[i] += f->ws_open[i];
     t->ws_total += f->ws_total;
     t->msgs_in += f->msgs_in;
@@ -1117,13 +1126,14 @@ static void serve_on_tick(uv_timer_t *t) {
   if (app->max_memory) {
     h2ws_server_stats st;
     h2ws_server_get_stats(app->srv, &st);
-    uint64_t refused = st.refused[503 - 400];
-    if (refused > app->mem_refused && st.memory_held > app->max_memory / 2 &&
+    uint64_t refused = st.memory_refused;
+    uint64_t held = h2ws_budget_held(app->shared->budget); /* the process's */
+    if (refused > app->mem_refused && held > app->max_memory / 2 &&
         (!app->mem_log_ms || now - app->mem_log_ms >= 10000)) {
       fprintf(stderr,
               "h2ws serve: memory budget: %llu bytes of output held "
               "(--max-memory %llu): %llu new WebSockets refused with 503\n",
-              (unsigned long long)st.memory_held,
+              (unsigned long long)held,
               (unsigned long long)app->max_memory,
               (unsigned long long)(refused - app->mem_refused));
       fflush(stderr);
@@ -1341,10 +1351,40 @@ static void serve_metrics(const h2ws_rt_http_request *req,
                  "# TYPE h2ws_budget_closed_total counter\n"
                  "h2ws_budget_closed_total %llu\n",
                  (unsigned long long)st.memory_held,
-                 (unsigned long long)(app->max_memory * app->shared->nworkers),
+                 (unsigned long long)app->max_memory,
                  (unsigned long long)app->cfg->ws_budget,
                  (unsigned long long)st.budget_pauses,
                  (unsigned long long)st.budget_closes);
+  /* what the hostile-client limits did (docs/design.md "Memory bounds",
+   * SECURITY: connection limits) */
+  kit_buf_printf(b,
+                 "# HELP h2ws_memory_charged_bytes What the process's "
+                 "--max-memory budget counts now (all workers, to 64 KiB "
+                 "per worker).\n"
+                 "# TYPE h2ws_memory_charged_bytes gauge\n"
+                 "h2ws_memory_charged_bytes %llu\n"
+                 "# HELP h2ws_memory_refused_total WebSocket requests "
+                 "refused 503 because --max-memory was over.\n"
+                 "# TYPE h2ws_memory_refused_total counter\n"
+                 "h2ws_memory_refused_total %llu\n"
+                 "# HELP h2ws_connections_evicted_total Idle connections "
+                 "closed for a new one at --max-connections.\n"
+                 "# TYPE h2ws_connections_evicted_total counter\n"
+                 "h2ws_connections_evicted_total %llu\n"
+                 "# HELP h2ws_connections_refused_per_ip_total Connections "
+                 "refused by --max-connections-per-ip (HTTP/1.1 429, "
+                 "HTTP/2 GOAWAY).\n"
+                 "# TYPE h2ws_connections_refused_per_ip_total counter\n"
+                 "h2ws_connections_refused_per_ip_total %llu\n"
+                 "# HELP h2ws_write_timeouts_total Closing WebSockets whose "
+                 "output had not drained by --write-timeout (dropped).\n"
+                 "# TYPE h2ws_write_timeouts_total counter\n"
+                 "h2ws_write_timeouts_total %llu\n",
+                 (unsigned long long)h2ws_budget_held(app->shared->budget),
+                 (unsigned long long)st.memory_refused,
+                 (unsigned long long)st.connections_evicted,
+                 (unsigned long long)st.connections_refused_per_ip,
+                 (unsigned long long)st.write_timeouts);
   long rss = serve_rss();
   if (rss >= 0)
     kit_buf_printf(b,
@@ -1532,16 +1572,14 @@ static int serve_new(serve_app **papp, h2ws_rt *rt, const serve_config *cfg,
    * not fit, broadcasts and /stats obey it */
   st.ws.max_output = (size_t)cfg->ws_budget;
   if (cfg->max_memory) st.max_memory = cfg->max_memory;
-  /* a process's budget: each worker holds its share */
-  if (shared->nworkers > 1 && st.max_memory)
-    st.max_memory = st.max_memory / shared->nworkers
-                        ? st.max_memory / shared->nworkers
-                        : 1;
   st.max_conn_memory = cfg->max_conn_memory;
   st.write_timeout_ms = cfg->write_ms;
-  app->max_memory = st.max_memory;
-  if (h2ws_server_new(&app->srv, rt, &st) != 0) {
+  app->max_memory = shared->max_memory;
+  /* the process's budget, shared by the workers' servers */
+  if (h2ws_server_new(&app->srv, rt, &st) != 0 ||
+      h2ws_server_share_budget(app->srv, shared->budget) != 0) {
     fprintf(stderr, "h2ws serve: cannot start the server\n");
+    h2ws_server_del(app->srv);
     free(app);
     return KIT_EXIT_CONNECT;
   }
@@ -1714,7 +1752,12 @@ static const char serve_epilog[] =
     "h2ws_rooms_received_total, h2ws_rooms_dropped_total{reason};\n"
     "h2ws_memory_held_bytes (WebSocket output queued, input held),\n"
     "h2ws_memory_budget_bytes (--max-memory), h2ws_ws_budget_bytes,\n"
-    "h2ws_budget_paused_total, h2ws_budget_closed_total;\n"
+    "h2ws_budget_paused_total, h2ws_budget_closed_total (1008, slow room\n"
+    "members); what the limits did: h2ws_memory_charged_bytes (what\n"
+    "--max-memory counts now), h2ws_memory_refused_total (503),\n"
+    "h2ws_connections_evicted_total (--max-connections),\n"
+    "h2ws_connections_refused_per_ip_total (--max-connections-per-ip),\n"
+    "h2ws_write_timeouts_total (--write-timeout);\n"
     "process_resident_memory_bytes.  With --workers above 1 every series\n"
     "is the sum over the workers (another worker's figures of WebSockets\n"
     "still open are up to 0.25 s old), plus\n"
@@ -2044,8 +2087,9 @@ int h2ws_cmd_serve(int argc, char **argv) {
        .help = "output all WebSockets may hold in all; above it\n"
                "every WebSocket stops reading and new ones get\n"
                "503 until it is back at half (default: a\n"
-               "quarter of the machine's physical memory;\n"
-               "--workers share it out equally)"},
+               "quarter of the machine's physical memory);\n"
+               "one budget for the process, shared by the\n"
+               "--workers"},
       {.name = "write-timeout", .kind = KIT_DURATION, .dest = &cfg.write_ms,
        .arg = "TIME",
        .help = "once the server closes a WebSocket (idle\n"
@@ -2103,7 +2147,13 @@ int h2ws_cmd_serve(int argc, char **argv) {
   int code = KIT_EXIT_OK;
   sh.fig = calloc(sh.nworkers, sizeof *sh.fig);
   if (sh.nworkers > 1) sh.tabs = calloc(sh.nworkers, sizeof *sh.tabs);
+  {
+    h2ws_server_settings d; /* the library's default budget */
+    h2ws_server_settings_default(&d);
+    sh.max_memory = cfg.max_memory ? cfg.max_memory : d.max_memory;
+  }
   if (!sh.fig || (sh.nworkers > 1 && !sh.tabs) ||
+      h2ws_budget_new(&sh.budget, sh.max_memory, NULL) != 0 ||
       pthread_mutex_init(&sh.mu, NULL) != 0) {
     kit_error(&cmd, "out of memory");
     code = KIT_EXIT_CONNECT;
@@ -2113,6 +2163,7 @@ int h2ws_cmd_serve(int argc, char **argv) {
   }
   free(sh.fig);
   free(sh.tabs);
+  h2ws_budget_del(sh.budget); /* after every worker's server */
   if (cfg.log && cfg.log != stderr && cfg.log != stdout) fclose(cfg.log);
   return code;
 }

@@ -74,7 +74,8 @@
  * Several runtimes: the runtime keeps no global state, so several
  * h2ws_rt may run in one process, one per thread (each object is used
  * only from its own runtime's thread).  What they may share: an
- * h2ws_tls_server context (immutable once made).  Workers listening on
+ * h2ws_tls_server context (immutable once made) and an h2ws_budget (the
+ * process's memory budget, counted atomically).  Workers listening on
  * one port use h2ws_listen_options.reuseport.
  *
  * N workers on one listener set (what `h2ws serve --workers N` does):
@@ -82,8 +83,9 @@
  *   1. h2ws_tls_server_new() once (a generated certificate is then the
  *      same on every worker), before any thread starts.
  *   2. For each worker i: h2ws_rt_new(), h2ws_server_new() with
- *      settings.tls = that context and handle_signals = 0, the same
- *      routes, then h2ws_server_listen2() on every address with
+ *      settings.tls = that context and handle_signals = 0,
+ *      h2ws_server_share_budget() with one h2ws_budget made before (so
+ *      that max_memory holds for the process), the same routes, then h2ws_server_listen2() on every address with
  *      options.reuseport = 1.  Worker 0 may listen on port 0: its bound
  *      port (*pport) is the one the others then name.  Every listener of
  *      the group must set reuseport (the kernel then spreads new
@@ -97,7 +99,8 @@
  *      h2ws_server_shutdown(srv_i) in its callback; each h2ws_rt_run()
  *      returns once its server has drained.  Then, on that thread (or
  *      after joining it): h2ws_server_del(), h2ws_rt_run() once more
- *      for the close callbacks, h2ws_rt_del(); h2ws_tls_server_del() last.
+ *      for the close callbacks, h2ws_rt_del(); h2ws_tls_server_del() and
+ *      h2ws_budget_del() last.
  *   5. Figures: h2ws_server_get_stats() is per server and, like every
  *      call, from its own thread: each worker copies its figures out
  *      (e.g. under a mutex) and the application sums them.
@@ -493,6 +496,36 @@ typedef struct h2ws_server_settings {
 
 H2WS_EXTERN void h2ws_server_settings_default(h2ws_server_settings *settings);
 
+/*
+ * A memory budget shared by several servers: what all their WebSockets
+ * hold (queued output and held input, as h2ws_server_settings.max_memory
+ * counts it) against one limit, e.g. N workers of one process on N
+ * runtimes and threads.  Over the limit, every server sharing it refuses
+ * new WebSocket requests with 503 and pauses its WebSockets' input, until
+ * the total is back at half, whichever server's WebSockets hold the
+ * memory.  Each server charges the budget in steps of 64 KiB of change
+ * (an atomic add, no lock), so the total is exact to 64 KiB per server
+ * (exact when a server holds nothing).  Thread-safe; the servers must be
+ * freed before it.
+ */
+typedef struct h2ws_budget h2ws_budget;
+
+/* A budget of `limit` bytes (0: none, counting only).  mem NULL: libc.
+ * Returns 0, H2WS_ERR_NOMEM, H2WS_ERR_INVALID_ARGUMENT. */
+H2WS_EXTERN int h2ws_budget_new(h2ws_budget **pbudget, uint64_t limit,
+                                const h2ws_mem *mem);
+/* Frees it, after every server that shares it.  NULL allowed. */
+H2WS_EXTERN void h2ws_budget_del(h2ws_budget *budget);
+/* What the servers sharing it hold now (bytes, to 64 KiB per server). */
+H2WS_EXTERN uint64_t h2ws_budget_held(const h2ws_budget *budget);
+
+/* srv counts against `budget` instead of its own max_memory (the
+ * budget's limit replaces it).  Call before the server accepts
+ * connections (after h2ws_server_new(), before it listens).
+ * Returns 0, H2WS_ERR_INVALID_ARGUMENT, H2WS_ERR_INVALID_STATE (the
+ * server already has connections or a budget). */
+H2WS_EXTERN int h2ws_server_share_budget(h2ws_server *srv, h2ws_budget *budget);
+
 /* A server TLS context on its own, to share (workers: one certificate,
  * generated once, for N servers on N runtimes and threads).  Immutable
  * once made; safe to use from several threads at once. */
@@ -750,8 +783,20 @@ typedef struct h2ws_server_stats {
   uint64_t memory_held;
   uint64_t budget_pauses;
   uint64_t budget_closes;
+  /* What the hostile-client limits did: connections closed for a new one
+   * at max_connections (the idlest without a WebSocket); connections
+   * refused by max_connections_per_ip (HTTP/1.1 429, HTTP/2 GOAWAY);
+   * WebSocket requests refused with 503 because the memory budget
+   * (max_memory, or the shared h2ws_budget) was over (also counted in
+   * refused[103]); WebSockets whose output had not drained by the write
+   * deadline (write_timeout_ms) and were dropped. */
+  uint64_t connections_evicted;
+  uint64_t connections_refused_per_ip;
+  uint64_t memory_refused;
+  uint64_t write_timeouts;
   /* ABI (docs/abi.md): room for members added within this SONAME;
-   * leave zero. */
+   * leave zero.  (The four above were added before the first release,
+   * growing the struct: docs/abi.md allows it until then.) */
   uint64_t reserved[4];
 } h2ws_server_stats;
 H2WS_EXTERN void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st);

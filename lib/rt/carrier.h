@@ -6,6 +6,7 @@
 #ifndef H2WS_LIB_RT_CARRIER_H
 #define H2WS_LIB_RT_CARRIER_H
 
+#include <stdatomic.h>
 #include "rt/loop.h"
 
 typedef struct rt_carrier rt_carrier;
@@ -42,16 +43,38 @@ typedef struct rt_carrier_ops {
 typedef struct rt_budget {
   size_t held;
   size_t limit; /* 0: none */
-  int over;     /* went over limit, not yet back at limit / 2 */
+  int over;     /* went over limit, not yet back at limit / 2 (shared:
+                   the process's state as last seen) */
   /* server: counters for /metrics */
   uint64_t pauses; /* WebSockets whose input was paused by a budget */
   uint64_t closes; /* WebSockets closed 1008 by their budget */
   uint64_t peak;   /* highest `held` seen */
+  uint64_t write_timeouts; /* closing WebSockets dropped at the write
+                              deadline (conn_h1.c, conn_h2.c) */
   /* called once `over` clears (the server marks its connections so that
    * paused WebSockets are offered input again), or NULL */
   void (*wake)(void *wake_data);
   void *wake_data;
+  /* A process-wide budget (h2ws_server_share_budget), or NULL: `held` is
+   * then this server's part, of which `charged` was added to
+   * shared->held (in steps of RT_BUDGET_STEP), and `over` follows
+   * shared->over.  watch() is called when this server sees the shared
+   * budget go over: another server may bring it back, so the server
+   * polls it (a timer) until it clears. */
+  struct h2ws_budget *shared;
+  size_t charged;
+  void (*watch)(void *wake_data);
 } rt_budget;
+
+/* A budget shared by servers on several threads (rt.h): the only
+ * runtime object touched from several threads, with atomics only. */
+#define RT_BUDGET_STEP 65536
+struct h2ws_budget {
+  const h2ws_mem *mem;
+  uint64_t limit;
+  _Atomic uint64_t held;
+  _Atomic int over;
+};
 
 /* Every carrier starts with this. */
 struct rt_carrier {
@@ -170,6 +193,9 @@ void h2ws__rt_ws_account(h2ws_rt_ws *ws);
 int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws);
 /* Adds delta (may be negative) to b; fires b->wake when it drops back. */
 void h2ws__rt_budget_add(rt_budget *b, long long delta);
+/* Nonzero if b has a limit and is over it (shared: the process's budget
+ * as it is now; may fire b->wake or b->watch). */
+int h2ws__rt_budget_over(rt_budget *b);
 /* OpenSSL's RNG (RAND_bytes): secrets, handshake keys. */
 int h2ws__rt_random(uint8_t *buf, size_t len, void *user_data);
 

@@ -577,6 +577,7 @@ static void h1_handle_expiry(rt_conn *c, uint64_t now) {
      * it and end the connection (docs/design.md "Memory bounds"). */
     h2ws__rt_conn_fail(c, H2WS_ERR_TIMEOUT,
                        "write timeout: output not drained after Close");
+    if (h1->cfg->srv_budget) h1->cfg->srv_budget->write_timeouts++;
     h2ws__rt_conn_close_later(c);
     return;
   }

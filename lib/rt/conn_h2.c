@@ -756,6 +756,7 @@ static void h2_handle_expiry(rt_conn *c, uint64_t now) {
       if (now >= h2s_write_deadline(h2, hs)) {
         hs->close_at = 0;
         h2->nclosing--;
+        if (h2->cfg->srv_budget) h2->cfg->srv_budget->write_timeouts++;
         h2ws_h2_reset(h2->s, hs->sid, H2_CANCEL);
       }
     }

@@ -514,6 +514,7 @@ static void h3_write_deadlines(rt_h3c *c, uint64_t now) {
     }
     if (h2ws_h3_reset(c->s, hs->sid, H2WS_H3_REQUEST_CANCELLED) == 0) {
       hs->reset_at = now;
+      if (c->ep->pcfg->srv_budget) c->ep->pcfg->srv_budget->write_timeouts++;
     } else { /* nothing left to reset: no deadline */
       hs->close_at = 0;
       c->nclosing--;

@@ -43,12 +43,15 @@ struct h2ws_rt {
   uint8_t rbuf[2][65536];
   /* Handshakes leave freed memory scattered between live connections
    * (OpenSSL's handshake state is large and short-lived), and so do the
-   * work buffers of connections going idle; the C library keeps it.
-   * After a burst of them (1 s after the last) the free pages are given
-   * back (malloc_trim, glibc); closed connections, cleartext ones
-   * included, count as such a burst. */
+   * work buffers of connections going idle and the connections and
+   * WebSockets that end; the C library keeps it (free, fragmented heap).
+   * It is given back (malloc_trim, glibc) 1 s after a burst of such
+   * frees, and under constant churn at the latest 10 s after the first
+   * one since the last trim (loop.c). */
   uv_timer_t trim;
   int trim_armed;
+  uint64_t trim_first_ms;  /* first note since the last trim, or 0 */
+  uint64_t trims, trim_ms; /* trims run, their time (ms; for a debugger) */
   /* Client masking keys (h2ws__rt_mask_key): a page made on first use. */
   struct rt_mask_pool *mask_pool;
   struct evp_cipher_st *mask_cipher;
@@ -59,7 +62,7 @@ struct h2ws_rt {
 };
 
 /* A TLS handshake finished, a connection gave back its work buffers or
- * was freed: memory was freed. */
+ * was freed, a WebSocket ended: memory was freed (arms the trim). */
 void h2ws__rt_note_freed(h2ws_rt *rt);
 
 /* Queues t (nothing if already queued): its run() is called before the

@@ -68,6 +68,10 @@ struct h2ws_server {
   uint64_t conns_total;
   uint64_t refused[200]; /* WebSocket refusals by status - 400 */
   rt_budget mem;         /* the output of all our WebSockets */
+  uv_timer_t budget_poll; /* shared budget seen over: until it clears */
+  int budget_poll_init;
+  /* what the hostile-client limits did (h2ws_server_stats) */
+  uint64_t evicted, per_ip_refused, mem_refused;
   uint8_t *http_body;    /* the last response body we allocated: freed at
                             the next request (the protocol copied it) */
   rt_h3ep *h3[4];        /* HTTP/3 (UDP) endpoints, conn_h3.c */
@@ -109,10 +113,42 @@ void h2ws_server_settings_default(h2ws_server_settings *s) {
  * input again at their connection's next flush (can_resume). */
 static void server_budget_wake(void *ud) {
   h2ws_server *srv = ud;
+  if (srv->budget_poll_init) uv_timer_stop(&srv->budget_poll);
   for (rt_conn *c = srv->rt->conns; c; c = c->all_next)
     if (c->owner_data == srv) h2ws__rt_conn_mark(c);
   for (int i = 0; i < srv->nh3; i++) /* and its HTTP/3 ones */
     if (srv->h3[i]) h2ws__rt_h3_wake(srv->h3[i]);
+}
+
+/* A shared budget over: another server (thread) may be the one that
+ * brings it back under half, and our paused WebSockets would not notice
+ * (they no longer move our part): look every 50 ms until it clears
+ * (h2ws__rt_budget_over then fires server_budget_wake). */
+static void server_budget_poll_cb(uv_timer_t *t) {
+  h2ws_server *srv = t->data;
+  if (!h2ws__rt_budget_over(&srv->mem)) uv_timer_stop(t);
+}
+
+static void server_budget_watch(void *ud) {
+  h2ws_server *srv = ud;
+  if (srv->budget_poll_init && !srv->shutting)
+    uv_timer_start(&srv->budget_poll, server_budget_poll_cb, 50, 50);
+}
+
+int h2ws_server_share_budget(h2ws_server *srv, h2ws_budget *budget) {
+  if (!srv || !budget) return H2WS_ERR_INVALID_ARGUMENT;
+  if (srv->mem.shared || srv->nconns || srv->mem.held)
+    return H2WS_ERR_INVALID_STATE;
+  srv->mem.shared = budget;
+  srv->mem.limit = (size_t)budget->limit;
+  srv->mem.over = 0;
+  srv->mem.watch = server_budget_watch;
+  uv_timer_init(&srv->rt->loop, &srv->budget_poll);
+  srv->budget_poll.data = srv;
+  uv_unref((uv_handle_t *)&srv->budget_poll); /* polling keeps no loop alive */
+  srv->budget_poll_init = 1;
+  srv->handles_open++;
+  return 0;
 }
 
 void h2ws_listen_options_default(h2ws_listen_options *o) {
@@ -206,8 +242,14 @@ void h2ws_server_del(h2ws_server *srv) {
     if (srv->h3[i]) h2ws__rt_h3_close(srv->h3[i]);
   if (!uv_is_closing((uv_handle_t *)&srv->drain_timer))
     uv_close((uv_handle_t *)&srv->drain_timer, server_handle_closed);
+  if (srv->budget_poll_init &&
+      !uv_is_closing((uv_handle_t *)&srv->budget_poll))
+    uv_close((uv_handle_t *)&srv->budget_poll, server_handle_closed);
   while (srv->handles_open > 0 || srv->nconns > 0)
     uv_run(&rt->loop, UV_RUN_ONCE);
+  /* what our WebSockets still had charged leaves the process's total */
+  if (srv->mem.shared && srv->mem.charged)
+    atomic_fetch_sub(&srv->mem.shared->held, srv->mem.charged);
   h2ws__free(rt->mem, srv->http_body);
   for (size_t i = 0; i < SRV_PEER_BUCKETS; i++)
     for (srv_peer *e = srv->peers[i]; e;) {
@@ -363,11 +405,13 @@ static void server_ws_request(h2ws_rt_ws_request *req, void *owner) {
     server_count_refusal(srv, 503);
     return;
   }
-  if (srv->mem.limit && srv->mem.over) {
-    /* over the server's memory budget: no new WebSocket until it is
-     * back at half (docs/design.md "Memory bounds") */
+  if (h2ws__rt_budget_over(&srv->mem)) {
+    /* over the server's (or the process's shared) memory budget: no new
+     * WebSocket until it is back at half (docs/design.md "Memory
+     * bounds") */
     req->answered = -1;
     req->status = 503;
+    srv->mem_refused++;
     server_count_refusal(srv, 503);
     return;
   }
@@ -439,6 +483,10 @@ void h2ws_server_get_stats(const h2ws_server *srv, h2ws_server_stats *st) {
   st->memory_held = srv->mem.held;
   st->budget_pauses = srv->mem.pauses;
   st->budget_closes = srv->mem.closes;
+  st->connections_evicted = srv->evicted;
+  st->connections_refused_per_ip = srv->per_ip_refused;
+  st->memory_refused = srv->mem_refused;
+  st->write_timeouts = srv->mem.write_timeouts;
 }
 
 /* ---- the application's answer ------------------------------------------ */
@@ -780,6 +828,7 @@ static int server_evict_idlest(h2ws_server *srv, rt_conn *c) {
   h2ws__rt_conn_fail(victim, H2WS_ERR_TOO_LARGE,
                      "closed at the connection limit (the idlest)");
   h2ws__rt_conn_close(victim, H2WS_ERR_TOO_LARGE);
+  srv->evicted++;
   return 1;
 }
 
@@ -826,8 +875,10 @@ static void server_on_connection(uv_stream_t *ls, int status) {
     return;
   }
   if (srv->settings.max_connections_per_ip && c->peer[0] &&
-      server_peer_admit(srv, c))
+      server_peer_admit(srv, c)) {
     c->over_peer_cap = 1; /* answered 429 / GOAWAY (limit_ops) */
+    srv->per_ip_refused++;
+  }
   if (srv->nconns > srv->settings.max_connections &&
       !server_evict_idlest(srv, c)) {
     h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);

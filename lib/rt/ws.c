@@ -163,7 +163,11 @@ void h2ws__rt_ws_free(h2ws_rt_ws *ws) {
   h2ws__rt_ws_account(ws);
   h2ws__free(ws->rt->mem, ws->subprotocol);
   h2ws__free(ws->rt->mem, ws->attach);
-  h2ws__free(ws->rt->mem, ws);
+  h2ws_rt *rt = ws->rt;
+  h2ws__free(rt->mem, ws);
+  /* Its engine and buffers went with it (a stream of a long-lived
+   * HTTP/2 connection frees as much as a connection). */
+  h2ws__rt_note_freed(rt);
 }
 
 void h2ws__rt_ws_attach(h2ws_rt_ws *ws, rt_carrier *carrier) {
@@ -242,11 +246,77 @@ int h2ws__rt_ws_set_subprotocol(h2ws_rt_ws *ws, const char *p, size_t len) {
 
 /* ---- memory budgets -------------------------------------------------------- */
 
+/* A shared budget: this server's view of the process's state, from the
+ * total (an atomic load).  The hysteresis is the process's: over above
+ * the limit, clear again at half. */
+static void budget_shared_eval(rt_budget *b) {
+  h2ws_budget *s = b->shared;
+  if (!s->limit) return;
+  uint64_t total = atomic_load_explicit(&s->held, memory_order_relaxed);
+  if (total > s->limit) atomic_store_explicit(&s->over, 1, memory_order_relaxed);
+  else if (total <= s->limit / 2)
+    atomic_store_explicit(&s->over, 0, memory_order_relaxed);
+  int was = b->over;
+  b->over = atomic_load_explicit(&s->over, memory_order_relaxed);
+  if (b->over && !was && b->watch) b->watch(b->wake_data);
+  if (was && !b->over && b->wake) b->wake(b->wake_data);
+}
+
+/* This server's part into the shared total, once it moved by a step (or
+ * came back to 0: a server that holds nothing holds nothing). */
+static void budget_shared_sync(rt_budget *b) {
+  h2ws_budget *s = b->shared;
+  if (b->held > b->charged) {
+    if (b->held - b->charged < RT_BUDGET_STEP) return;
+    atomic_fetch_add_explicit(&s->held, b->held - b->charged,
+                              memory_order_relaxed);
+  } else {
+    if (b->charged - b->held < RT_BUDGET_STEP && b->held) return;
+    atomic_fetch_sub_explicit(&s->held, b->charged - b->held,
+                              memory_order_relaxed);
+  }
+  b->charged = b->held;
+  budget_shared_eval(b);
+}
+
+int h2ws__rt_budget_over(rt_budget *b) {
+  if (!b || !b->limit) return 0;
+  if (b->shared) budget_shared_eval(b);
+  return b->over;
+}
+
+int h2ws_budget_new(h2ws_budget **pb, uint64_t limit, const h2ws_mem *mem) {
+  if (!pb) return H2WS_ERR_INVALID_ARGUMENT;
+  if (!mem) mem = h2ws__mem_default();
+  h2ws_budget *b = h2ws__calloc(mem, 1, sizeof *b);
+  if (!b) return H2WS_ERR_NOMEM;
+  b->mem = mem;
+  b->limit = limit;
+  atomic_init(&b->held, 0);
+  atomic_init(&b->over, 0);
+  *pb = b;
+  return 0;
+}
+
+void h2ws_budget_del(h2ws_budget *b) {
+  if (b) h2ws__free(b->mem, b);
+}
+
+uint64_t h2ws_budget_held(const h2ws_budget *b) {
+  return b ? atomic_load_explicit(&((h2ws_budget *)b)->held,
+                                  memory_order_relaxed)
+           : 0;
+}
+
 void h2ws__rt_budget_add(rt_budget *b, long long delta) {
   if (!b || delta == 0) return;
   if (delta < 0 && (size_t)-delta > b->held) b->held = 0;
   else b->held = (size_t)((long long)b->held + delta);
   if (b->held > b->peak) b->peak = b->held;
+  if (b->shared) {
+    budget_shared_sync(b);
+    return;
+  }
   if (!b->limit) return;
   if (b->held > b->limit) {
     b->over = 1;
@@ -268,7 +338,8 @@ void h2ws__rt_ws_account(h2ws_rt_ws *ws) {
   h2ws__rt_budget_add(ws->srv_budget, delta);
 }
 
-static int budget_over(const rt_budget *b) { return b && b->limit && b->over; }
+/* Per message boundary: for a shared budget one relaxed atomic load. */
+static int budget_over(rt_budget *b) { return h2ws__rt_budget_over(b); }
 
 int h2ws__rt_ws_over_budget(h2ws_rt_ws *ws) {
   h2ws__rt_ws_account(ws);

@@ -359,6 +359,16 @@ def slowloris_deadline(binary):
         iu.stop(p)
 
 
+def metric(port, name):
+    """One series of the server's /metrics (0 if absent)."""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0
+
+
 def connection_cap(binary):
     p, _r, port = iu.start_h2ws_serve(binary, cleartext=True,
                                       extra=["--workers", "1",  # the caps are per worker
@@ -384,6 +394,8 @@ def connection_cap(binary):
         gone = [i for i, s in enumerate(idle) if closed_within(s, 0.2) is not None]
         T.check(0 in gone, "... and the idlest connection was closed",
                 "closed: %s" % gone)
+        T.check(metric(port, "h2ws_connections_evicted_total") >= 1,
+                "... and /metrics h2ws_connections_evicted_total counts it")
         for s in idle:
             s.close()
     finally:
@@ -448,6 +460,9 @@ def per_ip_cap(binary):
         h = Honest(port)  # from 127.0.0.1
         T.check(h.rtt() < 5, "another address is still served")
         h.close()
+        n = metric(port, "h2ws_connections_refused_per_ip_total")
+        T.check(n == 2, "/metrics h2ws_connections_refused_per_ip_total counts "
+                "the 429 and the GOAWAY (%d)" % n)
         for s in other:
             s.close()
         time.sleep(0.5)

@@ -19,6 +19,13 @@
 #      reading: the bytes pushed per second and the RSS stay bounded;
 #   J  rapid HEADERS + RST_STREAM of WebSockets: a bounded number of
 #      access-log lines, the rest in "event=reset-before-use count=N".
+# The servers run with the default workers (one per CPU): --max-memory is
+# the process's, shared by the workers; "C server workers" fills it from
+# one worker (streams of one HTTP/2 connection) and asserts that new
+# connections, on either worker, get 503.  /metrics counters of the
+# limits (h2ws_memory_refused_total, h2ws_memory_charged_bytes,
+# h2ws_budget_closed_total, h2ws_write_timeouts_total) are asserted where
+# their limit is hit.
 #
 # Usage: /usr/bin/python3 test_memory_budget.py /abs/path/to/h2ws
 import os
@@ -84,10 +91,9 @@ def metrics(port):
 
 class Server:
     def __init__(self, binary, extra=(), log=None):
-        # one worker: the budgets are per server (with --workers N each
-        # worker gets 1/N of --max-memory, and which worker a connection
-        # lands on is the kernel's choice)
-        args = ["--workers", "1", "--access-log", log or "off"] + list(extra)
+        # the default workers (one per CPU): --max-memory is one budget
+        # for the process, whichever worker a connection lands on
+        args = ["--access-log", log or "off"] + list(extra)
         self.p, self.r, self.port = iu.start_h2ws_serve(binary, cleartext=True, extra=args)
         time.sleep(0.3)
         self.base = rss(self.p.pid)
@@ -568,6 +574,9 @@ def case_c_chat(binary):
         T.check(m.get("h2ws_connections_open", 99) <= 2,
                 "C chat: their connections end within the write deadline (%d open)"
                 % m.get("h2ws_connections_open", -1))
+        T.check(m.get("h2ws_write_timeouts_total", 0) >= n,
+                "C chat: /metrics h2ws_write_timeouts_total counts them (%d)"
+                % m.get("h2ws_write_timeouts_total", -1))
         honest_echo(srv.port, "C chat")
         talker.close()
         for c in silent:
@@ -631,13 +640,73 @@ def case_c_server(binary):
         time.sleep(1.0)
         m = metrics(srv.port)
         T.check(m.get('h2ws_handshake_refused_total{status="503"}', 0) >= 1 and
-                m.get("h2ws_memory_held_bytes", -1) == 0,
+                m.get("h2ws_memory_refused_total", 0) >= 1 and
+                m.get("h2ws_memory_held_bytes", -1) == 0 and
+                m.get("h2ws_memory_charged_bytes", -1) == 0,
                 "C server: /metrics counts the 503 and the output is given back",
                 repr({k: v for k, v in m.items() if "refused" in k or "memory" in k}))
         honest_echo(srv.port, "C server: after they left")
         T.check(srv.r.wait_for(r"memory budget: \d+ bytes of output held", 5, stream="err"),
                 "C server: one stderr line says the memory budget refused WebSockets",
                 "\n".join(srv.r.err[-5:]))
+    finally:
+        srv.stop()
+
+
+def case_c_server_workers(binary):
+    """--max-memory is the process's: two workers, the budget filled by
+    the streams of one HTTP/2 connection (one worker); new WebSockets get
+    503 whichever worker accepts their connection (with the budget split
+    per worker, the other worker's share was empty and it said 101)."""
+    srv = Server(binary, ["--workers", "2", "--max-memory", "4MiB",
+                          "--ws-budget", "2MiB"])
+    try:
+        c = H2(srv.port)
+        sids = [c.ws("/echo") for _ in range(6)]
+        c.pump(lambda: len(c.status) == 6, 5)
+        msg = ws_frame(2, os.urandom(512 * 1024))
+        for s in sids:
+            for _ in range(16):
+                c.queue(s, msg)
+        fill([c], 15)
+        m0 = metrics(srv.port)
+        T.check(m0.get("h2ws_memory_charged_bytes", 0) > 2 * MIB and
+                m0.get("h2ws_memory_budget_bytes", 0) == 4 * MIB,
+                "C server workers: one connection's streams hold the process's "
+                "budget (%d bytes charged of %d)"
+                % (m0.get("h2ws_memory_charged_bytes", -1),
+                   m0.get("h2ws_memory_budget_bytes", -1)))
+        answers = []
+        for _ in range(10):
+            try:
+                H1(srv.port).close()
+                answers.append("101")
+            except RuntimeError as e:
+                answers.append("503" if " 503 " in str(e) else str(e))
+        time.sleep(0.6)  # the other worker's figures are up to 0.25 s old
+        m1 = metrics(srv.port)
+        per = [m1.get('h2ws_worker_connections_total{worker="%d"}' % w, 0) -
+               m0.get('h2ws_worker_connections_total{worker="%d"}' % w, 0)
+               for w in (0, 1)]
+        T.check(answers == ["503"] * 10 and min(per) >= 1,
+                "C server workers: 10 new WebSockets, on both workers (%s new "
+                "connections), all get 503" % per, repr(answers))
+        T.check(m1.get("h2ws_memory_refused_total", 0) -
+                m0.get("h2ws_memory_refused_total", 0) == 10,
+                "C server workers: h2ws_memory_refused_total counts the 10 "
+                "(summed over the workers)",
+                repr({k: v for k, v in m1.items() if "refused" in k}))
+        c.close()
+        end = time.time() + 10
+        while time.time() < end and metrics(srv.port).get("h2ws_memory_charged_bytes", -1) != 0:
+            time.sleep(0.2)
+        time.sleep(0.6)  # the other worker's published figures: 0.25 s old
+        m2 = metrics(srv.port)
+        T.check(m2.get("h2ws_memory_charged_bytes", -1) == 0 and
+                m2.get("h2ws_memory_held_bytes", -1) == 0,
+                "C server workers: the connection gone, nothing is charged",
+                repr({k: v for k, v in m2.items() if "memory" in k}))
+        honest_echo(srv.port, "C server workers: after it left")
     finally:
         srv.stop()
 
@@ -662,6 +731,8 @@ def case_d_h1(binary):
         T.check(closed and dt < 15,
                 "D h1: a server-closed WebSocket whose output cannot drain: "
                 "connection closed within the write deadline (%.1f s)" % dt)
+        T.check(metrics(srv.port).get("h2ws_write_timeouts_total", 0) == 1,
+                "D h1: /metrics h2ws_write_timeouts_total counts it")
         honest_echo(srv.port, "D h1")
         c.close()
     finally:
@@ -692,6 +763,8 @@ def case_d_h2(binary):
         T.check(c.rst.get(stuck) == CANCEL and dt < 15,
                 "D h2: RST_STREAM CANCEL on the stream whose output cannot drain "
                 "(%.1f s, %r)" % (dt, c.rst))
+        T.check(metrics(srv.port).get("h2ws_write_timeouts_total", 0) == 1,
+                "D h2: /metrics h2ws_write_timeouts_total counts it")
         before = len(h2_msgs(c.data.get(live, b"")))
         c.queue(live, ws_frame(1, b"after the reset"))
         c.push()
@@ -828,7 +901,9 @@ def main():
     for name, fn in [("C h1 silent senders", case_c_h1), ("C h2 silent streams", case_c_h2),
                      ("C chat silent members", case_c_chat),
                      ("C proxy silent senders", case_c_proxy),
-                     ("C server budget", case_c_server), ("D h1 write deadline", case_d_h1),
+                     ("C server budget", case_c_server),
+                     ("C server workers", case_c_server_workers),
+                     ("D h1 write deadline", case_d_h1),
                      ("D h2 write deadline", case_d_h2),
                      ("large echo streamed", case_large_echo), ("E /stats on one tab", case_e_stats),
                      ("J rapid reset access log", case_j_log)]:

@@ -833,6 +833,61 @@ static void test_budget_shared_limit(void) {
   rig_del(&r);
 }
 
+/* Two servers (two workers' rt_budgets) charging one h2ws_budget: the
+ * total is the process's, charged in 64 KiB steps (exact at 0); over it
+ * both see "over" (the one that holds nothing too, and it is told to
+ * watch), and both are woken when it is back at half, whichever server
+ * drained. */
+static int watches;
+static void count_watch(void *ud) {
+  (void)ud;
+  watches++;
+}
+
+static void test_budget_process_wide(void) {
+  h2ws_budget *pb = NULL;
+  CHECK_EQ(h2ws_budget_new(&pb, 1 << 20, NULL), 0);
+  rt_budget a, b;
+  memset(&a, 0, sizeof a);
+  memset(&b, 0, sizeof b);
+  a.shared = b.shared = pb;
+  a.limit = b.limit = 1 << 20;
+  a.wake = b.wake = count_wake;
+  a.watch = b.watch = count_watch;
+  wakes = watches = 0;
+  /* below a step: counted here, not yet in the total */
+  h2ws__rt_budget_add(&a, 1000);
+  CHECK_EQ(h2ws_budget_held(pb), 0);
+  h2ws__rt_budget_add(&a, RT_BUDGET_STEP);
+  CHECK_EQ(h2ws_budget_held(pb), 1000 + RT_BUDGET_STEP);
+  /* a alone goes over the process's budget: b, which holds nothing,
+   * refuses too */
+  h2ws__rt_budget_add(&a, 1 << 20);
+  CHECK(a.over);
+  CHECK(h2ws__rt_budget_over(&b));
+  CHECK_EQ(watches, 2);
+  CHECK_EQ(b.held, 0);
+  /* b's own traffic moves the total as well */
+  h2ws__rt_budget_add(&b, 200000);
+  CHECK_EQ(h2ws_budget_held(pb), (uint64_t)a.held + 200000);
+  h2ws__rt_budget_add(&b, -200000);
+  CHECK_EQ(h2ws_budget_held(pb), a.held); /* back at 0: exact */
+  /* a drains below the limit but above half: still over */
+  h2ws__rt_budget_add(&a, -(long long)(300 * 1024));
+  CHECK(h2ws__rt_budget_over(&b));
+  CHECK_EQ(wakes, 0);
+  /* to half: a clears it and is woken; b sees it at its next check */
+  h2ws__rt_budget_add(&a, -(long long)(a.held - 400 * 1024));
+  CHECK(!a.over);
+  CHECK_EQ(wakes, 1);
+  CHECK(!h2ws__rt_budget_over(&b));
+  CHECK_EQ(wakes, 2);
+  /* all gone: the total is 0 */
+  h2ws__rt_budget_add(&a, -(long long)a.held);
+  CHECK_EQ(h2ws_budget_held(pb), 0);
+  h2ws_budget_del(pb);
+}
+
 int main(void) {
   static const tu_case cases[] = {
       {"budget_echo_pauses_and_drains", test_budget_echo_pauses_and_drains},
@@ -840,6 +895,7 @@ int main(void) {
       {"budget_counts_held_input", test_budget_counts_held_input},
       {"budget_prepared_closes_1008", test_budget_prepared_closes_1008},
       {"budget_shared_limit", test_budget_shared_limit},
+      {"budget_process_wide", test_budget_process_wide},
       {"carrier_ops_and_info", test_carrier_ops_and_info},
       {"abort_goes_to_carrier", test_abort_goes_to_carrier},
       {"fragments_beyond_max_output", test_fragments_beyond_max_output},
