@@ -315,7 +315,7 @@ H2WS_EXTERN uint64_t h2ws_ws_get_expiry(const h2ws_ws *ws);
 
 /* Handles deadlines that have passed at `now`: a closing handshake that
  * timed out fires on_close(1006) and makes is_done() true; whole-message
- * and output buffers above 256 KiB that no message needed for 1 s are
+ * and output buffers above 16 KiB that no message needed for 1 s are
  * given back (a busy WebSocket keeps them: no allocation per message).
  * Returns 0. */
 H2WS_EXTERN int h2ws_ws_handle_expiry(h2ws_ws *ws, uint64_t now);

@@ -24,8 +24,12 @@ static const uint8_t ws_empty[1] = {0};
  * message above this size was received or queued for WS_KEEP_IDLE_MS of
  * the caller's time (the `now` of recv/send): an idle WebSocket does not
  * keep the memory of its largest message.  The release runs in
- * h2ws_ws_handle_expiry(), its deadline is reported by get_expiry(). */
-#define WS_KEEP_MAX (256u << 10)
+ * h2ws_ws_handle_expiry(), its deadline is reported by get_expiry().
+ * Small (16 KiB): a buffer up to this size is kept for the WebSocket's
+ * life, so a long-lived WebSocket that once carried a 200 KiB message does
+ * not keep 2 x 256 KiB of capacity that no budget counts (the soak's
+ * cleartext server grew by that, issue 9). */
+#define WS_KEEP_MAX (16u << 10)
 #define WS_KEEP_IDLE_MS 1000
 /* First allocation of the output queue. */
 #define WS_OUT_MIN 256

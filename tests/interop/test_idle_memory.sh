@@ -14,6 +14,12 @@ BIN=${1:?h2ws binary}
 HERE=$(cd "$(dirname "$0")" && pwd)
 IDLE=$HERE/../../bench/idle_mem.sh
 fail=0
+# An ASan build keeps freed memory in quarantine and adds shadow and
+# redzones (12 KB per h2 WebSocket, 350 KB per HTTP/1.1 + TLS one in
+# build-asan): there the test checks that every WebSocket opens and idles,
+# not the byte bounds.
+asan=0
+grep -q AddressSanitizer "$BIN" && asan=1
 check() { # transport n bound
   local out per opened
   out=$(bash "$IDLE" -b "$BIN" "$1" "$2")
@@ -22,6 +28,9 @@ check() { # transport n bound
   per=$(sed -n 's/.*bytes_per_ws=\([0-9-]*\).*/\1/p' <<<"$out")
   if [ "${opened:-0}" -lt "$2" ]; then
     echo "FAIL $1: only ${opened:-0} of $2 WebSockets opened"; fail=1; return
+  fi
+  if [ "$asan" = 1 ]; then
+    echo "ok $1: all $2 opened (ASan build: $per bytes per WebSocket, bound not applied)"; return
   fi
   if [ "$per" -gt "$3" ]; then
     echo "FAIL $1: $per bytes per idle WebSocket > $3"; fail=1; return
