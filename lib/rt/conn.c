@@ -723,107 +723,71 @@ static long conn_gather(rt_conn *c, conn_out *co, int *pdrained) {
       c->out_more = 1;
       break;
     }
+    /* A pull: a vector whose pieces are written where they lie
+     * (cleartext: one writev; over a filter large pieces protected in
+     * place, small ones gathered into one record), or one buffer as a
+     * vector of one; acknowledged whole. */
+    h2ws_h2_iov iov[CONN_IOV];
+    size_t cnt = CONN_IOV, tot = 0;
     if (c->ops->sendv) {
-      /* a vector: its pieces written where they lie (cleartext: one
-       * writev; TLS: large pieces encrypted in place, small ones
-       * gathered into one record), then acknowledged whole */
-      h2ws_h2_iov iov[CONN_IOV];
-      size_t cnt = CONN_IOV, tot = 0;
       rv = c->ops->sendv(c, iov, &cnt, &tot);
       if (rv < 0) return rv;
-      if (tot == 0) {
-        *pdrained = 1;
-        break;
-      }
-      size_t i = 0, skip = 0;
-      if (!c->filter && co->o.len == 0 && !co->own && c->write_bytes == 0) {
-        size_t done = conn_try_writev(c, iov, cnt);
-        c->nwrites++;
-        if (done < tot) {
-          co->own = 1;
-          co->o.buf = NULL;
-          co->o.cap = 0;
-          if (conn_out_grow(&co->o, tot - done) < 0) return H2WS_ERR_NOMEM;
-        }
-        for (; i < cnt && done >= iov[i].len; i++) done -= iov[i].len;
-        skip = done;
-      }
-      for (; i < cnt; i++, skip = 0) {
-        const uint8_t *q = iov[i].base + skip;
-        size_t ql = iov[i].len - skip;
-        if (c->filter && ql >= CONN_FILTER_DIRECT) {
-          if (glen) {
-            rv = c->filter->ops->send(c->filter, g, glen, &co->o);
-            if (rv < 0) return rv;
-            c->nfilter_writes++;
-            glen = 0;
-          }
-          rv = c->filter->ops->send(c->filter, q, ql, &co->o);
-          if (rv < 0) return rv;
-          c->nfilter_writes++;
-        } else if (c->filter) {
-          g = h2ws__rt_scratch(c->rt, 0, glen + ql);
-          if (!g) return H2WS_ERR_NOMEM;
-          memcpy(g + glen, q, ql);
-          glen += ql;
-        } else {
-          if (conn_out_grow(&co->o, co->o.len + ql) < 0) return H2WS_ERR_NOMEM;
-          memcpy(co->o.buf + co->o.len, q, ql);
-          co->o.len += ql;
-        }
-      }
-      len += tot;
-      c->ops->send_consumed(c, tot);
-      continue;
+    } else {
+      const uint8_t *p;
+      size_t n = 0;
+      rv = c->ops->send(c, &p, &n);
+      if (rv < 0) return rv;
+      if (n > RT_BATCH_CAP - len) n = RT_BATCH_CAP - len;
+      iov[0].base = p;
+      iov[0].len = n;
+      cnt = 1;
+      tot = n;
     }
-    const uint8_t *p;
-    size_t n = 0;
-    rv = c->ops->send(c, &p, &n);
-    if (rv < 0) return rv;
-    if (n == 0) {
+    if (tot == 0) {
       *pdrained = 1;
       break;
     }
-    size_t take = n;
-    if (take > RT_BATCH_CAP - len) take = RT_BATCH_CAP - len;
+    size_t i = 0, skip = 0;
     if (!c->filter && co->o.len == 0 && !co->own && c->write_bytes == 0) {
-      /* straight from the protocol's buffer: no copy of what the socket
+      /* straight from the protocol's buffers: no copy of what the socket
        * takes; the rest waits in a buffer the write request takes over */
-      size_t done = conn_try_write(c, p, take);
+      size_t done = conn_try_writev(c, iov, cnt);
       c->nwrites++;
-      if (done < take) {
+      if (done < tot) {
         co->own = 1;
         co->o.buf = NULL;
         co->o.cap = 0;
-        if (conn_out_grow(&co->o, take - done) < 0) return H2WS_ERR_NOMEM;
-        memcpy(co->o.buf, p + done, take - done);
-        co->o.len = take - done;
+        if (conn_out_grow(&co->o, tot - done) < 0) return H2WS_ERR_NOMEM;
       }
-    } else {
-      if (c->filter && take >= CONN_FILTER_DIRECT) {
+      for (; i < cnt && done >= iov[i].len; i++) done -= iov[i].len;
+      skip = done;
+    }
+    for (; i < cnt; i++, skip = 0) {
+      const uint8_t *q = iov[i].base + skip;
+      size_t ql = iov[i].len - skip;
+      if (c->filter && ql >= CONN_FILTER_DIRECT) {
         if (glen) {
           rv = c->filter->ops->send(c->filter, g, glen, &co->o);
           if (rv < 0) return rv;
           c->nfilter_writes++;
           glen = 0;
         }
-        rv = c->filter->ops->send(c->filter, p, take, &co->o);
+        rv = c->filter->ops->send(c->filter, q, ql, &co->o);
         if (rv < 0) return rv;
         c->nfilter_writes++;
       } else if (c->filter) {
-        g = h2ws__rt_scratch(c->rt, 0, glen + take);
+        g = h2ws__rt_scratch(c->rt, 0, glen + ql);
         if (!g) return H2WS_ERR_NOMEM;
-        memcpy(g + glen, p, take);
-        glen += take;
+        memcpy(g + glen, q, ql);
+        glen += ql;
       } else {
-        if (conn_out_grow(&co->o, co->o.len + take) < 0)
-          return H2WS_ERR_NOMEM;
-        memcpy(co->o.buf + co->o.len, p, take);
-        co->o.len += take;
+        if (conn_out_grow(&co->o, co->o.len + ql) < 0) return H2WS_ERR_NOMEM;
+        memcpy(co->o.buf + co->o.len, q, ql);
+        co->o.len += ql;
       }
     }
-    len += take;
-    c->ops->send_consumed(c, take);
+    len += tot;
+    c->ops->send_consumed(c, tot);
   }
   if (glen) {
     rv = c->filter->ops->send(c->filter, g, glen, &co->o);
