@@ -857,6 +857,31 @@ static void server_reject(h2ws_server *srv, uv_stream_t *ls) {
   uv_close((uv_handle_t *)&srv->reject, server_reject_closed);
 }
 
+/* A connection whose socket is attached (accepted, or adopted): the
+ * per-address and connection caps, the handshake deadline, TLS on a TLS
+ * listener, then the protocol sniffing. */
+static void server_conn_admit(h2ws_server *srv, rt_conn *c, int tls) {
+  if (srv->settings.max_connections_per_ip && c->peer[0] &&
+      server_peer_admit(srv, c)) {
+    c->over_peer_cap = 1; /* answered 429 / GOAWAY (limit_ops) */
+    srv->per_ip_refused++;
+  }
+  if (srv->nconns > srv->settings.max_connections &&
+      !server_evict_idlest(srv, c)) {
+    h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
+    return;
+  }
+  c->handshake_ms = srv->settings.handshake_timeout_ms;
+  rt_filter *f = NULL;
+  if (tls && h2ws__rt_tls_new(&f, srv->rt->mem, srv->ssl_ctx, 0, NULL, -1) !=
+                 0) {
+    h2ws__rt_conn_close(c, H2WS_ERR_NOMEM);
+    return;
+  }
+  int rv = h2ws__rt_conn_start(c, f);
+  if (rv < 0) h2ws__rt_conn_close(c, rv);
+}
+
 static void server_on_connection(uv_stream_t *ls, int status) {
   rt_listener *l = ls->data;
   h2ws_server *srv = l->srv;
@@ -874,25 +899,7 @@ static void server_on_connection(uv_stream_t *ls, int status) {
     h2ws__rt_conn_close(c, H2WS_ERR_CLOSED);
     return;
   }
-  if (srv->settings.max_connections_per_ip && c->peer[0] &&
-      server_peer_admit(srv, c)) {
-    c->over_peer_cap = 1; /* answered 429 / GOAWAY (limit_ops) */
-    srv->per_ip_refused++;
-  }
-  if (srv->nconns > srv->settings.max_connections &&
-      !server_evict_idlest(srv, c)) {
-    h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
-    return;
-  }
-  c->handshake_ms = srv->settings.handshake_timeout_ms;
-  rt_filter *f = NULL;
-  if (l->tls && h2ws__rt_tls_new(&f, srv->rt->mem, srv->ssl_ctx, 0, NULL,
-                                 -1) != 0) {
-    h2ws__rt_conn_close(c, H2WS_ERR_NOMEM);
-    return;
-  }
-  int rv = h2ws__rt_conn_start(c, f);
-  if (rv < 0) h2ws__rt_conn_close(c, rv);
+  server_conn_admit(srv, c, l->tls);
 }
 
 int h2ws__rt_server_adopt_fd(h2ws_server *srv, int fd) {
@@ -909,14 +916,7 @@ int h2ws__rt_server_adopt_fd(h2ws_server *srv, int fd) {
     return H2WS_ERR_CLOSED;
   }
   c->last_input = h2ws__rt_now(srv->rt);
-  if (srv->nconns > srv->settings.max_connections &&
-      !server_evict_idlest(srv, c)) {
-    h2ws__rt_conn_close(c, H2WS_ERR_TOO_LARGE);
-    return 0;
-  }
-  c->handshake_ms = srv->settings.handshake_timeout_ms;
-  int rv = h2ws__rt_conn_start(c, NULL);
-  if (rv < 0) h2ws__rt_conn_close(c, rv);
+  server_conn_admit(srv, c, 0); /* no peer address: no per-address cap */
   return 0;
 }
 
