@@ -19,7 +19,6 @@ struct rt_mask_pool {
   int keyed, filled; /* zero in a forked child (MADV_WIPEONFORK) */
   size_t pos;        /* bytes of buf handed out */
   uint64_t blocks;   /* AES blocks made under this key */
-  uint8_t key[16], nonce[8];
   uint8_t buf[RT_MASK_BYTES];
 };
 _Static_assert(sizeof(struct rt_mask_pool) <= RT_MASK_PAGE, "one page");
@@ -185,6 +184,7 @@ void h2ws_rt_del(h2ws_rt *rt) {
     OPENSSL_cleanse(rt->mask_pool, sizeof *rt->mask_pool);
     munmap(rt->mask_pool, RT_MASK_PAGE);
   }
+  EVP_CIPHER_CTX_free(rt->mask_ctx);
   EVP_CIPHER_free(rt->mask_cipher);
   h2ws__free(rt->mem, rt);
 }
@@ -194,28 +194,33 @@ void h2ws_rt_del(h2ws_rt *rt) {
  * for every frame's 4-byte key it was most of a small message's client
  * work.  A keystream costs a few instructions a key. */
 
+/* One context for the runtime's life: keyed (a fresh key and nonce from
+ * RAND_bytes) when the pool has no key yet, which is also the case in a
+ * forked child, whose wiped page says so before its first key, and after
+ * 2^40 blocks; each refill then continues the counter, so a refill
+ * allocates nothing. */
 static int mask_pool_refill(h2ws_rt *rt, struct rt_mask_pool *p) {
-  if (!rt->mask_cipher &&
-      !(rt->mask_cipher = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL)))
-    return H2WS_ERR_INTERNAL;
   if (!p->keyed || p->blocks > ((uint64_t)1 << 40)) {
-    if (RAND_bytes(p->key, sizeof p->key) != 1 ||
-        RAND_bytes(p->nonce, sizeof p->nonce) != 1)
+    if (!rt->mask_cipher &&
+        !(rt->mask_cipher = EVP_CIPHER_fetch(NULL, "AES-128-CTR", NULL)))
       return H2WS_ERR_INTERNAL;
+    if (!rt->mask_ctx && !(rt->mask_ctx = EVP_CIPHER_CTX_new()))
+      return H2WS_ERR_INTERNAL;
+    uint8_t key[16], iv[16] = {0}; /* the nonce, then the block number */
+    int ok = RAND_bytes(key, sizeof key) == 1 && RAND_bytes(iv, 8) == 1 &&
+             EVP_EncryptInit_ex2(rt->mask_ctx, rt->mask_cipher, key, iv,
+                                 NULL) == 1;
+    OPENSSL_cleanse(key, sizeof key);
+    if (!ok) return H2WS_ERR_INTERNAL;
     p->blocks = 0;
     p->keyed = 1;
   }
-  uint8_t iv[16]; /* the nonce, then the block number (big-endian) */
-  memcpy(iv, p->nonce, 8);
-  for (int k = 0; k < 8; k++) iv[8 + k] = (uint8_t)(p->blocks >> (56 - 8 * k));
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int outl = 0, ok = ctx != NULL;
+  int outl = 0;
   memset(p->buf, 0, sizeof p->buf);
-  ok = ok && EVP_EncryptInit_ex2(ctx, rt->mask_cipher, p->key, iv, NULL) == 1;
-  ok = ok && EVP_EncryptUpdate(ctx, p->buf, &outl, p->buf, (int)sizeof p->buf) == 1 &&
-       outl == (int)sizeof p->buf;
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) return H2WS_ERR_INTERNAL;
+  if (EVP_EncryptUpdate(rt->mask_ctx, p->buf, &outl, p->buf,
+                        (int)sizeof p->buf) != 1 ||
+      outl != (int)sizeof p->buf)
+    return H2WS_ERR_INTERNAL;
   p->blocks += sizeof p->buf / 16;
   p->pos = 0;
   p->filled = 1;
@@ -252,9 +257,7 @@ int h2ws__rt_mask_key(h2ws_rt *rt, uint8_t *buf, size_t len) {
 
 void *h2ws_rt_uv_loop(h2ws_rt *rt) { return rt ? &rt->loop : NULL; }
 
-uint64_t h2ws_rt_now(h2ws_rt *rt) {
-  return uv_now(&rt->loop) + rt->clock_skew;
-}
+uint64_t h2ws_rt_now(h2ws_rt *rt) { return h2ws__rt_now(rt); }
 
 uint64_t h2ws__rt_now(h2ws_rt *rt) {
   return uv_now(&rt->loop) + rt->clock_skew;

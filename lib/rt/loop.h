@@ -55,6 +55,7 @@ struct h2ws_rt {
   /* Client masking keys (h2ws__rt_mask_key): a page made on first use. */
   struct rt_mask_pool *mask_pool;
   struct evp_cipher_st *mask_cipher;
+  struct evp_cipher_ctx_st *mask_ctx; /* AES-128-CTR, keyed per pool key */
   int mask_no_pool; /* no fork-safe page here: RAND_bytes per key */
   /* Added to the loop's time (h2ws__rt_now, h2ws_rt_now): 0 except in
    * harnesses that jump the clock (h2ws__rt_advance_clock, fuzz/). */
