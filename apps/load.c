@@ -299,9 +299,12 @@ static void load_check_idle(load_app *app) {
   load_enter_hold(app);
 }
 
+static double load_tv(const struct timeval *tv) {
+  return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 static double load_ru_s(const struct rusage *r) {
-  return (double)r->ru_utime.tv_sec + (double)r->ru_utime.tv_usec / 1e6 +
-         (double)r->ru_stime.tv_sec + (double)r->ru_stime.tv_usec / 1e6;
+  return load_tv(&r->ru_utime) + load_tv(&r->ru_stime);
 }
 
 /* --interval: one line on stderr per interval of the traffic (echoes,
@@ -627,10 +630,6 @@ static void load_on_note(h2ws_rt_ws *ws, const char *message, void *ud) {
 }
 
 /* ---- report --------------------------------------------------------------- */
-
-static double load_tv(const struct timeval *tv) {
-  return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
-}
 
 /* The transport most WebSockets used, "none" if none opened. */
 static const char *load_transport_name(const load_app *app) {
